@@ -1,0 +1,153 @@
+"""The one seam through which every external command runs.
+
+Every call is recorded for the audit record: argv (secrets masked), exit code, seconds, and whether it
+changed anything. Passwords travel in the child's environment (``secret_env``), never in argv: a
+registered secret found in argv is refused before anything starts.
+
+Executables come from the environment so tests (and operators with unusual installs) can put stand-ins
+there: ``OCTORUNBOOK_POWERSHELL`` (default ``powershell.exe``), ``OCTORUNBOOK_NETSH`` (default
+``netsh.exe``); Octopus.Server.exe comes from the ``server_exe`` parameter.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .findings import CommandError, InputError
+from .redaction import SECRETS, Secret
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    """What the audit record keeps of one command: never its output, never a secret."""
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    seconds: float
+    mutating: bool = False
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["argv"] = list(self.argv)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def output(self) -> str:
+        return (self.stdout + ("\n" + self.stderr if self.stderr else "")).strip()
+
+
+@dataclass
+class CommandRunner:
+    """Runs commands, records them, and never lets a secret into argv or a record."""
+
+    timeout: float = 300.0
+    records: list[CommandRecord] = field(default_factory=list)
+    on_record: Callable[[CommandRecord], None] | None = None
+    base_env: Mapping[str, str] | None = None
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        mutating: bool = False,
+        label: str = "",
+        secret_env: Mapping[str, Secret] | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        argv = tuple(str(a) for a in argv)
+        if any(SECRETS.contains_secret(a) for a in argv):
+            raise InputError(
+                "SECRET_IN_ARGV",
+                "A secret would have been passed on a command line, where other users and logs can see it.",
+                "This is a bug in octorunbook; report it. Nothing was run.",
+            )
+        child_env = dict(self.base_env if self.base_env is not None else os.environ)
+        child_env.update(env or {})
+        for name, secret in (secret_env or {}).items():
+            child_env[name] = secret.reveal()
+        redacted = tuple(SECRETS.redact(a) for a in argv)
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=child_env,
+                timeout=timeout or self.timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            self._record(CommandRecord(redacted, None, time.monotonic() - started, mutating, label))
+            raise CommandError(
+                "COMMAND_NOT_FOUND",
+                f"Cannot run {redacted[0]!r}: {exc.strerror}.",
+                "Check the path (server_exe, OCTORUNBOOK_POWERSHELL, OCTORUNBOOK_NETSH).",
+                details={"argv": list(redacted)},
+            ) from None
+        except subprocess.TimeoutExpired:
+            self._record(CommandRecord(redacted, None, time.monotonic() - started, mutating, label))
+            raise CommandError(
+                "COMMAND_TIMEOUT",
+                f"{' '.join(redacted)} did not finish within {timeout or self.timeout:.0f} s.",
+                "Check the target host; the command may still be running there.",
+                details={"argv": list(redacted)},
+            ) from None
+        seconds = time.monotonic() - started
+        self._record(CommandRecord(redacted, proc.returncode, seconds, mutating, label))
+        return CommandResult(
+            redacted,
+            proc.returncode,
+            SECRETS.redact(_decode(proc.stdout)),
+            SECRETS.redact(_decode(proc.stderr)),
+            seconds,
+        )
+
+    def _record(self, record: CommandRecord) -> None:
+        self.records.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    @property
+    def mutating_records(self) -> list[CommandRecord]:
+        return [r for r in self.records if r.mutating]
+
+
+def _decode(data: bytes) -> str:
+    """Decode console output: UTF-8 (with or without BOM), else UTF-16 (PowerShell redirected), else latin-1."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def powershell_exe() -> str:
+    return os.environ.get("OCTORUNBOOK_POWERSHELL", "powershell.exe")
+
+
+def netsh_exe() -> str:
+    return os.environ.get("OCTORUNBOOK_NETSH", "netsh.exe")

@@ -1,0 +1,187 @@
+"""What a target host is: a LocalMachine certificate store plus an Octopus instance behind HTTP.sys.
+
+Two implementations share everything but the certificate store:
+
+* ``windows`` — PowerShell scripts for the store, ``Octopus.Server.exe``, ``netsh http``;
+* ``sandbox`` — a folder-backed store, a stand-in ``Octopus.Server`` and ``netsh`` that speak the
+  documented syntax and output, and a portal process with a real TLS listener on loopback.
+
+The Octopus and HTTP.sys drivers (``octopus.py``, ``httpsys.py``) are the same code for both, so a
+rehearsal on the sandbox exercises exactly what will run on the server.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ..commands import CommandRunner
+    from ..redaction import Secret
+    from .httpsys import HttpSys
+    from .octopus import OctopusServer
+
+TargetKind = Literal["sandbox", "windows"]
+STORES = ("My", "WebHosting")
+OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    """A certificate as the LocalMachine store reports it."""
+
+    thumbprint: str
+    store: str
+    subject: str
+    dns_names: tuple[str, ...]
+    not_before: str
+    not_after: str
+    has_private_key: bool
+    key_provider: str = ""
+    key_exportable: bool | None = None
+    eku_oids: tuple[str, ...] = ()
+    location: str = "LocalMachine"
+
+    def to_record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dns_names"] = list(self.dns_names)
+        data["eku_oids"] = list(self.eku_oids)
+        return data
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """Proof that the private key can be opened and used: a signature made and verified."""
+
+    usable: bool
+    algorithm: str
+    provider: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    """The web portal part of an Octopus instance's configuration."""
+
+    listen_prefixes: tuple[str, ...]
+    force_ssl: bool
+    hsts_enabled: bool
+    hsts_max_age: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "listen_prefixes": list(self.listen_prefixes),
+            "force_ssl": self.force_ssl,
+            "hsts_enabled": self.hsts_enabled,
+            "hsts_max_age": self.hsts_max_age,
+        }
+
+
+@dataclass(frozen=True)
+class SslBinding:
+    """One HTTP.sys ``sslcert`` record, as ``netsh http show sslcert`` prints it."""
+
+    ip_port: str
+    certificate_hash: str
+    application_id: str
+    store_name: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_octopus(self) -> bool:
+        return self.application_id.strip().upper() == OCTOPUS_APP_ID
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "ip_port": self.ip_port,
+            "certificate_hash": self.certificate_hash,
+            "application_id": self.application_id,
+            "store_name": self.store_name,
+        }
+
+
+class CertificateStore(Protocol):
+    """The LocalMachine certificate store of a target host."""
+
+    def store_exists(self, store: str) -> bool: ...
+
+    def import_pfx(
+        self, pfx_path: Path, password: Secret, store: str, *, exportable: bool = False
+    ) -> StoredCertificate: ...
+
+    def get_certificate(self, thumbprint: str, store: str) -> StoredCertificate | None: ...
+
+    def list_certificates(self, store: str) -> list[StoredCertificate]: ...
+
+    def test_private_key(self, thumbprint: str, store: str) -> KeyCheck: ...
+
+    def remove_certificate(self, thumbprint: str, store: str) -> None: ...
+
+    def certificate_pem(self, thumbprint: str, store: str) -> bytes | None:
+        """The certificate (public part only) as PEM, for judging a store certificate."""
+        ...
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """Facts about the host that decide how we act (PFX encryption, elevation)."""
+
+    os: str
+    windows_build: int | None
+    elevated: bool
+    computer_name: str
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Target:
+    """A host we act on: its store, its Octopus instance, its HTTP.sys bindings."""
+
+    kind: TargetKind
+    host: str
+    instance: str
+    store: CertificateStore
+    octopus: OctopusServer
+    httpsys: HttpSys
+    runner: CommandRunner
+    state_dir: Path
+    connect_host: str = "127.0.0.1"
+    port_mapper: Callable[[int], int] | None = None
+
+    def endpoint(self, port: int) -> tuple[str, int]:
+        """Where to connect to reach ``port`` on this host (the sandbox maps privileged ports).
+
+        We connect to loopback and send the portal hostname as SNI and Host header: that checks this
+        server's own HTTP.sys binding, not whatever a DNS name or a load balancer points at.
+        """
+        return (self.connect_host, self.port_mapper(port) if self.port_mapper else port)
+
+    host_probe: Callable[[], HostInfo] | None = None
+
+    def host_info(self) -> HostInfo:
+        if self.host_probe is None:
+            import platform
+
+            return HostInfo(platform.platform(), None, True, self.host)
+        return self.host_probe()
+
+    # Small persistent memory per target: the certificate most recently imported by runbook 01.
+    def remember(self, key: str, value: dict[str, Any]) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / f"{key}-{self.instance}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(value, indent=2))
+        tmp.replace(path)
+
+    def recall(self, key: str) -> dict[str, Any] | None:
+        path = self.state_dir / f"{key}-{self.instance}.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None

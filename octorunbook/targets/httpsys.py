@@ -1,0 +1,150 @@
+"""HTTP.sys SSL bindings through ``netsh http``: the same driver for Windows and the sandbox's stand-in.
+
+``netsh http show sslcert`` output is localised and grows new fields with every Windows build, so it
+is parsed as generic ``key : value`` records and matched on what does not change: the ``ip:port``
+value that opens each record, the 40-hex certificate hash and the ``{GUID}`` application id. The
+store name is taken by label when English, else by its documented position (fourth field).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..commands import CommandResult, CommandRunner
+from ..findings import CommandError
+from .base import SslBinding
+
+_HEX40 = re.compile(r"^[0-9A-Fa-f]{40}$")
+_GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$")
+_ENDPOINT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|[A-Za-z0-9.*+-]+):\d{1,5}$")
+
+# netsh errors (reference §3.3): number -> (code, message, remedy)
+NETSH_ERRORS: dict[int, tuple[str, str, str]] = {
+    183: (
+        "BINDING_EXISTS",
+        "HTTP.sys already has a certificate binding on this address and port.",
+        "The runbook replaces Octopus's own binding itself; if another application owns it, free the port first.",
+    ),
+    1312: (
+        "KEY_NOT_USABLE_BY_HTTPSYS",
+        "HTTP.sys cannot use the certificate's private key (a specified logon session does not exist).",
+        "Re-import the PFX into the LocalMachine store with its private key (not CurrentUser), then run 02 to prove "
+        "the key works.",
+    ),
+    1359: (
+        "KEY_NOT_USABLE_BY_HTTPSYS",
+        "HTTP.sys reported an internal error using the private key; the key is probably in a CNG key storage "
+        "provider it cannot use.",
+        "Re-import the PFX into a CryptoAPI provider, e.g. `certutil -importPFX -csp \"Microsoft RSA SChannel "
+        "Cryptographic Provider\" My file.pfx`, then run 02 and 03 again.",
+    ),
+    87: (
+        "NETSH_BAD_PARAMETER",
+        "netsh rejected the binding parameters (malformed thumbprint or application id).",
+        "Check the thumbprint is 40 hex characters with no hidden characters; octorunbook strips them, so report this.",
+    ),
+    5: (
+        "NOT_ELEVATED",
+        "Access is denied: changing HTTP.sys bindings needs an elevated (Administrator) session.",
+        "Start JupyterLab or the terminal with 'Run as administrator' and run again.",
+    ),
+}
+
+
+def netsh_error(number: int, result: CommandResult) -> CommandError:
+    code, message, remedy = NETSH_ERRORS.get(
+        number,
+        ("NETSH_FAILED", f"netsh failed with error {number}.", "Read the command output in the record."),
+    )
+    return CommandError(
+        code,
+        f"{message} (Error: {number})",
+        remedy,
+        details={"argv": list(result.argv), "exit_code": result.exit_code, "output": result.output[-4000:]},
+    )
+
+
+def parse_show_sslcert(text: str) -> list[SslBinding]:
+    """Every binding record in ``netsh http show sslcert`` output."""
+    records: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            if current:
+                records.append(current)
+                current = []
+            continue
+        key, sep, value = line.partition(" : ")
+        if not sep:
+            # "IP:port                      :0.0.0.0:443" never happens, but "Key :value" might.
+            match = re.match(r"^(.*?)\s+:\s*(.*)$", line)
+            if not match:
+                continue
+            key, value = match.group(1), match.group(2)
+        key, value = key.strip(), value.strip()
+        if _ENDPOINT.match(value) and current and any(_ENDPOINT.match(v) for _, v in current[:1]):
+            records.append(current)
+            current = []
+        current.append((key, value))
+    if current:
+        records.append(current)
+    bindings = []
+    for fields in records:
+        if not fields or not _ENDPOINT.match(fields[0][1]):
+            continue
+        values = [v for _, v in fields]
+        cert_hash = next((v for v in values if _HEX40.match(v.replace(" ", ""))), "")
+        app_id = next((v for v in values if _GUID.match(v)), "")
+        store = next((v for k, v in fields if "store name" in k.lower() and "ctl" not in k.lower()), None)
+        if store is None:
+            store = fields[3][1] if len(fields) > 3 else ""
+        if store.strip().lower() in {"(null)", ""}:
+            store = "MY"  # netsh prints (null) when certstorename was omitted; HTTP.sys then uses MY
+        bindings.append(
+            SslBinding(
+                ip_port=fields[0][1],
+                certificate_hash=cert_hash.replace(" ", "").upper(),
+                application_id=app_id.upper() if app_id.startswith("{") else "{" + app_id.upper() + "}",
+                store_name=store,
+                fields=dict(fields),
+            )
+        )
+    return bindings
+
+
+class HttpSys:
+    """HTTP.sys SSL bindings on a host, read with ``netsh http show sslcert``."""
+
+    def __init__(self, exe: str, runner: CommandRunner) -> None:
+        self.exe = exe
+        self.runner = runner
+
+    def show(self, port: int, ip_address: str = "0.0.0.0") -> SslBinding | None:
+        endpoint = f"{ip_address}:{port}"
+        result = self.runner.run(
+            [self.exe, "http", "show", "sslcert", f"ipport={endpoint}"], label="read HTTP.sys binding"
+        )
+        # A missing binding is reported with a non-zero exit and an error text whose wording is not
+        # documented: "no record for this endpoint in the output" is what we rely on.
+        for binding in parse_show_sslcert(result.stdout):
+            if binding.ip_port == endpoint:
+                return binding
+        return None
+
+    def delete(self, port: int, ip_address: str = "0.0.0.0") -> None:
+        """Remove a binding. Only used to roll back a binding this run created."""
+        result = self.runner.run(
+            [self.exe, "http", "delete", "sslcert", f"ipport={ip_address}:{port}"],
+            mutating=True,
+            label="remove HTTP.sys binding (rollback)",
+        )
+        if not result.ok:
+            match = re.search(r"Error:\s*(\d+)", result.output)
+            if match and int(match.group(1)) == 2:
+                return  # already gone
+            raise netsh_error(int(match.group(1)) if match else -1, result)
+
+    def describe(self, binding: SslBinding | None) -> dict[str, Any] | None:
+        return binding.to_record() if binding else None

@@ -1,0 +1,256 @@
+"""Driver for ``Octopus.Server.exe``: the same code runs the real exe and the sandbox's stand-in.
+
+Argv follows the documented syntax and OctopusDSC's unattended usage (values as separate tokens,
+booleans as ``True``/``False``, ``--console`` on every call); see reference/octopus-server-cli.md.
+Exit codes of Octopus.Server.exe are not documented beyond "non-zero is failure", so failures are
+classified by the documented messages in the output and otherwise reported with the output itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ..commands import CommandResult, CommandRunner
+from ..findings import CommandError, TargetError
+from .base import PortalConfig
+
+ServiceAction = Literal["stop", "start", "restart"]
+
+_INSTANCE_LINE = re.compile(r"Instance '(?P<name>[^']+)' uses configuration '(?P<config>[^']*)'")
+
+# Documented failure messages (reference §1.9, §5) -> (code, remedy).
+_KNOWN_FAILURES: tuple[tuple[str, str, str], ...] = (
+    (
+        "being used by another process",
+        "PORT_IN_USE",
+        "Another application (IIS, Skype, another Octopus instance) holds this prefix or port. "
+        "Free it (netsh http show urlacl / show sslcert) or choose another https_port.",
+    ),
+    (
+        "address already in use",
+        "PORT_IN_USE",
+        "Another process listens on this port. Free it or choose another https_port.",
+    ),
+    (
+        "The format of the specified network name is invalid",
+        "PREFIX_INVALID",
+        "A listen prefix names an IP address this server does not own. Use the hostname or + instead.",
+    ),
+    (
+        "Access Denied error was received trying to start the HttpListener",
+        "URLACL_MISSING",
+        "The Octopus service account may not listen on this URL: run the runbook as Administrator, or add "
+        "`netsh http add urlacl url=<prefix> user=<service account>`.",
+    ),
+    (
+        "Only the 'My' and 'Hosting' LocalMachine certificate stores are supported",
+        "STORE_NOT_SUPPORTED",
+        "This Octopus version (4.0.0-4.0.6) rejects WebHosting: upgrade Octopus or use store My.",
+    ),
+)
+
+_NETSH_ERROR = re.compile(r"Error:\s*(\d+)")
+
+
+def build_prefix(scheme: str, hostname: str, port: int) -> str:
+    return f"{scheme}://{hostname}:{port}/"
+
+
+def split_prefixes(value: str) -> tuple[str, ...]:
+    """Split a ListenPrefixes value: comma-separated, ``;`` accepted for backwards compatibility (DSC)."""
+    parts = re.split(r"[;,]", value or "")
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def _lookup(data: Mapping[str, Any], *path: str) -> Any:
+    """Case-insensitive lookup, hierarchical (``Octopus.WebPortal.X``) or flat (``"Octopus.WebPortal.X"``)."""
+    flat_key = ".".join(path).lower()
+    for key, value in data.items():
+        if key.lower() == flat_key:
+            return value
+    node: Any = data
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        match = [v for k, v in node.items() if k.lower() == part.lower()]
+        if not match:
+            return None
+        node = match[0]
+    return node
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"true", "1", "yes"}
+
+
+def _as_int(value: Any, default: int) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_show_configuration(text: str) -> PortalConfig:
+    """Parse ``show-configuration --format=json-hierarchical`` (or flat ``json``) output.
+
+    Octopus sometimes prints log or exception text before the JSON (OctopusDSC#179): everything
+    before the first ``{`` is dropped. Keys are matched case-insensitively (``ForceSSL`` vs
+    ``ForceSsl``) and values are normalised from strings.
+    """
+    start = text.find("{")
+    end = text.rfind("}")
+    if start < 0 or end < start:
+        raise TargetError(
+            "OCTOPUS_CONFIG_UNREADABLE",
+            "show-configuration printed no JSON configuration.",
+            "Run the same command by hand as Administrator and look at its output.",
+            details={"output": text[-2000:]},
+        )
+    try:
+        data = json.loads(text[start : end + 1])
+    except ValueError as exc:
+        raise TargetError(
+            "OCTOPUS_CONFIG_UNREADABLE",
+            f"show-configuration printed JSON that cannot be read ({exc}).",
+            "Run the same command by hand as Administrator and look at its output.",
+            details={"output": text[-2000:]},
+        ) from None
+    if not isinstance(data, dict):
+        raise TargetError("OCTOPUS_CONFIG_UNREADABLE", "show-configuration JSON is not an object.", "")
+    prefixes = _lookup(data, "Octopus", "WebPortal", "ListenPrefixes")
+    return PortalConfig(
+        listen_prefixes=split_prefixes(str(prefixes or "")),
+        force_ssl=_as_bool(_lookup(data, "Octopus", "WebPortal", "ForceSSL")),
+        hsts_enabled=_as_bool(_lookup(data, "Octopus", "WebPortal", "HttpStrictTransportSecurityEnabled")),
+        hsts_max_age=_as_int(_lookup(data, "Octopus", "WebPortal", "HttpStrictTransportSecurityMaxAge"), 0),
+    )
+
+
+def parse_list_instances(text: str) -> dict[str, str]:
+    return {m["name"]: m["config"] for m in _INSTANCE_LINE.finditer(text)}
+
+
+def classify_failure(result: CommandResult, code: str, what: str) -> CommandError:
+    """Turn a failed Octopus.Server.exe call into a coded error, by the documented messages."""
+    output = result.output
+    for needle, known_code, remedy in _KNOWN_FAILURES:
+        if needle.lower() in output.lower():
+            return CommandError(
+                known_code, f"{what} failed: {needle}.", remedy, details=_details(result)
+            )
+    netsh = _NETSH_ERROR.search(output)
+    if netsh:
+        from .httpsys import netsh_error
+
+        return netsh_error(int(netsh.group(1)), result)
+    last = output.strip().splitlines()[-1] if output.strip() else "(no output)"
+    return CommandError(
+        code,
+        f"{what} failed with exit code {result.exit_code}: {last}",
+        "Read the command output in the record; fix the cause and run again (a rollback has restored the old state).",
+        details=_details(result),
+    )
+
+
+def _details(result: CommandResult) -> dict[str, Any]:
+    return {"argv": list(result.argv), "exit_code": result.exit_code, "output": result.output[-4000:]}
+
+
+class OctopusServer:
+    """One Octopus Server instance, driven through its command line."""
+
+    def __init__(self, exe: str, instance: str, runner: CommandRunner) -> None:
+        self.exe = exe
+        self.instance = instance
+        self.runner = runner
+
+    def _argv(self, command: str, *options: str) -> list[str]:
+        return [self.exe, command, "--console", "--instance", self.instance, *options]
+
+    def list_instances(self) -> dict[str, str]:
+        result = self.runner.run([self.exe, "list-instances", "--console"], label="list Octopus instances")
+        if not result.ok:
+            raise classify_failure(result, "LIST_INSTANCES_FAILED", "list-instances")
+        return parse_list_instances(result.stdout)
+
+    def require_instance(self) -> None:
+        instances = self.list_instances()
+        if self.instance not in instances:
+            known = ", ".join(sorted(instances)) or "none"
+            raise TargetError(
+                "INSTANCE_NOT_FOUND",
+                f"There is no Octopus instance named {self.instance!r} on this server (found: {known}).",
+                "Set the `instance` parameter to one of the instances listed, as Octopus Manager shows them.",
+            )
+
+    def show_configuration(self) -> PortalConfig:
+        result = self.runner.run(
+            [
+                self.exe,
+                "show-configuration",
+                "--format=json-hierarchical",
+                "--noconsolelogging",
+                "--console",
+                "--instance",
+                self.instance,
+            ],
+            label="read Octopus configuration",
+        )
+        if not result.ok:
+            raise classify_failure(result, "SHOW_CONFIGURATION_FAILED", "show-configuration")
+        return parse_show_configuration(result.stdout)
+
+    def configure(
+        self,
+        *,
+        listen_prefixes: tuple[str, ...] | None = None,
+        force_ssl: bool | None = None,
+        hsts_enabled: bool | None = None,
+        hsts_max_age: int | None = None,
+    ) -> None:
+        options: list[str] = []
+        if listen_prefixes is not None:
+            options += ["--webListenPrefixes", ",".join(listen_prefixes)]
+        if force_ssl is not None:
+            options += ["--webForceSSL", str(force_ssl)]
+        if hsts_enabled is not None:
+            options += ["--hstsEnabled", str(hsts_enabled)]
+        if hsts_max_age is not None:
+            options += ["--hstsMaxAge", str(hsts_max_age)]
+        if not options:
+            return
+        result = self.runner.run(self._argv("configure", *options), mutating=True, label="configure web portal")
+        if not result.ok:
+            raise classify_failure(result, "CONFIGURE_FAILED", "Octopus.Server configure")
+
+    def ssl_certificate(self, thumbprint: str, store: str, *, ip_address: str = "0.0.0.0", port: int = 443) -> None:
+        result = self.runner.run(
+            self._argv(
+                "ssl-certificate",
+                "--thumbprint",
+                thumbprint,
+                "--certificate-store",
+                store,
+                "--ip-address",
+                ip_address,
+                "--port",
+                str(port),
+            ),
+            mutating=True,
+            label="bind certificate (HTTP.sys)",
+        )
+        if not result.ok:
+            raise classify_failure(result, "SSL_CERTIFICATE_FAILED", "Octopus.Server ssl-certificate")
+
+    def service(self, action: ServiceAction) -> None:
+        result = self.runner.run(
+            self._argv("service", f"--{action}"), mutating=True, label=f"service {action}", timeout=600
+        )
+        if not result.ok:
+            code = {"stop": "SERVICE_STOP_FAILED", "start": "SERVICE_START_FAILED"}.get(action, "SERVICE_RESTART_FAILED")
+            raise classify_failure(result, code, f"Octopus.Server service --{action}")

@@ -1,0 +1,329 @@
+"""The sandbox host: a rehearsal stand-in for a Windows Octopus server, in one folder, unprivileged.
+
+Layout of ``DIR``::
+
+    sandbox.json                   instance name, port map, armed failure drill
+    instances/<instance>.json      the instance configuration (json-hierarchical shape)
+    httpsys.json                   HTTP.sys SSL bindings, keyed "ip:port"
+    stores/My, stores/WebHosting   LocalMachine certificate stores (keys 0600)
+    bin/Octopus.Server, bin/netsh  stand-in commands speaking the documented syntax and output
+    run/portal.pid, portal.log     the portal "service"
+    state/                         octorunbook's own memory for this target (last import, locks)
+
+Every port in a listen prefix is virtual: privileged ports (and ports already taken) are mapped to
+free high ports on 127.0.0.1, so two sandboxes run side by side; ``status`` shows the mapping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...commands import CommandRunner
+from ...findings import InputError, TargetError
+from ..base import OCTOPUS_APP_ID, HostInfo, Target
+
+DRILLS = ("configure", "ssl-certificate", "service-start", "wrong-certificate", "hang", "port-in-use")
+DEFAULT_INSTANCE = "OctopusServer"
+IIS_APP_ID = "{4DC3E181-E14B-4A21-B022-59FC669B0914}"
+OCTOPUS_VERSION = "2025.3.13578"
+
+
+def default_sandbox_dir() -> Path:
+    home = os.environ.get("OCTORUNBOOK_HOME") or str(Path.home() / ".octorunbook")
+    return Path(home) / "sandbox"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Sandbox:
+    root: Path
+
+    # ---- files -----------------------------------------------------------------------------
+    @property
+    def meta_path(self) -> Path:
+        return self.root / "sandbox.json"
+
+    @property
+    def httpsys_path(self) -> Path:
+        return self.root / "httpsys.json"
+
+    @property
+    def stores_dir(self) -> Path:
+        return self.root / "stores"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.run_dir / "portal.pid"
+
+    @property
+    def server_exe(self) -> Path:
+        return self.root / "bin" / "Octopus.Server"
+
+    @property
+    def netsh_exe(self) -> Path:
+        return self.root / "bin" / "netsh"
+
+    def exists(self) -> bool:
+        return self.meta_path.is_file()
+
+    def require(self) -> None:
+        if not self.exists():
+            raise InputError(
+                "SANDBOX_NOT_FOUND",
+                f"{self.root} is not a sandbox host.",
+                f"Create one with `octorunbook sandbox init {self.root}`.",
+            )
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise changes to the sandbox's files (the stand-in commands run as separate processes)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def read_json(self, path: Path, default: Any) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return default
+
+    def write_json(self, path: Path, data: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(path)
+
+    def meta(self) -> dict[str, Any]:
+        data = self.read_json(self.meta_path, {})
+        return data if isinstance(data, dict) else {}
+
+    def instance_path(self, instance: str) -> Path:
+        return self.root / "instances" / f"{instance}.json"
+
+    def instances(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / "instances").glob("*.json"))
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def init(
+        self,
+        *,
+        instance: str = DEFAULT_INSTANCE,
+        http_port: int = 80,
+        webhosting: bool = True,
+        fail: str | None = None,
+        start: bool = True,
+    ) -> None:
+        """Create the host (idempotent: an existing sandbox is left as it is, drills re-armed)."""
+        if fail is not None and fail not in DRILLS:
+            raise InputError(
+                "DRILL_UNKNOWN", f"Unknown failure drill {fail!r}.", f"Choose one of: {', '.join(DRILLS)}."
+            )
+        with self.locked():
+            if not self.exists():
+                for store in ("My",) + (("WebHosting",) if webhosting else ()):
+                    (self.stores_dir / store).mkdir(parents=True, exist_ok=True)
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                (self.root / "state").mkdir(parents=True, exist_ok=True)
+                self.write_json(
+                    self.meta_path,
+                    {"version": 1, "instance": instance, "port_map": {}, "fail": None, "created": time.time()},
+                )
+                self.write_json(
+                    self.instance_path(instance),
+                    {
+                        "Octopus": {
+                            "Home": str(self.root / "home"),
+                            "WebPortal": {
+                                "ListenPrefixes": f"http://localhost:{http_port}/",
+                                "ForceSSL": "False",
+                                "HttpStrictTransportSecurityEnabled": "False",
+                                "HttpStrictTransportSecurityMaxAge": "3600",
+                                "RequestLoggingEnabled": "False",
+                            },
+                        }
+                    },
+                )
+                self.write_json(self.httpsys_path, {})
+                self._write_stand_ins()
+                self._map_port_locked(http_port)
+            meta = self.meta()
+            meta["fail"] = fail
+            meta["fired"] = []
+            self.write_json(self.meta_path, meta)
+            if fail == "port-in-use":
+                bindings = self.read_json(self.httpsys_path, {})
+                bindings["0.0.0.0:443"] = {
+                    "hash": "0123456789ABCDEF0123456789ABCDEF01234567",
+                    "appid": IIS_APP_ID,
+                    "store": "My",
+                }
+                self.write_json(self.httpsys_path, bindings)
+        if start:
+            from .server_cli import start_portal
+
+            start_portal(self, instance)
+
+    def _write_stand_ins(self) -> None:
+        bin_dir = self.root / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for path, module in ((self.server_exe, "server_cli"), (self.netsh_exe, "netsh")):
+            path.write_text(
+                "#!/bin/sh\n"
+                f"# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
+                f'exec "{sys.executable}" -m octorunbook.targets.sandbox.{module} '
+                f'--sandbox-dir "{self.root.resolve()}" "$@"\n'
+            )
+            path.chmod(0o755)
+
+    def drill(self) -> str | None:
+        fail = self.meta().get("fail")
+        return str(fail) if fail else None
+
+    def consume_drill(self, name: str) -> bool:
+        """True once per arming: most drills fail the first attempt only, so rollback can succeed."""
+        with self.locked():
+            meta = self.meta()
+            if meta.get("fail") != name or name in meta.get("fired", []):
+                return False
+            meta.setdefault("fired", []).append(name)
+            self.write_json(self.meta_path, meta)
+            return True
+
+    # ---- ports -----------------------------------------------------------------------------
+    def _map_port_locked(self, port: int) -> int:
+        meta = self.meta()
+        mapping = meta.setdefault("port_map", {})
+        if str(port) not in mapping:
+            mapping[str(port)] = port if port >= 1024 and _port_is_free(port) else _free_port()
+            self.write_json(self.meta_path, meta)
+        return int(mapping[str(port)])
+
+    def map_port(self, port: int) -> int:
+        meta = self.meta()
+        known = meta.get("port_map", {}).get(str(port))
+        if known is not None:
+            return int(known)
+        with self.locked():
+            return self._map_port_locked(port)
+
+    # ---- portal ----------------------------------------------------------------------------
+    def portal_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+    def stop(self) -> bool:
+        """Stop the portal; True when one was running."""
+        pid = self.portal_pid()
+        if pid is None:
+            self.pid_path.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.portal_pid() == pid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        if self.portal_pid() == pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_path.unlink(missing_ok=True)
+        return True
+
+    def status(self) -> dict[str, Any]:
+        self.require()
+        from ..octopus import parse_show_configuration
+
+        meta = self.meta()
+        instance = str(meta.get("instance", DEFAULT_INSTANCE))
+        config = parse_show_configuration(self.instance_path(instance).read_text())
+        return {
+            "dir": str(self.root),
+            "instance": instance,
+            "portal_pid": self.portal_pid(),
+            "running": self.portal_pid() is not None,
+            "config": config.to_record(),
+            "bindings": self.read_json(self.httpsys_path, {}),
+            "port_map": {int(k): int(v) for k, v in meta.get("port_map", {}).items()},
+            "stores": sorted(p.name for p in self.stores_dir.iterdir() if p.is_dir()),
+            "drill": meta.get("fail"),
+            "server_exe": str(self.server_exe),
+        }
+
+    def open_target(self, instance: str, runner: CommandRunner) -> Target:
+        from ..httpsys import HttpSys
+        from ..octopus import OctopusServer
+        from .store import DirectoryCertificateStore
+
+        self.require()
+        return Target(
+            kind="sandbox",
+            host=f"sandbox:{self.root.name}",
+            instance=instance,
+            store=DirectoryCertificateStore(self.stores_dir),
+            octopus=OctopusServer(str(self.server_exe), instance, runner),
+            httpsys=HttpSys(str(self.netsh_exe), runner),
+            runner=runner,
+            state_dir=self.root / "state",
+            connect_host="127.0.0.1",
+            port_mapper=self.map_port,
+            host_probe=lambda: HostInfo("sandbox (" + sys.platform + ")", None, True, f"sandbox:{self.root.name}"),
+        )
+
+
+def ensure_sandbox(root: Path) -> Sandbox:
+    """The sandbox at ``root``, created (and its portal started) on first use."""
+    sandbox = Sandbox(root)
+    if not sandbox.exists():
+        sandbox.init()
+    elif sandbox.portal_pid() is None:
+        from .server_cli import start_portal
+
+        with contextlib.suppress(TargetError):
+            start_portal(sandbox, str(sandbox.meta().get("instance", DEFAULT_INSTANCE)))
+    return sandbox
+
+
+__all__ = ["DRILLS", "OCTOPUS_APP_ID", "Sandbox", "default_sandbox_dir", "ensure_sandbox"]

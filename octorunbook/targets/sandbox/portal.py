@@ -1,0 +1,247 @@
+"""The sandbox's Octopus web portal: ``GET /api`` on every listen prefix, real TLS on https prefixes.
+
+It reads the instance configuration and the HTTP.sys bindings once, at start, as the Octopus service
+does: a change takes effect only after ``service --restart``. Like HTTP.sys, it will not serve HTTPS
+when the bound certificate is missing from the store or has no private key: the TCP connection is
+accepted and closed, so the TLS handshake fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
+
+INSTALLATION_ID = str(uuid.uuid4())
+
+
+class PortalConfigView:
+    def __init__(self, sandbox: Sandbox, instance: str) -> None:
+        data = sandbox.read_json(sandbox.instance_path(instance), {})
+        portal = data.get("Octopus", {}).get("WebPortal", {})
+        self.prefixes = [p.strip() for p in str(portal.get("ListenPrefixes", "")).split(",") if p.strip()]
+        self.force_ssl = str(portal.get("ForceSSL", "False")).lower() == "true"
+        self.hsts = str(portal.get("HttpStrictTransportSecurityEnabled", "False")).lower() == "true"
+        self.hsts_max_age = int(str(portal.get("HttpStrictTransportSecurityMaxAge", "0")) or 0)
+
+    def first_https(self) -> str | None:
+        return next((p for p in self.prefixes if p.lower().startswith("https://")), None)
+
+
+def _api_document() -> dict[str, Any]:
+    return {
+        "Application": "Octopus Deploy",
+        "Version": OCTOPUS_VERSION,
+        "ApiVersion": "3.0.0",
+        "InstallationId": INSTALLATION_ID,
+        "HasLongTermSupport": False,
+        "Links": {"Self": "/api", "Web": "/app", "ServerHealthStatus": "/api/serverstatus/health"},
+    }
+
+
+def make_handler(config: PortalConfigView, scheme: str, hosts: set[str]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "Octopus Deploy/ Microsoft-HTTPAPI/2.0 (octorunbook sandbox)"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            sys.stdout.write(f"{scheme} {self.address_string()} {format % args}\n")
+            sys.stdout.flush()
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+            if not ({"+", "*"} & hosts) and host not in hosts:
+                self._send(400, "text/html", b"<h2>Bad Request - Invalid Hostname</h2>")
+                return
+            if scheme == "http" and config.force_ssl and config.first_https():
+                target = config.first_https() or ""
+                self.send_response(302)
+                self.send_header("Location", target.rstrip("/") + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if path == "/api":
+                body = json.dumps(_api_document()).encode()
+                self._send(200, "application/json", body)
+            elif path == "/api/octopusservernodes/ping":
+                self._send(200, "application/json", json.dumps({"Name": "sandbox", "IsOffline": False}).encode())
+            else:
+                self._send(200, "text/html", b"<html><body><h1>Octopus Deploy (octorunbook sandbox)</h1></body></html>")
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if scheme == "https" and config.hsts:
+                self.send_header("Strict-Transport-Security", f"max-age={config.hsts_max_age}")
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+class RefusingServer(ThreadingHTTPServer):
+    """HTTPS with no usable certificate: accept and drop, as HTTP.sys resets the handshake."""
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        with contextlib.suppress(OSError):
+            request.close()
+
+
+class TLSServer(ThreadingHTTPServer):
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext):
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            with contextlib.suppress(OSError):
+                tls.close()
+
+
+def _decoy_certificate(workdir: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox-decoy")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = workdir / "decoy.pem", workdir / "decoy.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def tls_context(sandbox: Sandbox, port: int, workdir: Path) -> ssl.SSLContext | None:
+    """The TLS context HTTP.sys would use for ``0.0.0.0:port``, or None when it would refuse."""
+    bindings = sandbox.read_json(sandbox.httpsys_path, {})
+    binding = bindings.get(f"0.0.0.0:{port}") or bindings.get(f"127.0.0.1:{port}")
+    meta = sandbox.meta()
+    if meta.get("fail") == "wrong-certificate":
+        previous = meta.get("previous_bindings", {}).get(f"0.0.0.0:{port}")
+        if previous:
+            binding = previous
+        else:
+            cert_path, key_path = _decoy_certificate(workdir)
+            return _context(cert_path, key_path)
+    if not binding or str(binding.get("appid", "")).upper() != "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}":
+        return None
+    store = next(
+        (p for p in sandbox.stores_dir.iterdir() if p.name.lower() == str(binding.get("store", "My")).lower()), None
+    )
+    if store is None:
+        return None
+    cert_path, key_path = store / f"{binding['hash']}.pem", store / f"{binding['hash']}.key"
+    if not cert_path.is_file() or not key_path.is_file():
+        print(f"HTTP.sys: certificate {binding['hash']} or its private key is missing; refusing TLS on {port}")
+        return None
+    return _context(cert_path, key_path)
+
+
+def _context(cert_path: Path, key_path: Path) -> ssl.SSLContext | None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert_path, key_path)
+    except (ssl.SSLError, OSError) as exc:
+        print(f"HTTP.sys: cannot use {cert_path.name}: {exc}")
+        return None
+    return context
+
+
+def serve(sandbox: Sandbox, instance: str, hang: bool = False) -> None:
+    config = PortalConfigView(sandbox, instance)
+    by_port: dict[tuple[str, int], set[str]] = {}
+    for prefix in config.prefixes:
+        parts = urlsplit(prefix)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        by_port.setdefault((parts.scheme, port), set()).add((parts.hostname or "").lower())
+    servers: list[ThreadingHTTPServer] = []
+    hung: list[socket.socket] = []
+    workdir = Path(tempfile.mkdtemp(prefix="portal-", dir=sandbox.run_dir))
+    for (scheme, port), hosts in sorted(by_port.items()):
+        real = sandbox.map_port(port)
+        address = ("127.0.0.1", real)
+        if hang:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(16)  # accepted by the kernel, never answered
+            hung.append(sock)
+            print(f"{scheme}://*:{port}/ -> 127.0.0.1:{real} (hanging: sandbox drill 'hang')")
+            continue
+        handler = make_handler(config, scheme, hosts)
+        server: ThreadingHTTPServer
+        if scheme == "https":
+            context = tls_context(sandbox, port, workdir)
+            server = TLSServer(address, handler, context) if context else RefusingServer(address, handler)
+        else:
+            server = ThreadingHTTPServer(address, handler)
+        server.daemon_threads = True
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        print(f"{scheme}://{','.join(sorted(hosts))}:{port}/ -> 127.0.0.1:{real}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    (sandbox.run_dir / "portal.ready").write_text(json.dumps({"started": datetime.now(UTC).isoformat()}))
+    sys.stdout.flush()
+    stop.wait()
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    for sock in hung:
+        sock.close()
+    for path in workdir.iterdir():
+        path.unlink()
+    workdir.rmdir()
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    sandbox = Sandbox(Path(args[0]))
+    instance = args[1] if len(args) > 1 else DEFAULT_INSTANCE
+    try:
+        serve(sandbox, instance, hang="--hang" in args)
+    except OSError as exc:
+        print(f"System.Net.HttpListenerException (0x80004005): {exc}", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
