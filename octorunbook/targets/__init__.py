@@ -1,0 +1,35 @@
+"""Targets: the host a runbook acts on. ``open_target`` picks one from the parameters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .base import OCTOPUS_APP_ID, HostInfo, KeyCheck, PortalConfig, SslBinding, StoredCertificate, Target
+
+if TYPE_CHECKING:
+    from ..commands import CommandRunner
+    from ..params import Parameters
+
+
+def open_target(params: Parameters, runner: CommandRunner) -> Target:
+    """The sandbox (created on first use) unless the operator chose ``target: windows``."""
+    if params.target == "windows":
+        from .windows import open_windows_target
+
+        return open_windows_target(instance=params.instance, server_exe=params.server_exe, runner=runner)
+    from .sandbox import ensure_sandbox
+
+    sandbox = ensure_sandbox(params.resolved_sandbox_dir())
+    return sandbox.open_target(params.instance, runner)
+
+
+__all__ = [
+    "OCTOPUS_APP_ID",
+    "HostInfo",
+    "KeyCheck",
+    "PortalConfig",
+    "SslBinding",
+    "StoredCertificate",
+    "Target",
+    "open_target",
+]

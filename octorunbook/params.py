@@ -1,0 +1,206 @@
+"""The one parameter set shared by the three runbooks (one YAML file drives all of them).
+
+Validation happens here, once, at the boundary: every later step sees typed, checked values. Bad input
+is an ``InputError`` with a stable code and a remedy, raised before anything is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .findings import Finding, InputError
+from .redaction import looks_like_secret_name
+
+TARGETS = ("sandbox", "windows")
+SOURCES = ("self-signed", "pfx", "pem", "store")
+STORES = ("My", "WebHosting")
+KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
+PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Every runbook parameter, with the committed (safe) defaults: the sandbox, never a real server."""
+
+    target: str = "sandbox"
+    sandbox_dir: str = ""
+    instance: str = "OctopusServer"
+    server_exe: str = ""
+    hostname: str = "localhost"
+    certificate_source: str = "self-signed"
+    pfx_path: str = ""
+    pfx_password_env: str = "OCTORUNBOOK_PFX_PASSWORD"
+    pem_cert_path: str = ""
+    pem_key_path: str = ""
+    thumbprint: str = ""
+    store: str = "My"
+    extra_dns_names: str = ""
+    key_type: str = "rsa2048"
+    validity_days: int = 397
+    pfx_encryption: str = "auto"
+    exportable_key: bool = False
+    https_port: int = 443
+    keep_http: bool = True
+    force_ssl: bool = False
+    hsts_max_age: int = 0
+    dry_run: bool = False
+    rollback: bool = True
+    audit_dir: str = "audit"
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> Parameters:
+        """Build from a notebook namespace or a YAML mapping; refuse anything that looks like a secret."""
+        refuse_secrets(values)
+        known = set(cls.names())
+        if strict:
+            unknown = sorted(k for k in values if k not in known)
+            if unknown:
+                raise InputError(
+                    "PARAMETER_UNKNOWN",
+                    f"Unknown parameter(s): {', '.join(unknown)}.",
+                    f"Use only: {', '.join(sorted(known))}.",
+                )
+        chosen = {k: values[k] for k in known if k in values}
+        if isinstance(chosen.get("extra_dns_names"), (list, tuple)):
+            chosen["extra_dns_names"] = ",".join(str(v) for v in chosen["extra_dns_names"])
+        params = cls(**chosen)
+        return params.coerced()
+
+    def coerced(self) -> Parameters:
+        """Types as declared (YAML and papermill give strings for what should be ints/bools)."""
+        updates: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            default = getattr(Parameters, f.name)
+            try:
+                if isinstance(default, bool) and not isinstance(value, bool):
+                    updates[f.name] = str(value).strip().lower() in {"true", "1", "yes", "on"}
+                elif isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
+                    updates[f.name] = int(str(value).strip())
+                elif isinstance(default, str) and not isinstance(value, str):
+                    updates[f.name] = "" if value is None else str(value)
+            except ValueError:
+                raise InputError(
+                    "PARAMETER_INVALID",
+                    f"{f.name} must be a whole number, got {value!r}.",
+                    f"Set {f.name} to a number.",
+                ) from None
+        return replace(self, **updates) if updates else self
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def dns_names(self) -> tuple[str, ...]:
+        extra = [n.strip() for n in self.extra_dns_names.split(",") if n.strip()]
+        return tuple(dict.fromkeys([self.hostname, *extra]))
+
+    @property
+    def https_prefix(self) -> str:
+        return f"https://{self.hostname}:{self.https_port}/"
+
+    def resolved_sandbox_dir(self) -> Path:
+        from .targets.sandbox import default_sandbox_dir
+
+        return Path(self.sandbox_dir).expanduser() if self.sandbox_dir else default_sandbox_dir()
+
+    def check(self) -> list[Finding]:
+        """Every problem with these values, as findings (errors block the run). Touches nothing."""
+        problems: list[Finding] = []
+
+        def bad(code: str, message: str, remedy: str) -> None:
+            problems.append(Finding(code, "error", message, remedy))
+
+        if self.target not in TARGETS:
+            bad("TARGET_INVALID", f"target must be 'sandbox' or 'windows', got {self.target!r}.",
+                "Use target: sandbox to rehearse, target: windows on the Octopus server itself.")
+        if not hostname_ok(self.hostname):
+            bad("HOSTNAME_INVALID", f"{self.hostname!r} is not a valid DNS host name.",
+                "Use the name browsers will use for the portal, e.g. octopus.example.com.")
+        if not 1 <= self.https_port <= 65535:
+            bad("PORT_INVALID", f"https_port must be 1-65535, got {self.https_port}.", "Use 443 unless it is taken.")
+        if self.store not in STORES:
+            bad("STORE_INVALID", f"store must be 'My' or 'WebHosting', got {self.store!r}.",
+                "Octopus binds only certificates from LocalMachine\\My or LocalMachine\\WebHosting.")
+        if self.certificate_source not in SOURCES:
+            bad("CERTIFICATE_SOURCE_INVALID",
+                f"certificate_source must be one of {', '.join(SOURCES)}, got {self.certificate_source!r}.",
+                "Choose self-signed (rehearsal), pfx (a certificate from your CA) or store (already imported).")
+        if self.key_type not in KEY_TYPES:
+            bad("KEY_TYPE_INVALID", f"key_type must be one of {', '.join(KEY_TYPES)}.", "rsa2048 works everywhere.")
+        if self.pfx_encryption not in PFX_ENCRYPTIONS:
+            bad("PFX_ENCRYPTION_INVALID", f"pfx_encryption must be one of {', '.join(PFX_ENCRYPTIONS)}.",
+                "auto picks AES-256 on Windows Server 2019+ and 3DES on older builds.")
+        if not 1 <= self.validity_days <= 825:
+            bad("VALIDITY_INVALID", f"validity_days must be 1-825, got {self.validity_days}.",
+                "397 days is what browsers accept for public certificates.")
+        if self.hsts_max_age < 0:
+            bad("HSTS_INVALID", "hsts_max_age must be 0 (off) or a number of seconds.",
+                "Start with 3600 (one hour), as the Octopus docs recommend.")
+        if not _ENV_NAME.match(self.pfx_password_env):
+            bad("PASSWORD_ENV_INVALID", f"pfx_password_env must be an environment variable *name*, got "
+                f"{len(self.pfx_password_env)} characters that are not one.",
+                "Put the password in an environment variable and give its name, e.g. OCTORUNBOOK_PFX_PASSWORD.")
+        if not self.keep_http and self.force_ssl:
+            problems.append(Finding("FORCE_SSL_WITHOUT_HTTP", "warning",
+                                    "force_ssl redirects HTTP to HTTPS, but keep_http: False removes HTTP.",
+                                    "Keep HTTP (keep_http: True) if you want the redirect."))
+        if self.certificate_source == "pfx":
+            problems += _file_check("pfx_path", self.pfx_path)
+        if self.certificate_source == "pem":
+            problems += _file_check("pem_cert_path", self.pem_cert_path)
+            problems += _file_check("pem_key_path", self.pem_key_path)
+        if self.certificate_source == "store" and not self.thumbprint.strip():
+            bad("THUMBPRINT_REQUIRED", "certificate_source is 'store' but no thumbprint was given.",
+                "Set thumbprint to the certificate's thumbprint as MMC or Get-ChildItem Cert:\\LocalMachine\\My shows it.")
+        for name in self.dns_names[1:]:
+            if not hostname_ok(name):
+                bad("HOSTNAME_INVALID", f"extra_dns_names entry {name!r} is not a valid DNS name.", "Fix or remove it.")
+        return problems
+
+
+def hostname_ok(name: str) -> bool:
+    return bool(_HOSTNAME.match(name or "")) and not name.replace(".", "").isdigit() or _is_ip(name)
+
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _file_check(name: str, value: str) -> list[Finding]:
+    if not value:
+        return [Finding(f"{name.upper()}_REQUIRED", "error", f"{name} is empty.", f"Set {name} to the file's path.")]
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return [Finding("FILE_NOT_FOUND", "error", f"{name}: {value} does not exist or is not a file.",
+                        f"Check the path (relative paths are relative to {os.getcwd()}).")]
+    return []
+
+
+def refuse_secrets(values: Mapping[str, Any]) -> None:
+    """A parameter that looks like a secret is refused: papermill would write it into the notebook."""
+    for name in values:
+        if isinstance(name, str) and not name.startswith("_") and looks_like_secret_name(name):
+            raise InputError(
+                "PARAMETER_LOOKS_SECRET",
+                f"Parameter {name!r} looks like a secret. Secrets are never accepted as parameters: papermill "
+                "writes parameters into the executed notebook.",
+                "Put the PFX password in an environment variable and pass its name as pfx_password_env.",
+            )

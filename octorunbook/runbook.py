@@ -1,0 +1,304 @@
+"""One runbook execution: it opens the target, holds the lock, collects evidence and writes the record.
+
+The same object drives a notebook in JupyterLab, a papermill run and a test. What the operator sees
+goes through a :class:`Reporter` (HTML in a notebook, text in a terminal); the result record — the
+contract other tools read — is emitted exactly once, on success *and* on failure (before the failure is
+raised), as a display output of mimetype :data:`RESULT_MIME`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import platform
+import socket
+import sys
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+from . import __version__
+from .commands import CommandRunner
+from .findings import Finding, InputError, OctorunbookError, TargetError
+from .params import Parameters
+from .redaction import SECRETS
+from .render import Panel, Row, result_panel
+from .targets.base import Target
+
+RESULT_MIME = "application/vnd.octorunbook.result+json"
+RUNBOOKS = ("01-import-certificate", "02-verify-certificate", "03-add-https-binding")
+
+
+class Reporter(Protocol):
+    """Where a run shows itself: panels and progress to a person, the record to the notebook."""
+
+    def show(self, item: Any) -> None: ...
+
+    def progress(self, label: str, elapsed: float, total: float, detail: str = "") -> None: ...
+
+    def emit_result(self, record: dict[str, Any], panel: Panel) -> None: ...
+
+
+class TextReporter:
+    """Prints text panels; used by the CLI and tests. Keeps the last record for callers."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stdout
+        self.records: list[dict[str, Any]] = []
+
+    def show(self, item: Any) -> None:
+        print(item.text() if hasattr(item, "text") else str(item), file=self.stream)
+
+    def progress(self, label: str, elapsed: float, total: float, detail: str = "") -> None:
+        print(f"  … {label}: {elapsed:4.1f}/{total:.0f} s {detail}", file=self.stream)
+
+    def emit_result(self, record: dict[str, Any], panel: Panel) -> None:
+        self.records.append(record)
+        print(panel.text(), file=self.stream)
+
+
+class RunbookFailed(OctorunbookError):
+    """Raised at the end of a failed run, after the record was emitted. Shown without a traceback."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a Python traceback
+        lines = [f"✖ {self.code}: {self.message}"]
+        if self.remedy:
+            lines.append(f"  Remedy: {self.remedy}")
+        lines.append("  The result record above has the details; nothing more runs in this notebook.")
+        return lines
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TargetLock:
+    """One run at a time per target instance; a lock left by a killed run is detected and explained."""
+
+    def __init__(self, state_dir: Path, instance: str, runbook: str) -> None:
+        self.path = state_dir / f"lock-{instance}.json"
+        self.runbook = runbook
+        self.held = False
+        self.stale_note: str = ""
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "runbook": self.runbook,
+            "operator": _operator(),
+            "since": utc_now(),
+        }
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = self._read()
+                if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
+                    break  # this process already holds it (a cell was run again)
+                if holder and holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", 0))):
+                    self.stale_note = (
+                        f"A lock left by {holder.get('runbook')} (pid {holder.get('pid')}, {holder.get('operator')}, "
+                        f"since {holder.get('since')}) was found; that process no longer exists (killed or crashed), "
+                        "so the lock was removed. Check the target's state in the plan below."
+                    )
+                    with contextlib.suppress(FileNotFoundError):
+                        self.path.unlink()
+                    continue
+                if not holder:
+                    continue  # being written right now; retry
+                raise TargetError(
+                    "TARGET_BUSY",
+                    f"Another run is changing this target: {holder.get('runbook')} by {holder.get('operator')} "
+                    f"(pid {holder.get('pid')} on {holder.get('host')}) since {holder.get('since')}.",
+                    f"Wait for it to finish. If it is gone, delete {self.path} after checking nothing runs.",
+                )
+            with os.fdopen(fd, "w") as handle:
+                json.dump(info, handle)
+            break
+        else:
+            raise TargetError("TARGET_BUSY", "Could not take the target lock.", f"Check {self.path}.")
+        self.held = True
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def release(self) -> None:
+        if self.held and self._read().get("pid") == os.getpid():
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        self.held = False
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+class Run:
+    """Collects everything the record needs; ``fail`` and ``finish`` emit it exactly once."""
+
+    def __init__(self, runbook: str, params: Parameters, reporter: Reporter) -> None:
+        if runbook not in RUNBOOKS:
+            raise ValueError(f"unknown runbook {runbook!r}")
+        self.runbook = runbook
+        self.params = params
+        self.reporter = reporter
+        self.started_at = utc_now()
+        self.operator = _operator()
+        self.runner = CommandRunner()
+        self.target: Target | None = None
+        self.lock: TargetLock | None = None
+        self.findings: list[Finding] = []
+        self.changes: list[dict[str, Any]] = []
+        self.verification: list[dict[str, Any]] = []
+        self.certificate: dict[str, Any] | None = None
+        self.state: dict[str, Any] = {}
+        self.octopus_version = ""
+        self.secrets_note: dict[str, Any] = {"private_key_files": []}
+        self.extra: dict[str, Any] = {}
+        self.status: str | None = None
+        self.emitted = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def open(self) -> Target:
+        """Check the parameters, open the target, take the lock. Nothing is changed here."""
+        with self.step():
+            problems = self.params.check()
+            self.findings += [p for p in problems if p.severity != "error"]
+            errors = [p for p in problems if p.severity == "error"]
+            if errors:
+                self.findings += errors[1:]
+                raise InputError.from_finding(errors[0])
+            from .targets import open_target
+
+            self.target = open_target(self.params, self.runner)
+            self.lock = TargetLock(self.target.state_dir, self.target.instance, self.runbook)
+            self.lock.acquire()
+            if self.lock.stale_note:
+                self.note(Finding("STALE_LOCK_REMOVED", "warning", self.lock.stale_note,
+                                  "Look at the plan: a killed run may have left the target half-changed."))
+            self.reporter.show(
+                Panel(
+                    f"{self.runbook} on {self.target.kind} host {self.target.host}",
+                    "info",
+                    [
+                        Row("info", "instance", self.target.instance),
+                        Row("info", "operator", self.operator),
+                        Row("info", "dry run", "yes: nothing will be changed" if self.params.dry_run else "no"),
+                    ],
+                )
+            )
+        assert self.target is not None
+        return self.target
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        """Turn any failure into a failed record: an expected error keeps its code, a bug becomes INTERNAL_ERROR."""
+        try:
+            yield
+        except RunbookFailed:
+            raise
+        except OctorunbookError as exc:
+            self.fail(exc)
+        except Exception as exc:  # a bug: still a record, still no secret
+            detail = SECRETS.redact("".join(traceback.format_exception_only(type(exc), exc)).strip())
+            self.fail(
+                OctorunbookError(
+                    "INTERNAL_ERROR",
+                    f"octorunbook hit an unexpected error: {detail}",
+                    "Report this with the executed notebook; the record shows what had been done.",
+                    reason=SECRETS.redact(traceback.format_exc()[-3000:]),
+                )
+            )
+
+    def note(self, finding: Finding) -> None:
+        self.findings.append(finding)
+
+    def change(self, action: str, detail: str, **extra: Any) -> None:
+        self.changes.append({"action": action, "detail": detail, "at": utc_now(), **extra})
+
+    def fail(self, error: OctorunbookError) -> NoReturn:
+        self.findings.append(error.finding)
+        self.status = "failed"
+        self._emit()
+        raise RunbookFailed(error.code, error.message, error.remedy) from None
+
+    def finish(self, status: str | None = None) -> dict[str, Any]:
+        if self.emitted:
+            return self.record()
+        if status is None:
+            mutated = any(r.mutating for r in self.runner.records)
+            status = "planned" if self.params.dry_run else ("succeeded" if mutated or self.changes else "unchanged")
+        self.status = status
+        return self._emit()
+
+    def _emit(self) -> dict[str, Any]:
+        record = self.record()
+        if self.lock is not None:
+            self.lock.release()
+        if not self.emitted:
+            self.emitted = True
+            self.reporter.emit_result(record, result_panel(record))
+        return record
+
+    # ---- the record ------------------------------------------------------------------------
+    def environment(self) -> dict[str, Any]:
+        info = None
+        if self.target is not None:
+            with contextlib.suppress(OctorunbookError):
+                info = self.target.host_info().to_record()
+        return {
+            "python": platform.python_version(),
+            "os": platform.platform(),
+            "windows_build": (info or {}).get("windows_build"),
+            "target_host": info,
+        }
+
+    def record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "runbook": self.runbook,
+            "status": self.status or "failed",
+            "target": self.params.target,
+            "host": self.target.host if self.target else "",
+            "instance": self.params.instance,
+            "operator": self.operator,
+            "started_at": self.started_at,
+            "finished_at": utc_now(),
+            "octorunbook_version": __version__,
+            "environment": self.environment(),
+            "octopus_version": self.octopus_version,
+            "parameters": self.params.to_record(),
+            "certificate": self.certificate,
+            "changes": self.changes,
+            "state": self.state,
+            "verification": self.verification,
+            "findings": [f.to_dict() for f in self.findings],
+            "commands": [r.to_dict() for r in self.runner.records],
+            "secrets": self.secrets_note,
+            **self.extra,
+        }
+        return SECRETS.redact_obj(record)  # type: ignore[no-any-return]

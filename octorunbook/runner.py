@@ -1,0 +1,206 @@
+"""Headless runs: the three notebooks through papermill, every save redacted, each kept as an audit record.
+
+papermill writes the output notebook at start, after every cell and on failure (reference §1.5);
+every one of those writes goes through :class:`RedactingHandler`, so no intermediate file ever holds
+a secret, and each write also refreshes the summary cell at the top of the notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .findings import InputError
+from .params import Parameters
+from .render import summary_markdown
+from .runbook import RESULT_MIME, RUNBOOKS
+
+SCHEME = "octorunbook-redact://"
+SUMMARY_TAG = "octorunbook-summary"
+
+
+def notebooks_dir() -> Path:
+    env = os.environ.get("OCTORUNBOOK_NOTEBOOKS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def extract_result(nb: Any) -> dict[str, Any] | None:
+    found = None
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            data = output.get("data") or {}
+            if RESULT_MIME in data:
+                found = data[RESULT_MIME]
+    return dict(found) if isinstance(found, dict) else None
+
+
+def with_summary(nb: Any) -> Any:
+    """Put (or refresh) a markdown summary of the result record at the top of the notebook."""
+    record = extract_result(nb)
+    cells = [c for c in nb.cells if SUMMARY_TAG not in c.get("metadata", {}).get("tags", [])]
+    if record is not None:
+        cell = nbformat.v4.new_markdown_cell(summary_markdown(record))
+        cell.metadata["tags"] = [SUMMARY_TAG]
+        cells.insert(0, cell)
+    nb.cells = cells
+    return nb
+
+
+def record_notebook(record: dict[str, Any]) -> Any:
+    """A record notebook for an interactive run: the summary plus the result record output."""
+    from .render import result_panel
+
+    panel = result_panel(record)
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("# result record written by octorunbook for an interactive run")
+    code.outputs = [nbformat.v4.new_output("display_data", data={
+        RESULT_MIME: record, "text/html": panel.html(), "text/plain": panel.text()})]
+    nb.cells = [code]
+    nb.metadata["octorunbook"] = {"kind": "interactive-record"}
+    return with_summary(nb)
+
+
+class RedactingHandler:
+    """papermill I/O handler: redact, add the summary, then write the real file."""
+
+    @staticmethod
+    def _path(path: str) -> Path:
+        return Path(path[len(SCHEME):] if path.startswith(SCHEME) else path)
+
+    def read(self, path: str) -> str:
+        return self._path(path).read_text(encoding="utf-8")
+
+    def listdir(self, path: str) -> list[str]:
+        return [str(p) for p in self._path(path).iterdir()]
+
+    def write(self, buf: str, path: str) -> None:
+        from .auditlog import redact_notebook
+
+        nb = nbformat.reads(buf, as_version=4)
+        clean = with_summary(redact_notebook(nb))
+        target = self._path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(nbformat.writes(clean), encoding="utf-8")
+        tmp.replace(target)
+
+    def pretty_path(self, path: str) -> str:
+        return str(self._path(path))
+
+
+_registered = False
+
+
+def register_handler() -> None:
+    global _registered
+    if not _registered:
+        from papermill.iorw import papermill_io
+
+        papermill_io.register(SCHEME, RedactingHandler())
+        _registered = True
+
+
+@dataclass(frozen=True)
+class RunResult:
+    runbook: str
+    status: str
+    record: dict[str, Any] | None
+    path: Path | None
+
+
+def execute(
+    runbook: str,
+    params: Parameters,
+    *,
+    progress: Callable[[str], None] | None = None,
+    kernel_name: str | None = None,
+) -> RunResult:
+    """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
+    import papermill as pm
+
+    from .auditlog import store_record
+
+    register_handler()
+    source = notebooks_dir() / f"{runbook}.ipynb"
+    if not source.is_file():
+        raise InputError("NOTEBOOK_NOT_FOUND", f"{source} does not exist.", "Set OCTORUNBOOK_NOTEBOOKS.")
+    audit_dir = Path(params.audit_dir).expanduser().resolve()
+    scratch = audit_dir / ".in-progress"
+    scratch.mkdir(parents=True, exist_ok=True)
+    output = scratch / f"{runbook}-{os.getpid()}.ipynb"
+    os.environ["OCTORUNBOOK_RECORDED_BY_RUNNER"] = "1"
+    if progress:
+        progress(f"▶ {runbook}")
+    try:
+        pm.execute_notebook(
+            str(source),
+            SCHEME + str(output),
+            parameters={**params.to_record(), "audit_dir": str(audit_dir)},
+            kernel_name=kernel_name or "python3",
+            progress_bar=False,
+            log_output=False,
+            cwd=os.getcwd(),
+            extra_arguments=["--HistoryManager.enabled=False"],
+            store_widget_state=False,
+        )
+    except pm.PapermillExecutionError:
+        pass  # the record inside the notebook says what failed
+    finally:
+        os.environ.pop("OCTORUNBOOK_RECORDED_BY_RUNNER", None)
+    if not output.is_file():
+        return RunResult(runbook, "failed", None, None)
+    nb = nbformat.read(str(output), as_version=4)
+    record = extract_result(nb)
+    path = store_record(audit_dir, nb)
+    output.unlink(missing_ok=True)
+    status = str(record.get("status")) if record else "failed"
+    if progress:
+        progress(f"{'✔' if status != 'failed' else '✖'} {runbook}: {status} → {path}")
+    return RunResult(runbook, status, record, path)
+
+
+def run_all(
+    params: Parameters, *, progress: Callable[[str], None] | None = None, kernel_name: str | None = None
+) -> list[RunResult]:
+    """01 → 02 → 03, passing the imported thumbprint forward; stop at the first failure."""
+    results: list[RunResult] = []
+    for runbook in RUNBOOKS:
+        result = execute(runbook, params, progress=progress, kernel_name=kernel_name)
+        results.append(result)
+        if result.status == "failed":
+            break
+        cert = (result.record or {}).get("certificate") or {}
+        if runbook == RUNBOOKS[0] and cert.get("thumbprint") and not params.thumbprint:
+            from dataclasses import replace
+
+            params = replace(params, thumbprint=str(cert["thumbprint"]))
+    return results
+
+
+def load_params_file(path: str | Path) -> Parameters:
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise InputError("FILE_NOT_FOUND", f"Cannot read {path}: {exc.strerror}.", "Check the path.") from None
+    except yaml.YAMLError as exc:
+        raise InputError("PARAMETERS_UNREADABLE", f"{path} is not valid YAML: {exc}", "Fix the YAML.") from None
+    if not isinstance(data, dict):
+        raise InputError("PARAMETERS_UNREADABLE", f"{path} must be a YAML mapping of parameter: value.", "")
+    return Parameters.from_mapping(data, strict=True)
+
+
+def _main() -> int:  # pragma: no cover - debugging aid
+    results = run_all(load_params_file(sys.argv[1]), progress=print)
+    print(json.dumps([r.status for r in results]))
+    return 0

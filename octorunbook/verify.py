@@ -1,0 +1,185 @@
+"""Evidence that the portal serves what it should: a real TLS handshake, real HTTP requests.
+
+We connect to the target's loopback endpoint and send the portal hostname as SNI and ``Host``, so the
+check proves this server's own HTTP.sys binding. Certificate *trust* is not checked here (a
+self-signed certificate is a legitimate choice); what is checked is *which* certificate is served:
+its SHA-1 thumbprint must equal the one we bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+
+@dataclass(frozen=True)
+class TlsEvidence:
+    thumbprint: str
+    subject: str
+    chain_subjects: tuple[str, ...]
+    tls_version: str
+    cipher: str
+
+    def to_record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["chain_subjects"] = list(self.chain_subjects)
+        return data
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def json(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of verification evidence: what was expected, what was seen."""
+
+    check: str
+    expected: str
+    seen: str
+    ok: bool
+    code: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Evidence:
+    checks: list[Check] = field(default_factory=list)
+    tls: TlsEvidence | None = None
+    octopus_version: str = ""
+
+    def add(self, check: str, expected: str, seen: str, ok: bool, code: str = "") -> Check:
+        row = Check(check, expected, seen, ok, code)
+        self.checks.append(row)
+        return row
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+
+def _client_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # we compare the served thumbprint instead of trusting a CA
+    return context
+
+
+def tls_handshake(host: str, port: int, sni: str, timeout: float = 5.0) -> TlsEvidence:
+    """Handshake with SNI ``sni`` and report the served leaf (and chain, where Python exposes it)."""
+    context = _client_context()
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=sni if not _is_ip(sni) else None) as tls:
+            der = tls.getpeercert(binary_form=True)
+            if der is None:
+                raise ssl.SSLError("the server sent no certificate")
+            chain_subjects: tuple[str, ...] = ()
+            get_chain = getattr(tls, "get_unverified_chain", None)  # Python 3.13+
+            leaf = x509.load_der_x509_certificate(der)
+            if get_chain is not None:
+                try:
+                    chain_subjects = tuple(
+                        x509.load_der_x509_certificate(c).subject.rfc4514_string() for c in get_chain()
+                    )
+                except Exception:  # pragma: no cover - best effort on newer Pythons
+                    chain_subjects = ()
+            if not chain_subjects:
+                chain_subjects = (leaf.subject.rfc4514_string(),)
+            cipher = tls.cipher()
+            return TlsEvidence(
+                thumbprint=hashlib.sha1(der).hexdigest().upper(),  # noqa: S324 - Windows thumbprint
+                subject=leaf.subject.rfc4514_string(),
+                chain_subjects=chain_subjects,
+                tls_version=tls.version() or "",
+                cipher=cipher[0] if cipher else "",
+            )
+
+
+def _is_ip(name: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def http_get(
+    scheme: str, host: str, port: int, host_header: str, path: str = "/api", timeout: float = 5.0
+) -> HttpAnswer:
+    """One GET without following redirects (a redirect is evidence, not a detour)."""
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_client_context())
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        if scheme == "https" and not _is_ip(host_header.split(":")[0]):
+            # SNI must carry the portal hostname, not the loopback address we connect to.
+            conn.sock = _client_context().wrap_socket(
+                socket.create_connection((host, port), timeout=timeout), server_hostname=host_header.split(":")[0]
+            )
+        conn.request("GET", path, headers={"Host": host_header, "Accept": "application/json"})
+        response = conn.getresponse()
+        body = response.read(1_000_000)
+        return HttpAnswer(response.status, {k: v for k, v in response.getheaders()}, body)
+    finally:
+        conn.close()
+
+
+def wait_for_portal(
+    probe: Callable[[], HttpAnswer],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.5,
+    progress: Callable[[float, float, str], None] | None = None,
+) -> tuple[HttpAnswer | None, str]:
+    """Poll until the portal answers (any HTTP status), for at most ``timeout`` seconds.
+
+    OctopusDSC waits up to five minutes after a start; the runbook default is shorter and visible.
+    Returns the answer (or None) and the last error seen.
+    """
+    started = time.monotonic()
+    last_error = ""
+    while True:
+        elapsed = time.monotonic() - started
+        try:
+            return probe(), ""
+        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        if progress is not None:
+            progress(elapsed, timeout, last_error)
+        if elapsed >= timeout:
+            return None, last_error
+        time.sleep(interval)
