@@ -1,0 +1,118 @@
+"""``octorunbook audit list|verify|show`` through a parser built here, as cli.py builds its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+from test_auditlog import THUMBPRINT, make_notebook, make_result, store_several
+
+from octorunbook._cli_audit import register
+from octorunbook.auditlog import MANIFEST_NAME, store_record
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="octorunbook")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+def test_audit_list_prints_a_table_newest_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = store_several(tmp_path, 3, html=False)
+    assert run(["audit", "list", str(tmp_path)]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["when", "runbook", "host", "target", "status", "thumbprint", "operator"]
+    assert [row.split()[0] for row in rows] == [
+        "2026-11-26T18:32:00Z",
+        "2026-11-26T18:31:00Z",
+        "2026-11-26T18:30:00Z",
+    ]
+    assert rows[0].split()[1:] == [
+        "03-add-https-binding",
+        "localhost",
+        "sandbox",
+        "succeeded",
+        THUMBPRINT,
+        "alice",
+    ]
+    assert len(paths) == 3
+
+
+def test_audit_list_json_honours_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = store_several(tmp_path, 3, html=False)
+    assert run(["audit", "list", str(tmp_path), "--limit", "1", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["record"] == paths[-1].name and row["unverified"] is False
+
+
+def test_audit_list_marks_a_notebook_outside_the_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_several(tmp_path, 1, html=False)
+    (tmp_path / MANIFEST_NAME).unlink()
+    assert run(["audit", "list", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2026-11-26T18:30:00Z *" in out and "unverified" in out
+
+
+def test_audit_list_refuses_a_limit_below_one(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        run(["audit", "list", str(tmp_path), "--limit", "0"])
+
+
+def test_audit_verify_says_the_chain_is_intact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store_several(tmp_path, 2)
+    assert run(["audit", "verify", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("chain intact: 2 records")
+
+
+def test_audit_verify_prints_every_problem_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = store_several(tmp_path, 3, html=False)
+    paths[0].unlink()
+    paths[1].write_bytes(paths[1].read_bytes() + b" ")
+    assert run(["audit", "verify", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"removed          {paths[0].name}" in out and f"changed          {paths[1].name}" in out
+    assert "chain broken: 2 problem(s)" in out
+
+
+def test_audit_verify_exits_2_for_a_directory_that_is_not_an_audit_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["audit", "verify", str(tmp_path / "nope")]) == 2
+    assert "NOT_AN_AUDIT_DIR" in capsys.readouterr().err
+
+
+def test_audit_show_renders_the_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = store_record(tmp_path, make_notebook(make_result()), html=False)
+    assert run(["audit", "show", str(path)]) == 0
+    assert "03-add-https-binding: SUCCEEDED" in capsys.readouterr().out
+
+
+def test_audit_show_json_prints_the_result_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = store_record(tmp_path, make_notebook(make_result()), html=False)
+    assert run(["audit", "show", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == make_result()
+
+
+def test_audit_show_exits_2_for_a_record_without_result(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = store_record(tmp_path, make_notebook(None), html=False)
+    assert run(["audit", "show", str(path)]) == 2
+    assert "RECORD_HAS_NO_RESULT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["audit"], ["audit", "list"], ["audit", "verify"], ["audit", "show"]])
+def test_every_audit_help_explains_itself(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run([*argv, "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert len(text.split()) > 30 and "usage: octorunbook audit" in text
