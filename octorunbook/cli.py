@@ -20,7 +20,9 @@ def _sandbox_init(args: argparse.Namespace) -> int:
     from .targets.sandbox import Sandbox
 
     sandbox = Sandbox(Path(args.dir))
-    sandbox.init(instance=args.instance, http_port=args.http_port, webhosting=not args.no_webhosting, fail=args.fail)
+    sandbox.init(
+        instance=args.instance, http_port=args.http_port, webhosting=not args.no_webhosting, fail=args.fail
+    )
     _print_status(sandbox.status())
     if args.fail:
         print(f"\nFailure drill armed: {args.fail}. The next run of 03 against this sandbox will meet it.")
@@ -28,14 +30,20 @@ def _sandbox_init(args: argparse.Namespace) -> int:
 
 
 def _print_status(status: dict[str, Any]) -> None:
-    print(f"sandbox {status['dir']}  instance {status['instance']}  portal "
-          f"{'running (pid ' + str(status['portal_pid']) + ')' if status['running'] else 'stopped'}")
+    print(
+        f"sandbox {status['dir']}  instance {status['instance']}  portal "
+        f"{'running (pid ' + str(status['portal_pid']) + ')' if status['running'] else 'stopped'}"
+    )
     print(f"  stores: {', '.join(status['stores'])}   drill: {status['drill'] or 'none'}")
     config = status["config"]
     print(f"  listen prefixes: {', '.join(config['listen_prefixes'])}")
-    print(f"  ForceSSL: {config['force_ssl']}  HSTS: {config['hsts_enabled']} (max-age {config['hsts_max_age']})")
+    print(
+        f"  ForceSSL: {config['force_ssl']}  HSTS: {config['hsts_enabled']} (max-age {config['hsts_max_age']})"
+    )
     for endpoint, binding in status["bindings"].items():
-        print(f"  HTTP.sys binding {endpoint}: {binding['hash']} ({binding['store']}) appid {binding['appid']}")
+        print(
+            f"  HTTP.sys binding {endpoint}: {binding['hash']} ({binding['store']}) appid {binding['appid']}"
+        )
     print("  port map (prefix port → 127.0.0.1 port):")
     for virtual, real in sorted(status["port_map"].items()):
         print(f"    {virtual} → {real}")
@@ -90,7 +98,9 @@ def _demo(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
     sandbox = Sandbox(root)
     sandbox.init()
-    params = Parameters(sandbox_dir=str(root), hostname="localhost", audit_dir=str(Path(args.audit_dir).resolve()))
+    params = Parameters(
+        sandbox_dir=str(root), hostname="localhost", audit_dir=str(Path(args.audit_dir).resolve())
+    )
     results = run_all(params, progress=print)
     print("\n" + "=" * 72 + "\nocotorunbook demo summary".replace("ocoto", "octo"))
     for result in results:
@@ -99,8 +109,12 @@ def _demo(args: argparse.Namespace) -> int:
     tls = last.get("tls") or {}
     status = sandbox.status()
     https_port = status["port_map"].get(443)
-    print(f"\n  thumbprint imported by 01:   {((results[0].record or {}).get('certificate') or {}).get('thumbprint')}")
-    print(f"  thumbprint served over TLS:  {tls.get('thumbprint', '(not verified)')}  ({tls.get('tls_version', '')})")
+    print(
+        f"\n  thumbprint imported by 01:   {((results[0].record or {}).get('certificate') or {}).get('thumbprint')}"
+    )
+    print(
+        f"  thumbprint served over TLS:  {tls.get('thumbprint', '(not verified)')}  ({tls.get('tls_version', '')})"
+    )
     print("\n  executed notebooks (audit records):")
     for result in results:
         print(f"    {result.path}")
@@ -120,41 +134,64 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"octorunbook {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run 01 → 02 → 03 headless with papermill from one YAML parameter file",
-                         description="Run the three runbooks headless (papermill), passing the imported thumbprint "
-                         "forward and stopping at the first failure. Each executed notebook is written to audit_dir. "
-                         "Exit 0 when all succeed, 1 when one fails, 2 on bad parameters.")
+    run = sub.add_parser(
+        "run",
+        help="run 01 → 02 → 03 headless with papermill from one YAML parameter file",
+        description="Run the three runbooks headless (papermill), passing the imported thumbprint "
+        "forward and stopping at the first failure. Each executed notebook is written to audit_dir. "
+        "Exit 0 when all succeed, 1 when one fails, 2 on bad parameters.",
+    )
     run.add_argument("params", help="YAML file of runbook parameters (see `papermill --help-notebook`)")
     run.add_argument("--audit-dir", help="override audit_dir from the YAML file")
     run.set_defaults(func=_run)
 
-    demo = sub.add_parser("demo", help="rehearse everything on a sandbox host (what `make demo` runs)",
-                          description="Create a sandbox host, run the three runbooks headless against it with a "
-                          "self-signed certificate for localhost, and print what now serves HTTPS.")
+    demo = sub.add_parser(
+        "demo",
+        help="rehearse everything on a sandbox host (what `make demo` runs)",
+        description="Create a sandbox host, run the three runbooks headless against it with a "
+        "self-signed certificate for localhost, and print what now serves HTTPS.",
+    )
     demo.add_argument("--dir", default="demo/sandbox", help="sandbox folder (default: demo/sandbox)")
     demo.add_argument("--audit-dir", default="demo/audit", help="audit records folder (default: demo/audit)")
     demo.set_defaults(func=_demo)
 
-    sandbox = sub.add_parser("sandbox", help="the rehearsal host: init, status, stop",
-                             description="A stand-in Windows Octopus server in one folder: LocalMachine stores, a "
-                             "stand-in Octopus.Server and netsh, and a portal with real TLS on loopback.")
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="the rehearsal host: init, status, stop",
+        description="A stand-in Windows Octopus server in one folder: LocalMachine stores, a "
+        "stand-in Octopus.Server and netsh, and a portal with real TLS on loopback.",
+    )
     ssub = sandbox.add_subparsers(dest="sandbox_command", required=True, metavar="ACTION")
-    init = ssub.add_parser("init", help="create (or re-arm) a sandbox host and start its portal",
-                           description="Create a sandbox host in DIR (idempotent) and start its portal.")
+    init = ssub.add_parser(
+        "init",
+        help="create (or re-arm) a sandbox host and start its portal",
+        description="Create a sandbox host in DIR (idempotent) and start its portal.",
+    )
     init.add_argument("dir", help="folder of the sandbox host")
-    init.add_argument("--instance", default="OctopusServer", help="Octopus instance name (default OctopusServer)")
+    init.add_argument(
+        "--instance", default="OctopusServer", help="Octopus instance name (default OctopusServer)"
+    )
     init.add_argument("--http-port", type=int, default=80, help="port of the initial http:// prefix (mapped)")
-    init.add_argument("--no-webhosting", action="store_true", help="no WebHosting store (a server without IIS)")
+    init.add_argument(
+        "--no-webhosting", action="store_true", help="no WebHosting store (a server without IIS)"
+    )
     from .targets.sandbox import DRILLS
 
-    init.add_argument("--fail", choices=DRILLS, help="arm a failure drill for rehearsal: " + ", ".join(DRILLS))
+    init.add_argument(
+        "--fail", choices=DRILLS, help="arm a failure drill for rehearsal: " + ", ".join(DRILLS)
+    )
     init.set_defaults(func=_sandbox_init)
-    status = ssub.add_parser("status", help="show configuration, bindings, port map, portal state",
-                             description="Show the sandbox's Octopus configuration, HTTP.sys bindings and port map.")
+    status = ssub.add_parser(
+        "status",
+        help="show configuration, bindings, port map, portal state",
+        description="Show the sandbox's Octopus configuration, HTTP.sys bindings and port map.",
+    )
     status.add_argument("dir", help="folder of the sandbox host")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_sandbox_status)
-    stop = ssub.add_parser("stop", help="stop the sandbox portal", description="Stop the sandbox's portal process.")
+    stop = ssub.add_parser(
+        "stop", help="stop the sandbox portal", description="Stop the sandbox's portal process."
+    )
     stop.add_argument("dir", help="folder of the sandbox host")
     stop.set_defaults(func=_sandbox_stop)
 

@@ -101,7 +101,9 @@ class OctorunbookError(Exception):
 
     @classmethod
     def from_finding(cls, finding: Finding) -> OctorunbookError:
-        return cls(finding.code, finding.message, finding.remedy, reason=finding.reason, details=finding.details)
+        return cls(
+            finding.code, finding.message, finding.remedy, reason=finding.reason, details=finding.details
+        )
 
     def __str__(self) -> str:
         text = f"{self.code}: {self.message}"

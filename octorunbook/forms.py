@@ -23,18 +23,48 @@ from .render import Panel
 from .runbook import RESULT_MIME, Run, RunbookFailed
 
 FIELDS: dict[str, tuple[str, ...]] = {
-    "01-import-certificate": ("target", "hostname", "certificate_source", "pfx_path", "pfx_password_env",
-                              "pem_cert_path", "pem_key_path", "thumbprint", "store", "key_type", "dry_run"),
+    "01-import-certificate": (
+        "target",
+        "hostname",
+        "certificate_source",
+        "pfx_path",
+        "pfx_password_env",
+        "pem_cert_path",
+        "pem_key_path",
+        "thumbprint",
+        "store",
+        "key_type",
+        "dry_run",
+    ),
     "02-verify-certificate": ("target", "hostname", "thumbprint", "store"),
-    "03-add-https-binding": ("target", "hostname", "thumbprint", "store", "https_port", "keep_http", "force_ssl",
-                             "hsts_max_age", "dry_run"),
+    "03-add-https-binding": (
+        "target",
+        "hostname",
+        "thumbprint",
+        "store",
+        "https_port",
+        "keep_http",
+        "force_ssl",
+        "hsts_max_age",
+        "dry_run",
+    ),
 }
 LABELS = {
-    "target": "Target", "hostname": "Portal hostname", "certificate_source": "Certificate",
-    "pfx_path": "PFX file", "pfx_password_env": "Password variable", "pem_cert_path": "PEM certificate",
-    "pem_key_path": "PEM private key", "thumbprint": "Thumbprint", "store": "Store (LocalMachine)",
-    "key_type": "Key type", "dry_run": "Dry run (plan only)", "https_port": "HTTPS port", "keep_http": "Keep HTTP",
-    "force_ssl": "Redirect HTTP→HTTPS", "hsts_max_age": "HSTS max-age (s, 0=off)",
+    "target": "Target",
+    "hostname": "Portal hostname",
+    "certificate_source": "Certificate",
+    "pfx_path": "PFX file",
+    "pfx_password_env": "Password variable",
+    "pem_cert_path": "PEM certificate",
+    "pem_key_path": "PEM private key",
+    "thumbprint": "Thumbprint",
+    "store": "Store (LocalMachine)",
+    "key_type": "Key type",
+    "dry_run": "Dry run (plan only)",
+    "https_port": "HTTPS port",
+    "keep_http": "Keep HTTP",
+    "force_ssl": "Redirect HTTP→HTTPS",
+    "hsts_max_age": "HSTS max-age (s, 0=off)",
 }
 
 
@@ -49,8 +79,10 @@ class NotebookReporter:
 
     def progress(self, label: str, elapsed: float, total: float, detail: str = "") -> None:
         pct = min(100, int(100 * elapsed / total)) if total else 100
-        html = (f"<div>⏳ {label}: {elapsed:.0f}/{total:.0f} s <progress value='{pct}' max='100'></progress>"
-                f" <small>{detail}</small></div>")
+        html = (
+            f"<div>⏳ {label}: {elapsed:.0f}/{total:.0f} s <progress value='{pct}' max='100'></progress>"
+            f" <small>{detail}</small></div>"
+        )
         bundle = {"text/html": html, "text/plain": f"… {label}: {elapsed:.0f}/{total:.0f} s"}
         if self._progress is None:
             self._progress = display(bundle, raw=True, display_id=True)
@@ -83,8 +115,11 @@ class Form:
         self.initial = params
         self.widgets: dict[str, w.Widget] = {}
         self.messages: dict[str, w.HTML] = {}
-        self.password = w.Password(description="PFX password", placeholder="only if the variable is not set",
-                                   style={"description_width": "160px"})
+        self.password = w.Password(
+            description="PFX password",
+            placeholder="only if the variable is not set",
+            style={"description_width": "160px"},
+        )
         for name in FIELDS[runbook]:
             self.widgets[name] = self._widget(name, getattr(params, name))
             self.messages[name] = w.HTML()
@@ -108,8 +143,13 @@ class Form:
             return w.Checkbox(value=value, description=label, style=style, indent=False)
         if isinstance(value, int):
             return w.IntText(value=value, description=label, style=style)
-        return w.Text(value=value, description=label, style=style, continuous_update=True,
-                      layout=w.Layout(width="520px"))
+        return w.Text(
+            value=value,
+            description=label,
+            style=style,
+            continuous_update=True,
+            layout=w.Layout(width="520px"),
+        )
 
     def values(self) -> dict[str, Any]:
         return {name: widget.value for name, widget in self.widgets.items()}
@@ -140,8 +180,10 @@ class Form:
                 problems[name] = "file not found" if v[name] else "required for this certificate source"
         if "pfx_password_env" in v and source == "pfx" and not os.environ.get(str(v["pfx_password_env"])):
             if not self.password.value:
-                problems["pfx_password_env"] = (f"environment variable {v['pfx_password_env']} is not set: set it, or "
-                                                "type the password below (it is never saved)")
+                problems["pfx_password_env"] = (
+                    f"environment variable {v['pfx_password_env']} is not set: set it, or "
+                    "type the password below (it is never saved)"
+                )
         if "thumbprint" in v and source == "store" and not str(v["thumbprint"]).strip():
             problems["thumbprint"] = "required: the certificate's thumbprint"
         if v.get("store") == "WebHosting" and v.get("target") == "sandbox":
@@ -154,10 +196,16 @@ class Form:
             except OSError:
                 pass
         for name, message in self.messages.items():
-            message.value = (f"<span style='color:#cf222e'>✖ {problems[name]}</span>" if name in problems
-                             else "<span style='color:#1a7f37'>✔</span>")
-        self.status.value = ("<b style='color:#cf222e'>Fix the fields marked ✖ before running the cells below.</b>"
-                             if problems else "<b style='color:#1a7f37'>✔ Ready: run the cells below.</b>")
+            message.value = (
+                f"<span style='color:#cf222e'>✖ {problems[name]}</span>"
+                if name in problems
+                else "<span style='color:#1a7f37'>✔</span>"
+            )
+        self.status.value = (
+            "<b style='color:#cf222e'>Fix the fields marked ✖ before running the cells below.</b>"
+            if problems
+            else "<b style='color:#1a7f37'>✔ Ready: run the cells below.</b>"
+        )
         return not problems
 
     def show(self) -> None:

@@ -21,7 +21,9 @@ SOURCES = ("self-signed", "pfx", "pem", "store")
 STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -86,7 +88,9 @@ class Parameters:
             try:
                 if isinstance(default, bool) and not isinstance(value, bool):
                     updates[f.name] = str(value).strip().lower() in {"true", "1", "yes", "on"}
-                elif isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int):
+                elif (
+                    isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int)
+                ):
                     updates[f.name] = int(str(value).strip())
                 elif isinstance(default, str) and not isinstance(value, str):
                     updates[f.name] = "" if value is None else str(value)
@@ -123,50 +127,93 @@ class Parameters:
             problems.append(Finding(code, "error", message, remedy))
 
         if self.target not in TARGETS:
-            bad("TARGET_INVALID", f"target must be 'sandbox' or 'windows', got {self.target!r}.",
-                "Use target: sandbox to rehearse, target: windows on the Octopus server itself.")
+            bad(
+                "TARGET_INVALID",
+                f"target must be 'sandbox' or 'windows', got {self.target!r}.",
+                "Use target: sandbox to rehearse, target: windows on the Octopus server itself.",
+            )
         if not hostname_ok(self.hostname):
-            bad("HOSTNAME_INVALID", f"{self.hostname!r} is not a valid DNS host name.",
-                "Use the name browsers will use for the portal, e.g. octopus.example.com.")
+            bad(
+                "HOSTNAME_INVALID",
+                f"{self.hostname!r} is not a valid DNS host name.",
+                "Use the name browsers will use for the portal, e.g. octopus.example.com.",
+            )
         if not 1 <= self.https_port <= 65535:
-            bad("PORT_INVALID", f"https_port must be 1-65535, got {self.https_port}.", "Use 443 unless it is taken.")
+            bad(
+                "PORT_INVALID",
+                f"https_port must be 1-65535, got {self.https_port}.",
+                "Use 443 unless it is taken.",
+            )
         if self.store not in STORES:
-            bad("STORE_INVALID", f"store must be 'My' or 'WebHosting', got {self.store!r}.",
-                "Octopus binds only certificates from LocalMachine\\My or LocalMachine\\WebHosting.")
+            bad(
+                "STORE_INVALID",
+                f"store must be 'My' or 'WebHosting', got {self.store!r}.",
+                "Octopus binds only certificates from LocalMachine\\My or LocalMachine\\WebHosting.",
+            )
         if self.certificate_source not in SOURCES:
-            bad("CERTIFICATE_SOURCE_INVALID",
+            bad(
+                "CERTIFICATE_SOURCE_INVALID",
                 f"certificate_source must be one of {', '.join(SOURCES)}, got {self.certificate_source!r}.",
-                "Choose self-signed (rehearsal), pfx (a certificate from your CA) or store (already imported).")
+                "Choose self-signed (rehearsal), pfx (a certificate from your CA) or store (already imported).",
+            )
         if self.key_type not in KEY_TYPES:
-            bad("KEY_TYPE_INVALID", f"key_type must be one of {', '.join(KEY_TYPES)}.", "rsa2048 works everywhere.")
+            bad(
+                "KEY_TYPE_INVALID",
+                f"key_type must be one of {', '.join(KEY_TYPES)}.",
+                "rsa2048 works everywhere.",
+            )
         if self.pfx_encryption not in PFX_ENCRYPTIONS:
-            bad("PFX_ENCRYPTION_INVALID", f"pfx_encryption must be one of {', '.join(PFX_ENCRYPTIONS)}.",
-                "auto picks AES-256 on Windows Server 2019+ and 3DES on older builds.")
+            bad(
+                "PFX_ENCRYPTION_INVALID",
+                f"pfx_encryption must be one of {', '.join(PFX_ENCRYPTIONS)}.",
+                "auto picks AES-256 on Windows Server 2019+ and 3DES on older builds.",
+            )
         if not 1 <= self.validity_days <= 825:
-            bad("VALIDITY_INVALID", f"validity_days must be 1-825, got {self.validity_days}.",
-                "397 days is what browsers accept for public certificates.")
+            bad(
+                "VALIDITY_INVALID",
+                f"validity_days must be 1-825, got {self.validity_days}.",
+                "397 days is what browsers accept for public certificates.",
+            )
         if self.hsts_max_age < 0:
-            bad("HSTS_INVALID", "hsts_max_age must be 0 (off) or a number of seconds.",
-                "Start with 3600 (one hour), as the Octopus docs recommend.")
+            bad(
+                "HSTS_INVALID",
+                "hsts_max_age must be 0 (off) or a number of seconds.",
+                "Start with 3600 (one hour), as the Octopus docs recommend.",
+            )
         if not _ENV_NAME.match(self.pfx_password_env):
-            bad("PASSWORD_ENV_INVALID", f"pfx_password_env must be an environment variable *name*, got "
+            bad(
+                "PASSWORD_ENV_INVALID",
+                f"pfx_password_env must be an environment variable *name*, got "
                 f"{len(self.pfx_password_env)} characters that are not one.",
-                "Put the password in an environment variable and give its name, e.g. OCTORUNBOOK_PFX_PASSWORD.")
+                "Put the password in an environment variable and give its name, e.g. OCTORUNBOOK_PFX_PASSWORD.",
+            )
         if not self.keep_http and self.force_ssl:
-            problems.append(Finding("FORCE_SSL_WITHOUT_HTTP", "warning",
-                                    "force_ssl redirects HTTP to HTTPS, but keep_http: False removes HTTP.",
-                                    "Keep HTTP (keep_http: True) if you want the redirect."))
+            problems.append(
+                Finding(
+                    "FORCE_SSL_WITHOUT_HTTP",
+                    "warning",
+                    "force_ssl redirects HTTP to HTTPS, but keep_http: False removes HTTP.",
+                    "Keep HTTP (keep_http: True) if you want the redirect.",
+                )
+            )
         if self.certificate_source == "pfx":
             problems += _file_check("pfx_path", self.pfx_path)
         if self.certificate_source == "pem":
             problems += _file_check("pem_cert_path", self.pem_cert_path)
             problems += _file_check("pem_key_path", self.pem_key_path)
         if self.certificate_source == "store" and not self.thumbprint.strip():
-            bad("THUMBPRINT_REQUIRED", "certificate_source is 'store' but no thumbprint was given.",
-                "Set thumbprint to the certificate's thumbprint as MMC or Get-ChildItem Cert:\\LocalMachine\\My shows it.")
+            bad(
+                "THUMBPRINT_REQUIRED",
+                "certificate_source is 'store' but no thumbprint was given.",
+                "Set thumbprint to the certificate's thumbprint as MMC or Get-ChildItem Cert:\\LocalMachine\\My shows it.",
+            )
         for name in self.dns_names[1:]:
             if not hostname_ok(name):
-                bad("HOSTNAME_INVALID", f"extra_dns_names entry {name!r} is not a valid DNS name.", "Fix or remove it.")
+                bad(
+                    "HOSTNAME_INVALID",
+                    f"extra_dns_names entry {name!r} is not a valid DNS name.",
+                    "Fix or remove it.",
+                )
         return problems
 
 
@@ -186,11 +233,21 @@ def _is_ip(name: str) -> bool:
 
 def _file_check(name: str, value: str) -> list[Finding]:
     if not value:
-        return [Finding(f"{name.upper()}_REQUIRED", "error", f"{name} is empty.", f"Set {name} to the file's path.")]
+        return [
+            Finding(
+                f"{name.upper()}_REQUIRED", "error", f"{name} is empty.", f"Set {name} to the file's path."
+            )
+        ]
     path = Path(value).expanduser()
     if not path.is_file():
-        return [Finding("FILE_NOT_FOUND", "error", f"{name}: {value} does not exist or is not a file.",
-                        f"Check the path (relative paths are relative to {os.getcwd()}).")]
+        return [
+            Finding(
+                "FILE_NOT_FOUND",
+                "error",
+                f"{name}: {value} does not exist or is not a file.",
+                f"Check the path (relative paths are relative to {os.getcwd()}).",
+            )
+        ]
     return []
 
 

@@ -47,7 +47,9 @@ class Panel:
         symbol = STATUS_STYLE[self.status][0]
         lines = [f"{symbol} {self.title}"]
         for row in self.rows:
-            lines.append(f"  {STATUS_STYLE[row.status][0]} {row.label}" + (f": {row.detail}" if row.detail else ""))
+            lines.append(
+                f"  {STATUS_STYLE[row.status][0]} {row.label}" + (f": {row.detail}" if row.detail else "")
+            )
             if row.remedy:
                 lines.append(f"      remedy: {row.remedy}")
         if self.note:
@@ -79,8 +81,10 @@ def findings_rows(findings: Sequence[Finding]) -> list[Row]:
 
 def certificate_panel(cert: dict[str, Any], findings: Sequence[Finding]) -> Panel:
     """The certificate card: what an operator checks before importing, with the judgement beside it."""
-    worst = "error" if any(f.severity == "error" for f in findings) else (
-        "warning" if any(f.severity == "warning" for f in findings) else "ok"
+    worst = (
+        "error"
+        if any(f.severity == "error" for f in findings)
+        else ("warning" if any(f.severity == "warning" for f in findings) else "ok")
     )
     rows = [
         Row("info", "Subject", cert.get("subject", "")),
@@ -97,8 +101,11 @@ def certificate_panel(cert: dict[str, Any], findings: Sequence[Finding]) -> Pane
         Row("info", "Thumbprint", cert.get("thumbprint", "")),
     ]
     rows += findings_rows(findings) or [Row("ok", "Judgement", "no problems found")]
-    title = {"ok": "Certificate looks right", "warning": "Certificate usable, with warnings",
-             "error": "Certificate refused"}[worst]
+    title = {
+        "ok": "Certificate looks right",
+        "warning": "Certificate usable, with warnings",
+        "error": "Certificate refused",
+    }[worst]
     return Panel(title, worst, rows)
 
 
@@ -182,8 +189,10 @@ def summary_markdown(record: dict[str, Any]) -> str:
 
 def result_panel(record: dict[str, Any]) -> Panel:
     status = record.get("status", "failed")
-    rows = [Row("ok" if c["ok"] else "error", c["check"], f"expected {c['expected']}; seen {c['seen']}")
-            for c in record.get("verification") or []]
+    rows = [
+        Row("ok" if c["ok"] else "error", c["check"], f"expected {c['expected']}; seen {c['seen']}")
+        for c in record.get("verification") or []
+    ]
     rows += [Row("info", c.get("action", ""), c.get("detail", "")) for c in record.get("changes") or []]
     rows += findings_rows([Finding.from_dict(f) for f in record.get("findings") or []])
     titles = {

@@ -15,6 +15,7 @@ import os
 import platform
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -101,7 +102,11 @@ class TargetLock:
                 holder = self._read()
                 if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
                     break  # this process already holds it (a cell was run again)
-                if holder and holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", 0))):
+                if (
+                    holder
+                    and holder.get("host") == socket.gethostname()
+                    and not _alive(int(holder.get("pid", 0)))
+                ):
                     self.stale_note = (
                         f"A lock left by {holder.get('runbook')} (pid {holder.get('pid')}, {holder.get('operator')}, "
                         f"since {holder.get('since')}) was found; that process no longer exists (killed or crashed), "
@@ -111,13 +116,14 @@ class TargetLock:
                         self.path.unlink()
                     continue
                 if not holder:
-                    continue  # being written right now; retry
+                    time.sleep(0.05)  # being written right now; read it again
+                    continue
                 raise TargetError(
                     "TARGET_BUSY",
                     f"Another run is changing this target: {holder.get('runbook')} by {holder.get('operator')} "
                     f"(pid {holder.get('pid')} on {holder.get('host')}) since {holder.get('since')}.",
                     f"Wait for it to finish. If it is gone, delete {self.path} after checking nothing runs.",
-                )
+                ) from None
             with os.fdopen(fd, "w") as handle:
                 json.dump(info, handle)
             break
@@ -199,8 +205,14 @@ class Run:
             self.lock = TargetLock(self.target.state_dir, self.target.instance, self.runbook)
             self.lock.acquire()
             if self.lock.stale_note:
-                self.note(Finding("STALE_LOCK_REMOVED", "warning", self.lock.stale_note,
-                                  "Look at the plan: a killed run may have left the target half-changed."))
+                self.note(
+                    Finding(
+                        "STALE_LOCK_REMOVED",
+                        "warning",
+                        self.lock.stale_note,
+                        "Look at the plan: a killed run may have left the target half-changed.",
+                    )
+                )
             self.reporter.show(
                 Panel(
                     f"{self.runbook} on {self.target.kind} host {self.target.host}",
@@ -208,7 +220,9 @@ class Run:
                     [
                         Row("info", "instance", self.target.instance),
                         Row("info", "operator", self.operator),
-                        Row("info", "dry run", "yes: nothing will be changed" if self.params.dry_run else "no"),
+                        Row(
+                            "info", "dry run", "yes: nothing will be changed" if self.params.dry_run else "no"
+                        ),
                     ],
                 )
             )
@@ -252,7 +266,11 @@ class Run:
             return self.record()
         if status is None:
             mutated = any(r.mutating for r in self.runner.records)
-            status = "planned" if self.params.dry_run else ("succeeded" if mutated or self.changes else "unchanged")
+            status = (
+                "planned"
+                if self.params.dry_run
+                else ("succeeded" if mutated or self.changes else "unchanged")
+            )
         self.status = status
         return self._emit()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import nbformat
 
+from .auditlog import extract_result
 from .findings import InputError
 from .params import Parameters
 from .render import summary_markdown
@@ -31,16 +32,6 @@ def notebooks_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def extract_result(nb: Any) -> dict[str, Any] | None:
-    found = None
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []) or []:
-            data = output.get("data") or {}
-            if RESULT_MIME in data:
-                found = data[RESULT_MIME]
-    return dict(found) if isinstance(found, dict) else None
 
 
 def with_summary(nb: Any) -> Any:
@@ -62,8 +53,11 @@ def record_notebook(record: dict[str, Any]) -> Any:
     panel = result_panel(record)
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell("# result record written by octorunbook for an interactive run")
-    code.outputs = [nbformat.v4.new_output("display_data", data={
-        RESULT_MIME: record, "text/html": panel.html(), "text/plain": panel.text()})]
+    code.outputs = [
+        nbformat.v4.new_output(
+            "display_data", data={RESULT_MIME: record, "text/html": panel.html(), "text/plain": panel.text()}
+        )
+    ]
     nb.cells = [code]
     nb.metadata["octorunbook"] = {"kind": "interactive-record"}
     return with_summary(nb)
@@ -74,7 +68,7 @@ class RedactingHandler:
 
     @staticmethod
     def _path(path: str) -> Path:
-        return Path(path[len(SCHEME):] if path.startswith(SCHEME) else path)
+        return Path(path[len(SCHEME) :] if path.startswith(SCHEME) else path)
 
     def read(self, path: str) -> str:
         return self._path(path).read_text(encoding="utf-8")
@@ -192,9 +186,13 @@ def load_params_file(path: str | Path) -> Parameters:
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as exc:
-        raise InputError("FILE_NOT_FOUND", f"Cannot read {path}: {exc.strerror}.", "Check the path.") from None
+        raise InputError(
+            "FILE_NOT_FOUND", f"Cannot read {path}: {exc.strerror}.", "Check the path."
+        ) from None
     except yaml.YAMLError as exc:
-        raise InputError("PARAMETERS_UNREADABLE", f"{path} is not valid YAML: {exc}", "Fix the YAML.") from None
+        raise InputError(
+            "PARAMETERS_UNREADABLE", f"{path} is not valid YAML: {exc}", "Fix the YAML."
+        ) from None
     if not isinstance(data, dict):
         raise InputError("PARAMETERS_UNREADABLE", f"{path} must be a YAML mapping of parameter: value.", "")
     return Parameters.from_mapping(data, strict=True)

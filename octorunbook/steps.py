@@ -54,7 +54,10 @@ def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCerti
     with run.step():
         if p.certificate_source == "self-signed":
             loaded = certificates.generate_self_signed(
-                p.hostname, p.dns_names[1:], p.key_type, p.validity_days  # type: ignore[arg-type]
+                p.hostname,
+                p.dns_names[1:],
+                p.key_type,  # type: ignore[arg-type]  # checked by Parameters.check()
+                p.validity_days,
             )
         elif p.certificate_source == "pfx":
             loaded = certificates.load_pfx_file(p.pfx_path, pfx_password(run, prompt))
@@ -94,13 +97,28 @@ def import_certificate(run: Run, loaded: certificates.LoadedCertificate) -> Stor
         run.state["before"] = {"in_store": existing.to_record() if existing else None}
         if loaded.source == "store" or (existing is not None and existing.has_private_key):
             stored = existing
-            run.reporter.show(Panel("Already in the store: nothing to import", "ok", [
-                Row("ok", f"LocalMachine\\{p.store}", f"{thumbprint} with private key")]))
+            run.reporter.show(
+                Panel(
+                    "Already in the store: nothing to import",
+                    "ok",
+                    [Row("ok", f"LocalMachine\\{p.store}", f"{thumbprint} with private key")],
+                )
+            )
         elif p.dry_run:
-            run.reporter.show(PlanTable("Plan (dry run): import", [
-                PlanRow(f"LocalMachine\\{p.store}\\{thumbprint}", "absent", "imported with private key")],
-                [f"import PFX into Cert:\\LocalMachine\\{p.store} (MachineKeySet, PersistKeySet"
-                 + (", Exportable)" if p.exportable_key else ")")]))
+            run.reporter.show(
+                PlanTable(
+                    "Plan (dry run): import",
+                    [
+                        PlanRow(
+                            f"LocalMachine\\{p.store}\\{thumbprint}", "absent", "imported with private key"
+                        )
+                    ],
+                    [
+                        f"import PFX into Cert:\\LocalMachine\\{p.store} (MachineKeySet, PersistKeySet"
+                        + (", Exportable)" if p.exportable_key else ")")
+                    ],
+                )
+            )
             stored = None
         else:
             stored = _import(run, target, loaded)
@@ -128,14 +146,21 @@ def _import(run: Run, target: Target, loaded: certificates.LoadedCertificate) ->
         stored = target.store.import_pfx(pfx, one_time, p.store, exportable=p.exportable_key)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    run.change("import", f"{stored.thumbprint} into LocalMachine\\{p.store} ({encryption} PFX)",
-               thumbprint=stored.thumbprint, store=p.store)
+    run.change(
+        "import",
+        f"{stored.thumbprint} into LocalMachine\\{p.store} ({encryption} PFX)",
+        thumbprint=stored.thumbprint,
+        store=p.store,
+    )
     if not stored.has_private_key:
         target.store.remove_certificate(stored.thumbprint, p.store)
         run.change("rollback", f"removed {stored.thumbprint}: it arrived without its private key")
-        raise TargetError("PFX_NO_PRIVATE_KEY", "The certificate was imported without its private key.",
-                          "Export the PFX again with the private key; on Windows Server 2016 use pfx_encryption: "
-                          "compatible.")
+        raise TargetError(
+            "PFX_NO_PRIVATE_KEY",
+            "The certificate was imported without its private key.",
+            "Export the PFX again with the private key; on Windows Server 2016 use pfx_encryption: "
+            "compatible.",
+        )
     return stored
 
 
@@ -165,9 +190,14 @@ def resolve_thumbprint(run: Run) -> str:
                 "No thumbprint was given and runbook 01 has not imported a certificate on this target.",
                 "Run 01-import-certificate first, or set the thumbprint parameter.",
             )
-        run.note(Finding("THUMBPRINT_FROM_LAST_IMPORT", "info",
-                         f"Using {last['thumbprint']}, imported by 01 at {last.get('at')} into {last.get('store')}.",
-                         "Set thumbprint to choose another certificate."))
+        run.note(
+            Finding(
+                "THUMBPRINT_FROM_LAST_IMPORT",
+                "info",
+                f"Using {last['thumbprint']}, imported by 01 at {last.get('at')} into {last.get('store')}.",
+                "Set thumbprint to choose another certificate.",
+            )
+        )
         return str(last["thumbprint"])
 
 
@@ -179,24 +209,51 @@ def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate:
         _require_store(target, p.store)
         stored = target.store.get_certificate(thumbprint, p.store)
         if stored is None:
-            other = next((s for s in ("My", "WebHosting") if s != p.store and target.store.store_exists(s)
-                          and target.store.get_certificate(thumbprint, s)), None)
+            other = next(
+                (
+                    s
+                    for s in ("My", "WebHosting")
+                    if s != p.store
+                    and target.store.store_exists(s)
+                    and target.store.get_certificate(thumbprint, s)
+                ),
+                None,
+            )
             if other:
-                raise TargetError("CERT_IN_OTHER_STORE",
-                                  f"{thumbprint} is in LocalMachine\\{other}, not in LocalMachine\\{p.store}.",
-                                  f"Set store: {other}, or import it into {p.store} with 01.")
-            raise TargetError("CERT_NOT_FOUND", f"There is no certificate {thumbprint} in LocalMachine\\{p.store}.",
-                              "Run 01-import-certificate, or check the thumbprint and store.")
+                raise TargetError(
+                    "CERT_IN_OTHER_STORE",
+                    f"{thumbprint} is in LocalMachine\\{other}, not in LocalMachine\\{p.store}.",
+                    f"Set store: {other}, or import it into {p.store} with 01.",
+                )
+            raise TargetError(
+                "CERT_NOT_FOUND",
+                f"There is no certificate {thumbprint} in LocalMachine\\{p.store}.",
+                "Run 01-import-certificate, or check the thumbprint and store.",
+            )
         evidence.add("present", f"{thumbprint} in the store", stored.thumbprint, True)
-        evidence.add("scope", "LocalMachine", stored.location, stored.location == "LocalMachine", "NOT_LOCAL_MACHINE")
-        evidence.add("store", p.store, stored.store, stored.store.lower() == p.store.lower(), "CERT_IN_OTHER_STORE")
-        evidence.add("private key present", "HasPrivateKey = True", str(stored.has_private_key),
-                     stored.has_private_key, "PFX_NO_PRIVATE_KEY")
+        evidence.add(
+            "scope", "LocalMachine", stored.location, stored.location == "LocalMachine", "NOT_LOCAL_MACHINE"
+        )
+        evidence.add(
+            "store", p.store, stored.store, stored.store.lower() == p.store.lower(), "CERT_IN_OTHER_STORE"
+        )
+        evidence.add(
+            "private key present",
+            "HasPrivateKey = True",
+            str(stored.has_private_key),
+            stored.has_private_key,
+            "PFX_NO_PRIVATE_KEY",
+        )
         if stored.has_private_key:
             try:
                 key = target.store.test_private_key(thumbprint, p.store)
-                evidence.add("private key usable", "sign + verify succeeds",
-                             f"{key.algorithm} via {key.provider}: {key.detail}", key.usable, "KEY_NOT_USABLE")
+                evidence.add(
+                    "private key usable",
+                    "sign + verify succeeds",
+                    f"{key.algorithm} via {key.provider}: {key.detail}",
+                    key.usable,
+                    "KEY_NOT_USABLE",
+                )
             except OctorunbookError as exc:
                 evidence.add("private key usable", "sign + verify succeeds", exc.message, False, exc.code)
         pem = target.store.certificate_pem(thumbprint, p.store)
@@ -205,19 +262,30 @@ def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate:
 
             loaded = certificates.LoadedCertificate(x509.load_pem_x509_certificate(pem), None, (), "store")
             run.certificate = loaded.info.to_record(p.store)
-            judged = [f for f in certificates.judge(loaded, p.hostname)
-                      if f.code in {"CERT_EXPIRED", "CERT_NOT_YET_VALID", "HOSTNAME_MISMATCH", "CERT_EXPIRES_SOON"}]
+            judged = [
+                f
+                for f in certificates.judge(loaded, p.hostname)
+                if f.code in {"CERT_EXPIRED", "CERT_NOT_YET_VALID", "HOSTNAME_MISMATCH", "CERT_EXPIRES_SOON"}
+            ]
             for f in judged:
-                evidence.add(f.code.lower().replace("_", " "), "no problem", f.message, f.severity != "error", f.code)
+                evidence.add(
+                    f.code.lower().replace("_", " "), "no problem", f.message, f.severity != "error", f.code
+                )
             if not judged:
                 evidence.add("valid for hostname", f"covers {p.hostname}, not expired", "yes", True)
         run.verification = [c.to_record() for c in evidence.checks]
-        rows = [Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}") for c in evidence.checks]
+        rows = [
+            Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")
+            for c in evidence.checks
+        ]
         run.reporter.show(Panel("Certificate in the store", "ok" if evidence.ok else "error", rows))
         if not evidence.ok:
             first = evidence.failures()[0]
-            raise VerificationError(first.code or "VERIFY_FAILED", f"{first.check}: {first.seen}",
-                                    _REMEDIES.get(first.code, "Re-import the certificate with 01 and run 02 again."))
+            raise VerificationError(
+                first.code or "VERIFY_FAILED",
+                f"{first.check}: {first.seen}",
+                _REMEDIES.get(first.code, "Re-import the certificate with 01 and run 02 again."),
+            )
     return stored
 
 
@@ -242,7 +310,10 @@ class BindingState:
     binding: SslBinding | None
 
     def to_record(self) -> dict[str, Any]:
-        return {"portal": self.config.to_record(), "binding": self.binding.to_record() if self.binding else None}
+        return {
+            "portal": self.config.to_record(),
+            "binding": self.binding.to_record() if self.binding else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -259,14 +330,22 @@ class BindingPlan:
     @property
     def binding_changes(self) -> bool:
         b = self.current.binding
-        return b is None or b.certificate_hash != self.thumbprint or b.store_name.lower() != self.store.lower() \
+        return (
+            b is None
+            or b.certificate_hash != self.thumbprint
+            or b.store_name.lower() != self.store.lower()
             or not b.is_octopus
+        )
 
     @property
     def config_changes(self) -> bool:
         c = self.current.config
         return (c.listen_prefixes, c.force_ssl, c.hsts_enabled, c.hsts_max_age) != (
-            self.prefixes, self.force_ssl, self.hsts_enabled, self.hsts_max_age)
+            self.prefixes,
+            self.force_ssl,
+            self.hsts_enabled,
+            self.hsts_max_age,
+        )
 
     @property
     def changes(self) -> bool:
@@ -283,18 +362,29 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
     p = run.params
     with run.step():
         target.octopus.require_instance()
-        stored = target.store.get_certificate(thumbprint, p.store) if target.store.store_exists(p.store) else None
+        stored = (
+            target.store.get_certificate(thumbprint, p.store) if target.store.store_exists(p.store) else None
+        )
         if stored is None:
-            raise TargetError("CERT_NOT_FOUND", f"There is no certificate {thumbprint} in LocalMachine\\{p.store}.",
-                              "Run 01 (import) and 02 (verify) first, or check thumbprint and store.")
+            raise TargetError(
+                "CERT_NOT_FOUND",
+                f"There is no certificate {thumbprint} in LocalMachine\\{p.store}.",
+                "Run 01 (import) and 02 (verify) first, or check thumbprint and store.",
+            )
         if not stored.has_private_key:
-            raise TargetError("PFX_NO_PRIVATE_KEY", f"{thumbprint} has no private key in the store.",
-                              "Re-import the PFX with its private key (01).")
+            raise TargetError(
+                "PFX_NO_PRIVATE_KEY",
+                f"{thumbprint} has no private key in the store.",
+                "Re-import the PFX with its private key (01).",
+            )
         run.certificate = {**stored.to_record(), "store": p.store}
         info = target.host_info()
         if target.kind == "windows" and not info.elevated:
-            raise TargetError("NOT_ELEVATED", "This session is not elevated; binding a certificate needs Administrator.",
-                              "Start JupyterLab (or the terminal) with 'Run as administrator'.")
+            raise TargetError(
+                "NOT_ELEVATED",
+                "This session is not elevated; binding a certificate needs Administrator.",
+                "Start JupyterLab (or the terminal) with 'Run as administrator'.",
+            )
         current = read_binding_state(target, p.https_port)
         if current.binding is not None and not current.binding.is_octopus:
             raise TargetError(
@@ -306,7 +396,9 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
                 details={"holder": current.binding.to_record()},
             )
         https = build_prefix("https", p.hostname, p.https_port)
-        prefixes = [x for x in current.config.listen_prefixes if p.keep_http or not x.lower().startswith("http:")]
+        prefixes = [
+            x for x in current.config.listen_prefixes if p.keep_http or not x.lower().startswith("http:")
+        ]
         if not any(_same_prefix(x, https) for x in prefixes):
             prefixes.append(https)
         plan = BindingPlan(
@@ -323,16 +415,29 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
         b = current.binding
         rows = [
             PlanRow("listen prefixes", ",".join(current.config.listen_prefixes), ",".join(plan.prefixes)),
-            PlanRow("HTTP.sys binding 0.0.0.0:" + str(p.https_port),
-                    f"{b.certificate_hash} ({b.store_name})" if b else "none", f"{thumbprint} ({p.store})"),
+            PlanRow(
+                "HTTP.sys binding 0.0.0.0:" + str(p.https_port),
+                f"{b.certificate_hash} ({b.store_name})" if b else "none",
+                f"{thumbprint} ({p.store})",
+            ),
             PlanRow("ForceSSL (redirect HTTP)", str(current.config.force_ssl), str(plan.force_ssl)),
-            PlanRow("HSTS", _hsts(current.config.hsts_enabled, current.config.hsts_max_age),
-                    _hsts(plan.hsts_enabled, plan.hsts_max_age)),
+            PlanRow(
+                "HSTS",
+                _hsts(current.config.hsts_enabled, current.config.hsts_max_age),
+                _hsts(plan.hsts_enabled, plan.hsts_max_age),
+            ),
         ]
-        run.extra["plan"] = [{"setting": r.setting, "current": r.current, "desired": r.desired,
-                              "changes": r.changes} for r in rows]
-        run.reporter.show(PlanTable("Plan: current → desired" + (" (dry run)" if p.dry_run else ""), rows,
-                                    [" ".join(a) for a in apply_commands(target, plan)]))
+        run.extra["plan"] = [
+            {"setting": r.setting, "current": r.current, "desired": r.desired, "changes": r.changes}
+            for r in rows
+        ]
+        run.reporter.show(
+            PlanTable(
+                "Plan: current → desired" + (" (dry run)" if p.dry_run else ""),
+                rows,
+                [" ".join(a) for a in apply_commands(target, plan)],
+            )
+        )
     return plan
 
 
@@ -352,12 +457,33 @@ def apply_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
         return cmds
     cmds.append(octo._argv("service", "--stop"))
     if plan.binding_changes:
-        cmds.append(octo._argv("ssl-certificate", "--thumbprint", plan.thumbprint, "--certificate-store", plan.store,
-                               "--ip-address", "0.0.0.0", "--port", str(plan.port)))
+        cmds.append(
+            octo._argv(
+                "ssl-certificate",
+                "--thumbprint",
+                plan.thumbprint,
+                "--certificate-store",
+                plan.store,
+                "--ip-address",
+                "0.0.0.0",
+                "--port",
+                str(plan.port),
+            )
+        )
     if plan.config_changes:
-        cmds.append(octo._argv("configure", "--webListenPrefixes", ",".join(plan.prefixes), "--webForceSSL",
-                               str(plan.force_ssl), "--hstsEnabled", str(plan.hsts_enabled), "--hstsMaxAge",
-                               str(plan.hsts_max_age)))
+        cmds.append(
+            octo._argv(
+                "configure",
+                "--webListenPrefixes",
+                ",".join(plan.prefixes),
+                "--webForceSSL",
+                str(plan.force_ssl),
+                "--hstsEnabled",
+                str(plan.hsts_enabled),
+                "--hstsMaxAge",
+                str(plan.hsts_max_age),
+            )
+        )
     cmds.append(octo._argv("service", "--start"))
     return cmds
 
@@ -368,7 +494,9 @@ def apply_binding(run: Run, plan: BindingPlan) -> None:
     p = run.params
     with run.step():
         if p.dry_run:
-            run.note(Finding("DRY_RUN", "info", "dry_run: the plan above was not applied.", "Set dry_run: False."))
+            run.note(
+                Finding("DRY_RUN", "info", "dry_run: the plan above was not applied.", "Set dry_run: False.")
+            )
         elif not plan.changes:
             run.reporter.show(Panel("Already as desired: no command will change anything", "ok"))
         else:
@@ -377,16 +505,24 @@ def apply_binding(run: Run, plan: BindingPlan) -> None:
                 evidence = verify_binding(run, plan)
                 if not evidence.ok:
                     first = evidence.failures()[0]
-                    raise VerificationError(first.code or "VERIFY_FAILED", f"{first.check}: expected {first.expected}, "
-                                            f"seen {first.seen}.", _VERIFY_REMEDIES.get(first.code, ""))
+                    raise VerificationError(
+                        first.code or "VERIFY_FAILED",
+                        f"{first.check}: expected {first.expected}, seen {first.seen}.",
+                        _VERIFY_REMEDIES.get(first.code, ""),
+                    )
             except OctorunbookError as exc:
                 if p.rollback:
                     rollback(run, plan)
                 else:
-                    run.note(Finding("ROLLBACK_SKIPPED", "warning",
-                                     "rollback: False — the target was LEFT in the failed state for inspection.",
-                                     "Inspect, then run 03 again with rollback: True or restore by hand: "
-                                     + "; ".join(" ".join(a) for a in restore_commands(target, plan))))
+                    run.note(
+                        Finding(
+                            "ROLLBACK_SKIPPED",
+                            "warning",
+                            "rollback: False — the target was LEFT in the failed state for inspection.",
+                            "Inspect, then run 03 again with rollback: True or restore by hand: "
+                            + "; ".join(" ".join(a) for a in restore_commands(target, plan)),
+                        )
+                    )
                 raise exc
             run.state["after"] = read_binding_state(target, p.https_port).to_record()
             return
@@ -395,9 +531,11 @@ def apply_binding(run: Run, plan: BindingPlan) -> None:
             evidence = verify_binding(run, plan)
             if not evidence.ok:
                 first = evidence.failures()[0]
-                raise VerificationError(first.code or "VERIFY_FAILED",
-                                        f"{first.check}: expected {first.expected}, seen {first.seen}.",
-                                        _VERIFY_REMEDIES.get(first.code, ""))
+                raise VerificationError(
+                    first.code or "VERIFY_FAILED",
+                    f"{first.check}: expected {first.expected}, seen {first.seen}.",
+                    _VERIFY_REMEDIES.get(first.code, ""),
+                )
         run.state["after"] = run.state.get("before")
 
 
@@ -420,13 +558,24 @@ def _apply(run: Run, target: Target, plan: BindingPlan) -> None:
     if plan.binding_changes:
         octo.ssl_certificate(plan.thumbprint, plan.store, port=plan.port)
         before = plan.current.binding
-        run.change("bind certificate", f"0.0.0.0:{plan.port}: "
-                   + (f"{before.certificate_hash} → " if before else "") + f"{plan.thumbprint} ({plan.store})")
+        run.change(
+            "bind certificate",
+            f"0.0.0.0:{plan.port}: "
+            + (f"{before.certificate_hash} → " if before else "")
+            + f"{plan.thumbprint} ({plan.store})",
+        )
     if plan.config_changes:
-        octo.configure(listen_prefixes=plan.prefixes, force_ssl=plan.force_ssl, hsts_enabled=plan.hsts_enabled,
-                       hsts_max_age=plan.hsts_max_age)
-        run.change("configure", f"prefixes {','.join(plan.prefixes)}; ForceSSL {plan.force_ssl}; "
-                   f"HSTS {_hsts(plan.hsts_enabled, plan.hsts_max_age)}")
+        octo.configure(
+            listen_prefixes=plan.prefixes,
+            force_ssl=plan.force_ssl,
+            hsts_enabled=plan.hsts_enabled,
+            hsts_max_age=plan.hsts_max_age,
+        )
+        run.change(
+            "configure",
+            f"prefixes {','.join(plan.prefixes)}; ForceSSL {plan.force_ssl}; "
+            f"HSTS {_hsts(plan.hsts_enabled, plan.hsts_max_age)}",
+        )
     octo.service("start")
     run.change("service start", f"instance {target.instance}")
 
@@ -445,11 +594,17 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
     def progress(elapsed: float, total: float, detail: str) -> None:
         run.reporter.progress("waiting for the portal over HTTPS", elapsed, total, detail)
 
-    answer, error = wait_for_portal(lambda: _probe(target, "https", p.https_port, p.hostname),
-                                    timeout=WAIT_SECONDS, progress=progress)
+    answer, error = wait_for_portal(
+        lambda: _probe(target, "https", p.https_port, p.hostname), timeout=WAIT_SECONDS, progress=progress
+    )
     if answer is None:
-        evidence.add("portal answers over HTTPS", f"{p.https_prefix}api answers", error or "no answer", False,
-                     "PORTAL_NOT_ANSWERING")
+        evidence.add(
+            "portal answers over HTTPS",
+            f"{p.https_prefix}api answers",
+            error or "no answer",
+            False,
+            "PORTAL_NOT_ANSWERING",
+        )
         run.verification = [c.to_record() for c in evidence.checks]
         return evidence
     host, real = target.endpoint(p.https_port)
@@ -457,23 +612,46 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
         tls = tls_handshake(host, real, p.hostname)
         evidence.tls = tls
         run.extra["tls"] = tls.to_record()
-        evidence.add("served certificate (SHA-1 thumbprint)", plan.thumbprint, tls.thumbprint,
-                     tls.thumbprint == plan.thumbprint, "SERVED_WRONG_CERTIFICATE")
-        evidence.add("TLS", "TLS 1.2 or newer", f"{tls.tls_version} {tls.cipher}",
-                     tls.tls_version in {"TLSv1.2", "TLSv1.3"}, "TLS_TOO_OLD")
+        evidence.add(
+            "served certificate (SHA-1 thumbprint)",
+            plan.thumbprint,
+            tls.thumbprint,
+            tls.thumbprint == plan.thumbprint,
+            "SERVED_WRONG_CERTIFICATE",
+        )
+        evidence.add(
+            "TLS",
+            "TLS 1.2 or newer",
+            f"{tls.tls_version} {tls.cipher}",
+            tls.tls_version in {"TLSv1.2", "TLSv1.3"},
+            "TLS_TOO_OLD",
+        )
     except OSError as exc:
-        evidence.add("served certificate (SHA-1 thumbprint)", plan.thumbprint, f"handshake failed: {exc}", False,
-                     "SERVED_WRONG_CERTIFICATE")
+        evidence.add(
+            "served certificate (SHA-1 thumbprint)",
+            plan.thumbprint,
+            f"handshake failed: {exc}",
+            False,
+            "SERVED_WRONG_CERTIFICATE",
+        )
     doc = answer.json() or {}
     run.octopus_version = str(doc.get("Version", ""))
-    evidence.add("GET /api over HTTPS", "Octopus JSON (Application, Version)",
-                 f"{answer.status} {doc.get('Application', '?')} {doc.get('Version', '')}".strip(),
-                 answer.status == 200 and doc.get("Application") == "Octopus Deploy" and bool(doc.get("Version")),
-                 "API_NOT_OCTOPUS")
+    evidence.add(
+        "GET /api over HTTPS",
+        "Octopus JSON (Application, Version)",
+        f"{answer.status} {doc.get('Application', '?')} {doc.get('Version', '')}".strip(),
+        answer.status == 200 and doc.get("Application") == "Octopus Deploy" and bool(doc.get("Version")),
+        "API_NOT_OCTOPUS",
+    )
     if p.hsts_max_age > 0:
         hsts = answer.header("Strict-Transport-Security") or "(absent)"
-        evidence.add("HSTS header", f"max-age={p.hsts_max_age}", hsts, f"max-age={p.hsts_max_age}" in hsts,
-                     "HSTS_MISSING")
+        evidence.add(
+            "HSTS header",
+            f"max-age={p.hsts_max_age}",
+            hsts,
+            f"max-age={p.hsts_max_age}" in hsts,
+            "HSTS_MISSING",
+        )
     http_prefixes = [x for x in plan.current.config.listen_prefixes if x.lower().startswith("http:")]
     for prefix in http_prefixes[:1]:
         from urllib.parse import urlsplit
@@ -486,18 +664,33 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
             plain = None
         seen = "no answer" if plain is None else f"{plain.status} {plain.header('Location') or ''}".strip()
         if not p.keep_http:
-            evidence.add("HTTP removed", f"{prefix} no longer answers", seen, plain is None, "HTTP_STILL_ANSWERS")
+            evidence.add(
+                "HTTP removed", f"{prefix} no longer answers", seen, plain is None, "HTTP_STILL_ANSWERS"
+            )
         elif p.force_ssl:
             location = (plain.header("Location") or "") if plain else ""
-            evidence.add("HTTP redirects to HTTPS", f"3xx → {plan.prefixes and _first_https(plan.prefixes)}", seen,
-                         plain is not None and 300 <= plain.status < 400
-                         and location.lower().startswith(_first_https(plan.prefixes).rstrip("/").lower()),
-                         "NO_REDIRECT")
+            evidence.add(
+                "HTTP redirects to HTTPS",
+                f"3xx → {plan.prefixes and _first_https(plan.prefixes)}",
+                seen,
+                plain is not None
+                and 300 <= plain.status < 400
+                and location.lower().startswith(_first_https(plan.prefixes).rstrip("/").lower()),
+                "NO_REDIRECT",
+            )
         else:
-            evidence.add("HTTP still answers", f"{prefix}api answers 200", seen, plain is not None and plain.status == 200,
-                         "HTTP_NOT_ANSWERING")
+            evidence.add(
+                "HTTP still answers",
+                f"{prefix}api answers 200",
+                seen,
+                plain is not None and plain.status == 200,
+                "HTTP_NOT_ANSWERING",
+            )
     run.verification = [c.to_record() for c in evidence.checks]
-    rows = [Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}") for c in evidence.checks]
+    rows = [
+        Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")
+        for c in evidence.checks
+    ]
     run.reporter.show(Panel("Proof over TLS", "ok" if evidence.ok else "error", rows))
     return evidence
 
@@ -514,11 +707,33 @@ def restore_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
         if old is None:
             cmds.append([target.httpsys.exe, "http", "delete", "sslcert", f"ipport=0.0.0.0:{plan.port}"])
         else:
-            cmds.append(octo._argv("ssl-certificate", "--thumbprint", old.certificate_hash, "--certificate-store",
-                                   old.store_name, "--ip-address", "0.0.0.0", "--port", str(plan.port)))
+            cmds.append(
+                octo._argv(
+                    "ssl-certificate",
+                    "--thumbprint",
+                    old.certificate_hash,
+                    "--certificate-store",
+                    old.store_name,
+                    "--ip-address",
+                    "0.0.0.0",
+                    "--port",
+                    str(plan.port),
+                )
+            )
     c = plan.current.config
-    cmds.append(octo._argv("configure", "--webListenPrefixes", ",".join(c.listen_prefixes), "--webForceSSL",
-                           str(c.force_ssl), "--hstsEnabled", str(c.hsts_enabled), "--hstsMaxAge", str(c.hsts_max_age)))
+    cmds.append(
+        octo._argv(
+            "configure",
+            "--webListenPrefixes",
+            ",".join(c.listen_prefixes),
+            "--webForceSSL",
+            str(c.force_ssl),
+            "--hstsEnabled",
+            str(c.hsts_enabled),
+            "--hstsMaxAge",
+            str(c.hsts_max_age),
+        )
+    )
     cmds.append(octo._argv("service", "--start"))
     return cmds
 
@@ -534,11 +749,23 @@ def rollback(run: Run, plan: BindingPlan) -> None:
         if old is None:
             actions.append(("rollback: remove binding", lambda: target.httpsys.delete(plan.port)))
         else:
-            actions.append(("rollback: restore binding",
-                            lambda: octo.ssl_certificate(old.certificate_hash, old.store_name, port=plan.port)))
-    actions.append(("rollback: restore configuration", lambda: octo.configure(
-        listen_prefixes=c.listen_prefixes, force_ssl=c.force_ssl, hsts_enabled=c.hsts_enabled,
-        hsts_max_age=c.hsts_max_age)))
+            actions.append(
+                (
+                    "rollback: restore binding",
+                    lambda: octo.ssl_certificate(old.certificate_hash, old.store_name, port=plan.port),
+                )
+            )
+    actions.append(
+        (
+            "rollback: restore configuration",
+            lambda: octo.configure(
+                listen_prefixes=c.listen_prefixes,
+                force_ssl=c.force_ssl,
+                hsts_enabled=c.hsts_enabled,
+                hsts_max_age=c.hsts_max_age,
+            ),
+        )
+    )
     actions.append(("rollback: service start", lambda: octo.service("start")))
     for label, action in actions:
         try:
@@ -546,26 +773,75 @@ def rollback(run: Run, plan: BindingPlan) -> None:
             run.change(label, "done")
         except OctorunbookError as exc:
             run.change(label, f"FAILED: {exc.code} {exc.message}")
-            run.note(Finding("ROLLBACK_INCOMPLETE", "error", f"{label} failed: {exc.message}",
-                             "Restore by hand: " + "; ".join(" ".join(a) for a in restore_commands(target, plan))))
+            run.note(
+                Finding(
+                    "ROLLBACK_INCOMPLETE",
+                    "error",
+                    f"{label} failed: {exc.message}",
+                    "Restore by hand: " + "; ".join(" ".join(a) for a in restore_commands(target, plan)),
+                )
+            )
     # prove the old state answers again
     first = c.listen_prefixes[0] if c.listen_prefixes else ""
     from urllib.parse import urlsplit
 
     parts = urlsplit(first)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    answer, error = wait_for_portal(lambda: _probe(target, parts.scheme or "http", port, parts.hostname or "localhost"),
-                                    timeout=WAIT_SECONDS)
+    answer, error = wait_for_portal(
+        lambda: _probe(target, parts.scheme or "http", port, parts.hostname or "localhost"),
+        timeout=WAIT_SECONDS,
+    )
     ok = answer is not None
-    run.verification.append({"check": "after rollback: old prefix answers", "expected": f"{first}api answers",
-                             "seen": f"{answer.status}" if answer else error, "ok": ok, "code": "ROLLBACK_UNVERIFIED"})
+    run.verification.append(
+        {
+            "check": "after rollback: old prefix answers",
+            "expected": f"{first}api answers",
+            "seen": f"{answer.status}" if answer else error,
+            "ok": ok,
+            "code": "ROLLBACK_UNVERIFIED",
+        }
+    )
     with contextlib.suppress(OctorunbookError):
         run.state["after"] = read_binding_state(target, plan.port).to_record()
-    run.reporter.show(Panel("Rolled back to the state before this run", "warning" if ok else "error", [
-        Row("ok" if ok else "error", "old prefix answers", f"{first} → {answer.status if answer else error}")]))
+    run.reporter.show(
+        Panel(
+            "Rolled back to the state before this run",
+            "warning" if ok else "error",
+            [
+                Row(
+                    "ok" if ok else "error",
+                    "old prefix answers",
+                    f"{first} → {answer.status if answer else error}",
+                )
+            ],
+        )
+    )
 
 
 def _target(run: Run) -> Target:
     if run.target is None:
         raise RuntimeError("run.open() must be called first")
     return run.target
+
+
+# ------------------------------------------------------------------------------------------------
+# The notebooks' cell sequence, in-process (tests, benchmarks, embedding). Same calls, same order.
+# ------------------------------------------------------------------------------------------------
+def run_inline(runbook: str, params: Any, reporter: Any = None) -> dict[str, Any]:
+    """Run one runbook's steps exactly as its notebook cells do; return the result record."""
+    from .runbook import RunbookFailed, TextReporter
+
+    run = Run(runbook, params, reporter or TextReporter())
+    try:
+        run.open()
+        if runbook == "01-import-certificate":
+            import_certificate(run, obtain_certificate(run))
+            return run.finish()
+        thumbprint = resolve_thumbprint(run)
+        if runbook == "02-verify-certificate":
+            verify_certificate(run, thumbprint)
+            return run.finish("succeeded")
+        apply_binding(run, plan_binding(run, thumbprint))
+        return run.finish()
+    except RunbookFailed:
+        return run.record()

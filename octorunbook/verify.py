@@ -148,7 +148,8 @@ def http_get(
         if scheme == "https" and not _is_ip(host_header.split(":")[0]):
             # SNI must carry the portal hostname, not the loopback address we connect to.
             conn.sock = _client_context().wrap_socket(
-                socket.create_connection((host, port), timeout=timeout), server_hostname=host_header.split(":")[0]
+                socket.create_connection((host, port), timeout=timeout),
+                server_hostname=host_header.split(":")[0],
             )
         conn.request("GET", path, headers={"Host": host_header, "Accept": "application/json"})
         response = conn.getresponse()

@@ -1,7 +1,7 @@
 import nbformat
-from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-PARAMS = '''# Parameters — one YAML file drives all three runbooks: `octorunbook run params.yaml`.
+PARAMS = """# Parameters — one YAML file drives all three runbooks: `octorunbook run params.yaml`.
 # Secrets are never parameters: the PFX password comes from the environment variable named below.
 target: str = "sandbox"  # "sandbox": rehearse on this machine; "windows": this Octopus server (run as Administrator)
 sandbox_dir: str = ""  # sandbox host folder; empty: ~/.octorunbook/sandbox (created on first use)
@@ -27,7 +27,8 @@ hsts_max_age: int = 0  # send Strict-Transport-Security with this max-age in sec
 dry_run: bool = False  # plan only: show current → desired and the commands, change nothing
 rollback: bool = True  # on any failure restore the state before this run (False leaves it for inspection)
 audit_dir: str = "audit"  # where executed notebooks (audit records) are written
-'''
+"""
+
 
 def nb(title, intro, steps):
     cells = [new_markdown_cell(f"# {title}\n\n{intro}")]
@@ -42,63 +43,109 @@ def nb(title, intro, steps):
     book.metadata["language_info"] = {"name": "python"}
     return book
 
-FORM = ("## 1 · Check the inputs\n\nThe form below is filled from the parameters. Each field is checked as you type; "
-        "a ✖ with the reason appears next to a field that would fail. **Nothing waits for a click**: change what you "
-        "need, then run the cells below (Run ▸ Run All Cells).")
-OPEN = ("## 2 · Open the target\n\nChecks the parameters again, opens the target (the sandbox is created on first "
-        "use) and takes the per-instance lock, so no other run changes this server at the same time. Nothing is "
-        "changed yet. *If it fails:* the panel names the problem and the remedy; a `TARGET_BUSY` means another run "
-        "is active.")
-FINISH = ("## Record\n\nThe result record below is the audit record of this run (`application/vnd.octorunbook.result+json`): "
-          "status, who, when, where, what changed, the evidence and every command with its exit code.")
 
-nb01 = nb("01 · Import the certificate",
-  "Puts the portal's certificate into the **LocalMachine** certificate store (`My` or `WebHosting`) **with its private key** — "
-  "what MMC's import wizard does — but judges the certificate first, the way Windows and browsers will. "
-  "Sources: a new self-signed certificate, a PFX file, PEM files, or a certificate already in the store.",
-  [(FORM, 'from octorunbook import forms, steps\n\nform = forms.start("01-import-certificate", globals())'),
-   (OPEN, "run = forms.begin(form)"),
-   ("## 3 · Obtain and judge the certificate\n\nGenerates, loads or looks up the certificate and shows its card: names, "
-    "validity, key, signature, thumbprint — with every problem found. An ✖ finding **stops here, before anything is "
-    "imported**; ⚠ findings are recorded. *If it fails:* follow the remedy next to the finding.",
-    "certificate = steps.obtain_certificate(run, prompt=form.take_password)"),
-   ("## 4 · Import into the store\n\nImports a one-time PFX (fresh random password, file readable only by you, "
-    "deleted right after) with MachineKeySet + PersistKeySet. Already in the store with its key → nothing to do. "
-    "With `dry_run` this only shows the plan.",
-    "steps.import_certificate(run, certificate)"),
-   (FINISH, "record = run.finish()")])
+FORM = (
+    "## 1 · Check the inputs\n\nThe form below is filled from the parameters. Each field is checked as you type; "
+    "a ✖ with the reason appears next to a field that would fail. **Nothing waits for a click**: change what you "
+    "need, then run the cells below (Run ▸ Run All Cells)."
+)
+OPEN = (
+    "## 2 · Open the target\n\nChecks the parameters again, opens the target (the sandbox is created on first "
+    "use) and takes the per-instance lock, so no other run changes this server at the same time. Nothing is "
+    "changed yet. *If it fails:* the panel names the problem and the remedy; a `TARGET_BUSY` means another run "
+    "is active."
+)
+FINISH = (
+    "## Record\n\nThe result record below is the audit record of this run (`application/vnd.octorunbook.result+json`): "
+    "status, who, when, where, what changed, the evidence and every command with its exit code."
+)
 
-nb02 = nb("02 · Verify the certificate and its private key",
-  "Reads the certificate back from the store and proves what HTTP.sys will need: it is **present**, in "
-  "**LocalMachine**, in the **right store**, and its **private key is present and usable** (a signature is made and "
-  "verified — `HasPrivateKey` alone proves nothing). Changes nothing.",
-  [(FORM, 'from octorunbook import forms, steps\n\nform = forms.start("02-verify-certificate", globals())'),
-   (OPEN, "run = forms.begin(form)"),
-   ("## 3 · Which certificate\n\nThe `thumbprint` parameter, or — when empty — the certificate that 01 imported last "
-    "on this target (said so in the record). *If it fails* with `THUMBPRINT_REQUIRED`: run 01 or set the thumbprint.",
-    "thumbprint = steps.resolve_thumbprint(run)"),
-   ("## 4 · Prove it\n\nEach check below is a row of evidence: expected vs seen.",
-    "steps.verify_certificate(run, thumbprint)"),
-   (FINISH, "record = run.finish(\"succeeded\")")])
+nb01 = nb(
+    "01 · Import the certificate",
+    "Puts the portal's certificate into the **LocalMachine** certificate store (`My` or `WebHosting`) **with its private key** — "
+    "what MMC's import wizard does — but judges the certificate first, the way Windows and browsers will. "
+    "Sources: a new self-signed certificate, a PFX file, PEM files, or a certificate already in the store.",
+    [
+        (
+            FORM,
+            'from octorunbook import forms, steps\n\nform = forms.start("01-import-certificate", globals())',
+        ),
+        (OPEN, "run = forms.begin(form)"),
+        (
+            "## 3 · Obtain and judge the certificate\n\nGenerates, loads or looks up the certificate and shows its card: names, "
+            "validity, key, signature, thumbprint — with every problem found. An ✖ finding **stops here, before anything is "
+            "imported**; ⚠ findings are recorded. *If it fails:* follow the remedy next to the finding.",
+            "certificate = steps.obtain_certificate(run, prompt=form.take_password)",
+        ),
+        (
+            "## 4 · Import into the store\n\nImports a one-time PFX (fresh random password, file readable only by you, "
+            "deleted right after) with MachineKeySet + PersistKeySet. Already in the store with its key → nothing to do. "
+            "With `dry_run` this only shows the plan.",
+            "steps.import_certificate(run, certificate)",
+        ),
+        (FINISH, "record = run.finish()"),
+    ],
+)
 
-nb03 = nb("03 · Add the HTTPS binding and prove it",
-  "What Octopus Manager's *Web Bindings* wizard does, unattended and provable: add the HTTPS listen prefix, bind the "
-  "certificate in HTTP.sys (`Octopus.Server ssl-certificate`), apply ForceSSL/HSTS, restart — then **prove over TLS** "
-  "that the portal serves the expected thumbprint. If anything fails, the state from before the run is restored.",
-  [(FORM, 'from octorunbook import forms, steps\n\nform = forms.start("03-add-https-binding", globals())'),
-   (OPEN, "run = forms.begin(form)"),
-   ("## 3 · Which certificate\n\nThe `thumbprint` parameter, or the certificate 01 imported last on this target.",
-    "thumbprint = steps.resolve_thumbprint(run)"),
-   ("## 4 · Plan\n\nReads the current listen prefixes, ForceSSL, HSTS and the HTTP.sys binding on the port, and shows "
-    "**current → desired** with the exact commands. Only the difference will be applied. *If it fails* with "
-    "`PORT_IN_USE`: another application holds the port.",
-    "plan = steps.plan_binding(run, thumbprint)"),
-   ("## 5 · Apply, restart, prove — or roll back\n\nStops the service, binds, configures, starts, waits for the portal "
-    "(with progress), then checks over TLS: served thumbprint, `/api`, redirect, HSTS. On any failure the snapshot is "
-    "restored and the old prefixes are checked to answer again.",
-    "steps.apply_binding(run, plan)"),
-   (FINISH, "record = run.finish()")])
+nb02 = nb(
+    "02 · Verify the certificate and its private key",
+    "Reads the certificate back from the store and proves what HTTP.sys will need: it is **present**, in "
+    "**LocalMachine**, in the **right store**, and its **private key is present and usable** (a signature is made and "
+    "verified — `HasPrivateKey` alone proves nothing). Changes nothing.",
+    [
+        (
+            FORM,
+            'from octorunbook import forms, steps\n\nform = forms.start("02-verify-certificate", globals())',
+        ),
+        (OPEN, "run = forms.begin(form)"),
+        (
+            "## 3 · Which certificate\n\nThe `thumbprint` parameter, or — when empty — the certificate that 01 imported last "
+            "on this target (said so in the record). *If it fails* with `THUMBPRINT_REQUIRED`: run 01 or set the thumbprint.",
+            "thumbprint = steps.resolve_thumbprint(run)",
+        ),
+        (
+            "## 4 · Prove it\n\nEach check below is a row of evidence: expected vs seen.",
+            "steps.verify_certificate(run, thumbprint)",
+        ),
+        (FINISH, 'record = run.finish("succeeded")'),
+    ],
+)
 
-for name, book in (("01-import-certificate", nb01), ("02-verify-certificate", nb02), ("03-add-https-binding", nb03)):
+nb03 = nb(
+    "03 · Add the HTTPS binding and prove it",
+    "What Octopus Manager's *Web Bindings* wizard does, unattended and provable: add the HTTPS listen prefix, bind the "
+    "certificate in HTTP.sys (`Octopus.Server ssl-certificate`), apply ForceSSL/HSTS, restart — then **prove over TLS** "
+    "that the portal serves the expected thumbprint. If anything fails, the state from before the run is restored.",
+    [
+        (
+            FORM,
+            'from octorunbook import forms, steps\n\nform = forms.start("03-add-https-binding", globals())',
+        ),
+        (OPEN, "run = forms.begin(form)"),
+        (
+            "## 3 · Which certificate\n\nThe `thumbprint` parameter, or the certificate 01 imported last on this target.",
+            "thumbprint = steps.resolve_thumbprint(run)",
+        ),
+        (
+            "## 4 · Plan\n\nReads the current listen prefixes, ForceSSL, HSTS and the HTTP.sys binding on the port, and shows "
+            "**current → desired** with the exact commands. Only the difference will be applied. *If it fails* with "
+            "`PORT_IN_USE`: another application holds the port.",
+            "plan = steps.plan_binding(run, thumbprint)",
+        ),
+        (
+            "## 5 · Apply, restart, prove — or roll back\n\nStops the service, binds, configures, starts, waits for the portal "
+            "(with progress), then checks over TLS: served thumbprint, `/api`, redirect, HSTS. On any failure the snapshot is "
+            "restored and the old prefixes are checked to answer again.",
+            "steps.apply_binding(run, plan)",
+        ),
+        (FINISH, "record = run.finish()"),
+    ],
+)
+
+for name, book in (
+    ("01-import-certificate", nb01),
+    ("02-verify-certificate", nb02),
+    ("03-add-https-binding", nb03),
+):
     nbformat.validate(book)
     nbformat.write(book, f"notebooks/{name}.ipynb")

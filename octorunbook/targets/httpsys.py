@@ -36,8 +36,8 @@ NETSH_ERRORS: dict[int, tuple[str, str, str]] = {
         "KEY_NOT_USABLE_BY_HTTPSYS",
         "HTTP.sys reported an internal error using the private key; the key is probably in a CNG key storage "
         "provider it cannot use.",
-        "Re-import the PFX into a CryptoAPI provider, e.g. `certutil -importPFX -csp \"Microsoft RSA SChannel "
-        "Cryptographic Provider\" My file.pfx`, then run 02 and 03 again.",
+        'Re-import the PFX into a CryptoAPI provider, e.g. `certutil -importPFX -csp "Microsoft RSA SChannel '
+        'Cryptographic Provider" My file.pfx`, then run 02 and 03 again.',
     ),
     87: (
         "NETSH_BAD_PARAMETER",

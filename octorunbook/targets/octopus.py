@@ -140,9 +140,7 @@ def classify_failure(result: CommandResult, code: str, what: str) -> CommandErro
     output = result.output
     for needle, known_code, remedy in _KNOWN_FAILURES:
         if needle.lower() in output.lower():
-            return CommandError(
-                known_code, f"{what} failed: {needle}.", remedy, details=_details(result)
-            )
+            return CommandError(known_code, f"{what} failed: {needle}.", remedy, details=_details(result))
     netsh = _NETSH_ERROR.search(output)
     if netsh:
         from .httpsys import netsh_error
@@ -224,11 +222,15 @@ class OctopusServer:
             options += ["--hstsMaxAge", str(hsts_max_age)]
         if not options:
             return
-        result = self.runner.run(self._argv("configure", *options), mutating=True, label="configure web portal")
+        result = self.runner.run(
+            self._argv("configure", *options), mutating=True, label="configure web portal"
+        )
         if not result.ok:
             raise classify_failure(result, "CONFIGURE_FAILED", "Octopus.Server configure")
 
-    def ssl_certificate(self, thumbprint: str, store: str, *, ip_address: str = "0.0.0.0", port: int = 443) -> None:
+    def ssl_certificate(
+        self, thumbprint: str, store: str, *, ip_address: str = "0.0.0.0", port: int = 443
+    ) -> None:
         result = self.runner.run(
             self._argv(
                 "ssl-certificate",
@@ -252,5 +254,7 @@ class OctopusServer:
             self._argv("service", f"--{action}"), mutating=True, label=f"service {action}", timeout=600
         )
         if not result.ok:
-            code = {"stop": "SERVICE_STOP_FAILED", "start": "SERVICE_START_FAILED"}.get(action, "SERVICE_RESTART_FAILED")
+            code = {"stop": "SERVICE_STOP_FAILED", "start": "SERVICE_START_FAILED"}.get(
+                action, "SERVICE_RESTART_FAILED"
+            )
             raise classify_failure(result, code, f"Octopus.Server service --{action}")

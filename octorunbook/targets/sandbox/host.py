@@ -159,7 +159,13 @@ class Sandbox:
                 (self.root / "state").mkdir(parents=True, exist_ok=True)
                 self.write_json(
                     self.meta_path,
-                    {"version": 1, "instance": instance, "port_map": {}, "fail": None, "created": time.time()},
+                    {
+                        "version": 1,
+                        "instance": instance,
+                        "port_map": {},
+                        "fail": None,
+                        "created": time.time(),
+                    },
                 )
                 self.write_json(
                     self.instance_path(instance),
@@ -309,7 +315,9 @@ class Sandbox:
             state_dir=self.root / "state",
             connect_host="127.0.0.1",
             port_mapper=self.map_port,
-            host_probe=lambda: HostInfo("sandbox (" + sys.platform + ")", None, True, f"sandbox:{self.root.name}"),
+            host_probe=lambda: HostInfo(
+                "sandbox (" + sys.platform + ")", None, True, f"sandbox:{self.root.name}"
+            ),
         )
 
 

@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     action = verbs[1]
     with sandbox.locked():
-        bindings = sandbox.read_json(sandbox.httpsys_path, {})
-        endpoint = params.get("ipport")
+        bindings: dict[str, dict[str, str]] = sandbox.read_json(sandbox.httpsys_path, {})
+        endpoint = params.get("ipport", "")
         if action == "show":
             shown = {endpoint: bindings[endpoint]} if endpoint in bindings else ({} if endpoint else bindings)
             if endpoint and not shown:
@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if action == "delete":
             if endpoint not in bindings:
-                print("\nSSL Certificate deletion failed, Error: 2\nThe system cannot find the file specified.\n")
+                print(
+                    "\nSSL Certificate deletion failed, Error: 2\nThe system cannot find the file specified.\n"
+                )
                 return 1
             del bindings[endpoint]
             sandbox.write_json(sandbox.httpsys_path, bindings)
@@ -67,12 +69,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if action in {"add", "update"}:
             if not endpoint or "certhash" not in params or "appid" not in params:
-                print("\nOne or more essential parameters were not entered.\nVerify the required parameters, "
-                      "and reenter them.\n")
+                print(
+                    "\nOne or more essential parameters were not entered.\nVerify the required parameters, "
+                    "and reenter them.\n"
+                )
                 return 1
             if action == "add" and endpoint in bindings:
-                print("\nSSL Certificate add failed, Error: 183\nCannot create a file when that file already "
-                      "exists.\n")
+                print(
+                    "\nSSL Certificate add failed, Error: 183\nCannot create a file when that file already "
+                    "exists.\n"
+                )
                 return 1
             bindings[endpoint] = {
                 "hash": params["certhash"].upper(),

@@ -83,9 +83,15 @@ def make_handler(config: PortalConfigView, scheme: str, hosts: set[str]) -> type
                 body = json.dumps(_api_document()).encode()
                 self._send(200, "application/json", body)
             elif path == "/api/octopusservernodes/ping":
-                self._send(200, "application/json", json.dumps({"Name": "sandbox", "IsOffline": False}).encode())
+                self._send(
+                    200, "application/json", json.dumps({"Name": "sandbox", "IsOffline": False}).encode()
+                )
             else:
-                self._send(200, "text/html", b"<html><body><h1>Octopus Deploy (octorunbook sandbox)</h1></body></html>")
+                self._send(
+                    200,
+                    "text/html",
+                    b"<html><body><h1>Octopus Deploy (octorunbook sandbox)</h1></body></html>",
+                )
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
@@ -108,7 +114,9 @@ class RefusingServer(ThreadingHTTPServer):
 
 
 class TLSServer(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext):
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+    ):
         super().__init__(address, handler)
         self.context = context
 
@@ -118,7 +126,7 @@ class TLSServer(ThreadingHTTPServer):
         except (ssl.SSLError, OSError):
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]
         finally:
             with contextlib.suppress(OSError):
                 tls.close()
@@ -141,17 +149,21 @@ def _decoy_certificate(workdir: Path) -> tuple[Path, Path]:
     cert_path, key_path = workdir / "decoy.pem", workdir / "decoy.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
 
-def tls_context(sandbox: Sandbox, port: int, workdir: Path) -> ssl.SSLContext | None:
+def tls_context(
+    sandbox: Sandbox, port: int, workdir: Path, wrong_certificate: bool = False
+) -> ssl.SSLContext | None:
     """The TLS context HTTP.sys would use for ``0.0.0.0:port``, or None when it would refuse."""
     bindings = sandbox.read_json(sandbox.httpsys_path, {})
     binding = bindings.get(f"0.0.0.0:{port}") or bindings.get(f"127.0.0.1:{port}")
     meta = sandbox.meta()
-    if meta.get("fail") == "wrong-certificate":
+    if wrong_certificate:  # drill: HTTP.sys keeps serving the certificate it had before
         previous = meta.get("previous_bindings", {}).get(f"0.0.0.0:{port}")
         if previous:
             binding = previous
@@ -161,13 +173,20 @@ def tls_context(sandbox: Sandbox, port: int, workdir: Path) -> ssl.SSLContext | 
     if not binding or str(binding.get("appid", "")).upper() != "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}":
         return None
     store = next(
-        (p for p in sandbox.stores_dir.iterdir() if p.name.lower() == str(binding.get("store", "My")).lower()), None
+        (
+            p
+            for p in sandbox.stores_dir.iterdir()
+            if p.name.lower() == str(binding.get("store", "My")).lower()
+        ),
+        None,
     )
     if store is None:
         return None
     cert_path, key_path = store / f"{binding['hash']}.pem", store / f"{binding['hash']}.key"
     if not cert_path.is_file() or not key_path.is_file():
-        print(f"HTTP.sys: certificate {binding['hash']} or its private key is missing; refusing TLS on {port}")
+        print(
+            f"HTTP.sys: certificate {binding['hash']} or its private key is missing; refusing TLS on {port}"
+        )
         return None
     return _context(cert_path, key_path)
 
@@ -183,7 +202,7 @@ def _context(cert_path: Path, key_path: Path) -> ssl.SSLContext | None:
     return context
 
 
-def serve(sandbox: Sandbox, instance: str, hang: bool = False) -> None:
+def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate: bool = False) -> None:
     config = PortalConfigView(sandbox, instance)
     by_port: dict[tuple[str, int], set[str]] = {}
     for prefix in config.prefixes:
@@ -207,7 +226,7 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False) -> None:
         handler = make_handler(config, scheme, hosts)
         server: ThreadingHTTPServer
         if scheme == "https":
-            context = tls_context(sandbox, port, workdir)
+            context = tls_context(sandbox, port, workdir, wrong_certificate)
             server = TLSServer(address, handler, context) if context else RefusingServer(address, handler)
         else:
             server = ThreadingHTTPServer(address, handler)
@@ -236,7 +255,7 @@ def main() -> int:
     sandbox = Sandbox(Path(args[0]))
     instance = args[1] if len(args) > 1 else DEFAULT_INSTANCE
     try:
-        serve(sandbox, instance, hang="--hang" in args)
+        serve(sandbox, instance, hang="--hang" in args, wrong_certificate="--wrong-certificate" in args)
     except OSError as exc:
         print(f"System.Net.HttpListenerException (0x80004005): {exc}", flush=True)
         return 1

@@ -20,7 +20,17 @@ from urllib.parse import urlsplit
 from ...findings import TargetError
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 
-FLAGS = {"console", "noconsolelogging", "nologo", "stop", "start", "restart", "install", "uninstall", "reconfigure"}
+FLAGS = {
+    "console",
+    "noconsolelogging",
+    "nologo",
+    "stop",
+    "start",
+    "restart",
+    "install",
+    "uninstall",
+    "reconfigure",
+}
 
 
 def parse_options(tokens: list[str]) -> dict[str, str]:
@@ -80,7 +90,9 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def start_portal(sandbox: Sandbox, instance: str, *, hang: bool = False) -> int:
+def start_portal(
+    sandbox: Sandbox, instance: str, *, hang: bool = False, wrong_certificate: bool = False
+) -> int:
     """Start the portal process detached (own session, output to a log file: no pipe is held open)."""
     running = sandbox.portal_pid()
     if running is not None:
@@ -91,6 +103,8 @@ def start_portal(sandbox: Sandbox, instance: str, *, hang: bool = False) -> int:
     argv = [sys.executable, "-m", "octorunbook.targets.sandbox.portal", str(sandbox.root), instance]
     if hang:
         argv.append("--hang")
+    if wrong_certificate:
+        argv.append("--wrong-certificate")
     with open(sandbox.run_dir / "portal.log", "ab") as log:
         proc = subprocess.Popen(
             argv,
@@ -113,7 +127,9 @@ def start_portal(sandbox: Sandbox, instance: str, *, hang: bool = False) -> int:
         proc.kill()
     sandbox.pid_path.unlink(missing_ok=True)
     raise TargetError(
-        "SERVICE_START_FAILED", "The sandbox portal did not start.", "Read run/portal.log in the sandbox.",
+        "SERVICE_START_FAILED",
+        "The sandbox portal did not start.",
+        "Read run/portal.log in the sandbox.",
         details={"log": log_tail},
     )
 
@@ -124,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("usage: Octopus.Server <command> [<options>]", 2)
     sandbox = Sandbox(Path(args[1]))
     if len(args) < 3:
-        print("Usage: Octopus.Server <command> [<options>]\nCommands: configure, ssl-certificate, service, "
-              "show-configuration, list-instances, version")
+        print(
+            "Usage: Octopus.Server <command> [<options>]\nCommands: configure, ssl-certificate, service, "
+            "show-configuration, list-instances, version"
+        )
         return 2
     command, options = args[2], parse_options(args[3:])
     instance = options.get("instance", DEFAULT_INSTANCE)
@@ -225,7 +243,11 @@ def _ssl_certificate(sandbox: Sandbox, instance: str, options: dict[str, str]) -
         bindings = sandbox.read_json(sandbox.httpsys_path, {})
         key = f"{ip_address}:{port}"
         previous = bindings.get(key)
-        bindings[key] = {"hash": thumbprint, "appid": "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}", "store": store}
+        bindings[key] = {
+            "hash": thumbprint,
+            "appid": "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}",
+            "store": store,
+        }
         sandbox.write_json(sandbox.httpsys_path, bindings)
         meta = sandbox.meta()
         if previous and previous.get("hash") != thumbprint:
@@ -248,7 +270,12 @@ def _service(sandbox: Sandbox, instance: str, options: dict[str, str]) -> int:
                 "is being used by another process (sandbox drill 'service-start')."
             )
         try:
-            start_portal(sandbox, instance, hang=sandbox.consume_drill("hang"))
+            start_portal(
+                sandbox,
+                instance,
+                hang=sandbox.consume_drill("hang"),
+                wrong_certificate=sandbox.consume_drill("wrong-certificate"),
+            )
         except TargetError as exc:
             return _fail(f"{exc.message} {exc.finding.details.get('log', '')}")
         print("Service started")

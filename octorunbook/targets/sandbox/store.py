@@ -8,6 +8,7 @@ is a missing store (``WebHosting`` is absent until IIS is installed): it is neve
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -45,8 +46,8 @@ def _eku(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(oid.dotted_string for oid in eku)
 
 
-def _iso(cert_time: object) -> str:
-    return cert_time.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[attr-defined]
+def _iso(cert_time: datetime) -> str:
+    return cert_time.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class DirectoryCertificateStore:
@@ -75,7 +76,9 @@ class DirectoryCertificateStore:
         try:
             data = Path(pfx_path).read_bytes()
         except OSError as exc:
-            raise InputError("FILE_NOT_FOUND", f"Cannot read {pfx_path}: {exc.strerror}.", "Check pfx_path.") from None
+            raise InputError(
+                "FILE_NOT_FOUND", f"Cannot read {pfx_path}: {exc.strerror}.", "Check pfx_path."
+            ) from None
         try:
             key, cert, extra = pkcs12.load_key_and_certificates(data, password.reveal().encode())
         except ValueError:
@@ -177,7 +180,9 @@ class DirectoryCertificateStore:
                 signature = key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
                 public.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
                 algorithm = f"RSA {key.key_size}"
-            elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(public, ec.EllipticCurvePublicKey):
+            elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(
+                public, ec.EllipticCurvePublicKey
+            ):
                 signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
                 public.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
                 algorithm = f"ECDSA {key.curve.name}"
@@ -185,7 +190,9 @@ class DirectoryCertificateStore:
                 return KeyCheck(False, type(key).__name__, "sandbox (folder)", "unsupported key type")
         except Exception as exc:  # InvalidSignature: the key does not belong to the certificate
             return KeyCheck(False, type(key).__name__, "sandbox (folder)", f"sign/verify failed: {exc!r}")
-        return KeyCheck(True, algorithm, "sandbox (folder)", "signed 32 bytes and verified with the certificate")
+        return KeyCheck(
+            True, algorithm, "sandbox (folder)", "signed 32 bytes and verified with the certificate"
+        )
 
     def remove_certificate(self, thumbprint: str, store: str) -> None:
         folder = self._dir(store)

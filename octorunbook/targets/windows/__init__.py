@@ -1,0 +1,75 @@
+"""The Windows target: the Octopus server this process runs on.
+
+* the LocalMachine certificate store, through PowerShell scripts shipped in ``scripts/``
+  (``OCTORUNBOOK_POWERSHELL``, default ``powershell.exe``);
+* the Octopus instance, through ``Octopus.Server.exe`` (``server_exe``, else discovered);
+* HTTP.sys bindings, through ``netsh http`` (``OCTORUNBOOK_NETSH``, default ``netsh.exe``).
+
+Tests put stand-in executables behind those three names; nothing here knows the difference.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+from ...commands import CommandRunner, netsh_exe
+from ..base import HostInfo, Target
+from ..httpsys import HttpSys
+from ..octopus import OctopusServer
+from .host import find_server_exe, probe_host, require_elevated
+from .store import WindowsCertificateStore
+
+__all__ = [
+    "WindowsCertificateStore",
+    "default_state_dir",
+    "find_server_exe",
+    "open_windows_target",
+    "probe_host",
+    "require_elevated",
+]
+
+
+def default_state_dir() -> Path:
+    """``%ProgramData%\\octorunbook``: machine-wide, like the certificate store it remembers things about."""
+    program_data = os.environ.get("ProgramData") or os.environ.get("PROGRAMDATA")
+    if program_data:
+        return Path(program_data) / "octorunbook"
+    return Path.home() / ".octorunbook" / "windows"
+
+
+class _CachedProbe:
+    """Probe the host once per target: elevation and build do not change during a run."""
+
+    def __init__(self, runner: CommandRunner) -> None:
+        self._runner = runner
+        self._info: HostInfo | None = None
+
+    def __call__(self) -> HostInfo:
+        if self._info is None:
+            self._info = probe_host(self._runner)
+        return self._info
+
+
+def open_windows_target(
+    *, instance: str, server_exe: str, runner: CommandRunner, state_dir: Path | None = None
+) -> Target:
+    """The Windows host this process runs on, with Octopus instance ``instance``.
+
+    Finds Octopus.Server.exe now (``SERVER_EXE_NOT_FOUND`` stops here); everything else runs when asked.
+    """
+    exe = find_server_exe(server_exe, runner)
+    computer_name = os.environ.get("COMPUTERNAME") or platform.node() or "localhost"
+    return Target(
+        kind="windows",
+        host=computer_name,
+        instance=instance,
+        store=WindowsCertificateStore(runner),
+        octopus=OctopusServer(exe, instance, runner),
+        httpsys=HttpSys(netsh_exe(), runner),
+        runner=runner,
+        state_dir=state_dir or default_state_dir(),
+        connect_host="127.0.0.1",
+        host_probe=_CachedProbe(runner),
+    )

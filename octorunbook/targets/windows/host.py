@@ -1,0 +1,90 @@
+"""Facts about the Windows host, and where Octopus.Server.exe is.
+
+``probe_host`` answers the preflight questions that decide how the runbook acts: is this session
+elevated (``NOT_ELEVATED`` otherwise), and which Windows build is it (AES-256 PFX encryption only from
+build 17763, Windows Server 2019, on; older builds need TripleDES-SHA1).
+
+``find_server_exe`` follows OctopusDSC: the ``server_exe`` parameter if given, else the registry value
+``HKLM\\Software\\Octopus\\OctopusServer\\InstallLocation``, else the default install path.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...commands import CommandRunner
+from ...findings import TargetError
+from ..base import HostInfo
+from ._powershell import run_script, script_details, script_failure
+
+SERVER_EXE_REMEDY = (
+    "Set the server_exe parameter to the full path of Octopus.Server.exe (by default "
+    "C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe), or run the runbook on the Octopus server."
+)
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def probe_host(runner: CommandRunner) -> HostInfo:
+    """Elevation, Windows build and computer name, from ``host-info.ps1``."""
+    data, result = run_script(runner, "host-info.ps1", label="probe the Windows host")
+    if data["status"] != "ok" or not isinstance(data.get("elevated"), bool):
+        raise script_failure(data, result, "host-info.ps1", "HOST_PROBE_FAILED")
+    # [Environment]::OSVersion is subject to compatibility shims (a process without a Windows 10
+    # manifest is told 6.2.9200); the registry's CurrentBuildNumber is not. Take the larger.
+    builds = [b for b in (_as_int(data.get("windows_build")), _as_int(data.get("registry_build"))) if b]
+    caption = str(data.get("os_caption") or "Windows").strip()
+    version = str(data.get("os_version") or "").strip()
+    ps = str(data.get("ps_version") or "").strip()
+    os_text = caption + (f" {version}" if version else "") + (f" (PowerShell {ps})" if ps else "")
+    return HostInfo(
+        os=os_text,
+        windows_build=max(builds) if builds else None,
+        elevated=bool(data["elevated"]),
+        computer_name=str(data.get("computer_name") or ""),
+    )
+
+
+def require_elevated(info: HostInfo) -> None:
+    """Preflight: every change the runbook makes needs an elevated session."""
+    if not info.elevated:
+        raise TargetError(
+            "NOT_ELEVATED",
+            "This session is not elevated: importing into LocalMachine and binding HTTP.sys need Administrator.",
+            "Start JupyterLab (or the terminal running papermill) with 'Run as administrator' and run again.",
+        )
+
+
+def find_server_exe(server_exe: str, runner: CommandRunner) -> str:
+    """The Octopus.Server.exe to drive: ``server_exe`` if given (it must exist), else discovered."""
+    if server_exe and server_exe.strip():
+        path = server_exe.strip().strip('"')
+        if not os.path.isfile(path):
+            raise TargetError(
+                "SERVER_EXE_NOT_FOUND",
+                f"server_exe points at {path!r}, which does not exist.",
+                SERVER_EXE_REMEDY,
+            )
+        return path
+    data, result = run_script(runner, "find-server-exe.ps1", label="find Octopus.Server.exe")
+    if data["status"] != "ok":
+        raise script_failure(data, result, "find-server-exe.ps1", "SERVER_EXE_NOT_FOUND")
+    path = str(data.get("path") or "")
+    if data.get("exists") is True and path:
+        return path
+    tried = [str(c) for c in (data.get("candidates") or []) if c]
+    raise TargetError(
+        "SERVER_EXE_NOT_FOUND",
+        "Octopus.Server.exe was not found"
+        + (f" (looked in: {', '.join(tried)})" if tried else "")
+        + ". Is Octopus Server installed on this machine?",
+        SERVER_EXE_REMEDY,
+        details=script_details(result, data),
+    )

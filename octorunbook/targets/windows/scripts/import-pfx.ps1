@@ -1,0 +1,131 @@
+<#
+.SYNOPSIS
+    Import a PFX into Cert:\LocalMachine\<StoreName> with its private key, then read it back.
+.DESCRIPTION
+    The PFX password comes from the environment variable OCTORUNBOOK_PFX_PASSWORD_CHILD, never from the
+    command line; it is removed from this process's environment before anything else runs.
+    Keys are stored with MachineKeySet | PersistKeySet, and Exportable only with -Exportable.
+    The store is opened with OpenExistingOnly, so a missing store (WebHosting without IIS) is never created.
+    Only certificates that came with a private key are added (the CA certificates in the file are not).
+
+    Prints one JSON object; status is one of:
+      ok                 certificate = the stored certificate as read back from the store
+      store_missing      the store does not exist
+      file_not_found     -FilePath cannot be read
+      wrong_password     Windows says the password is wrong (also said for AES-256 PFX on Server 2016 and older)
+      no_private_key     the PFX gave no certificate with a private key, or the store holds it without one
+      not_elevated       access denied: not running as Administrator
+      import_failed      the certificate is not in the store after adding it
+      error              anything else: message, hresult, error_id
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][string]$StoreName,
+    [Parameter(Mandatory = $true)][string]$FilePath,
+    [switch]$Exportable
+)
+
+$ErrorActionPreference = 'Stop'
+$phase = 'start'
+$result = $null
+$password = $env:OCTORUNBOOK_PFX_PASSWORD_CHILD
+$passwordReceived = ($null -ne $password)
+if (-not $passwordReceived) { $password = '' }
+Remove-Item -Path 'Env:\OCTORUNBOOK_PFX_PASSWORD_CHILD' -ErrorAction SilentlyContinue
+try {
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
+    . (Join-Path $PSScriptRoot '_common.ps1')
+    Assert-OctorunbookStoreName -Name $StoreName
+
+    $phase = 'read'
+    if (-not (Test-Path -LiteralPath $FilePath -PathType Leaf)) {
+        $result = [ordered]@{
+            status            = 'file_not_found'
+            message           = "Cannot find the PFX file '$FilePath'."
+            password_received = $passwordReceived
+        }
+    }
+    else {
+        $phase = 'open'
+        $store = Open-OctorunbookStore -Name $StoreName -Write $true
+        try {
+            $phase = 'import'
+            if ($Exportable) {
+                $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'MachineKeySet, PersistKeySet, Exportable'
+            }
+            else {
+                $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'MachineKeySet, PersistKeySet'
+            }
+            $collection = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2Collection
+            $collection.Import($FilePath, $password, $flags)
+            $keyed = @($collection | Where-Object { $_.HasPrivateKey })
+            if ($keyed.Count -eq 0) {
+                $result = [ordered]@{
+                    status               = 'no_private_key'
+                    message              = 'The PFX holds no certificate with a private key.'
+                    certificates_in_file = [int]$collection.Count
+                    password_received    = $passwordReceived
+                }
+            }
+            else {
+                $phase = 'add'
+                $primary = $keyed[0]
+                $before = $store.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $primary.Thumbprint, $false)
+                $alreadyPresent = ($before.Count -gt 0)
+                $imported = New-Object System.Collections.ArrayList
+                foreach ($certificate in $keyed) {
+                    $store.Add($certificate)
+                    [void]$imported.Add([string]$certificate.Thumbprint)
+                }
+
+                # Read back from a fresh handle: the return value of an import is not proof.
+                $phase = 'verify'
+                $check = Open-OctorunbookStore -Name $StoreName -Write $false
+                try {
+                    $found = $check.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $primary.Thumbprint, $false)
+                    if ($found.Count -eq 0) {
+                        $result = [ordered]@{
+                            status  = 'import_failed'
+                            message = 'The certificate is not in the store after it was added.'
+                        }
+                    }
+                    elseif (-not $found[0].HasPrivateKey) {
+                        $result = [ordered]@{
+                            status               = 'no_private_key'
+                            message              = 'The store holds the certificate without its private key.'
+                            certificates_in_file = [int]$collection.Count
+                            password_received    = $passwordReceived
+                        }
+                    }
+                    else {
+                        $result = [ordered]@{
+                            status               = 'ok'
+                            certificate          = (Get-OctorunbookCertificateInfo -Certificate $found[0] -StoreName $StoreName -WithKey $true)
+                            imported_thumbprints = @($imported)
+                            already_present      = $alreadyPresent
+                            other_certificates   = [int]($collection.Count - $keyed.Count)
+                            exportable_requested = [bool]$Exportable
+                        }
+                    }
+                }
+                finally {
+                    $check.Close()
+                }
+            }
+        }
+        finally {
+            $store.Close()
+        }
+    }
+}
+catch {
+    $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
+    $result.password_received = $passwordReceived
+    if ($phase -eq 'import' -and $result.status -eq 'error') {
+        # ERROR_INVALID_PASSWORD 0x80070056: a wrong password, or an AES-256 PFX this Windows cannot read.
+        if ($result.hresult -eq -2147024810 -or $result.message -match 'password') { $result.status = 'wrong_password' }
+        elseif ($result.hresult -eq -2147024894) { $result.status = 'file_not_found' }
+    }
+}
+ConvertTo-Json -InputObject $result -Depth 5 -Compress
+if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

@@ -1,0 +1,67 @@
+"""Shared fixtures: every test runs against its own sandbox hosts, which are always stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="octorunbook-test-home-"))
+_STARTED: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Isolate every run (and nbval's kernels, which inherit the environment) from ~/.octorunbook.
+    os.environ["OCTORUNBOOK_HOME"] = str(_HOME)
+    os.environ.setdefault("OCTORUNBOOK_WAIT_SECONDS", "8")
+    os.environ.pop("OCTORUNBOOK_PFX_PASSWORD", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from octorunbook.targets.sandbox import Sandbox
+
+    for meta in list(_HOME.rglob("sandbox.json")) + [p / "sandbox.json" for p in _STARTED]:
+        if meta.is_file():
+            Sandbox(meta.parent).stop()
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Create sandbox hosts (portal started); all are stopped when the test ends, pass or fail."""
+    from octorunbook.targets.sandbox import Sandbox
+
+    made: list[Sandbox] = []
+
+    def factory(name: str = "sandbox", **kwargs: Any) -> Sandbox:
+        sandbox = Sandbox(tmp_path / name)
+        _STARTED.append(sandbox.root)
+        made.append(sandbox)
+        sandbox.init(**kwargs)
+        return sandbox
+
+    yield factory
+    for sandbox in made:
+        sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: Callable[..., Any]) -> Any:
+    return make_sandbox()
+
+
+@pytest.fixture
+def params_for(tmp_path: Path) -> Callable[..., Any]:
+    from octorunbook.params import Parameters
+
+    def build(sandbox: Any, **overrides: Any) -> Parameters:
+        base: dict[str, Any] = {"sandbox_dir": str(sandbox.root), "audit_dir": str(tmp_path / "audit")}
+        base.update(overrides)
+        return Parameters(**base)
+
+    return build

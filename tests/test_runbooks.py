@@ -1,0 +1,146 @@
+"""The three notebooks, headless: `octorunbook run` on a YAML file and plain papermill calls, real TLS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from octorunbook.auditlog import extract_result
+from octorunbook.params import Parameters
+from octorunbook.verify import tls_handshake
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+BIN = Path(sys.executable).parent
+
+
+def _yaml(path: Path, **values: Any) -> Path:
+    path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in values.items()))
+    return path
+
+
+def test_octorunbook_run_yaml_runs_all_three_and_serves_the_imported_thumbprint(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    params = _yaml(tmp_path / "params.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(tmp_path / "audit"),
+                   hostname="localhost", hsts_max_age=600)
+    done = subprocess.run([str(BIN / "octorunbook"), "run", str(params)], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = sorted((tmp_path / "audit").glob("*.ipynb"))
+    assert [p.name.split("_")[1] for p in records] == [
+        "01-import-certificate", "02-verify-certificate", "03-add-https-binding"]
+    results = [extract_result(nbformat.read(str(p), as_version=4)) for p in records]
+    assert [r["status"] for r in results if r] == ["succeeded", "succeeded", "succeeded"]
+    imported = results[0]["certificate"]["thumbprint"]  # type: ignore[index]
+    assert results[2]["tls"]["thumbprint"] == imported  # type: ignore[index]
+    served = tls_handshake("127.0.0.1", sandbox.status()["port_map"][443], "localhost")
+    assert served.thumbprint == imported
+    for path in records:
+        nb = nbformat.read(str(path), as_version=4)
+        outputs = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.octorunbook.result+json" in
+                   o.get("data", {})]
+        assert len(outputs) == 1
+        assert "octorunbook-summary" in nb.cells[0].metadata.get("tags", [])
+        assert path.with_suffix(".html").is_file()
+    verify = subprocess.run([str(BIN / "octorunbook"), "audit", "verify", str(tmp_path / "audit")],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_three_separate_papermill_calls_with_one_yaml_file(sandbox: Any, tmp_path: Path) -> None:
+    params = _yaml(tmp_path / "params.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(tmp_path / "audit"))
+    outputs = []
+    for name in ("01-import-certificate", "02-verify-certificate", "03-add-https-binding"):
+        out = tmp_path / f"{name}.out.ipynb"
+        done = subprocess.run([str(BIN / "papermill"), str(NOTEBOOKS / f"{name}.ipynb"), str(out), "-f", str(params),
+                               "--cwd", str(tmp_path)], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(extract_result(nbformat.read(str(out), as_version=4)))
+    assert [o["status"] for o in outputs if o] == ["succeeded", "succeeded", "succeeded"]
+    assert outputs[1]["findings"][0]["code"] == "THUMBPRINT_FROM_LAST_IMPORT"  # type: ignore[index]
+    assert outputs[2]["certificate"]["thumbprint"] == outputs[0]["certificate"]["thumbprint"]  # type: ignore[index]
+    # the kernel-side record copies went to audit_dir too, in a verifiable chain
+    assert len(list((tmp_path / "audit").glob("*.ipynb"))) == 3
+
+
+def test_verify_without_thumbprint_or_previous_import_stops_with_thumbprint_required(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    out = tmp_path / "02.ipynb"
+    done = subprocess.run([str(BIN / "papermill"), str(NOTEBOOKS / "02-verify-certificate.ipynb"), str(out),
+                           "-p", "sandbox_dir", str(sandbox.root), "-p", "audit_dir", str(tmp_path / "audit")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    record = extract_result(nbformat.read(str(out), as_version=4))
+    assert record and record["status"] == "failed"
+    assert record["findings"][-1]["code"] == "THUMBPRINT_REQUIRED"
+    assert "Traceback" not in json.dumps(nbformat.read(str(out), as_version=4).cells[-1].get("outputs", []))
+
+
+def test_secret_looking_parameter_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    params = _yaml(tmp_path / "params.yaml", pfx_password="hunter2-canary")
+    done = subprocess.run([str(BIN / "octorunbook"), "run", str(params)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "PARAMETER_LOOKS_SECRET" in done.stderr and "hunter2-canary" not in done.stderr + done.stdout
+    assert not (tmp_path / "audit").exists()
+
+
+def test_bad_parameter_values_are_coded_errors_not_tracebacks(sandbox: Any, params_for: Any) -> None:
+    from octorunbook.steps import run_inline
+
+    record = run_inline("03-add-https-binding", params_for(sandbox, hostname="not a host", https_port=70000))
+    assert record["status"] == "failed"
+    codes = {f["code"] for f in record["findings"]}
+    assert {"HOSTNAME_INVALID", "PORT_INVALID"} <= codes
+    assert record["commands"] == []
+
+
+@pytest.mark.parametrize("name", ["01-import-certificate", "02-verify-certificate", "03-add-https-binding"])
+def test_notebook_is_committed_without_outputs_and_explains_every_parameter(name: str) -> None:
+    nb = nbformat.read(str(NOTEBOOKS / f"{name}.ipynb"), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    import papermill
+
+    inferred = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
+    assert set(inferred) == set(Parameters.names())
+    assert all(p["help"] and p["inferred_type_name"] != "None" for p in inferred.values())
+    defaults = {k: __import__("ast").literal_eval(v["default"]) for k, v in inferred.items()}
+    assert Parameters(**defaults) == Parameters()
+    assert defaults["target"] == "sandbox"
+
+
+def test_environment_yml_agrees_with_pyproject() -> None:
+    import tomllib
+
+    import yaml
+
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    python = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python=")]
+    assert python == ["python=3.11"] and "pip" in env["dependencies"]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert pip == ['-e ".[test]"'] or pip == ["-e .[test]"]
+    assert "test" in project["project"]["optional-dependencies"]
+    assert project["project"]["requires-python"] == ">=3.11"
+    names = {d.split(">")[0].split("=")[0].split("[")[0].lower() for d in project["project"]["dependencies"]}
+    assert {"jupyterlab", "ipywidgets", "cryptography", "papermill", "nbval"} <= names
+    tests = {d.split(">")[0].lower() for d in project["project"]["optional-dependencies"]["test"]}
+    assert {"pytest", "trustme"} <= tests
+
+
+def test_core_never_imports_ipywidgets_or_ipython() -> None:
+    code = ("import sys, octorunbook.cli, octorunbook.steps, octorunbook.runner, octorunbook.auditlog, "
+            "octorunbook.certificates; bad = [m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'IPython')];"
+            " print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout

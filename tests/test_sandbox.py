@@ -1,0 +1,198 @@
+"""The sandbox host behaves like a Windows Octopus server: real TLS, HTTP.sys rules, documented CLI output."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from octorunbook.commands import CommandRunner
+from octorunbook.findings import OctorunbookError
+from octorunbook.redaction import Secret
+from octorunbook.targets.octopus import parse_show_configuration
+from octorunbook.verify import http_get, tls_handshake
+
+
+def _pfx(tmp_path: Path, cert: Any, password: str = "pfx-pass-123") -> Path:
+    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), None)
+    leaf = x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes())
+    data = pkcs12.serialize_key_and_certificates(
+        b"t",
+        key,
+        leaf,
+        None,
+        serialization.BestAvailableEncryption(password.encode()),  # type: ignore[arg-type]
+    )
+    path = tmp_path / "cert.pfx"
+    path.write_bytes(data)
+    return path
+
+
+def _thumb(cert: Any) -> str:
+    from cryptography.hazmat.primitives import hashes
+
+    return (
+        x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes())
+        .fingerprint(hashes.SHA1())
+        .hex()
+        .upper()
+    )
+
+
+def _cli(sandbox: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(sandbox.server_exe), *args], capture_output=True, text=True, check=False)
+
+
+def test_new_sandbox_serves_octopus_api_over_http_only(sandbox: Any) -> None:
+    status = sandbox.status()
+    assert status["config"]["listen_prefixes"] == ["http://localhost:80/"]
+    real = status["port_map"][80]
+    answer = http_get("http", "127.0.0.1", real, "localhost")
+    assert answer.status == 200
+    doc = answer.json()
+    assert doc and doc["Application"] == "Octopus Deploy" and doc["Version"] and doc["ApiVersion"]
+
+
+def test_stand_in_cli_speaks_documented_list_instances_and_show_configuration(sandbox: Any) -> None:
+    listed = _cli(sandbox, "list-instances", "--console")
+    assert listed.returncode == 0
+    assert "Instance 'OctopusServer' uses configuration '" in listed.stdout
+    shown = _cli(
+        sandbox,
+        "show-configuration",
+        "--format=json-hierarchical",
+        "--noconsolelogging",
+        "--console",
+        "--instance",
+        "OctopusServer",
+    )
+    assert parse_show_configuration(shown.stdout).listen_prefixes == ("http://localhost:80/",)
+    missing = _cli(sandbox, "show-configuration", "--format=json-hierarchical", "--instance", "Nope")
+    assert missing.returncode != 0
+
+
+def test_bound_certificate_is_served_over_real_tls_with_hsts_and_redirect(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    stored = store.import_pfx(_pfx(tmp_path, cert), Secret("pfx-pass-123"), "My")
+    assert stored.thumbprint == _thumb(cert) and stored.has_private_key
+    key_file = sandbox.stores_dir / "My" / f"{stored.thumbprint}.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (
+        _cli(
+            sandbox,
+            "ssl-certificate",
+            "--console",
+            "--instance",
+            "OctopusServer",
+            "--thumbprint",
+            stored.thumbprint,
+            "--certificate-store",
+            "My",
+            "--ip-address",
+            "0.0.0.0",
+            "--port",
+            "443",
+        ).returncode
+        == 0
+    )
+    assert (
+        _cli(
+            sandbox,
+            "configure",
+            "--console",
+            "--instance",
+            "OctopusServer",
+            "--webListenPrefixes",
+            "http://localhost:80/,https://localhost:443/",
+            "--webForceSSL",
+            "True",
+            "--hstsEnabled",
+            "True",
+            "--hstsMaxAge",
+            "3600",
+        ).returncode
+        == 0
+    )
+    assert _cli(sandbox, "service", "--console", "--instance", "OctopusServer", "--restart").returncode == 0
+    ports = sandbox.status()["port_map"]
+    evidence = tls_handshake("127.0.0.1", ports[443], "localhost")
+    assert evidence.thumbprint == stored.thumbprint
+    assert evidence.tls_version in {"TLSv1.2", "TLSv1.3"}
+    secure = http_get("https", "127.0.0.1", ports[443], "localhost")
+    assert secure.status == 200 and secure.header("Strict-Transport-Security") == "max-age=3600"
+    plain = http_get("http", "127.0.0.1", ports[80], "localhost")
+    assert plain.status == 302 and plain.header("Location") == "https://localhost:443/api"
+
+
+def test_portal_refuses_https_when_bound_certificate_lost_its_key(sandbox: Any, tmp_path: Path) -> None:
+    cert = trustme.CA().issue_cert("localhost")
+    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    stored = store.import_pfx(_pfx(tmp_path, cert), Secret("pfx-pass-123"), "My")
+    _cli(
+        sandbox,
+        "ssl-certificate",
+        "--thumbprint",
+        stored.thumbprint,
+        "--certificate-store",
+        "My",
+        "--port",
+        "443",
+    )
+    _cli(sandbox, "configure", "--webListenPrefixes", "http://localhost:80/,https://localhost:443/")
+    (sandbox.stores_dir / "My" / f"{stored.thumbprint}.key").unlink()
+    assert _cli(sandbox, "service", "--restart").returncode == 0
+    with pytest.raises(OSError):
+        tls_handshake("127.0.0.1", sandbox.status()["port_map"][443], "localhost")
+
+
+def test_ssl_certificate_without_private_key_fails_like_netsh_1312(sandbox: Any, tmp_path: Path) -> None:
+    cert = trustme.CA().issue_cert("localhost")
+    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    stored = store.import_pfx(_pfx(tmp_path, cert), Secret("pfx-pass-123"), "My")
+    (sandbox.stores_dir / "My" / f"{stored.thumbprint}.key").unlink()
+    result = _cli(sandbox, "ssl-certificate", "--thumbprint", stored.thumbprint, "--certificate-store", "My")
+    assert result.returncode != 0 and "Error: 1312" in result.stderr
+
+
+def test_wrong_pfx_password_is_a_coded_error_and_imports_nothing(sandbox: Any, tmp_path: Path) -> None:
+    cert = trustme.CA().issue_cert("localhost")
+    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    with pytest.raises(OctorunbookError) as info:
+        store.import_pfx(_pfx(tmp_path, cert), Secret("not-the-password"), "My")
+    assert info.value.code == "PFX_WRONG_PASSWORD"
+    assert store.list_certificates("My") == []
+
+
+def test_missing_webhosting_store_is_reported_never_created(make_sandbox: Any) -> None:
+    sandbox = make_sandbox(webhosting=False)
+    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    assert not store.store_exists("WebHosting")
+    with pytest.raises(OctorunbookError) as info:
+        store.list_certificates("WebHosting")
+    assert info.value.code == "STORE_MISSING"
+    assert not (sandbox.stores_dir / "WebHosting").exists()
+
+
+def test_two_sandboxes_run_side_by_side_with_their_own_port_maps(make_sandbox: Any) -> None:
+    first, second = make_sandbox("one"), make_sandbox("two")
+    a, b = first.status()["port_map"][80], second.status()["port_map"][80]
+    assert a != b and a >= 1024 and b >= 1024
+    assert http_get("http", "127.0.0.1", a, "localhost").status == 200
+    assert http_get("http", "127.0.0.1", b, "localhost").status == 200
+
+
+def test_sandbox_stop_leaves_no_portal_running(sandbox: Any) -> None:
+    pid = sandbox.portal_pid()
+    assert pid is not None
+    assert sandbox.stop() is True
+    assert sandbox.portal_pid() is None
