@@ -20,6 +20,7 @@ import nbformat
 from .auditlog import extract_result
 from .findings import InputError
 from .params import Parameters
+from .redaction import secret_from_env
 from .render import summary_markdown
 from .runbook import RESULT_MIME, RUNBOOKS
 
@@ -124,6 +125,8 @@ def execute(
     from .auditlog import store_record
 
     register_handler()
+    # The kernel reads the password itself; registering it here too makes every save redact it.
+    secret_from_env(params.pfx_password_env)
     source = notebooks_dir() / f"{runbook}.ipynb"
     if not source.is_file():
         raise InputError("NOTEBOOK_NOT_FOUND", f"{source} does not exist.", "Set OCTORUNBOOK_NOTEBOOKS.")

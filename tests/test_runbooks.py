@@ -28,14 +28,27 @@ def _yaml(path: Path, **values: Any) -> Path:
 def test_octorunbook_run_yaml_runs_all_three_and_serves_the_imported_thumbprint(
     sandbox: Any, tmp_path: Path
 ) -> None:
-    params = _yaml(tmp_path / "params.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(tmp_path / "audit"),
-                   hostname="localhost", hsts_max_age=600)
-    done = subprocess.run([str(BIN / "octorunbook"), "run", str(params)], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
+    params = _yaml(
+        tmp_path / "params.yaml",
+        sandbox_dir=str(sandbox.root),
+        audit_dir=str(tmp_path / "audit"),
+        hostname="localhost",
+        hsts_max_age=600,
+    )
+    done = subprocess.run(
+        [str(BIN / "octorunbook"), "run", str(params)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     records = sorted((tmp_path / "audit").glob("*.ipynb"))
     assert [p.name.split("_")[1] for p in records] == [
-        "01-import-certificate", "02-verify-certificate", "03-add-https-binding"]
+        "01-import-certificate",
+        "02-verify-certificate",
+        "03-add-https-binding",
+    ]
     results = [extract_result(nbformat.read(str(p), as_version=4)) for p in records]
     assert [r["status"] for r in results if r] == ["succeeded", "succeeded", "succeeded"]
     imported = results[0]["certificate"]["thumbprint"]  # type: ignore[index]
@@ -44,13 +57,18 @@ def test_octorunbook_run_yaml_runs_all_three_and_serves_the_imported_thumbprint(
     assert served.thumbprint == imported
     for path in records:
         nb = nbformat.read(str(path), as_version=4)
-        outputs = [o for c in nb.cells for o in c.get("outputs", []) if "application/vnd.octorunbook.result+json" in
-                   o.get("data", {})]
+        outputs = [
+            o
+            for c in nb.cells
+            for o in c.get("outputs", [])
+            if "application/vnd.octorunbook.result+json" in o.get("data", {})
+        ]
         assert len(outputs) == 1
         assert "octorunbook-summary" in nb.cells[0].metadata.get("tags", [])
         assert path.with_suffix(".html").is_file()
-    verify = subprocess.run([str(BIN / "octorunbook"), "audit", "verify", str(tmp_path / "audit")],
-                            capture_output=True, text=True)
+    verify = subprocess.run(
+        [str(BIN / "octorunbook"), "audit", "verify", str(tmp_path / "audit")], capture_output=True, text=True
+    )
     assert verify.returncode == 0, verify.stdout
 
 
@@ -59,8 +77,20 @@ def test_three_separate_papermill_calls_with_one_yaml_file(sandbox: Any, tmp_pat
     outputs = []
     for name in ("01-import-certificate", "02-verify-certificate", "03-add-https-binding"):
         out = tmp_path / f"{name}.out.ipynb"
-        done = subprocess.run([str(BIN / "papermill"), str(NOTEBOOKS / f"{name}.ipynb"), str(out), "-f", str(params),
-                               "--cwd", str(tmp_path)], capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                str(BIN / "papermill"),
+                str(NOTEBOOKS / f"{name}.ipynb"),
+                str(out),
+                "-f",
+                str(params),
+                "--cwd",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         outputs.append(extract_result(nbformat.read(str(out), as_version=4)))
     assert [o["status"] for o in outputs if o] == ["succeeded", "succeeded", "succeeded"]
@@ -74,9 +104,22 @@ def test_verify_without_thumbprint_or_previous_import_stops_with_thumbprint_requ
     sandbox: Any, tmp_path: Path
 ) -> None:
     out = tmp_path / "02.ipynb"
-    done = subprocess.run([str(BIN / "papermill"), str(NOTEBOOKS / "02-verify-certificate.ipynb"), str(out),
-                           "-p", "sandbox_dir", str(sandbox.root), "-p", "audit_dir", str(tmp_path / "audit")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            str(BIN / "papermill"),
+            str(NOTEBOOKS / "02-verify-certificate.ipynb"),
+            str(out),
+            "-p",
+            "sandbox_dir",
+            str(sandbox.root),
+            "-p",
+            "audit_dir",
+            str(tmp_path / "audit"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode != 0
     record = extract_result(nbformat.read(str(out), as_version=4))
     assert record and record["status"] == "failed"
@@ -139,8 +182,10 @@ def test_environment_yml_agrees_with_pyproject() -> None:
 
 
 def test_core_never_imports_ipywidgets_or_ipython() -> None:
-    code = ("import sys, octorunbook.cli, octorunbook.steps, octorunbook.runner, octorunbook.auditlog, "
-            "octorunbook.certificates; bad = [m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'IPython')];"
-            " print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, octorunbook.cli, octorunbook.steps, octorunbook.runner, octorunbook.auditlog, "
+        "octorunbook.certificates; bad = [m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'IPython')];"
+        " print(bad); sys.exit(1 if bad else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
