@@ -1,0 +1,166 @@
+"""Stand-in for ``netsh http show|add|delete sslcert``, printing the documented output.
+
+Reference windows-cert-store-and-httpsys.md §3: the English ``show sslcert`` layout of recent builds,
+the shorter Server 2012 R2 layout (``netsh_2012r2``), one with ``Extended Properties`` blocks
+(``netsh_extended``) and one with German-like labels (``netsh_german``); ``add`` fails with
+``Error: 183`` when the endpoint is bound, ``1312`` when the certificate has no usable key in the
+store, ``87`` for a malformed hash or GUID, and any ``netsh_<n>`` scenario forces error n.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import _state
+
+ENGLISH = [
+    ("Certificate Hash", "{hash}"),
+    ("Application ID", "{appid}"),
+    ("Certificate Store Name", "{store}"),
+    ("Verify Client Certificate Revocation", "Enabled"),
+    ("Verify Revocation Using Cached Client Certificate Only", "Disabled"),
+    ("Usage Check", "Enabled"),
+    ("Revocation Freshness Time", "0"),
+    ("URL Retrieval Timeout", "0"),
+    ("Ctl Identifier", "(null)"),
+    ("Ctl Store Name", "(null)"),
+    ("DS Mapper Usage", "Disabled"),
+    ("Negotiate Client Certificate", "Disabled"),
+]
+NEWER = [
+    ("Reject Connections", "Disabled"),
+    ("Disable HTTP2", "Not Set"),
+    ("Disable QUIC", "Not Set"),
+    ("Disable TLS1.2", "Not Set"),
+    ("Disable TLS1.3", "Not Set"),
+    ("Disable OCSP Stapling", "Not Set"),
+    ("Enable Token Binding", "Not Set"),
+    ("Log Extended Events", "Not Set"),
+    ("Disable Legacy TLS Versions", "Not Set"),
+    ("Enable Session Ticket", "Not Set"),
+    ("Disable Session ID", "Not Set"),
+    ("Enable Caching Client Hello", "Not Set"),
+]
+GERMAN = [
+    ("Zertifikathash", "{hash}"),
+    ("Anwendungs-ID", "{appid}"),
+    ("Zertifikatspeichername", "{store}"),
+    ("Überprüfung der Clientzertifikatsperre", "Enabled"),
+    ("Sperrüberprüfung nur mit zwischengespeichertem Clientzertifikat", "Disabled"),
+    ("Verwendungsüberprüfung", "Enabled"),
+    ("Aktualitätszeit der Sperrung", "0"),
+    ("URL-Abruftimeout", "0"),
+    ("Ctl-Bezeichner", "(null)"),
+    ("Ctl-Speichername", "(null)"),
+    ("DS-Zuordnungsverwendung", "Disabled"),
+    ("Clientzertifikat aushandeln", "Disabled"),
+]
+EXTENDED = """ Extended Properties:
+    PropertyId                   : 0
+    Receive Window               : 1048576
+ Extended Properties:
+    PropertyId                   : 1
+    Max Settings Per Frame       : 2796202
+    Max Settings Per Minute      : 4294967295
+"""
+
+
+def line(label: str, value: str) -> str:
+    # netsh pads labels to 29 columns; longer labels get a single space (documented irregularity).
+    return f"    {label.ljust(28)} : {value}" if len(label) <= 28 else f"    {label} : {value}"
+
+
+def render(endpoint: str, binding: dict[str, str], scenarios: set[str]) -> str:
+    german = "netsh_german" in scenarios
+    first = ("IP:Port" if german else "IP:port") if not endpoint[0].isalpha() else "Hostname:port"
+    fields = GERMAN if german else ENGLISH + ([] if "netsh_2012r2" in scenarios else NEWER)
+    lines = [line(first, endpoint)]
+    lines += [line(label, value.format(**binding)) for label, value in fields]
+    text = "\n".join(lines) + "\n"
+    if "netsh_extended" in scenarios:
+        text += EXTENDED
+    return text
+
+
+def show(args: dict[str, str]) -> int:
+    scenarios = _state.scenarios()
+    german = "netsh_german" in scenarios
+    header = (
+        "\nSSL-Zertifikatbindungen:\n------------------------\n\n"
+        if german
+        else "\nSSL Certificate bindings:\n-------------------------\n\n"
+    )
+    current = _state.bindings()
+    wanted = args.get("ipport")
+    chosen = {k: v for k, v in current.items() if wanted is None or k == wanted}
+    if wanted is not None and not chosen:
+        # Wording for a missing binding is undocumented; the driver relies only on "no record".
+        sys.stdout.write(header + _state.NETSH_ERRORS[2] + "\n\n")
+        return 1
+    sys.stdout.write(header + "\n".join(render(k, v, scenarios) for k, v in chosen.items()) + "\n")
+    return 0
+
+
+def add(args: dict[str, str], *, replace: bool) -> int:
+    if "ipport" not in args or "certhash" not in args or "appid" not in args:
+        sys.stdout.write(
+            "\nOne or more essential parameters were not entered.\nVerify the required parameters, and reenter them.\n\n"
+            "The syntax supplied for this command is not valid. Check help for the correct syntax.\n\n"
+        )
+        return 1
+    number = _state.add_binding(
+        args["ipport"], args["certhash"], args["appid"], args.get("certstorename"), replace=replace
+    )
+    verb = "update" if replace else "add"
+    if number:
+        sys.stdout.write(
+            f"\nSSL Certificate {verb} failed, Error: {number}\n{_state.NETSH_ERRORS.get(number, '')}\n\n"
+        )
+        return 1
+    sys.stdout.write(f"\nSSL Certificate successfully {'updated' if replace else 'added'}\n\n")
+    return 0
+
+
+def delete(args: dict[str, str]) -> int:
+    forced = [int(m.group(1)) for s in _state.scenarios() if (m := re.fullmatch(r"netsh_(\d+)", s))]
+    current = _state.bindings()
+    number = forced[0] if forced else (0 if args.get("ipport") in current else 2)
+    if number:
+        sys.stdout.write(
+            f"\nSSL Certificate deletion failed, Error: {number}\n{_state.NETSH_ERRORS.get(number, '')}\n\n"
+        )
+        return 1
+    del current[args["ipport"]]
+    _state.write_json("httpsys.json", current)
+    sys.stdout.write("\nSSL Certificate successfully deleted\n\n")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    _state.log_call("netsh", argv)
+    if "netsh_german" in _state.scenarios():
+        sys.stdout.reconfigure(encoding="cp850")  # type: ignore[union-attr]  # the console's OEM code page
+    if len(argv) < 3 or argv[0] != "http" or argv[2] != "sslcert":
+        sys.stdout.write(f"The following command was not found: {' '.join(argv)}.\n")
+        return 1
+    args: dict[str, str] = {}
+    for token in argv[3:]:
+        key, sep, value = token.partition("=")
+        if not sep:
+            sys.stdout.write(f"The following command was not found: {' '.join(argv)}.\n")
+            return 1
+        args[key.lower()] = value
+    verb = argv[1]
+    if verb == "show":
+        return show(args)
+    if verb in ("add", "update"):
+        return add(args, replace=verb == "update")
+    if verb == "delete":
+        return delete(args)
+    sys.stdout.write(f"The following command was not found: {' '.join(argv)}.\n")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

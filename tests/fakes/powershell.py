@@ -1,0 +1,450 @@
+"""Stand-in for ``powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File <script> ...``.
+
+It reads the real script's ``param()`` block and binds the named arguments the way PowerShell would
+(unknown names and missing mandatory parameters are refused with PowerShell's messages), then answers
+for that script with the JSON shape the script documents, from a store kept in ``$FAKE_WINDOWS_DIR``.
+The PFX password is read from the environment only, and the PFX is really decrypted with it.
+
+``FAKE_SCENARIO`` (comma-separated) picks documented outcomes: success, wrong_password, no_key,
+webhosting_missing, keyset_missing, verify_failed, not_elevated, import_error, ps51_dates,
+garbage_before_json, no_json, utf8_bom, cng, server_exe_missing, windows_2016.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import _state
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+EXPECTED_OPTIONS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File"]
+FILE_NOT_FOUND = -2147024894
+ACCESS_DENIED = -2147024891
+INVALID_PASSWORD = -2147024810
+BAD_KEYSET = -2146893802
+
+
+class Refused(Exception):
+    """PowerShell itself refuses to run the script (before the script prints anything)."""
+
+
+def declared_parameters(script: Path) -> dict[str, tuple[str, bool]]:
+    """name -> (type, mandatory) from the script's param() block."""
+    text = script.read_text(encoding="utf-8-sig")
+    match = re.search(r"^param\((.*?)^\)", text, re.S | re.M)
+    if not match:
+        return {}
+    params: dict[str, tuple[str, bool]] = {}
+    for line in match.group(1).splitlines():
+        found = re.search(r"\[(\w+)\]\$(\w+)", line)
+        if found:
+            params[found.group(2)] = (found.group(1).lower(), "Mandatory = $true" in line)
+    return params
+
+
+def bind(script: Path, args: list[str]) -> dict[str, Any]:
+    declared = declared_parameters(script)
+    bound: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if not token.startswith("-"):
+            raise Refused(f"A positional parameter cannot be found that accepts argument '{token}'.")
+        name = token[1:]
+        if name not in declared:
+            raise Refused(f"A parameter cannot be found that matches parameter name '{name}'.")
+        if declared[name][0] == "switch":
+            bound[name] = True
+            i += 1
+            continue
+        if i + 1 >= len(args):
+            raise Refused(
+                f"Missing an argument for parameter '{name}'. Specify a parameter of type 'System.String' and try again."
+            )
+        bound[name] = args[i + 1]
+        i += 2
+    missing = [n for n, (_, mandatory) in declared.items() if mandatory and n not in bound]
+    if missing:
+        raise Refused(
+            f"Cannot process command because of one or more missing mandatory parameters: {' '.join(missing)}."
+        )
+    return bound
+
+
+# -- certificates ---------------------------------------------------------------------------------
+def ps_date(moment: datetime) -> str | int:
+    if "ps51_dates" in _state.scenarios():
+        return f"/Date({int(moment.timestamp() * 1000)})/"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def windows_subject(name: x509.Name) -> str:
+    return ", ".join(reversed(name.rfc4514_string().split(",")))
+
+
+def describe(entry: dict[str, Any], store: str, with_key: bool) -> dict[str, Any]:
+    der = base64.b64decode(entry["der"])
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        dns = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName
+        )
+    except x509.ExtensionNotFound:
+        dns = []
+    try:
+        eku = [o.dotted_string for o in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value]
+    except x509.ExtensionNotFound:
+        eku = []
+    info: dict[str, Any] = {
+        "thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),
+        "store": store,
+        "subject": windows_subject(cert.subject),
+        "issuer": windows_subject(cert.issuer),
+        "friendly_name": "",
+        "not_before": ps_date(cert.not_valid_before_utc),
+        "not_after": ps_date(cert.not_valid_after_utc),
+        "has_private_key": entry.get("has_key", False),
+        "dns_names": dns,
+        "eku_oids": eku,
+        "raw": entry["der"],
+        "key_algorithm": "",
+        "key_kind": "",
+        "key_provider": "",
+        "key_exportable": None,
+        "key_error": "",
+        "key_hresult": 0,
+    }
+    if with_key and entry.get("has_key"):
+        if "keyset_missing" in _state.scenarios() or not entry.get("key_pem"):
+            info["key_error"] = "Keyset does not exist"
+            info["key_hresult"] = BAD_KEYSET
+        else:
+            info.update(key_description(entry))
+    return info
+
+
+def key_description(entry: dict[str, Any]) -> dict[str, Any]:
+    key = serialization.load_pem_private_key(entry["key_pem"].encode(), None)
+    algorithm = f"RSA {key.key_size}" if isinstance(key, rsa.RSAPrivateKey) else f"ECDSA {key.curve.key_size}"  # type: ignore[union-attr]
+    return {
+        "key_algorithm": algorithm,
+        "key_kind": entry["key_kind"],
+        "key_provider": entry["key_provider"],
+        "key_exportable": entry["exportable"],
+    }
+
+
+def error(status: str, phase: str, message: str, hresult: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "status": status,
+        "phase": phase,
+        "message": message,
+        "outer_message": f'Exception calling "Import" with "3" argument(s): "{message}"'
+        if phase == "import"
+        else message,
+        "exception_type": "System.Security.Cryptography.CryptographicException",
+        "hresult": hresult,
+        "error_id": "CryptographicException",
+        **extra,
+    }
+
+
+def open_store(store: str, write: bool) -> dict[str, Any] | None:
+    if not re.fullmatch(r"[A-Za-z0-9]{1,64}", store):
+        return error(
+            "error", "start", f"Invalid certificate store name '{store}': use My or WebHosting.", -2146233087
+        )
+    if not _state.store_exists(store):
+        return error("store_missing", "open", "The system cannot find the file specified.", FILE_NOT_FOUND)
+    if write and "not_elevated" in _state.scenarios():
+        return error("not_elevated", "open", "Access is denied.", ACCESS_DENIED)
+    return None
+
+
+def clean_thumbprint(value: str) -> str:
+    cleaned = re.sub(r"[^0-9A-Fa-f]", "", value).upper()
+    if len(cleaned) != 40:
+        raise ValueError(value)
+    return cleaned
+
+
+# -- the scripts ----------------------------------------------------------------------------------
+def store_exists(p: dict[str, Any]) -> dict[str, Any]:
+    exists = _state.store_exists(p["StoreName"])
+    return {
+        "status": "ok",
+        "store": p["StoreName"],
+        "exists": exists,
+        "detail": "" if exists else "The system cannot find the file specified.",
+        "hresult": 0 if exists else FILE_NOT_FOUND,
+    }
+
+
+def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
+    scenarios = _state.scenarios()
+    password = os.environ.get(_state.PASSWORD_ENV)
+    received = password is not None
+    path = Path(p["FilePath"])
+    if not path.is_file():
+        return {
+            "status": "file_not_found",
+            "message": f"Cannot find the PFX file '{path}'.",
+            "password_received": received,
+        }
+    refused = open_store(p["StoreName"], write=True)
+    if refused:
+        return {**refused, "password_received": received}
+    if "import_error" in scenarios:
+        return error(
+            "error", "import", "An internal error occurred.", -2146885628, password_received=received
+        )
+    if "wrong_password" in scenarios:
+        return error(
+            "wrong_password",
+            "import",
+            "The specified network password is not correct.",
+            INVALID_PASSWORD,
+            password_received=received,
+        )
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(path.read_bytes(), (password or "").encode())
+    except ValueError:
+        return error(
+            "wrong_password",
+            "import",
+            "The specified network password is not correct.",
+            INVALID_PASSWORD,
+            password_received=received,
+        )
+    if key is None or cert is None or "no_key" in scenarios:
+        count = len(extra) + (1 if cert is not None else 0)
+        return {
+            "status": "no_private_key",
+            "message": "The PFX holds no certificate with a private key.",
+            "certificates_in_file": count,
+            "password_received": received,
+        }
+    thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()
+    target = _state.store_dir(p["StoreName"]) / f"{thumbprint}.json"
+    already = target.exists()
+    cng = "cng" in scenarios
+    entry = {
+        "der": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(),
+        "has_key": True,
+        "key_pem": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+        "exportable": bool(p.get("Exportable", False)),
+        "key_kind": "CNG" if cng else "CryptoAPI",
+        "key_provider": "Microsoft Software Key Storage Provider"
+        if cng
+        else "Microsoft Enhanced RSA and AES Cryptographic Provider",
+    }
+    target.write_text(json.dumps(entry), encoding="utf-8")
+    return {
+        "status": "ok",
+        "certificate": describe(entry, p["StoreName"], with_key=True),
+        "imported_thumbprints": [thumbprint],
+        "already_present": already,
+        "other_certificates": len(extra),
+        "exportable_requested": bool(p.get("Exportable", False)),
+    }
+
+
+def get_certificate(p: dict[str, Any]) -> dict[str, Any]:
+    thumbprint = clean_thumbprint(p["Thumbprint"])
+    refused = open_store(p["StoreName"], write=False)
+    if refused:
+        return refused
+    entry = _state.stored(p["StoreName"], thumbprint)
+    if entry is None:
+        return {"status": "not_found", "store": p["StoreName"], "thumbprint": thumbprint}
+    return {"status": "ok", "certificate": describe(entry, p["StoreName"], with_key=True)}
+
+
+def list_certificates(p: dict[str, Any]) -> dict[str, Any]:
+    refused = open_store(p["StoreName"], write=False)
+    if refused:
+        return refused
+    found = []
+    for path in sorted(_state.store_dir(p["StoreName"]).glob("*.json")):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        if entry.get("has_key"):
+            found.append(describe(entry, p["StoreName"], with_key=False))
+    return {"status": "ok", "store": p["StoreName"], "certificates": found}
+
+
+def test_private_key(p: dict[str, Any]) -> dict[str, Any]:
+    thumbprint = clean_thumbprint(p["Thumbprint"])
+    refused = open_store(p["StoreName"], write=False)
+    if refused:
+        return refused
+    entry = _state.stored(p["StoreName"], thumbprint)
+    if entry is None:
+        return {"status": "not_found", "store": p["StoreName"], "thumbprint": thumbprint}
+    if not entry.get("has_key"):
+        return {"status": "no_private_key", "message": "The certificate has no private key."}
+    if "keyset_missing" in _state.scenarios() or not entry.get("key_pem"):
+        return error("key_not_accessible", "open-key", "Keyset does not exist", BAD_KEYSET)
+    key = serialization.load_pem_private_key(entry["key_pem"].encode(), None)
+    if "verify_failed" in _state.scenarios():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = x509.load_der_x509_certificate(base64.b64decode(entry["der"])).public_key()
+    data = bytes(range(1, 33))
+    verified = True
+    try:
+        if isinstance(key, rsa.RSAPrivateKey) and isinstance(public, rsa.RSAPublicKey):
+            public.verify(
+                key.sign(data, padding.PKCS1v15(), hashes.SHA256()), data, padding.PKCS1v15(), hashes.SHA256()
+            )
+        elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(key.sign(data, ec.ECDSA(hashes.SHA256())), data, ec.ECDSA(hashes.SHA256()))
+        else:
+            verified = False
+    except Exception:
+        verified = False
+    return {
+        "status": "ok" if verified else "verify_failed",
+        "thumbprint": thumbprint,
+        **key_description(entry),
+        "hash": "SHA256",
+        "signed_bytes": 32,
+    }
+
+
+def remove_certificate(p: dict[str, Any]) -> dict[str, Any]:
+    thumbprint = clean_thumbprint(p["Thumbprint"])
+    refused = open_store(p["StoreName"], write=True)
+    if refused:
+        return refused
+    path = _state.store_dir(p["StoreName"]) / f"{thumbprint}.json"
+    if not path.exists():
+        return {"status": "not_found", "store": p["StoreName"], "thumbprint": thumbprint}
+    path.unlink()
+    return {"status": "ok", "thumbprint": thumbprint, "key_deleted": True, "key_detail": ""}
+
+
+def host_info(p: dict[str, Any]) -> dict[str, Any]:
+    scenarios = _state.scenarios()
+    build = 14393 if "windows_2016" in scenarios else 17763
+    return {
+        "status": "ok",
+        "elevated": "not_elevated" not in scenarios,
+        "windows_build": build,
+        "registry_build": build,
+        "os_version": f"10.0.{build}.0",
+        "os_caption": "Windows Server 2016 Datacenter"
+        if build == 14393
+        else "Windows Server 2019 Datacenter",
+        "computer_name": "OCTO-WIN01",
+        "user": "OCTO-WIN01\\Administrator",
+        "ps_version": "5.1.17763.592",
+        "ps_edition": "Desktop",
+    }
+
+
+def find_server_exe(p: dict[str, Any]) -> dict[str, Any]:
+    default = "C:\\Program Files\\Octopus Deploy\\Octopus\\Octopus.Server.exe"
+    if "server_exe_missing" in _state.scenarios():
+        return {
+            "status": "ok",
+            "path": default,
+            "source": "default",
+            "exists": False,
+            "install_location": "",
+            "candidates": [default],
+        }
+    exe = os.environ["FAKE_OCTOPUS_SERVER_EXE"]
+    return {
+        "status": "ok",
+        "path": exe,
+        "source": "registry",
+        "exists": True,
+        "install_location": str(Path(exe).parent),
+        "candidates": [exe, default],
+    }
+
+
+SCRIPTS = {
+    "store-exists.ps1": store_exists,
+    "import-pfx.ps1": import_pfx,
+    "get-certificate.ps1": get_certificate,
+    "list-certificates.ps1": list_certificates,
+    "test-private-key.ps1": test_private_key,
+    "remove-certificate.ps1": remove_certificate,
+    "host-info.ps1": host_info,
+    "find-server-exe.ps1": find_server_exe,
+}
+
+
+def emit(result: dict[str, Any]) -> None:
+    scenarios = _state.scenarios()
+    text = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+    if "ps51_dates" in scenarios:
+        # JavaScriptSerializer: "\/Date(..)\/", and ' < > & as \u0027 \u003c \u003e \u0026
+        text = text.replace("/Date(", "\\/Date(").replace(")/", ")\\/")
+        for char, escaped in (("'", "\\u0027"), ("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+            text = text.replace(char, escaped)
+    out = text + "\r\n"
+    if "garbage_before_json" in scenarios:
+        out = (
+            "WARNING: The names of some imported commands {Get-Thing} include unapproved verbs.\r\n"
+            "Loading personal and system profiles took 812ms. {\r\n" + out + "PS>\r\n"
+        )
+    data = out.encode("utf-8")
+    if "utf8_bom" in scenarios:
+        data = b"\xef\xbb\xbf" + data
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    _state.log_call("powershell", argv)
+    if argv[: len(EXPECTED_OPTIONS)] != EXPECTED_OPTIONS or len(argv) <= len(EXPECTED_OPTIONS):
+        sys.stderr.write(f"fake powershell: unexpected options {argv!r}\n")
+        return 64
+    script = Path(argv[len(EXPECTED_OPTIONS)])
+    if not script.is_absolute() or not script.is_file() or not (script.parent / "_common.ps1").is_file():
+        sys.stderr.write(f"The argument '{script}' to the -File parameter does not exist.\n")
+        return 64
+    handler = SCRIPTS.get(script.name)
+    if handler is None:
+        sys.stderr.write(f"fake powershell: no stand-in for {script.name}\n")
+        return 64
+    if "no_json" in _state.scenarios():
+        sys.stderr.write(
+            f"File {script} cannot be loaded because running scripts is disabled on this system.\r\n"
+            "    + CategoryInfo          : SecurityError: (:) [], ParentContainsErrorRecordException\r\n"
+            "    + FullyQualifiedErrorId : UnauthorizedAccess\r\n"
+        )
+        return 1
+    try:
+        params = bind(script, argv[len(EXPECTED_OPTIONS) + 1 :])
+    except Refused as exc:
+        sys.stderr.write(f"{script.name} : {exc}\r\n")
+        return 1
+    try:
+        result = handler(params)
+    except ValueError as exc:
+        result = {
+            "status": "error",
+            "phase": "start",
+            "message": f"Invalid thumbprint '{exc}'.",
+            "hresult": -2146233087,
+        }
+    emit(result)
+    return 0 if result.get("status") == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
