@@ -59,6 +59,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
 @dataclass
 class Sandbox:
     root: Path
@@ -257,6 +265,8 @@ class Sandbox:
             return None
         except PermissionError:
             return pid
+        if _is_zombie(pid):  # exited, not yet reaped by whichever process started it
+            return None
         return pid
 
     def stop(self) -> bool:

@@ -232,7 +232,7 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate
             server = ThreadingHTTPServer(address, handler)
         server.daemon_threads = True
         servers.append(server)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         print(f"{scheme}://{','.join(sorted(hosts))}:{port}/ -> 127.0.0.1:{real}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
