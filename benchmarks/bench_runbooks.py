@@ -60,8 +60,8 @@ def main() -> None:
             floors.append(floor(work))
             runs.append(ours(work, r))
     f, o = statistics.median(floors), statistics.median(runs)
-    print(f"floor: 3 papermill runs of an empty notebook   median {f:6.2f} s  {['%.2f' % x for x in floors]}")
-    print(f"ours:  01 → 02 → 03 on a fresh sandbox          median {o:6.2f} s  {['%.2f' % x for x in runs]}")
+    print(f"floor: 3 papermill runs of an empty notebook   median {f:6.2f} s  {[f'{x:.2f}' for x in floors]}")
+    print(f"ours:  01 → 02 → 03 on a fresh sandbox          median {o:6.2f} s  {[f'{x:.2f}' for x in runs]}")
     print(f"ratio: {o / f:.2f}x (aim ≤ 1.25x)")
 
 
