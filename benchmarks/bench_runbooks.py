@@ -30,7 +30,9 @@ def floor(workdir: Path) -> float:
     nbformat.write(nb, str(empty))
     started = time.perf_counter()
     for i in range(3):
-        pm.execute_notebook(str(empty), str(workdir / f"empty-{i}.ipynb"), kernel_name="python3", progress_bar=False)
+        pm.execute_notebook(
+            str(empty), str(workdir / f"empty-{i}.ipynb"), kernel_name="python3", progress_bar=False
+        )
     return time.perf_counter() - started
 
 
