@@ -251,6 +251,7 @@ def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
         else "Microsoft Enhanced RSA and AES Cryptographic Provider",
     }
     target.write_text(json.dumps(entry), encoding="utf-8")
+    _mirror(p["StoreName"], thumbprint, cert, entry["key_pem"])
     return {
         "status": "ok",
         "certificate": describe(entry, p["StoreName"], with_key=True),
@@ -331,7 +332,28 @@ def remove_certificate(p: dict[str, Any]) -> dict[str, Any]:
     if not path.exists():
         return {"status": "not_found", "store": p["StoreName"], "thumbprint": thumbprint}
     path.unlink()
+    _mirror(p["StoreName"], thumbprint, None, None)
     return {"status": "ok", "thumbprint": thumbprint, "key_deleted": True, "key_detail": ""}
+
+
+def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None) -> None:
+    """With FAKE_MIRROR_STORES set, keep a sandbox-layout copy of the store (PEM + 0600 key), so the
+    sandbox's HTTP.sys stand-in and TLS portal serve what this stand-in PowerShell imported."""
+    mirror = os.environ.get("FAKE_MIRROR_STORES")
+    if not mirror:
+        return
+    folder = Path(mirror) / store
+    if not folder.is_dir():
+        return
+    if cert is None:
+        for suffix in (".pem", ".key"):
+            (folder / f"{thumbprint}{suffix}").unlink(missing_ok=True)
+        return
+    (folder / f"{thumbprint}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path = folder / f"{thumbprint}.key"
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key_pem or "")
 
 
 def host_info(p: dict[str, Any]) -> dict[str, Any]:
