@@ -202,6 +202,7 @@ class Run:
             from .targets import open_target
 
             self.target = open_target(self.params, self.runner)
+            self._preflight(self.target)
             self.lock = TargetLock(self.target.state_dir, self.target.instance, self.runbook)
             self.lock.acquire()
             if self.lock.stale_note:
@@ -228,6 +229,33 @@ class Run:
             )
         assert self.target is not None
         return self.target
+
+    def _preflight(self, target: Target) -> None:
+        """Before any change: elevation and the Windows build (which picks the PFX encryption), as findings."""
+        info = target.host_info()
+        if target.kind != "windows":
+            return
+        if info.windows_build is not None:
+            aes = info.windows_build >= 17763
+            self.note(
+                Finding(
+                    "WINDOWS_BUILD",
+                    "info",
+                    f"Windows build {info.windows_build}: PFX files are handed over "
+                    + (
+                        "AES-256 encrypted (Server 2019 and later)."
+                        if aes
+                        else "3DES encrypted (Server 2016 and older)."
+                    ),
+                    "Set pfx_encryption to override.",
+                )
+            )
+        if not info.elevated and not self.params.dry_run:
+            raise TargetError(
+                "NOT_ELEVATED",
+                "This session is not elevated: importing into LocalMachine and binding HTTP.sys need Administrator.",
+                "Start JupyterLab (or the terminal running papermill) with 'Run as administrator' and run again.",
+            )
 
     @contextlib.contextmanager
     def step(self) -> Iterator[None]:

@@ -378,13 +378,6 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
                 "Re-import the PFX with its private key (01).",
             )
         run.certificate = {**stored.to_record(), "store": p.store}
-        info = target.host_info()
-        if target.kind == "windows" and not info.elevated:
-            raise TargetError(
-                "NOT_ELEVATED",
-                "This session is not elevated; binding a certificate needs Administrator.",
-                "Start JupyterLab (or the terminal) with 'Run as administrator'.",
-            )
         current = read_binding_state(target, p.https_port)
         if current.binding is not None and not current.binding.is_octopus:
             raise TargetError(
