@@ -146,7 +146,7 @@ def execute(
             progress_bar=False,
             log_output=False,
             cwd=os.getcwd(),
-            extra_arguments=["--HistoryManager.enabled=False"],
+            extra_arguments=["--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"],
             store_widget_state=False,
         )
     except pm.PapermillExecutionError:
