@@ -79,8 +79,9 @@ class CommandRunner:
         if any(SECRETS.contains_secret(a) for a in argv):
             raise InputError(
                 "SECRET_IN_ARGV",
-                "A secret would have been passed on a command line, where other users and logs can see it.",
-                "This is a bug in octorunbook; report it. Nothing was run.",
+                "A secret would have been passed on a command line, where other users and logs can see it "
+                "(an argument contains the password's text).",
+                "If a file path contains the password text, rename the file; otherwise report this. Nothing was run.",
             )
         child_env = dict(self.base_env if self.base_env is not None else os.environ)
         child_env.update(env or {})

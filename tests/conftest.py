@@ -65,3 +65,13 @@ def params_for(tmp_path: Path) -> Callable[..., Any]:
         return Parameters(**base)
 
     return build
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Each test starts with an empty secret registry (a test's password must not mask another's argv)."""
+    from octorunbook.redaction import SECRETS
+
+    SECRETS.clear()
+    yield
+    SECRETS.clear()

@@ -33,12 +33,12 @@ __all__ = [
 
 def default_state_dir() -> Path:
     """``%ProgramData%\\octorunbook``: machine-wide, like the certificate store it remembers things about."""
-    home = os.environ.get("OCTORUNBOOK_HOME")
-    if home:
-        return Path(home) / "windows"
     program_data = os.environ.get("ProgramData") or os.environ.get("PROGRAMDATA")
     if program_data:
         return Path(program_data) / "octorunbook"
+    home = os.environ.get("OCTORUNBOOK_HOME")
+    if home:
+        return Path(home) / "windows"
     return Path.home() / ".octorunbook" / "windows"
 
 
