@@ -257,6 +257,11 @@ class Run:
                 "Start JupyterLab (or the terminal running papermill) with 'Run as administrator' and run again.",
             )
 
+    def require_target(self) -> Target:
+        if self.target is None:
+            raise RuntimeError("run.open() must be called first")
+        return self.target
+
     @contextlib.contextmanager
     def step(self) -> Iterator[None]:
         """Turn any failure into a failed record: an expected error keeps its code, a bug becomes INTERNAL_ERROR."""

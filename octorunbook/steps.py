@@ -8,25 +8,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets as _random
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import certificates
+from .binding import apply_binding, plan_binding  # runbook 03 lives in binding.py
 from .findings import Finding, InputError, OctorunbookError, TargetError, VerificationError
 from .redaction import Secret, secret_from_env
 from .render import Panel, PlanRow, PlanTable, Row, certificate_panel
 from .runbook import Run
-from .targets.base import PortalConfig, SslBinding, StoredCertificate, Target
-from .targets.octopus import build_prefix
-from .verify import Evidence, HttpAnswer, http_get, tls_handshake, wait_for_portal
-
-WAIT_SECONDS = float(os.environ.get("OCTORUNBOOK_WAIT_SECONDS", "60"))
+from .targets.base import StoredCertificate, Target
+from .verify import Evidence
 
 
 # ------------------------------------------------------------------------------------------------
@@ -49,7 +45,7 @@ def pfx_password(run: Run, prompt: Any = None) -> Secret:
 
 def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCertificate:
     """Generate, load or look up the certificate, then judge it. An error finding stops the run here."""
-    target = _target(run)
+    target = run.require_target()
     p = run.params
     with run.step():
         if p.certificate_source == "self-signed":
@@ -88,7 +84,7 @@ def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCerti
 
 def import_certificate(run: Run, loaded: certificates.LoadedCertificate) -> StoredCertificate | None:
     """Import into LocalMachine\\<store> unless it is already there with its key (idempotent)."""
-    target = _target(run)
+    target = run.require_target()
     p = run.params
     with run.step():
         thumbprint = loaded.info.thumbprint
@@ -179,7 +175,7 @@ def _require_store(target: Target, store: str) -> bool:
 # ------------------------------------------------------------------------------------------------
 def resolve_thumbprint(run: Run) -> str:
     """The ``thumbprint`` parameter, else the certificate 01 imported most recently on this target."""
-    target = _target(run)
+    target = run.require_target()
     with run.step():
         if run.params.thumbprint.strip():
             return certificates.normalize_thumbprint(run.params.thumbprint)
@@ -202,7 +198,7 @@ def resolve_thumbprint(run: Run) -> str:
 
 
 def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate:
-    target = _target(run)
+    target = run.require_target()
     p = run.params
     evidence = Evidence()
     with run.step():
@@ -299,522 +295,15 @@ _REMEDIES = {
 }
 
 
-# ------------------------------------------------------------------------------------------------
-# 03 binding
-# ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class BindingState:
-    """What 03 touches on the target: the portal configuration and the HTTP.sys binding on the port."""
-
-    config: PortalConfig
-    binding: SslBinding | None
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "portal": self.config.to_record(),
-            "binding": self.binding.to_record() if self.binding else None,
-        }
-
-
-@dataclass(frozen=True)
-class BindingPlan:
-    current: BindingState
-    prefixes: tuple[str, ...]
-    force_ssl: bool
-    hsts_enabled: bool
-    hsts_max_age: int
-    thumbprint: str
-    store: str
-    port: int
-
-    @property
-    def binding_changes(self) -> bool:
-        b = self.current.binding
-        return (
-            b is None
-            or b.certificate_hash != self.thumbprint
-            or b.store_name.lower() != self.store.lower()
-            or not b.is_octopus
-        )
-
-    @property
-    def config_changes(self) -> bool:
-        c = self.current.config
-        return (c.listen_prefixes, c.force_ssl, c.hsts_enabled, c.hsts_max_age) != (
-            self.prefixes,
-            self.force_ssl,
-            self.hsts_enabled,
-            self.hsts_max_age,
-        )
-
-    @property
-    def changes(self) -> bool:
-        return self.binding_changes or self.config_changes
-
-
-def read_binding_state(target: Target, port: int) -> BindingState:
-    return BindingState(target.octopus.show_configuration(), target.httpsys.show(port))
-
-
-def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
-    """Read the current state, compute the desired one, show the difference and the exact commands."""
-    target = _target(run)
-    p = run.params
-    with run.step():
-        target.octopus.require_instance()
-        stored = (
-            target.store.get_certificate(thumbprint, p.store) if target.store.store_exists(p.store) else None
-        )
-        if stored is None:
-            raise TargetError(
-                "CERT_NOT_FOUND",
-                f"There is no certificate {thumbprint} in LocalMachine\\{p.store}.",
-                "Run 01 (import) and 02 (verify) first, or check thumbprint and store.",
-            )
-        if not stored.has_private_key:
-            raise TargetError(
-                "PFX_NO_PRIVATE_KEY",
-                f"{thumbprint} has no private key in the store.",
-                "Re-import the PFX with its private key (01).",
-            )
-        run.certificate = {**stored.to_record(), "store": p.store}
-        current = read_binding_state(target, p.https_port)
-        if current.binding is not None and not current.binding.is_octopus:
-            raise TargetError(
-                "PORT_IN_USE",
-                f"Port {p.https_port} is bound in HTTP.sys to another application (appid "
-                f"{current.binding.application_id}, certificate {current.binding.certificate_hash}).",
-                "Binding Octopus would replace that application's HTTPS (IIS uses "
-                "{4dc3e181-e14b-4a21-b022-59fc669b0914}). Choose another https_port, or remove that binding first.",
-                details={"holder": current.binding.to_record()},
-            )
-        https = build_prefix("https", p.hostname, p.https_port)
-        prefixes = [
-            x for x in current.config.listen_prefixes if p.keep_http or not x.lower().startswith("http:")
-        ]
-        if not any(_same_prefix(x, https) for x in prefixes):
-            prefixes.append(https)
-        plan = BindingPlan(
-            current=current,
-            prefixes=tuple(prefixes),
-            force_ssl=p.force_ssl,
-            hsts_enabled=p.hsts_max_age > 0,
-            hsts_max_age=p.hsts_max_age if p.hsts_max_age > 0 else current.config.hsts_max_age,
-            thumbprint=thumbprint,
-            store=p.store,
-            port=p.https_port,
-        )
-        run.state["before"] = current.to_record()
-        b = current.binding
-        rows = [
-            PlanRow("listen prefixes", ",".join(current.config.listen_prefixes), ",".join(plan.prefixes)),
-            PlanRow(
-                "HTTP.sys binding 0.0.0.0:" + str(p.https_port),
-                f"{b.certificate_hash} ({b.store_name})" if b else "none",
-                f"{thumbprint} ({p.store})",
-            ),
-            PlanRow("ForceSSL (redirect HTTP)", str(current.config.force_ssl), str(plan.force_ssl)),
-            PlanRow(
-                "HSTS",
-                _hsts(current.config.hsts_enabled, current.config.hsts_max_age),
-                _hsts(plan.hsts_enabled, plan.hsts_max_age),
-            ),
-        ]
-        run.extra["plan"] = [
-            {"setting": r.setting, "current": r.current, "desired": r.desired, "changes": r.changes}
-            for r in rows
-        ]
-        run.reporter.show(
-            PlanTable(
-                "Plan: current → desired" + (" (dry run)" if p.dry_run else ""),
-                rows,
-                [" ".join(a) for a in apply_commands(target, plan)],
-            )
-        )
-    return plan
-
-
-def _hsts(enabled: bool, max_age: int) -> str:
-    return f"on, max-age={max_age}" if enabled else "off"
-
-
-def _same_prefix(a: str, b: str) -> bool:
-    return a.rstrip("/").lower() == b.rstrip("/").lower()
-
-
-def apply_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
-    """The exact argv the apply step will run (shown in the plan), in order."""
-    octo = target.octopus
-    cmds: list[list[str]] = []
-    if not plan.changes:
-        return cmds
-    cmds.append(octo._argv("service", "--stop"))
-    if plan.binding_changes:
-        cmds.append(
-            octo._argv(
-                "ssl-certificate",
-                "--thumbprint",
-                plan.thumbprint,
-                "--certificate-store",
-                plan.store,
-                "--ip-address",
-                "0.0.0.0",
-                "--port",
-                str(plan.port),
-            )
-        )
-    if plan.config_changes:
-        cmds.append(
-            octo._argv(
-                "configure",
-                "--webListenPrefixes",
-                ",".join(plan.prefixes),
-                "--webForceSSL",
-                str(plan.force_ssl),
-                "--hstsEnabled",
-                str(plan.hsts_enabled),
-                "--hstsMaxAge",
-                str(plan.hsts_max_age),
-            )
-        )
-    cmds.append(octo._argv("service", "--start"))
-    return cmds
-
-
-def apply_binding(run: Run, plan: BindingPlan) -> None:
-    """Apply only the difference, restart, prove it over TLS; on any failure restore the snapshot."""
-    target = _target(run)
-    p = run.params
-    with run.step():
-        if p.dry_run:
-            run.note(
-                Finding("DRY_RUN", "info", "dry_run: the plan above was not applied.", "Set dry_run: False.")
-            )
-        elif not plan.changes:
-            run.reporter.show(Panel("Already as desired: no command will change anything", "ok"))
-        else:
-            try:
-                _apply(run, target, plan)
-                evidence = verify_binding(run, plan)
-                if not evidence.ok:
-                    first = evidence.failures()[0]
-                    raise VerificationError(
-                        first.code or "VERIFY_FAILED",
-                        f"{first.check}: expected {first.expected}, seen {first.seen}.",
-                        _VERIFY_REMEDIES.get(first.code, ""),
-                    )
-            except OctorunbookError as exc:
-                if p.rollback:
-                    rollback(run, plan)
-                else:
-                    run.note(
-                        Finding(
-                            "ROLLBACK_SKIPPED",
-                            "warning",
-                            "rollback: False — the target was LEFT in the failed state for inspection.",
-                            "Inspect, then run 03 again with rollback: True or restore by hand: "
-                            + "; ".join(" ".join(a) for a in restore_commands(target, plan)),
-                        )
-                    )
-                raise exc
-            run.state["after"] = read_binding_state(target, p.https_port).to_record()
-            return
-        # dry run or unchanged: still prove what is served, without changing anything
-        if not p.dry_run:
-            evidence = verify_binding(run, plan)
-            if not evidence.ok:
-                first = evidence.failures()[0]
-                raise VerificationError(
-                    first.code or "VERIFY_FAILED",
-                    f"{first.check}: expected {first.expected}, seen {first.seen}.",
-                    _VERIFY_REMEDIES.get(first.code, ""),
-                )
-        run.state["after"] = run.state.get("before")
-
-
-_VERIFY_REMEDIES = {
-    "SERVED_WRONG_CERTIFICATE": "HTTP.sys serves another certificate on this port: check `netsh http show sslcert "
-    "ipport=0.0.0.0:<port>` and whether another application rebinds it.",
-    "PORTAL_NOT_ANSWERING": "The Octopus service did not answer in time: read the Octopus server log "
-    "(OctopusServer.txt) for HttpListenerException.",
-    "API_NOT_OCTOPUS": "Something else answers on this prefix: check which application holds the port.",
-    "NO_REDIRECT": "ForceSSL is set but HTTP is not redirected: restart the Octopus service.",
-    "HTTP_STILL_ANSWERS": "HTTP should have been removed: check the listen prefixes.",
-    "HSTS_MISSING": "HSTS was enabled but the header is not sent: restart the Octopus service.",
-}
-
-
-def _apply(run: Run, target: Target, plan: BindingPlan) -> None:
-    octo = target.octopus
-    octo.service("stop")
-    run.change("service stop", f"instance {target.instance}")
-    if plan.binding_changes:
-        octo.ssl_certificate(plan.thumbprint, plan.store, port=plan.port)
-        before = plan.current.binding
-        run.change(
-            "bind certificate",
-            f"0.0.0.0:{plan.port}: "
-            + (f"{before.certificate_hash} → " if before else "")
-            + f"{plan.thumbprint} ({plan.store})",
-        )
-    if plan.config_changes:
-        octo.configure(
-            listen_prefixes=plan.prefixes,
-            force_ssl=plan.force_ssl,
-            hsts_enabled=plan.hsts_enabled,
-            hsts_max_age=plan.hsts_max_age,
-        )
-        run.change(
-            "configure",
-            f"prefixes {','.join(plan.prefixes)}; ForceSSL {plan.force_ssl}; "
-            f"HSTS {_hsts(plan.hsts_enabled, plan.hsts_max_age)}",
-        )
-    octo.service("start")
-    run.change("service start", f"instance {target.instance}")
-
-
-def _probe(target: Target, scheme: str, port: int, hostname: str) -> HttpAnswer:
-    host, real = target.endpoint(port)
-    return http_get(scheme, host, real, f"{hostname}:{port}" if port not in (80, 443) else hostname)
-
-
-def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
-    """Evidence rows: served thumbprint over TLS with SNI, /api over HTTPS, redirect, HTTP removal, HSTS."""
-    target = _target(run)
-    p = run.params
-    evidence = Evidence()
-
-    def progress(elapsed: float, total: float, detail: str) -> None:
-        run.reporter.progress("waiting for the portal over HTTPS", elapsed, total, detail)
-
-    answer, error = wait_for_portal(
-        lambda: _probe(target, "https", p.https_port, p.hostname), timeout=WAIT_SECONDS, progress=progress
-    )
-    if answer is None:
-        evidence.add(
-            "portal answers over HTTPS",
-            f"{p.https_prefix}api answers",
-            error or "no answer",
-            False,
-            "PORTAL_NOT_ANSWERING",
-        )
-        run.verification = [c.to_record() for c in evidence.checks]
-        return evidence
-    host, real = target.endpoint(p.https_port)
-    try:
-        tls = tls_handshake(host, real, p.hostname)
-        evidence.tls = tls
-        run.extra["tls"] = tls.to_record()
-        evidence.add(
-            "served certificate (SHA-1 thumbprint)",
-            plan.thumbprint,
-            tls.thumbprint,
-            tls.thumbprint == plan.thumbprint,
-            "SERVED_WRONG_CERTIFICATE",
-        )
-        evidence.add(
-            "TLS",
-            "TLS 1.2 or newer",
-            f"{tls.tls_version} {tls.cipher}",
-            tls.tls_version in {"TLSv1.2", "TLSv1.3"},
-            "TLS_TOO_OLD",
-        )
-    except OSError as exc:
-        evidence.add(
-            "served certificate (SHA-1 thumbprint)",
-            plan.thumbprint,
-            f"handshake failed: {exc}",
-            False,
-            "SERVED_WRONG_CERTIFICATE",
-        )
-    doc = answer.json() or {}
-    run.octopus_version = str(doc.get("Version", ""))
-    evidence.add(
-        "GET /api over HTTPS",
-        "Octopus JSON (Application, Version)",
-        f"{answer.status} {doc.get('Application', '?')} {doc.get('Version', '')}".strip(),
-        answer.status == 200 and doc.get("Application") == "Octopus Deploy" and bool(doc.get("Version")),
-        "API_NOT_OCTOPUS",
-    )
-    if p.hsts_max_age > 0:
-        hsts = answer.header("Strict-Transport-Security") or "(absent)"
-        evidence.add(
-            "HSTS header",
-            f"max-age={p.hsts_max_age}",
-            hsts,
-            f"max-age={p.hsts_max_age}" in hsts,
-            "HSTS_MISSING",
-        )
-    http_prefixes = [x for x in plan.current.config.listen_prefixes if x.lower().startswith("http:")]
-    for prefix in http_prefixes[:1]:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(prefix)
-        port = parts.port or 80
-        try:
-            plain: HttpAnswer | None = _probe(target, "http", port, parts.hostname or p.hostname)
-        except OSError:
-            plain = None
-        seen = "no answer" if plain is None else f"{plain.status} {plain.header('Location') or ''}".strip()
-        if not p.keep_http:
-            evidence.add(
-                "HTTP removed", f"{prefix} no longer answers", seen, plain is None, "HTTP_STILL_ANSWERS"
-            )
-        elif p.force_ssl:
-            location = (plain.header("Location") or "") if plain else ""
-            evidence.add(
-                "HTTP redirects to HTTPS",
-                f"3xx → {plan.prefixes and _first_https(plan.prefixes)}",
-                seen,
-                plain is not None
-                and 300 <= plain.status < 400
-                and location.lower().startswith(_first_https(plan.prefixes).rstrip("/").lower()),
-                "NO_REDIRECT",
-            )
-        else:
-            evidence.add(
-                "HTTP still answers",
-                f"{prefix}api answers 200",
-                seen,
-                plain is not None and plain.status == 200,
-                "HTTP_NOT_ANSWERING",
-            )
-    run.verification = [c.to_record() for c in evidence.checks]
-    rows = [
-        Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")
-        for c in evidence.checks
-    ]
-    run.reporter.show(Panel("Proof over TLS", "ok" if evidence.ok else "error", rows))
-    return evidence
-
-
-def _first_https(prefixes: tuple[str, ...]) -> str:
-    return next((x for x in prefixes if x.lower().startswith("https:")), "")
-
-
-def restore_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
-    octo = target.octopus
-    cmds = [octo._argv("service", "--stop")]
-    old = plan.current.binding
-    if plan.binding_changes:
-        if old is None:
-            cmds.append([target.httpsys.exe, "http", "delete", "sslcert", f"ipport=0.0.0.0:{plan.port}"])
-        else:
-            cmds.append(
-                octo._argv(
-                    "ssl-certificate",
-                    "--thumbprint",
-                    old.certificate_hash,
-                    "--certificate-store",
-                    old.store_name,
-                    "--ip-address",
-                    "0.0.0.0",
-                    "--port",
-                    str(plan.port),
-                )
-            )
-    c = plan.current.config
-    cmds.append(
-        octo._argv(
-            "configure",
-            "--webListenPrefixes",
-            ",".join(c.listen_prefixes),
-            "--webForceSSL",
-            str(c.force_ssl),
-            "--hstsEnabled",
-            str(c.hsts_enabled),
-            "--hstsMaxAge",
-            str(c.hsts_max_age),
-        )
-    )
-    cmds.append(octo._argv("service", "--start"))
-    return cmds
-
-
-def rollback(run: Run, plan: BindingPlan) -> None:
-    """Restore the snapshot: binding (or none), prefixes, ForceSSL, HSTS; restart; prove the old state answers."""
-    target = _target(run)
-    octo = target.octopus
-    old = plan.current.binding
-    c = plan.current.config
-    actions: list[tuple[str, Any]] = [("rollback: service stop", lambda: octo.service("stop"))]
-    if plan.binding_changes:
-        if old is None:
-            actions.append(("rollback: remove binding", lambda: target.httpsys.delete(plan.port)))
-        else:
-            actions.append(
-                (
-                    "rollback: restore binding",
-                    lambda: octo.ssl_certificate(old.certificate_hash, old.store_name, port=plan.port),
-                )
-            )
-    actions.append(
-        (
-            "rollback: restore configuration",
-            lambda: octo.configure(
-                listen_prefixes=c.listen_prefixes,
-                force_ssl=c.force_ssl,
-                hsts_enabled=c.hsts_enabled,
-                hsts_max_age=c.hsts_max_age,
-            ),
-        )
-    )
-    actions.append(("rollback: service start", lambda: octo.service("start")))
-    for label, action in actions:
-        try:
-            action()
-            run.change(label, "done")
-        except OctorunbookError as exc:
-            run.change(label, f"FAILED: {exc.code} {exc.message}")
-            run.note(
-                Finding(
-                    "ROLLBACK_INCOMPLETE",
-                    "error",
-                    f"{label} failed: {exc.message}",
-                    "Restore by hand: " + "; ".join(" ".join(a) for a in restore_commands(target, plan)),
-                )
-            )
-    # prove the old state answers again
-    first = c.listen_prefixes[0] if c.listen_prefixes else ""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(first)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    answer, error = wait_for_portal(
-        lambda: _probe(target, parts.scheme or "http", port, parts.hostname or "localhost"),
-        timeout=WAIT_SECONDS,
-    )
-    ok = answer is not None
-    run.verification.append(
-        {
-            "check": "after rollback: old prefix answers",
-            "expected": f"{first}api answers",
-            "seen": f"{answer.status}" if answer else error,
-            "ok": ok,
-            "code": "ROLLBACK_UNVERIFIED",
-        }
-    )
-    with contextlib.suppress(OctorunbookError):
-        run.state["after"] = read_binding_state(target, plan.port).to_record()
-    run.reporter.show(
-        Panel(
-            "Rolled back to the state before this run",
-            "warning" if ok else "error",
-            [
-                Row(
-                    "ok" if ok else "error",
-                    "old prefix answers",
-                    f"{first} → {answer.status if answer else error}",
-                )
-            ],
-        )
-    )
-
-
-def _target(run: Run) -> Target:
-    if run.target is None:
-        raise RuntimeError("run.open() must be called first")
-    return run.target
+__all__ = [
+    "apply_binding",
+    "import_certificate",
+    "obtain_certificate",
+    "plan_binding",
+    "resolve_thumbprint",
+    "run_inline",
+    "verify_certificate",
+]
 
 
 # ------------------------------------------------------------------------------------------------

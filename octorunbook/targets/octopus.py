@@ -203,14 +203,15 @@ class OctopusServer:
             raise classify_failure(result, "SHOW_CONFIGURATION_FAILED", "show-configuration")
         return parse_show_configuration(result.stdout)
 
-    def configure(
+    def configure_argv(
         self,
         *,
         listen_prefixes: tuple[str, ...] | None = None,
         force_ssl: bool | None = None,
         hsts_enabled: bool | None = None,
         hsts_max_age: int | None = None,
-    ) -> None:
+    ) -> list[str]:
+        """The argv of ``configure`` for the settings given (empty when there is nothing to set)."""
         options: list[str] = []
         if listen_prefixes is not None:
             options += ["--webListenPrefixes", ",".join(listen_prefixes)]
@@ -220,38 +221,60 @@ class OctopusServer:
             options += ["--hstsEnabled", str(hsts_enabled)]
         if hsts_max_age is not None:
             options += ["--hstsMaxAge", str(hsts_max_age)]
-        if not options:
-            return
-        result = self.runner.run(
-            self._argv("configure", *options), mutating=True, label="configure web portal"
+        return self._argv("configure", *options) if options else []
+
+    def configure(
+        self,
+        *,
+        listen_prefixes: tuple[str, ...] | None = None,
+        force_ssl: bool | None = None,
+        hsts_enabled: bool | None = None,
+        hsts_max_age: int | None = None,
+    ) -> None:
+        argv = self.configure_argv(
+            listen_prefixes=listen_prefixes,
+            force_ssl=force_ssl,
+            hsts_enabled=hsts_enabled,
+            hsts_max_age=hsts_max_age,
         )
+        if not argv:
+            return
+        result = self.runner.run(argv, mutating=True, label="configure web portal")
         if not result.ok:
             raise classify_failure(result, "CONFIGURE_FAILED", "Octopus.Server configure")
+
+    def ssl_certificate_argv(
+        self, thumbprint: str, store: str, *, ip_address: str = "0.0.0.0", port: int = 443
+    ) -> list[str]:
+        return self._argv(
+            "ssl-certificate",
+            "--thumbprint",
+            thumbprint,
+            "--certificate-store",
+            store,
+            "--ip-address",
+            ip_address,
+            "--port",
+            str(port),
+        )
 
     def ssl_certificate(
         self, thumbprint: str, store: str, *, ip_address: str = "0.0.0.0", port: int = 443
     ) -> None:
         result = self.runner.run(
-            self._argv(
-                "ssl-certificate",
-                "--thumbprint",
-                thumbprint,
-                "--certificate-store",
-                store,
-                "--ip-address",
-                ip_address,
-                "--port",
-                str(port),
-            ),
+            self.ssl_certificate_argv(thumbprint, store, ip_address=ip_address, port=port),
             mutating=True,
             label="bind certificate (HTTP.sys)",
         )
         if not result.ok:
             raise classify_failure(result, "SSL_CERTIFICATE_FAILED", "Octopus.Server ssl-certificate")
 
+    def service_argv(self, action: ServiceAction) -> list[str]:
+        return self._argv("service", f"--{action}")
+
     def service(self, action: ServiceAction) -> None:
         result = self.runner.run(
-            self._argv("service", f"--{action}"), mutating=True, label=f"service {action}", timeout=600
+            self.service_argv(action), mutating=True, label=f"service {action}", timeout=600
         )
         if not result.ok:
             code = {"stop": "SERVICE_STOP_FAILED", "start": "SERVICE_START_FAILED"}.get(
