@@ -126,3 +126,45 @@ class CommandError(TargetError):
 
 class VerificationError(OctorunbookError):
     """The portal does not serve what the change should have made it serve."""
+
+
+# Why each runbook/target code matters, recorded as a finding's ``reason`` when the finding has none.
+# (Certificate codes explain themselves in ``certificates.CODES``.)
+REASONS: dict[str, str] = {
+    "TARGET_BUSY": "two runs changing one Octopus instance at once would each restore the other's half-done state",
+    "STALE_LOCK_REMOVED": "a run that was killed may have left the target between its old and new state",
+    "PORT_IN_USE": "HTTP.sys binds one certificate per IP:port; binding Octopus would take HTTPS away from the holder",
+    "STORE_MISSING": "Octopus binds only from LocalMachine\\My or \\WebHosting, and WebHosting exists only with IIS",
+    "NOT_ELEVATED": "LocalMachine stores and HTTP.sys bindings can only be changed by an Administrator",
+    "INSTANCE_NOT_FOUND": "every Octopus.Server command acts on one named instance",
+    "KEY_NOT_USABLE_BY_HTTPSYS": "HTTP.sys performs the TLS handshake with the private key; without a usable key "
+    "it cannot serve the certificate",
+    "KEY_NOT_ACCESSIBLE": "HasPrivateKey only says a key is referenced; the key itself must open for TLS to work",
+    "SERVED_WRONG_CERTIFICATE": "browsers see the certificate HTTP.sys serves, whatever the configuration says",
+    "PORTAL_NOT_ANSWERING": "a portal that does not answer after the restart locks everyone out of Octopus",
+    "API_NOT_OCTOPUS": "the prefix answers, but not with Octopus: another application owns it",
+    "NO_REDIRECT": "ForceSSL exists so that nobody keeps using the portal over plain HTTP",
+    "HTTP_STILL_ANSWERS": "keep_http: False asked for plain HTTP to be switched off",
+    "HSTS_MISSING": "without the header browsers keep allowing plain HTTP",
+    "THUMBPRINT_REQUIRED": "02 and 03 act on one specific certificate",
+    "THUMBPRINT_FROM_LAST_IMPORT": "02 and 03 act on the certificate 01 imported unless told otherwise",
+    "CERT_NOT_FOUND": "only a certificate in the chosen LocalMachine store can be bound",
+    "CERT_IN_OTHER_STORE": "ssl-certificate names the store; a certificate in the other store is not found",
+    "CONFIGURE_FAILED": "the listen prefixes, ForceSSL and HSTS could not be saved",
+    "SSL_CERTIFICATE_FAILED": "the HTTP.sys binding could not be created",
+    "SERVICE_START_FAILED": "the Octopus service must run for the portal to answer",
+    "ROLLBACK_INCOMPLETE": "the target may be left between its old and new state",
+    "ROLLBACK_SKIPPED": "rollback: False leaves a failed change in place",
+    "PARAMETER_LOOKS_SECRET": "papermill writes every parameter into the executed notebook",
+    "INTERNAL_ERROR": "octorunbook met a state it does not handle; the record shows what was done before",
+}
+
+
+def reason_for(code: str) -> str:
+    if code in REASONS:
+        return REASONS[code]
+    try:
+        from .certificates import CODES
+    except ImportError:  # pragma: no cover
+        return ""
+    return CODES.get(code, "")

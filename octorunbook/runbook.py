@@ -24,7 +24,7 @@ from typing import Any, NoReturn, Protocol
 
 from . import __version__
 from .commands import CommandRunner
-from .findings import Finding, InputError, OctorunbookError, TargetError
+from .findings import Finding, InputError, OctorunbookError, TargetError, reason_for
 from .params import Parameters
 from .redaction import SECRETS
 from .render import Panel, Row, result_panel
@@ -347,7 +347,7 @@ class Run:
             "changes": self.changes,
             "state": self.state,
             "verification": self.verification,
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [{**f.to_dict(), "reason": f.reason or reason_for(f.code)} for f in self.findings],
             "commands": [r.to_dict() for r in self.runner.records],
             "secrets": self.secrets_note,
             **self.extra,
