@@ -138,23 +138,22 @@ def _is_ip(name: str) -> bool:
 def http_get(
     scheme: str, host: str, port: int, host_header: str, path: str = "/api", timeout: float = 5.0
 ) -> HttpAnswer:
-    """One GET without following redirects (a redirect is evidence, not a detour)."""
-    conn: http.client.HTTPConnection
+    """One GET without following redirects (a redirect is evidence, not a detour).
+
+    We connect to ``host:port`` (loopback) but send ``host_header`` as the Host header and, for HTTPS,
+    its name as SNI: HTTP.sys routes by both.
+    """
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    sock = socket.create_connection((host, port), timeout=timeout)
     if scheme == "https":
-        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_client_context())
-    else:
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        name = host_header.rsplit(":", 1)[0] if not host_header.startswith("[") else host_header
+        sock = _client_context().wrap_socket(sock, server_hostname=None if _is_ip(name) else name)
+    conn.sock = sock
     try:
-        if scheme == "https" and not _is_ip(host_header.split(":")[0]):
-            # SNI must carry the portal hostname, not the loopback address we connect to.
-            conn.sock = _client_context().wrap_socket(
-                socket.create_connection((host, port), timeout=timeout),
-                server_hostname=host_header.split(":")[0],
-            )
         conn.request("GET", path, headers={"Host": host_header, "Accept": "application/json"})
         response = conn.getresponse()
         body = response.read(1_000_000)
-        return HttpAnswer(response.status, {k: v for k, v in response.getheaders()}, body)
+        return HttpAnswer(response.status, dict(response.getheaders()), body)
     finally:
         conn.close()
 
