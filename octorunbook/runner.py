@@ -65,7 +65,15 @@ def record_notebook(record: dict[str, Any]) -> Any:
 
 
 class RedactingHandler:
-    """papermill I/O handler: redact, add the summary, then write the real file."""
+    """papermill I/O handler: redact, add the summary, then write the real file.
+
+    papermill saves when each cell starts and ends, so the handler also sees which step is running:
+    ``progress`` (set per run) is told the heading of each step as it starts.
+    """
+
+    def __init__(self) -> None:
+        self.progress: Callable[[str], None] | None = None
+        self._announced: set[tuple[str, int]] = set()
 
     @staticmethod
     def _path(path: str) -> Path:
@@ -81,6 +89,7 @@ class RedactingHandler:
         from .auditlog import redact_notebook
 
         nb = nbformat.reads(buf, as_version=4)
+        self._announce(path, nb)
         clean = with_summary(redact_notebook(nb))
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -91,17 +100,33 @@ class RedactingHandler:
     def pretty_path(self, path: str) -> str:
         return str(self._path(path))
 
+    def _announce(self, path: str, nb: Any) -> None:
+        if self.progress is None:
+            return
+        heading = ""
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "markdown" and cell.source.startswith("## "):
+                heading = cell.source.splitlines()[0].lstrip("# ").strip()
+            status = cell.get("metadata", {}).get("papermill", {}).get("status")
+            if cell.cell_type == "code" and status == "running" and (path, index) not in self._announced:
+                self._announced.add((path, index))
+                if heading:
+                    self.progress(f"    · {heading}")
+                    heading = ""
 
+
+_HANDLER = RedactingHandler()
 _registered = False
 
 
-def register_handler() -> None:
+def register_handler() -> RedactingHandler:
     global _registered
     if not _registered:
         from papermill.iorw import papermill_io
 
-        papermill_io.register(SCHEME, RedactingHandler())
+        papermill_io.register(SCHEME, _HANDLER)
         _registered = True
+    return _HANDLER
 
 
 @dataclass(frozen=True)
@@ -124,7 +149,8 @@ def execute(
 
     from .auditlog import store_record
 
-    register_handler()
+    handler = register_handler()
+    handler.progress = progress
     # The kernel reads the password itself; registering it here too makes every save redact it.
     secret_from_env(params.pfx_password_env)
     source = notebooks_dir() / f"{runbook}.ipynb"
