@@ -59,19 +59,33 @@ class Panel:
     def html(self) -> str:
         symbol, color, background = STATUS_STYLE[self.status]
         rows = "".join(
-            f"<tr><td style='color:{STATUS_STYLE[r.status][1]};font-size:1.1em'>{STATUS_STYLE[r.status][0]}</td>"
-            f"<td><b>{esc(r.label)}</b></td><td>{esc(r.detail)}"
-            + (f"<br><i>Remedy:</i> {esc(r.remedy)}" if r.remedy else "")
+            f"<tr style='{_ROW}'><td style='{_CELL};color:{STATUS_STYLE[r.status][1]};font-size:1.1em;width:1.4em'>"
+            f"{STATUS_STYLE[r.status][0]}</td><td style='{_CELL};font-weight:600;white-space:nowrap'>{esc(r.label)}</td>"
+            f"<td style='{_CELL};overflow-wrap:anywhere'>{esc(r.detail)}"
+            + (
+                f"<div style='margin-top:2px;color:{STATUS_STYLE['error'][1] if r.status == 'error' else '#57606a'}'>"
+                f"→ <i>Remedy:</i> {esc(r.remedy)}</div>"
+                if r.remedy
+                else ""
+            )
             + "</td></tr>"
             for r in self.rows
         )
         note = f"<p style='margin:4px 0'>{esc(self.note)}</p>" if self.note else ""
+        table = f"<table style='{_TABLE}'>{rows}</table>" if self.rows else ""
         return (
             f"<div class='octorunbook-panel octorunbook-{esc(self.status)}' style='border-left:6px solid {color};"
-            f"background:{background};padding:8px 12px;margin:6px 0;border-radius:4px;color:#1f2328'>"
-            f"<div style='font-size:1.15em;font-weight:600;color:{color}'>{symbol} {esc(self.title)}</div>"
-            f"{note}<table style='border-collapse:collapse;margin-top:4px'>{rows}</table></div>"
+            f"background:{background};padding:8px 14px;margin:8px 0;border-radius:6px;color:#1f2328;"
+            f"font-family:system-ui,-apple-system,Segoe UI,sans-serif;line-height:1.35'>"
+            f"<div style='font-size:1.15em;font-weight:600;color:{color};margin-bottom:2px'>{symbol} {esc(self.title)}</div>"
+            f"{note}{table}</div>"
         )
+
+
+# Inline styles, because JupyterLab's own table CSS (right-aligned, zebra rows) would otherwise win.
+_TABLE = "border-collapse:collapse;margin:4px 0 2px;width:auto;table-layout:auto"
+_ROW = "background:transparent;border-bottom:1px solid rgba(31,35,40,0.08)"
+_CELL = "text-align:left;vertical-align:top;padding:3px 12px 3px 0;border:none;background:transparent"
 
 
 def findings_rows(findings: Sequence[Finding]) -> list[Row]:
@@ -137,16 +151,31 @@ class PlanTable:
 
     def html(self) -> str:
         rows = "".join(
-            f"<tr style='background:{'#fff8c5' if r.changes else 'transparent'}'><td>{esc(r.setting)}</td>"
-            f"<td><code>{esc(r.current)}</code></td><td>{'→' if r.changes else '='}</td>"
-            f"<td><code>{esc(r.desired)}</code></td></tr>"
+            f"<tr style='{_ROW};background:{'#fff8c5' if r.changes else 'transparent'}'>"
+            f"<td style='{_CELL};font-weight:600'>{esc(r.setting)}</td>"
+            f"<td style='{_CELL}'><code>{esc(r.current)}</code></td>"
+            f"<td style='{_CELL};color:{'#9a6700' if r.changes else '#57606a'}'>{'→' if r.changes else '='}</td>"
+            f"<td style='{_CELL}'><code>{esc(r.desired)}</code></td></tr>"
             for r in self.rows
         )
-        commands = "".join(f"<li><code>{esc(c)}</code></li>" for c in self.commands) or "<li>none</li>"
+        head = "".join(
+            f"<th style='{_CELL};color:#57606a;font-weight:600'>{h}</th>"
+            for h in ("setting", "current", "", "desired")
+        )
+        commands = (
+            "".join(
+                f"<li style='margin:2px 0'><code style='white-space:pre-wrap'>{esc(c)}</code></li>"
+                for c in self.commands
+            )
+            or "<li>none: nothing will change</li>"
+        )
         return (
-            f"<div class='octorunbook-plan' style='margin:6px 0'><div style='font-weight:600'>{esc(self.title)}</div>"
-            "<table style='border-collapse:collapse'><tr><th align=left>setting</th><th align=left>current</th><th></th>"
-            f"<th align=left>desired</th></tr>{rows}</table><div>Commands that will run:</div><ol>{commands}</ol></div>"
+            "<div class='octorunbook-plan' style='border-left:6px solid #0969da;background:#f6f8fa;padding:8px 14px;"
+            "margin:8px 0;border-radius:6px;color:#1f2328;font-family:system-ui,-apple-system,Segoe UI,sans-serif'>"
+            f"<div style='font-size:1.15em;font-weight:600;color:#0969da;margin-bottom:4px'>☰ {esc(self.title)}</div>"
+            f"<table style='{_TABLE}'><tr style='{_ROW}'>{head}</tr>{rows}</table>"
+            "<div style='margin-top:6px;font-weight:600'>Commands that will run, in this order:</div>"
+            f"<ol style='margin:2px 0 0 0;padding-left:1.6em'>{commands}</ol></div>"
         )
 
 

@@ -30,7 +30,7 @@ audit_dir: str = "audit"  # where executed notebooks (audit records) are written
 """
 
 
-def nb(title, intro, steps):
+def nb(title, intro, steps, next_step):
     cells = [new_markdown_cell(f"# {title}\n\n{intro}")]
     p = new_code_cell(PARAMS)
     p.metadata["tags"] = ["parameters"]
@@ -38,6 +38,7 @@ def nb(title, intro, steps):
     for md, code in steps:
         cells.append(new_markdown_cell(md))
         cells.append(new_code_cell(code))
+    cells.append(new_markdown_cell(next_step))
     book = new_notebook(cells=cells)
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     book.metadata["language_info"] = {"name": "python"}
@@ -46,8 +47,10 @@ def nb(title, intro, steps):
 
 FORM = (
     "## 1 · Check the inputs\n\nThe form below is filled from the parameters. Each field is checked as you type; "
-    "a ✖ with the reason appears next to a field that would fail. **Nothing waits for a click**: change what you "
-    "need, then run the cells below (Run ▸ Run All Cells)."
+    "the reason appears next to it: ✔ fine, ⚠ works but look, ✖ would stop the run before anything is changed. "
+    "**Nothing waits for a click**: Run ▸ Run All Cells runs the whole runbook with what the form shows.\n\n"
+    "*To change a value first:* run this cell alone (click into it, Shift+Enter), edit the form, then "
+    "Run ▸ Run All Cells — the kernel keeps what you typed (a value you change in the parameters cell wins)."
 )
 OPEN = (
     "## 2 · Open the target\n\nChecks the parameters again, opens the target (the sandbox is created on first "
@@ -85,6 +88,8 @@ nb01 = nb(
         ),
         (FINISH, "record = run.finish()"),
     ],
+    "## Next\n\n**[02 · Verify the certificate and its private key](02-verify-certificate.ipynb)** — open it, then Run ▸ Run All Cells "
+    "(it picks up the certificate imported here).",
 )
 
 nb02 = nb(
@@ -109,6 +114,7 @@ nb02 = nb(
         ),
         (FINISH, 'record = run.finish("succeeded")'),
     ],
+    "## Next\n\n**[03 · Add the HTTPS binding and prove it](03-add-https-binding.ipynb)** — open it, then Run ▸ Run All Cells.",
 )
 
 nb03 = nb(
@@ -140,6 +146,8 @@ nb03 = nb(
         ),
         (FINISH, "record = run.finish()"),
     ],
+    "## Done\n\nThe portal serves HTTPS with the certificate from 01, proven over TLS above. The audit records of the three "
+    "runs are in `audit_dir`; `octorunbook audit list` shows them.",
 )
 
 for name, book in (

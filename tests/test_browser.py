@@ -1,0 +1,312 @@
+"""The whole procedure as an operator does it: real JupyterLab, real Chromium, the sandbox behind it.
+
+A pytest fixture starts JupyterLab on loopback with a token, over a temporary copy of ``notebooks/``;
+Playwright drives Debian's Chromium (never a downloaded browser). Every fill, click and key press an
+operator would make goes through :class:`Operator`, which counts it: the count is the number the README
+states, and ``docs/screenshots/actions.txt`` lists each action.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from octorunbook.auditlog import extract_result
+from octorunbook.verify import tls_handshake
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+JUPYTER = Path(sys.executable).parent / "jupyter"
+HOSTNAME = "octopus.sandbox.test"
+MAX_ACTIONS = 13  # see actions.txt: 3 opens, 2 to show the first form, 2 inputs, 3 × Run ▸ Run All Cells
+RESULT_TIMEOUT_MS = 120_000
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    root: Path
+    home: Path
+    log: Path
+
+    def api(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(
+            f"{self.url}{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback only
+            body = answer.read()
+        return json.loads(body) if body else None
+
+
+def _settings(directory: Path) -> None:
+    """No news, no update check, no first-run toasts: nothing may cover the notebook."""
+    notification = directory / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True, exist_ok=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """JupyterLab on 127.0.0.1:<free port> with a token; always killed (process group) afterwards."""
+    if not CHROMIUM.is_file():
+        pytest.skip("Chromium not installed at /usr/bin/chromium: apt-get install chromium (done by .ci/run)")
+    pytest.importorskip("playwright.sync_api")
+    root = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "audit"))
+    home = tmp_path / "home"
+    home.mkdir()
+    _settings(tmp_path / "lab-settings")
+    token = secrets.token_hex(24)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "OCTORUNBOOK_HOME": str(home),
+        "OCTORUNBOOK_WAIT_SECONDS": os.environ.get("OCTORUNBOOK_WAIT_SECONDS", "8"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
+    }
+    env.pop("OCTORUNBOOK_PFX_PASSWORD", None)
+    log = tmp_path / "jupyterlab.log"
+    argv = [
+        str(JUPYTER),
+        "lab",
+        "--no-browser",
+        f"--IdentityProvider.token={token}",  # the current name of --ServerApp.token
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        f"--LabApp.user_settings_dir={tmp_path / 'lab-settings'}",
+        f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}",
+        "--ServerApp.terminals_enabled=False",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # CI runs as root
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    found = Lab(f"http://127.0.0.1:{port}", token, root, home, log)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                found.api("GET", "/api/status")
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"JupyterLab did not answer within 90 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield found
+    finally:
+        with contextlib.suppress(Exception):  # kernels first: they live in their own sessions
+            for kernel in found.api("GET", "/api/kernels") or []:
+                found.api("DELETE", f"/api/kernels/{kernel['id']}")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+        from octorunbook.targets.sandbox import Sandbox
+
+        Sandbox(home / "sandbox").stop()
+
+
+@dataclass
+class Operator:
+    """The person at the keyboard: every fill, click and key press is counted and described."""
+
+    page: Any
+    actions: list[str] = field(default_factory=list)
+
+    def click(self, locator: Any, why: str, *, double: bool = False) -> None:
+        locator.wait_for(state="visible")
+        locator.dblclick() if double else locator.click()
+        self.actions.append(f"{'double-click' if double else 'click'}: {why}")
+
+    def fill(self, locator: Any, text: str, why: str) -> None:
+        locator.fill(text)
+        self.actions.append(f"type: {why} ({text})")
+
+    def press(self, key: str, why: str) -> None:
+        self.page.keyboard.press(key)
+        self.actions.append(f"key {key}: {why}")
+
+    def run_all(self, notebook: str) -> None:
+        self.click(self.page.get_by_role("menuitem", name="Run", exact=True), f"menu Run ({notebook})")
+        item = self.page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel")
+        self.click(item.filter(has_text="Run All Cells").first, f"Run All Cells ({notebook})")
+
+
+def _notebook(page: Any) -> Any:
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+
+
+def _wait_for_result(page: Any, runbook: str) -> Any:
+    """The result panel of ``runbook``; a failed run stops the test with the panel's own words."""
+    panels = _notebook(page).locator(".octorunbook-panel")
+    done = panels.filter(has_text=f"{runbook} succeeded")
+    failed = panels.filter(has_text=f"{runbook} FAILED")
+    deadline = time.monotonic() + RESULT_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        if done.count():
+            return done.first
+        if failed.count():
+            pytest.fail(f"{runbook} failed in the browser:\n{failed.first.inner_text()}")
+        errors = _notebook(page).locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")
+        if errors.count() and "Traceback" in errors.first.inner_text():
+            pytest.fail(f"{runbook} raised:\n{errors.first.inner_text()[-2000:]}")
+        page.wait_for_timeout(250)
+    shot = Path(tempfile.gettempdir()) / f"octorunbook-browser-{runbook}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    tail = _notebook(page).inner_text()[-3000:]
+    pytest.fail(
+        f"no result panel for {runbook} within {RESULT_TIMEOUT_MS // 1000} s ({shot}); the notebook ends:\n{tail}"
+    )
+
+
+def _record(page: Any, lab: Lab, runbook: str) -> dict[str, Any]:
+    """The audit record the kernel wrote for ``runbook`` (the notebook itself need not be saved).
+
+    The kernel writes it just after showing the result panel, so wait for the file (or the reason).
+    """
+    deadline = time.monotonic() + 60
+    while not (paths := sorted((lab.root / "audit").glob(f"*{runbook}*.ipynb"))):
+        failed = _notebook(page).get_by_text("the audit copy could not be written")
+        if failed.count():
+            pytest.fail(failed.first.inner_text())
+        assert time.monotonic() < deadline, f"no audit record for {runbook} in {lab.root / 'audit'}"
+        page.wait_for_timeout(250)
+    record = extract_result(nbformat.read(str(paths[-1]), as_version=4))
+    assert record is not None
+    return record
+
+
+def _shot(locator: Any, name: str) -> None:
+    locator.scroll_into_view_if_needed()
+    locator.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_the_whole_procedure_in_jupyterlab_and_chromium(lab: Lab) -> None:
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            operator = Operator(page)
+            page.goto(f"{lab.url}/lab?token={lab.token}")  # the operator opens JupyterLab
+            listing = page.locator(".jp-DirListing-item").filter(has_text="01-import-certificate.ipynb")
+            operator.click(listing, "open 01-import-certificate.ipynb in the file browser", double=True)
+
+            # 01: show the form, fill it, run everything
+            form_cell = _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("01-import')
+            operator.click(form_cell.locator(".jp-InputArea-editor"), "into the form cell")
+            operator.press("Shift+Enter", "run the form cell")
+            form = _notebook(page).locator(".octorunbook-form")
+            form.wait_for(state="visible")
+            hostname = form.locator(".widget-text").filter(has_text="Portal hostname").locator("input")
+            operator.fill(hostname, HOSTNAME, "the portal hostname")
+            operator.click(
+                form.locator(".widget-toggle-button").filter(has_text="New self-signed"),
+                "certificate: new self-signed",
+            )
+            form.get_by_text("Ready: Run").wait_for()
+            _shot(form, "form.png")
+            operator.run_all("01")
+            success = _wait_for_result(page, "01-import-certificate")
+            card = _notebook(page).locator(".octorunbook-panel").filter(has_text="DNS names (SAN)").first
+            _shot(card, "certificate-card.png")
+            imported = _record(page, lab, "01-import-certificate")
+            assert imported["status"] == "succeeded"
+            assert imported["parameters"]["hostname"] == HOSTNAME
+            assert HOSTNAME in imported["certificate"]["dns_names"]
+            thumbprint = imported["certificate"]["thumbprint"]
+            assert thumbprint in success.inner_text() or thumbprint in card.inner_text()
+
+            # 02: open it from 01's "Next" link, run everything
+            next_link = _notebook(page).locator(".jp-RenderedMarkdown a").filter(has_text="02 · Verify")
+            operator.click(next_link, "open 02 from 01's Next link")
+            _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("02-verify').wait_for()
+            operator.run_all("02")
+            _wait_for_result(page, "02-verify-certificate")
+            verified = _record(page, lab, "02-verify-certificate")
+            assert verified["status"] == "succeeded"
+            assert verified["certificate"]["thumbprint"] == thumbprint
+
+            # 03: open it from 02's "Next" link, run everything
+            next_link = _notebook(page).locator(".jp-RenderedMarkdown a").filter(has_text="03 · Add")
+            operator.click(next_link, "open 03 from 02's Next link")
+            _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("03-add').wait_for()
+            operator.run_all("03")
+            bound = _wait_for_result(page, "03-add-https-binding")
+            _shot(_notebook(page).locator(".octorunbook-plan").first, "plan.png")
+            _shot(bound, "success.png")
+            record = _record(page, lab, "03-add-https-binding")
+            assert record["status"] == "succeeded"
+            assert record["parameters"]["hostname"] == HOSTNAME  # followed the certificate 01 imported
+            assert record["tls"]["thumbprint"] == thumbprint
+        finally:
+            browser.close()
+
+    from octorunbook.targets.sandbox import Sandbox
+
+    port = Sandbox(lab.home / "sandbox").status()["port_map"][443]
+    assert tls_handshake("127.0.0.1", port, HOSTNAME).thumbprint == thumbprint
+
+    lines = [f"{i:2}. {a}" for i, a in enumerate(operator.actions, 1)]
+    (SCREENSHOTS / "actions.txt").write_text(
+        f"{len(operator.actions)} operator actions for the whole procedure (01, 02, 03 in JupyterLab):\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+    assert len(operator.actions) <= MAX_ACTIONS, "\n".join(lines)
