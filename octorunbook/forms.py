@@ -34,7 +34,7 @@ from .findings import OctorunbookError
 from .params import KEY_TYPES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
 from .redaction import Secret
 from .render import Panel, Row
-from .runbook import RESULT_MIME, Run, RunbookFailed
+from .runbook import RESULT_MIME, RUNBOOKS, Run, RunbookFailed
 from .targets.base import StoredCertificate, Target
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -651,3 +651,61 @@ def begin(form: Form) -> Run:
     run = Run(form.runbook, form.parameters(), reporter)
     run.open()
     return run
+
+
+def continue_button(form: Form, record: dict[str, Any]) -> None:
+    """01's last cell: verify (02) and bind (03) now with the same inputs — one click, not two notebooks.
+
+    Each runs headless through papermill exactly as ``octorunbook run`` does, so each leaves its own
+    complete audit record; their result panels appear here. Nothing runs until the button is clicked,
+    so Run-All, papermill and nbval go straight past it.
+    """
+    if form.runbook != RUNBOOKS[0] or record.get("status") not in {"succeeded", "unchanged"}:
+        return
+    thumbprint = str((record.get("certificate") or {}).get("thumbprint", ""))
+    button = w.Button(
+        description="Continue: verify (02) and bind HTTPS (03) now",
+        button_style="primary",
+        icon="play",
+        layout=w.Layout(width="auto"),
+    )
+    out = w.Output()
+
+    def run_next(_button: Any) -> None:
+        from .render import result_panel
+        from .runner import execute
+
+        button.disabled = True
+        params = replace(form.parameters(), thumbprint=thumbprint)
+        try:
+            for runbook in RUNBOOKS[1:]:
+                out.append_display_data(HTML(f"<p>▶ running <b>{runbook}</b> headless …</p>"))
+                result = execute(runbook, params)
+                if result.record is None:
+                    out.append_display_data(HTML(f"<p>✖ {runbook} left no record; see {result.path}</p>"))
+                    break
+                out.append_display_data(HTML(result_panel(result.record).html()))
+                out.append_display_data(
+                    HTML(f"<p><small>audit record: <code>{result.path}</code></small></p>")
+                )
+                if result.status == "failed":
+                    break
+        except Exception as exc:  # a callback must never raise into the void: say why on the page
+            out.append_display_data(HTML(f"<p>✖ could not continue: {_reason(exc)}</p>"))
+        finally:
+            button.disabled = False
+
+    button.on_click(run_next)
+    display(
+        w.VBox(
+            [
+                w.HTML(
+                    "<p>Certificate <code>"
+                    + thumbprint
+                    + "</code> is in the store. Next: prove its key (02) and bind it to the portal (03).</p>"
+                ),
+                button,
+                out,
+            ]
+        )
+    )

@@ -84,9 +84,15 @@ nb01 = nb(
             "## 4 · Import into the store\n\nImports a one-time PFX (fresh random password, file readable only by you, "
             "deleted right after) with MachineKeySet + PersistKeySet. Already in the store with its key → nothing to do. "
             "With `dry_run` this only shows the plan.",
-            "steps.import_certificate(run, certificate)",
+            "stored = steps.import_certificate(run, certificate)",
         ),
         (FINISH, "record = run.finish()"),
+        (
+            "## 5 · Continue\n\nOne click runs **02** (prove the key) and **03** (bind HTTPS, prove it over TLS, or roll "
+            "back) with the inputs above, each as its own audited run; their result panels appear below the button. "
+            "Prefer to step through them? Use the links under *Next*.",
+            "forms.continue_button(form, record)",
+        ),
     ],
     "## Next\n\n**[02 · Verify the certificate and its private key](02-verify-certificate.ipynb)** — open it, then Run ▸ Run All Cells "
     "(it picks up the certificate imported here).",
