@@ -97,6 +97,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),  # the kernel's history lands here, inside the canary's reach
     }
     env.pop("OCTORUNBOOK_PFX_PASSWORD", None)
     log = tmp_path / "jupyterlab.log"
@@ -337,3 +338,61 @@ def test_step_by_step_runs_each_notebook_in_jupyterlab(lab: Lab, page: Any) -> N
         "actions-step-by-step.txt", "opening and running 01, 02 and 03 one by one", operator.actions
     )
     assert len(operator.actions) <= STEP_BY_STEP_ACTIONS, "\n".join(lines)
+
+
+def test_password_typed_into_the_form_never_reaches_disk(lab: Lab, page: Any, tmp_path: Path) -> None:
+    """The canary again, through the JupyterLab form: PFX source, password typed (no variable set)."""
+    import trustme
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    canary = "form-canary-" + secrets.token_hex(10)
+    issued = trustme.CA().issue_cert(HOSTNAME)
+    key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), None)
+    cert = x509.load_pem_x509_certificate(issued.cert_chain_pems[0].bytes())
+    pfx = lab.root / "portal.pfx"
+    pfx.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"p",
+            key,  # type: ignore[arg-type]
+            cert,
+            None,
+            serialization.BestAvailableEncryption(canary.encode()),
+        )
+    )
+    operator = Operator(page)
+    listing = page.locator(".jp-DirListing-item").filter(has_text="01-import-certificate.ipynb")
+    operator.click(listing, "open 01", double=True)
+    form_cell = _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("01-import')
+    operator.click(form_cell.locator(".jp-InputArea-editor"), "into the form cell")
+    operator.press("Shift+Enter", "run the form cell")
+    form = _notebook(page).locator(".octorunbook-form")
+    form.wait_for(state="visible")
+    operator.fill(
+        form.locator(".widget-text").filter(has_text="Portal hostname").locator("input"), HOSTNAME, "host"
+    )
+    operator.click(form.locator(".widget-toggle-button").filter(has_text="PFX file"), "certificate: PFX file")
+    operator.fill(
+        form.locator(".widget-text").filter(has_text="PFX file").locator("input"), str(pfx), "PFX path"
+    )
+    operator.fill(form.locator("input[type='password']"), canary, "PFX password")
+    form.get_by_text("Ready: Run").wait_for()
+    operator.run_all("01")
+    _wait_for_result(page, "01-import-certificate")
+    imported = _record(page, lab, "01-import-certificate")
+    assert (
+        imported["status"] == "succeeded"
+        and imported["certificate"]["thumbprint"]
+        == cert.fingerprint(__import__("cryptography.hazmat.primitives.hashes", fromlist=["SHA1"]).SHA1())
+        .hex()
+        .upper()
+    )
+    operator.press("Control+s", "save the notebook")
+    page.wait_for_timeout(1500)
+    hits = []
+    for root in (lab.root, lab.home, lab.log.parent):
+        for path in root.rglob("*"):
+            if path.is_file() and path != pfx and canary.encode() in path.read_bytes():
+                hits.append(str(path))
+    assert hits == []
