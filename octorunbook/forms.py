@@ -34,7 +34,7 @@ from .findings import OctorunbookError
 from .params import KEY_TYPES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
 from .redaction import Secret
 from .render import Panel, Row
-from .runbook import RESULT_MIME, RUNBOOKS, Run, RunbookFailed
+from .runbook import RESULT_MIME, RUNBOOKS, Run
 from .targets.base import StoredCertificate, Target
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -632,12 +632,29 @@ class Form:
         return Panel("Inputs for this run", INFO, rows)
 
 
+_CHOICE_CODES = frozenset(
+    {
+        "TARGET_INVALID",
+        "STORE_INVALID",
+        "CERTIFICATE_SOURCE_INVALID",
+        "KEY_TYPE_INVALID",
+        "PFX_ENCRYPTION_INVALID",
+    }
+)
+
+
 def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
     """Cell 2 of every runbook: the parameters (checked for secrets) shown as a form."""
     try:
         params = Parameters.from_mapping(namespace)
+        # A value a choice field cannot show (store: Foo) stops here, with its code; the other problems
+        # are shown next to their fields and stop the run when it begins.
+        for finding in params.check():
+            if finding.severity == "error" and finding.code in _CHOICE_CODES:
+                raise OctorunbookError.from_finding(finding)
     except OctorunbookError as exc:
-        raise RunbookFailed(exc.code, exc.message, exc.remedy) from None
+        # Still one result record for this notebook; the refused values are not repeated in it.
+        Run(runbook, Parameters(), NotebookReporter()).fail(exc)
     form = Form(runbook, params, previous=_SHOWN.get(runbook))
     _SHOWN[runbook] = form
     form.show()

@@ -189,3 +189,39 @@ def test_core_never_imports_ipywidgets_or_ipython() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "code"),
+    [
+        ("store", "Foo", "STORE_INVALID"),
+        ("https_port", "not-a-port", "PARAMETER_INVALID"),
+        ("api_token", "canary-xyz", "PARAMETER_LOOKS_SECRET"),
+    ],
+)
+def test_bad_parameter_in_a_papermill_run_ends_with_a_coded_record_not_a_traceback(
+    tmp_path: Path, name: str, value: str, code: str
+) -> None:
+    out = tmp_path / "01.ipynb"
+    done = subprocess.run(
+        [
+            str(BIN / "papermill"),
+            str(NOTEBOOKS / "01-import-certificate.ipynb"),
+            str(out),
+            "-r",
+            name,
+            value,
+            "-p",
+            "audit_dir",
+            str(tmp_path / "audit"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    nb = nbformat.read(str(out), as_version=4)
+    record = extract_result(nb)
+    assert record and record["status"] == "failed" and record["findings"][-1]["code"] == code
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors and "Traceback" not in "".join(errors[0]["traceback"])
