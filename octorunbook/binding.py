@@ -7,6 +7,7 @@ first change is the snapshot that rollback restores when any apply step or any v
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -125,6 +126,24 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
             port=p.https_port,
         )
         run.state["before"] = current.to_record()
+        weakened = [
+            name
+            for name, was, will in (
+                ("ForceSSL", current.config.force_ssl, plan.force_ssl),
+                ("HSTS", current.config.hsts_enabled, plan.hsts_enabled),
+            )
+            if was and not will
+        ]
+        if weakened:
+            run.note(
+                Finding(
+                    "PLAN_WEAKENS_SECURITY",
+                    "warning",
+                    f"This run turns {' and '.join(weakened)} OFF (they are on now), because force_ssl / "
+                    "hsts_max_age are not set in the parameters.",
+                    "To keep them, run again with force_ssl: True and/or hsts_max_age set; dry_run: True shows the plan.",
+                )
+            )
         b = current.binding
         rows = [
             PlanRow("listen prefixes", ",".join(current.config.listen_prefixes), ",".join(plan.prefixes)),
@@ -195,6 +214,14 @@ def apply_binding(run: Run, plan: BindingPlan) -> None:
         elif not plan.changes:
             run.reporter.show(Panel("Already as desired: no command will change anything", "ok"))
         else:
+            now = read_binding_state(target, p.https_port)
+            if now != plan.current:
+                raise TargetError(
+                    "PLAN_STALE",
+                    "The target changed since the plan was made (someone or something else changed it).",
+                    "Run the plan cell again, read the new plan, then apply.",
+                    details={"planned_from": plan.current.to_record(), "now": now.to_record()},
+                )
             try:
                 _apply(run, target, plan)
                 evidence = verify_binding(run, plan)
@@ -205,7 +232,7 @@ def apply_binding(run: Run, plan: BindingPlan) -> None:
                         f"{first.check}: expected {first.expected}, seen {first.seen}.",
                         _VERIFY_REMEDIES.get(first.code, ""),
                     )
-            except OctorunbookError as exc:
+            except BaseException as exc:  # an interrupt or a bug mid-change must not leave it half-changed
                 if p.rollback:
                     rollback(run, plan)
                 else:
@@ -353,7 +380,7 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
         port = parts.port or 80
         try:
             plain: HttpAnswer | None = _probe(target, "http", port, parts.hostname or p.hostname)
-        except OSError:
+        except (OSError, http.client.HTTPException):
             plain = None
         seen = "no answer" if plain is None else f"{plain.status} {plain.header('Location') or ''}".strip()
         if not p.keep_http:

@@ -126,6 +126,16 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 65535")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="octorunbook",
@@ -171,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--instance", default="OctopusServer", help="Octopus instance name (default OctopusServer)"
     )
-    init.add_argument("--http-port", type=int, default=80, help="port of the initial http:// prefix (mapped)")
+    init.add_argument(
+        "--http-port", type=_port, default=80, help="port of the initial http:// prefix (mapped)"
+    )
     init.add_argument(
         "--no-webhosting", action="store_true", help="no WebHosting store (a server without IIS)"
     )
@@ -213,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"✖ {exc.code}: {exc.message}", file=sys.stderr)
         if exc.remedy:
             print(f"  remedy: {exc.remedy}", file=sys.stderr)
-        return 2 if exc.code.startswith(("PARAMETER", "FILE_", "SANDBOX_NOT_FOUND", "DRILL")) else 1
+        usage = ("PARAMETER", "FILE_", "SANDBOX_", "DRILL", "PORT_INVALID", "AUDIT_DIR")
+        return 2 if exc.code.startswith(usage) else 1
+    except OSError as exc:  # a folder or file the operator named cannot be used
+        print(f"✖ OS_ERROR: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

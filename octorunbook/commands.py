@@ -85,6 +85,10 @@ class CommandRunner:
             )
         child_env = dict(self.base_env if self.base_env is not None else os.environ)
         child_env.update(env or {})
+        # A child gets a secret only when it is handed one: the operator's password variable is not
+        # inherited by netsh, Octopus.Server.exe or a portal process that outlives the run.
+        known = SECRETS.values()
+        child_env = {k: v for k, v in child_env.items() if v not in known}
         for name, secret in (secret_env or {}).items():
             child_env[name] = secret.reveal()
         redacted = tuple(SECRETS.redact(a) for a in argv)

@@ -30,11 +30,12 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import HTML, display
 
+from .auditlog import RESULT_MIME
 from .findings import OctorunbookError
 from .params import KEY_TYPES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
 from .redaction import Secret
 from .render import Panel, Row
-from .runbook import RESULT_MIME, RUNBOOKS, Run
+from .runbook import RUNBOOKS, Run
 from .targets.base import StoredCertificate, Target
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -664,8 +665,13 @@ def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
 def begin(form: Form) -> Run:
     """Open the target with what the form shows; the run's record is emitted even if this fails."""
     reporter = NotebookReporter()
-    reporter.show(form.summary())
-    run = Run(form.runbook, form.parameters(), reporter)
+    try:
+        params = form.parameters()
+    except OctorunbookError as exc:
+        Run(form.runbook, Parameters(), reporter).fail(exc)
+    run = Run(form.runbook, params, reporter)
+    with run.step():  # the inputs panel reads the target too: a failure there is still a coded record
+        reporter.show(form.summary())
     run.open()
     return run
 

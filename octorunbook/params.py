@@ -24,6 +24,8 @@ PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 )
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -80,26 +82,38 @@ class Parameters:
         return params.coerced()
 
     def coerced(self) -> Parameters:
-        """Types as declared (YAML and papermill give strings for what should be ints/bools)."""
+        """Types as declared: YAML and papermill give strings for what should be ints and bools.
+
+        Only unambiguous spellings are accepted — ``rollback: Ture`` must not quietly mean False.
+        """
         updates: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             default = getattr(Parameters, f.name)
-            try:
-                if isinstance(default, bool) and not isinstance(value, bool):
-                    updates[f.name] = str(value).strip().lower() in {"true", "1", "yes", "on"}
-                elif (
-                    isinstance(default, int) and not isinstance(default, bool) and not isinstance(value, int)
-                ):
-                    updates[f.name] = int(str(value).strip())
-                elif isinstance(default, str) and not isinstance(value, str):
-                    updates[f.name] = "" if value is None else str(value)
-            except ValueError:
-                raise InputError(
-                    "PARAMETER_INVALID",
-                    f"{f.name} must be a whole number, got {value!r}.",
-                    f"Set {f.name} to a number.",
-                ) from None
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    word = str(value).strip().lower()
+                    if word not in _TRUE | _FALSE:
+                        raise InputError(
+                            "PARAMETER_INVALID",
+                            f"{f.name} must be True or False, got {value!r}.",
+                            f"Set {f.name} to True or False.",
+                        )
+                    updates[f.name] = word in _TRUE
+            elif isinstance(default, int):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    try:
+                        if isinstance(value, bool):
+                            raise ValueError
+                        updates[f.name] = int(str(value).strip())
+                    except ValueError:
+                        raise InputError(
+                            "PARAMETER_INVALID",
+                            f"{f.name} must be a whole number, got {value!r}.",
+                            f"Set {f.name} to a number.",
+                        ) from None
+            elif not isinstance(value, str):
+                updates[f.name] = "" if value is None else str(value)
         return replace(self, **updates) if updates else self
 
     def to_record(self) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import os
 import platform
 import socket
 import sys
-import time
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,11 +25,10 @@ from . import __version__
 from .commands import CommandRunner
 from .findings import Finding, InputError, OctorunbookError, TargetError, reason_for
 from .params import Parameters
-from .redaction import SECRETS
+from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
 from .targets.base import Target
 
-RESULT_MIME = "application/vnd.octorunbook.result+json"
 RUNBOOKS = ("01-import-certificate", "02-verify-certificate", "03-add-https-binding")
 
 
@@ -78,16 +76,47 @@ def utc_now() -> str:
 
 
 class TargetLock:
-    """One run at a time per target instance; a lock left by a killed run is detected and explained."""
+    """One run at a time per target instance, held as an OS file lock for the run's lifetime.
+
+    The operating system drops the lock when its process dies, so a killed run never blocks the next
+    one and no process id has to be probed (``os.kill(pid, 0)`` would send Ctrl+C on Windows). Beside
+    the lock, ``lock-<instance>.json`` says who holds it; finding that file while the lock is free means
+    the previous run was killed, which is reported.
+    """
+
+    _held_here: dict[str, TargetLock] = {}  # lock file -> the lock this process holds on it
 
     def __init__(self, state_dir: Path, instance: str, runbook: str) -> None:
         self.path = state_dir / f"lock-{instance}.json"
+        self.lock_path = state_dir / f"lock-{instance}.lock"
         self.runbook = runbook
         self.held = False
         self.stale_note: str = ""
+        self._handle: Any = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        previous = TargetLock._held_here.get(str(self.lock_path))
+        if previous is not None:  # this process already holds it (a cell was run again): take it over
+            previous._release_os_lock()
+        handle = open(self.lock_path, "a+b")  # noqa: SIM115 - held open for the run's lifetime
+        if not _try_lock(handle):
+            handle.close()
+            holder = self._read()
+            raise TargetError(
+                "TARGET_BUSY",
+                f"Another run is changing this target: {holder.get('runbook', 'unknown runbook')} by "
+                f"{holder.get('operator', 'unknown')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}) "
+                f"since {holder.get('since', '?')}.",
+                "Wait for it to finish; nothing was changed by this run.",
+            )
+        holder = self._read()
+        if holder and previous is None:
+            self.stale_note = (
+                f"A lock left by {holder.get('runbook')} (pid {holder.get('pid')}, {holder.get('operator')}, since "
+                f"{holder.get('since')}) was found, but its process no longer holds it (killed or crashed). "
+                "Check the target's state in the plan below."
+            )
         info = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -95,41 +124,12 @@ class TargetLock:
             "operator": _operator(),
             "since": utc_now(),
         }
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                holder = self._read()
-                if holder.get("pid") == os.getpid() and holder.get("host") == socket.gethostname():
-                    break  # this process already holds it (a cell was run again)
-                if (
-                    holder
-                    and holder.get("host") == socket.gethostname()
-                    and not _alive(int(holder.get("pid", 0)))
-                ):
-                    self.stale_note = (
-                        f"A lock left by {holder.get('runbook')} (pid {holder.get('pid')}, {holder.get('operator')}, "
-                        f"since {holder.get('since')}) was found; that process no longer exists (killed or crashed), "
-                        "so the lock was removed. Check the target's state in the plan below."
-                    )
-                    with contextlib.suppress(FileNotFoundError):
-                        self.path.unlink()
-                    continue
-                if not holder:
-                    time.sleep(0.05)  # being written right now; read it again
-                    continue
-                raise TargetError(
-                    "TARGET_BUSY",
-                    f"Another run is changing this target: {holder.get('runbook')} by {holder.get('operator')} "
-                    f"(pid {holder.get('pid')} on {holder.get('host')}) since {holder.get('since')}.",
-                    f"Wait for it to finish. If it is gone, delete {self.path} after checking nothing runs.",
-                ) from None
-            with os.fdopen(fd, "w") as handle:
-                json.dump(info, handle)
-            break
-        else:
-            raise TargetError("TARGET_BUSY", "Could not take the target lock.", f"Check {self.path}.")
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(self.path)
+        self._handle = handle
         self.held = True
+        TargetLock._held_here[str(self.lock_path)] = self
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -138,22 +138,36 @@ class TargetLock:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def _release_os_lock(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()  # closing the handle releases the OS lock
+            self._handle = None
+        self.held = False
+        if TargetLock._held_here.get(str(self.lock_path)) is self:
+            del TargetLock._held_here[str(self.lock_path)]
+
     def release(self) -> None:
-        if self.held and self._read().get("pid") == os.getpid():
+        if self.held:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-        self.held = False
+        self._release_os_lock()
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
+def _try_lock(handle: Any) -> bool:
+    """Take an exclusive, non-blocking OS lock on ``handle``; False when another process has it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        if os.name == "nt":
+            import msvcrt
+
+            handle.seek(0)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         return False
-    except PermissionError:
-        return True
     return True
 
 
@@ -200,6 +214,8 @@ class Run:
                 self.findings += errors[1:]
                 raise InputError.from_finding(errors[0])
             from .targets import open_target
+
+            secret_from_env(self.params.pfx_password_env)  # known from now on: masked, never inherited
 
             self.target = open_target(self.params, self.runner)
             self._preflight(self.target)
@@ -271,6 +287,14 @@ class Run:
             raise
         except OctorunbookError as exc:
             self.fail(exc)
+        except KeyboardInterrupt:
+            self.fail(
+                OctorunbookError(
+                    "INTERRUPTED",
+                    "The run was interrupted by the operator.",
+                    "Look at the record's changes: a change under way was rolled back before stopping.",
+                )
+            )
         except Exception as exc:  # a bug: still a record, still no secret
             detail = SECRETS.redact("".join(traceback.format_exception_only(type(exc), exc)).strip())
             self.fail(

@@ -17,12 +17,12 @@ from typing import Any
 
 import nbformat
 
-from .auditlog import extract_result
+from .auditlog import RESULT_MIME, extract_result
 from .findings import InputError
 from .params import Parameters
 from .redaction import secret_from_env
 from .render import summary_markdown
-from .runbook import RESULT_MIME, RUNBOOKS
+from .runbook import RUNBOOKS
 
 SCHEME = "octorunbook-redact://"
 SUMMARY_TAG = "octorunbook-summary"
@@ -158,7 +158,14 @@ def execute(
         raise InputError("NOTEBOOK_NOT_FOUND", f"{source} does not exist.", "Set OCTORUNBOOK_NOTEBOOKS.")
     audit_dir = Path(params.audit_dir).expanduser().resolve()
     scratch = audit_dir / ".in-progress"
-    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        scratch.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            "AUDIT_DIR_UNWRITABLE",
+            f"Cannot write audit records to {audit_dir}: {exc.strerror}.",
+            "Set audit_dir to a folder you can write to.",
+        ) from None
     output = scratch / f"{runbook}-{os.getpid()}.ipynb"
     os.environ["OCTORUNBOOK_RECORDED_BY_RUNNER"] = "1"
     if progress:
@@ -177,6 +184,15 @@ def execute(
         )
     except pm.PapermillExecutionError:
         pass  # the record inside the notebook says what failed
+    except Exception as exc:  # no kernel, a dead kernel, a timeout: still a failed run, recorded if it began
+        if progress:
+            progress(f"✖ {runbook}: the notebook could not run: {type(exc).__name__}: {exc}")
+        if not output.is_file():
+            raise InputError(
+                "KERNEL_FAILED",
+                f"{runbook} could not be run: {type(exc).__name__}: {exc}",
+                "Check that the venv's Jupyter kernel works: .venv/bin/python -m ipykernel --version.",
+            ) from None
     finally:
         os.environ.pop("OCTORUNBOOK_RECORDED_BY_RUNNER", None)
     if not output.is_file():
@@ -217,6 +233,10 @@ def load_params_file(path: str | Path) -> Parameters:
     except OSError as exc:
         raise InputError(
             "FILE_NOT_FOUND", f"Cannot read {path}: {exc.strerror}.", "Check the path."
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(
+            "PARAMETERS_UNREADABLE", f"{path} is not UTF-8 text.", "Save it as UTF-8 YAML."
         ) from None
     except yaml.YAMLError as exc:
         raise InputError(

@@ -181,6 +181,7 @@ def resolve_thumbprint(run: Run) -> str:
             return certificates.normalize_thumbprint(run.params.thumbprint)
         last = target.recall("last-import")
         if not last:
+            target.octopus.require_instance()  # a mistyped instance is the likelier cause: say that first
             raise InputError(
                 "THUMBPRINT_REQUIRED",
                 "No thumbprint was given and runbook 01 has not imported a certificate on this target.",

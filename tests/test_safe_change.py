@@ -173,36 +173,37 @@ def test_two_runs_at_once_one_proceeds_the_other_gets_target_busy(
     assert not (sandbox.root / "state" / "lock-OctopusServer.json").exists()
 
 
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from octorunbook.runbook import TargetLock
+lock = TargetLock(Path(sys.argv[1]), "OctopusServer", "03-add-https-binding")
+lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
 def test_lock_held_by_live_process_is_target_busy_and_dead_one_is_explained(
-    sandbox: Sandbox, params_for: Any, tmp_path: Path
+    sandbox: Sandbox, params_for: Any
 ) -> None:
     import subprocess
     import sys
 
     params = params_for(sandbox)
     import_and_verify(sandbox, params)
-    lock_path = sandbox.root / "state" / "lock-OctopusServer.json"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(sandbox.root / "state")], stdout=subprocess.PIPE, text=True
+    )
     try:
-        import socket
-
-        lock_path.write_text(
-            json.dumps(
-                {
-                    "pid": holder.pid,
-                    "host": socket.gethostname(),
-                    "runbook": "03",
-                    "operator": "someone",
-                    "since": "2026-11-26T00:00:00Z",
-                }
-            )
-        )
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         before = snapshot(sandbox)
         busy = run_inline("03-add-https-binding", params)
         assert busy["status"] == "failed" and busy["findings"][-1]["code"] == "TARGET_BUSY"
+        assert f"pid {holder.pid}" in busy["findings"][-1]["message"]
         assert mutating(busy) == [] and snapshot(sandbox) == before
     finally:
-        holder.kill()
+        holder.kill()  # a killed run: the OS drops its lock, its note stays behind
         holder.wait()
     stale = run_inline("03-add-https-binding", params)
     assert stale["status"] == "succeeded"

@@ -131,6 +131,10 @@ class HttpSys:
         for binding in parse_show_sslcert(result.stdout):
             if binding.ip_port == endpoint:
                 return binding
+        failure = re.search(r"Error:\s*(\d+)", result.output)
+        if not result.ok and failure and int(failure.group(1)) != 2:
+            # Access denied, bad parameter...: "no binding" would be a guess that a plan then overwrites.
+            raise netsh_error(int(failure.group(1)), result)
         return None
 
     def delete(self, port: int, ip_address: str = "0.0.0.0") -> None:

@@ -8,13 +8,13 @@ classified by the documented messages in the output and otherwise reported with 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from ..commands import CommandResult, CommandRunner
 from ..findings import CommandError, TargetError
+from ..jsontext import find_json_object
 from .base import PortalConfig
 
 ServiceAction = Literal["stop", "start", "restart"]
@@ -102,26 +102,14 @@ def parse_show_configuration(text: str) -> PortalConfig:
     before the first ``{`` is dropped. Keys are matched case-insensitively (``ForceSSL`` vs
     ``ForceSsl``) and values are normalised from strings.
     """
-    start = text.find("{")
-    end = text.rfind("}")
-    if start < 0 or end < start:
+    data = find_json_object(text, lambda d: any(k.lower().startswith("octopus") for k in d))
+    if data is None:
         raise TargetError(
             "OCTOPUS_CONFIG_UNREADABLE",
-            "show-configuration printed no JSON configuration.",
+            "show-configuration printed no JSON configuration that can be read.",
             "Run the same command by hand as Administrator and look at its output.",
             details={"output": text[-2000:]},
         )
-    try:
-        data = json.loads(text[start : end + 1])
-    except ValueError as exc:
-        raise TargetError(
-            "OCTOPUS_CONFIG_UNREADABLE",
-            f"show-configuration printed JSON that cannot be read ({exc}).",
-            "Run the same command by hand as Administrator and look at its output.",
-            details={"output": text[-2000:]},
-        ) from None
-    if not isinstance(data, dict):
-        raise TargetError("OCTOPUS_CONFIG_UNREADABLE", "show-configuration JSON is not an object.", "")
     prefixes = _lookup(data, "Octopus", "WebPortal", "ListenPrefixes")
     return PortalConfig(
         listen_prefixes=split_prefixes(str(prefixes or "")),

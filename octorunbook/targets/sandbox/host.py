@@ -159,6 +159,26 @@ class Sandbox:
             raise InputError(
                 "DRILL_UNKNOWN", f"Unknown failure drill {fail!r}.", f"Choose one of: {', '.join(DRILLS)}."
             )
+        if not 1 <= http_port <= 65535:
+            raise InputError(
+                "PORT_INVALID", f"http_port must be 1-65535, got {http_port}.", "Use 80 (mapped)."
+            )
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(
+                "SANDBOX_DIR_INVALID", f"{self.root} is a file, not a folder.", "Choose a folder."
+            )
+        if not self.exists() and self.root.is_dir() and any(p.name != ".lock" for p in self.root.iterdir()):
+            raise InputError(
+                "SANDBOX_DIR_NOT_EMPTY",
+                f"{self.root} is not empty and is not a sandbox host; it will not be turned into one.",
+                "Choose a new or empty folder for the sandbox (sandbox_dir).",
+            )
+        if self.exists() and self.meta().get("instance", DEFAULT_INSTANCE) != instance:
+            raise InputError(
+                "SANDBOX_INSTANCE_MISMATCH",
+                f"This sandbox hosts instance {self.meta().get('instance')!r}, not {instance!r}.",
+                "Use the sandbox's instance name, or create another sandbox for this instance.",
+            )
         with self.locked():
             if not self.exists():
                 for store in ("My",) + (("WebHosting",) if webhosting else ()):
@@ -241,7 +261,11 @@ class Sandbox:
         meta = self.meta()
         mapping = meta.setdefault("port_map", {})
         if str(port) not in mapping:
-            mapping[str(port)] = port if port >= 1024 and _port_is_free(port) else _free_port()
+            taken = {int(v) for v in mapping.values()}
+            real = port if port >= 1024 and port not in taken and _port_is_free(port) else _free_port()
+            while real in taken:  # never two prefix ports on one real port
+                real = _free_port()
+            mapping[str(port)] = real
             self.write_json(self.meta_path, meta)
         return int(mapping[str(port)])
 
@@ -294,7 +318,15 @@ class Sandbox:
 
         meta = self.meta()
         instance = str(meta.get("instance", DEFAULT_INSTANCE))
-        config = parse_show_configuration(self.instance_path(instance).read_text())
+        try:
+            config = parse_show_configuration(self.instance_path(instance).read_text())
+            stores = sorted(p.name for p in self.stores_dir.iterdir() if p.is_dir())
+        except OSError as exc:
+            raise TargetError(
+                "SANDBOX_DAMAGED",
+                f"The sandbox at {self.root} is damaged: {exc.strerror} ({exc.filename}).",
+                "Stop it and create a new sandbox in another folder.",
+            ) from None
         return {
             "dir": str(self.root),
             "instance": instance,
@@ -303,7 +335,7 @@ class Sandbox:
             "config": config.to_record(),
             "bindings": self.read_json(self.httpsys_path, {}),
             "port_map": {int(k): int(v) for k, v in meta.get("port_map", {}).items()},
-            "stores": sorted(p.name for p in self.stores_dir.iterdir() if p.is_dir()),
+            "stores": stores,
             "drill": meta.get("fail"),
             "server_exe": str(self.server_exe),
         }

@@ -28,19 +28,23 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ..base import OCTOPUS_APP_ID
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 
 INSTALLATION_ID = str(uuid.uuid4())
 
 
 class PortalConfigView:
+    """The instance configuration as the service reads it at start: the same parser octorunbook uses."""
+
     def __init__(self, sandbox: Sandbox, instance: str) -> None:
-        data = sandbox.read_json(sandbox.instance_path(instance), {})
-        portal = data.get("Octopus", {}).get("WebPortal", {})
-        self.prefixes = [p.strip() for p in str(portal.get("ListenPrefixes", "")).split(",") if p.strip()]
-        self.force_ssl = str(portal.get("ForceSSL", "False")).lower() == "true"
-        self.hsts = str(portal.get("HttpStrictTransportSecurityEnabled", "False")).lower() == "true"
-        self.hsts_max_age = int(str(portal.get("HttpStrictTransportSecurityMaxAge", "0")) or 0)
+        from ..octopus import parse_show_configuration
+
+        config = parse_show_configuration(sandbox.instance_path(instance).read_text())
+        self.prefixes = list(config.listen_prefixes)
+        self.force_ssl = config.force_ssl
+        self.hsts = config.hsts_enabled
+        self.hsts_max_age = config.hsts_max_age
 
     def first_https(self) -> str | None:
         return next((p for p in self.prefixes if p.lower().startswith("https://")), None)
@@ -170,7 +174,7 @@ def tls_context(
         else:
             cert_path, key_path = _decoy_certificate(workdir)
             return _context(cert_path, key_path)
-    if not binding or str(binding.get("appid", "")).upper() != "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}":
+    if not binding or str(binding.get("appid", "")).upper() != OCTOPUS_APP_ID:
         return None
     store = next(
         (

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...findings import TargetError
+from ..base import OCTOPUS_APP_ID
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 
 FLAGS = {
@@ -245,7 +246,7 @@ def _ssl_certificate(sandbox: Sandbox, instance: str, options: dict[str, str]) -
         previous = bindings.get(key)
         bindings[key] = {
             "hash": thumbprint,
-            "appid": "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}",
+            "appid": OCTOPUS_APP_ID,
             "store": store,
         }
         sandbox.write_json(sandbox.httpsys_path, bindings)

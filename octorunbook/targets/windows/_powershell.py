@@ -19,7 +19,6 @@ The scripts build plain values and format dates themselves, but the reader does 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from typing import Any
 
 from ...commands import CommandResult, CommandRunner, powershell_exe
 from ...findings import CommandError, TargetError
+from ...jsontext import find_json_object
 from ...redaction import Secret
 
 SCRIPTS_DIR = Path(__file__).resolve().parent / "scripts"
@@ -112,24 +112,7 @@ def normalise(value: Any) -> Any:
 
 def extract_json_object(text: str) -> dict[str, Any] | None:
     """The script's result object: the first decodable JSON object carrying a ``status``."""
-    first, last = text.find("{"), text.rfind("}")
-    if first < 0 or last < first:
-        return None
-    try:
-        whole = json.loads(text[first : last + 1])
-    except ValueError:
-        whole = None
-    if isinstance(whole, dict) and "status" in whole:
-        return whole
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
-        try:
-            candidate, _ = decoder.raw_decode(text, match.start())
-        except ValueError:
-            continue
-        if isinstance(candidate, dict) and isinstance(candidate.get("status"), str):
-            return candidate
-    return None
+    return find_json_object(text, lambda d: isinstance(d.get("status"), str))
 
 
 def strings(value: Any) -> tuple[str, ...]:
