@@ -21,9 +21,6 @@ SOURCES = ("self-signed", "pfx", "pem", "store")
 STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
-)
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -222,7 +219,7 @@ class Parameters:
                 "Set thumbprint to the certificate's thumbprint as MMC or Get-ChildItem Cert:\\LocalMachine\\My shows it.",
             )
         for name in self.dns_names[1:]:
-            if not hostname_ok(name):
+            if not hostname_ok(name, wildcard=True):
                 bad(
                     "HOSTNAME_INVALID",
                     f"extra_dns_names entry {name!r} is not a valid DNS name.",
@@ -231,18 +228,23 @@ class Parameters:
         return problems
 
 
-def hostname_ok(name: str) -> bool:
-    return bool(_HOSTNAME.match(name or "")) and not name.replace(".", "").isdigit() or _is_ip(name)
-
-
-def _is_ip(name: str) -> bool:
+def hostname_ok(name: str, *, wildcard: bool = False) -> bool:
+    """The same rule the certificate generator applies (one rule, so the form never says ✔ to a name
+    that 01 then refuses); an IP address is accepted too."""
     import ipaddress
+
+    from .certificates import _check_dns_name
 
     try:
         ipaddress.ip_address(name)
+        return True
     except ValueError:
+        pass
+    try:
+        _check_dns_name(name, wildcard=wildcard)
+    except InputError:
         return False
-    return True
+    return bool(name)
 
 
 def _file_check(name: str, value: str) -> list[Finding]:
