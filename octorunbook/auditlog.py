@@ -40,10 +40,10 @@ from typing import Any, Literal
 
 import nbformat
 
+from . import RESULT_MIME as RESULT_MIME  # the contract lives in the package root
 from .findings import SYMBOLS, InputError
 from .redaction import MASK, SECRETS, looks_like_secret_name
 
-RESULT_MIME = "application/vnd.octorunbook.result+json"
 MANIFEST_NAME = "manifest.jsonl"
 LOCK_NAME = ".manifest.lock"
 GENESIS = "0" * 64

@@ -30,7 +30,7 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import HTML, display
 
-from .auditlog import RESULT_MIME
+from . import RESULT_MIME
 from .findings import OctorunbookError
 from .params import KEY_TYPES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
 from .redaction import Secret

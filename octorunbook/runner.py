@@ -17,7 +17,8 @@ from typing import Any
 
 import nbformat
 
-from .auditlog import RESULT_MIME, extract_result
+from . import RESULT_MIME
+from .auditlog import extract_result
 from .findings import InputError
 from .params import Parameters
 from .redaction import secret_from_env
