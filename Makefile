@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit bench clean stop-demo
+.PHONY: install demo test lint typecheck unit bench clean stop-demo screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ unit: install
 	$(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env
 
 test: lint typecheck unit
+
+screenshots: install
+	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/test_browser.py -q
 
 bench: install
 	$(BIN)/python benchmarks/bench_runbooks.py

@@ -33,7 +33,13 @@ from octorunbook.verify import tls_handshake
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+# The README's gallery is refreshed with `make screenshots` (OCTORUNBOOK_UPDATE_SCREENSHOTS=1); a plain
+# test run saves its screenshots and action lists under the temp dir, so it never dirties the checkout.
+SCREENSHOTS = (
+    ROOT / "docs" / "screenshots"
+    if os.environ.get("OCTORUNBOOK_UPDATE_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "octorunbook-screenshots"
+)
 CHROMIUM = Path("/usr/bin/chromium")
 JUPYTER = Path(sys.executable).parent / "jupyter"
 HOSTNAME = "octopus.sandbox.test"
