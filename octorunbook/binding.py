@@ -59,14 +59,12 @@ class BindingPlan:
         )
 
     @property
+    def desired(self) -> PortalConfig:
+        return PortalConfig(self.prefixes, self.force_ssl, self.hsts_enabled, self.hsts_max_age)
+
+    @property
     def config_changes(self) -> bool:
-        c = self.current.config
-        return (c.listen_prefixes, c.force_ssl, c.hsts_enabled, c.hsts_max_age) != (
-            self.prefixes,
-            self.force_ssl,
-            self.hsts_enabled,
-            self.hsts_max_age,
-        )
+        return self.current.config != self.desired
 
     @property
     def changes(self) -> bool:
@@ -190,14 +188,7 @@ def apply_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
     if plan.binding_changes:
         cmds.append(octo.ssl_certificate_argv(plan.thumbprint, plan.store, port=plan.port))
     if plan.config_changes:
-        cmds.append(
-            octo.configure_argv(
-                listen_prefixes=plan.prefixes,
-                force_ssl=plan.force_ssl,
-                hsts_enabled=plan.hsts_enabled,
-                hsts_max_age=plan.hsts_max_age,
-            )
-        )
+        cmds.append(octo.configure_argv_for(plan.desired))
     cmds.append(octo.service_argv("start"))
     return cmds
 
@@ -287,12 +278,7 @@ def _apply(run: Run, target: Target, plan: BindingPlan) -> None:
             + f"{plan.thumbprint} ({plan.store})",
         )
     if plan.config_changes:
-        octo.configure(
-            listen_prefixes=plan.prefixes,
-            force_ssl=plan.force_ssl,
-            hsts_enabled=plan.hsts_enabled,
-            hsts_max_age=plan.hsts_max_age,
-        )
+        octo.configure_to(plan.desired)
         run.change(
             "configure",
             f"prefixes {','.join(plan.prefixes)}; ForceSSL {plan.force_ssl}; "
@@ -429,14 +415,7 @@ def restore_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
             cmds.append([target.httpsys.exe, "http", "delete", "sslcert", f"ipport=0.0.0.0:{plan.port}"])
         else:
             cmds.append(octo.ssl_certificate_argv(old.certificate_hash, old.store_name, port=plan.port))
-    cmds.append(
-        octo.configure_argv(
-            listen_prefixes=c.listen_prefixes,
-            force_ssl=c.force_ssl,
-            hsts_enabled=c.hsts_enabled,
-            hsts_max_age=c.hsts_max_age,
-        )
-    )
+    cmds.append(octo.configure_argv_for(c))
     cmds.append(octo.service_argv("start"))
     return cmds
 
@@ -461,12 +440,7 @@ def rollback(run: Run, plan: BindingPlan) -> None:
     actions.append(
         (
             "rollback: restore configuration",
-            lambda: octo.configure(
-                listen_prefixes=c.listen_prefixes,
-                force_ssl=c.force_ssl,
-                hsts_enabled=c.hsts_enabled,
-                hsts_max_age=c.hsts_max_age,
-            ),
+            lambda: octo.configure_to(c),
         )
     )
     actions.append(("rollback: service start", lambda: octo.service("start")))

@@ -231,6 +231,23 @@ class OctopusServer:
         if not result.ok:
             raise classify_failure(result, "CONFIGURE_FAILED", "Octopus.Server configure")
 
+    def configure_argv_for(self, config: PortalConfig) -> list[str]:
+        """``configure`` argv that makes the web portal settings equal ``config``."""
+        return self.configure_argv(
+            listen_prefixes=config.listen_prefixes,
+            force_ssl=config.force_ssl,
+            hsts_enabled=config.hsts_enabled,
+            hsts_max_age=config.hsts_max_age,
+        )
+
+    def configure_to(self, config: PortalConfig) -> None:
+        self.configure(
+            listen_prefixes=config.listen_prefixes,
+            force_ssl=config.force_ssl,
+            hsts_enabled=config.hsts_enabled,
+            hsts_max_age=config.hsts_max_age,
+        )
+
     def ssl_certificate_argv(
         self, thumbprint: str, store: str, *, ip_address: str = "0.0.0.0", port: int = 443
     ) -> list[str]:
