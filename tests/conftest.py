@@ -75,3 +75,20 @@ def _forget_secrets() -> Iterator[None]:
     SECRETS.clear()
     yield
     SECRETS.clear()
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Stand-in Windows executables (tests/fakes) installed, the environment pointing at them."""
+    try:
+        from fakes import install
+    except ImportError:  # tests/ imported as a package
+        from tests.fakes import install
+    return install(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def runner() -> Any:
+    from octorunbook.commands import CommandRunner
+
+    return CommandRunner(timeout=60)

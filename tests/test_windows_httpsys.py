@@ -7,40 +7,22 @@ application id and its store in all of them (reference/windows-cert-store-and-ht
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from octorunbook.commands import CommandRunner
-from octorunbook.findings import OctorunbookError
 from octorunbook.targets.httpsys import HttpSys
 
 try:
-    from fakes import IIS_APP_ID, OCTOPUS_APP_ID, FakeWindows, install
+    from fakes import IIS_APP_ID, OCTOPUS_APP_ID, FakeWindows, raises_code
 except ImportError:  # tests/ is a package
-    from tests.fakes import IIS_APP_ID, OCTOPUS_APP_ID, FakeWindows, install
+    from tests.fakes import IIS_APP_ID, OCTOPUS_APP_ID, FakeWindows, raises_code
 
 HASH = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeWindows:
-    return install(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def runner() -> CommandRunner:
-    return CommandRunner(timeout=60)
-
-
-@pytest.fixture
 def httpsys(fake: FakeWindows, runner: CommandRunner) -> HttpSys:
     return HttpSys(fake.netsh, runner)
-
-
-def raises_code(code: str) -> Any:
-    return pytest.raises(OctorunbookError, match=f"^{code}:")
 
 
 def test_show_argv_is_exact_and_not_mutating(

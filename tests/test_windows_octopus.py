@@ -7,7 +7,6 @@ values as separate tokens, ``--console`` on every call) and every documented out
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -21,21 +20,11 @@ from octorunbook.targets.octopus import OctopusServer
 from octorunbook.targets.windows import WindowsCertificateStore, open_windows_target
 
 try:
-    from fakes import OCTOPUS_APP_ID, FakeWindows, install, make_pfx, thumbprint
+    from fakes import OCTOPUS_APP_ID, FakeWindows, make_pfx, raises_code, thumbprint
 except ImportError:  # tests/ is a package
-    from tests.fakes import OCTOPUS_APP_ID, FakeWindows, install, make_pfx, thumbprint
+    from tests.fakes import OCTOPUS_APP_ID, FakeWindows, make_pfx, raises_code, thumbprint
 
 PASSWORD = "pfx-password-for-octopus-tests"
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeWindows:
-    return install(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def runner() -> CommandRunner:
-    return CommandRunner(timeout=60)
 
 
 @pytest.fixture
@@ -49,10 +38,6 @@ def imported(fake: FakeWindows, runner: CommandRunner, tmp_path: Path) -> x509.C
     cert = make_pfx(path, PASSWORD)
     WindowsCertificateStore(runner).import_pfx(path, Secret(PASSWORD), "My")
     return cert
-
-
-def raises_code(code: str) -> Any:
-    return pytest.raises(OctorunbookError, match=f"^{code}:")
 
 
 # -- list-instances ---------------------------------------------------------------------------------

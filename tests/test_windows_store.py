@@ -12,7 +12,6 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -38,22 +37,12 @@ from octorunbook.targets.windows._powershell import (
 )
 
 try:
-    from fakes import FakeWindows, install, make_pfx, thumbprint
+    from fakes import FakeWindows, install, make_pfx, raises_code, thumbprint
 except ImportError:  # tests/ is a package
-    from tests.fakes import FakeWindows, install, make_pfx, thumbprint
+    from tests.fakes import FakeWindows, install, make_pfx, raises_code, thumbprint
 
 PASSWORD = "correct horse battery staple"
 OPTIONS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File"]
-
-
-@pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeWindows:
-    return install(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def runner() -> CommandRunner:
-    return CommandRunner(timeout=60)
 
 
 @pytest.fixture
@@ -74,10 +63,6 @@ def script(name: str) -> str:
 def expected(fake: FakeWindows, name: str, *args: str) -> list[str]:
     """argv as the stand-in received it (argv[0] is the wrapper itself)."""
     return [*OPTIONS, script(name), *args]
-
-
-def raises_code(code: str) -> Any:
-    return pytest.raises(OctorunbookError, match=f"^{code}:")
 
 
 # -- argv, exactly --------------------------------------------------------------------------------

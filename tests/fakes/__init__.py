@@ -183,3 +183,10 @@ __all__ = [
     "make_pfx",
     "thumbprint",
 ]
+
+
+def raises_code(code: str) -> Any:
+    """``pytest.raises`` for an octorunbook error with this stable code."""
+    from octorunbook.findings import OctorunbookError
+
+    return pytest.raises(OctorunbookError, match=f"^{code}:")
