@@ -32,7 +32,7 @@ from IPython.display import HTML, display
 
 from . import RESULT_MIME
 from .findings import OctorunbookError
-from .params import KEY_TYPES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
+from .params import KEY_TYPES, RETIRE_CHOICES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
 from .redaction import Secret
 from .render import Panel, Row
 from .runbook import RUNBOOKS, Run
@@ -64,6 +64,22 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "hsts_max_age",
         "dry_run",
     ),
+    "04-renew-certificate": (
+        "target",
+        "hostname",
+        "certificate_source",
+        "pfx_path",
+        "pfx_password_env",
+        "pem_cert_path",
+        "pem_key_path",
+        "thumbprint",
+        "store",
+        "https_port",
+        "renew_before_days",
+        "force_renew",
+        "retire_old",
+        "dry_run",
+    ),
 }
 LABELS = {
     "target": "Target",
@@ -81,6 +97,9 @@ LABELS = {
     "keep_http": "Keep HTTP",
     "force_ssl": "Redirect HTTP→HTTPS",
     "hsts_max_age": "HSTS max-age (s, 0=off)",
+    "renew_before_days": "Renew with fewer days left than",
+    "force_renew": "Replace now (rotate)",
+    "retire_old": "Old certificate after proof",
 }
 PLACEHOLDERS = {
     "hostname": "octopus.example.com",
@@ -335,6 +354,8 @@ class Form:
             return w.Dropdown(options=STORES, value=value, description=label, style=_DESCRIPTION)
         if name == "key_type":
             return w.Dropdown(options=KEY_TYPES, value=value, description=label, style=_DESCRIPTION)
+        if name == "retire_old":
+            return w.Dropdown(options=RETIRE_CHOICES, value=value, description=label, style=_DESCRIPTION)
         if isinstance(value, bool):
             return w.Checkbox(
                 value=value,
@@ -592,6 +613,7 @@ class Form:
             "01-import-certificate": "Import the certificate",
             "02-verify-certificate": "Verify the certificate",
             "03-add-https-binding": "Add the HTTPS binding",
+            "04-renew-certificate": "Renew or rotate the certificate",
         }[self.runbook]
         header = w.HTML(
             "<div style='font-size:1.1em;font-weight:600;margin:2px 0 6px'>"
@@ -640,6 +662,7 @@ _CHOICE_CODES = frozenset(
         "CERTIFICATE_SOURCE_INVALID",
         "KEY_TYPE_INVALID",
         "PFX_ENCRYPTION_INVALID",
+        "RETIRE_OLD_INVALID",
     }
 )
 

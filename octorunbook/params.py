@@ -21,6 +21,7 @@ SOURCES = ("self-signed", "pfx", "pem", "store")
 STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
+RETIRE_CHOICES = ("after-expiry", "remove")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -54,6 +55,9 @@ class Parameters:
     dry_run: bool = False
     rollback: bool = True
     audit_dir: str = "audit"
+    renew_before_days: int = 30
+    force_renew: bool = False
+    retire_old: str = "after-expiry"
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -190,6 +194,18 @@ class Parameters:
                 "HSTS_INVALID",
                 "hsts_max_age must be 0 (off) or a number of seconds.",
                 "Start with 3600 (one hour), as the Octopus docs recommend.",
+            )
+        if not 0 <= self.renew_before_days <= 3650:
+            bad(
+                "RENEW_BEFORE_DAYS_INVALID",
+                f"renew_before_days must be 0-3650, got {self.renew_before_days}.",
+                "30 is usual for yearly certificates; ACME clients renew with 30 of 90 days left.",
+            )
+        if self.retire_old not in RETIRE_CHOICES:
+            bad(
+                "RETIRE_OLD_INVALID",
+                f"retire_old must be one of {', '.join(RETIRE_CHOICES)}, got {self.retire_old!r}.",
+                "after-expiry keeps the old certificate (rollback stays possible); remove deletes it after the proof.",
             )
         if not _ENV_NAME.match(self.pfx_password_env):
             bad(

@@ -320,6 +320,13 @@ def run_inline(runbook: str, params: Any, reporter: Any = None) -> dict[str, Any
         if runbook == "01-import-certificate":
             import_certificate(run, obtain_certificate(run))
             return run.finish()
+        if runbook == "04-renew-certificate":
+            from . import renew
+
+            current = renew.read_current(run)
+            new = renew.obtain_replacement(run, current)
+            renew.apply_swap(run, renew.plan_swap(run, current, new))
+            return run.finish()
         thumbprint = resolve_thumbprint(run)
         if runbook == "02-verify-certificate":
             verify_certificate(run, thumbprint)

@@ -28,6 +28,7 @@ class TlsEvidence:
     chain_subjects: tuple[str, ...]
     tls_version: str
     cipher: str
+    not_after: str = ""  # ISO 8601, UTC: when the served certificate expires
 
     def to_record(self) -> dict[str, Any]:
         data = asdict(self)
@@ -122,6 +123,7 @@ def tls_handshake(host: str, port: int, sni: str, timeout: float = 5.0) -> TlsEv
                 chain_subjects=chain_subjects,
                 tls_version=tls.version() or "",
                 cipher=cipher[0] if cipher else "",
+                not_after=leaf.not_valid_after_utc.isoformat(),
             )
 
 

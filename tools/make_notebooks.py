@@ -27,6 +27,9 @@ hsts_max_age: int = 0  # send Strict-Transport-Security with this max-age in sec
 dry_run: bool = False  # plan only: show current → desired and the commands, change nothing
 rollback: bool = True  # on any failure restore the state before this run (False leaves it for inspection)
 audit_dir: str = "audit"  # where executed notebooks (audit records) are written
+renew_before_days: int = 30  # 04: replace the certificate when fewer days than this are left; else end unchanged
+force_renew: bool = False  # 04: replace it now whatever the expiry (a rotation, e.g. after a key compromise)
+retire_old: str = "after-expiry"  # 04: old certificate after the proof: "after-expiry" (kept; rollback possible) or "remove"
 """
 
 
@@ -156,10 +159,56 @@ nb03 = nb(
     "runs are in `audit_dir`; `octorunbook audit list` shows them.",
 )
 
+nb04 = nb(
+    "04 · Renew or rotate the certificate — no restart, no downtime",
+    "Day two: replaces the certificate the portal serves **without restarting Octopus**. HTTP.sys looks the binding up "
+    "at every TLS handshake, so swapping it changes the certificate for the next connection while the portal keeps "
+    "answering. Reads what is served and bound now; with more than `renew_before_days` left it proves the current "
+    "certificate and ends `unchanged` (what a daily schedule wants). Otherwise it obtains the new certificate (same "
+    "sources as 01), judges it, imports it, swaps the binding keeping every per-binding setting, **proves over TLS** "
+    "that the new thumbprint is served, and only then retires the old one. Any failure restores the old binding.",
+    [
+        (
+            FORM,
+            'from octorunbook import forms, renew\n\nform = forms.start("04-renew-certificate", globals())',
+        ),
+        (OPEN, "run = forms.begin(form)"),
+        (
+            "## 3 · What the portal has now\n\nA TLS handshake (served thumbprint, expiry), the HTTP.sys binding with every "
+            "field, and the certificate in the store. *If it fails* with `NOT_BOUND`: run 01 → 03 first; with "
+            "`SERVED_NOT_BOUND`: something else answers on the port.",
+            "current = renew.read_current(run)",
+        ),
+        (
+            "## 4 · Obtain, judge and import the new certificate\n\nOnly when renewal is due (or `force_renew`). The new "
+            "certificate gets 01's findings plus `RENEWAL_REGRESSES`: it must not expire sooner, drop the portal's hostname "
+            "or have a weaker key. An ✖ stops here, before anything is changed.",
+            "new = renew.obtain_replacement(run, current, prompt=form.take_password)",
+        ),
+        (
+            "## 5 · Plan the swap\n\nShows which command swaps the binding and why: Octopus's own `ssl-certificate` when "
+            "the binding has only default settings, `netsh http update sslcert` carrying every non-default setting "
+            "(`disablelegacytls`, `dsmapperusage`, …) otherwise. The service is not restarted.",
+            "plan = renew.plan_swap(run, current, new)",
+        ),
+        (
+            "## 6 · Swap, prove, retire — or roll back\n\nSwaps the binding, proves over TLS that the new thumbprint is "
+            "served, `/api` answers and every other binding setting is unchanged; then keeps the old certificate until it "
+            "expires (`retire_old: after-expiry`) or removes it (`remove`). On any failure the old binding is restored and "
+            "the old certificate is proven to be served again.",
+            "renew.apply_swap(run, plan)",
+        ),
+        (FINISH, "record = run.finish()"),
+    ],
+    "## Done\n\nThe record above says what is served now. Keep it renewed unattended: `octorunbook schedule install "
+    "params.yaml`; watch it: `octorunbook check params.yaml`.",
+)
+
 for name, book in (
     ("01-import-certificate", nb01),
     ("02-verify-certificate", nb02),
     ("03-add-https-binding", nb03),
+    ("04-renew-certificate", nb04),
 ):
     nbformat.validate(book)
     nbformat.write(book, f"notebooks/{name}.ipynb")

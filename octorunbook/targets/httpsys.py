@@ -150,5 +150,111 @@ class HttpSys:
                 return  # already gone
             raise netsh_error(int(match.group(1)) if match else -1, result)
 
+    def set_binding(
+        self, verb: str, endpoint: str, thumbprint: str, app_id: str, store: str, settings: dict[str, str]
+    ) -> None:
+        """``add`` or ``update`` an ``sslcert`` record with the given settings (renewal keeps them)."""
+        result = self.runner.run(
+            sslcert_argv(self.exe, verb, endpoint, thumbprint, app_id, store, settings),
+            mutating=True,
+            label=f"{verb} HTTP.sys binding",
+        )
+        if not result.ok:
+            match = re.search(r"Error:\s*(\d+)", result.output)
+            raise netsh_error(int(match.group(1)) if match else -1, result)
+
     def describe(self, binding: SslBinding | None) -> dict[str, Any] | None:
         return binding.to_record() if binding else None
+
+
+# The per-binding settings after the store name, in the order netsh prints them (reference §3.2):
+# (label, add/update parameter, default as printed). Old flags print Enabled/Disabled, new ones Set/Not Set.
+SSLCERT_SETTINGS: tuple[tuple[str, str, str], ...] = (
+    ("Verify Client Certificate Revocation", "verifyclientcertrevocation", "Enabled"),
+    (
+        "Verify Revocation Using Cached Client Certificate Only",
+        "verifyrevocationwithcachedclientcertonly",
+        "Disabled",
+    ),
+    ("Usage Check", "usagecheck", "Enabled"),
+    ("Revocation Freshness Time", "revocationfreshnesstime", "0"),
+    ("URL Retrieval Timeout", "urlretrievaltimeout", "0"),
+    ("Ctl Identifier", "sslctlidentifier", "(null)"),
+    ("Ctl Store Name", "sslctlstorename", "(null)"),
+    ("DS Mapper Usage", "dsmapperusage", "Disabled"),
+    ("Negotiate Client Certificate", "clientcertnegotiation", "Disabled"),
+    ("Reject Connections", "reject", "Disabled"),
+    ("Disable HTTP2", "disablehttp2", "Not Set"),
+    ("Disable QUIC", "disablequic", "Not Set"),
+    ("Disable TLS1.2", "disabletls12", "Not Set"),
+    ("Disable TLS1.3", "disabletls13", "Not Set"),
+    ("Disable OCSP Stapling", "disableocspstapling", "Not Set"),
+    ("Enable Token Binding", "enabletokenbinding", "Not Set"),
+    ("Log Extended Events", "logextendedevents", "Not Set"),
+    ("Disable Legacy TLS Versions", "disablelegacytls", "Not Set"),
+    ("Enable Session Ticket", "enablesessionticket", "Not Set"),
+    ("Disable Session ID", "disablesessionid", "Not Set"),
+)
+_SETTING_BY_LABEL = {label.lower(): (parameter, default) for label, parameter, default in SSLCERT_SETTINGS}
+_IDENTITY_LABELS = {
+    "ip:port",
+    "hostname:port",
+    "certificate hash",
+    "application id",
+    "certificate store name",
+}
+_EXTENDED_LABELS = {
+    "extended properties",
+    "propertyid",
+    "receive window",
+    "max settings per frame",
+    "max settings per minute",
+}
+
+
+def carried_settings(binding: SslBinding) -> tuple[dict[str, str], list[str]]:
+    """The binding's non-default per-binding settings as ``add/update sslcert`` parameters.
+
+    A rebind (delete + add, or Octopus's own ``ssl-certificate``) silently drops these: win-acme users
+    lost ``dsmapperusage`` that way (win-acme #1768) and a Server 2019+ binding loses
+    ``disablelegacytls``. Returns ``(parameters, unrecognised labels)``: a label we cannot map (another
+    language, a newer build) is reported, never guessed.
+    """
+    carried: dict[str, str] = {}
+    unknown: list[str] = []
+    for label, value in binding.fields.items():
+        key = label.strip().lower()
+        if key in _IDENTITY_LABELS or key in _EXTENDED_LABELS:
+            continue
+        setting = _SETTING_BY_LABEL.get(key)
+        if setting is None:
+            unknown.append(label)
+            continue
+        parameter, default = setting
+        if value.strip().lower() == default.lower():
+            continue
+        word = value.strip().lower()
+        if word in {"enabled", "set"}:
+            carried[parameter] = "enable"
+        elif word in {"disabled", "not set"}:
+            carried[parameter] = "disable"
+        elif word != "(null)":
+            carried[parameter] = value.strip()
+    return carried, unknown
+
+
+def sslcert_argv(
+    exe: str, verb: str, endpoint: str, thumbprint: str, app_id: str, store: str, settings: dict[str, str]
+) -> list[str]:
+    """``netsh http add|update sslcert`` with every carried setting, as one argv (no shell quoting)."""
+    argv = [
+        exe,
+        "http",
+        verb,
+        "sslcert",
+        f"ipport={endpoint}",
+        f"certhash={thumbprint}",
+        f"appid={app_id}",
+        f"certstorename={store}",
+    ]
+    return argv + [f"{k}={v}" for k, v in sorted(settings.items())]

@@ -33,7 +33,15 @@ from ...commands import CommandRunner
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
 
-DRILLS = ("configure", "ssl-certificate", "service-start", "wrong-certificate", "hang", "port-in-use")
+DRILLS = (
+    "configure",
+    "ssl-certificate",
+    "service-start",
+    "wrong-certificate",
+    "hang",
+    "port-in-use",
+    "swap",
+)
 DEFAULT_INSTANCE = "OctopusServer"
 IIS_APP_ID = "{4DC3E181-E14B-4A21-B022-59FC669B0914}"
 OCTOPUS_VERSION = "2025.3.13578"
@@ -249,12 +257,30 @@ class Sandbox:
     def consume_drill(self, name: str) -> bool:
         """True once per arming: most drills fail the first attempt only, so rollback can succeed."""
         with self.locked():
-            meta = self.meta()
-            if meta.get("fail") != name or name in meta.get("fired", []):
-                return False
-            meta.setdefault("fired", []).append(name)
-            self.write_json(self.meta_path, meta)
-            return True
+            return self._consume_drill_locked(name)
+
+    def _consume_drill_locked(self, name: str) -> bool:
+        meta = self.meta()
+        if meta.get("fail") != name or name in meta.get("fired", []):
+            return False
+        meta.setdefault("fired", []).append(name)
+        self.write_json(self.meta_path, meta)
+        return True
+
+    def consume_swap_drill(self, previous: dict[str, Any] | None, new_hash: str) -> bool:
+        """Drill 'swap' fires on the first *re*binding only (a different certificate on a bound port).
+
+        Called with :meth:`locked` held (by the stand-in that changes the binding).
+        """
+        if previous is None or str(previous.get("hash", "")).upper() == new_hash.strip().upper():
+            return False
+        return self._consume_drill_locked("swap")
+
+    def remember_previous_binding(self, endpoint: str, previous: dict[str, Any]) -> None:
+        """What drill 'wrong-certificate' keeps serving: the binding before the last change."""
+        meta = self.meta()
+        meta.setdefault("previous_bindings", {})[endpoint] = previous
+        self.write_json(self.meta_path, meta)
 
     # ---- ports -----------------------------------------------------------------------------
     def _map_port_locked(self, port: int) -> int:

@@ -4,27 +4,35 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
+from ..httpsys import SSLCERT_SETTINGS
 from .host import Sandbox
 
-_FIELDS_TAIL = """    Verify Client Certificate Revocation : Enabled
-    Verify Revocation Using Cached Client Certificate Only : Disabled
-    Usage Check                  : Enabled
-    Revocation Freshness Time    : 0
-    URL Retrieval Timeout        : 0
-    Ctl Identifier               : (null)
-    Ctl Store Name               : (null)
-    DS Mapper Usage              : Disabled
-    Negotiate Client Certificate : Disabled
-    Reject Connections           : Disabled
-    Disable HTTP2                : Not Set
-    Disable QUIC                 : Not Set
-    Disable TLS1.2               : Not Set
-    Disable TLS1.3               : Not Set
-"""
+_PARAMETERS = {parameter for _, parameter, _ in SSLCERT_SETTINGS}
 
 
-def render(bindings: dict[str, dict[str, str]]) -> str:
+def _shown(default: str, given: str) -> str:
+    """How netsh prints a value given as ``enable``/``disable`` (or a number / identifier)."""
+    word = given.strip().lower()
+    if word in {"enable", "disable"}:
+        on = word == "enable"
+        if default in {"Set", "Not Set"}:
+            return "Set" if on else "Not Set"
+        return "Enabled" if on else "Disabled"
+    return given
+
+
+def _tail(binding: dict[str, Any]) -> str:
+    flags: dict[str, str] = binding.get("flags") or {}
+    lines = []
+    for label, parameter, default in SSLCERT_SETTINGS:
+        value = _shown(default, flags[parameter]) if parameter in flags else default
+        lines.append(f"    {label:<28} : {value}")
+    return "\n".join(lines) + "\n"
+
+
+def render(bindings: dict[str, dict[str, Any]]) -> str:
     lines = ["", "SSL Certificate bindings:", "-------------------------", ""]
     for endpoint, binding in sorted(bindings.items()):
         lines += [
@@ -32,7 +40,7 @@ def render(bindings: dict[str, dict[str, str]]) -> str:
             f"    Certificate Hash             : {binding['hash'].lower()}",
             f"    Application ID               : {binding['appid'].lower()}",
             f"    Certificate Store Name       : {binding.get('store') or '(null)'}",
-            _FIELDS_TAIL,
+            _tail(binding),
         ]
     return "\n".join(lines)
 
@@ -48,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     action = verbs[1]
     with sandbox.locked():
-        bindings: dict[str, dict[str, str]] = sandbox.read_json(sandbox.httpsys_path, {})
+        bindings: dict[str, dict[str, Any]] = sandbox.read_json(sandbox.httpsys_path, {})
         endpoint = params.get("ipport", "")
         if action == "show":
             shown = {endpoint: bindings[endpoint]} if endpoint in bindings else ({} if endpoint else bindings)
@@ -74,17 +82,41 @@ def main(argv: list[str] | None = None) -> int:
                     "and reenter them.\n"
                 )
                 return 1
+            if action == "update" and endpoint not in bindings:
+                print(
+                    "\nSSL Certificate update failed, Error: 2\nThe system cannot find the file specified.\n"
+                )
+                return 1
             if action == "add" and endpoint in bindings:
                 print(
                     "\nSSL Certificate add failed, Error: 183\nCannot create a file when that file already "
                     "exists.\n"
                 )
                 return 1
+            unknown = sorted(
+                k for k in params if k not in _PARAMETERS | {"ipport", "certhash", "appid", "certstorename"}
+            )
+            if unknown:
+                print(f"\nThe parameter is incorrect.\nUnknown parameter: {unknown[0]}\n")
+                return 1
+            previous = bindings.get(endpoint)
+            if action == "update" and sandbox.consume_swap_drill(previous, params["certhash"]):
+                # drill 'swap': the update loses the binding and then fails, as a delete-then-add can (1312)
+                del bindings[endpoint]
+                sandbox.write_json(sandbox.httpsys_path, bindings)
+                print(
+                    "\nSSL Certificate update failed, Error: 1312\nA specified logon session does not exist. "
+                    "It may already have been terminated.\n"
+                )
+                return 1
             bindings[endpoint] = {
                 "hash": params["certhash"].upper(),
                 "appid": params["appid"].upper(),
                 "store": params.get("certstorename", "MY"),
+                "flags": {k: v for k, v in params.items() if k in _PARAMETERS},
             }
+            if previous and previous.get("hash") != bindings[endpoint]["hash"]:
+                sandbox.remember_previous_binding(endpoint, previous)
             sandbox.write_json(sandbox.httpsys_path, bindings)
             print(f"\nSSL Certificate successfully {'added' if action == 'add' else 'updated'}\n")
             return 0

@@ -1,9 +1,12 @@
 """The sandbox's Octopus web portal: ``GET /api`` on every listen prefix, real TLS on https prefixes.
 
-It reads the instance configuration and the HTTP.sys bindings once, at start, as the Octopus service
-does: a change takes effect only after ``service --restart``. Like HTTP.sys, it will not serve HTTPS
-when the bound certificate is missing from the store or has no private key: the TCP connection is
-accepted and closed, so the TLS handshake fails.
+It reads the instance configuration (listen prefixes, ForceSSL, HSTS) once, at start, as the Octopus
+service does: such a change takes effect only after ``service --restart``. The certificate is another
+matter: HTTP.sys looks its ``sslcert`` binding up at *handshake* time, so a binding replaced while the
+service runs is served to the next connection without a restart (renewal relies on it; reference
+new-real-components.md). The stand-in does the same: every TLS handshake reads the current binding.
+Like HTTP.sys, it will not serve HTTPS when the bound certificate is missing from the store or has no
+private key: the TCP connection is accepted and closed, so the TLS handshake fails.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -109,24 +113,29 @@ def make_handler(config: PortalConfigView, scheme: str, hosts: set[str]) -> type
     return Handler
 
 
-class RefusingServer(ThreadingHTTPServer):
-    """HTTPS with no usable certificate: accept and drop, as HTTP.sys resets the handshake."""
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        with contextlib.suppress(OSError):
-            request.close()
-
-
 class TLSServer(ThreadingHTTPServer):
+    """HTTPS whose certificate is looked up per connection, from the binding as it is *now*.
+
+    No usable certificate: accept and drop, as HTTP.sys resets the handshake.
+    """
+
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: Callable[[], ssl.SSLContext | None],
     ):
         super().__init__(address, handler)
         self.context = context
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        context = self.context()
+        if context is None:
+            with contextlib.suppress(OSError):
+                request.close()
+            return
         try:
-            tls = self.context.wrap_socket(request, server_side=True)
+            tls = context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError):
             return
         try:
@@ -158,6 +167,39 @@ def _decoy_certificate(workdir: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+class BindingContexts:
+    """The TLS context for a port as HTTP.sys would pick it at handshake time, cached per certificate."""
+
+    def __init__(self, sandbox: Sandbox, port: int, workdir: Path, wrong_certificate: bool = False):
+        self.sandbox, self.port, self.workdir, self.wrong_certificate = (
+            sandbox,
+            port,
+            workdir,
+            wrong_certificate,
+        )
+        self._cache: dict[tuple[str, ...], ssl.SSLContext | None] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self) -> ssl.SSLContext | None:
+        with self._lock:
+            try:
+                st = self.sandbox.httpsys_path.stat()
+                key: tuple[str, ...] = (str(st.st_ino), str(st.st_mtime_ns), str(st.st_size))
+            except OSError:
+                key = ("absent",)
+            if key not in self._cache:
+                previous = next(iter(self._cache.values()), None) if self._cache else None
+                seen_before = bool(self._cache)
+                self._cache.clear()  # one generation of bindings at a time
+                context = tls_context(self.sandbox, self.port, self.workdir, self.wrong_certificate)
+                if seen_before and previous is not None and self.sandbox.consume_drill("wrong-certificate"):
+                    # drill: the binding changed while running, but HTTP.sys keeps serving what it had
+                    print(f"HTTP.sys: binding on {self.port} changed; still serving the previous certificate")
+                    context = previous
+                self._cache[key] = context
+            return self._cache[key]
 
 
 def tls_context(
@@ -230,8 +272,7 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate
         handler = make_handler(config, scheme, hosts)
         server: ThreadingHTTPServer
         if scheme == "https":
-            context = tls_context(sandbox, port, workdir, wrong_certificate)
-            server = TLSServer(address, handler, context) if context else RefusingServer(address, handler)
+            server = TLSServer(address, handler, BindingContexts(sandbox, port, workdir, wrong_certificate))
         else:
             server = ThreadingHTTPServer(address, handler)
         server.daemon_threads = True

@@ -244,16 +244,24 @@ def _ssl_certificate(sandbox: Sandbox, instance: str, options: dict[str, str]) -
         bindings = sandbox.read_json(sandbox.httpsys_path, {})
         key = f"{ip_address}:{port}"
         previous = bindings.get(key)
+        if sandbox.consume_swap_drill(previous, thumbprint):
+            # drill 'swap': Octopus removes the old binding, then adding the new one fails (reference: a
+            # delete-then-add can fail on the add with 1312) — the port is left unbound
+            del bindings[key]
+            sandbox.write_json(sandbox.httpsys_path, bindings)
+            return _fail(
+                "SSL Certificate add failed, Error: 1312\n"
+                "A specified logon session does not exist. It may already have been terminated."
+            )
+        # Modelled as delete + add, the Unconfirmed worst case: per-binding flags are not carried over.
         bindings[key] = {
             "hash": thumbprint,
             "appid": OCTOPUS_APP_ID,
             "store": store,
         }
         sandbox.write_json(sandbox.httpsys_path, bindings)
-        meta = sandbox.meta()
         if previous and previous.get("hash") != thumbprint:
-            meta.setdefault("previous_bindings", {})[key] = previous
-            sandbox.write_json(sandbox.meta_path, meta)
+            sandbox.remember_previous_binding(key, previous)
     print(f"SSL certificate {thumbprint} bound to {key} (LocalMachine\\{store}).")
     return 0
 

@@ -1,0 +1,233 @@
+"""Runbook 04 on the sandbox: renew with no restart and no failed request, keep or retire the old
+certificate, keep every per-binding setting, refuse a regressing certificate, roll back every failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import certcorpus as cc
+import pytest
+
+from octorunbook.steps import run_inline
+from octorunbook.targets.sandbox import Sandbox
+from octorunbook.verify import tls_handshake
+
+RENEW = "04-renew-certificate"
+
+
+def first_binding(sandbox: Sandbox, params: Any) -> str:
+    """01 → 03 with a self-signed certificate: the state a renewal starts from."""
+    first = run_inline("01-import-certificate", params)
+    assert first["status"] == "succeeded", first["findings"]
+    assert run_inline("03-add-https-binding", params)["status"] == "succeeded"
+    return str(first["certificate"]["thumbprint"])
+
+
+def served(sandbox: Sandbox) -> str:
+    return tls_handshake("127.0.0.1", sandbox.status()["port_map"][443], "localhost").thumbprint
+
+
+def pem_pair(folder: Path, days: int, key: Any = None, names: list[str] | None = None) -> dict[str, str]:
+    key = key or cc.rsa_key()
+    cert = cc.leaf(key, names=names or ["localhost"], days=days)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "new.crt").write_bytes(cc.pem(cert, cc.ca()[0]))
+    (folder / "new.key").write_bytes(cc.key_pem(key))
+    return {
+        "certificate_source": "pem",
+        "pem_cert_path": str(folder / "new.crt"),
+        "pem_key_path": str(folder / "new.key"),
+    }
+
+
+def commands(record: dict[str, Any]) -> list[str]:
+    return [" ".join(c["argv"]) for c in record["commands"]]
+
+
+def errors(record: dict[str, Any]) -> list[str]:
+    return [f["code"] for f in record["findings"] if f["severity"] == "error"]
+
+
+def test_nothing_to_renew_ends_unchanged_after_proving_the_current_certificate(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    params = params_for(sandbox)
+    old = first_binding(sandbox, params)
+    record = run_inline(RENEW, params)
+    assert record["status"] == "unchanged", record["findings"]
+    assert not [c for c in record["commands"] if c["mutating"]]
+    assert record["verification"][0]["seen"] == old
+    assert served(sandbox) == old
+
+
+def test_renewal_due_swaps_without_restart_and_keeps_the_old_certificate(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    pid_before = sandbox.status()["portal_pid"]
+    record = run_inline(RENEW, params_for(sandbox, renew_before_days=400))  # 397-day certificate: due
+    assert record["status"] == "succeeded", record["findings"]
+    new = record["tls"]["thumbprint"]
+    assert new != old and served(sandbox) == new
+    assert not any("service" in c for c in commands(record)), "04 must not stop or restart Octopus"
+    assert sandbox.status()["portal_pid"] == pid_before
+    assert record["swap"]["method"] == "octopus"
+    assert record["retired"] == {"thumbprint": old, "store": "My", "how": "after-expiry"}
+    assert (sandbox.stores_dir / "My" / f"{old}.pem").is_file(), "kept until it expires"
+    checks = {c["check"]: c for c in record["verification"]}
+    assert checks["binding settings kept"]["ok"]
+
+
+def test_retire_old_remove_deletes_the_old_certificate_only_after_the_proof(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True, retire_old="remove"))
+    assert record["status"] == "succeeded", record["findings"]
+    actions = [c["action"] for c in record["changes"]]
+    assert actions.index("swap certificate") < actions.index("remove old certificate")
+    assert not (sandbox.stores_dir / "My" / f"{old}.pem").exists()
+
+
+def test_non_default_binding_settings_are_carried_with_netsh_update(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    status = sandbox.status()
+    netsh = Path(status["server_exe"]).with_name("netsh")
+    appid = next(iter(status["bindings"].values()))["appid"]
+    subprocess.run(
+        [
+            str(netsh),
+            "http",
+            "update",
+            "sslcert",
+            "ipport=0.0.0.0:443",
+            f"certhash={old}",
+            f"appid={appid}",
+            "certstorename=My",
+            "disablelegacytls=enable",
+            "dsmapperusage=enable",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True))
+    assert record["status"] == "succeeded", record["findings"]
+    assert record["swap"]["method"] == "netsh-update"
+    assert record["swap"]["carried_settings"] == {"disablelegacytls": "enable", "dsmapperusage": "enable"}
+    update = next(c for c in commands(record) if " update sslcert" in c)
+    assert "disablelegacytls=enable" in update and "dsmapperusage=enable" in update
+    flags = json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["flags"]
+    assert flags == {"disablelegacytls": "enable", "dsmapperusage": "enable"}
+    assert {c["check"]: c["ok"] for c in record["verification"]}["binding settings kept"]
+
+
+def test_a_certificate_expiring_sooner_is_refused_before_anything_changes(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    before = sandbox.httpsys_path.read_text()
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True, **pem_pair(tmp_path / "soon", 30)))
+    assert record["status"] == "failed"
+    assert errors(record) == ["RENEWAL_REGRESSES"]
+    assert not [c for c in record["commands"] if c["mutating"]]
+    assert sandbox.httpsys_path.read_text() == before and served(sandbox) == old
+
+
+def test_a_weaker_key_is_refused(sandbox: Sandbox, params_for: Any, tmp_path: Path) -> None:
+    first_binding(sandbox, params_for(sandbox, key_type="rsa3072"))
+    weak = pem_pair(tmp_path / "weak", 800, key=cc.rsa_key(2048))
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True, **weak))
+    assert errors(record) == ["RENEWAL_REGRESSES"]
+    assert "weaker" in record["findings"][-1]["message"]
+
+
+def test_not_bound_yet_is_a_coded_failure(sandbox: Sandbox, params_for: Any) -> None:
+    record = run_inline(RENEW, params_for(sandbox))
+    assert record["status"] == "failed" and errors(record) == ["NOT_BOUND"]
+
+
+def test_dry_run_plans_the_swap_and_changes_nothing(sandbox: Sandbox, params_for: Any) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    before = sandbox.httpsys_path.read_text()
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True, dry_run=True))
+    assert record["status"] == "planned", record["findings"]
+    assert sandbox.httpsys_path.read_text() == before and served(sandbox) == old
+    assert any(r["setting"].startswith("HTTP.sys binding") for r in record["plan"])
+
+
+@pytest.mark.parametrize("drill", ["swap", "wrong-certificate"])
+def test_a_failed_swap_restores_the_old_binding_and_the_old_certificate_is_served(
+    sandbox: Sandbox, params_for: Any, drill: str
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    Sandbox(sandbox.root).init(fail=drill, start=False)
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True))
+    assert record["status"] == "failed"
+    assert errors(record)[-1] in {"KEY_NOT_USABLE_BY_HTTPSYS", "SERVED_WRONG_CERTIFICATE"}, record["findings"]
+    assert any(c["action"] == "rollback: restore binding" for c in record["changes"])
+    assert any(c["check"] == "after rollback: old certificate served" and c["ok"] for c in record["verification"])
+    assert served(sandbox) == old
+    binding = json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]
+    assert binding["hash"] == old
+    new = record["certificate"]["thumbprint"]
+    assert not (sandbox.stores_dir / "My" / f"{new}.pem").exists(), "what this run imported is removed again"
+
+
+class Prober:
+    """A client that opens a fresh TLS connection every 20 ms and remembers what it was served."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.seen: list[str] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.seen.append(tls_handshake("127.0.0.1", self.port, "localhost", timeout=2).thumbprint)
+            except OSError as exc:
+                self.failures.append(str(exc))
+            time.sleep(0.02)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        time.sleep(0.2)
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_renewal_has_zero_failed_requests_and_switches_once(sandbox: Sandbox, params_for: Any) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    with Prober(sandbox.status()["port_map"][443]) as probe:
+        record = run_inline(RENEW, params_for(sandbox, force_renew=True))
+    assert record["status"] == "succeeded", record["findings"]
+    new = record["tls"]["thumbprint"]
+    assert probe.failures == [], probe.failures
+    assert len(probe.seen) > 10
+    switch = probe.seen.index(new)
+    assert set(probe.seen[:switch]) == {old} and set(probe.seen[switch:]) == {new}
+
+
+def test_octorunbook_renew_cli_runs_04_headless(sandbox: Sandbox, params_for: Any, tmp_path: Path) -> None:
+    from octorunbook.cli import main
+
+    first_binding(sandbox, params_for(sandbox))
+    params = tmp_path / "params.yaml"
+    params.write_text(f"target: sandbox\nsandbox_dir: {sandbox.root}\naudit_dir: {tmp_path / 'audit'}\n")
+    assert main(["renew", str(params)]) == 0  # nothing due: unchanged
+    assert main(["renew", str(params), "--force"]) == 0
+    records = sorted((tmp_path / "audit").glob("*04-renew-certificate*.ipynb"))
+    assert len(records) == 2
