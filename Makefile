@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_runbooks.py
 	$(BIN)/python benchmarks/bench_judge.py
 	$(BIN)/python benchmarks/bench_audit_list.py
+	$(BIN)/python benchmarks/bench_unavailability.py
 
 clean:
 	-$(BIN)/octorunbook sandbox stop demo/sandbox
