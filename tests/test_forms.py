@@ -217,3 +217,13 @@ def test_the_inputs_summary_is_static_html_for_headless_readers(nowhere: Paramet
     form = Form("03-add-https-binding", nowhere)
     panel = form.summary()
     assert "Portal hostname" in panel.html() and "localhost" in panel.text()
+
+
+def test_the_renewal_form_shows_when_and_how_to_renew(nowhere: Parameters) -> None:
+    params = Parameters(**{**nowhere.to_record(), "renew_before_days": 45, "retire_old": "remove"})
+    form = Form("04-renew-certificate", params)
+    assert form.widgets["renew_before_days"].value == 45
+    assert tuple(form.widgets["retire_old"].options) == ("after-expiry", "remove")
+    assert form.widgets["force_renew"].value is False
+    form.widgets["renew_before_days"].value = -1
+    assert form.parameters().check()[0].code == "RENEW_BEFORE_DAYS_INVALID"
