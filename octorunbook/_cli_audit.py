@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from .findings import OctorunbookError
@@ -105,7 +104,7 @@ def _list(args: argparse.Namespace) -> int:
     except OctorunbookError as error:
         return _fail(error)
     if args.json:
-        print(json.dumps([asdict(row) for row in rows], indent=2, ensure_ascii=False))
+        print(json.dumps([row._asdict() for row in rows], indent=2, ensure_ascii=False))
         return 0
     table = [
         [(row.when + (" *" if row.unverified else "")), *(getattr(row, c) for c in COLUMNS[1:])]

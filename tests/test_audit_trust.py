@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import stat
@@ -13,22 +12,14 @@ from pathlib import Path
 import nbformat
 import pytest
 from test_auditlog import make_notebook, make_result, manifest_lines, store_several
+from test_cli_audit import run
 
-from octorunbook._cli_audit import register
 from octorunbook.audit import files
 from octorunbook.audit.chain import MANIFEST_NAME, canonical, line_hash, verify_audit_dir
 from octorunbook.audit.listing import list_records
 from octorunbook.audit.signing import SIGNING_KEY_ENV, generate_key_pair, load_public_key
 from octorunbook.audit.store import prepare_audit_dir, store_record
 from octorunbook.findings import InputError
-
-
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="octorunbook")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
 
 
 @pytest.fixture
