@@ -145,6 +145,11 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"signatures: all {result.records} lines signed by {key.key_id} ({key.path})")
     elif result.signed:
         print(f"signatures: {result.signed} signed lines not checked (pass --public-key to prove them)")
+    if key is None and head is None:
+        print(
+            "proven: the records match an unbroken chain. Not proven: that nobody able to write this folder "
+            "rewrote it — add --expect-head HASH (kept in a ticket) and --public-key FILE for that."
+        )
     if head is not None and result.head_found_at is not None:
         since = result.records - result.head_found_at
         print(
