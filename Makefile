@@ -38,6 +38,7 @@ screenshots: install
 bench: install
 	$(BIN)/python benchmarks/bench_runbooks.py
 	$(BIN)/python benchmarks/bench_judge.py
+	$(BIN)/python benchmarks/bench_cli_start.py
 	$(BIN)/python benchmarks/bench_audit_list.py
 	$(BIN)/python benchmarks/bench_unavailability.py
 

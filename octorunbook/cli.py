@@ -86,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         for f in (r.record or {}).get("findings", []):
             if f.get("severity") == "error":
                 print(f"  ✖ {f['code']}: {f['message']}\n    remedy: {f.get('remedy', '')}")
+    _print_head(params.audit_dir)
     return 1 if failed or len(results) < 3 else 0
 
 
@@ -122,6 +123,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  status:      .venv/bin/octorunbook sandbox status {root}")
     print(f"  stop it:     .venv/bin/octorunbook sandbox stop {root}")
     print("  notebooks:   .venv/bin/jupyter lab notebooks/")
+    _print_head(params.audit_dir)
     ok = len(results) == 3 and all(r.status in {"succeeded", "unchanged"} for r in results)
     return 0 if ok else 1
 
@@ -136,35 +138,26 @@ def _port(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="octorunbook",
-        description="Guided, auditable HTTPS for the Octopus Deploy web portal, as Jupyter runbooks.",
-    )
-    parser.add_argument("--version", action="version", version=f"octorunbook {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+# Commands that live in their own module: (name, module, one-line help). The module is imported, and its
+# ``register(subparsers)`` called, only when its command is the one being run: ``octorunbook --help`` and
+# ``audit list`` must not pay for cryptography, nbformat or papermill (each a large import).
+COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
+    (
+        "certificate",
+        "_cli_certificate",
+        "check a certificate file, or generate a self-signed one for the portal",
+    ),
+    ("audit", "_cli_audit", "list, verify and show the executed-notebook records in an audit directory"),
+    ("renew", "_cli_renew", "renew or rotate the portal certificate with no restart (runbook 04, headless)"),
+)
 
-    run = sub.add_parser(
-        "run",
-        help="run 01 → 02 → 03 headless with papermill from one YAML parameter file",
-        description="Run the three runbooks headless (papermill), passing the imported thumbprint "
-        "forward and stopping at the first failure. Each executed notebook is written to audit_dir. "
-        "Exit 0 when all succeed, 1 when one fails, 2 on bad parameters.",
-    )
-    run.add_argument("params", help="YAML file of runbook parameters (see `papermill --help-notebook`)")
-    run.add_argument("--audit-dir", help="override audit_dir from the YAML file")
-    run.set_defaults(func=_run)
 
-    demo = sub.add_parser(
-        "demo",
-        help="rehearse everything on a sandbox host (what `make demo` runs)",
-        description="Create a sandbox host, run the three runbooks headless against it with a "
-        "self-signed certificate for localhost, and print what now serves HTTPS.",
-    )
-    demo.add_argument("--dir", default="demo/sandbox", help="sandbox folder (default: demo/sandbox)")
-    demo.add_argument("--audit-dir", default="demo/audit", help="audit records folder (default: demo/audit)")
-    demo.set_defaults(func=_demo)
+def _command_word(argv: list[str]) -> str | None:
+    """The command named in ``argv`` (the first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
+
+def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox = sub.add_parser(
         "sandbox",
         help="the rehearsal host: init, status, stop",
@@ -207,25 +200,74 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("dir", help="folder of the sandbox host")
     stop.set_defaults(func=_sandbox_stop)
 
-    for module in ("_cli_certificate", "_cli_audit", "_cli_renew"):
-        try:
-            mod = __import__(f"octorunbook.{module}", fromlist=["register"])
-        except ImportError:  # pragma: no cover - a module not yet present
-            continue
-        mod.register(sub)
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``octorunbook`` parser; for ``argv``'s command in full, the other commands as one-line stubs.
+
+    Without ``argv`` every command is built in full (tests, documentation).
+    """
+    chosen = _command_word(argv) if argv is not None else None
+    full = argv is None
+    parser = argparse.ArgumentParser(
+        prog="octorunbook",
+        description="Guided, auditable HTTPS for the Octopus Deploy web portal, as Jupyter runbooks.",
+    )
+    parser.add_argument("--version", action="version", version=f"octorunbook {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run 01 → 02 → 03 headless with papermill from one YAML parameter file",
+        description="Run the three runbooks headless (papermill), passing the imported thumbprint "
+        "forward and stopping at the first failure. Each executed notebook is written to audit_dir. "
+        "Exit 0 when all succeed, 1 when one fails, 2 on bad parameters. Prints the audit head at the end.",
+    )
+    run.add_argument("params", help="YAML file of runbook parameters (see `papermill --help-notebook`)")
+    run.add_argument("--audit-dir", help="override audit_dir from the YAML file")
+    run.set_defaults(func=_run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="rehearse everything on a sandbox host (what `make demo` runs)",
+        description="Create a sandbox host, run the three runbooks headless against it with a "
+        "self-signed certificate for localhost, and print what now serves HTTPS.",
+    )
+    demo.add_argument("--dir", default="demo/sandbox", help="sandbox folder (default: demo/sandbox)")
+    demo.add_argument("--audit-dir", default="demo/audit", help="audit records folder (default: demo/audit)")
+    demo.set_defaults(func=_demo)
+
+    if full or chosen == "sandbox":
+        _add_sandbox(sub)
+    else:
+        sub.add_parser("sandbox", help="the rehearsal host: init, status, stop")
+
+    for name, module, summary in COMMAND_MODULES:
+        if full or chosen == name:
+            __import__(f"octorunbook.{module}", fromlist=["register"]).register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
+def _print_head(audit_dir: str | Path) -> None:
+    """The audit head after a run, for the operator to paste into the change ticket."""
+    from .audit.chain import MANIFEST_NAME, head_hint
+
+    if (Path(audit_dir) / MANIFEST_NAME).is_file():
+        print("\n  " + head_hint(audit_dir))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     try:
         return int(args.func(args))
     except OctorunbookError as exc:
         print(f"✖ {exc.code}: {exc.message}", file=sys.stderr)
         if exc.remedy:
             print(f"  remedy: {exc.remedy}", file=sys.stderr)
-        usage = ("PARAMETER", "FILE_", "SANDBOX_", "DRILL", "PORT_INVALID", "AUDIT_DIR")
+        usage = ("PARAMETER", "FILE_", "SANDBOX_", "DRILL", "PORT_INVALID", "AUDIT_DIR", "AUDIT_KEY")
         return 2 if exc.code.startswith(usage) else 1
     except OSError as exc:  # a folder or file the operator named cannot be used
         print(f"✖ OS_ERROR: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)

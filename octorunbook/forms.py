@@ -180,10 +180,13 @@ def _write_interactive_record(record: dict[str, Any]) -> None:
     if os.environ.get("OCTORUNBOOK_RECORDED_BY_RUNNER"):
         return
     try:
+        from .audit.chain import head_hint
         from .auditlog import store_record
         from .runner import record_notebook
 
-        store_record(Path(record["parameters"]["audit_dir"]).expanduser(), record_notebook(record))
+        audit_dir = Path(record["parameters"]["audit_dir"]).expanduser()
+        store_record(audit_dir, record_notebook(record))
+        display(HTML(f"<p><code>{html.escape(head_hint(audit_dir))}</code></p>"))
     except Exception as exc:  # the record is still in this notebook; say why the copy failed
         display(HTML(f"<p>⚠ the audit copy could not be written: {html.escape(str(exc))}</p>"))
 

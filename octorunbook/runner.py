@@ -148,7 +148,7 @@ def execute(
     """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
     import papermill as pm
 
-    from .auditlog import store_record
+    from .audit.store import prepare_audit_dir, store_record
 
     handler = register_handler()
     handler.progress = progress
@@ -158,15 +158,7 @@ def execute(
     if not source.is_file():
         raise InputError("NOTEBOOK_NOT_FOUND", f"{source} does not exist.", "Set OCTORUNBOOK_NOTEBOOKS.")
     audit_dir = Path(params.audit_dir).expanduser().resolve()
-    scratch = audit_dir / ".in-progress"
-    try:
-        scratch.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            "AUDIT_DIR_UNWRITABLE",
-            f"Cannot write audit records to {audit_dir}: {exc.strerror}.",
-            "Set audit_dir to a folder you can write to.",
-        ) from None
+    scratch = prepare_audit_dir(audit_dir)  # writable, signing key usable, killed runs chained first
     output = scratch / f"{runbook}-{os.getpid()}.ipynb"
     os.environ["OCTORUNBOOK_RECORDED_BY_RUNNER"] = "1"
     if progress:

@@ -293,7 +293,7 @@ def test_store_record_keeps_the_notebook_when_html_rendering_fails(
     def broken(nb: Any) -> bytes:
         raise RuntimeError("template missing")
 
-    monkeypatch.setattr("octorunbook.auditlog._render_html", broken)
+    monkeypatch.setattr("octorunbook.audit.store._render_html", broken)
     path = store_record(tmp_path, make_notebook(make_result(status="failed")))
     assert path.is_file() and not path.with_suffix(".html").exists()
     assert manifest_lines(tmp_path)[0]["html_error"] == "RuntimeError: template missing"
@@ -356,7 +356,8 @@ def test_verify_detects_an_edited_manifest_line(tmp_path: Path) -> None:
 
 
 def test_verify_detects_an_edited_manifest_line_even_with_its_hash_recomputed(tmp_path: Path) -> None:
-    from octorunbook.auditlog import _canonical, _line_hash
+    from octorunbook.audit.chain import canonical as _canonical
+    from octorunbook.audit.chain import line_hash as _line_hash
 
     store_several(tmp_path, 3, html=False)
     lines = manifest_lines(tmp_path)

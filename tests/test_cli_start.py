@@ -1,0 +1,118 @@
+"""The CLI starts without the heavy libraries, and a real run ends with the audit head to keep."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent
+HEAVY = ("nbformat", "nbconvert", "papermill", "jupyter", "jupyter_client", "jupyter_core", "ipywidgets")
+
+
+def imported_modules(*argv: str) -> set[str]:
+    """Top-level packages imported by ``python -X importtime ARGV`` (read from its import log)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True)
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)", done.stderr, re.MULTILINE)
+    assert names, done.stderr[-2000:]
+    return {name.split(".")[0] for name in names}
+
+
+def test_importing_the_cli_imports_no_notebook_library() -> None:
+    assert not imported_modules("-c", "import octorunbook.cli") & set(HEAVY)
+
+
+def test_octorunbook_help_imports_no_notebook_library_nor_cryptography() -> None:
+    found = imported_modules("-m", "octorunbook.cli", "--help")
+    assert not found & {*HEAVY, "cryptography", "yaml"}
+
+
+def test_audit_list_imports_no_notebook_library(tmp_path: Path) -> None:
+    from test_auditlog import store_several
+
+    store_several(tmp_path, 2, html=False)
+    assert not imported_modules("-m", "octorunbook.cli", "audit", "list", str(tmp_path)) & set(HEAVY)
+
+
+def test_the_help_of_a_command_is_complete_although_other_commands_are_stubs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from octorunbook.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["sandbox", "init", "--help"])
+    assert "--fail {" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["audit", "verify", "--help"])
+    assert "--expect-head" in capsys.readouterr().out
+
+
+def _yaml(path: Path, **values: Any) -> Path:
+    path.write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in values.items()))
+    return path
+
+
+def test_octorunbook_run_prints_a_signed_head_that_later_proves_the_trail(
+    make_sandbox: Callable[..., Any], tmp_path: Path
+) -> None:
+    from octorunbook.audit.signing import SIGNING_KEY_ENV, generate_key_pair
+
+    sandbox = make_sandbox()
+    private, public, _ = generate_key_pair(tmp_path / "audit.key")
+    audit = tmp_path / "audit"
+    params = _yaml(tmp_path / "p.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(audit))
+    env = {**os.environ, SIGNING_KEY_ENV: str(private)}
+    done = subprocess.run(
+        [str(BIN / "octorunbook"), "run", str(params)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    head = re.search(r"audit head: ([0-9a-f]{64}) \(3 records", done.stdout)
+    assert head, done.stdout
+    verify = [str(BIN / "octorunbook"), "audit", "verify", str(audit), "--public-key", str(public)]
+    proven = subprocess.run([*verify, "--expect-head", head.group(1)], capture_output=True, text=True)
+    assert proven.returncode == 0, proven.stdout
+    assert "signatures: all 3 lines signed" in proven.stdout
+
+
+def test_a_run_killed_mid_change_shows_as_interrupted_and_is_chained_by_the_next_run(
+    make_sandbox: Callable[..., Any], tmp_path: Path
+) -> None:
+    from octorunbook.audit.store import prepare_audit_dir
+
+    sandbox = make_sandbox(fail="hang")
+    audit = tmp_path / "audit"
+    params = _yaml(tmp_path / "p.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(audit))
+    runner = subprocess.Popen(
+        [str(BIN / "octorunbook"), "run", str(params)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    partial = audit / ".in-progress" / f"03-add-https-binding-{runner.pid}.ipynb"
+    try:
+        deadline = time.monotonic() + 180
+        while not partial.exists() and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert partial.exists(), "03 never started"
+        time.sleep(1.0)  # into the change: 03 saves after each cell
+    finally:
+        os.killpg(runner.pid, signal.SIGKILL)  # the runner and its kernel, as a closed terminal would
+        runner.wait()
+    cli = [str(BIN / "octorunbook"), "audit"]
+    listing = subprocess.run([*cli, "list", str(audit)], capture_output=True, text=True)
+    assert re.search(r"03-add-https-binding .*interrupted", listing.stdout), listing.stdout
+    verify = subprocess.run([*cli, "verify", str(audit)], capture_output=True, text=True)
+    assert verify.returncode == 1 and f"interrupted      .in-progress/{partial.name}" in verify.stdout
+    prepare_audit_dir(audit)  # what the next run does before it changes anything
+    after = subprocess.run([*cli, "verify", str(audit)], capture_output=True, text=True)
+    assert after.returncode == 0, after.stdout
+    assert re.search(r"interrupted\s+\S+_03-add-https-binding_\S+\.ipynb: chained record", after.stdout)
