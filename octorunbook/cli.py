@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("dir", help="folder of the sandbox host")
     stop.set_defaults(func=_sandbox_stop)
 
-    for module in ("_cli_certificate", "_cli_audit"):
+    for module in ("_cli_certificate", "_cli_audit", "_cli_renewal"):
         try:
             mod = __import__(f"octorunbook.{module}", fromlist=["register"])
         except ImportError:  # pragma: no cover - a module not yet present
@@ -217,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["check"]:  # a monitoring plugin: its own argument rules (exit 3 on bad arguments)
+        from ._cli_renewal import run_check
+
+        return run_check(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
