@@ -12,7 +12,6 @@ environment — and nowhere else.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
