@@ -5,13 +5,14 @@ in clear."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import secrets
 import shlex
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -233,31 +234,46 @@ def test_crontab_line_is_marked_and_escapes_percent() -> None:
     )
 
 
-def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    child = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg"), **env}
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "octorunbook"), "schedule", *args],
-        capture_output=True,
-        text=True,
-        env=child,
-        check=False,
-        timeout=60,
-    )
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Done]:
+    """``octorunbook schedule ...`` in this process, with ``XDG_CONFIG_HOME`` in tmp_path/xdg."""
+
+    def run(*args: str, **env: str) -> Done:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = main(["schedule", *args])
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+
+    return run
 
 
 @pytest.mark.skipif(systemd_running(), reason="systemd runs here: install enables a real timer instead")
-def test_install_without_systemd_prints_the_crontab_line_and_installs_nothing(tmp_path: Path) -> None:
+def test_install_without_systemd_prints_the_crontab_line_and_installs_nothing(
+    tmp_path: Path, run_cli: Any
+) -> None:
     params = write_params(tmp_path)
-    done = run_cli(tmp_path, "install", str(params), "--user", "--at", "02:30")
+    done = run_cli("install", str(params), "--user", "--at", "02:30")
     assert done.returncode == 0, done.stderr
     assert "systemd is not running here, so nothing was installed" in done.stdout
     assert f"30 2 * * * cd {tmp_path} && {octorunbook_executable()} renew {params}" in done.stdout
     assert not (tmp_path / "xdg").exists()
 
 
-def test_platform_systemd_writes_user_units_that_show_and_remove_handle(tmp_path: Path) -> None:
+def test_platform_systemd_writes_user_units_that_show_and_remove_handle(tmp_path: Path, run_cli: Any) -> None:
     params = write_params(tmp_path)
-    done = run_cli(tmp_path, "install", str(params), "--platform", "systemd", "--user")
+    done = run_cli("install", str(params), "--platform", "systemd", "--user")
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "xdg" / "systemd" / "user"
     timer = folder / "octorunbook-renew.timer"
@@ -265,36 +281,38 @@ def test_platform_systemd_writes_user_units_that_show_and_remove_handle(tmp_path
     assert timer.read_text() == unit_texts(schedule_for(params, octorunbook=octorunbook_executable())).timer
     assert f"ExecStart={octorunbook_executable()} renew {params}\n" in service.read_text()
     assert stat.S_IMODE(service.stat().st_mode) == 0o644
-    shown = run_cli(tmp_path, "show", "--platform", "systemd", "--user")
+    shown = run_cli("show", "--platform", "systemd", "--user")
     assert (
         shown.returncode == 0 and f"# {timer}" in shown.stdout and "OnCalendar=*-*-* 03:17:00" in shown.stdout
     )
-    removed = run_cli(tmp_path, "remove", "--platform", "systemd", "--user")
+    removed = run_cli("remove", "--platform", "systemd", "--user")
     assert removed.returncode == 0 and f"removed {timer}" in removed.stdout
     assert list(folder.iterdir()) == []
-    assert run_cli(tmp_path, "show", "--platform", "systemd", "--user").returncode == 1
+    assert run_cli("show", "--platform", "systemd", "--user").returncode == 1
 
 
 @pytest.mark.skipif(not systemd_running(), reason=NO_SYSTEMD)
-def test_real_user_timer_is_enabled_and_removed(tmp_path: Path) -> None:  # pragma: no cover - needs systemd
+def test_real_user_timer_is_enabled_and_removed(
+    tmp_path: Path, run_cli: Any
+) -> None:  # pragma: no cover - needs systemd
     params = write_params(tmp_path)
     name = "octorunbook-test-" + secrets.token_hex(4)
-    assert run_cli(tmp_path, "install", str(params), "--user", "--name", name).returncode == 0
+    assert run_cli("install", str(params), "--user", "--name", name).returncode == 0
     try:
         timers = subprocess.run(
             ["systemctl", "--user", "list-timers", f"{name}.timer"], capture_output=True, text=True
         )
         assert f"{name}.timer" in timers.stdout
     finally:
-        assert run_cli(tmp_path, "remove", "--user", "--name", name).returncode == 0
+        assert run_cli("remove", "--user", "--name", name).returncode == 0
 
 
-def test_linux_refuses_a_pfx_source_and_writes_nothing(tmp_path: Path) -> None:
+def test_linux_refuses_a_pfx_source_and_writes_nothing(tmp_path: Path, run_cli: Any) -> None:
     canary = "canary-" + secrets.token_hex(12)
     params = write_params(
         tmp_path, certificate_source="pfx", pfx_path="/drop/p.pfx", pfx_password_env="DROP_PW"
     )
-    done = run_cli(tmp_path, "install", str(params), "--platform", "systemd", "--user", DROP_PW=canary)
+    done = run_cli("install", str(params), "--platform", "systemd", "--user", DROP_PW=canary)
     assert done.returncode == 1 and "SCHEDULE_SECRET_UNSUPPORTED" in done.stderr
     assert not (tmp_path / "xdg").exists()
     assert canary not in done.stdout + done.stderr
@@ -310,13 +328,13 @@ def test_linux_refuses_a_pfx_source_and_writes_nothing(tmp_path: Path) -> None:
     ],
 )
 def test_bad_time_or_name_is_refused_before_anything_is_written(
-    tmp_path: Path, args: list[str], code: str
+    tmp_path: Path, run_cli: Any, args: list[str], code: str
 ) -> None:
-    done = run_cli(tmp_path, "install", str(write_params(tmp_path)), "--platform", "systemd", "--user", *args)
+    done = run_cli("install", str(write_params(tmp_path)), "--platform", "systemd", "--user", *args)
     assert done.returncode == 1 and code in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "xdg").exists()
 
 
-def test_a_windows_target_is_not_scheduled_on_linux(tmp_path: Path) -> None:
-    done = run_cli(tmp_path, "install", str(write_params(tmp_path, target="windows")), "--platform", "cron")
+def test_a_windows_target_is_not_scheduled_on_linux(tmp_path: Path, run_cli: Any) -> None:
+    done = run_cli("install", str(write_params(tmp_path, target="windows")), "--platform", "cron")
     assert done.returncode == 1 and "SCHEDULE_TARGET_ELSEWHERE" in done.stderr
