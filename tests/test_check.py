@@ -358,3 +358,71 @@ def test_check_imports_nothing_heavy(sandbox: Any, tmp_path: Path) -> None:
     assert "octorunbook.check" in imported and "cryptography.x509" in imported
     heavy = sorted(m for m in imported if m.split(".")[0].startswith(HEAVY))
     assert heavy == []
+
+
+# -- Windows: the same check through the stand-in netsh and PowerShell, read-only ---------------------------
+def test_check_on_windows_reads_the_binding_with_netsh_and_changes_nothing(
+    fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import ssl
+    import threading
+
+    from octorunbook.check import check_params
+    from octorunbook.params import Parameters
+
+    try:
+        from fakes import OCTOPUS_APP_ID
+    except ImportError:  # tests/ imported as a package
+        from tests.fakes import OCTOPUS_APP_ID
+
+    served_cert = leaf("octopus.example.com", not_after=NOW + dt.timedelta(days=5, hours=1))
+    bound_cert = leaf("octopus.example.com")
+    bound = x509.load_pem_x509_certificate(bound_cert.cert_chain_pems[0].bytes())
+    from cryptography.hazmat.primitives import hashes
+
+    bound_thumbprint = bound.fingerprint(hashes.SHA1()).hex().upper()
+    (fake.store_dir("My") / f"{bound_thumbprint}.json").write_text(
+        json.dumps(
+            {
+                "der": base64.b64encode(bound.public_bytes(serialization.Encoding.DER)).decode(),
+                "has_key": True,
+                "key_pem": bound_cert.private_key_pem.bytes().decode(),
+                "exportable": False,
+                "key_kind": "CryptoAPI",
+                "key_provider": "Microsoft Enhanced RSA and AES Cryptographic Provider",
+            }
+        )
+    )
+    port = free_port()
+    fake.bind(f"0.0.0.0:{port}", bound_thumbprint, OCTOPUS_APP_ID)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served_cert.configure_cert(context)  # HTTP.sys still serving an older certificate than the bound one
+    listener = socket.create_server(("127.0.0.1", port))
+
+    def serve_one() -> None:
+        connection, _ = listener.accept()
+        try:
+            with context.wrap_socket(connection, server_side=True):
+                pass
+        except (OSError, ssl.SSLError):
+            pass
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        result = check_params(Parameters(target="windows", hostname="octopus.example.com", https_port=port))
+    finally:
+        thread.join(10)
+        listener.close()
+    assert result.status == CRITICAL
+    assert result.bound is not None and result.bound.thumbprint == bound_thumbprint
+    assert result.bound.not_after is not None  # read back from LocalMachine\My by get-certificate.ps1
+    assert result.served is not None and result.served.thumbprint != bound_thumbprint
+    assert any("is not the bound one" in reason for reason in result.reasons)
+    assert any("expires in 5 days" in reason for reason in result.reasons)
+    assert fake.argvs("netsh") == [["http", "show", "sslcert", f"ipport=0.0.0.0:{port}"]]
+    scripts = [Path(argv[5]).name for argv in fake.argvs("powershell")]
+    assert scripts == ["find-server-exe.ps1", "get-certificate.ps1"]  # reads only
+    assert fake.octopus_state() == {}
