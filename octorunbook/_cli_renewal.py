@@ -98,6 +98,9 @@ def run_check(argv: list[str]) -> int:
     except OctorunbookError as exc:
         name = getattr(args, "hostname", None) or "portal"
         result = unknown(name, "", f"{exc.code}: {exc.message}")
+    except Exception as exc:  # noqa: BLE001 - a plugin answers UNKNOWN, never with a traceback
+        print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
+        return UNKNOWN
     if args is not None and args.prometheus:
         from .checkrender import write_textfile
 

@@ -297,6 +297,7 @@ def parse_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+_CHECKED_CODES = ("TARGET_INVALID", "HOSTNAME_INVALID", "PORT_INVALID")
 _URL_REMEDY = (
     "Give the portal's address, e.g. --url https://octopus.example.com:443 --hostname octopus.example.com."
 )
@@ -350,6 +351,9 @@ def check_params(
     params: Parameters, *, warn_days: int = 30, critical_days: int = 7, timeout: float = 10.0
 ) -> CheckResult:
     """The check for the portal a parameter file describes: its loopback endpoint, its hostname, its binding."""
+    for finding in params.check():
+        if finding.severity == "error" and finding.code in _CHECKED_CODES:
+            raise InputError(finding.code, finding.message, finding.remedy)
     port = params.https_port
     endpoint_host = "127.0.0.1"
     if params.target != "windows":

@@ -204,6 +204,23 @@ def test_check_bad_input_is_unknown_with_a_message_never_a_traceback(args: list[
     assert "Traceback" not in done.stdout + done.stderr
 
 
+@pytest.mark.parametrize(
+    ("values", "code"),
+    [
+        ({"https_port": 99999}, "PORT_INVALID"),
+        ({"target": "nginx"}, "TARGET_INVALID"),
+        ({"hostname": "not a host"}, "HOSTNAME_INVALID"),
+        ({"https_port": "four-four-three"}, "PARAMETER_INVALID"),
+    ],
+)
+def test_check_bad_parameter_file_is_unknown(tmp_path: Path, values: dict[str, Any], code: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"sandbox_dir": str(tmp_path / "sb"), **values}))
+    done = check(str(path))
+    assert done.returncode == UNKNOWN and code in done.stdout, done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def test_check_refuses_a_secret_looking_parameter_as_unknown(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("pfx_password: hunter2\n")
