@@ -149,6 +149,8 @@ COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
     ),
     ("audit", "_cli_audit", "list, verify and show the executed-notebook records in an audit directory"),
     ("renew", "_cli_renew", "renew or rotate the portal certificate with no restart (runbook 04, headless)"),
+    ("check", "_cli_renewal", "Nagios/Icinga-style expiry check of the served certificate (exit 0/1/2/3)"),
+    ("schedule", "_cli_schedule", "run 04 daily: a Windows Scheduled Task, a systemd timer or a crontab line"),
 )
 
 
@@ -259,6 +261,10 @@ def _print_head(audit_dir: str | Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["check"]:  # a monitoring plugin: its own argument rules (exit 3 on bad arguments)
+        from ._cli_renewal import run_check
+
+        return run_check(words[1:])
     parser = build_parser(words)
     args = parser.parse_args(words)
     try:

@@ -1,0 +1,123 @@
+<#
+.SYNOPSIS
+    Register the daily certificate renewal (octorunbook runbook 04) as a Scheduled Task running as SYSTEM.
+.DESCRIPTION
+    The task \octorunbook\<TaskName> runs every day at <At> (local time) as NT AUTHORITY\SYSTEM with
+    logon type ServiceAccount, which is "Run whether user is logged on or not" without a stored password,
+    and with the highest privileges (importing into LocalMachine and binding HTTP.sys need them).
+    A missed run (server off at that time) starts as soon as possible; a run still going is not doubled.
+
+    The task starts run-renewal-task.ps1 (beside this script), which runs
+    "<Octorunbook> <Subcommand> <ParamsPath>" and exits with its exit code.
+
+    With -SecretPath, the PFX password is read from the environment variable OCTORUNBOOK_SCHEDULE_SECRET
+    of this process (never from argv), protected with DPAPI for the machine (LocalMachine scope) and
+    written to SecretPath, whose ACL is then limited to SYSTEM and Administrators. The launcher
+    unprotects it at run time into the variable named -PasswordEnv of the renewal's own process. The
+    password never appears in the task definition or its command line.
+
+    Prints one JSON object: status ok (task, principal, action, next run), secret_missing,
+    not_elevated (Register-ScheduledTask as SYSTEM needs an elevated session) or error.
+    Windows PowerShell 5.1: no ?. ?? or ternary operators.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)][string]$TaskName,
+    [Parameter(Mandatory = $true)][string]$At,
+    [Parameter(Mandatory = $true)][string]$Octorunbook,
+    [Parameter(Mandatory = $true)][string]$Subcommand,
+    [Parameter(Mandatory = $true)][string]$ParamsPath,
+    [string]$SecretPath,
+    [string]$PasswordEnv
+)
+
+$ErrorActionPreference = 'Stop'
+$phase = 'start'
+$result = $null
+$taskPath = '\octorunbook\'
+try {
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
+    . (Join-Path $PSScriptRoot '_common.ps1')
+    if ($TaskName -notmatch '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$') { throw "Invalid task name '$TaskName'." }
+    if ($At -notmatch '^([01][0-9]|2[0-3]):[0-5][0-9]$') { throw "Invalid time of day '$At': use HH:mm." }
+    foreach ($value in @($Octorunbook, $Subcommand, $ParamsPath, $SecretPath)) {
+        if ($value -match '"') { throw "A path for the task contains a double quote: $value" }
+    }
+    if ($SecretPath -and ($PasswordEnv -notmatch '^[A-Za-z_][A-Za-z0-9_]*$')) {
+        throw "PasswordEnv must be an environment variable name, got '$PasswordEnv'."
+    }
+
+    $secretProtected = $false
+    if ($SecretPath) {
+        $phase = 'protect'
+        $plain = [Environment]::GetEnvironmentVariable('OCTORUNBOOK_SCHEDULE_SECRET', 'Process')
+        [Environment]::SetEnvironmentVariable('OCTORUNBOOK_SCHEDULE_SECRET', $null, 'Process')
+        if ([string]::IsNullOrEmpty($plain)) {
+            $result = [ordered]@{
+                status  = 'secret_missing'
+                message = 'The PFX password was not handed to this script (OCTORUNBOOK_SCHEDULE_SECRET is empty).'
+            }
+        }
+        else {
+            Add-Type -AssemblyName System.Security
+            $bytes = [System.Text.Encoding]::UTF8.GetBytes($plain)
+            $plain = $null
+            $protected = [System.Security.Cryptography.ProtectedData]::Protect(
+                $bytes, $null, [System.Security.Cryptography.DataProtectionScope]::LocalMachine)
+            [Array]::Clear($bytes, 0, $bytes.Length)
+            $folder = Split-Path -Parent $SecretPath
+            if (-not (Test-Path -LiteralPath $folder)) { New-Item -ItemType Directory -Path $folder -Force | Out-Null }
+            [System.IO.File]::WriteAllBytes($SecretPath, $protected)
+            # LocalMachine DPAPI: any local process could unprotect the bytes, so the file's ACL is the lock.
+            $acl = New-Object System.Security.AccessControl.FileSecurity
+            $acl.SetAccessRuleProtection($true, $false)
+            foreach ($sid in @('S-1-5-18', 'S-1-5-32-544')) {
+                $account = New-Object System.Security.Principal.SecurityIdentifier $sid
+                $rule = New-Object System.Security.AccessControl.FileSystemAccessRule $account, 'FullControl', 'Allow'
+                $acl.AddAccessRule($rule)
+            }
+            Set-Acl -LiteralPath $SecretPath -AclObject $acl
+            $secretProtected = $true
+        }
+    }
+
+    if ($null -eq $result) {
+        $phase = 'register'
+        $runner = Join-Path $PSScriptRoot 'run-renewal-task.ps1'
+        $powershell = Join-Path $env:SystemRoot 'System32\WindowsPowerShell\v1.0\powershell.exe'
+        $arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "' + $runner + '"' +
+            ' -Octorunbook "' + $Octorunbook + '" -Subcommand "' + $Subcommand + '" -ParamsPath "' + $ParamsPath + '"'
+        if ($secretProtected) {
+            $arguments = $arguments + ' -SecretPath "' + $SecretPath + '" -PasswordEnv ' + $PasswordEnv
+        }
+        $action = New-ScheduledTaskAction -Execute $powershell -Argument $arguments -WorkingDirectory (Split-Path -Parent $ParamsPath)
+        $trigger = New-ScheduledTaskTrigger -Daily -At ([datetime]::ParseExact($At, 'HH:mm', [Globalization.CultureInfo]::InvariantCulture))
+        $principal = New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\SYSTEM' -LogonType ServiceAccount -RunLevel Highest
+        $settings = New-ScheduledTaskSettingsSet -StartWhenAvailable -MultipleInstances IgnoreNew -ExecutionTimeLimit (New-TimeSpan -Hours 2)
+        $task = Register-ScheduledTask -TaskName $TaskName -TaskPath $taskPath -Action $action -Trigger $trigger `
+            -Principal $principal -Settings $settings -Force `
+            -Description 'octorunbook: renew the Octopus Deploy portal certificate (runbook 04); audited records in audit_dir.'
+        $info = Get-ScheduledTaskInfo -TaskName $TaskName -TaskPath $taskPath
+        $next = ''
+        if ($null -ne $info.NextRunTime) { $next = Format-OctorunbookDate -Value $info.NextRunTime }
+        $result = [ordered]@{
+            status           = 'ok'
+            task_name        = [string]$task.TaskName
+            task_path        = [string]$task.TaskPath
+            at               = $At
+            user_id          = [string]$task.Principal.UserId
+            logon_type       = [string]$task.Principal.LogonType
+            run_level        = [string]$task.Principal.RunLevel
+            execute          = $powershell
+            arguments        = $arguments
+            secret_path      = [string]$SecretPath
+            secret_protected = $secretProtected
+            next_run_time    = $next
+        }
+    }
+}
+catch {
+    $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
+}
+ConvertTo-Json -InputObject $result -Depth 5 -Compress
+if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

@@ -1,0 +1,157 @@
+"""Stand-in ``powershell.exe`` for the scheduled-renewal scripts (register/show/remove/run-renewal-task.ps1).
+
+Binds arguments against the real script's ``param()`` block exactly like ``powershell.py`` (whose
+``bind`` and ``emit`` it reuses), and keeps the Task Scheduler in ``$FAKE_WINDOWS_DIR/tasks.json``
+with what ``Register-ScheduledTask`` would store: principal, trigger, action (execute + argument string).
+
+"DPAPI LocalMachine" is modelled by a reversible transformation whose output never contains the
+plaintext (a magic header, then the UTF-8 bytes XOR 0xA5), so a test can prove the password went
+from the installer's *environment* into a protected file and, at run time, into the renewal's
+environment — and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import _state
+from powershell import EXPECTED_OPTIONS, Refused, bind, emit
+
+SECRET_ENV = "OCTORUNBOOK_SCHEDULE_SECRET"
+DPAPI_MAGIC = b"FAKE-DPAPI-LocalMachine\x00"
+TASK_PATH = "\\octorunbook\\"
+POWERSHELL = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+
+
+def protect(plain: str) -> bytes:
+    return DPAPI_MAGIC + bytes(b ^ 0xA5 for b in plain.encode("utf-8"))
+
+
+def unprotect(data: bytes) -> str:
+    if not data.startswith(DPAPI_MAGIC):
+        raise ValueError("Key not valid for use in specified state.")
+    return bytes(b ^ 0xA5 for b in data[len(DPAPI_MAGIC) :]).decode("utf-8")
+
+
+def tasks() -> dict[str, Any]:
+    data = _state.read_json("tasks.json", {})
+    return data if isinstance(data, dict) else {}
+
+
+def register(p: dict[str, Any]) -> dict[str, Any]:
+    if "not_elevated" in _state.scenarios():
+        return {
+            "status": "not_elevated",
+            "phase": "register",
+            "message": "Access is denied.",
+            "hresult": -2147024891,
+        }
+    protected = False
+    if p.get("SecretPath"):
+        plain = os.environ.get(SECRET_ENV, "")
+        if not plain:
+            return {"status": "secret_missing", "message": "The PFX password was not handed to this script."}
+        path = Path(p["SecretPath"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(protect(plain))
+        protected = True
+    runner = Path(sys.argv[len(EXPECTED_OPTIONS) + 1]).parent / "run-renewal-task.ps1"
+    arguments = (
+        f'-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{runner}"'
+        f' -Octorunbook "{p["Octorunbook"]}" -Subcommand "{p["Subcommand"]}" -ParamsPath "{p["ParamsPath"]}"'
+    )
+    if protected:
+        arguments += f' -SecretPath "{p["SecretPath"]}" -PasswordEnv {p["PasswordEnv"]}'
+    task = {
+        "task_name": p["TaskName"],
+        "task_path": TASK_PATH,
+        "state": "Ready",
+        "at": p["At"],
+        "user_id": "SYSTEM",
+        "logon_type": "ServiceAccount",
+        "run_level": "Highest",
+        "execute": POWERSHELL,
+        "arguments": arguments,
+        "secret_path": p.get("SecretPath", ""),
+        "secret_protected": protected,
+        "next_run_time": f"2026-11-29T{p['At']}:00.0000000Z",
+    }
+    current = tasks()
+    current[TASK_PATH + p["TaskName"]] = task
+    _state.write_json("tasks.json", current)
+    return {"status": "ok", **task}
+
+
+def show(p: dict[str, Any]) -> dict[str, Any]:
+    task = tasks().get(TASK_PATH + p["TaskName"])
+    if task is None:
+        return {"status": "not_found", "task_name": p["TaskName"], "task_path": TASK_PATH}
+    return {"status": "ok", **task, "last_run_time": "", "last_task_result": 267011}
+
+
+def remove(p: dict[str, Any]) -> dict[str, Any]:
+    current = tasks()
+    task_removed = current.pop(TASK_PATH + p["TaskName"], None) is not None
+    _state.write_json("tasks.json", current)
+    secret = Path(p["SecretPath"]) if p.get("SecretPath") else None
+    secret_removed = bool(secret and secret.exists())
+    if secret is not None and secret_removed:
+        secret.unlink()
+    if not (task_removed or secret_removed):
+        return {"status": "not_found", "task_name": p["TaskName"], "task_path": TASK_PATH}
+    return {
+        "status": "ok",
+        "task_name": p["TaskName"],
+        "task_removed": task_removed,
+        "secret_removed": secret_removed,
+    }
+
+
+def run_renewal(p: dict[str, Any]) -> int:
+    """What the task runs: the renewal command, the unprotected password in its environment only."""
+    env = dict(os.environ)
+    if p.get("SecretPath"):
+        env[p["PasswordEnv"]] = unprotect(Path(p["SecretPath"]).read_bytes())
+    return subprocess.run(
+        [p["Octorunbook"], p["Subcommand"], p["ParamsPath"]], env=env, check=False
+    ).returncode
+
+
+SCRIPTS = {
+    "register-renewal-task.ps1": register,
+    "show-renewal-task.ps1": show,
+    "remove-renewal-task.ps1": remove,
+}
+
+
+def main(argv: list[str]) -> int:
+    _state.log_call("powershell", argv)
+    if argv[: len(EXPECTED_OPTIONS)] != EXPECTED_OPTIONS or len(argv) <= len(EXPECTED_OPTIONS):
+        sys.stderr.write(f"fake powershell: unexpected options {argv!r}\n")
+        return 64
+    script = Path(argv[len(EXPECTED_OPTIONS)])
+    if not script.is_absolute() or not script.is_file() or not (script.parent / "_common.ps1").is_file():
+        sys.stderr.write(f"The argument '{script}' to the -File parameter does not exist.\n")
+        return 64
+    try:
+        params = bind(script, argv[len(EXPECTED_OPTIONS) + 1 :])
+    except Refused as exc:
+        sys.stderr.write(f"{script.name} : {exc}\r\n")
+        return 1
+    if script.name == "run-renewal-task.ps1":
+        return run_renewal(params)
+    handler = SCRIPTS.get(script.name)
+    if handler is None:
+        sys.stderr.write(f"fake schedule powershell: no stand-in for {script.name}\n")
+        return 64
+    result = handler(params)
+    emit(result)
+    return 0 if result.get("status") == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

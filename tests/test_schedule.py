@@ -1,0 +1,340 @@
+"""``octorunbook schedule``: a Windows Scheduled Task through the stand-in PowerShell (exact argv), a systemd
+timer (real only where systemd runs) or a crontab line, and a PFX password that never reaches argv or disk
+in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import shlex
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from octorunbook.cli import main
+from octorunbook.schedule import RENEW_SUBCOMMAND, Schedule, octorunbook_executable
+from octorunbook.schedule_systemd import crontab_line, systemd_running, unit_texts
+from octorunbook.targets.windows._powershell import POWERSHELL_OPTIONS, script_path
+
+FAKES = Path(__file__).resolve().parent / "fakes"
+sys.path.insert(0, str(FAKES))
+from schedule_powershell import protect, unprotect  # noqa: E402
+
+NO_SYSTEMD = "systemd is not PID 1 here (a container): a real user timer cannot be installed"
+
+
+def write_params(tmp_path: Path, **values: Any) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"hostname": "octopus.example.com", **values}))
+    return path
+
+
+@pytest.fixture
+def win(fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The stand-in Windows, with powershell answering the scheduled-renewal scripts."""
+    wrapper = fake.bin / "powershell-schedule"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKES / "schedule_powershell.py"}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("OCTORUNBOOK_POWERSHELL", str(wrapper))
+    monkeypatch.setenv("ProgramData", str(tmp_path / "ProgramData"))
+    fake.wrapper = wrapper
+    return fake
+
+
+def ps_argv(fake: Any, script: str, *arguments: str) -> list[str]:
+    """The argv the stand-in receives after the executable (what ``argv.log`` keeps)."""
+    return [*POWERSHELL_OPTIONS, "-File", str(script_path(script)), *arguments]
+
+
+def secret_file(tmp_path: Path, name: str = "octorunbook-renew") -> Path:
+    return tmp_path / "ProgramData" / "octorunbook" / "secrets" / f"{name}.pfx-password.dpapi"
+
+
+# -- Windows -------------------------------------------------------------------------------------------
+def test_windows_install_registers_a_daily_system_task_with_the_exact_argv(
+    win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = write_params(tmp_path, target="windows")
+    assert main(["schedule", "install", str(params), "--platform", "windows", "--at", "04:05"]) == 0
+    exe = octorunbook_executable()
+    assert win.argvs("powershell") == [
+        ps_argv(
+            win,
+            "register-renewal-task.ps1",
+            *("-TaskName", "octorunbook-renew", "-At", "04:05", "-Octorunbook", exe),
+            *("-Subcommand", "renew", "-ParamsPath", str(params)),
+        )
+    ]
+    out = capsys.readouterr().out
+    assert "daily at 04:05, as SYSTEM (ServiceAccount, Highest)" in out
+    assert f"runs: {exe} renew {params}" in out
+    assert not secret_file(tmp_path).exists()  # a self-signed source has no password to keep
+
+
+def test_windows_show_and_remove_read_and_unregister_the_task(
+    win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = write_params(tmp_path, target="windows")
+    main(["schedule", "install", str(params), "--platform", "windows", "--name", "portal"])
+    capsys.readouterr()
+    assert main(["schedule", "show", "--platform", "windows", "--name", "portal"]) == 0
+    shown = capsys.readouterr().out
+    assert "Scheduled Task \\octorunbook\\portal: Ready" in shown and "daily at 03:17" in shown
+    assert main(["schedule", "remove", "--platform", "windows", "--name", "portal"]) == 0
+    assert "Scheduled Task portal removed" in capsys.readouterr().out
+    assert main(["schedule", "show", "--platform", "windows", "--name", "portal"]) == 1
+    assert win.argvs("powershell")[1:] == [
+        ps_argv(win, "show-renewal-task.ps1", "-TaskName", "portal"),
+        ps_argv(
+            win,
+            "remove-renewal-task.ps1",
+            "-TaskName",
+            "portal",
+            "-SecretPath",
+            str(secret_file(tmp_path, "portal")),
+        ),
+        ps_argv(win, "show-renewal-task.ps1", "-TaskName", "portal"),
+    ]
+
+
+def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_environment(
+    win: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canary = "canary-" + secrets.token_hex(12)
+    monkeypatch.setenv("DROP_PFX_PASSWORD", canary)
+    pfx = tmp_path / "drop" / "portal.pfx"
+    pfx.parent.mkdir()
+    pfx.write_bytes(b"not read at install time")
+    params = write_params(
+        tmp_path,
+        target="windows",
+        certificate_source="pfx",
+        pfx_path=str(pfx),
+        pfx_password_env="DROP_PFX_PASSWORD",
+    )
+    assert main(["schedule", "install", str(params), "--platform", "windows"]) == 0
+
+    secret = secret_file(tmp_path)
+    (call,) = win.calls("powershell")
+    assert call["argv"] == ps_argv(
+        win,
+        "register-renewal-task.ps1",
+        *("-TaskName", "octorunbook-renew", "-At", "03:17", "-Octorunbook", octorunbook_executable()),
+        *("-Subcommand", "renew", "-ParamsPath", str(params)),
+        *("-SecretPath", str(secret), "-PasswordEnv", "DROP_PFX_PASSWORD"),
+    )
+    assert "OCTORUNBOOK_SCHEDULE_SECRET" in call["env_names"]  # handed over in the child's environment
+    assert unprotect(secret.read_bytes()) == canary
+
+    # The scheduler runs the task's action; the launcher puts the password in the renewal's environment.
+    task = win.calls("powershell")  # (re-read below after the run)
+    probe = tmp_path / "renew-probe"
+    seen = tmp_path / "renew-saw.txt"
+    probe.write_text(
+        f'#!/bin/sh\nprintf "%s" "$DROP_PFX_PASSWORD" | sha256sum > "{seen}"\necho "$@" >> "{seen}"\n'
+    )
+    probe.chmod(0o755)
+    shown = subprocess.run(
+        [str(win.wrapper), *ps_argv(win, "show-renewal-task.ps1", "-TaskName", "octorunbook-renew")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    arguments = shlex.split(yaml.safe_load(shown[shown.index("{") :])["arguments"])
+    arguments[arguments.index("-Octorunbook") + 1] = str(probe)
+    assert subprocess.run([str(win.wrapper), *arguments], check=False).returncode == 0
+    digest, argv_seen = seen.read_text().splitlines()
+    assert digest.split()[0] == hashlib.sha256(canary.encode()).hexdigest()
+    assert argv_seen == f"{RENEW_SUBCOMMAND} {params}"
+
+    # Canary: never in argv, the task definition, or any file written in clear.
+    assert task and canary not in win.log_text() and canary not in " ".join(arguments)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+
+
+def test_windows_pfx_source_without_the_password_refuses_and_registers_nothing(
+    win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = write_params(tmp_path, target="windows", certificate_source="pfx", pfx_path="C:/drop/p.pfx")
+    assert main(["schedule", "install", str(params), "--platform", "windows"]) == 1
+    assert "SCHEDULE_PASSWORD_MISSING" in capsys.readouterr().err
+    assert win.calls("powershell") == []
+
+
+def test_windows_install_not_elevated_is_a_coded_error(
+    win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    win.scenario("not_elevated")
+    assert main(["schedule", "install", str(write_params(tmp_path)), "--platform", "windows"]) == 1
+    assert "NOT_ELEVATED" in capsys.readouterr().err
+
+
+def test_schedule_scripts_are_windows_powershell_51_and_register_as_system() -> None:
+    names = (
+        "register-renewal-task.ps1",
+        "show-renewal-task.ps1",
+        "remove-renewal-task.ps1",
+        "run-renewal-task.ps1",
+    )
+    for name in names:
+        text = script_path(name).read_text(encoding="utf-8")
+        text = re.sub(r"<#.*?#>", "", text, flags=re.S)  # the comment-based help
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        assert "??" not in code and "?." not in code and " ? " not in code, name
+    register = script_path("register-renewal-task.ps1").read_text(encoding="utf-8")
+    assert "-UserId 'NT AUTHORITY\\SYSTEM' -LogonType ServiceAccount -RunLevel Highest" in register
+    assert "DataProtectionScope]::LocalMachine" in register and "Register-ScheduledTask" in register
+    assert "Unregister-ScheduledTask" in script_path("remove-renewal-task.ps1").read_text(encoding="utf-8")
+
+
+def test_fake_dpapi_output_never_holds_the_plaintext() -> None:
+    assert b"hunter2" not in protect("hunter2") and unprotect(protect("hunter2")) == "hunter2"
+
+
+# -- Linux ---------------------------------------------------------------------------------------------
+def schedule_for(params: Path, **overrides: Any) -> Schedule:
+    values: dict[str, Any] = {
+        "name": "octorunbook-renew",
+        "at": "03:17",
+        "params_path": params,
+        "octorunbook": "/opt/octo runbook/.venv/bin/octorunbook",
+    }
+    values.update(overrides)
+    return Schedule(**values)
+
+
+def test_systemd_units_run_the_renewal_daily_persistent_and_spread() -> None:
+    units = unit_texts(schedule_for(Path("/etc/octo/100%/params.yaml")))
+    assert units.timer_name == "octorunbook-renew.timer"
+    assert "OnCalendar=*-*-* 03:17:00\nPersistent=true\nRandomizedDelaySec=15min\n" in units.timer
+    assert "Unit=octorunbook-renew.service" in units.timer and "WantedBy=timers.target" in units.timer
+    assert "Type=oneshot\n" in units.service
+    assert (
+        'ExecStart="/opt/octo runbook/.venv/bin/octorunbook" renew /etc/octo/100%%/params.yaml\n'
+        in units.service
+    )
+    assert "WorkingDirectory=/etc/octo/100%%\n" in units.service
+
+
+def test_crontab_line_is_marked_and_escapes_percent() -> None:
+    line = crontab_line(schedule_for(Path("/srv/a%b/params.yaml"), at="04:05"))
+    assert line == (
+        "5 4 * * * cd /srv/a\\%b && '/opt/octo runbook/.venv/bin/octorunbook' renew /srv/a\\%b/params.yaml"
+        "  # octorunbook:octorunbook-renew"
+    )
+
+
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Done]:
+    """``octorunbook schedule ...`` in this process, with ``XDG_CONFIG_HOME`` in tmp_path/xdg."""
+
+    def run(*args: str, **env: str) -> Done:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = main(["schedule", *args])
+        out, err = capsys.readouterr()
+        return Done(code, out, err)
+
+    return run
+
+
+@pytest.mark.skipif(systemd_running(), reason="systemd runs here: install enables a real timer instead")
+def test_install_without_systemd_prints_the_crontab_line_and_installs_nothing(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    params = write_params(tmp_path)
+    done = run_cli("install", str(params), "--user", "--at", "02:30")
+    assert done.returncode == 0, done.stderr
+    assert "systemd is not running here, so nothing was installed" in done.stdout
+    assert f"30 2 * * * cd {tmp_path} && {octorunbook_executable()} renew {params}" in done.stdout
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_platform_systemd_writes_user_units_that_show_and_remove_handle(tmp_path: Path, run_cli: Any) -> None:
+    params = write_params(tmp_path)
+    done = run_cli("install", str(params), "--platform", "systemd", "--user")
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "xdg" / "systemd" / "user"
+    timer = folder / "octorunbook-renew.timer"
+    service = folder / "octorunbook-renew.service"
+    assert timer.read_text() == unit_texts(schedule_for(params, octorunbook=octorunbook_executable())).timer
+    assert f"ExecStart={octorunbook_executable()} renew {params}\n" in service.read_text()
+    assert stat.S_IMODE(service.stat().st_mode) == 0o644
+    shown = run_cli("show", "--platform", "systemd", "--user")
+    assert (
+        shown.returncode == 0 and f"# {timer}" in shown.stdout and "OnCalendar=*-*-* 03:17:00" in shown.stdout
+    )
+    removed = run_cli("remove", "--platform", "systemd", "--user")
+    assert removed.returncode == 0 and f"removed {timer}" in removed.stdout
+    assert list(folder.iterdir()) == []
+    assert run_cli("show", "--platform", "systemd", "--user").returncode == 1
+
+
+@pytest.mark.skipif(not systemd_running(), reason=NO_SYSTEMD)
+def test_real_user_timer_is_enabled_and_removed(
+    tmp_path: Path, run_cli: Any
+) -> None:  # pragma: no cover - needs systemd
+    params = write_params(tmp_path)
+    name = "octorunbook-test-" + secrets.token_hex(4)
+    assert run_cli("install", str(params), "--user", "--name", name).returncode == 0
+    try:
+        timers = subprocess.run(
+            ["systemctl", "--user", "list-timers", f"{name}.timer"], capture_output=True, text=True
+        )
+        assert f"{name}.timer" in timers.stdout
+    finally:
+        assert run_cli("remove", "--user", "--name", name).returncode == 0
+
+
+def test_linux_refuses_a_pfx_source_and_writes_nothing(tmp_path: Path, run_cli: Any) -> None:
+    canary = "canary-" + secrets.token_hex(12)
+    params = write_params(
+        tmp_path, certificate_source="pfx", pfx_path="/drop/p.pfx", pfx_password_env="DROP_PW"
+    )
+    done = run_cli("install", str(params), "--platform", "systemd", "--user", DROP_PW=canary)
+    assert done.returncode == 1 and "SCHEDULE_SECRET_UNSUPPORTED" in done.stderr
+    assert not (tmp_path / "xdg").exists()
+    assert canary not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--at", "25:00"], "SCHEDULE_TIME_INVALID"),
+        (["--at", "3pm"], "SCHEDULE_TIME_INVALID"),
+        (["--name", "my renewal"], "SCHEDULE_NAME_INVALID"),
+        (["--name", "../../etc/x"], "SCHEDULE_NAME_INVALID"),
+    ],
+)
+def test_bad_time_or_name_is_refused_before_anything_is_written(
+    tmp_path: Path, run_cli: Any, args: list[str], code: str
+) -> None:
+    done = run_cli("install", str(write_params(tmp_path)), "--platform", "systemd", "--user", *args)
+    assert done.returncode == 1 and code in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_a_windows_target_is_not_scheduled_on_linux(tmp_path: Path, run_cli: Any) -> None:
+    done = run_cli("install", str(write_params(tmp_path, target="windows")), "--platform", "cron")
+    assert done.returncode == 1 and "SCHEDULE_TARGET_ELSEWHERE" in done.stderr
