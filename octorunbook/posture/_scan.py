@@ -291,6 +291,8 @@ def scan(
         raise InputError(
             "POSTURE_BACKEND_INVALID", f"backend must be 'ssl' or 'sslyze', got {backend!r}.", ""
         )
+    if front not in (None, "httpsys", "nginx"):
+        raise InputError("POSTURE_FRONT_INVALID", f"front must be 'httpsys' or 'nginx', got {front!r}.", "")
     address, port = parse_endpoint(endpoint)
     bundle = _check_bundle(ca_bundle)
     started = time.monotonic()
