@@ -84,7 +84,7 @@ class ProbeResult:
 
 def reason(exc: ssl.SSLError) -> str:
     """OpenSSL's short reason (``NO_SHARED_CIPHER``) where there is one, else the message."""
-    return str(getattr(exc, "reason", None) or exc)
+    return str(getattr(exc, "reason", None) or (exc.args[-1] if exc.args else exc))
 
 
 def protocol_context(protocol: Protocol) -> ssl.SSLContext:
