@@ -204,3 +204,15 @@ def test_text_table_lists_every_row_and_the_remedies(serve: Any) -> None:
         assert row.check in text
     assert "⚠ HSTS_TOO_SHORT: HSTS max-age is 60 s" in text
     assert "remedy: Raise it once HTTPS has been stable" in text
+
+
+def test_posture_panel_shows_rows_and_findings_for_the_notebook(serve: Any) -> None:
+    from octorunbook.posture import posture_panel
+
+    server = serve(ciphers=HARDENED_CIPHERS, hsts=None)
+    warned = posture_panel(scan(("127.0.0.1", server.port), HOST))
+    assert warned.status == "warning"
+    html = warned.html()
+    assert "protocol TLS 1.3" in html and "HSTS_MISSING" in html and "octorunbook-warning" in html
+    strict = posture_panel(scan(("127.0.0.1", server.port), HOST, posture="strict"))
+    assert strict.status == "error"

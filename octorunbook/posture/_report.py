@@ -159,9 +159,8 @@ def text_table(report: PostureReport) -> str:
 
 def posture_panel(report: PostureReport) -> Panel:
     """The same rows as a notebook panel (HTML through :class:`render.Panel`)."""
-    worst: RowSeverity = "ok"
-    for f in report.findings:
-        worst = "error" if f.severity == "error" else ("warning" if worst != "error" else worst)
+    severities = {f.severity for f in report.findings}
+    worst = "error" if "error" in severities else "warning" if severities else "ok"
     rows: list[Row] = [Row(r.severity, r.check, f"expected {r.expected}; seen {r.seen}") for r in report.rows]
     rows += [
         Row("error" if f.severity == "error" else "warning", f.code, f.message, f.remedy)
