@@ -28,7 +28,16 @@ from ._probe import (
     suite_context,
     trust_context,
 )
-from ._report import NOT_TESTABLE, ONE_YEAR, Front, PostureMode, PostureReport, PostureRow, finding_for
+from ._report import (
+    NOT_TESTABLE,
+    ONE_YEAR,
+    Front,
+    PostureMode,
+    PostureReport,
+    PostureRow,
+    RowSeverity,
+    finding_for,
+)
 
 Endpoint = tuple[str, int] | str
 
@@ -115,10 +124,10 @@ class _Scan:
         self.front = front
         self.rows: list[PostureRow] = []
         self.findings: list[Finding] = []
-        self.bad = "error" if posture == "strict" else "warning"
+        self.bad: RowSeverity = "error" if posture == "strict" else "warning"
 
-    def row(self, check: str, expected: str, seen: str, severity: str, code: str = "") -> None:
-        self.rows.append(PostureRow(check, expected, seen, severity, code))  # type: ignore[arg-type]
+    def row(self, check: str, expected: str, seen: str, severity: RowSeverity, code: str = "") -> None:
+        self.rows.append(PostureRow(check, expected, seen, severity, code))
 
     def find(self, code: str, message: str, **details: object) -> None:
         self.findings.append(finding_for(code, message, self.posture, self.front, **details))
@@ -142,8 +151,12 @@ class _Scan:
                     "TLS_LEGACY_PROTOCOL",
                 )
             else:
-                severity = "ok" if result.outcome == expected else "info"
-                self.row(f"protocol {protocol.label}", expected, _seen(result), severity)
+                self.row(
+                    f"protocol {protocol.label}",
+                    expected,
+                    _seen(result),
+                    "ok" if result.outcome == expected else "info",
+                )
         if legacy:
             self.find(
                 "TLS_LEGACY_PROTOCOL",
@@ -196,7 +209,7 @@ class _Scan:
             )
         # An internal CA that the operator's clients trust is a legitimate choice: the system store failing
         # is then information, not a finding -- the bundle is the operator's statement of what clients trust.
-        system_severity = "ok" if system_ok else ("info" if provided_ok else self.bad)
+        system_severity: RowSeverity = "ok" if system_ok else ("info" if provided_ok else self.bad)
         self.row(
             "chain against the system trust store",
             "validates",
