@@ -188,6 +188,10 @@ def test_unreachable_endpoint_is_a_target_error_and_bad_input_changes_nothing(tm
         scan(("127.0.0.1", port), HOST, timeout=2)
     with pytest.raises(InputError, match="^ENDPOINT_INVALID:"):
         scan("http://127.0.0.1:80", HOST)
+    with pytest.raises(InputError, match="^HOSTNAME_INVALID:"):
+        scan(("127.0.0.1", port), " ")
+    with pytest.raises(InputError, match="^POSTURE_INVALID:"):
+        scan(("127.0.0.1", port), HOST, posture="lenient")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="^FILE_NOT_FOUND:"):
         scan(("127.0.0.1", port), HOST, ca_bundle=tmp_path / "missing.pem")
     junk = tmp_path / "junk.pem"

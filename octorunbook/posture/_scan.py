@@ -276,6 +276,45 @@ class _Scan:
             )
 
 
+def _check_options(hostname: str, posture: str, backend: str, front: str | None, hsts_min_age: int) -> None:
+    """Refuse bad options before anything is probed."""
+    problems = [
+        (
+            "HOSTNAME_INVALID",
+            not hostname.strip() or any(c.isspace() for c in hostname),
+            f"{hostname!r} is not a host name.",
+            "Give the name operators browse to, e.g. octopus.example.com.",
+        ),
+        (
+            "POSTURE_INVALID",
+            posture not in ("default", "strict"),
+            f"posture must be 'default' or 'strict', got {posture!r}.",
+            "Use posture: default (findings are warnings) or strict (findings are errors).",
+        ),
+        (
+            "POSTURE_BACKEND_INVALID",
+            backend not in ("ssl", "sslyze"),
+            f"backend must be 'ssl' or 'sslyze', got {backend!r}.",
+            "Use ssl (built in) or sslyze (the optional extra).",
+        ),
+        (
+            "POSTURE_FRONT_INVALID",
+            front not in (None, "httpsys", "nginx"),
+            f"front must be 'httpsys' or 'nginx', got {front!r}.",
+            "Use httpsys (Windows) or nginx, or leave it out for both remedies.",
+        ),
+        (
+            "HSTS_MIN_AGE_INVALID",
+            hsts_min_age < 0,
+            f"hsts_min_age must be 0 or more seconds, got {hsts_min_age}.",
+            "Use a number of seconds; one year (31536000) is the usual floor.",
+        ),
+    ]
+    for code, bad, message, remedy in problems:
+        if bad:
+            raise InputError(code, message, remedy)
+
+
 def _seen(result: ProbeResult) -> str:
     return f"{result.outcome} ({result.detail})" if result.detail else result.outcome
 
@@ -298,14 +337,7 @@ def scan(
     ``ENDPOINT_UNREACHABLE`` when not even a default TLS handshake succeeds. Everything else -- including
     a probe this machine cannot make -- is a row in the report.
     """
-    if posture not in ("default", "strict"):
-        raise InputError("POSTURE_INVALID", f"posture must be 'default' or 'strict', got {posture!r}.", "")
-    if backend not in ("ssl", "sslyze"):
-        raise InputError(
-            "POSTURE_BACKEND_INVALID", f"backend must be 'ssl' or 'sslyze', got {backend!r}.", ""
-        )
-    if front not in (None, "httpsys", "nginx"):
-        raise InputError("POSTURE_FRONT_INVALID", f"front must be 'httpsys' or 'nginx', got {front!r}.", "")
+    _check_options(hostname, posture, backend, front, hsts_min_age)
     address, port = parse_endpoint(endpoint)
     bundle = _check_bundle(ca_bundle)
     started = time.monotonic()
