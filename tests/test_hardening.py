@@ -183,10 +183,13 @@ def test_apply_writes_exact_values_exports_the_previous_ones_and_rollback_restor
     applied = apply_schannel(runner, plan, tmp_path / "state")
     set_calls = [a for a in windows.argvs("powershell") if a[5].endswith("set-schannel.ps1")]
     plan_file = next((tmp_path / "state").glob("schannel-plan-*.json"))
-    assert set_calls == [
-        [*OPTIONS, str(SCRIPTS_DIR / "set-schannel.ps1"), "-PlanPath", str(plan_file), "-BackupPath",
-         str(applied.backup_path)],
-    ]  # fmt: skip
+    assert set_calls == [[*OPTIONS, str(SCRIPTS_DIR / "set-schannel.ps1"), "-PlanPath", str(plan_file)]]
+    assert json.loads(plan_file.read_text())["changes"][0] == {
+        "path": TLS10,
+        "name": "Enabled",
+        "type": "DWord",
+        "value": 0,
+    }
     assert [r.mutating for r in runner.records] == [False, True]
     assert registry(windows) == {
         TLS10.lower(): {
@@ -222,7 +225,11 @@ def test_apply_without_elevation_is_not_elevated_and_leaves_the_backup(
         apply_schannel(runner, plan, tmp_path)
     assert caught.value.code == "NOT_ELEVATED"
     assert "registry" in caught.value.message
-    assert list(tmp_path.glob("schannel-backup-*.json"))
+    backup = json.loads(next(tmp_path.glob("schannel-backup-*.json")).read_text())["changes"]
+    assert [(c["path"], c["name"], c["value"]) for c in backup][:2] == [
+        (TLS10, "Enabled", None),
+        (TLS10, "DisabledByDefault", None),
+    ]
     assert not (windows.root / "registry.json").exists()
 
 

@@ -229,29 +229,31 @@ def _write_plan(path: Path, values: Sequence[RegistryValue]) -> None:
 
 
 def _set(runner: CommandRunner, plan_path: Path, backup_path: Path, label: str) -> SchannelApplied:
+    """Run set-schannel.ps1 on ``plan_path``; the values it found before changing anything replace our own
+    reading in ``backup_path`` (also when it fails half-way: that file is the rollback plan)."""
     data, result = run_script(
-        runner,
-        "set-schannel.ps1",
-        ["-PlanPath", str(plan_path), "-BackupPath", str(backup_path)],
-        label=label,
-        mutating=True,
+        runner, "set-schannel.ps1", ["-PlanPath", str(plan_path)], label=label, mutating=True
     )
+    previous: tuple[RegistryValue, ...] = ()
+    if isinstance(data.get("previous"), list):
+        previous = parse_schannel({"windows_build": 0, "values": data["previous"]}).values
+        _write_plan(backup_path, previous)
     if data.get("status") == "not_elevated":
         raise TargetError(
             "NOT_ELEVATED",
             "Access is denied while changing SCHANNEL settings: the HKLM registry needs an elevated session. "
-            f"The previous values were exported to {backup_path} before anything changed.",
+            f"The values found before the change are in {backup_path}.",
             "Start JupyterLab (or the terminal running papermill) with 'Run as administrator' and run again.",
             details=script_details(result, data),
         )
     if data.get("status") != "ok":
         raise script_failure(data, result, "set-schannel.ps1", "SCHANNEL_SET_FAILED")
-    previous = parse_schannel({"windows_build": 0, "values": data.get("previous") or []}).values
     return SchannelApplied(int(data.get("applied") or 0), backup_path, previous)
 
 
 def apply_schannel(runner: CommandRunner, plan: HardeningPlan, workdir: Path) -> SchannelApplied:
-    """Write the plan's exact values (previous values exported beside it first) -- plan and backup stay in
+    """Write the plan's exact values. The previous values (as read for the plan) are exported to a backup file
+    first, then replaced by what the script found at the moment of the change; plan and backup stay in
     ``workdir`` as evidence and as the rollback input."""
     if plan.strategy != "schannel" or not plan.changes:
         raise ValueError("apply_schannel takes a SCHANNEL plan with changes")
@@ -259,7 +261,9 @@ def apply_schannel(runner: CommandRunner, plan: HardeningPlan, workdir: Path) ->
     workdir.mkdir(parents=True, exist_ok=True)
     plan_path = workdir / f"schannel-plan-{stamp}.json"
     _write_plan(plan_path, [RegistryValue(c.path, c.name, c.kind, c.after) for c in plan.changes])
-    return _set(runner, plan_path, workdir / f"schannel-backup-{stamp}.json", "harden SCHANNEL")
+    backup_path = workdir / f"schannel-backup-{stamp}.json"
+    _write_plan(backup_path, [RegistryValue(c.path, c.name, c.kind, c.before) for c in plan.changes])
+    return _set(runner, plan_path, backup_path, "harden SCHANNEL")
 
 
 def rollback_schannel(runner: CommandRunner, applied: SchannelApplied) -> SchannelApplied:

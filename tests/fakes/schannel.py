@@ -6,7 +6,7 @@ real script's text, so a path changed in the script and not in octorunbook (or t
 Every other script is handed to the shared stand-in (``powershell.py``) unchanged.
 
 ``FAKE_SCENARIO``: windows_2016 (build 14393), windows_2022 (20348), default 17763; not_elevated (the
-write fails with access denied after the backup was written, as the real script orders it).
+write fails with access denied after the previous values were read, which the answer still carries).
 """
 
 from __future__ import annotations
@@ -78,13 +78,13 @@ def set_schannel(script: Path, p: dict[str, Any]) -> dict[str, Any]:
         previous.append(
             {"path": change["path"], "name": change["name"], "type": kind or change["type"], "value": value}
         )
-    Path(p["BackupPath"]).write_text(json.dumps({"changes": previous}, indent=2), encoding="utf-8")
     if "not_elevated" in _state.scenarios():
         return {
             "status": "not_elevated",
             "phase": "apply",
             "message": "Requested registry access is not allowed.",
             "hresult": ACCESS_DENIED,
+            "previous": previous,
         }
     data = registry()
     for change in changes:
@@ -100,7 +100,6 @@ def set_schannel(script: Path, p: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": "ok",
         "applied": len(changes),
-        "backup_path": p["BackupPath"],
         "previous": previous,
         "reboot_required": True,
     }

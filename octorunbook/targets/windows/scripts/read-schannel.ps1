@@ -78,5 +78,5 @@ try {
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
 }
-ConvertTo-Json -InputObject $result -Depth 6 -Compress
+ConvertTo-Json -InputObject $result -Depth 5 -Compress
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

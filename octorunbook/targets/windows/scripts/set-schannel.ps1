@@ -5,22 +5,24 @@
     -PlanPath is a JSON file written by octorunbook:
       {"changes":[{"path":"HKLM:\...","name":"Enabled","type":"DWord","value":0}, ...]}
     A null value removes the value (back to the Windows default). Before anything changes, the current
-    value of every listed path/name is written to -BackupPath in the same format, so running this script
-    again with -PlanPath <backup> restores exactly what was there (rollback). Keys are created when
-    missing, never re-created (New-Item -Force on an existing registry key would wipe its values).
-    SCHANNEL reads these values at start: a reboot is needed before they take effect.
+    value of every listed path/name is read; they are exported in the result as "previous" (also when a
+    later step fails), in the plan format, so that octorunbook keeps them as the rollback plan: running
+    this script with that file restores exactly what was there. (octorunbook also writes its own reading
+    to that file before it calls this script, so a backup exists even if this process dies.)
+    Keys are created when missing, never re-created (New-Item -Force on an existing registry key would
+    wipe its values). SCHANNEL reads these values at start: a reboot is needed before they take effect.
     Prints one JSON object:
-      {"status":"ok","applied":n,"backup_path":..,"previous":[...],"reboot_required":true}
+      {"status":"ok","applied":n,"previous":[...],"reboot_required":true}
 #>
 [CmdletBinding()]
 param(
-    [Parameter(Mandatory = $true)][string]$PlanPath,
-    [Parameter(Mandatory = $true)][string]$BackupPath
+    [Parameter(Mandatory = $true)][string]$PlanPath
 )
 
 $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
+$previous = $null
 try {
     try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
     . (Join-Path $PSScriptRoot '_common.ps1')
@@ -65,9 +67,6 @@ try {
         }
         $previous += [ordered]@{ path = $path; name = $name; type = $kind; value = $value }
     }
-    $backup = [ordered]@{ changes = $previous }
-    $json = ConvertTo-Json -InputObject $backup -Depth 6
-    [System.IO.File]::WriteAllText($BackupPath, $json, (New-Object System.Text.UTF8Encoding $false))
 
     $phase = 'apply'
     $applied = 0
@@ -94,13 +93,14 @@ try {
     $result = [ordered]@{
         status          = 'ok'
         applied         = $applied
-        backup_path     = $BackupPath
         previous        = $previous
         reboot_required = $true
     }
 }
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
+    # What was there before the failing step: the rollback plan, even for a change that went half-way.
+    if ($null -ne $previous) { $result['previous'] = $previous }
 }
-ConvertTo-Json -InputObject $result -Depth 6 -Compress
+ConvertTo-Json -InputObject $result -Depth 5 -Compress
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }
