@@ -1,0 +1,19 @@
+"""The nginx target's parts: a PEM-directory store and nginx as the TLS front (a managed server block).
+
+``NginxSandbox`` runs a real nginx under a private prefix, for rehearsals and tests.
+"""
+
+from .front import DEFAULT_UPSTREAM, NginxFront, NginxInstallation, NginxSiteState, NginxVersion
+from .sandbox import NginxSandbox
+from .store import DEFAULT_ROOT, PemDirectoryStore
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "DEFAULT_UPSTREAM",
+    "NginxFront",
+    "NginxInstallation",
+    "NginxSandbox",
+    "NginxSiteState",
+    "NginxVersion",
+    "PemDirectoryStore",
+]
