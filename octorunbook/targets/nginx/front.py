@@ -18,6 +18,7 @@ seam, so the record shows each argv, exit code and duration. ``nginx_bin``, ``ng
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ...commands import CommandResult, CommandRunner
 from ...findings import CommandError, TargetError
@@ -166,6 +168,13 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def _retiring(pid: int) -> bool:
+    try:
+        return b"shutting down" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # gone
 
 
 class NginxFront:
@@ -382,7 +391,9 @@ class NginxFront:
         deadline = time.monotonic() + self.reload_timeout
         while time.monotonic() < deadline:
             now = _workers(master) if _alive(master) else frozenset()
-            if now - before:
+            # Done when new workers run and every old one has stopped accepting: exited, or retitled
+            # "worker process is shutting down" (it closes its listening sockets right then).
+            if now - before and all(_retiring(pid) for pid in before & now):
                 log.change(prefix + "reload nginx", f"master {master}: new workers {sorted(now - before)}")
                 return
             time.sleep(0.02)
@@ -392,6 +403,21 @@ class NginxFront:
             "rejected the configuration at reload (a port in use, a file it may not read).",
             "Read nginx's error log; the old configuration is still being served.",
         )
+
+    def prove_upstream(self, timeout: float = 3.0) -> Proof:
+        """Octopus answers ``GET /api`` at the upstream itself: without it nginx can only say 502."""
+        parts = urlsplit(self.upstream)
+        conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_type(parts.hostname or "", parts.port, timeout=timeout)
+        try:
+            conn.request("GET", "/api", headers={"Accept": "application/json"})
+            seen = f"{conn.getresponse().status}"
+            ok = seen == "200"
+        except (OSError, http.client.HTTPException) as exc:
+            seen, ok = f"{type(exc).__name__}: {exc}", False
+        finally:
+            conn.close()
+        return Proof(f"Octopus answers at {self.upstream}/api", "200", seen, ok, "PORTAL_NOT_ANSWERING")
 
     # ---- 02: can nginx load the certificate? -------------------------------------------------
     def prove_can_serve(self, certificate: StoredCertificate) -> list[Proof]:
