@@ -19,13 +19,20 @@ from octorunbook.verify import http_get, tls_handshake
 pytestmark = needs_nginx
 
 
-def first_binding(
+def plan_first(
     nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream, **overrides: Any
-) -> tuple[NginxFront, StoredCertificate, NginxSiteState]:
+) -> tuple[NginxFront, StoredCertificate, NginxSiteState, NginxSiteState]:
+    """A certificate in the store and the front's plan for it: (front, certificate, current, desired)."""
     stored = nginx.store().add(issue(ca, tmp_path, "first"))
     front = nginx.front(upstream.url)
     current = front.read()
-    desired = front.desired(intent(stored, **overrides), current)
+    return front, stored, current, front.desired(intent(stored, **overrides), current)
+
+
+def first_binding(
+    nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream, **overrides: Any
+) -> tuple[NginxFront, StoredCertificate, NginxSiteState]:
+    front, stored, current, desired = plan_first(nginx, ca, tmp_path, upstream, **overrides)
     front.apply(current, desired, Changes())
     return front, stored, desired
 
@@ -231,10 +238,7 @@ def test_rollback_of_a_first_binding_removes_the_managed_file_and_https_stops_an
 def test_apply_without_a_running_master_is_nginx_not_running_and_writes_nothing(
     nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream
 ) -> None:
-    stored = nginx.store().add(issue(ca, tmp_path, "first"))
-    front = nginx.front(upstream.url)
-    current = front.read()
-    desired = front.desired(intent(stored), current)
+    front, _, current, desired = plan_first(nginx, ca, tmp_path, upstream)
     nginx.stop()
 
     with pytest.raises(OctorunbookError) as caught:
@@ -247,11 +251,9 @@ def test_apply_without_a_running_master_is_nginx_not_running_and_writes_nothing(
 def test_plan_lists_the_exact_test_and_reload_argv(
     nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream
 ) -> None:
-    stored = nginx.store().add(issue(ca, tmp_path, "first"))
-    front = nginx.front(upstream.url)
-    current = front.read()
-    actions = front.actions(current, front.desired(intent(stored), current))
-    front.apply(current, front.desired(intent(stored), current), Changes())
+    front, stored, current, desired = plan_first(nginx, ca, tmp_path, upstream)
+    actions = front.actions(current, desired)
+    front.apply(current, desired, Changes())
 
     p = str(nginx.prefix)
     base = ["/usr/sbin/nginx", "-p", p + "/"]

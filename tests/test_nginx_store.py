@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cryptography import x509
 from nginxkit import HOSTNAME, issue, needs_nginx
 
 from octorunbook import certificates
@@ -33,7 +34,7 @@ def test_add_writes_one_directory_per_certificate_with_owner_only_modes(
     assert mode(tmp_path / "certs") == 0o700
     assert mode(stored.files.fullchain.parent) == 0o700
     assert mode(stored.files.privkey) == 0o600
-    chain = certificates.x509.load_pem_x509_certificates(stored.files.fullchain.read_bytes())
+    chain = x509.load_pem_x509_certificates(stored.files.fullchain.read_bytes())
     assert certificates.thumbprint_of(chain[0]) == stored.thumbprint and len(chain) == 2  # leaf, then CA
     assert stored.dns_names == (HOSTNAME,) and stored.store == str(tmp_path / "certs")
     assert [p.name for p in (tmp_path / "certs").iterdir()] == [stored.thumbprint]  # no staging left

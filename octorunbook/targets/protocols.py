@@ -172,14 +172,15 @@ class ChangeLog(Protocol):
 class Part(Protocol[StateT]):
     """Get / Test / Set for one part (OctopusDSC's triad), plus the way back.
 
-    ``read`` changes nothing. ``desired`` is pure: the same intent and current state give the same
-    answer. ``apply`` changes only what differs and reports each change; ``restore`` gives back a state
+    ``read`` changes nothing; it is given the intent because where to look can depend on it (HTTP.sys
+    reads the binding of ``intent.https_port``). ``desired`` is pure: the same intent and current state
+    give the same answer. ``apply`` changes only what differs and reports each change; ``restore`` gives back a state
     ``read`` returned before (rollback). Both raise ``OctorunbookError`` subclasses with stable codes.
     """
 
     kind: str
 
-    def read(self) -> StateT: ...
+    def read(self, intent: PortalIntent) -> StateT: ...
 
     def desired(self, intent: PortalIntent, current: StateT) -> StateT: ...
 

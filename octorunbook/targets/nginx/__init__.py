@@ -3,6 +3,8 @@
 ``NginxSandbox`` runs a real nginx under a private prefix, for rehearsals and tests.
 """
 
+from typing import TYPE_CHECKING
+
 from .front import DEFAULT_UPSTREAM, NginxFront, NginxInstallation, NginxSiteState, NginxVersion
 from .sandbox import NginxSandbox
 from .store import DEFAULT_ROOT, PemDirectoryStore
@@ -17,3 +19,12 @@ __all__ = [
     "NginxVersion",
     "PemDirectoryStore",
 ]
+
+if TYPE_CHECKING:
+    from ..protocols import CertificateStore, TlsFront
+
+    def _fits(
+        front: NginxFront, store: PemDirectoryStore
+    ) -> tuple[TlsFront[NginxSiteState], CertificateStore]:
+        """mypy proves here that the nginx parts satisfy the protocols (never called)."""
+        return front, store

@@ -236,7 +236,8 @@ class NginxFront:
         master = self.master_pid()
         return master, _workers(master)
 
-    def read(self) -> NginxSiteState:
+    def read(self, intent: PortalIntent | None = None) -> NginxSiteState:
+        """The managed file as it is now (one file whatever the intent: ``intent`` is not needed)."""
         try:
             text = self.site_path.read_text()
         except FileNotFoundError:

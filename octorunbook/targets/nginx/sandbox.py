@@ -23,7 +23,7 @@ import pwd
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ...commands import CommandRunner
@@ -66,10 +66,20 @@ def main_config(prefix: Path) -> str:
 class NginxSandbox:
     """A private nginx in ``prefix``; ``front``/``store`` give the parts a target is made of."""
 
-    def __init__(self, prefix: Path, *, nginx_bin: str = DEFAULT_BIN, runner: CommandRunner | None = None):
+    def __init__(
+        self,
+        prefix: Path,
+        *,
+        nginx_bin: str = DEFAULT_BIN,
+        runner: CommandRunner | None = None,
+        port_mapper: Callable[[int], int] | None = None,
+    ):
+        """``port_mapper``: the sandbox host's port map (``Sandbox.map_port``) when nginx runs in front
+        of its stand-in portal; by default the prefix keeps its own in ``ports.json``."""
         self.prefix = Path(prefix).resolve()
         self.nginx_bin = nginx_bin
         self.runner = runner or CommandRunner(timeout=60)
+        self.port_mapper = port_mapper
 
     @property
     def installation(self) -> NginxInstallation:
@@ -95,6 +105,8 @@ class NginxSandbox:
 
     def map_port(self, port: int) -> int:
         """The real loopback port for a virtual one (443, 80 and any other asked for)."""
+        if self.port_mapper is not None:
+            return self.port_mapper(port)
         mapping: dict[str, int] = json.loads(self.ports_path.read_text())
         if str(port) not in mapping:
             mapping[str(port)] = port if port >= 1024 else _free_port()
