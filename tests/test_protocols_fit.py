@@ -1,0 +1,113 @@
+"""One change loop written against ``targets.protocols`` drives both topologies: HTTP.sys and nginx.
+
+``change`` below is the shape runbook 03 takes over the protocols (read → desired → apply the parts
+that differ → prove → restore the changed parts in reverse order); here it runs on the sandbox's
+HTTP.sys stand-ins and on a real nginx with the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from nginxkit import HOSTNAME, Changes, Upstream, intent, issue, needs_nginx
+
+from octorunbook.commands import CommandRunner
+from octorunbook.findings import VerificationError
+from octorunbook.targets.base import Target
+from octorunbook.targets.httpsys_parts import HttpSysFront, OctopusServerInstance, StoreByName
+from octorunbook.targets.nginx import NginxSandbox
+from octorunbook.targets.protocols import Part, PortalIntent
+from octorunbook.targets.sandbox import Sandbox
+from octorunbook.verify import tls_handshake, wait_for_portal
+
+
+def change(parts: Sequence[Part[Any]], wanted: PortalIntent, prove: Callable[[], None]) -> Changes:
+    log = Changes()
+    current = [(part, part.read(wanted)) for part in parts]
+    plan = [(part, now, part.desired(wanted, now)) for part, now in current]
+    changed: list[tuple[Part[Any], Any]] = []
+    try:
+        for part, now, desired in plan:
+            if now != desired:
+                part.apply(now, desired, log)
+                changed.append((part, now))
+        prove()
+    except Exception:
+        for part, before in reversed(changed):
+            part.restore(before, log)
+        raise
+    return log
+
+
+def served_is(host: str, port: int, thumbprint: str) -> Callable[[], None]:
+    def prove() -> None:
+        answer, error = wait_for_portal(lambda: _get(host, port), timeout=8)
+        seen = tls_handshake(host, port, HOSTNAME).thumbprint if answer else error
+        if seen != thumbprint:
+            raise VerificationError("SERVED_WRONG_CERTIFICATE", f"expected {thumbprint}, seen {seen}")
+
+    return prove
+
+
+def _get(host: str, port: int) -> Any:
+    from octorunbook.verify import http_get
+
+    return http_get("https", host, port, HOSTNAME)
+
+
+def httpsys_parts(sandbox: Sandbox) -> tuple[Target, StoreByName, list[Part[Any]]]:
+    target = sandbox.open_target("OctopusServer", CommandRunner(timeout=60))
+    parts: list[Part[Any]] = [
+        HttpSysFront(target.httpsys, target.octopus),
+        OctopusServerInstance(target.octopus),
+    ]
+    return target, StoreByName(target.store, "My"), parts
+
+
+def test_the_change_loop_binds_the_httpsys_sandbox_and_a_second_run_changes_nothing(
+    sandbox: Sandbox, ca: trustme.CA, tmp_path: Path
+) -> None:
+    target, store, parts = httpsys_parts(sandbox)
+    stored = store.add(issue(ca, tmp_path, "a"))
+    assert [p.ok for p in store.prove(stored.thumbprint)] == [True]
+    host, port = target.endpoint(443)
+
+    first = change(parts, intent(stored), served_is(host, port, stored.thumbprint))
+    again = change(parts, intent(stored), served_is(host, port, stored.thumbprint))
+
+    assert [a for a, _ in first.items] == ["bind certificate", "service stop", "configure", "service start"]
+    assert again.items == []
+    assert all(
+        p.actions(p.read(intent(stored)), p.desired(intent(stored), p.read(intent(stored)))) == []
+        for p in parts
+    )
+
+
+@needs_nginx
+def test_the_same_loop_binds_the_nginx_topology(
+    nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream
+) -> None:
+    stored = nginx.store().add(issue(ca, tmp_path, "a"))
+    parts: list[Part[Any]] = [nginx.front(upstream.url)]
+
+    log = change(parts, intent(stored), served_is("127.0.0.1", nginx.map_port(443), stored.thumbprint))
+
+    assert [a for a, _ in log.items] == ["install nginx site", "reload nginx"]
+
+
+def test_the_loop_restores_every_changed_part_in_reverse_when_the_proof_fails(
+    sandbox: Sandbox, ca: trustme.CA, tmp_path: Path
+) -> None:
+    target, store, parts = httpsys_parts(sandbox)
+    stored = store.add(issue(ca, tmp_path, "a"))
+    wanted = intent(stored)
+    before = [p.read(wanted) for p in parts]
+
+    with pytest.raises(VerificationError):
+        change(parts, wanted, served_is(*target.endpoint(443), "0" * 40))
+
+    assert [p.read(wanted) for p in parts] == before
