@@ -22,7 +22,7 @@ from octorunbook.targets.httpsys_parts import HttpSysFront, OctopusServerInstanc
 from octorunbook.targets.nginx import NginxSandbox
 from octorunbook.targets.protocols import Part, PortalIntent
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.verify import tls_handshake, wait_for_portal
+from octorunbook.verify import http_get, tls_handshake, wait_for_portal
 
 
 def change(parts: Sequence[Part[Any]], wanted: PortalIntent, prove: Callable[[], None]) -> Changes:
@@ -45,18 +45,12 @@ def change(parts: Sequence[Part[Any]], wanted: PortalIntent, prove: Callable[[],
 
 def served_is(host: str, port: int, thumbprint: str) -> Callable[[], None]:
     def prove() -> None:
-        answer, error = wait_for_portal(lambda: _get(host, port), timeout=8)
+        answer, error = wait_for_portal(lambda: http_get("https", host, port, HOSTNAME), timeout=8)
         seen = tls_handshake(host, port, HOSTNAME).thumbprint if answer else error
         if seen != thumbprint:
             raise VerificationError("SERVED_WRONG_CERTIFICATE", f"expected {thumbprint}, seen {seen}")
 
     return prove
-
-
-def _get(host: str, port: int) -> Any:
-    from octorunbook.verify import http_get
-
-    return http_get("https", host, port, HOSTNAME)
 
 
 def httpsys_parts(sandbox: Sandbox) -> tuple[Target, StoreByName, list[Part[Any]]]:
@@ -81,10 +75,8 @@ def test_the_change_loop_binds_the_httpsys_sandbox_and_a_second_run_changes_noth
 
     assert [a for a, _ in first.items] == ["bind certificate", "service stop", "configure", "service start"]
     assert again.items == []
-    assert all(
-        p.actions(p.read(intent(stored)), p.desired(intent(stored), p.read(intent(stored)))) == []
-        for p in parts
-    )
+    wanted = intent(stored)
+    assert all(p.actions(p.read(wanted), p.desired(wanted, p.read(wanted))) == [] for p in parts)
 
 
 @needs_nginx
