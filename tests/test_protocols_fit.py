@@ -103,3 +103,28 @@ def test_the_loop_restores_every_changed_part_in_reverse_when_the_proof_fails(
         change(parts, wanted, served_is(*target.endpoint(443), "0" * 40))
 
     assert [p.read(wanted) for p in parts] == before
+
+
+@needs_nginx
+def test_nginx_sandbox_fronts_the_stand_in_portal_through_the_host_port_map(
+    sandbox: Sandbox, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """What `sandbox init --front nginx` will do: the stand-in Octopus on plain HTTP behind a real nginx."""
+    target = sandbox.open_target("OctopusServer", CommandRunner(timeout=60))
+    target.octopus.configure(listen_prefixes=("http://+:8080/",))
+    target.octopus.service("restart")
+    proxy = NginxSandbox(tmp_path / "nginx", port_mapper=sandbox.map_port)
+    proxy.init()
+    try:
+        proxy.start()
+        stored = proxy.store().add(issue(ca, tmp_path, "a"))
+        front = proxy.front(f"http://127.0.0.1:{sandbox.map_port(8080)}")
+        assert front.prove_upstream().ok
+        change([front], intent(stored), served_is("127.0.0.1", sandbox.map_port(443), stored.thumbprint))
+
+        answer = http_get("https", "127.0.0.1", sandbox.map_port(443), HOSTNAME)
+        assert answer.status == 200 and answer.json() is not None
+        assert answer.json()["Application"] == "Octopus Deploy"  # type: ignore[index]
+        assert answer.header("Strict-Transport-Security") == "max-age=3600"
+    finally:
+        proxy.stop()
