@@ -22,7 +22,7 @@ from octorunbook.targets.nginx.config import (
     check_upstream,
     render,
 )
-from octorunbook.targets.nginx.front import NginxVersion, parse_version
+from octorunbook.targets.nginx.process import NginxVersion, parse_version
 from octorunbook.verify import tls_handshake
 
 

@@ -5,7 +5,8 @@
 
 from typing import TYPE_CHECKING
 
-from .front import DEFAULT_UPSTREAM, NginxFront, NginxInstallation, NginxSiteState, NginxVersion
+from .front import DEFAULT_UPSTREAM, NginxFront, NginxSiteState
+from .process import NginxInstallation, NginxVersion
 from .sandbox import NginxSandbox
 from .store import DEFAULT_ROOT, PemDirectoryStore
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import re
 import shutil
 import socket
 import tempfile
@@ -32,74 +31,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...commands import CommandResult, CommandRunner
+from ...commands import CommandRunner
 from ...findings import CommandError, TargetError
 from ..protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
 from . import config
 from .config import SiteSettings
+from .process import (
+    NginxInstallation,
+    NginxVersion,
+    alive,
+    command_details,
+    nginx_messages,
+    parse_version,
+    retiring,
+    workers,
+)
 
 DEFAULT_UPSTREAM = "http://127.0.0.1:8080"
 SITE_NAME = "octopus-portal.conf"
-_PID_DIRECTIVE = re.compile(r"^\s*pid\s+[^;]+;", re.M)
-
-
-@dataclass(frozen=True)
-class NginxInstallation:
-    """Where nginx is and how to address its running master (``-p`` only for private prefixes)."""
-
-    bin: str = "/usr/sbin/nginx"
-    conf_dir: Path = Path("/etc/nginx")
-    pid_file: Path = Path("/run/nginx.pid")
-    prefix: Path | None = None
-
-    @property
-    def main_conf(self) -> Path:
-        return self.conf_dir / "nginx.conf"
-
-    def argv(self, *options: str, conf: Path | None = None) -> list[str]:
-        """``nginx [-p PREFIX/] -c CONF [-g 'pid PID;'] OPTIONS``: ``-g pid`` only when the main
-        configuration does not name a pid file itself (nginx refuses a duplicate ``pid``)."""
-        argv = [self.bin]
-        if self.prefix is not None:
-            argv += ["-p", f"{self.prefix}/"]
-        argv += ["-c", str(conf or self.main_conf)]
-        try:
-            declares_pid = bool(_PID_DIRECTIVE.search(self.main_conf.read_text()))
-        except OSError:
-            declares_pid = False
-        if not declares_pid:
-            argv += ["-g", f"pid {self.pid_file};"]
-        return argv + list(options)
-
-
-@dataclass(frozen=True)
-class NginxVersion:
-    version: tuple[int, ...]
-    http2_module: bool
-
-    @property
-    def http2(self) -> str:
-        """How this nginx spells HTTP/2: a ``listen`` parameter before 1.25.1, a directive since."""
-        if not self.http2_module or self.version < (1, 9, 5):
-            return ""
-        return "directive" if self.version >= (1, 25, 1) else "listen"
-
-    @property
-    def text(self) -> str:
-        return ".".join(str(n) for n in self.version)
-
-
-def parse_version(output: str) -> NginxVersion:
-    """``nginx -V`` output (stderr): ``nginx version: nginx/1.22.1`` and the configure arguments."""
-    match = re.search(r"nginx/(\d+(?:\.\d+)*)", output)
-    if match is None:
-        raise TargetError(
-            "NGINX_VERSION_UNKNOWN",
-            "`nginx -V` printed no version.",
-            "Check nginx_bin points at nginx.",
-            details={"output": output[-2000:]},
-        )
-    return NginxVersion(tuple(int(n) for n in match.group(1).split(".")), "--with-http_v2_module" in output)
 
 
 @dataclass(frozen=True)
@@ -127,54 +76,6 @@ class NginxSiteState:
             "hsts": s.hsts,
             "text": self.text,
         }
-
-
-def _details(result: CommandResult) -> dict[str, Any]:
-    return {"argv": list(result.argv), "exit_code": result.exit_code, "output": result.output[-4000:]}
-
-
-def nginx_messages(output: str) -> str:
-    """nginx's own complaint: its ``[emerg]``/``[error]`` lines, else the last line of its output."""
-    lines = [ln.strip() for ln in output.splitlines() if re.search(r"\[(emerg|alert|crit|error)\]", ln)]
-    if not lines:
-        lines = [ln.strip() for ln in output.strip().splitlines()[-1:]]
-    return "; ".join(lines) or "(no output)"
-
-
-def _workers(master: int) -> frozenset[int]:
-    """The master's children, from /proc: a new set after a reload is the proof it happened."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 1 and fields[1] == str(master) and fields[0] != "Z":
-            found.add(int(entry.name))
-    return frozenset(found)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _retiring(pid: int) -> bool:
-    try:
-        return b"shutting down" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # gone
 
 
 class NginxFront:
@@ -212,7 +113,7 @@ class NginxFront:
                 "NGINX_NOT_FOUND",
                 f"{self.nginx.bin} -V failed: {nginx_messages(result.output)}",
                 "Install nginx (apt-get install nginx) or set nginx_bin to its path.",
-                details=_details(result),
+                details=command_details(result),
             )
         return parse_version(result.output)
 
@@ -222,7 +123,7 @@ class NginxFront:
             pid = int(self.nginx.pid_file.read_text().strip())
         except (OSError, ValueError):
             pid = 0
-        if pid <= 0 or not _alive(pid):
+        if pid <= 0 or not alive(pid):
             raise TargetError(
                 "NGINX_NOT_RUNNING",
                 f"No running nginx master found from {self.nginx.pid_file}.",
@@ -234,7 +135,7 @@ class NginxFront:
     def generation(self) -> tuple[int, frozenset[int]]:
         """(master pid, worker pids): a reload keeps the master and replaces the workers."""
         master = self.master_pid()
-        return master, _workers(master)
+        return master, workers(master)
 
     def read(self, intent: PortalIntent | None = None) -> NginxSiteState:
         """The managed file as it is now (one file whatever the intent: ``intent`` is not needed)."""
@@ -354,7 +255,7 @@ class NginxFront:
                 f"nginx -t rejected the new configuration: {nginx_messages(result.output)}",
                 "Nothing was changed. Read nginx's message: fix the parameter it names (or the other "
                 "configuration files it mentions) and run again.",
-                details=_details(result),
+                details=command_details(result),
             )
 
     def _install(self, text: str | None, log: ChangeLog, prefix: str) -> None:
@@ -387,14 +288,14 @@ class NginxFront:
                 f"nginx -s reload failed: {nginx_messages(result.output)}",
                 "Read nginx's message; the file is in place but the running master still serves the old "
                 "configuration.",
-                details=_details(result),
+                details=command_details(result),
             )
         deadline = time.monotonic() + self.reload_timeout
         while time.monotonic() < deadline:
-            now = _workers(master) if _alive(master) else frozenset()
+            now = workers(master) if alive(master) else frozenset()
             # Done when new workers run and every old one has stopped accepting: exited, or retitled
             # "worker process is shutting down" (it closes its listening sockets right then).
-            if now - before and all(_retiring(pid) for pid in before & now):
+            if now - before and all(retiring(pid) for pid in before & now):
                 log.change(prefix + "reload nginx", f"master {master}: new workers {sorted(now - before)}")
                 return
             time.sleep(0.02)

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from ...commands import CommandRunner
 from ...findings import CommandError, InputError, TargetError
-from .front import NginxFront, NginxInstallation, _alive, nginx_messages
+from .front import NginxFront
+from .process import NginxInstallation, alive, nginx_messages
 from .store import PemDirectoryStore
 
 DEFAULT_BIN = "/usr/sbin/nginx"
@@ -139,7 +140,7 @@ class NginxSandbox:
             pid = int(self.installation.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
     def start(self, timeout: float = 10.0) -> int:
         """Start the master (or find it running); its pid."""
@@ -173,10 +174,10 @@ class NginxSandbox:
         with contextlib.suppress(CommandError):
             self.runner.run(self.installation.argv("-s", "quit"), mutating=True, label="stop nginx (sandbox)")
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.02)
         for sig in (signal.SIGTERM, signal.SIGKILL):
-            if _alive(pid):
+            if alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
                 time.sleep(0.2)
