@@ -132,3 +132,9 @@ def test_nginx_t_loads_a_good_pair_and_rejects_a_mismatched_key(
 
     assert not row.ok and row.code == "NGINX_CANNOT_LOAD_CERTIFICATE"
     assert "key values mismatch" in row.seen  # nginx's own words (OpenSSL's X509_check_private_key)
+
+
+def test_a_store_directory_that_does_not_exist_yet_is_usable_when_it_can_be_created(tmp_path: Path) -> None:
+    assert PemDirectoryStore(tmp_path / "etc" / "octorunbook" / "certs").exists()
+    (tmp_path / "file").write_text("")
+    assert not PemDirectoryStore(tmp_path / "file" / "certs").exists()

@@ -52,8 +52,14 @@ class PemDirectoryStore:
         return PemFiles(folder / FULLCHAIN, folder / PRIVKEY)
 
     def exists(self) -> bool:
-        """The directory is created on the first ``add``: it exists, or its parent does."""
-        return self.root.is_dir() or self.root.parent.is_dir()
+        """Usable: the directory exists, or the first ``add`` can create it (its nearest existing
+        ancestor is writable). Unlike a Windows store, a PEM store is ours to create."""
+        if self.root.is_dir():
+            return True
+        ancestor = self.root.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        return ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK)
 
     def add(
         self, certificate: certificates.LoadedCertificate, *, exportable: bool = False
