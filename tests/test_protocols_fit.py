@@ -128,3 +128,34 @@ def test_nginx_sandbox_fronts_the_stand_in_portal_through_the_host_port_map(
         assert answer.header("Strict-Transport-Security") == "max-age=3600"
     finally:
         proxy.stop()
+
+
+def test_octopus_instance_warns_when_a_run_would_turn_force_ssl_and_hsts_off(
+    sandbox: Sandbox, ca: trustme.CA, tmp_path: Path
+) -> None:
+    target, store, parts = httpsys_parts(sandbox)
+    stored = store.add(issue(ca, tmp_path, "a"))
+    host, port = target.endpoint(443)
+    change(parts, intent(stored), served_is(host, port, stored.thumbprint))
+    instance = parts[1]
+    weaker = intent(stored, force_ssl=False, hsts_max_age=0)
+
+    now = instance.read(weaker)
+    findings = instance.findings(now, instance.desired(weaker, now))
+
+    assert [(f.code, f.severity) for f in findings] == [("PLAN_WEAKENS_SECURITY", "warning")]
+    assert "ForceSSL and HSTS" in findings[0].message
+    assert instance.findings(now, instance.desired(intent(stored), now)) == []
+
+
+@needs_nginx
+def test_nginx_front_warns_that_polling_tentacles_cannot_use_the_offloaded_port(
+    nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream
+) -> None:
+    front = nginx.front(upstream.url)
+    stored = nginx.store().add(issue(ca, tmp_path, "a"))
+    now = front.read()
+
+    findings = front.findings(now, front.desired(intent(stored), now))
+
+    assert [(f.code, f.severity) for f in findings] == [("POLLING_TENTACLES_NEED_OWN_PORT", "warning")]

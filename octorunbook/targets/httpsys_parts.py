@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import certificates
-from ..findings import TargetError
+from ..findings import Finding, TargetError
 from ..redaction import Secret
 from . import base
 from .base import OCTOPUS_APP_ID, PortalConfig
@@ -150,6 +150,9 @@ class HttpSysFront:
     def diff(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[SettingDiff]:
         return [SettingDiff(f"HTTP.sys binding {current.endpoint}", current.text(), desired.text())]
 
+    def findings(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[Finding]:
+        return []
+
     def _bind_argv(self, state: HttpSysBinding) -> list[str]:
         return self.octopus.ssl_certificate_argv(
             state.thumbprint, state.store, ip_address=self.ip_address, port=state.port
@@ -223,6 +226,27 @@ class OctopusServerInstance:
             ),
             SettingDiff("ForceSSL (redirect HTTP)", str(current.force_ssl), str(desired.force_ssl)),
             SettingDiff("HSTS", _hsts(current), _hsts(desired)),
+        ]
+
+    def findings(self, current: PortalConfig, desired: PortalConfig) -> list[Finding]:
+        weakened = [
+            name
+            for name, was, will in (
+                ("ForceSSL", current.force_ssl, desired.force_ssl),
+                ("HSTS", current.hsts_enabled, desired.hsts_enabled),
+            )
+            if was and not will
+        ]
+        if not weakened:
+            return []
+        return [
+            Finding(
+                "PLAN_WEAKENS_SECURITY",
+                "warning",
+                f"This run turns {' and '.join(weakened)} OFF (they are on now), because force_ssl / "
+                "hsts_max_age are not set in the parameters.",
+                "To keep them, run again with force_ssl: True and/or hsts_max_age set; dry_run: True shows the plan.",
+            )
         ]
 
     def actions(self, current: PortalConfig, desired: PortalConfig) -> list[Action]:

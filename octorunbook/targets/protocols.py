@@ -25,8 +25,8 @@ Arrows (nothing imports upward; an implementation never imports another implemen
     notebooks -> ui -> runbooks -> targets.protocols <- targets.windows | targets.sandbox | targets.nginx
                        runbooks -> evidence, audit, certificates -> findings
 
-This module imports no implementation and nothing with side effects; ``LoadedCertificate`` is named
-for the type checker only (``certificates`` is pure: cryptography and findings).
+This module imports no implementation and nothing with side effects; ``LoadedCertificate`` and
+``Finding`` are named for the type checker only (``certificates`` is pure: cryptography and findings).
 
 States are frozen values compared with ``==``: an unchanged part is one whose desired state equals its
 current state, so a second run changes nothing and says ``unchanged``.
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:
     from ..certificates import LoadedCertificate
+    from ..findings import Finding
 
 # --- values ---------------------------------------------------------------------------------------
 
@@ -185,6 +186,11 @@ class Part(Protocol[StateT]):
     def desired(self, intent: PortalIntent, current: StateT) -> StateT: ...
 
     def diff(self, current: StateT, desired: StateT) -> Sequence[SettingDiff]: ...
+
+    def findings(self, current: StateT, desired: StateT) -> Sequence[Finding]:
+        """What the operator should read before apply: warnings only this part knows (nginx: polling
+        Tentacles cannot share a TLS-offloaded port; Octopus: this run turns ForceSSL or HSTS off)."""
+        ...
 
     def actions(self, current: StateT, desired: StateT) -> Sequence[Action]: ...
 

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...commands import CommandRunner
-from ...findings import CommandError, TargetError
+from ...findings import CommandError, Finding, TargetError
 from ..protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
 from . import config
 from .config import SiteSettings
@@ -206,6 +206,20 @@ class NginxFront:
                 will.redirect or ("proxy" if len(will.listen) > 1 else ""),
             ),
             SettingDiff("HSTS", now.hsts or "off", will.hsts or "off"),
+        ]
+
+    def findings(self, current: NginxSiteState, desired: NginxSiteState) -> list[Finding]:
+        """nginx ends TLS here: polling Tentacles, which authenticate by their own certificate over
+        WebSockets, cannot use this port (Octopus's docs on TLS offload)."""
+        return [
+            Finding(
+                "POLLING_TENTACLES_NEED_OWN_PORT",
+                "warning",
+                "nginx terminates TLS for the web portal; polling Tentacles (including over WebSockets) "
+                "cannot connect through a TLS-offloading proxy.",
+                "Keep polling Tentacles on Octopus's own port 10943 (not proxied), or pass it through at "
+                "TCP level (nginx stream with ssl_preread), never through this server block.",
+            )
         ]
 
     def actions(self, current: NginxSiteState, desired: NginxSiteState) -> list[Action]:
