@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -267,3 +268,27 @@ def test_plan_lists_the_exact_test_and_reload_argv(
     rows = {d.setting: d for d in front.diff(current, front.read())}
     assert rows["certificate (served after reload)"].desired == stored.thumbprint
     assert rows["HTTP port"].desired.startswith("308")
+
+
+def test_a_reload_the_master_rejects_is_reload_failed_and_rollback_serves_the_old_site(
+    nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream
+) -> None:
+    """nginx -t binds no socket, so a port held by another process passes the test and fails the reload."""
+    front, stored, before = first_binding(nginx, ca, tmp_path, upstream)
+    front.reload_timeout = 4.0  # the master retries a failing bind for 2.5 s before it gives up
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        wanted = front.desired(intent(stored, http_port=taken), before)
+
+        with pytest.raises(OctorunbookError) as caught:
+            front.apply(before, wanted, Changes())
+        assert caught.value.code == "NGINX_RELOAD_FAILED"
+        assert front.read() == wanted  # in place, but the master still serves the old configuration
+        assert get(nginx, "http", 80).status == 308
+
+        front.reload_timeout = 10.0
+        front.restore(before, Changes())
+    assert front.read() == before
+    assert served(nginx) == stored.thumbprint
