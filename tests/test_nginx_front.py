@@ -266,7 +266,7 @@ def test_plan_lists_the_exact_test_and_reload_argv(
     ran = [list(r.argv) for r in nginx.runner.records if "-t" in r.argv or "reload" in r.argv]
     assert ran == [list(a.argv) for a in actions if a.argv]
     rows = {d.setting: d for d in front.diff(current, front.read())}
-    assert rows["certificate (served after reload)"].desired == stored.thumbprint
+    assert rows["certificate"].desired == stored.thumbprint
     assert rows["HTTP port"].desired.startswith("308")
 
 

@@ -175,8 +175,11 @@ class Part(Protocol[StateT]):
 
     ``read`` changes nothing; it is given the intent because where to look can depend on it (HTTP.sys
     reads the binding of ``intent.https_port``). ``desired`` is pure: the same intent and current state
-    give the same answer. ``apply`` changes only what differs and reports each change; ``restore`` gives back a state
-    ``read`` returned before (rollback). Both raise ``OctorunbookError`` subclasses with stable codes.
+    give the same answer. ``apply`` changes only what differs and reports each change. ``restore``
+    gives back a state ``read`` returned before, also after an ``apply`` that failed half-way
+    (rollback). Both raise ``OctorunbookError`` subclasses with stable codes. A runbook applies the
+    front before the instance (a binding is looked up per handshake; a restart comes last) and
+    restores in reverse order.
     """
 
     kind: str

@@ -198,7 +198,7 @@ class NginxFront:
             SettingDiff("nginx site " + str(self.site_path), _presence(current), _presence(desired)),
             SettingDiff("listen", ", ".join(now.listen), ", ".join(will.listen)),
             SettingDiff("server_name", now.server_name, will.server_name),
-            SettingDiff("certificate (served after reload)", current.thumbprint, desired.thumbprint),
+            SettingDiff("certificate", current.thumbprint, desired.thumbprint),
             SettingDiff("proxy_pass", now.upstream, will.upstream),
             SettingDiff(
                 "HTTP port",
