@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ("nginxkit",)  # the nginx fixtures: a real nginx under a private prefix
+
 _HOME = Path(tempfile.mkdtemp(prefix="octorunbook-test-home-"))
 _STARTED: list[Path] = []
 

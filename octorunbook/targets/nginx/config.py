@@ -1,0 +1,237 @@
+"""The managed nginx server block: rendered from the intent, read back, and tested as a candidate.
+
+The file is the state: a run renders the text it wants, and the front is unchanged exactly when the
+file already holds that text. Its first line marks it as ours; a file without that line is somebody
+else's and is never overwritten (``NGINX_CONFIG_UNMANAGED``).
+
+What the block does, and why:
+
+* ``listen <port> ssl`` (``http2`` as a listen parameter from 1.9.5 to 1.25.0, ``http2 on;`` from
+  1.25.1, where nginx deprecated the parameter), TLS 1.2 and 1.3 only;
+* ``proxy_pass`` to Octopus's plain-HTTP address with ``Host``, ``X-Forwarded-For``,
+  ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` (Octopus builds its links from them since 3.5.2) and
+  the WebSocket upgrade headers (the portal's live updates); the ``map`` that turns ``Upgrade`` into
+  ``Connection`` has a name of our own, because two maps of one variable stop nginx from starting;
+* ``force_ssl``: a second server on the HTTP port that only answers ``308`` to HTTPS (308 keeps the
+  method and body, 301 may turn a POST into a GET) — never a redirect and a plain proxy on one port;
+* ``hsts_max_age`` > 0: ``Strict-Transport-Security`` on every answer (``always``: errors too).
+
+``nginx -t`` cannot be pointed at one server block: it tests a whole configuration. The candidate is
+therefore tested through a copy of the main configuration (written beside it, so relative paths mean
+the same) whose ``include`` of the managed file names the candidate instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from urllib.parse import urlsplit
+
+from ...findings import InputError, TargetError
+
+MARKER = "# Managed by octorunbook"
+HEADER = (
+    f"{MARKER} (runbook 03) — do not edit: the next run rewrites this file. "
+    "Remove this line to take the file over by hand.\n"
+)
+_INCLUDE = re.compile(r"^(?P<indent>[ \t]*)include[ \t]+(?P<pattern>\"[^\"]+\"|'[^']+'|[^;\s]+)[ \t]*;", re.M)
+_HOSTNAME = re.compile(
+    r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+_DIRECTIVE = re.compile(r"^[a-z_][a-z0-9_]*(\s+[^{};#\s]+)*;$")
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    """Everything the server block says, as typed values; ``render`` turns it into nginx text."""
+
+    hostname: str
+    https_port: int  # the port nginx listens on (the sandbox maps 443 to a high port)
+    public_https_port: int  # the port browsers use, for the redirect's Location
+    fullchain: Path
+    privkey: Path
+    thumbprint: str
+    upstream: str
+    http2: str  # "listen" | "directive" | ""
+    hsts_max_age: int = 0
+    http_port: int | None = None  # a server on the HTTP port: redirect (force_ssl) or plain proxy
+    redirect_http: bool = True
+    listen_address: str = ""
+    extra_directives: tuple[str, ...] = ()
+
+
+def check_upstream(upstream: str) -> str:
+    """``http://host:port`` (or https), no path, nothing nginx would read as syntax."""
+    parts = urlsplit(upstream.strip())
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or parts.path not in {"", "/"}
+        or parts.query
+        or re.search(r"[\s;{}'\"$]", upstream)
+    ):
+        raise InputError(
+            "NGINX_UPSTREAM_INVALID",
+            f"octopus_upstream {upstream!r} is not the address of Octopus's HTTP listener.",
+            "Give it as http://HOST:PORT, e.g. http://127.0.0.1:8080 (the Linux container listens on 8080).",
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_hostname(hostname: str) -> str:
+    if not _HOSTNAME.match(hostname or ""):
+        raise InputError(
+            "HOSTNAME_INVALID",
+            f"{hostname!r} cannot be an nginx server_name.",
+            "Use the name operators type in the browser, e.g. octopus.example.com.",
+        )
+    return hostname.lower()
+
+
+def check_directives(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """Extra simple directives for the TLS server (``client_max_body_size 100m;``): one per line."""
+    for line in lines:
+        if not _DIRECTIVE.match(line.strip()):
+            raise InputError(
+                "NGINX_DIRECTIVE_INVALID",
+                f"{line!r} is not one simple nginx directive (name, arguments, ';', no blocks).",
+                "Give each extra directive as one line such as `client_max_body_size 100m;`.",
+            )
+    return tuple(line.strip() for line in lines)
+
+
+def _listen(address: str, port: int) -> str:
+    return f"{address}:{port}" if address else str(port)
+
+
+def _proxy_location(scheme: str) -> list[str]:
+    return [
+        "    location / {",
+        "        proxy_pass UPSTREAM;",
+        "        proxy_http_version 1.1;",
+        "        proxy_set_header Host $host;",
+        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        f"        proxy_set_header X-Forwarded-Proto {scheme};",
+        "        proxy_set_header X-Forwarded-Host $http_host;",
+        "        proxy_set_header Upgrade $http_upgrade;",
+        "        proxy_set_header Connection $octorunbook_connection_upgrade;",
+        "        proxy_read_timeout 300s;",
+        "    }",
+    ]
+
+
+def render(s: SiteSettings) -> str:
+    """The whole managed file for ``s``: deterministic, so equal settings give equal text."""
+    listen = f"    listen {_listen(s.listen_address, s.https_port)} ssl" + (
+        " http2;" if s.http2 == "listen" else ";"
+    )
+    lines = [
+        f"# portal https://{s.hostname}{'' if s.public_https_port == 443 else f':{s.public_https_port}'}/ "
+        f"-> {s.upstream}; certificate {s.thumbprint}",
+        "",
+        "map $http_upgrade $octorunbook_connection_upgrade {",
+        "    default upgrade;",
+        "    ''      close;",
+        "}",
+        "",
+        "server {",
+        listen,
+        *(["    http2 on;"] if s.http2 == "directive" else []),
+        f"    server_name {s.hostname};",
+        "",
+        f"    ssl_certificate     {s.fullchain};",
+        f"    ssl_certificate_key {s.privkey};",
+        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        "    ssl_prefer_server_ciphers off;",
+        *(
+            [f'    add_header Strict-Transport-Security "max-age={s.hsts_max_age}" always;']
+            if s.hsts_max_age > 0
+            else []
+        ),
+        *(f"    {d}" for d in s.extra_directives),
+        "",
+        *_proxy_location("https"),
+        "}",
+    ]
+    if s.http_port is not None:
+        lines += ["", "server {", f"    listen {_listen(s.listen_address, s.http_port)};"]
+        lines.append(f"    server_name {s.hostname};")
+        if s.redirect_http:
+            port = "" if s.public_https_port == 443 else f":{s.public_https_port}"
+            lines += [f"    return 308 https://$host{port}$request_uri;", "}"]
+        else:
+            lines += ["", *_proxy_location("http"), "}"]
+    return HEADER + "\n".join(lines).replace("UPSTREAM", s.upstream) + "\n"
+
+
+def is_managed(text: str) -> bool:
+    return text.startswith(MARKER)
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    """What a server-block file says, read back for the plan table (any file, ours or not)."""
+
+    listen: tuple[str, ...]
+    server_name: str
+    certificate: str
+    upstream: str
+    redirect: str
+    hsts: str
+
+
+def _first(pattern: str, text: str) -> str:
+    match = re.search(pattern, text, re.M)
+    return match.group(1).strip() if match else ""
+
+
+def summarize(text: str) -> SiteSummary:
+    return SiteSummary(
+        listen=tuple(m.strip() for m in re.findall(r"^\s*listen\s+([^;]+);", text, re.M)),
+        server_name=_first(r"^\s*server_name\s+([^;]+);", text),
+        certificate=_first(r"^\s*ssl_certificate\s+([^;]+);", text),
+        upstream=_first(r"^\s*proxy_pass\s+([^;]+);", text),
+        redirect=_first(r"^\s*return\s+(30[1278][^;]*);", text),
+        hsts=_first(r"Strict-Transport-Security\s+\"?([^\";]+)", text),
+    )
+
+
+def _unquote(pattern: str) -> str:
+    return pattern[1:-1] if pattern[:1] in {"'", '"'} else pattern
+
+
+def candidate_main_config(main_conf: Path, site: Path, candidate: Path | None) -> str:
+    """The main configuration's text with ``site`` replaced by ``candidate`` (or left out when None).
+
+    Every ``include`` in the main file whose pattern covers ``site`` is expanded into the files it
+    covers today, in nginx's (sorted) order, with the candidate in the managed file's place. Includes
+    nested in other included files are not followed: the managed file must be included by the main
+    configuration itself, as Debian's ``include /etc/nginx/conf.d/*.conf;`` does.
+    """
+    text = main_conf.read_text()
+    base = main_conf.parent
+    found = False
+
+    def expand(match: re.Match[str]) -> str:
+        nonlocal found
+        pattern = _unquote(match.group("pattern"))
+        absolute = pattern if pattern.startswith("/") else str(base / pattern)
+        if not PurePath(str(site)).match(absolute):
+            return match.group(0)
+        found = True
+        files = sorted({*glob.glob(absolute), str(site)})
+        chosen = [str(candidate) if f == str(site) else f for f in files if f != str(site) or candidate]
+        indent = match.group("indent")
+        return "\n".join(f'{indent}include "{f}";' for f in chosen) or f"{indent}# (managed site removed)"
+
+    rewritten = _INCLUDE.sub(expand, text)
+    if not found:
+        raise TargetError(
+            "NGINX_CONFIG_NOT_INCLUDED",
+            f"{main_conf} does not include {site}: nginx would never read the managed server block.",
+            f"Add `include {site.parent}/*.conf;` inside the http {{}} block of {main_conf}, or set "
+            "nginx_conf_dir to the configuration nginx really runs with.",
+        )
+    return rewritten
