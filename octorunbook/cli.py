@@ -150,8 +150,16 @@ COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
     ("audit", "_cli_audit", "list, verify and show the executed-notebook records in an audit directory"),
     ("renew", "_cli_renew", "renew or rotate the portal certificate with no restart (runbook 04, headless)"),
     ("check", "_cli_renewal", "Nagios/Icinga-style expiry check of the served certificate (exit 0/1/2/3)"),
-    ("schedule", "_cli_schedule", "run 04 daily: a Windows Scheduled Task, a systemd timer or a crontab line"),
-    ("posture", "_cli_posture", "scan what an HTTPS endpoint accepts: protocols, weak suites, chain, hostname, HSTS"),
+    (
+        "schedule",
+        "_cli_schedule",
+        "run 04 daily: a Windows Scheduled Task, a systemd timer or a crontab line",
+    ),
+    (
+        "posture",
+        "_cli_posture",
+        "scan what an HTTPS endpoint accepts: protocols, weak suites, chain, hostname, HSTS",
+    ),
 )
 
 
