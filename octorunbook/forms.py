@@ -32,7 +32,7 @@ from IPython.display import HTML, display
 
 from . import RESULT_MIME
 from .findings import OctorunbookError
-from .params import KEY_TYPES, RETIRE_CHOICES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
+from .params import KEY_TYPES, POSTURES, RETIRE_CHOICES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
 from .redaction import Secret
 from .render import Panel, Row
 from .runbook import RUNBOOKS, Run
@@ -80,6 +80,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "retire_old",
         "dry_run",
     ),
+    "05-harden-tls": ("target", "hostname", "https_port", "posture", "apply", "dry_run"),
 }
 LABELS = {
     "target": "Target",
@@ -100,6 +101,8 @@ LABELS = {
     "renew_before_days": "Renew with fewer days left than",
     "force_renew": "Replace now (rotate)",
     "retire_old": "Old certificate after proof",
+    "posture": "Posture findings are",
+    "apply": "Apply the plan (else plan only)",
 }
 PLACEHOLDERS = {
     "hostname": "octopus.example.com",
@@ -359,6 +362,8 @@ class Form:
             return w.Dropdown(options=KEY_TYPES, value=value, description=label, style=_DESCRIPTION)
         if name == "retire_old":
             return w.Dropdown(options=RETIRE_CHOICES, value=value, description=label, style=_DESCRIPTION)
+        if name == "posture":
+            return w.Dropdown(options=POSTURES, value=value, description=label, style=_DESCRIPTION)
         if isinstance(value, bool):
             return w.Checkbox(
                 value=value,
@@ -617,6 +622,7 @@ class Form:
             "02-verify-certificate": "Verify the certificate",
             "03-add-https-binding": "Add the HTTPS binding",
             "04-renew-certificate": "Renew or rotate the certificate",
+            "05-harden-tls": "Harden TLS",
         }[self.runbook]
         header = w.HTML(
             "<div style='font-size:1.1em;font-weight:600;margin:2px 0 6px'>"
@@ -666,6 +672,7 @@ _CHOICE_CODES = frozenset(
         "KEY_TYPE_INVALID",
         "PFX_ENCRYPTION_INVALID",
         "RETIRE_OLD_INVALID",
+        "POSTURE_INVALID",
     }
 )
 

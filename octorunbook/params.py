@@ -22,6 +22,7 @@ STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
 RETIRE_CHOICES = ("after-expiry", "remove")
+POSTURES = ("default", "strict")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -58,6 +59,8 @@ class Parameters:
     renew_before_days: int = 30
     force_renew: bool = False
     retire_old: str = "after-expiry"
+    posture: str = "default"
+    apply: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -200,6 +203,12 @@ class Parameters:
                 "RENEW_BEFORE_DAYS_INVALID",
                 f"renew_before_days must be 0-3650, got {self.renew_before_days}.",
                 "30 is usual for yearly certificates; ACME clients renew with 30 of 90 days left.",
+            )
+        if self.posture not in POSTURES:
+            bad(
+                "POSTURE_INVALID",
+                f"posture must be one of {', '.join(POSTURES)}, got {self.posture!r}.",
+                "default records posture findings as warnings; strict makes them fail the proof.",
             )
         if self.retire_old not in RETIRE_CHOICES:
             bad(

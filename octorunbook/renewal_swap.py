@@ -236,6 +236,10 @@ def prove(run: Run, plan: SwapPlan, thumbprint: str) -> Evidence:
         after is not None and after_fields == before_fields,
         "BINDING_SETTINGS_LOST",
     )
+    if evidence.ok:
+        from .posture_step import record_posture
+
+        record_posture(run, evidence)
     run.verification += [c.to_record() for c in evidence.checks]
     run.reporter.show(
         Panel(

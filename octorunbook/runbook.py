@@ -30,7 +30,7 @@ from .render import Panel, Row, result_panel
 from .targets.base import Target
 
 RUNBOOKS = ("01-import-certificate", "02-verify-certificate", "03-add-https-binding")  # the procedure
-DAY_TWO = ("04-renew-certificate",)  # run on their own, e.g. on a schedule
+DAY_TWO = ("04-renew-certificate", "05-harden-tls")  # run on their own, e.g. on a schedule
 ALL_RUNBOOKS = RUNBOOKS + DAY_TWO
 
 

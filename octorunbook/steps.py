@@ -327,6 +327,11 @@ def run_inline(runbook: str, params: Any, reporter: Any = None) -> dict[str, Any
             new = renew.obtain_replacement(run, current)
             renew.apply_swap(run, renew.plan_swap(run, current, new))
             return run.finish()
+        if runbook == "05-harden-tls":
+            from . import harden
+
+            harden.apply_hardening(run, harden.plan_hardening(run))
+            return harden.finish(run)
         thumbprint = resolve_thumbprint(run)
         if runbook == "02-verify-certificate":
             verify_certificate(run, thumbprint)

@@ -30,6 +30,8 @@ audit_dir: str = "audit"  # where executed notebooks (audit records) are written
 renew_before_days: int = 30  # 04: replace the certificate when fewer days than this are left; else end unchanged
 force_renew: bool = False  # 04: replace it now whatever the expiry (a rotation, e.g. after a key compromise)
 retire_old: str = "after-expiry"  # 04: old certificate after the proof: "after-expiry" (kept; rollback possible) or "remove"
+posture: str = "default"  # TLS posture findings after the proof: "default" (warnings) or "strict" (errors: the proof fails)
+apply: bool = False  # 05: apply the hardening plan (False: plan only)
 """
 
 
@@ -204,11 +206,43 @@ nb04 = nb(
     "params.yaml`; watch it: `octorunbook check params.yaml`.",
 )
 
+nb05 = nb(
+    "05 · Harden TLS — scan, plan, and (only when asked) apply and prove",
+    "Proving the portal serves the right certificate is half of HTTPS done right; the other half is what the endpoint "
+    "**accepts**: TLS 1.0/1.1, weak cipher suites, a chain clients cannot validate, no HSTS. This runbook scans that "
+    "posture, then plans the least intrusive hardening: on Windows Server 2019+ the portal's own binding with "
+    "`disablelegacytls=enable` (no reboot), else the SCHANNEL registry values (machine-wide, reboot). "
+    "**It only plans** unless `apply: true`; the scan after the change is the proof.",
+    [
+        (
+            FORM,
+            'from octorunbook import forms, harden\n\nform = forms.start("05-harden-tls", globals())',
+        ),
+        (OPEN, "run = forms.begin(form)"),
+        (
+            "## 3 · Scan and plan\n\nThe posture table as it is now (check, expected, seen, severity), then the plan: "
+            "the exact command or registry values, whether a reboot is needed, what clients it may break, and how to "
+            "undo it. Nothing is changed here.",
+            "hardening = harden.plan_hardening(run)",
+        ),
+        (
+            "## 4 · Apply and prove — only with `apply: true`\n\nRuns the plan, then scans again: TLS 1.0/1.1 must be "
+            "refused. A per-binding change that does not prove is undone. A SCHANNEL change needs a reboot; the record "
+            "says so and the scan after the reboot is the proof.",
+            "harden.apply_hardening(run, hardening)",
+        ),
+        (FINISH, "record = harden.finish(run)"),
+    ],
+    "## Done\n\n`octorunbook posture --url https://HOST:PORT --hostname NAME` (or `octorunbook check --posture`) "
+    "shows the same table from any machine.",
+)
+
 for name, book in (
     ("01-import-certificate", nb01),
     ("02-verify-certificate", nb02),
     ("03-add-https-binding", nb03),
     ("04-renew-certificate", nb04),
+    ("05-harden-tls", nb05),
 ):
     nbformat.validate(book)
     nbformat.write(book, f"notebooks/{name}.ipynb")

@@ -41,6 +41,7 @@ DRILLS = (
     "hang",
     "port-in-use",
     "swap",
+    "legacy-tls",
 )
 DEFAULT_INSTANCE = "OctopusServer"
 IIS_APP_ID = "{4DC3E181-E14B-4A21-B022-59FC669B0914}"

@@ -180,7 +180,13 @@ class BindingContexts:
             wrong_certificate,
         )
         self._cache: dict[tuple[str, ...], ssl.SSLContext | None] = {}
+        self._hash: str | None = None  # the certificate bound when this generation was read
         self._lock = threading.Lock()
+
+    def _bound_hash(self) -> str:
+        bindings = self.sandbox.read_json(self.sandbox.httpsys_path, {})
+        binding = bindings.get(f"0.0.0.0:{self.port}") or bindings.get(f"127.0.0.1:{self.port}") or {}
+        return str(binding.get("hash", ""))
 
     def __call__(self) -> ssl.SSLContext | None:
         with self._lock:
@@ -189,12 +195,15 @@ class BindingContexts:
                 key: tuple[str, ...] = (str(st.st_ino), str(st.st_mtime_ns), str(st.st_size))
             except OSError:
                 key = ("absent",)
+            key += (self.sandbox.drill() or "",)  # a drill armed while running (legacy-tls) takes effect
             if key not in self._cache:
                 previous = next(iter(self._cache.values()), None) if self._cache else None
-                seen_before = bool(self._cache)
                 self._cache.clear()  # one generation of bindings at a time
                 context = tls_context(self.sandbox, self.port, self.workdir, self.wrong_certificate)
-                if seen_before and previous is not None and self.sandbox.consume_drill("wrong-certificate"):
+                bound = self._bound_hash()
+                rebound = self._hash is not None and bound != self._hash
+                self._hash = bound
+                if rebound and previous is not None and self.sandbox.consume_drill("wrong-certificate"):
                     # drill: the binding changed while running, but HTTP.sys keeps serving what it had
                     print(f"HTTP.sys: binding on {self.port} changed; still serving the previous certificate")
                     context = previous
@@ -234,12 +243,22 @@ def tls_context(
             f"HTTP.sys: certificate {binding['hash']} or its private key is missing; refusing TLS on {port}"
         )
         return None
-    return _context(cert_path, key_path)
+    return _context(cert_path, key_path, legacy=accepts_legacy_tls(sandbox, binding))
 
 
-def _context(cert_path: Path, key_path: Path) -> ssl.SSLContext | None:
+def accepts_legacy_tls(sandbox: Sandbox, binding: dict[str, Any]) -> bool:
+    """Drill 'legacy-tls' models a server whose SCHANNEL still enables TLS 1.0/1.1 (machine-wide, so it
+    stays armed); a binding with ``disablelegacytls=enable`` refuses them anyway, as on Server 2019+."""
+    flags = binding.get("flags") or {}
+    return sandbox.drill() == "legacy-tls" and str(flags.get("disablelegacytls", "")).lower() != "enable"
+
+
+def _context(cert_path: Path, key_path: Path, legacy: bool = False) -> ssl.SSLContext | None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if legacy:
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
     try:
         context.load_cert_chain(cert_path, key_path)
     except (ssl.SSLError, OSError) as exc:

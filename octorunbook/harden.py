@@ -1,0 +1,197 @@
+"""Runbook 05: harden what the portal's TLS endpoint accepts — planned by default, proven by a scan.
+
+1. **scan** the posture as it is (the evidence an auditor asks for first);
+2. **plan** the least intrusive change that turns TLS 1.0/1.1 off: on Windows Server 2019 and later (and
+   the sandbox, which models it) the per-binding way — the portal's ``sslcert`` binding updated with
+   ``disablelegacytls=enable``, every other setting of the binding carried, no reboot; on older Windows the
+   SCHANNEL registry values, read first, with the reboot and the clients it may break spelled out;
+3. **apply** only with ``apply: true`` (``dry_run`` still wins), then **prove** with the same scan; a
+   per-binding change that does not prove is undone with the exact rollback command. A SCHANNEL change
+   takes effect after a reboot: the record says so and the proof is the scan after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .findings import Finding, OctorunbookError, TargetError, VerificationError
+from .hardening import HardeningPlan, apply_schannel, plan_schannel, read_schannel
+from .hardening.windows import DISABLE_LEGACY_TLS_MIN_BUILD, PER_BINDING_MAY_BREAK
+from .posture import PostureReport
+from .posture_step import legacy_accepted, record_posture
+from .render import Panel, PlanRow, PlanTable, Row
+from .runbook import Run
+from .targets.base import SslBinding
+from .targets.httpsys import carried_settings, sslcert_argv
+
+
+@dataclass(frozen=True)
+class Hardening:
+    before: PostureReport | None
+    binding: SslBinding | None
+    plan: HardeningPlan
+
+    @property
+    def unchanged(self) -> bool:
+        return self.plan.unchanged
+
+
+def _per_binding(exe: str, binding: SslBinding) -> HardeningPlan:
+    """The portal's binding updated with ``disablelegacytls=enable``, every other setting carried."""
+    settings, _ = carried_settings(binding)
+    args = (binding.ip_port, binding.certificate_hash, binding.application_id, binding.store_name)
+    if settings.get("disablelegacytls") == "enable":
+        commands: tuple[tuple[str, ...], ...] = ()
+        undo: tuple[tuple[str, ...], ...] = ()
+    else:
+        commands = (tuple(sslcert_argv(exe, "update", *args, {**settings, "disablelegacytls": "enable"})),)
+        undo = (tuple(sslcert_argv(exe, "update", *args, {**settings, "disablelegacytls": "disable"})),)
+    return HardeningPlan(
+        strategy="per-binding",
+        changes=(),
+        commands=commands,
+        rollback_commands=undo,
+        reboot_required=False,
+        notes=(
+            f"Only the binding {binding.ip_port} changes; HTTP.sys applies it to new connections, no reboot.",
+            "Every other setting of the binding is carried: " + (", ".join(sorted(settings)) or "none set"),
+        ),
+        may_break=PER_BINDING_MAY_BREAK,
+    )
+
+
+def plan_hardening(run: Run) -> Hardening:
+    """Scan as it is, then choose and show the plan. Changes nothing."""
+    target = run.require_target()
+    p = run.params
+    with run.step():
+        before = record_posture(run)
+        run.state["before"] = {"posture": run.extra.pop("posture", None)}
+        binding = target.httpsys.show(p.https_port)
+        build = target.host_info().windows_build
+        per_binding_ok = binding is not None and (
+            target.kind == "sandbox" or (build is not None and build >= DISABLE_LEGACY_TLS_MIN_BUILD)
+        )
+        if per_binding_ok and binding is not None:
+            plan = _per_binding(target.httpsys.exe, binding)
+        elif target.kind == "windows":
+            plan = plan_schannel(read_schannel(run.runner))
+        else:
+            raise TargetError(
+                "NOT_BOUND",
+                f"Port {p.https_port} has no HTTPS binding to harden.",
+                "Add the binding first with 01 → 03 (`octorunbook run params.yaml`), or check https_port.",
+            )
+        if plan.unchanged:
+            note = "nothing to change: TLS 1.0/1.1 are already off for this binding"
+        else:
+            note = "apply: true applies it" if not p.apply else "it will be applied now"
+        run.extra["hardening_plan"] = plan.to_record()
+        rows = [PlanRow(c.path + "\\" + c.name, str(c.before), str(c.after)) for c in plan.changes]
+        if plan.strategy == "per-binding" and binding is not None:
+            rows.append(PlanRow(f"binding {binding.ip_port} disablelegacytls", _flag(binding), "enable"))
+        run.reporter.show(
+            PlanTable(
+                f"Hardening plan ({plan.strategy}) — {note}", rows, [" ".join(c) for c in plan.commands]
+            )
+        )
+        run.reporter.show(
+            Panel(
+                "Before you apply",
+                "warning" if plan.reboot_required else "info",
+                [
+                    Row(
+                        "warning" if plan.reboot_required else "info",
+                        "reboot",
+                        "needed" if plan.reboot_required else "not needed",
+                    )
+                ]
+                + [Row("info", "note", n) for n in plan.notes]
+                + [Row("warning", "may break", m) for m in plan.may_break]
+                + [Row("info", "undo", " ".join(c)) for c in plan.rollback_commands],
+            )
+        )
+    return Hardening(before, binding, plan)
+
+
+def _flag(binding: SslBinding) -> str:
+    settings, _ = carried_settings(binding)
+    return settings.get("disablelegacytls", "not set")
+
+
+def apply_hardening(run: Run, hardening: Hardening) -> None:
+    """With ``apply: true`` only: run the plan, then prove it with the same scan (or undo it)."""
+    target = run.require_target()
+    p = run.params
+    plan = hardening.plan
+    with run.step():
+        if not p.apply or p.dry_run or plan.unchanged:
+            reason = (
+                "nothing to change"
+                if plan.unchanged
+                else "plan only (apply: false)"
+                if not p.apply
+                else "dry_run"
+            )
+            run.note(
+                Finding(
+                    "HARDENING_NOT_APPLIED", "info", f"Not applied: {reason}.", "Set apply: true to apply it."
+                )
+            )
+            after = record_posture(run)
+            if plan.unchanged and after is not None and legacy_accepted(after):
+                run.note(Finding("TLS_LEGACY_PROTOCOL", "warning", "TLS 1.0/1.1 are still accepted.", ""))
+            return
+        if plan.strategy == "schannel":
+            applied = apply_schannel(run.runner, plan, target.state_dir)
+            run.extra["schannel_backup"] = applied.to_record()
+            run.change("set SCHANNEL values", f"{len(plan.changes)} registry values; reboot needed")
+            run.note(
+                Finding(
+                    "REBOOT_REQUIRED",
+                    "warning",
+                    "SCHANNEL changes take effect after a reboot: the scan below still shows the old posture.",
+                    "Reboot in a maintenance window, then run 05 again (plan only): its scan is the proof.",
+                )
+            )
+            record_posture(run)
+            return
+        try:
+            for argv in plan.commands:
+                result = run.runner.run(argv, mutating=True, label="harden HTTP.sys binding")
+                if not result.ok:
+                    raise TargetError(
+                        "HARDENING_FAILED",
+                        f"{' '.join(argv[:4])} failed: {result.output.strip()[-300:]}",
+                        "Read the command output in the record; nothing else was changed.",
+                    )
+                run.change("harden binding", " ".join(argv[4:]))
+            after = record_posture(run)
+            if after is None or legacy_accepted(after):
+                raise VerificationError(
+                    "TLS_LEGACY_PROTOCOL",
+                    "After the change the portal still accepts TLS 1.0/1.1 (or could not be scanned).",
+                    "The change was undone. On Windows, check the build supports disablelegacytls (2019+).",
+                )
+        except BaseException:
+            _undo(run, plan)
+            raise
+
+
+def _undo(run: Run, plan: HardeningPlan) -> None:
+    for argv in plan.rollback_commands:
+        try:
+            result = run.runner.run(argv, mutating=True, label="undo hardening")
+            run.change("rollback: undo hardening", "done" if result.ok else f"FAILED: {result.output[-200:]}")
+        except OctorunbookError as exc:
+            run.change("rollback: undo hardening", f"FAILED: {exc.code}")
+
+
+def finish(run: Run) -> dict[str, Any]:
+    """``planned`` when nothing was applied by choice; else the usual status."""
+    p = run.params
+    return run.finish("planned" if (not p.apply or p.dry_run) else None)
+
+
+__all__ = ["Hardening", "apply_hardening", "finish", "plan_hardening"]

@@ -1,0 +1,77 @@
+"""Runbook 05 and posture evidence on the sandbox: a portal that accepts TLS 1.0/1.1 (drill
+'legacy-tls', a server whose SCHANNEL still enables them), planned by default, hardened per binding
+with apply: true, proven by the scan, kept by a renewal; posture: strict fails 04's proof."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from octorunbook.steps import run_inline
+from octorunbook.targets.sandbox import Sandbox
+
+HARDEN = "05-harden-tls"
+
+
+def bound_with_legacy_tls(sandbox: Sandbox, params: Any) -> dict[str, Any]:
+    assert run_inline("01-import-certificate", params)["status"] == "succeeded"
+    assert run_inline("03-add-https-binding", params)["status"] == "succeeded"
+    Sandbox(sandbox.root).init(fail="legacy-tls", start=False)
+    return json.loads(sandbox.httpsys_path.read_text())
+
+
+def codes(posture: dict[str, Any] | None) -> list[str]:
+    return [f["code"] for f in (posture or {}).get("findings", [])]
+
+
+def test_05_plans_by_default_and_changes_nothing(sandbox: Sandbox, params_for: Any) -> None:
+    bindings = bound_with_legacy_tls(sandbox, params_for(sandbox))
+    record = run_inline(HARDEN, params_for(sandbox))
+    assert record["status"] == "planned", record["findings"]
+    assert "TLS_LEGACY_PROTOCOL" in codes(record["state"]["before"]["posture"])
+    plan = record["hardening_plan"]
+    assert plan["strategy"] == "per-binding" and not plan["reboot_required"]
+    assert plan["commands"][0][1:4] == ["http", "update", "sslcert"]
+    assert "disablelegacytls=enable" in plan["commands"][0]
+    assert "disablelegacytls=disable" in plan["rollback_commands"][0]
+    assert json.loads(sandbox.httpsys_path.read_text()) == bindings
+    assert not [c for c in record["commands"] if c["mutating"]]
+
+
+def test_05_apply_turns_legacy_tls_off_and_the_scan_proves_it(sandbox: Sandbox, params_for: Any) -> None:
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    record = run_inline(HARDEN, params_for(sandbox, apply=True))
+    assert record["status"] == "succeeded", record["findings"]
+    assert "TLS_LEGACY_PROTOCOL" in codes(record["state"]["before"]["posture"])
+    assert "TLS_LEGACY_PROTOCOL" not in codes(record["posture"])
+    flags = json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["flags"]
+    assert flags["disablelegacytls"] == "enable"
+    again = run_inline(HARDEN, params_for(sandbox, apply=True))
+    assert again["status"] == "unchanged", again["findings"]
+    assert again["hardening_plan"]["commands"] == []
+
+
+def test_a_renewal_keeps_the_hardening(sandbox: Sandbox, params_for: Any) -> None:
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    assert run_inline(HARDEN, params_for(sandbox, apply=True))["status"] == "succeeded"
+    record = run_inline("04-renew-certificate", params_for(sandbox, force_renew=True))
+    assert record["status"] == "succeeded", record["findings"]
+    assert record["swap"]["method"] == "netsh-update"
+    assert "TLS_LEGACY_PROTOCOL" not in codes(record["posture"])
+
+
+def test_posture_is_recorded_as_warnings_after_a_renewal(sandbox: Sandbox, params_for: Any) -> None:
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    record = run_inline("04-renew-certificate", params_for(sandbox, force_renew=True))
+    assert record["status"] == "succeeded", record["findings"]
+    legacy = [f for f in record["findings"] if f["code"] == "TLS_LEGACY_PROTOCOL"]
+    assert legacy and legacy[0]["severity"] == "warning"
+    assert {r["check"] for r in record["posture"]["rows"]} >= {"protocol TLS 1.0", "protocol TLS 1.1"}
+
+
+def test_strict_posture_fails_the_renewal_proof_and_rolls_back(sandbox: Sandbox, params_for: Any) -> None:
+    old = bound_with_legacy_tls(sandbox, params_for(sandbox))["0.0.0.0:443"]["hash"]
+    record = run_inline("04-renew-certificate", params_for(sandbox, force_renew=True, posture="strict"))
+    assert record["status"] == "failed"
+    assert [f["code"] for f in record["findings"] if f["severity"] == "error"][-1] == "TLS_LEGACY_PROTOCOL"
+    assert json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["hash"] == old
