@@ -55,6 +55,12 @@ def check_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the handshake (10)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--prometheus", metavar="FILE", help="also write a node-exporter textfile (*.prom)")
+    parser.add_argument(
+        "--posture",
+        action="store_true",
+        help="also scan what the endpoint accepts (protocols, weak suites, chain, HSTS) and print the table; "
+        "a posture finding makes an OK result WARNING",
+    )
     return parser
 
 
@@ -114,13 +120,46 @@ def run_check(argv: list[str]) -> int:
             )
             print(f"CERT UNKNOWN - cannot write {args.prometheus}: {text}")
             return UNKNOWN
+    posture = _posture(result) if args is not None and args.posture else None
+    status = result.status
+    if posture is not None and posture.findings and status == 0:
+        status = 1  # WARNING: the certificate is fine, what the endpoint accepts is not
     if args is not None and args.json:
+        import json
+
         from .checkrender import json_text
 
-        print(json_text(result))
+        data = json.loads(json_text(result))
+        if posture is not None:
+            data["posture"] = posture.to_record()
+            data["exit_status"] = status
+        print(json.dumps(data, indent=2))
     else:
-        print(result.line())
-    return result.status
+        line = result.line()
+        if status != result.status and posture is not None:
+            text, bar, perf = line.partition(" | ")
+            text = text.replace("CERT OK", "CERT WARNING", 1) + f" (posture: {', '.join(posture.codes())})"
+            line = text + bar + perf
+        print(line)
+        if posture is not None:
+            from .posture import text_table
+
+            print(text_table(posture))
+    return status
+
+
+def _posture(result: Any) -> Any:
+    """The posture of the endpoint the check just read (None when it could not be reached)."""
+    from .findings import OctorunbookError
+    from .posture import scan
+
+    if result.served is None:
+        return None
+    host, _, port = str(result.endpoint).rpartition(":")
+    try:
+        return scan((host, int(port)), result.hostname)
+    except OctorunbookError:
+        return None
 
 
 def _run_check(args: argparse.Namespace) -> Any:

@@ -75,3 +75,17 @@ def test_strict_posture_fails_the_renewal_proof_and_rolls_back(sandbox: Sandbox,
     assert record["status"] == "failed"
     assert [f["code"] for f in record["findings"] if f["severity"] == "error"][-1] == "TLS_LEGACY_PROTOCOL"
     assert json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["hash"] == old
+
+
+def test_check_posture_prints_the_table_and_warns(sandbox: Sandbox, params_for: Any, capsys: Any) -> None:
+    from octorunbook.cli import main
+
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    port = sandbox.status()["port_map"][443]
+    capsys.readouterr()
+    status = main(["check", "--url", f"https://127.0.0.1:{port}", "--hostname", "localhost", "--posture"])
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert status == 1 and first.startswith("CERT WARNING") and "TLS_LEGACY_PROTOCOL" in first
+    assert " | days=" in first
+    assert "protocol TLS 1.0" in out
