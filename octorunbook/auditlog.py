@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import html
 import json
 import os
 import re
@@ -138,7 +137,8 @@ def read_result(path: str | Path) -> dict[str, Any]:
 
 def _name_part(text: str, fallback: str) -> str:
     """File-name-safe and free of ``_``, so a name splits back into timestamp, runbook and host."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or fallback
+    # Capped: a 230-character sandbox folder name must not make the record's name too long to write.
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text)[:80].strip("-.") or fallback
 
 
 def record_name(started_at: datetime, runbook: str, host: str, *, taken: Container[str] = frozenset()) -> str:
@@ -181,24 +181,9 @@ def _iso(moment: datetime) -> str:
 
 
 def _masker() -> Callable[[str], str]:
-    """Mask each registered secret and the forms it takes inside notebooks.
-
-    A value printed as part of a dict shows as its ``repr``, and JSON outputs escape it, so a password
-    with a quote or a backslash would slip past a plain search for its literal text.
-    """
-    variants: set[str] = set()
-    for value in SECRETS.values():
-        escaped = (repr(value), json.dumps(value), json.dumps(value, ensure_ascii=False))
-        variants |= {value, html.escape(value), *(e[1:-1] for e in escaped)}
-    ordered = sorted((v for v in variants if v), key=len, reverse=True)
-
-    def mask(text: str) -> str:
-        for value in ordered:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
-
-    return mask
+    """Mask each registered secret and the forms it takes inside notebooks (see ``redaction``: never
+    inside a produced value such as a thumbprint, so no mask tells the reader the password)."""
+    return SECRETS.masker()
 
 
 def _walk(obj: Any, mask: Callable[[str], str]) -> Any:
@@ -250,7 +235,7 @@ def redact_notebook(nb: Any) -> Any:
         if isinstance(model, dict) and model.get("model_name") == "PasswordModel":
             if isinstance(model.get("state"), dict) and "value" in model["state"]:
                 model["state"]["value"] = ""
-    return nbformat.from_dict(_walk(data, _masker()))  # type: ignore[no-untyped-call]
+    return nbformat.from_dict(_walk(data, _masker()))  # type: ignore[no-untyped-call,unused-ignore]
 
 
 # --- writing -------------------------------------------------------------------------------------------
@@ -347,7 +332,7 @@ def _render_html(nb: Any) -> bytes:
     config = Config()
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_input_tags = {"injected-parameters"}
-    exporter = HTMLExporter(config=config)  # type: ignore[no-untyped-call]
+    exporter = HTMLExporter(config=config)  # type: ignore[no-untyped-call,unused-ignore]
     body, _ = exporter.from_notebook_node(nb)
     return str(body).encode("utf-8")
 
@@ -384,7 +369,7 @@ def store_record(audit_dir: str | Path, nb: Any, *, html: bool = True) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     redacted = redact_notebook(nb)
     fields = _summary_fields(redacted)
-    notebook_bytes = (nbformat.writes(redacted) + "\n").encode("utf-8")  # type: ignore[no-untyped-call]
+    notebook_bytes = (nbformat.writes(redacted) + "\n").encode("utf-8")  # type: ignore[no-untyped-call,unused-ignore]
     html_bytes, html_error = None, ""
     if html:
         try:
