@@ -628,6 +628,8 @@ class Form:
             if self.rows[name].layout.display == "none":
                 continue  # not used by the chosen certificate source
             severity, reason = found.get(name, (OK, ""))
+            if name == "pfx_password_env":  # perhaps the password itself: shown only by its length
+                value = shown_env_name(str(value))
             rows.append(
                 Row(severity, LABELS.get(name, name), f"{value}" + (f" — {reason}" if reason else ""))
             )

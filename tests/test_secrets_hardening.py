@@ -297,3 +297,14 @@ def test_sandbox_portal_started_from_a_shell_that_exported_the_password_does_not
         assert first.encode() not in environ and second.encode() not in environ
     finally:
         door.octorunbook("sandbox", "stop", str(root))
+
+
+def test_inputs_panel_of_the_form_shows_a_pasted_password_only_by_its_length(sandbox: Any) -> None:
+    pasted = "Autumn" + secrets.token_hex(5)  # looks like a variable name, but no such variable is set
+    form = forms.Form(
+        "01-import-certificate",
+        Parameters(sandbox_dir=str(sandbox.root), certificate_source="pfx", pfx_password_env=pasted),
+    )
+    panel = form.summary()
+    assert pasted not in panel.text() + panel.html()
+    assert f"({len(pasted)} characters, not shown)" in panel.text()
