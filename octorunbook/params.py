@@ -38,7 +38,7 @@ class ParameterError(InputError):
 
 
 def normalise_hostname(name: str) -> str:
-    """The host name as it will be used everywhere: no surrounding white space, lower case, an IPv6
+    """The host name as it will be used everywhere: no surrounding white space or trailing dot, lower case, an IPv6
     literal in its compressed form (zone ids are left in place for :meth:`Parameters.check` to refuse)."""
     import ipaddress
 
@@ -49,7 +49,7 @@ def normalise_hostname(name: str) -> str:
             return str(ipaddress.ip_address(bare))
         except ValueError:
             pass
-    return text
+    return text.rstrip(".")  # the certificate generator's rule: "octopus.example.com." is the same name
 
 
 def url_host(name: str) -> str:

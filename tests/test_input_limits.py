@@ -194,6 +194,7 @@ def test_a_path_parameter_with_a_line_break_is_refused(tmp_path: Path) -> None:
         ('"localhost "', "localhost", "https://localhost:8443/"),
         ('"localhost\\n"', "localhost", "https://localhost:8443/"),
         ('"  Octopus.Example.COM"', "octopus.example.com", "https://octopus.example.com:8443/"),
+        ('"octopus.example.com."', "octopus.example.com", "https://octopus.example.com:8443/"),
         ('"::1"', "::1", "https://[::1]:8443/"),
         ('"[0:0::1]"', "::1", "https://[::1]:8443/"),
     ],
