@@ -16,10 +16,16 @@ from typing import Any, get_args
 
 from . import certificates as certs
 from .findings import InputError, errors
-from .redaction import SECRETS, secret_from_env
+from .redaction import SECRETS, secret_from_env, shown_env_name
 
 DEFAULT_PASSWORD_ENV = "OCTORUNBOOK_PFX_PASSWORD"
-USAGE_CODES = {"FILE_NOT_FOUND", "FILE_UNREADABLE", "PFX_PASSWORD_MISSING"}
+USAGE_CODES = {
+    "FILE_NOT_FOUND",
+    "FILE_UNREADABLE",
+    "FILE_NOT_REGULAR",
+    "FILE_TOO_LARGE",
+    "PFX_PASSWORD_MISSING",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -105,9 +111,13 @@ def _fail(error: InputError) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    loaded, findings = certs.check_file(
-        args.file, hostname=args.hostname, password_env=args.password_env, key_path=args.key
-    )
+    try:  # a --password-env that is no variable name, or a too-short password: usage errors
+        secret_from_env(args.password_env)
+        loaded, findings = certs.check_file(
+            args.file, hostname=args.hostname, password_env=args.password_env, key_path=args.key
+        )
+    except InputError as error:
+        return _fail(error)
     if args.json:
         document: dict[str, Any] = {
             "certificate": loaded.info.to_record() if loaded else None,
@@ -143,13 +153,16 @@ def _write_private(path: Path, data: bytes, force: bool) -> None:
 
 
 def run_new(args: argparse.Namespace) -> int:
-    password = secret_from_env(args.password_env)
+    try:
+        password = secret_from_env(args.password_env)
+    except InputError as error:
+        return _fail(error)
     if password is None:
         return _fail(
             InputError(
                 "PFX_PASSWORD_MISSING",
-                f"The environment variable {args.password_env} is not set (or empty).",
-                f"Set {args.password_env} to the password the new PFX should have.",
+                f"The environment variable {shown_env_name(args.password_env)} is not set (or empty).",
+                f"Set {shown_env_name(args.password_env)} to the password the new PFX should have.",
             )
         )
     out = Path(args.out)

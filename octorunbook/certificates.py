@@ -40,8 +40,9 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
+from ._files import read_limited
 from .findings import Finding, InputError, Severity, errors
-from .redaction import Secret, secret_from_env
+from .redaction import SECRETS, Secret, secret_from_env, shown_env_name
 
 KeyType = Literal["rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384"]
 PfxEncryption = Literal["compatible", "aes", "auto"]
@@ -170,6 +171,10 @@ class CertificateInfo:
     self_signed: bool
     is_ca: bool
     eku_oids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        # Produced values: a password that happens to occur in a name is never masked inside it.
+        SECRETS.add_public([self.subject, self.issuer, *self.dns_names, self.key_description])
 
     def days_left(self, now: datetime | None = None) -> int:
         """Whole days until notAfter (negative once expired), as an operator counts them."""
@@ -359,12 +364,8 @@ def load_pfx(data: bytes, password: Secret | None) -> LoadedCertificate:
 
 
 def _read_file(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise _error("FILE_NOT_FOUND", f"There is no file {str(path)!r}.") from None
-    except OSError as exc:
-        raise _error("FILE_UNREADABLE", f"{str(path)!r} cannot be read: {exc.strerror or exc}.") from None
+    """A regular file of at most 1 MiB (``_files.read_limited``): never /dev/zero, a FIFO or 2 GB."""
+    return read_limited(path, what="certificate file")
 
 
 def load_pfx_file(path: str | Path, password: Secret | None) -> LoadedCertificate:
@@ -719,8 +720,10 @@ def check_file(
         loaded = _load_any(_read_file(path), path, key_path, password)
     except InputError as exc:
         if exc.code == "PFX_WRONG_PASSWORD" and password is None:
-            message = f"The PFX is password-protected and the environment variable {password_env} is not set."
-            remedy = f"Set {password_env} to the PFX password (never pass it on the command line)."
+            message = f"The PFX is password-protected and the environment variable {shown_env_name(password_env)} is not set."
+            remedy = (
+                f"Set {shown_env_name(password_env)} to the PFX password (never pass it on the command line)."
+            )
             return None, [_finding("PFX_PASSWORD_MISSING", message, remedy)]
         return None, [exc.finding]
     found = judge(loaded, hostname, now)

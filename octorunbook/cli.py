@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         if exc.remedy:
             print(f"  remedy: {exc.remedy}", file=sys.stderr)
         usage = ("PARAMETER", "FILE_", "SANDBOX_", "DRILL", "PORT_INVALID", "AUDIT_DIR", "AUDIT_KEY")
-        return 2 if exc.code.startswith(usage) else 1
+        return 2 if exc.code.startswith(usage) or getattr(exc, "usage", False) else 1
     except OSError as exc:  # a folder or file the operator named cannot be used
         print(f"✖ OS_ERROR: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
         return 1

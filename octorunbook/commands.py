@@ -19,7 +19,31 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .findings import CommandError, InputError
-from .redaction import SECRETS, Secret
+from .redaction import SECRETS, Secret, looks_like_secret_name
+
+# What a long-lived child (the sandbox portal) may inherit: enough to run Python and find its files.
+# Everything else — above all the variable holding the PFX password, whatever it is called, registered
+# or not (a shell that exported it before `octorunbook sandbox init`) — stays behind.
+DAEMON_ENVIRONMENT = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+        "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "SYSTEMROOT", "SystemRoot", "WINDIR", "COMSPEC",
+        "PATHEXT", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "PROGRAMDATA", "OCTORUNBOOK_HOME",
+    }
+)  # fmt: skip
+
+
+def child_environment(base: Mapping[str, str] | None = None, *, daemon: bool = False) -> dict[str, str]:
+    """The environment a child starts with: never a registered secret, never a variable whose name
+    looks secret; a ``daemon`` (a process that outlives the run) gets only :data:`DAEMON_ENVIRONMENT`."""
+    known = SECRETS.values()
+    return {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if v not in known
+        and not looks_like_secret_name(k)
+        and (not daemon or k in DAEMON_ENVIRONMENT or k.startswith("LC_"))
+    }
 
 
 @dataclass(frozen=True)
@@ -83,12 +107,9 @@ class CommandRunner:
                 "(an argument contains the password's text).",
                 "If a file path contains the password text, rename the file; otherwise report this. Nothing was run.",
             )
-        child_env = dict(self.base_env if self.base_env is not None else os.environ)
-        child_env.update(env or {})
         # A child gets a secret only when it is handed one: the operator's password variable is not
         # inherited by netsh, Octopus.Server.exe or a portal process that outlives the run.
-        known = SECRETS.values()
-        child_env = {k: v for k, v in child_env.items() if v not in known}
+        child_env = child_environment({**(self.base_env or os.environ), **(env or {})})
         for name, secret in (secret_env or {}).items():
             child_env[name] = secret.reveal()
         redacted = tuple(SECRETS.redact(a) for a in argv)

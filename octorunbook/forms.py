@@ -33,7 +33,7 @@ from IPython.display import HTML, display
 from . import RESULT_MIME
 from .findings import OctorunbookError
 from .params import KEY_TYPES, POSTURES, RETIRE_CHOICES, SOURCES, STORES, TARGETS, Parameters, hostname_ok
-from .redaction import Secret
+from .redaction import Secret, env_name_ok, password_secret, shown_env_name
 from .render import Panel, Row
 from .runbook import RUNBOOKS, Run
 from .targets.base import StoredCertificate, Target
@@ -419,7 +419,7 @@ class Form:
         """Read the typed password once and clear the widget, so it is never saved with the notebook."""
         value = self.password.value
         self.password.value = ""
-        return Secret(value) if value else None
+        return password_secret(value) if value else None
 
     def close(self) -> None:
         """Close every widget (a replaced form): its views disappear, its models leave the kernel."""
@@ -513,11 +513,12 @@ class Form:
             elif not path.is_file():
                 found[name] = (ERROR, "this is a folder, not a file")
         if "pfx_password_env" in v and source == "pfx":
-            env = str(v["pfx_password_env"]).strip()
-            if not env.replace("_", "a").isalnum() or env[:1].isdigit():
+            env = str(v["pfx_password_env"])
+            if not env_name_ok(env):
                 found["pfx_password_env"] = (
                     ERROR,
-                    "give the NAME of an environment variable (e.g. OCTORUNBOOK_PFX_PASSWORD), never the password",
+                    f"{len(env)} characters that are not a variable name (not shown): give the NAME of an "
+                    "environment variable (e.g. OCTORUNBOOK_PFX_PASSWORD), never the password",
                 )
             elif os.environ.get(env):
                 found["pfx_password_env"] = (OK, f"{env} is set")
@@ -526,7 +527,7 @@ class Form:
             else:
                 found["pfx_password_env"] = (
                     ERROR,
-                    f"environment variable {env} is not set: set it before starting JupyterLab, "
+                    f"environment variable {shown_env_name(env)} is not set: set it before starting JupyterLab, "
                     "or type the password below (it is never saved)",
                 )
         store = str(v.get("store", ""))
@@ -658,6 +659,8 @@ class Form:
             if self.rows[name].layout.display == "none":
                 continue  # not used by the chosen certificate source
             severity, reason = found.get(name, (OK, ""))
+            if name == "pfx_password_env":  # perhaps the password itself: shown only by its length
+                value = shown_env_name(str(value))
             rows.append(
                 Row(severity, LABELS.get(name, name), f"{value}" + (f" — {reason}" if reason else ""))
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .findings import Finding, InputError
-from .redaction import looks_like_secret_name
+from .redaction import SECRETS, env_name_ok, looks_like_secret_name, shown_env_name
 
 TARGETS = ("sandbox", "windows")
 SOURCES = ("self-signed", "pfx", "pem", "store")
@@ -25,7 +25,38 @@ RETIRE_CHOICES = ("after-expiry", "remove")
 POSTURES = ("default", "strict")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An Octopus instance name becomes part of file names (the lock) and, on Windows, of an elevated
+# command line: letters, digits, space, dot, dash and underscore; no path, no trailing dot or space.
+_INSTANCE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9_-])?")
+PATH_PARAMETERS = ("sandbox_dir", "server_exe", "pfx_path", "pem_cert_path", "pem_key_path", "audit_dir")
+MAX_TEXT = 4096  # no parameter is longer than a path; a megabyte string is a mistake or an attack
+MAX_DNS_NAMES = 100
+
+
+class ParameterError(InputError):
+    """A parameter that is wrong: refused before a kernel starts, exit code 2 on the command line."""
+
+    usage = True
+
+
+def normalise_hostname(name: str) -> str:
+    """The host name as it will be used everywhere: no surrounding white space or trailing dot, lower case, an IPv6
+    literal in its compressed form (zone ids are left in place for :meth:`Parameters.check` to refuse)."""
+    import ipaddress
+
+    text = name.strip().lower()
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if "%" not in bare:
+        try:
+            return str(ipaddress.ip_address(bare))
+        except ValueError:
+            pass
+    return text.rstrip(".")  # the certificate generator's rule: "octopus.example.com." is the same name
+
+
+def url_host(name: str) -> str:
+    """``name`` as it goes into a URL or a listen prefix: IPv6 literals in brackets."""
+    return f"[{name}]" if ":" in name else name
 
 
 @dataclass(frozen=True)
@@ -62,6 +93,22 @@ class Parameters:
     posture: str = "default"
     apply: bool = False
 
+    def __post_init__(self) -> None:
+        # Validation and use see the same value: "localhost " must not pass as "localhost" and then
+        # be written into the Octopus configuration with its space.
+        if isinstance(self.hostname, str):
+            object.__setattr__(self, "hostname", normalise_hostname(self.hostname))
+        if isinstance(self.extra_dns_names, str):
+            names = [normalise_hostname(n) for n in self.extra_dns_names.split(",") if n.strip()]
+            object.__setattr__(self, "extra_dns_names", ",".join(names))
+        # What the operator gave as public stays readable even if a password happens to occur in it.
+        SECRETS.add_public(
+            str(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "pfx_password_env" and isinstance(getattr(self, f.name), str)
+        )
+        SECRETS.add_public([*self.dns_names, self.https_prefix])
+
     @classmethod
     def names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
@@ -69,6 +116,13 @@ class Parameters:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> Parameters:
         """Build from a notebook namespace or a YAML mapping; refuse anything that looks like a secret."""
+        odd = [k for k in values if not isinstance(k, str)]
+        if odd:
+            raise ParameterError(
+                "PARAMETER_INVALID",
+                f"Parameter names must be text; {len(odd)} name(s) are not (e.g. a number or a list).",
+                "Write each parameter as name: value, with a plain name.",
+            )
         refuse_secrets(values)
         known = set(cls.names())
         if strict:
@@ -80,8 +134,28 @@ class Parameters:
                     f"Use only: {', '.join(sorted(known))}.",
                 )
         chosen = {k: values[k] for k in known if k in values}
-        if isinstance(chosen.get("extra_dns_names"), (list, tuple)):
-            chosen["extra_dns_names"] = ",".join(str(v) for v in chosen["extra_dns_names"])
+        names = chosen.get("extra_dns_names")
+        if isinstance(names, (list, tuple)):
+            if len(names) > MAX_DNS_NAMES or not all(isinstance(v, str) for v in names):
+                raise ParameterError(
+                    "PARAMETER_INVALID",
+                    f"extra_dns_names must be at most {MAX_DNS_NAMES} names, each a plain string.",
+                    "List the names the certificate must cover, e.g. [octopus, octopus.corp.example].",
+                )
+            chosen["extra_dns_names"] = ",".join(names)
+        for name, value in chosen.items():
+            if isinstance(value, (dict, list, tuple, set)):
+                raise ParameterError(
+                    "PARAMETER_INVALID",
+                    f"{name} must be a single value, got a {type(value).__name__}.",
+                    f"Give {name} one value.",
+                )
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                raise ParameterError(
+                    "PARAMETER_INVALID",
+                    f"{name} is {len(value)} characters long; at most {MAX_TEXT} are accepted.",
+                    f"Check {name}.",
+                )
         params = cls(**chosen)
         return params.coerced()
 
@@ -98,7 +172,7 @@ class Parameters:
                 if not isinstance(value, bool):
                     word = str(value).strip().lower()
                     if word not in _TRUE | _FALSE:
-                        raise InputError(
+                        raise ParameterError(
                             "PARAMETER_INVALID",
                             f"{f.name} must be True or False, got {value!r}.",
                             f"Set {f.name} to True or False.",
@@ -111,7 +185,7 @@ class Parameters:
                             raise ValueError
                         updates[f.name] = int(str(value).strip())
                     except ValueError:
-                        raise InputError(
+                        raise ParameterError(
                             "PARAMETER_INVALID",
                             f"{f.name} must be a whole number, got {value!r}.",
                             f"Set {f.name} to a number.",
@@ -121,7 +195,11 @@ class Parameters:
         return replace(self, **updates) if updates else self
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        """The parameters as a record shows them: a ``pfx_password_env`` that is no variable's name
+        (most likely the password itself, pasted into the wrong field) is shown only by its length."""
+        record = asdict(self)
+        record["pfx_password_env"] = shown_env_name(self.pfx_password_env)
+        return record
 
     @property
     def dns_names(self) -> tuple[str, ...]:
@@ -130,7 +208,7 @@ class Parameters:
 
     @property
     def https_prefix(self) -> str:
-        return f"https://{self.hostname}:{self.https_port}/"
+        return f"https://{url_host(self.hostname)}:{self.https_port}/"
 
     def resolved_sandbox_dir(self) -> Path:
         from .targets.sandbox import default_sandbox_dir
@@ -150,7 +228,13 @@ class Parameters:
                 f"target must be 'sandbox' or 'windows', got {self.target!r}.",
                 "Use target: sandbox to rehearse, target: windows on the Octopus server itself.",
             )
-        if not hostname_ok(self.hostname):
+        if "%" in self.hostname:
+            bad(
+                "HOSTNAME_INVALID",
+                "hostname holds an IPv6 zone id (the part after %); a listen prefix cannot carry one.",
+                "Use the portal's DNS name, or an IPv6 address without a zone id.",
+            )
+        elif not hostname_ok(self.hostname):
             bad(
                 "HOSTNAME_INVALID",
                 f"{self.hostname!r} is not a valid DNS host name.",
@@ -216,11 +300,26 @@ class Parameters:
                 f"retire_old must be one of {', '.join(RETIRE_CHOICES)}, got {self.retire_old!r}.",
                 "after-expiry keeps the old certificate (rollback stays possible); remove deletes it after the proof.",
             )
-        if not _ENV_NAME.match(self.pfx_password_env):
+        if not _INSTANCE.fullmatch(self.instance) or ".." in self.instance:
+            bad(
+                "INSTANCE_INVALID",
+                f"instance must be an Octopus instance name (letters, digits, space, . - _; at most 64), "
+                f"got {self.instance[:80]!r}.",
+                "Use the name Octopus Manager shows, e.g. OctopusServer.",
+            )
+        for name in PATH_PARAMETERS:
+            value = getattr(self, name)
+            if any(ord(c) < 32 or ord(c) == 127 for c in value):
+                bad(
+                    "PATH_INVALID",
+                    f"{name} holds a control character (a new line, a tab or NUL).",
+                    f"Check {name}: a pasted path may have brought a line break with it.",
+                )
+        if not env_name_ok(self.pfx_password_env):
             bad(
                 "PASSWORD_ENV_INVALID",
-                f"pfx_password_env must be an environment variable *name*, got "
-                f"{len(self.pfx_password_env)} characters that are not one.",
+                f"pfx_password_env must be an environment variable *name*; the value given "
+                f"({len(self.pfx_password_env)} characters) is not one, and is not shown.",
                 "Put the password in an environment variable and give its name, e.g. OCTORUNBOOK_PFX_PASSWORD.",
             )
         if not self.keep_http and self.force_ssl:
@@ -244,7 +343,7 @@ class Parameters:
                 "Set thumbprint to the certificate's thumbprint as MMC or Get-ChildItem Cert:\\LocalMachine\\My shows it.",
             )
         for name in self.dns_names[1:]:
-            if not hostname_ok(name, wildcard=True):
+            if "%" in name or not hostname_ok(name, wildcard=True):
                 bad(
                     "HOSTNAME_INVALID",
                     f"extra_dns_names entry {name!r} is not a valid DNS name.",
@@ -296,7 +395,7 @@ def refuse_secrets(values: Mapping[str, Any]) -> None:
     """A parameter that looks like a secret is refused: papermill would write it into the notebook."""
     for name in values:
         if isinstance(name, str) and not name.startswith("_") and looks_like_secret_name(name):
-            raise InputError(
+            raise ParameterError(
                 "PARAMETER_LOOKS_SECRET",
                 f"Parameter {name!r} looks like a secret. Secrets are never accepted as parameters: papermill "
                 "writes parameters into the executed notebook.",

@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import yaml
 
 from . import RESULT_MIME
 from .auditlog import extract_result
 from .findings import InputError
-from .params import Parameters
-from .redaction import secret_from_env
+from .params import ParameterError, Parameters
 from .render import summary_markdown
 from .runbook import RUNBOOKS
 
 SCHEME = "octorunbook-redact://"
+MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
 SUMMARY_TAG = "octorunbook-summary"
 
 
@@ -87,11 +88,12 @@ class RedactingHandler:
         return [str(p) for p in self._path(path).iterdir()]
 
     def write(self, buf: str, path: str) -> None:
+        from ._papermill_hook import guard_notebook
         from .auditlog import redact_notebook
 
         nb = nbformat.reads(buf, as_version=4)
         self._announce(path, nb)
-        clean = with_summary(redact_notebook(nb))
+        clean = with_summary(redact_notebook(guard_notebook(nb)))
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
@@ -130,6 +132,37 @@ def register_handler() -> RedactingHandler:
     return _HANDLER
 
 
+def preflight(params: Parameters) -> Path:
+    """Every check that needs no target, before papermill writes anything: the parameters (type and
+    range), the PFX password's variable (set, long enough — and registered, so every save masks it),
+    and an audit folder that can really be written. Raises :class:`ParameterError`; returns the folder.
+    """
+    import tempfile
+
+    from ._papermill_hook import require_password
+
+    for problem in params.check():
+        if problem.severity == "error":
+            raise ParameterError(problem.code, problem.message, problem.remedy)
+    try:
+        require_password(params)
+    except InputError as exc:
+        raise ParameterError(exc.code, exc.message, exc.remedy) from None
+    audit_dir = Path(params.audit_dir).expanduser().resolve()
+    try:
+        (audit_dir / ".in-progress").mkdir(parents=True, exist_ok=True)
+        for folder in (audit_dir, audit_dir / ".in-progress"):  # records land in both
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+                pass
+    except OSError as exc:
+        raise ParameterError(
+            "AUDIT_DIR_UNWRITABLE",
+            f"Cannot write audit records to {audit_dir}: {exc.strerror or exc}.",
+            "Set audit_dir to a folder you can write to.",
+        ) from None
+    return audit_dir
+
+
 @dataclass(frozen=True)
 class RunResult:
     runbook: str
@@ -152,13 +185,11 @@ def execute(
 
     handler = register_handler()
     handler.progress = progress
-    # The kernel reads the password itself; registering it here too makes every save redact it.
-    secret_from_env(params.pfx_password_env)
     source = notebooks_dir() / f"{runbook}.ipynb"
     if not source.is_file():
         raise InputError("NOTEBOOK_NOT_FOUND", f"{source} does not exist.", "Set OCTORUNBOOK_NOTEBOOKS.")
-    audit_dir = Path(params.audit_dir).expanduser().resolve()
-    scratch = prepare_audit_dir(audit_dir)  # writable, signing key usable, killed runs chained first
+    audit_dir = preflight(params)
+    scratch = prepare_audit_dir(audit_dir)  # signing key usable, killed runs chained first
     output = scratch / f"{runbook}-{os.getpid()}.ipynb"
     os.environ["OCTORUNBOOK_RECORDED_BY_RUNNER"] = "1"
     if progress:
@@ -219,25 +250,40 @@ def run_all(
 
 
 def load_params_file(path: str | Path) -> Parameters:
-    import yaml
+    """The YAML parameter file, refused unless it is a small regular file holding one flat mapping
+    without YAML aliases (an alias "bomb" of a few hundred bytes expands to gigabytes)."""
+    from ._files import read_limited
 
+    text = read_limited(path, MAX_PARAMS_FILE, what="parameter file")
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as exc:
-        raise InputError(
-            "FILE_NOT_FOUND", f"Cannot read {path}: {exc.strerror}.", "Check the path."
-        ) from None
+        data = yaml.load(text.decode("utf-8"), Loader=_NoAliasLoader) or {}
     except UnicodeDecodeError:
-        raise InputError(
+        raise ParameterError(
             "PARAMETERS_UNREADABLE", f"{path} is not UTF-8 text.", "Save it as UTF-8 YAML."
         ) from None
     except yaml.YAMLError as exc:
-        raise InputError(
+        raise ParameterError(
             "PARAMETERS_UNREADABLE", f"{path} is not valid YAML: {exc}", "Fix the YAML."
         ) from None
     if not isinstance(data, dict):
-        raise InputError("PARAMETERS_UNREADABLE", f"{path} must be a YAML mapping of parameter: value.", "")
+        raise ParameterError(
+            "PARAMETERS_UNREADABLE",
+            f"{path} must be a YAML mapping of parameter: value.",
+            "Write one parameter per line, e.g. hostname: octopus.example.com.",
+        )
     return Parameters.from_mapping(data, strict=True)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses anchors and aliases: no parameter file needs them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not accepted in a parameter file", event.start_mark
+            )
+        return super().compose_node(parent, index)
 
 
 def _main() -> int:  # pragma: no cover - debugging aid

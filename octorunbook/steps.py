@@ -18,7 +18,7 @@ from typing import Any
 from . import certificates
 from .binding import apply_binding, plan_binding  # runbook 03 lives in binding.py
 from .findings import Finding, InputError, OctorunbookError, TargetError, VerificationError
-from .redaction import Secret, secret_from_env
+from .redaction import Secret, secret_from_env, shown_env_name
 from .render import Panel, PlanRow, PlanTable, Row, certificate_panel
 from .runbook import Run
 from .targets.base import StoredCertificate, Target
@@ -36,8 +36,8 @@ def pfx_password(run: Run, prompt: Any = None) -> Secret:
     if secret is None:
         raise InputError(
             "PFX_PASSWORD_MISSING",
-            f"The environment variable {run.params.pfx_password_env} is not set, so the PFX cannot be opened.",
-            f"Set {run.params.pfx_password_env} in the environment JupyterLab or papermill runs in (or type the "
+            f"The environment variable {shown_env_name(run.params.pfx_password_env)} is not set, so the PFX cannot be opened.",
+            f"Set {shown_env_name(run.params.pfx_password_env)} in the environment JupyterLab or papermill runs in (or type the "
             "password into the form's password field when working interactively).",
         )
     return secret

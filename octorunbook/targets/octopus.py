@@ -56,7 +56,9 @@ _NETSH_ERROR = re.compile(r"Error:\s*(\d+)")
 
 
 def build_prefix(scheme: str, hostname: str, port: int) -> str:
-    return f"{scheme}://{hostname}:{port}/"
+    """A listen prefix; an IPv6 literal goes in brackets (``https://[::1]:443/``), as URLs require."""
+    host = f"[{hostname}]" if ":" in hostname and not hostname.startswith("[") else hostname
+    return f"{scheme}://{host}:{port}/"
 
 
 def split_prefixes(value: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...commands import child_environment
 from ...findings import TargetError
 from ..base import OCTOPUS_APP_ID
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
@@ -114,6 +115,7 @@ def start_portal(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            env=child_environment(daemon=True),  # it outlives the run: no password in its environ
         )
     sandbox.pid_path.write_text(str(proc.pid))
     deadline = time.monotonic() + 20
