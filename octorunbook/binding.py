@@ -145,11 +145,10 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
             {"setting": r.setting, "current": r.current, "desired": r.desired, "changes": r.changes}
             for r in rows
         ]
+        run.extra["plan_commands"] = [" ".join(a) for a in apply_commands(target, plan)]
         run.reporter.show(
             PlanTable(
-                "Plan: current → desired" + (" (dry run)" if p.dry_run else ""),
-                rows,
-                [" ".join(a) for a in apply_commands(target, plan)],
+                "Plan: current → desired" + (" (dry run)" if p.dry_run else ""), rows, run.extra["plan_commands"]
             )
         )
     return plan

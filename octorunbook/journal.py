@@ -265,10 +265,9 @@ def recover_interrupted(run: Run) -> None:
             ],
         )
     )
-    finding_at = len([f for f in run.findings if f.code == "STALE_LOCK_REMOVED"])
     if p.dry_run or run.runbook == "02-verify-certificate":
         run.findings.insert(
-            finding_at,
+            0,  # said first: before a stale lock or anything else this run finds
             Finding(
                 "INTERRUPTED_CHANGE",
                 "warning",
@@ -286,7 +285,7 @@ def recover_interrupted(run: Run) -> None:
             details={"journal": str(journal.path)},
         )
     run.findings.insert(
-        finding_at,
+        0,
         Finding(
             "INTERRUPTED_CHANGE",
             "warning",
