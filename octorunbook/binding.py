@@ -148,7 +148,9 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
         run.extra["plan_commands"] = [" ".join(a) for a in apply_commands(target, plan)]
         run.reporter.show(
             PlanTable(
-                "Plan: current → desired" + (" (dry run)" if p.dry_run else ""), rows, run.extra["plan_commands"]
+                "Plan: current → desired" + (" (dry run)" if p.dry_run else ""),
+                rows,
+                run.extra["plan_commands"],
             )
         )
     return plan

@@ -62,7 +62,8 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
 
     # A new certificate B, applied with the portal hanging on restart: kill -9 while 03 waits for it.
     subprocess.run(
-        [sys.executable, "-m", "octorunbook.cli", "sandbox", "init", str(sandbox.root), "--fail", "hang"], check=True
+        [sys.executable, "-m", "octorunbook.cli", "sandbox", "init", str(sandbox.root), "--fail", "hang"],
+        check=True,
     )
     audit = tmp_path / "audit-killed"
     killed_yaml = tmp_path / "killed.yaml"
@@ -115,7 +116,10 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
         )
     )
     done = subprocess.run(
-        [sys.executable, "-m", "octorunbook.cli", "run", str(restoring)], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "octorunbook.cli", "run", str(restoring)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     first, _, bind = _records(tmp_path / "audit-next")
@@ -125,7 +129,9 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
         "restore interrupted change: service stop",
         "restore interrupted change: restore binding",
     ]
-    proof = next(c for c in first["verification"] if c["check"].startswith("after restore interrupted change"))
+    proof = next(
+        c for c in first["verification"] if c["check"].startswith("after restore interrupted change")
+    )
     assert proof["ok"]
     assert bind["status"] == "unchanged"  # 03 planned from the restored state: nothing left to do
     assert not journal_file.exists()
@@ -148,7 +154,9 @@ def _leave_journal(sandbox: Sandbox, params: Parameters, *, port: int = 443) -> 
     return journal
 
 
-def test_a_dry_run_reports_the_interrupted_change_and_restores_nothing(sandbox: Sandbox, params_for: Any) -> None:
+def test_a_dry_run_reports_the_interrupted_change_and_restores_nothing(
+    sandbox: Sandbox, params_for: Any
+) -> None:
     params = params_for(sandbox)
     import_and_verify(sandbox, params)
     journal = _leave_journal(sandbox, params)

@@ -158,9 +158,13 @@ def test_03_fails_when_the_served_certificate_is_not_the_one_it_bound_at_the_end
         return evidence
 
     monkeypatch.setattr(binding, "verify_binding", verify_then_someone_rebinds)
-    record = run_inline("03-add-https-binding", params.__class__(**{**params.to_record(), "thumbprint": ours}))
+    record = run_inline(
+        "03-add-https-binding", params.__class__(**{**params.to_record(), "thumbprint": ours})
+    )
 
     assert record["status"] == "failed"
     assert record["findings"][-1]["code"] == "SERVED_CERTIFICATE_CHANGED"
-    final = next(c for c in record["verification"] if c["check"] == "served certificate at the end of the run")
+    final = next(
+        c for c in record["verification"] if c["check"] == "served certificate at the end of the run"
+    )
     assert final == {**final, "expected": ours, "seen": other, "ok": False}
