@@ -6,35 +6,18 @@ first change is the snapshot that rollback restores when any apply step or any v
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import os
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-from .findings import Finding, OctorunbookError, TargetError, VerificationError
+from .findings import Finding, TargetError, VerificationError
+from .journal import WAIT_SECONDS, ChangeJournal, probe, restore_snapshot
+from .journal import restore_commands as snapshot_restore_commands
 from .render import Panel, PlanRow, PlanTable, Row
 from .runbook import Run
-from .targets.base import PortalConfig, SslBinding, Target
+from .targets.base import BindingState, PortalConfig, Target
 from .targets.octopus import build_prefix
-from .verify import Evidence, HttpAnswer, http_get, tls_handshake, wait_for_portal
-
-WAIT_SECONDS = float(os.environ.get("OCTORUNBOOK_WAIT_SECONDS", "60"))
-
-
-@dataclass(frozen=True)
-class BindingState:
-    """What 03 touches on the target: the portal configuration and the HTTP.sys binding on the port."""
-
-    config: PortalConfig
-    binding: SslBinding | None
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "portal": self.config.to_record(),
-            "binding": self.binding.to_record() if self.binding else None,
-        }
+from .verify import Evidence, HttpAnswer, tls_handshake, wait_for_portal
 
 
 @dataclass(frozen=True)
@@ -72,7 +55,7 @@ class BindingPlan:
 
 
 def read_binding_state(target: Target, port: int) -> BindingState:
-    return BindingState(target.octopus.show_configuration(), target.httpsys.show(port))
+    return BindingState.read(target, port)
 
 
 def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
@@ -84,19 +67,20 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
         stored = (
             target.store.get_certificate(thumbprint, p.store) if target.store.store_exists(p.store) else None
         )
-        if stored is None:
+        planned = run.planned_import(thumbprint) if stored is None else None
+        if stored is None and planned is None:
             raise TargetError(
                 "CERT_NOT_FOUND",
                 f"There is no certificate {thumbprint} in LocalMachine\\{p.store}.",
                 "Run 01 (import) and 02 (verify) first, or check thumbprint and store.",
             )
-        if not stored.has_private_key:
+        if stored is not None and not stored.has_private_key:
             raise TargetError(
                 "PFX_NO_PRIVATE_KEY",
                 f"{thumbprint} has no private key in the store.",
                 "Re-import the PFX with its private key (01).",
             )
-        run.certificate = {**stored.to_record(), "store": p.store}
+        run.certificate = {**stored.to_record(), "store": p.store} if stored else planned  # planned: dry run
         current = read_binding_state(target, p.https_port)
         if current.binding is not None and not current.binding.is_octopus:
             raise TargetError(
@@ -161,11 +145,12 @@ def plan_binding(run: Run, thumbprint: str) -> BindingPlan:
             {"setting": r.setting, "current": r.current, "desired": r.desired, "changes": r.changes}
             for r in rows
         ]
+        run.extra["plan_commands"] = [" ".join(a) for a in apply_commands(target, plan)]
         run.reporter.show(
             PlanTable(
                 "Plan: current → desired" + (" (dry run)" if p.dry_run else ""),
                 rows,
-                [" ".join(a) for a in apply_commands(target, plan)],
+                run.extra["plan_commands"],
             )
         )
     return plan
@@ -213,20 +198,24 @@ def apply_binding(run: Run, plan: BindingPlan) -> None:
                     "Run the plan cell again, read the new plan, then apply.",
                     details={"planned_from": plan.current.to_record(), "now": now.to_record()},
                 )
+            journal = ChangeJournal.begin(
+                run,
+                plan.current,
+                plan.port,
+                {"portal": plan.desired.to_record(), "thumbprint": plan.thumbprint, "store": plan.store},
+                apply_commands(target, plan),
+            )
             try:
                 _apply(run, target, plan)
-                evidence = verify_binding(run, plan)
-                if not evidence.ok:
-                    first = evidence.failures()[0]
-                    raise VerificationError(
-                        first.code or "VERIFY_FAILED",
-                        f"{first.check}: expected {first.expected}, seen {first.seen}.",
-                        _VERIFY_REMEDIES.get(first.code, ""),
-                    )
+                _prove(run, verify_binding(run, plan))
+                _prove_still_served(run, plan)
             except BaseException as exc:  # an interrupt or a bug mid-change must not leave it half-changed
                 if p.rollback:
-                    rollback(run, plan)
+                    journal.phase("rolling back")
+                    if rollback(run, plan):
+                        journal.done()  # rolled back and proven; otherwise the next run restores it
                 else:
+                    journal.phase("left by rollback: False")
                     run.note(
                         Finding(
                             "ROLLBACK_SKIPPED",
@@ -237,19 +226,51 @@ def apply_binding(run: Run, plan: BindingPlan) -> None:
                         )
                     )
                 raise exc
+            journal.done()
             run.state["after"] = read_binding_state(target, p.https_port).to_record()
             return
         # dry run or unchanged: still prove what is served, without changing anything
         if not p.dry_run:
-            evidence = verify_binding(run, plan)
-            if not evidence.ok:
-                first = evidence.failures()[0]
-                raise VerificationError(
-                    first.code or "VERIFY_FAILED",
-                    f"{first.check}: expected {first.expected}, seen {first.seen}.",
-                    _VERIFY_REMEDIES.get(first.code, ""),
-                )
+            _prove(run, verify_binding(run, plan))
+            _prove_still_served(run, plan)
         run.state["after"] = run.state.get("before")
+
+
+def _prove(run: Run, evidence: Evidence) -> None:
+    if not evidence.ok:
+        first = evidence.failures()[0]
+        raise VerificationError(
+            first.code or "VERIFY_FAILED",
+            f"{first.check}: expected {first.expected}, seen {first.seen}.",
+            _VERIFY_REMEDIES.get(first.code, ""),
+        )
+
+
+def _prove_still_served(run: Run, plan: BindingPlan) -> None:
+    """The last word of the run: the certificate served *now* is the one this run bound (re-read over TLS)."""
+    target = run.require_target()
+    host, real = target.endpoint(plan.port)
+    try:
+        seen = tls_handshake(host, real, run.params.hostname).thumbprint
+    except OSError as exc:
+        seen = f"handshake failed: {exc}"
+    ok = seen == plan.thumbprint
+    run.verification.append(
+        {
+            "check": "served certificate at the end of the run",
+            "expected": plan.thumbprint,
+            "seen": seen,
+            "ok": ok,
+            "code": "SERVED_CERTIFICATE_CHANGED",
+        }
+    )
+    if not ok:
+        raise VerificationError(
+            "SERVED_CERTIFICATE_CHANGED",
+            f"At the end of the run the portal serves {seen}, not {plan.thumbprint}, which this run bound.",
+            "Something else changed the HTTP.sys binding during the run: check who (another run, a script, IIS) "
+            "with `netsh http show sslcert ipport=0.0.0.0:<port>`, then run 03 again.",
+        )
 
 
 _VERIFY_REMEDIES = {
@@ -288,11 +309,6 @@ def _apply(run: Run, target: Target, plan: BindingPlan) -> None:
     run.change("service start", f"instance {target.instance}")
 
 
-def _probe(target: Target, scheme: str, port: int, hostname: str) -> HttpAnswer:
-    host, real = target.endpoint(port)
-    return http_get(scheme, host, real, f"{hostname}:{port}" if port not in (80, 443) else hostname)
-
-
 def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
     """Evidence rows: served thumbprint over TLS with SNI, /api over HTTPS, redirect, HTTP removal, HSTS."""
     target = run.require_target()
@@ -303,7 +319,7 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
         run.reporter.progress("waiting for the portal over HTTPS", elapsed, total, detail)
 
     answer, error = wait_for_portal(
-        lambda: _probe(target, "https", p.https_port, p.hostname), timeout=WAIT_SECONDS, progress=progress
+        lambda: probe(target, "https", p.https_port, p.hostname), timeout=WAIT_SECONDS, progress=progress
     )
     if answer is None:
         evidence.add(
@@ -365,7 +381,7 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
         parts = urlsplit(prefix)
         port = parts.port or 80
         try:
-            plain: HttpAnswer | None = _probe(target, "http", port, parts.hostname or p.hostname)
+            plain: HttpAnswer | None = probe(target, "http", port, parts.hostname or p.hostname)
         except (OSError, http.client.HTTPException):
             plain = None
         seen = "no answer" if plain is None else f"{plain.status} {plain.header('Location') or ''}".strip()
@@ -407,87 +423,9 @@ def _first_https(prefixes: tuple[str, ...]) -> str:
 
 def restore_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
     """What rollback runs (also what the record tells an operator to run by hand when it cannot)."""
-    octo = target.octopus
-    old, c = plan.current.binding, plan.current.config
-    cmds = [octo.service_argv("stop")]
-    if plan.binding_changes:
-        if old is None:
-            cmds.append([target.httpsys.exe, "http", "delete", "sslcert", f"ipport=0.0.0.0:{plan.port}"])
-        else:
-            cmds.append(octo.ssl_certificate_argv(old.certificate_hash, old.store_name, port=plan.port))
-    cmds.append(octo.configure_argv_for(c))
-    cmds.append(octo.service_argv("start"))
-    return cmds
+    return snapshot_restore_commands(target, plan.current, plan.port)
 
 
-def rollback(run: Run, plan: BindingPlan) -> None:
+def rollback(run: Run, plan: BindingPlan) -> bool:
     """Restore the snapshot: binding (or none), prefixes, ForceSSL, HSTS; restart; prove the old state answers."""
-    target = run.require_target()
-    octo = target.octopus
-    old = plan.current.binding
-    c = plan.current.config
-    actions: list[tuple[str, Any]] = [("rollback: service stop", lambda: octo.service("stop"))]
-    if plan.binding_changes:
-        if old is None:
-            actions.append(("rollback: remove binding", lambda: target.httpsys.delete(plan.port)))
-        else:
-            actions.append(
-                (
-                    "rollback: restore binding",
-                    lambda: octo.ssl_certificate(old.certificate_hash, old.store_name, port=plan.port),
-                )
-            )
-    actions.append(
-        (
-            "rollback: restore configuration",
-            lambda: octo.configure_to(c),
-        )
-    )
-    actions.append(("rollback: service start", lambda: octo.service("start")))
-    for label, action in actions:
-        try:
-            action()
-            run.change(label, "done")
-        except OctorunbookError as exc:
-            run.change(label, f"FAILED: {exc.code} {exc.message}")
-            run.note(
-                Finding(
-                    "ROLLBACK_INCOMPLETE",
-                    "error",
-                    f"{label} failed: {exc.message}",
-                    "Restore by hand: " + "; ".join(" ".join(a) for a in restore_commands(target, plan)),
-                )
-            )
-    # prove the old state answers again
-    first = c.listen_prefixes[0] if c.listen_prefixes else ""
-    parts = urlsplit(first)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    answer, error = wait_for_portal(
-        lambda: _probe(target, parts.scheme or "http", port, parts.hostname or "localhost"),
-        timeout=WAIT_SECONDS,
-    )
-    ok = answer is not None
-    run.verification.append(
-        {
-            "check": "after rollback: old prefix answers",
-            "expected": f"{first}api answers",
-            "seen": f"{answer.status}" if answer else error,
-            "ok": ok,
-            "code": "ROLLBACK_UNVERIFIED",
-        }
-    )
-    with contextlib.suppress(OctorunbookError):
-        run.state["after"] = read_binding_state(target, plan.port).to_record()
-    run.reporter.show(
-        Panel(
-            "Rolled back to the state before this run",
-            "warning" if ok else "error",
-            [
-                Row(
-                    "ok" if ok else "error",
-                    "old prefix answers",
-                    f"{first} → {answer.status if answer else error}",
-                )
-            ],
-        )
-    )
+    return restore_snapshot(run, plan.current, plan.port, "rollback", "ROLLBACK_INCOMPLETE")

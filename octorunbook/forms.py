@@ -732,23 +732,27 @@ def continue_button(form: Form, record: dict[str, Any]) -> None:
 
     def run_next(_button: Any) -> None:
         from .render import result_panel
-        from .runner import execute
+        from .runner import run_procedure
 
         button.disabled = True
         params = replace(form.parameters(), thumbprint=thumbprint)
         try:
-            for runbook in RUNBOOKS[1:]:
-                out.append_display_data(HTML(f"<p>▶ running <b>{runbook}</b> headless …</p>"))
-                result = execute(runbook, params)
+            # one procedure: the target lock is held from 02's start to 03's end (TARGET_BUSY otherwise)
+            results = run_procedure(
+                RUNBOOKS[1:],
+                params,
+                progress=lambda line: out.append_display_data(HTML(f"<p>{html.escape(line)}</p>")),
+            )
+            for result in results:
                 if result.record is None:
-                    out.append_display_data(HTML(f"<p>✖ {runbook} left no record; see {result.path}</p>"))
+                    out.append_display_data(
+                        HTML(f"<p>✖ {result.runbook} left no record; see {result.path}</p>")
+                    )
                     break
                 out.append_display_data(HTML(result_panel(result.record).html()))
                 out.append_display_data(
                     HTML(f"<p><small>audit record: <code>{result.path}</code></small></p>")
                 )
-                if result.status == "failed":
-                    break
         except Exception as exc:  # a callback must never raise into the void: say why on the page
             out.append_display_data(HTML(f"<p>✖ could not continue: {_reason(exc)}</p>"))
         finally:

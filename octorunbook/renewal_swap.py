@@ -152,6 +152,17 @@ def apply_swap(run: Run, plan: SwapPlan | None) -> None:
                 "The binding changed since the plan was made (someone or something else changed it).",
                 "Run 04 again: it reads the binding anew.",
             )
+        from .journal import ChangeJournal
+        from .targets.base import BindingState
+
+        # kill -9 between the swap and the proof: the next run restores this snapshot first
+        journal = ChangeJournal.begin(
+            run,
+            BindingState.read(target, p.https_port),
+            p.https_port,
+            {"binding": plan.thumbprint, "store": plan.store},
+            swap_commands(target, plan, plan.thumbprint, plan.store),
+        )
         try:
             _swap(target, plan, plan.thumbprint, plan.store)
             run.change(
@@ -168,8 +179,11 @@ def apply_swap(run: Run, plan: SwapPlan | None) -> None:
                 )
         except BaseException:
             if p.rollback:
-                restore(run, plan)
+                journal.phase("rolling back")
+                if restore(run, plan):
+                    journal.done()
             else:
+                journal.phase("left by rollback: False")
                 run.note(
                     Finding(
                         "ROLLBACK_SKIPPED",
@@ -185,6 +199,7 @@ def apply_swap(run: Run, plan: SwapPlan | None) -> None:
                     )
                 )
             raise
+        journal.done()  # proven: nothing left to restore (retiring the old certificate changes no binding)
         retire(run, plan)
         after = target.httpsys.show(p.https_port)
         run.state["after"] = {"binding": after.to_record() if after else None}
@@ -295,8 +310,10 @@ def retire(run: Run, plan: SwapPlan) -> None:
         )
 
 
-def restore(run: Run, plan: SwapPlan) -> None:
-    """Put the old binding back, prove the old certificate is served again; remove what this run imported."""
+def restore(run: Run, plan: SwapPlan) -> bool:
+    """Put the old binding back, prove the old certificate is served again; remove what this run imported.
+
+    True when the old certificate is proven to be served again."""
     target = run.require_target()
     old = plan.current.binding
     try:
@@ -347,6 +364,7 @@ def restore(run: Run, plan: SwapPlan) -> None:
             [Row("ok" if ok else "error", "served", served.thumbprint if served else error)],
         )
     )
+    return ok
 
 
 __all__ = ["SwapPlan", "apply_swap", "plan_swap", "prove", "restore", "retire"]

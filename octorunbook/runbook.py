@@ -9,16 +9,13 @@ raised), as a display output of mimetype :data:`RESULT_MIME`.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import platform
-import socket
 import sys
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from . import __version__
@@ -28,10 +25,13 @@ from .params import Parameters
 from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
 from .targets.base import Target
+from .targets.lock import TargetLock, operator_name
 
 RUNBOOKS = ("01-import-certificate", "02-verify-certificate", "03-add-https-binding")  # the procedure
 DAY_TWO = ("04-renew-certificate", "05-harden-tls")  # run on their own, e.g. on a schedule
 ALL_RUNBOOKS = RUNBOOKS + DAY_TWO
+# A dry-run procedure tells 02 and 03 which certificate 01 would import (it is not in the store yet).
+PLANNED_IMPORT_ENV = "OCTORUNBOOK_PLANNED_IMPORT"
 
 
 class Reporter(Protocol):
@@ -77,107 +77,7 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class TargetLock:
-    """One run at a time per target instance, held as an OS file lock for the run's lifetime.
-
-    The operating system drops the lock when its process dies, so a killed run never blocks the next
-    one and no process id has to be probed (``os.kill(pid, 0)`` would send Ctrl+C on Windows). Beside
-    the lock, ``lock-<instance>.json`` says who holds it; finding that file while the lock is free means
-    the previous run was killed, which is reported.
-    """
-
-    _held_here: dict[str, TargetLock] = {}  # lock file -> the lock this process holds on it
-
-    def __init__(self, state_dir: Path, instance: str, runbook: str) -> None:
-        self.path = state_dir / f"lock-{instance}.json"
-        self.lock_path = state_dir / f"lock-{instance}.lock"
-        self.runbook = runbook
-        self.held = False
-        self.stale_note: str = ""
-        self._handle: Any = None
-
-    def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        previous = TargetLock._held_here.get(str(self.lock_path))
-        if previous is not None:  # this process already holds it (a cell was run again): take it over
-            previous._release_os_lock()
-        handle = open(self.lock_path, "a+b")  # noqa: SIM115 - held open for the run's lifetime
-        if not _try_lock(handle):
-            handle.close()
-            holder = self._read()
-            raise TargetError(
-                "TARGET_BUSY",
-                f"Another run is changing this target: {holder.get('runbook', 'unknown runbook')} by "
-                f"{holder.get('operator', 'unknown')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}) "
-                f"since {holder.get('since', '?')}.",
-                "Wait for it to finish; nothing was changed by this run.",
-            )
-        holder = self._read()
-        if holder and previous is None:
-            self.stale_note = (
-                f"A lock left by {holder.get('runbook')} (pid {holder.get('pid')}, {holder.get('operator')}, since "
-                f"{holder.get('since')}) was found, but its process no longer holds it (killed or crashed). "
-                "Check the target's state in the plan below."
-            )
-        info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "runbook": self.runbook,
-            "operator": _operator(),
-            "since": utc_now(),
-        }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.replace(self.path)
-        self._handle = handle
-        self.held = True
-        TargetLock._held_here[str(self.lock_path)] = self
-
-    def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def _release_os_lock(self) -> None:
-        if self._handle is not None:
-            with contextlib.suppress(OSError):
-                self._handle.close()  # closing the handle releases the OS lock
-            self._handle = None
-        self.held = False
-        if TargetLock._held_here.get(str(self.lock_path)) is self:
-            del TargetLock._held_here[str(self.lock_path)]
-
-    def release(self) -> None:
-        if self.held:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-        self._release_os_lock()
-
-
-def _try_lock(handle: Any) -> bool:
-    """Take an exclusive, non-blocking OS lock on ``handle``; False when another process has it."""
-    try:
-        if os.name == "nt":
-            import msvcrt
-
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-        else:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no user name in some containers
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+_operator = operator_name
 
 
 class Run:
@@ -245,6 +145,9 @@ class Run:
                     ],
                 )
             )
+            from .journal import recover_interrupted  # imported late: it drives the binding runbook's restore
+
+            recover_interrupted(self)  # before anything new is planned
         assert self.target is not None
         return self.target
 
@@ -274,6 +177,22 @@ class Run:
                 "This session is not elevated: importing into LocalMachine and binding HTTP.sys need Administrator.",
                 "Start JupyterLab (or the terminal running papermill) with 'Run as administrator' and run again.",
             )
+
+    def planned_import(self, thumbprint: str) -> dict[str, Any] | None:
+        """In a dry-run procedure, the record of the certificate 01 would import — if it is ``thumbprint``."""
+        if not self.params.dry_run:
+            return None
+        try:
+            data = json.loads(os.environ.get(PLANNED_IMPORT_ENV, "") or "null")
+        except ValueError:
+            return None
+        if (
+            isinstance(data, dict)
+            and str(data.get("thumbprint", "")).upper() == thumbprint.upper()
+            and str(data.get("store", "")).lower() == self.params.store.lower()
+        ):
+            return data
+        return None
 
     def require_target(self) -> Target:
         if self.target is None:
@@ -323,13 +242,13 @@ class Run:
     def finish(self, status: str | None = None) -> dict[str, Any]:
         if self.emitted:
             return self.record()
+        if self.params.dry_run and status in (None, "succeeded", "unchanged"):
+            status = (
+                "planned"  # a dry run only ever plans (and proves what it can read), whatever the step says
+            )
         if status is None:
             mutated = any(r.mutating for r in self.runner.records)
-            status = (
-                "planned"
-                if self.params.dry_run
-                else ("succeeded" if mutated or self.changes else "unchanged")
-            )
+            status = "succeeded" if mutated or self.changes else "unchanged"
         self.status = status
         return self._emit()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from .auditlog import extract_result
 from .findings import InputError
 from .params import ParameterError, Parameters
 from .render import summary_markdown
-from .runbook import RUNBOOKS
+from .runbook import PLANNED_IMPORT_ENV, RUNBOOKS
 
 SCHEME = "octorunbook-redact://"
 MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
@@ -234,18 +234,53 @@ def execute(
 def run_all(
     params: Parameters, *, progress: Callable[[str], None] | None = None, kernel_name: str | None = None
 ) -> list[RunResult]:
-    """01 → 02 → 03, passing the imported thumbprint forward; stop at the first failure."""
-    results: list[RunResult] = []
-    for runbook in RUNBOOKS:
-        result = execute(runbook, params, progress=progress, kernel_name=kernel_name)
-        results.append(result)
-        if result.status == "failed":
-            break
-        cert = (result.record or {}).get("certificate") or {}
-        if runbook == RUNBOOKS[0] and cert.get("thumbprint") and not params.thumbprint:
-            from dataclasses import replace
+    """01 → 02 → 03 as one procedure: see :func:`run_procedure`."""
+    return run_procedure(RUNBOOKS, params, progress=progress, kernel_name=kernel_name)
 
-            params = replace(params, thumbprint=str(cert["thumbprint"]))
+
+def run_procedure(
+    runbooks: Sequence[str],
+    params: Parameters,
+    *,
+    progress: Callable[[str], None] | None = None,
+    kernel_name: str | None = None,
+) -> list[RunResult]:
+    """Run ``runbooks`` in order under ONE hold of the target lock; stop at the first failure.
+
+    The lock is taken before the first notebook starts, so a second procedure on the same target gets
+    ``TARGET_BUSY`` before it changes anything, and released after the last one ends. Each notebook's
+    kernel joins the held lock with the procedure's token (see ``targets.lock``). The thumbprint 01
+    imported — or, in a dry run, would import — is passed forward to 02 and 03.
+    """
+    from .targets import procedure_lock
+
+    # a bad parameter stops here, before the lock file (whose path has the instance in it) is touched
+    errors = [f for f in params.check() if f.severity == "error"]
+    if errors:
+        raise InputError.from_finding(errors[0])
+    lock = procedure_lock(params, runbooks[0] if runbooks else "")
+    lock.acquire(procedure=True, first=runbooks[0] if runbooks else "")
+    if lock.stale_note and progress:
+        progress(f"⚠ {lock.stale_note}")
+    joined = lock.child_environment()
+    results: list[RunResult] = []
+    try:
+        os.environ.update(joined)
+        for runbook in runbooks:
+            result = execute(runbook, params, progress=progress, kernel_name=kernel_name)
+            results.append(result)
+            if result.status == "failed":
+                break
+            cert = (result.record or {}).get("certificate") or {}
+            if runbook == RUNBOOKS[0] and cert.get("thumbprint") and not params.thumbprint:
+                params = replace(params, thumbprint=str(cert["thumbprint"]))
+            if runbook == RUNBOOKS[0] and result.status == "planned" and cert.get("thumbprint"):
+                # a dry run: 02 and 03 plan for the certificate 01 would import (it is not in the store)
+                os.environ[PLANNED_IMPORT_ENV] = json.dumps(cert)
+    finally:
+        for name in [*joined, PLANNED_IMPORT_ENV]:
+            os.environ.pop(name, None)
+        lock.release()
     return results
 
 

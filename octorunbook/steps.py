@@ -198,13 +198,18 @@ def resolve_thumbprint(run: Run) -> str:
         return str(last["thumbprint"])
 
 
-def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate:
+def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
+    """Prove the certificate in the store; in a dry-run procedure, show what will be proven of 01's."""
     target = run.require_target()
     p = run.params
     evidence = Evidence()
     with run.step():
         _require_store(target, p.store)
         stored = target.store.get_certificate(thumbprint, p.store)
+        planned = run.planned_import(thumbprint) if stored is None else None
+        if planned is not None:
+            _plan_verification(run, thumbprint, planned)
+            return None
         if stored is None:
             other = next(
                 (
@@ -284,6 +289,35 @@ def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate:
                 _REMEDIES.get(first.code, "Re-import the certificate with 01 and run 02 again."),
             )
     return stored
+
+
+def _plan_verification(run: Run, thumbprint: str, planned: dict[str, Any]) -> None:
+    """Dry run, certificate not imported yet: the checks 02 will make of the certificate 01 would import."""
+    p = run.params
+    run.certificate = planned
+    names = ", ".join(str(n) for n in planned.get("dns_names") or [])
+    run.reporter.show(
+        PlanTable(
+            f"Plan (dry run): what 02 will prove of {thumbprint}, the certificate 01 would import",
+            [
+                PlanRow("present", "not imported yet", f"{thumbprint} in LocalMachine\\{p.store}"),
+                PlanRow("scope", "-", "LocalMachine"),
+                PlanRow("store", "-", p.store),
+                PlanRow("private key present", "-", "HasPrivateKey = True"),
+                PlanRow("private key usable", "-", "sign + verify succeeds"),
+                PlanRow("valid for hostname", names or "-", f"covers {p.hostname}, not expired"),
+            ],
+            [],
+        )
+    )
+    run.note(
+        Finding(
+            "DRY_RUN",
+            "info",
+            f"dry_run: {thumbprint} is not in the store (01 only planned its import); nothing was proven.",
+            "Set dry_run: False to import, then prove it.",
+        )
+    )
 
 
 _REMEDIES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import OCTOPUS_APP_ID, HostInfo, KeyCheck, PortalConfig, SslBinding, StoredCertificate, Target
+from .lock import TargetLock
 
 if TYPE_CHECKING:
     from ..commands import CommandRunner
@@ -23,6 +24,17 @@ def open_target(params: Parameters, runner: CommandRunner) -> Target:
     return sandbox.open_target(params.instance, runner)
 
 
+def procedure_lock(params: Parameters, first: str) -> TargetLock:
+    """The target's lock, found without opening the target (nothing is created or started here)."""
+    if params.target == "windows":
+        from .windows import default_state_dir
+
+        state_dir = default_state_dir()
+    else:
+        state_dir = params.resolved_sandbox_dir() / "state"  # where ``Sandbox.open_target`` keeps it
+    return TargetLock(state_dir, params.instance, f"procedure from {first}" if first else "procedure")
+
+
 __all__ = [
     "OCTOPUS_APP_ID",
     "HostInfo",
@@ -32,4 +44,5 @@ __all__ = [
     "StoredCertificate",
     "Target",
     "open_target",
+    "procedure_lock",
 ]

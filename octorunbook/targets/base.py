@@ -103,6 +103,48 @@ class SslBinding:
         }
 
 
+@dataclass(frozen=True)
+class BindingState:
+    """What 03 touches on the target: the portal configuration and the HTTP.sys binding on the port."""
+
+    config: PortalConfig
+    binding: SslBinding | None
+
+    @classmethod
+    def read(cls, target: Target, port: int) -> BindingState:
+        return cls(target.octopus.show_configuration(), target.httpsys.show(port))
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "portal": self.config.to_record(),
+            "binding": self.binding.to_record() if self.binding else None,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> BindingState:
+        """The inverse of ``to_record`` (a change journal keeps the snapshot this way)."""
+        portal = data["portal"]
+        config = PortalConfig(
+            tuple(str(x) for x in portal["listen_prefixes"]),
+            bool(portal["force_ssl"]),
+            bool(portal["hsts_enabled"]),
+            int(portal["hsts_max_age"]),
+        )
+        b = data.get("binding")
+        binding = (
+            SslBinding(
+                str(b["ip_port"]), str(b["certificate_hash"]), str(b["application_id"]), str(b["store_name"])
+            )
+            if b
+            else None
+        )
+        return cls(config, binding)
+
+    def same_as(self, other: BindingState) -> bool:
+        """Equal as recorded (a binding read from netsh carries extra fields a journal does not keep)."""
+        return self.to_record() == other.to_record()
+
+
 class CertificateStore(Protocol):
     """The LocalMachine certificate store of a target host."""
 
