@@ -408,6 +408,10 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
                 plain is not None and plain.status == 200,
                 "HTTP_NOT_ANSWERING",
             )
+    if evidence.ok:  # what the endpoint accepts, after the proof (warnings; errors with posture: strict)
+        from .posture_step import record_posture
+
+        record_posture(run, evidence)
     run.verification = [c.to_record() for c in evidence.checks]
     rows = [
         Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")
