@@ -151,9 +151,15 @@ def main(argv: list[str]) -> int:
             print("   at Octopus.Server.Web.HttpSys.SslCertificateBinding.Bind()")
             return 1
         if number and "octopus_hresult" in scenarios:
-            german = {1312: "Eine angegebene Anmeldesitzung ist nicht vorhanden.", 1359: "Interner Fehler.", 87: "Falscher Parameter."}
+            german = {
+                1312: "Eine angegebene Anmeldesitzung ist nicht vorhanden.",
+                1359: "Interner Fehler.",
+                87: "Falscher Parameter.",
+            }
             print(f"Binding certificate to {endpoint}")
-            print(f"System.Runtime.InteropServices.COMException (0x8007{number:04X}): {german.get(number, '')}")
+            print(
+                f"System.Runtime.InteropServices.COMException (0x8007{number:04X}): {german.get(number, '')}"
+            )
             return 1
         if number:
             print(f"Binding certificate to {endpoint}")

@@ -7,7 +7,8 @@ The PFX password is read from the environment only, and the PFX is really decryp
 
 ``FAKE_SCENARIO`` (comma-separated) picks documented outcomes: success, wrong_password, no_key,
 webhosting_missing, keyset_missing, verify_failed, not_elevated, import_error, ps51_dates,
-garbage_before_json, no_json, utf8_bom, cng, server_exe_missing, windows_2016.
+garbage_before_json, no_json, utf8_bom, cng, server_exe_missing, windows_2016, constrained_language,
+dotnet_452, store_open_denied, cert_drive_missing, key_bad_provider_type, key_no_handle.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ FILE_NOT_FOUND = -2147024894
 ACCESS_DENIED = -2147024891
 INVALID_PASSWORD = -2147024810
 BAD_KEYSET = -2146893802
+BAD_PROV_TYPE = -2146893804
+E_POINTER = -2147467261
 
 
 class Refused(Exception):
@@ -180,6 +183,12 @@ def clean_thumbprint(value: str) -> str:
 
 # -- the scripts ----------------------------------------------------------------------------------
 def store_exists(p: dict[str, Any]) -> dict[str, Any]:
+    scenarios = _state.scenarios()
+    if "store_open_denied" in scenarios:
+        return error("not_elevated", "open", "Access is denied.", ACCESS_DENIED)
+    if "cert_drive_missing" in scenarios:
+        # Opening failed with something other than "not found", and the Cert: drive is not there to ask.
+        return error("error", "open", "The handle is invalid.", -2147024890)
     exists = _state.store_exists(p["StoreName"])
     return {
         "status": "ok",
@@ -297,6 +306,19 @@ def test_private_key(p: dict[str, Any]) -> dict[str, Any]:
         return {"status": "no_private_key", "message": "The certificate has no private key."}
     if "keyset_missing" in _state.scenarios() or not entry.get("key_pem"):
         return error("key_not_accessible", "open-key", "Keyset does not exist", BAD_KEYSET)
+    if "key_bad_provider_type" in _state.scenarios():
+        # .NET fell back to .PrivateKey for a CNG key it could not open through CNG.
+        return error("key_not_accessible", "open-key", "Invalid provider type specified.", BAD_PROV_TYPE)
+    if "key_no_handle" in _state.scenarios():
+        return {
+            **error(
+                "key_not_accessible",
+                "open-key",
+                "Value cannot be null.\r\nParameter name: keyHandle",
+                E_POINTER,
+            ),
+            "exception_type": "System.ArgumentNullException",
+        }
     key = serialization.load_pem_private_key(entry["key_pem"].encode(), None)
     if "verify_failed" in _state.scenarios():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -372,7 +394,14 @@ def host_info(p: dict[str, Any]) -> dict[str, Any]:
         "user": "OCTO-WIN01\\Administrator",
         "ps_version": "5.1.17763.592",
         "ps_edition": "Desktop",
-    }
+        "language_mode": "FullLanguage",
+        "dotnet_release": 379893 if "dotnet_452" in scenarios else 528049,
+    } | (
+        # Constrained Language Mode: only what the script reads without .NET calls.
+        {"elevated": None, "os_version": "", "language_mode": "ConstrainedLanguage"}
+        if "constrained_language" in scenarios
+        else {}
+    )
 
 
 def find_server_exe(p: dict[str, Any]) -> dict[str, Any]:
@@ -411,7 +440,7 @@ SCRIPTS = {
 
 def emit(result: dict[str, Any]) -> None:
     scenarios = _state.scenarios()
-    text = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(result, separators=(",", ":"), ensure_ascii=True)  # the scripts print ASCII only
     if "ps51_dates" in scenarios:
         # JavaScriptSerializer: "\/Date(..)\/", and ' < > & as \u0027 \u003c \u003e \u0026
         text = text.replace("/Date(", "\\/Date(").replace(")/", ")\\/")

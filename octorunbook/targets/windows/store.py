@@ -48,6 +48,42 @@ from ._powershell import (
 PASSWORD_ENV = "OCTORUNBOOK_PFX_PASSWORD_CHILD"
 ERROR_INVALID_PASSWORD = 0x80070056
 NTE_BAD_KEYSET = 0x80090016
+NTE_BAD_PROV_TYPE = 0x80090014
+E_ACCESSDENIED = 0x80070005
+
+KEY_RUN_ELEVATED_REMEDY = (
+    "Run elevated ('Run as administrator'). If it persists, the key file is missing or its ACL shuts this "
+    "account out: import the PFX again into the LocalMachine store (run 01)."
+)
+KEY_CNG_REMEDY = (
+    "The key is in a CNG key storage provider that this .NET Framework cannot open through the API used "
+    "(it fell back to the CryptoAPI-only .PrivateKey). Install .NET Framework 4.8, or import the PFX again "
+    'into a CryptoAPI provider: certutil -importPFX -csp "Microsoft RSA SChannel Cryptographic Provider" '
+    "My file.pfx (RSA keys only), then run 02 again."
+)
+KEY_NO_HANDLE_REMEDY = (
+    "Windows returned no key handle for this certificate (GetECDsaPrivateKey: ArgumentNullException): the "
+    "certificate's key provider information points at a key that is not there or not ECDSA. Import the PFX "
+    "again into the LocalMachine store (run 01); if it persists, export the certificate with its key again."
+)
+
+
+def key_failure_explanation(data: Mapping[str, Any]) -> tuple[str, str]:
+    """(what is wrong with the key, remedy) for a key that cannot be opened, by HRESULT or exception type."""
+    hresult = data.get("hresult")
+    if hresult_is(hresult, NTE_BAD_KEYSET):
+        return "has a private key that cannot be opened (Keyset does not exist)", KEY_RUN_ELEVATED_REMEDY
+    if hresult_is(hresult, NTE_BAD_PROV_TYPE):
+        return (
+            "has a private key in a CNG provider that .NET could not open (Invalid provider type specified)",
+            KEY_CNG_REMEDY,
+        )
+    if str(data.get("exception_type") or "") == "System.ArgumentNullException":
+        return "has a private key Windows returns no handle for (ArgumentNullException)", KEY_NO_HANDLE_REMEDY
+    if hresult_is(hresult, E_ACCESSDENIED):
+        return "has a private key this account may not open (access denied)", KEY_RUN_ELEVATED_REMEDY
+    return "has a private key that cannot be opened", KEY_RUN_ELEVATED_REMEDY
+
 
 STORE_MISSING_REMEDY = (
     "Use store My (Personal): the WebHosting store exists only where IIS 8 or later is installed. "
@@ -355,22 +391,14 @@ class WindowsCertificateStore:
             raise _store_missing(store, result, data)
         if status in ("key_not_accessible", "no_private_key"):
             if status == "no_private_key":
-                what = "has no private key"
-            elif hresult_is(data.get("hresult"), NTE_BAD_KEYSET):
-                what = "has a private key that cannot be opened (Keyset does not exist)"
+                what, remedy = "has no private key", KEY_RUN_ELEVATED_REMEDY
             else:
-                what = "has a private key that cannot be opened"
+                what, remedy = key_failure_explanation(data)
             message = f"Certificate {thumb} in LocalMachine\\{store} {what}."
             if data.get("message"):
                 hresult = format_hresult(data.get("hresult"))
                 message += f" Windows says: {data['message']}{f' ({hresult})' if hresult else ''}"
-            raise TargetError(
-                "KEY_NOT_ACCESSIBLE",
-                message,
-                "Run elevated ('Run as administrator'). If it persists, the key file is missing or its ACL "
-                "shuts this account out: import the PFX again into the LocalMachine store (run 01).",
-                details=script_details(result, data),
-            )
+            raise TargetError("KEY_NOT_ACCESSIBLE", message, remedy, details=script_details(result, data))
         if status == "not_elevated":
             raise not_elevated(result, data, "opening the private key")
         raise script_failure(data, result, "test-private-key.ps1", "KEY_TEST_FAILED")

@@ -32,9 +32,9 @@ $password = $env:OCTORUNBOOK_PFX_PASSWORD_CHILD
 $passwordReceived = ($null -ne $password)
 if (-not $passwordReceived) { $password = '' }
 Remove-Item -Path 'Env:\OCTORUNBOOK_PFX_PASSWORD_CHILD' -ErrorAction SilentlyContinue
+# Functions only; loaded first so even a failure at the start is printed by the ASCII JSON writer.
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-    . (Join-Path $PSScriptRoot '_common.ps1')
     Assert-OctorunbookStoreName -Name $StoreName
 
     $phase = 'read'
@@ -127,5 +127,5 @@ catch {
         elseif ($result.hresult -eq -2147024894) { $result.status = 'file_not_found' }
     }
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }
