@@ -8,7 +8,8 @@ The PFX password is read from the environment only, and the PFX is really decryp
 ``FAKE_SCENARIO`` (comma-separated) picks documented outcomes: success, wrong_password, no_key,
 webhosting_missing, keyset_missing, verify_failed, not_elevated, import_error, ps51_dates,
 garbage_before_json, no_json, utf8_bom, cng, server_exe_missing, windows_2016, constrained_language,
-dotnet_452, store_open_denied, cert_drive_missing, key_bad_provider_type, key_no_handle.
+dotnet_452, store_open_denied, cert_drive_missing, key_bad_provider_type, key_no_handle,
+readback_without_key, cleanup_fails.
 """
 
 from __future__ import annotations
@@ -261,12 +262,51 @@ def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
     }
     target.write_text(json.dumps(entry), encoding="utf-8")
     _mirror(p["StoreName"], thumbprint, cert, entry["key_pem"])
+    added = [] if already else [f"{p['StoreName']}\\{thumbprint}"]
+    # The chain: intermediates into LocalMachine\CA, self-signed roots reported and never added.
+    chain_added, chain_present, roots = [], [], []
+    ca = _state.store_dir("CA")
+    ca.mkdir(parents=True, exist_ok=True)
+    for other in extra:
+        other_thumb = other.fingerprint(hashes.SHA1()).hex().upper()
+        if other.subject == other.issuer:
+            roots.append({"thumbprint": other_thumb, "subject": windows_subject(other.subject)})
+            continue
+        path_ca = ca / f"{other_thumb}.json"
+        if path_ca.exists():
+            chain_present.append(other_thumb)
+            continue
+        der = base64.b64encode(other.public_bytes(serialization.Encoding.DER)).decode()
+        path_ca.write_text(json.dumps({"der": der, "has_key": False}), encoding="utf-8")
+        _mirror("CA", other_thumb, other, None, keyless=True)
+        chain_added.append(other_thumb)
+    if "readback_without_key" in scenarios:
+        # The store holds the certificate without its key: the script removes what it added, and the key.
+        removed = added + [f"CA\\{t}" for t in chain_added]
+        for item in removed:
+            name, thumb = item.split("\\")
+            (_state.store_dir(name) / f"{thumb}.json").unlink(missing_ok=True)
+            _mirror(name, thumb, None, None)
+        return {
+            "status": "no_private_key",
+            "message": "The store holds the certificate without its private key.",
+            "certificates_in_file": 1 + len(extra),
+            "password_received": received,
+            "cleanup": {
+                "removed": removed,
+                "keys_deleted": 1,
+                "left_behind": [f"key of {thumbprint}"] if "cleanup_fails" in scenarios else [],
+            },
+        }
     return {
         "status": "ok",
         "certificate": describe(entry, p["StoreName"], with_key=True),
         "imported_thumbprints": [thumbprint],
         "already_present": already,
         "other_certificates": len(extra),
+        "chain_added": chain_added,
+        "chain_present": chain_present,
+        "roots_not_added": roots,
         "exportable_requested": bool(p.get("Exportable", False)),
     }
 
@@ -358,7 +398,7 @@ def remove_certificate(p: dict[str, Any]) -> dict[str, Any]:
     return {"status": "ok", "thumbprint": thumbprint, "key_deleted": True, "key_detail": ""}
 
 
-def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None) -> None:
+def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None, *, keyless: bool = False) -> None:
     """With FAKE_MIRROR_STORES set, keep a sandbox-layout copy of the store (PEM + 0600 key), so the
     sandbox's HTTP.sys stand-in and TLS portal serve what this stand-in PowerShell imported."""
     mirror = os.environ.get("FAKE_MIRROR_STORES")
@@ -372,6 +412,8 @@ def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None) -> None
             (folder / f"{thumbprint}{suffix}").unlink(missing_ok=True)
         return
     (folder / f"{thumbprint}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if keyless:
+        return
     key_path = folder / f"{thumbprint}.key"
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

@@ -25,13 +25,14 @@ import base64
 import re
 import ssl
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from ...commands import CommandResult, CommandRunner
-from ...findings import CommandError, InputError, TargetError
+from ...findings import CommandError, InputError, OctorunbookError, TargetError
 from ...redaction import Secret
 from ..base import KeyCheck, StoredCertificate
 from ._powershell import (
@@ -204,6 +205,8 @@ class WindowsCertificateStore:
 
     def __init__(self, runner: CommandRunner) -> None:
         self.runner = runner
+        # thumbprint -> the intermediates its import added to LocalMachine\CA: removed with it on rollback
+        self._chain_added: dict[str, tuple[str, ...]] = {}
 
     # -- reading ----------------------------------------------------------------------------------
     def store_exists(self, store: str) -> bool:
@@ -295,10 +298,41 @@ class WindowsCertificateStore:
         )
         status = data["status"]
         if status == "ok" and isinstance(data.get("certificate"), dict):
-            return stored_certificate(data["certificate"], store, result)
+            stored = stored_certificate(data["certificate"], store, result)
+            chain = tuple(clean_thumbprint(t) for t in strings(data.get("chain_added")))
+            roots = tuple(
+                f"{r.get('thumbprint', '')} {r.get('subject', '')}".strip()
+                for r in (data.get("roots_not_added") or [])
+                if isinstance(r, dict)
+            )
+            if chain:
+                self._chain_added[stored.thumbprint] = chain
+            return replace(stored, chain_added=chain, roots_not_added=roots)
         raise self._import_error(status, data, result, store, path, password)
 
     def _import_error(
+        self,
+        status: str,
+        data: Mapping[str, Any],
+        result: CommandResult,
+        store: str,
+        path: Path,
+        password: Secret,
+    ) -> Exception:
+        error = self._import_error_for(status, data, result, store, path, password)
+        cleanup = data.get("cleanup")
+        left = strings(cleanup.get("left_behind")) if isinstance(cleanup, dict) else ()
+        if left and isinstance(error, OctorunbookError):
+            # The script removes what a failed import added; what it could not remove is said loudly.
+            return type(error)(
+                error.code,
+                f"{error.message} The failed import left behind: {', '.join(left)}.",
+                error.remedy + " Remove what was left behind with certlm.msc (Local Computer certificates).",
+                details=error.finding.details,
+            )
+        return error
+
+    def _import_error_for(
         self,
         status: str,
         data: Mapping[str, Any],
@@ -413,10 +447,12 @@ class WindowsCertificateStore:
             mutating=True,
         )
         status = data["status"]
-        if status in ("ok", "not_found"):
-            return
-        if status == "store_missing":
-            raise _store_missing(store, result, data)
-        if status == "not_elevated":
-            raise not_elevated(result, data, f"removing from LocalMachine\\{store}")
-        raise script_failure(data, result, "remove-certificate.ps1", "REMOVE_FAILED")
+        if status not in ("ok", "not_found"):
+            if status == "store_missing":
+                raise _store_missing(store, result, data)
+            if status == "not_elevated":
+                raise not_elevated(result, data, f"removing from LocalMachine\\{store}")
+            raise script_failure(data, result, "remove-certificate.ps1", "REMOVE_FAILED")
+        # The intermediates this import added to LocalMachine\CA go with it; ones already there stay.
+        for intermediate in self._chain_added.pop(clean_thumbprint(thumbprint), ()):
+            self.remove_certificate(intermediate, "CA")

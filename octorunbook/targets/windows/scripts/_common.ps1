@@ -179,6 +179,72 @@ function Get-OctorunbookKeyDescription {
     return $info
 }
 
+function Test-OctorunbookSelfSigned {
+    param($Certificate)
+    # Issuer and subject the same encoded name: a root (or a self-signed leaf), never an intermediate.
+    $subject = [Convert]::ToBase64String($Certificate.SubjectName.RawData)
+    $issuer = [Convert]::ToBase64String($Certificate.IssuerName.RawData)
+    return ($subject -eq $issuer)
+}
+
+function Remove-OctorunbookPersistedKey {
+    param($Certificate)
+    # Delete the key container a PersistKeySet import wrote for $Certificate. CryptoAPI: PersistKeyInCsp =
+    # false, then Clear() deletes the container; CNG: CngKey.Delete(). Returns whether it was deleted.
+    try {
+        $legacy = $null
+        try { $legacy = $Certificate.PrivateKey } catch { }
+        if ($null -ne $legacy -and $null -ne $legacy.CspKeyContainerInfo) {
+            $legacy.PersistKeyInCsp = $false
+            $legacy.Clear()
+            return $true
+        }
+        $key = Get-OctorunbookPrivateKey -Certificate $Certificate
+        if ($null -ne $key -and $null -ne $key.Key) {
+            $key.Key.Delete()
+            return $true
+        }
+    }
+    catch { }
+    return $false
+}
+
+function Undo-OctorunbookImport {
+    param([string]$StoreName, $Added, $ChainAdded, $Collection)
+    # After a failed import: remove the certificates this run added (to StoreName and to CA) and the key
+    # files it created; report what was removed and what could not be.
+    $removed = New-Object System.Collections.ArrayList
+    $left = New-Object System.Collections.ArrayList
+    foreach ($pair in @(@($StoreName, $Added), @('CA', $ChainAdded))) {
+        $name = $pair[0]
+        foreach ($thumbprint in @($pair[1])) {
+            if ([string]::IsNullOrEmpty($thumbprint)) { continue }
+            try {
+                $target = Open-OctorunbookStore -Name $name -Write $true
+                try {
+                    foreach ($certificate in $target.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $thumbprint, $false)) {
+                        $target.Remove($certificate)
+                    }
+                }
+                finally {
+                    $target.Close()
+                }
+                [void]$removed.Add($name + '\' + $thumbprint)
+            }
+            catch {
+                [void]$left.Add($name + '\' + $thumbprint)
+            }
+        }
+    }
+    $keysDeleted = 0
+    foreach ($certificate in $Collection) {
+        if (-not $certificate.HasPrivateKey) { continue }
+        if (Remove-OctorunbookPersistedKey -Certificate $certificate) { $keysDeleted = $keysDeleted + 1 }
+        else { [void]$left.Add('key of ' + [string]$certificate.Thumbprint) }
+    }
+    return [ordered]@{ removed = @($removed); keys_deleted = $keysDeleted; left_behind = @($left) }
+}
+
 function Get-OctorunbookInnermostException {
     param($ErrorRecord)
     # .NET method calls from PowerShell wrap the real exception in a MethodInvocationException.
