@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("dir", help="folder of the sandbox host")
     stop.set_defaults(func=_sandbox_stop)
 
-    for module in ("_cli_certificate", "_cli_audit"):
+    for module in ("_cli_certificate", "_cli_audit", "doctor"):
         try:
             mod = __import__(f"octorunbook.{module}", fromlist=["register"])
         except ImportError:  # pragma: no cover - a module not yet present
