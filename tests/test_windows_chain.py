@@ -139,3 +139,50 @@ def test_the_import_script_cleans_up_every_failure_after_the_keys_exist() -> Non
     )
     undo = _code("_common.ps1")
     assert "PersistKeyInCsp = $false" in undo and ".Key.Delete()" in undo
+
+
+# -- the sandbox models the same: intermediates into its CA store, the portal sends what it can build --------
+def test_the_sandbox_store_puts_intermediates_into_ca_and_the_portal_serves_the_chain(
+    tmp_path: Path, chain_pfx: tuple[Path, x509.Certificate, ...]
+) -> None:
+    import socket
+    import ssl
+    import threading
+
+    from octorunbook.targets.sandbox.portal import served_chain
+    from octorunbook.targets.sandbox.store import DirectoryCertificateStore
+
+    path, leaf, intermediate, root = chain_pfx
+    stores = tmp_path / "stores"
+    (stores / "My").mkdir(parents=True)
+    stored = DirectoryCertificateStore(stores).import_pfx(path, Secret(PASSWORD), "My")
+    assert stored.chain_added == (_thumb(intermediate),)
+    assert stored.roots_not_added and stored.roots_not_added[0].startswith(_thumb(root))
+    assert len(x509.load_pem_x509_certificates((stores / "My" / f"{_thumb(leaf)}.pem").read_bytes())) == 1
+    assert sorted(p.stem for p in (stores / "CA").glob("*.pem")) == [_thumb(intermediate)]
+
+    chain_file = served_chain(stores / "My" / f"{_thumb(leaf)}.pem", stores / "CA", tmp_path)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(chain_file, stores / "My" / f"{_thumb(leaf)}.key")
+    client = ssl.create_default_context(cadata=root.public_bytes(serialization.Encoding.PEM).decode())
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def accept() -> None:
+        conn, _ = listener.accept()
+        try:
+            with server.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+        except (ssl.SSLError, OSError):
+            pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        # Trusting only the root: this validates only if the intermediate is sent.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with client.wrap_socket(raw, server_hostname="octopus.example.com") as tls:
+                assert tls.getpeercert()["subject"]
+    finally:
+        listener.close()
+        thread.join(timeout=5)
