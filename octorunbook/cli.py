@@ -156,6 +156,11 @@ COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
         "run 04 daily: a Windows Scheduled Task, a systemd timer or a crontab line",
     ),
     (
+        "doctor",
+        "doctor",
+        "read-only field check of a Windows target; a redacted JSON report to attach to an issue",
+    ),
+    (
         "posture",
         "_cli_posture",
         "scan what an HTTPS endpoint accepts: protocols, weak suites, chain, hostname, HSTS",

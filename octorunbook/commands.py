@@ -1,18 +1,23 @@
-"""The one seam through which every external command runs.
+r"""The one seam through which every external command runs.
 
 Every call is recorded for the audit record: argv (secrets masked), exit code, seconds, and whether it
 changed anything. Passwords travel in the child's environment (``secret_env``), never in argv: a
 registered secret found in argv is refused before anything starts.
 
 Executables come from the environment so tests (and operators with unusual installs) can put stand-ins
-there: ``OCTORUNBOOK_POWERSHELL`` (default ``powershell.exe``), ``OCTORUNBOOK_NETSH`` (default
-``netsh.exe``); Octopus.Server.exe comes from the ``server_exe`` parameter.
+there: ``OCTORUNBOOK_POWERSHELL`` (default ``%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe``),
+``OCTORUNBOOK_NETSH`` (default ``%SystemRoot%\System32\netsh.exe``); Octopus.Server.exe comes from the
+``server_exe`` parameter. Never a bare name: Windows looks a bare name up in the current directory and the
+Python folder first, which an elevated session must not trust. A 32-bit Python reaches the 64-bit tools
+through ``Sysnative`` (``System32`` would be redirected to ``SysWOW64``).
 """
 
 from __future__ import annotations
 
+import ntpath
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -98,6 +103,7 @@ class CommandRunner:
         secret_env: Mapping[str, Secret] | None = None,
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        encoding: str | None = None,
     ) -> CommandResult:
         argv = tuple(str(a) for a in argv)
         if any(SECRETS.contains_secret(a) for a in argv):
@@ -144,8 +150,8 @@ class CommandRunner:
         return CommandResult(
             redacted,
             proc.returncode,
-            SECRETS.redact(_decode(proc.stdout)),
-            SECRETS.redact(_decode(proc.stderr)),
+            SECRETS.redact(_decode(proc.stdout, encoding)),
+            SECRETS.redact(_decode(proc.stderr, encoding)),
             seconds,
         )
 
@@ -159,21 +165,33 @@ class CommandRunner:
         return [r for r in self.records if r.mutating]
 
 
-def _decode(data: bytes) -> str:
-    """Decode console output: UTF-8 (with or without BOM), else UTF-16 (PowerShell redirected), else latin-1."""
+def _decode(data: bytes, encoding: str | None = None) -> str:
+    """Decode console output: a BOM wins; else ``encoding`` (the console code page a tool writes in) if
+    given; else UTF-8, else latin-1."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
+    if encoding:
+        return data.decode(encoding, errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("latin-1")
 
 
+def windows_system_folder() -> str:
+    """``%SystemRoot%\\System32``, or ``Sysnative`` from a 32-bit Python on 64-bit Windows."""
+    root = os.environ.get("SystemRoot") or os.environ.get("SYSTEMROOT") or "C:\\Windows"
+    wow64 = bool(os.environ.get("PROCESSOR_ARCHITEW6432")) and sys.maxsize <= 2**32
+    return ntpath.join(root, "Sysnative" if wow64 else "System32")
+
+
 def powershell_exe() -> str:
-    return os.environ.get("OCTORUNBOOK_POWERSHELL", "powershell.exe")
+    return os.environ.get("OCTORUNBOOK_POWERSHELL") or ntpath.join(
+        windows_system_folder(), "WindowsPowerShell", "v1.0", "powershell.exe"
+    )
 
 
 def netsh_exe() -> str:
-    return os.environ.get("OCTORUNBOOK_NETSH", "netsh.exe")
+    return os.environ.get("OCTORUNBOOK_NETSH") or ntpath.join(windows_system_folder(), "netsh.exe")

@@ -148,6 +148,22 @@ def _import(run: Run, target: Target, loaded: certificates.LoadedCertificate) ->
         thumbprint=stored.thumbprint,
         store=p.store,
     )
+    for intermediate in stored.chain_added:
+        run.change(
+            "import",
+            f"intermediate {intermediate} into LocalMachine\\CA",
+            thumbprint=intermediate,
+            store="CA",
+        )
+    for root in stored.roots_not_added:
+        run.note(
+            Finding(
+                "ROOT_NOT_INSTALLED",
+                "warning",
+                f"The PFX carries a self-signed root ({root}); it was not added to Trusted Root.",
+                "Distribute the root to the clients (and this server) by group policy or your PKI, not by hand.",
+            )
+        )
     if not stored.has_private_key:
         target.store.remove_certificate(stored.thumbprint, p.store)
         run.change("rollback", f"removed {stored.thumbprint}: it arrived without its private key")

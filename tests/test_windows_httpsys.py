@@ -85,8 +85,11 @@ def test_delete_argv_is_exact_and_mutating(
 ) -> None:
     fake.bind("0.0.0.0:443", HASH, OCTOPUS_APP_ID)
     httpsys.delete(443)
-    assert fake.argvs("netsh") == [["http", "delete", "sslcert", "ipport=0.0.0.0:443"]]
-    assert runner.records[-1].mutating is True
+    assert fake.argvs("netsh") == [
+        ["http", "delete", "sslcert", "ipport=0.0.0.0:443"],
+        ["http", "show", "sslcert", "ipport=0.0.0.0:443"],  # confirmed by reading back
+    ]
+    assert [r.mutating for r in runner.records] == [True, False]
     assert fake.bindings() == {}
 
 

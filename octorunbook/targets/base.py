@@ -44,11 +44,17 @@ class StoredCertificate:
     key_exportable: bool | None = None
     eku_oids: tuple[str, ...] = ()
     location: str = "LocalMachine"
+    # Set by an import: intermediates this import added to LocalMachine\CA (a rollback removes only these),
+    # and the self-signed roots of the PFX it did not install ("<thumbprint> <subject>").
+    chain_added: tuple[str, ...] = ()
+    roots_not_added: tuple[str, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         data = asdict(self)
         data["dns_names"] = list(self.dns_names)
         data["eku_oids"] = list(self.eku_oids)
+        data["chain_added"] = list(self.chain_added)
+        data["roots_not_added"] = list(self.roots_not_added)
         return data
 
 

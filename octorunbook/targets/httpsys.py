@@ -4,11 +4,18 @@
 is parsed as generic ``key : value`` records and matched on what does not change: the ``ip:port``
 value that opens each record, the 40-hex certificate hash and the ``{GUID}`` application id. The
 store name is taken by label when English, else by its documented position (fourth field).
+
+netsh writes in the console's OEM code page (850 on a German server, 437 on an English one), not UTF-8:
+the Windows target decodes with :func:`console_encoding`. Its prose is localised too (``Error: 2``,
+``Fehler: 2``, ``Erreur : 2``), so only the number at the end of a ``word : number`` line is read, and
+a delete is confirmed by reading the binding back, not by the words netsh printed.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from typing import Any
 
 from ..commands import CommandResult, CommandRunner
@@ -50,6 +57,30 @@ NETSH_ERRORS: dict[int, tuple[str, str, str]] = {
         "Start JupyterLab or the terminal with 'Run as administrator' and run again.",
     ),
 }
+
+
+# "Error: 183", "Fehler: 183", "Erreur : 183": a word, a colon, the Win32 error number ending the line.
+_ERROR_NUMBER = re.compile(r"(?:^|[\s,.;])[^\W\d_]+\s?:\s*(\d{1,5})\s*\.?\s*$", re.M)
+
+
+def console_encoding() -> str | None:
+    """The code page console tools such as netsh write in: ``OCTORUNBOOK_CONSOLE_CODEPAGE`` if set, else
+    (on Windows) the console's output code page, or the OEM code page when there is no console."""
+    override = os.environ.get("OCTORUNBOOK_CONSOLE_CODEPAGE", "").strip()
+    if override:
+        return f"cp{override}" if override.isdigit() else override
+    if sys.platform == "win32":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        return f"cp{kernel32.GetConsoleOutputCP() or kernel32.GetOEMCP()}"
+    return None
+
+
+def netsh_error_number(text: str) -> int | None:
+    """The Win32 error number netsh reported, in any display language (the last ``word: N`` line)."""
+    numbers = _ERROR_NUMBER.findall(text)
+    return int(numbers[-1]) if numbers else None
 
 
 def netsh_error(number: int, result: CommandResult) -> CommandError:
@@ -117,24 +148,27 @@ def parse_show_sslcert(text: str) -> list[SslBinding]:
 class HttpSys:
     """HTTP.sys SSL bindings on a host, read with ``netsh http show sslcert``."""
 
-    def __init__(self, exe: str, runner: CommandRunner) -> None:
+    def __init__(self, exe: str, runner: CommandRunner, *, encoding: str | None = None) -> None:
         self.exe = exe
         self.runner = runner
+        self.encoding = encoding  # the console code page netsh writes in; None = UTF-8 (the sandbox)
 
     def show(self, port: int, ip_address: str = "0.0.0.0") -> SslBinding | None:
         endpoint = f"{ip_address}:{port}"
         result = self.runner.run(
-            [self.exe, "http", "show", "sslcert", f"ipport={endpoint}"], label="read HTTP.sys binding"
+            [self.exe, "http", "show", "sslcert", f"ipport={endpoint}"],
+            label="read HTTP.sys binding",
+            encoding=self.encoding,
         )
         # A missing binding is reported with a non-zero exit and an error text whose wording is not
         # documented: "no record for this endpoint in the output" is what we rely on.
         for binding in parse_show_sslcert(result.stdout):
             if binding.ip_port == endpoint:
                 return binding
-        failure = re.search(r"Error:\s*(\d+)", result.output)
-        if not result.ok and failure and int(failure.group(1)) != 2:
+        number = netsh_error_number(result.output) if not result.ok else None
+        if number is not None and number != 2:
             # Access denied, bad parameter...: "no binding" would be a guess that a plan then overwrites.
-            raise netsh_error(int(failure.group(1)), result)
+            raise netsh_error(number, result)
         return None
 
     def delete(self, port: int, ip_address: str = "0.0.0.0") -> None:
@@ -143,12 +177,13 @@ class HttpSys:
             [self.exe, "http", "delete", "sslcert", f"ipport={ip_address}:{port}"],
             mutating=True,
             label="remove HTTP.sys binding (rollback)",
+            encoding=self.encoding,
         )
-        if not result.ok:
-            match = re.search(r"Error:\s*(\d+)", result.output)
-            if match and int(match.group(1)) == 2:
-                return  # already gone
-            raise netsh_error(int(match.group(1)) if match else -1, result)
+        # Confirmed by reading back, in any language: gone (or never there, error 2) is success.
+        if self.show(port, ip_address) is None:
+            return
+        number = netsh_error_number(result.output)
+        raise netsh_error(number if number is not None else -1, result)
 
     def set_binding(
         self, verb: str, endpoint: str, thumbprint: str, app_id: str, store: str, settings: dict[str, str]

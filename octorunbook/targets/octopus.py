@@ -52,7 +52,35 @@ _KNOWN_FAILURES: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
+# Since Octopus 4.0 ``ssl-certificate`` binds through the HTTP Server API itself: it prints the Win32
+# message or an HRESULT (0x8007xxxx = Win32 error xxxx) rather than netsh's "Error: N". English
+# messages are matched by text; the HRESULT is the same in every language.
+_WIN32_MESSAGES: tuple[tuple[str, int], ...] = (
+    ("A specified logon session does not exist", 1312),
+    ("An internal error occurred", 1359),
+    ("The parameter is incorrect", 87),
+    ("Cannot create a file when that file already exists", 183),
+)
+_HRESULT_WIN32 = re.compile(r"0x8007([0-9A-Fa-f]{4})\b")
+_HRESULT_DECIMAL = re.compile(r"(?<![\d.])-(214\d{7})(?!\d)")
 _NETSH_ERROR = re.compile(r"Error:\s*(\d+)")
+
+
+def win32_error_number(output: str) -> int | None:
+    """The Win32 error behind a failed binding: netsh's ``Error: N`` (any language), an HRESULT
+    ``0x8007xxxx`` (hex or signed decimal), or a known Win32 message."""
+    match = _HRESULT_WIN32.search(output)
+    if match:
+        return int(match.group(1), 16)
+    for decimal in _HRESULT_DECIMAL.finditer(output):
+        value = (-int(decimal.group(1))) & 0xFFFFFFFF
+        if value & 0xFFFF0000 == 0x80070000:
+            return value & 0xFFFF
+    for message, number in _WIN32_MESSAGES:
+        if message.lower() in output.lower():
+            return number
+    netsh = _NETSH_ERROR.search(output)
+    return int(netsh.group(1)) if netsh else None
 
 
 def build_prefix(scheme: str, hostname: str, port: int) -> str:
@@ -131,11 +159,11 @@ def classify_failure(result: CommandResult, code: str, what: str) -> CommandErro
     for needle, known_code, remedy in _KNOWN_FAILURES:
         if needle.lower() in output.lower():
             return CommandError(known_code, f"{what} failed: {needle}.", remedy, details=_details(result))
-    netsh = _NETSH_ERROR.search(output)
-    if netsh:
+    number = win32_error_number(output)
+    if number is not None:
         from .httpsys import netsh_error
 
-        return netsh_error(int(netsh.group(1)), result)
+        return netsh_error(number, result)
     last = output.strip().splitlines()[-1] if output.strip() else "(no output)"
     return CommandError(
         code,

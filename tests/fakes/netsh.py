@@ -2,9 +2,11 @@
 
 Reference windows-cert-store-and-httpsys.md §3: the English ``show sslcert`` layout of recent builds,
 the shorter Server 2012 R2 layout (``netsh_2012r2``), one with ``Extended Properties`` blocks
-(``netsh_extended``) and one with German-like labels (``netsh_german``); ``add`` fails with
-``Error: 183`` when the endpoint is bound, ``1312`` when the certificate has no usable key in the
-store, ``87`` for a malformed hash or GUID, and any ``netsh_<n>`` scenario forces error n.
+(``netsh_extended``) and one with German labels (``netsh_german``); ``add`` fails with ``Error: 183``
+when the endpoint is bound, ``1312`` when the certificate has no usable key in the store, ``87`` for a
+malformed hash or GUID, and any ``netsh_<n>`` scenario forces error n (``netsh_show_<n>`` makes ``show``
+fail with it). Errors are printed in the scenario's language: ``Error: 2``, German ``Fehler: 2``
+(``netsh_german``), French ``Erreur : 2`` (``netsh_french``), both in the OEM code page 850.
 """
 
 from __future__ import annotations
@@ -83,8 +85,33 @@ def render(endpoint: str, binding: dict[str, str], scenarios: set[str]) -> str:
     return text
 
 
+FAILED = {
+    "english": "SSL Certificate {verb} failed, Error: {number}",
+    "german": "Fehler beim {verb} des SSL-Zertifikats. Fehler: {number}",
+    "french": "\u00c9chec de {verb} du certificat SSL, Erreur : {number}",
+}
+LOCAL_MESSAGES = {
+    "german": {2: "Das System kann die angegebene Datei nicht finden.", 5: "Zugriff verweigert"},
+    "french": {2: "Le fichier sp\u00e9cifi\u00e9 est introuvable.", 5: "Acc\u00e8s refus\u00e9."},
+}
+
+
+def language() -> str:
+    scenarios = _state.scenarios()
+    return "german" if "netsh_german" in scenarios else "french" if "netsh_french" in scenarios else "english"
+
+
+def failure(verb: str, number: int) -> str:
+    message = LOCAL_MESSAGES.get(language(), {}).get(number, _state.NETSH_ERRORS.get(number, ""))
+    return "\n" + FAILED[language()].format(verb=verb, number=number) + "\n" + message + "\n\n"
+
+
 def show(args: dict[str, str]) -> int:
     scenarios = _state.scenarios()
+    forced = [int(m.group(1)) for s in scenarios if (m := re.fullmatch(r"netsh_show_(\d+)", s))]
+    if forced:
+        sys.stdout.write(failure("show", forced[0]))
+        return 1
     german = "netsh_german" in scenarios
     header = (
         "\nSSL-Zertifikatbindungen:\n------------------------\n\n"
@@ -96,7 +123,8 @@ def show(args: dict[str, str]) -> int:
     chosen = {k: v for k, v in current.items() if wanted is None or k == wanted}
     if wanted is not None and not chosen:
         # Wording for a missing binding is undocumented; the driver relies only on "no record".
-        sys.stdout.write(header + _state.NETSH_ERRORS[2] + "\n\n")
+        message = LOCAL_MESSAGES.get(language(), {}).get(2, _state.NETSH_ERRORS[2])
+        sys.stdout.write(header + message + "\n\n")
         return 1
     sys.stdout.write(header + "\n".join(render(k, v, scenarios) for k, v in chosen.items()) + "\n")
     return 0
@@ -114,9 +142,7 @@ def add(args: dict[str, str], *, replace: bool) -> int:
     )
     verb = "update" if replace else "add"
     if number:
-        sys.stdout.write(
-            f"\nSSL Certificate {verb} failed, Error: {number}\n{_state.NETSH_ERRORS.get(number, '')}\n\n"
-        )
+        sys.stdout.write(failure(verb, number))
         return 1
     sys.stdout.write(f"\nSSL Certificate successfully {'updated' if replace else 'added'}\n\n")
     return 0
@@ -127,9 +153,7 @@ def delete(args: dict[str, str]) -> int:
     current = _state.bindings()
     number = forced[0] if forced else (0 if args.get("ipport") in current else 2)
     if number:
-        sys.stdout.write(
-            f"\nSSL Certificate deletion failed, Error: {number}\n{_state.NETSH_ERRORS.get(number, '')}\n\n"
-        )
+        sys.stdout.write(failure("deletion", number))
         return 1
     del current[args["ipport"]]
     _state.write_json("httpsys.json", current)
@@ -139,7 +163,7 @@ def delete(args: dict[str, str]) -> int:
 
 def main(argv: list[str]) -> int:
     _state.log_call("netsh", argv)
-    if "netsh_german" in _state.scenarios():
+    if "netsh_german" in _state.scenarios() or "netsh_french" in _state.scenarios():
         sys.stdout.reconfigure(encoding="cp850")  # type: ignore[union-attr]  # the console's OEM code page
     if len(argv) < 3 or argv[0] != "http" or argv[2] != "sslcert":
         sys.stdout.write(f"The following command was not found: {' '.join(argv)}.\n")

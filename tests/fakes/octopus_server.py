@@ -4,7 +4,9 @@ Output follows reference/octopus-server-cli.md: the documented ``list-instances`
 json-hierarchical shape of OctopusDSC's fixture (string values, ``ForceSSL`` casing), and with scenario
 ``nlog_prefix`` the NLog exception text printed before the JSON (OctopusDSC#179). ``ssl-certificate``
 binds through the same HTTP.sys state as the stand-in netsh, so its failures are HTTP.sys's:
-``Error: 1312`` for a certificate without a usable key, and ``netsh_<n>`` forces error n.
+``Error: 1312`` for a certificate without a usable key, and ``netsh_<n>`` forces error n. Octopus 4.0+
+binds through the HTTP Server API itself: with ``octopus_httpapi`` it prints the Win32 exception and its
+English message instead, with ``octopus_hresult`` a COM exception with the HRESULT and a German message.
 What Octopus prints around such an error, and its exit codes, are not documented (1 is assumed).
 """
 
@@ -143,6 +145,22 @@ def main(argv: list[str]) -> int:
         number = _state.add_binding(
             endpoint, str(options.get("thumbprint", "")), _state.OCTOPUS_APP_ID, store, replace=True
         )
+        if number and "octopus_httpapi" in scenarios:
+            print(f"Binding certificate to {endpoint}")
+            print(f"System.ComponentModel.Win32Exception (0x80004005): {_state.NETSH_ERRORS.get(number, '')}")
+            print("   at Octopus.Server.Web.HttpSys.SslCertificateBinding.Bind()")
+            return 1
+        if number and "octopus_hresult" in scenarios:
+            german = {
+                1312: "Eine angegebene Anmeldesitzung ist nicht vorhanden.",
+                1359: "Interner Fehler.",
+                87: "Falscher Parameter.",
+            }
+            print(f"Binding certificate to {endpoint}")
+            print(
+                f"System.Runtime.InteropServices.COMException (0x8007{number:04X}): {german.get(number, '')}"
+            )
+            return 1
         if number:
             print(f"Binding certificate to {endpoint}")
             print(f"SSL Certificate add failed, Error: {number}")

@@ -7,7 +7,9 @@ The PFX password is read from the environment only, and the PFX is really decryp
 
 ``FAKE_SCENARIO`` (comma-separated) picks documented outcomes: success, wrong_password, no_key,
 webhosting_missing, keyset_missing, verify_failed, not_elevated, import_error, ps51_dates,
-garbage_before_json, no_json, utf8_bom, cng, server_exe_missing, windows_2016.
+garbage_before_json, no_json, utf8_bom, cng, server_exe_missing, windows_2016, constrained_language,
+dotnet_452, store_open_denied, cert_drive_missing, key_bad_provider_type, key_no_handle,
+readback_without_key, cleanup_fails.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ FILE_NOT_FOUND = -2147024894
 ACCESS_DENIED = -2147024891
 INVALID_PASSWORD = -2147024810
 BAD_KEYSET = -2146893802
+BAD_PROV_TYPE = -2146893804
+E_POINTER = -2147467261
 
 
 class Refused(Exception):
@@ -180,6 +184,12 @@ def clean_thumbprint(value: str) -> str:
 
 # -- the scripts ----------------------------------------------------------------------------------
 def store_exists(p: dict[str, Any]) -> dict[str, Any]:
+    scenarios = _state.scenarios()
+    if "store_open_denied" in scenarios:
+        return error("not_elevated", "open", "Access is denied.", ACCESS_DENIED)
+    if "cert_drive_missing" in scenarios:
+        # Opening failed with something other than "not found", and the Cert: drive is not there to ask.
+        return error("error", "open", "The handle is invalid.", -2147024890)
     exists = _state.store_exists(p["StoreName"])
     return {
         "status": "ok",
@@ -252,12 +262,51 @@ def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
     }
     target.write_text(json.dumps(entry), encoding="utf-8")
     _mirror(p["StoreName"], thumbprint, cert, entry["key_pem"])
+    added = [] if already else [f"{p['StoreName']}\\{thumbprint}"]
+    # The chain: intermediates into LocalMachine\CA, self-signed roots reported and never added.
+    chain_added, chain_present, roots = [], [], []
+    ca = _state.store_dir("CA")
+    ca.mkdir(parents=True, exist_ok=True)
+    for other in extra:
+        other_thumb = other.fingerprint(hashes.SHA1()).hex().upper()
+        if other.subject == other.issuer:
+            roots.append({"thumbprint": other_thumb, "subject": windows_subject(other.subject)})
+            continue
+        path_ca = ca / f"{other_thumb}.json"
+        if path_ca.exists():
+            chain_present.append(other_thumb)
+            continue
+        der = base64.b64encode(other.public_bytes(serialization.Encoding.DER)).decode()
+        path_ca.write_text(json.dumps({"der": der, "has_key": False}), encoding="utf-8")
+        _mirror("CA", other_thumb, other, None, keyless=True)
+        chain_added.append(other_thumb)
+    if "readback_without_key" in scenarios:
+        # The store holds the certificate without its key: the script removes what it added, and the key.
+        removed = added + [f"CA\\{t}" for t in chain_added]
+        for item in removed:
+            name, thumb = item.split("\\")
+            (_state.store_dir(name) / f"{thumb}.json").unlink(missing_ok=True)
+            _mirror(name, thumb, None, None)
+        return {
+            "status": "no_private_key",
+            "message": "The store holds the certificate without its private key.",
+            "certificates_in_file": 1 + len(extra),
+            "password_received": received,
+            "cleanup": {
+                "removed": removed,
+                "keys_deleted": 1,
+                "left_behind": [f"key of {thumbprint}"] if "cleanup_fails" in scenarios else [],
+            },
+        }
     return {
         "status": "ok",
         "certificate": describe(entry, p["StoreName"], with_key=True),
         "imported_thumbprints": [thumbprint],
         "already_present": already,
         "other_certificates": len(extra),
+        "chain_added": chain_added,
+        "chain_present": chain_present,
+        "roots_not_added": roots,
         "exportable_requested": bool(p.get("Exportable", False)),
     }
 
@@ -297,6 +346,19 @@ def test_private_key(p: dict[str, Any]) -> dict[str, Any]:
         return {"status": "no_private_key", "message": "The certificate has no private key."}
     if "keyset_missing" in _state.scenarios() or not entry.get("key_pem"):
         return error("key_not_accessible", "open-key", "Keyset does not exist", BAD_KEYSET)
+    if "key_bad_provider_type" in _state.scenarios():
+        # .NET fell back to .PrivateKey for a CNG key it could not open through CNG.
+        return error("key_not_accessible", "open-key", "Invalid provider type specified.", BAD_PROV_TYPE)
+    if "key_no_handle" in _state.scenarios():
+        return {
+            **error(
+                "key_not_accessible",
+                "open-key",
+                "Value cannot be null.\r\nParameter name: keyHandle",
+                E_POINTER,
+            ),
+            "exception_type": "System.ArgumentNullException",
+        }
     key = serialization.load_pem_private_key(entry["key_pem"].encode(), None)
     if "verify_failed" in _state.scenarios():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -336,7 +398,7 @@ def remove_certificate(p: dict[str, Any]) -> dict[str, Any]:
     return {"status": "ok", "thumbprint": thumbprint, "key_deleted": True, "key_detail": ""}
 
 
-def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None) -> None:
+def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None, *, keyless: bool = False) -> None:
     """With FAKE_MIRROR_STORES set, keep a sandbox-layout copy of the store (PEM + 0600 key), so the
     sandbox's HTTP.sys stand-in and TLS portal serve what this stand-in PowerShell imported."""
     mirror = os.environ.get("FAKE_MIRROR_STORES")
@@ -350,6 +412,8 @@ def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None) -> None
             (folder / f"{thumbprint}{suffix}").unlink(missing_ok=True)
         return
     (folder / f"{thumbprint}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if keyless:
+        return
     key_path = folder / f"{thumbprint}.key"
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -372,7 +436,14 @@ def host_info(p: dict[str, Any]) -> dict[str, Any]:
         "user": "OCTO-WIN01\\Administrator",
         "ps_version": "5.1.17763.592",
         "ps_edition": "Desktop",
-    }
+        "language_mode": "FullLanguage",
+        "dotnet_release": 379893 if "dotnet_452" in scenarios else 528049,
+    } | (
+        # Constrained Language Mode: only what the script reads without .NET calls.
+        {"elevated": None, "os_version": "", "language_mode": "ConstrainedLanguage"}
+        if "constrained_language" in scenarios
+        else {}
+    )
 
 
 def find_server_exe(p: dict[str, Any]) -> dict[str, Any]:
@@ -411,7 +482,7 @@ SCRIPTS = {
 
 def emit(result: dict[str, Any]) -> None:
     scenarios = _state.scenarios()
-    text = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(result, separators=(",", ":"), ensure_ascii=True)  # the scripts print ASCII only
     if "ps51_dates" in scenarios:
         # JavaScriptSerializer: "\/Date(..)\/", and ' < > & as \u0027 \u003c \u003e \u0026
         text = text.replace("/Date(", "\\/Date(").replace(")/", ")\\/")

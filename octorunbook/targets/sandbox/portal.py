@@ -243,7 +243,29 @@ def tls_context(
             f"HTTP.sys: certificate {binding['hash']} or its private key is missing; refusing TLS on {port}"
         )
         return None
-    return _context(cert_path, key_path, legacy=accepts_legacy_tls(sandbox, binding))
+    chain = served_chain(cert_path, sandbox.stores_dir / "CA", workdir)
+    return _context(chain, key_path, legacy=accepts_legacy_tls(sandbox, binding))
+
+
+def served_chain(cert_path: Path, ca_store: Path, workdir: Path) -> Path:
+    """The leaf plus the intermediates HTTP.sys can find in LocalMachine\\CA, issuer by issuer (as PEM)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    intermediates = (
+        [x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted(ca_store.glob("*.pem"))]
+        if ca_store.is_dir()
+        else []
+    )
+    chain = [x509.load_pem_x509_certificate(cert_path.read_bytes())]
+    while len(chain) < 10:
+        issuer = next((c for c in intermediates if c.subject == chain[-1].issuer and c not in chain), None)
+        if issuer is None or chain[-1].subject == chain[-1].issuer:
+            break
+        chain.append(issuer)
+    path = workdir / f"served-{cert_path.stem}.pem"
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+    return path
 
 
 def accepts_legacy_tls(sandbox: Sandbox, binding: dict[str, Any]) -> bool:

@@ -1,13 +1,16 @@
 """The sandbox's LocalMachine certificate stores, backed by a folder.
 
-``stores/<StoreName>/<THUMBPRINT>.pem`` holds the certificate (and its chain); ``<THUMBPRINT>.key``
-holds the private key, written 0600 like Windows' MachineKeys ACL. A store folder that does not exist
+``stores/<StoreName>/<THUMBPRINT>.pem`` holds the certificate; ``<THUMBPRINT>.key`` holds the private
+key, written 0600 like Windows' MachineKeys ACL. As on Windows, the PFX's intermediates go into
+``stores/CA`` (Intermediate Certification Authorities, always present) and a self-signed root is not
+installed; the portal sends the chain it can build from ``CA``. A store folder that does not exist
 is a missing store (``WebHosting`` is absent until IIS is installed): it is never created silently.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -94,10 +97,8 @@ class DirectoryCertificateStore:
                 "Export the certificate again *with* its private key (PFX, 'Yes, export the private key').",
             )
         thumb = _thumbprint(cert)
-        pem = cert.public_bytes(serialization.Encoding.PEM) + b"".join(
-            c.public_bytes(serialization.Encoding.PEM) for c in extra
-        )
-        (folder / f"{thumb}.pem").write_bytes(pem)
+        (folder / f"{thumb}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        chain_added = self._add_intermediates(extra)
         key_path = folder / f"{thumb}.key"
         fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -112,7 +113,23 @@ class DirectoryCertificateStore:
         (folder / f"{thumb}.exportable").write_text("1" if exportable else "0")
         stored = self.get_certificate(thumb, store)
         assert stored is not None
-        return stored
+        roots = tuple(
+            f"{_thumbprint(c)} {c.subject.rfc4514_string()}" for c in extra if c.subject == c.issuer
+        )
+        return replace(stored, chain_added=chain_added, roots_not_added=roots)
+
+    def _add_intermediates(self, extra: list[x509.Certificate]) -> tuple[str, ...]:
+        """The keyless, non-self-signed certificates into ``CA``; the thumbprints this call added."""
+        ca = self.root / "CA"
+        ca.mkdir(exist_ok=True)
+        added = []
+        for certificate in extra:
+            path = ca / f"{_thumbprint(certificate)}.pem"
+            if certificate.subject == certificate.issuer or path.exists():
+                continue
+            path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+            added.append(_thumbprint(certificate))
+        return tuple(added)
 
     def _load(self, thumbprint: str, store: str) -> tuple[x509.Certificate, Path] | None:
         path = self._dir(store) / f"{thumbprint.upper()}.pem"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...commands import CommandRunner, netsh_exe
 from ..base import HostInfo, Target
-from ..httpsys import HttpSys
+from ..httpsys import HttpSys, console_encoding
 from ..octopus import OctopusServer
 from .host import find_server_exe, probe_host, require_elevated
 from .store import WindowsCertificateStore
@@ -70,7 +70,7 @@ def open_windows_target(
         instance=instance,
         store=WindowsCertificateStore(runner),
         octopus=OctopusServer(exe, instance, runner),
-        httpsys=HttpSys(netsh_exe(), runner),
+        httpsys=HttpSys(netsh_exe(), runner, encoding=console_encoding()),
         runner=runner,
         state_dir=state_dir or default_state_dir(),
         connect_host="127.0.0.1",

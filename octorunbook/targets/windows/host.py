@@ -4,6 +4,11 @@
 elevated (``NOT_ELEVATED`` otherwise), and which Windows build is it (AES-256 PFX encryption only from
 build 17763, Windows Server 2019, on; older builds need TripleDES-SHA1).
 
+Two facts stop the run before any other script is tried (``host-info.ps1`` reads them without .NET
+calls): a session in Constrained Language Mode (WDAC / AppLocker), where every other script would fail
+before printing anything (``POWERSHELL_CONSTRAINED``), and a .NET Framework older than 4.6, which lacks
+``GetRSAPrivateKey`` and friends (``DOTNET_TOO_OLD``).
+
 ``find_server_exe`` follows OctopusDSC: the ``server_exe`` parameter if given, else the registry value
 ``HKLM\\Software\\Octopus\\OctopusServer\\InstallLocation``, else the default install path.
 """
@@ -11,9 +16,10 @@ build 17763, Windows Server 2019, on; older builds need TripleDES-SHA1).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
-from ...commands import CommandRunner
+from ...commands import CommandResult, CommandRunner
 from ...findings import TargetError
 from ..base import HostInfo
 from ._powershell import run_script, script_details, script_failure
@@ -32,9 +38,40 @@ def _as_int(value: Any) -> int | None:
     return number if number > 0 else None
 
 
+# The .NET Framework 4 "Release" value of 4.6 (393295 on Windows 10, 393297 elsewhere).
+DOTNET_46_RELEASE = 393295
+
+
+def check_powershell_host(data: Mapping[str, Any], result: CommandResult) -> None:
+    """Preflight: ``POWERSHELL_CONSTRAINED`` or ``DOTNET_TOO_OLD`` before any other script runs."""
+    mode = str(data.get("language_mode") or "")
+    if mode and mode != "FullLanguage":
+        raise TargetError(
+            "POWERSHELL_CONSTRAINED",
+            f"Windows PowerShell runs in {mode} mode here (WDAC or AppLocker policy): the scripts cannot open "
+            "the certificate store or call .NET, so nothing can be imported, checked or bound.",
+            "Run the runbook from a session the policy allows Full Language in (e.g. an administrator "
+            "exempted by the WDAC/AppLocker policy), or have the security team allow the octorunbook scripts "
+            "(sign them and trust the signer). Nothing was changed.",
+            details=script_details(result, data),
+        )
+    release = _as_int(data.get("dotnet_release"))
+    if release is not None and release < DOTNET_46_RELEASE:
+        raise TargetError(
+            "DOTNET_TOO_OLD",
+            f".NET Framework release {release} is older than 4.6 (release {DOTNET_46_RELEASE}): the "
+            "certificate key APIs the scripts use do not exist.",
+            "Install .NET Framework 4.8 (Octopus Server itself needs 4.7.2 or later), then run again. "
+            "Nothing was changed.",
+            details=script_details(result, data),
+        )
+
+
 def probe_host(runner: CommandRunner) -> HostInfo:
     """Elevation, Windows build and computer name, from ``host-info.ps1``."""
     data, result = run_script(runner, "host-info.ps1", label="probe the Windows host")
+    if data["status"] == "ok":
+        check_powershell_host(data, result)
     if data["status"] != "ok" or not isinstance(data.get("elevated"), bool):
         raise script_failure(data, result, "host-info.ps1", "HOST_PROBE_FAILED")
     # [Environment]::OSVersion is subject to compatibility shims (a process without a Windows 10

@@ -25,13 +25,14 @@ import base64
 import re
 import ssl
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from ...commands import CommandResult, CommandRunner
-from ...findings import CommandError, InputError, TargetError
+from ...findings import CommandError, InputError, OctorunbookError, TargetError
 from ...redaction import Secret
 from ..base import KeyCheck, StoredCertificate
 from ._powershell import (
@@ -48,6 +49,42 @@ from ._powershell import (
 PASSWORD_ENV = "OCTORUNBOOK_PFX_PASSWORD_CHILD"
 ERROR_INVALID_PASSWORD = 0x80070056
 NTE_BAD_KEYSET = 0x80090016
+NTE_BAD_PROV_TYPE = 0x80090014
+E_ACCESSDENIED = 0x80070005
+
+KEY_RUN_ELEVATED_REMEDY = (
+    "Run elevated ('Run as administrator'). If it persists, the key file is missing or its ACL shuts this "
+    "account out: import the PFX again into the LocalMachine store (run 01)."
+)
+KEY_CNG_REMEDY = (
+    "The key is in a CNG key storage provider that this .NET Framework cannot open through the API used "
+    "(it fell back to the CryptoAPI-only .PrivateKey). Install .NET Framework 4.8, or import the PFX again "
+    'into a CryptoAPI provider: certutil -importPFX -csp "Microsoft RSA SChannel Cryptographic Provider" '
+    "My file.pfx (RSA keys only), then run 02 again."
+)
+KEY_NO_HANDLE_REMEDY = (
+    "Windows returned no key handle for this certificate (GetECDsaPrivateKey: ArgumentNullException): the "
+    "certificate's key provider information points at a key that is not there or not ECDSA. Import the PFX "
+    "again into the LocalMachine store (run 01); if it persists, export the certificate with its key again."
+)
+
+
+def key_failure_explanation(data: Mapping[str, Any]) -> tuple[str, str]:
+    """(what is wrong with the key, remedy) for a key that cannot be opened, by HRESULT or exception type."""
+    hresult = data.get("hresult")
+    if hresult_is(hresult, NTE_BAD_KEYSET):
+        return "has a private key that cannot be opened (Keyset does not exist)", KEY_RUN_ELEVATED_REMEDY
+    if hresult_is(hresult, NTE_BAD_PROV_TYPE):
+        return (
+            "has a private key in a CNG provider that .NET could not open (Invalid provider type specified)",
+            KEY_CNG_REMEDY,
+        )
+    if str(data.get("exception_type") or "") == "System.ArgumentNullException":
+        return "has a private key Windows returns no handle for (ArgumentNullException)", KEY_NO_HANDLE_REMEDY
+    if hresult_is(hresult, E_ACCESSDENIED):
+        return "has a private key this account may not open (access denied)", KEY_RUN_ELEVATED_REMEDY
+    return "has a private key that cannot be opened", KEY_RUN_ELEVATED_REMEDY
+
 
 STORE_MISSING_REMEDY = (
     "Use store My (Personal): the WebHosting store exists only where IIS 8 or later is installed. "
@@ -168,6 +205,8 @@ class WindowsCertificateStore:
 
     def __init__(self, runner: CommandRunner) -> None:
         self.runner = runner
+        # thumbprint -> the intermediates its import added to LocalMachine\CA: removed with it on rollback
+        self._chain_added: dict[str, tuple[str, ...]] = {}
 
     # -- reading ----------------------------------------------------------------------------------
     def store_exists(self, store: str) -> bool:
@@ -259,10 +298,41 @@ class WindowsCertificateStore:
         )
         status = data["status"]
         if status == "ok" and isinstance(data.get("certificate"), dict):
-            return stored_certificate(data["certificate"], store, result)
+            stored = stored_certificate(data["certificate"], store, result)
+            chain = tuple(clean_thumbprint(t) for t in strings(data.get("chain_added")))
+            roots = tuple(
+                f"{r.get('thumbprint', '')} {r.get('subject', '')}".strip()
+                for r in (data.get("roots_not_added") or [])
+                if isinstance(r, dict)
+            )
+            if chain:
+                self._chain_added[stored.thumbprint] = chain
+            return replace(stored, chain_added=chain, roots_not_added=roots)
         raise self._import_error(status, data, result, store, path, password)
 
     def _import_error(
+        self,
+        status: str,
+        data: Mapping[str, Any],
+        result: CommandResult,
+        store: str,
+        path: Path,
+        password: Secret,
+    ) -> Exception:
+        error = self._import_error_for(status, data, result, store, path, password)
+        cleanup = data.get("cleanup")
+        left = strings(cleanup.get("left_behind")) if isinstance(cleanup, dict) else ()
+        if left and isinstance(error, OctorunbookError):
+            # The script removes what a failed import added; what it could not remove is said loudly.
+            return type(error)(
+                error.code,
+                f"{error.message} The failed import left behind: {', '.join(left)}.",
+                error.remedy + " Remove what was left behind with certlm.msc (Local Computer certificates).",
+                details=error.finding.details,
+            )
+        return error
+
+    def _import_error_for(
         self,
         status: str,
         data: Mapping[str, Any],
@@ -355,22 +425,14 @@ class WindowsCertificateStore:
             raise _store_missing(store, result, data)
         if status in ("key_not_accessible", "no_private_key"):
             if status == "no_private_key":
-                what = "has no private key"
-            elif hresult_is(data.get("hresult"), NTE_BAD_KEYSET):
-                what = "has a private key that cannot be opened (Keyset does not exist)"
+                what, remedy = "has no private key", KEY_RUN_ELEVATED_REMEDY
             else:
-                what = "has a private key that cannot be opened"
+                what, remedy = key_failure_explanation(data)
             message = f"Certificate {thumb} in LocalMachine\\{store} {what}."
             if data.get("message"):
                 hresult = format_hresult(data.get("hresult"))
                 message += f" Windows says: {data['message']}{f' ({hresult})' if hresult else ''}"
-            raise TargetError(
-                "KEY_NOT_ACCESSIBLE",
-                message,
-                "Run elevated ('Run as administrator'). If it persists, the key file is missing or its ACL "
-                "shuts this account out: import the PFX again into the LocalMachine store (run 01).",
-                details=script_details(result, data),
-            )
+            raise TargetError("KEY_NOT_ACCESSIBLE", message, remedy, details=script_details(result, data))
         if status == "not_elevated":
             raise not_elevated(result, data, "opening the private key")
         raise script_failure(data, result, "test-private-key.ps1", "KEY_TEST_FAILED")
@@ -385,10 +447,12 @@ class WindowsCertificateStore:
             mutating=True,
         )
         status = data["status"]
-        if status in ("ok", "not_found"):
-            return
-        if status == "store_missing":
-            raise _store_missing(store, result, data)
-        if status == "not_elevated":
-            raise not_elevated(result, data, f"removing from LocalMachine\\{store}")
-        raise script_failure(data, result, "remove-certificate.ps1", "REMOVE_FAILED")
+        if status not in ("ok", "not_found"):
+            if status == "store_missing":
+                raise _store_missing(store, result, data)
+            if status == "not_elevated":
+                raise not_elevated(result, data, f"removing from LocalMachine\\{store}")
+            raise script_failure(data, result, "remove-certificate.ps1", "REMOVE_FAILED")
+        # The intermediates this import added to LocalMachine\CA go with it; ones already there stay.
+        for intermediate in self._chain_added.pop(clean_thumbprint(thumbprint), ()):
+            self.remove_certificate(intermediate, "CA")

@@ -1,9 +1,25 @@
 # Shared helpers for the octorunbook scripts. Dot-sourced inside each script's try block; it defines
 # functions only and prints nothing, so every script still prints exactly one JSON object.
 #
-# Windows PowerShell 5.1 safe: no ?. or ?? operators, no ternary, no ConvertTo-Json -AsArray.
+# Windows PowerShell 5.1 safe: no ?. or ?? operators, no ternary, no ConvertTo-Json -AsArray
+# (tests/test_windows_scripts.py parses every script and checks these rules).
+# The console is left alone: the scripts never set [Console]::OutputEncoding (that would last for the rest
+# of an interactive session); they print ASCII-only JSON instead, which reads the same in every code page.
 # Values handed back are plain strings, numbers and booleans; dates are formatted here, never serialised
 # as DateTime (5.1 would print "\/Date(ms)\/").
+
+function ConvertTo-OctorunbookJson {
+    param($InputObject)
+    # ASCII only: every character above 0x7E becomes \uXXXX (valid JSON: outside strings ConvertTo-Json
+    # writes ASCII). Only string methods and operators, so it also works in Constrained Language Mode.
+    $json = ConvertTo-Json -InputObject $InputObject -Depth 5 -Compress
+    if ($json -notmatch '[^\x00-\x7E]') { return $json }
+    $parts = foreach ($character in $json.ToCharArray()) {
+        $code = [int]$character
+        if ($code -gt 126) { '\u{0:x4}' -f $code } else { [string]$character }
+    }
+    return ($parts -join '')
+}
 
 function Assert-OctorunbookStoreName {
     param([string]$Name)
@@ -101,9 +117,17 @@ function Get-OctorunbookEkuOids {
 
 function Get-OctorunbookPrivateKey {
     param($Certificate)
-    # GetRSAPrivateKey / GetECDsaPrivateKey, never .PrivateKey: on 5.1 .PrivateKey throws
-    # "Invalid provider type specified" for a key in a CNG key storage provider.
+    # A CryptoAPI key is opened through CryptoAPI: .PrivateKey gives an RSACryptoServiceProvider whose
+    # CspKeyContainerInfo names the provider (and whose SHA-1 fallback test-private-key.ps1 relies on).
+    # .NET Framework's GetRSAPrivateKey would open the same key through CNG and return RSACng, which says
+    # nothing about where the key lives. For a CNG key .PrivateKey throws "Invalid provider type
+    # specified" (0x80090014): then GetRSAPrivateKey / GetECDsaPrivateKey open it as RSACng / ECDsaCng.
     # Opening a key whose container is gone or unreadable throws "Keyset does not exist" (0x80090016).
+    $legacy = $null
+    try { $legacy = $Certificate.PrivateKey } catch { }
+    if ($legacy -is [System.Security.Cryptography.RSA] -and $null -ne $legacy.CspKeyContainerInfo) {
+        return $legacy
+    }
     $key = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($Certificate)
     if ($null -eq $key) {
         $ecdsa = 'System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions' -as [type]
@@ -116,39 +140,109 @@ function Get-OctorunbookPrivateKey {
 
 function Get-OctorunbookKeyDescription {
     param($Key)
-    # Which kind of provider holds the key: CNG (a key storage provider) or CryptoAPI (a CSP).
+    # Which kind of provider holds the key, from the key's own provider information (never the .NET type
+    # name): CryptoAPI = CspKeyContainerInfo.ProviderName (provider type > 0); CNG = CngKey.Provider.
     # HTTP.sys has been reported to fail with error 1359 for some CNG keys, so the operator needs this.
     $info = [ordered]@{
-        key_algorithm  = ''
-        key_kind       = ''
-        key_provider   = ''
-        key_exportable = $null
+        key_algorithm     = ''
+        key_kind          = ''
+        key_provider      = ''
+        key_provider_type = $null
+        key_exportable    = $null
     }
-    $typeName = $Key.GetType().Name
     if ($Key -is [System.Security.Cryptography.RSA]) {
         $info.key_algorithm = 'RSA ' + [string]$Key.KeySize
     }
     else {
         $info.key_algorithm = 'ECDSA ' + [string]$Key.KeySize
     }
-    if ($typeName -like '*Cng') {
-        $info.key_kind = 'CNG'
-        try { $info.key_provider = [string]$Key.Key.Provider.Provider } catch { }
-        # CngExportPolicies: AllowExport = 1, AllowPlaintextExport = 2
-        try { $info.key_exportable = ((([int]$Key.Key.ExportPolicy) -band 3) -ne 0) } catch { }
-    }
-    elseif ($typeName -like '*CryptoServiceProvider') {
+    $csp = $null
+    try { $csp = $Key.CspKeyContainerInfo } catch { }
+    if ($null -ne $csp) {
         $info.key_kind = 'CryptoAPI'
-        try { $info.key_provider = [string]$Key.CspKeyContainerInfo.ProviderName } catch { }
-        try { $info.key_exportable = [bool]$Key.CspKeyContainerInfo.Exportable } catch { }
+        $info.key_provider = [string]$csp.ProviderName
+        $info.key_provider_type = [int]$csp.ProviderType
+        try { $info.key_exportable = [bool]$csp.Exportable } catch { }
+        return $info
     }
-    else {
-        $info.key_kind = $typeName
+    $cng = $null
+    try { $cng = $Key.Key } catch { }
+    if ($null -ne $cng -and $null -ne $cng.Provider) {
+        $info.key_kind = 'CNG'
+        $info.key_provider = [string]$cng.Provider.Provider
+        $info.key_provider_type = 0
+        # CngExportPolicies: AllowExport = 1, AllowPlaintextExport = 2
+        try { $info.key_exportable = ((([int]$cng.ExportPolicy) -band 3) -ne 0) } catch { }
+        return $info
     }
-    # The provider name is the better witness where the object type and the name disagree.
-    if ($info.key_provider -like '*Key Storage Provider*') { $info.key_kind = 'CNG' }
-    elseif ($info.key_provider -like '*Cryptographic Provider*') { $info.key_kind = 'CryptoAPI' }
+    $info.key_kind = 'unknown (' + $Key.GetType().Name + ')'
     return $info
+}
+
+function Test-OctorunbookSelfSigned {
+    param($Certificate)
+    # Issuer and subject the same encoded name: a root (or a self-signed leaf), never an intermediate.
+    $subject = [Convert]::ToBase64String($Certificate.SubjectName.RawData)
+    $issuer = [Convert]::ToBase64String($Certificate.IssuerName.RawData)
+    return ($subject -eq $issuer)
+}
+
+function Remove-OctorunbookPersistedKey {
+    param($Certificate)
+    # Delete the key container a PersistKeySet import wrote for $Certificate. CryptoAPI: PersistKeyInCsp =
+    # false, then Clear() deletes the container; CNG: CngKey.Delete(). Returns whether it was deleted.
+    try {
+        $legacy = $null
+        try { $legacy = $Certificate.PrivateKey } catch { }
+        if ($null -ne $legacy -and $null -ne $legacy.CspKeyContainerInfo) {
+            $legacy.PersistKeyInCsp = $false
+            $legacy.Clear()
+            return $true
+        }
+        $key = Get-OctorunbookPrivateKey -Certificate $Certificate
+        if ($null -ne $key -and $null -ne $key.Key) {
+            $key.Key.Delete()
+            return $true
+        }
+    }
+    catch { }
+    return $false
+}
+
+function Undo-OctorunbookImport {
+    param([string]$StoreName, $Added, $ChainAdded, $Collection)
+    # After a failed import: remove the certificates this run added (to StoreName and to CA) and the key
+    # files it created; report what was removed and what could not be.
+    $removed = New-Object System.Collections.ArrayList
+    $left = New-Object System.Collections.ArrayList
+    foreach ($pair in @(@($StoreName, $Added), @('CA', $ChainAdded))) {
+        $name = $pair[0]
+        foreach ($thumbprint in @($pair[1])) {
+            if ([string]::IsNullOrEmpty($thumbprint)) { continue }
+            try {
+                $target = Open-OctorunbookStore -Name $name -Write $true
+                try {
+                    foreach ($certificate in $target.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $thumbprint, $false)) {
+                        $target.Remove($certificate)
+                    }
+                }
+                finally {
+                    $target.Close()
+                }
+                [void]$removed.Add($name + '\' + $thumbprint)
+            }
+            catch {
+                [void]$left.Add($name + '\' + $thumbprint)
+            }
+        }
+    }
+    $keysDeleted = 0
+    foreach ($certificate in $Collection) {
+        if (-not $certificate.HasPrivateKey) { continue }
+        if (Remove-OctorunbookPersistedKey -Certificate $certificate) { $keysDeleted = $keysDeleted + 1 }
+        else { [void]$left.Add('key of ' + [string]$certificate.Thumbprint) }
+    }
+    return [ordered]@{ removed = @($removed); keys_deleted = $keysDeleted; left_behind = @($left) }
 }
 
 function Get-OctorunbookInnermostException {
@@ -199,6 +293,7 @@ function Get-OctorunbookCertificateInfo {
         key_algorithm   = ''
         key_kind        = ''
         key_provider    = ''
+        key_provider_type = $null
         key_exportable  = $null
         key_error       = ''
         key_hresult     = 0
@@ -219,6 +314,7 @@ function Get-OctorunbookCertificateInfo {
             $inner = Get-OctorunbookInnermostException -ErrorRecord $_
             $info.key_error = [string]$inner.Message
             $info.key_hresult = [int]$inner.HResult
+            $info.key_error_type = [string]$inner.GetType().FullName
         }
         finally {
             if ($null -ne $key) { try { $key.Dispose() } catch { } }

@@ -6,10 +6,19 @@
     command line; it is removed from this process's environment before anything else runs.
     Keys are stored with MachineKeySet | PersistKeySet, and Exportable only with -Exportable.
     The store is opened with OpenExistingOnly, so a missing store (WebHosting without IIS) is never created.
-    Only certificates that came with a private key are added (the CA certificates in the file are not).
+    The certificate with the private key goes into <StoreName>. The PFX's other certificates that are not
+    self-signed (the intermediates) go into LocalMachine\CA, where HTTP.sys builds the chain it sends from;
+    a self-signed root is never added (never to Root): it is reported in roots_not_added, to be distributed
+    by group policy. chain_added lists the intermediates this run added (rollback removes only those).
+
+    With PersistKeySet the key files exist as soon as the PFX is read. If anything fails afterwards (adding,
+    the read-back, a certificate stored without its key), the script removes what it added and the key files
+    it created, and reports it in cleanup: {removed, keys_deleted, left_behind}; left_behind names anything
+    it could not remove.
 
     Prints one JSON object; status is one of:
-      ok                 certificate = the stored certificate as read back from the store
+      ok                 certificate = the stored certificate as read back from the store; chain_added,
+                         chain_present, roots_not_added
       store_missing      the store does not exist
       file_not_found     -FilePath cannot be read
       wrong_password     Windows says the password is wrong (also said for AES-256 PFX on Server 2016 and older)
@@ -32,9 +41,13 @@ $password = $env:OCTORUNBOOK_PFX_PASSWORD_CHILD
 $passwordReceived = ($null -ne $password)
 if (-not $passwordReceived) { $password = '' }
 Remove-Item -Path 'Env:\OCTORUNBOOK_PFX_PASSWORD_CHILD' -ErrorAction SilentlyContinue
+# Functions only; loaded first so even a failure at the start is printed by the ASCII JSON writer.
+. (Join-Path $PSScriptRoot '_common.ps1')
+$collection = $null
+$added = New-Object System.Collections.ArrayList
+$chainAdded = New-Object System.Collections.ArrayList
+$succeeded = $false
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-    . (Join-Path $PSScriptRoot '_common.ps1')
     Assert-OctorunbookStoreName -Name $StoreName
 
     $phase = 'read'
@@ -59,6 +72,7 @@ try {
             $collection = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2Collection
             $collection.Import($FilePath, $password, $flags)
             $keyed = @($collection | Where-Object { $_.HasPrivateKey })
+            $others = @($collection | Where-Object { -not $_.HasPrivateKey })
             if ($keyed.Count -eq 0) {
                 $result = [ordered]@{
                     status               = 'no_private_key'
@@ -74,8 +88,38 @@ try {
                 $alreadyPresent = ($before.Count -gt 0)
                 $imported = New-Object System.Collections.ArrayList
                 foreach ($certificate in $keyed) {
+                    $present = $store.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $certificate.Thumbprint, $false)
                     $store.Add($certificate)
                     [void]$imported.Add([string]$certificate.Thumbprint)
+                    if ($present.Count -eq 0) { [void]$added.Add([string]$certificate.Thumbprint) }
+                }
+
+                # The chain: intermediates into LocalMachine\CA (HTTP.sys sends what it can build from the
+                # machine stores); a self-signed root is reported, never added.
+                $phase = 'chain'
+                $chainPresent = New-Object System.Collections.ArrayList
+                $roots = New-Object System.Collections.ArrayList
+                $intermediates = @($others | Where-Object { -not (Test-OctorunbookSelfSigned -Certificate $_) })
+                foreach ($certificate in @($others | Where-Object { Test-OctorunbookSelfSigned -Certificate $_ })) {
+                    [void]$roots.Add([ordered]@{ thumbprint = [string]$certificate.Thumbprint; subject = [string]$certificate.Subject })
+                }
+                if ($intermediates.Count -gt 0) {
+                    $ca = Open-OctorunbookStore -Name 'CA' -Write $true
+                    try {
+                        foreach ($certificate in $intermediates) {
+                            $present = $ca.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $certificate.Thumbprint, $false)
+                            if ($present.Count -gt 0) {
+                                [void]$chainPresent.Add([string]$certificate.Thumbprint)
+                            }
+                            else {
+                                $ca.Add($certificate)
+                                [void]$chainAdded.Add([string]$certificate.Thumbprint)
+                            }
+                        }
+                    }
+                    finally {
+                        $ca.Close()
+                    }
                 }
 
                 # Read back from a fresh handle: the return value of an import is not proof.
@@ -98,12 +142,16 @@ try {
                         }
                     }
                     else {
+                        $succeeded = $true
                         $result = [ordered]@{
                             status               = 'ok'
                             certificate          = (Get-OctorunbookCertificateInfo -Certificate $found[0] -StoreName $StoreName -WithKey $true)
                             imported_thumbprints = @($imported)
                             already_present      = $alreadyPresent
-                            other_certificates   = [int]($collection.Count - $keyed.Count)
+                            other_certificates   = [int]$others.Count
+                            chain_added          = @($chainAdded)
+                            chain_present        = @($chainPresent)
+                            roots_not_added      = @($roots)
                             exportable_requested = [bool]$Exportable
                         }
                     }
@@ -127,5 +175,9 @@ catch {
         elseif ($result.hresult -eq -2147024894) { $result.status = 'file_not_found' }
     }
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+if (-not $succeeded -and $null -ne $collection) {
+    # Leave nothing behind: what this run added, and the key files PersistKeySet created.
+    $result.cleanup = Undo-OctorunbookImport -StoreName $StoreName -Added $added -ChainAdded $chainAdded -Collection $collection
+}
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

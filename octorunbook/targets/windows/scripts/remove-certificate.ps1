@@ -18,9 +18,9 @@ param(
 $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
+# Functions only; loaded first so even a failure at the start is printed by the ASCII JSON writer.
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-    . (Join-Path $PSScriptRoot '_common.ps1')
     Assert-OctorunbookStoreName -Name $StoreName
     $wanted = ConvertTo-OctorunbookThumbprint -Value $Thumbprint
 
@@ -77,5 +77,5 @@ try {
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

@@ -2,8 +2,9 @@
 .SYNOPSIS
     Does the LocalMachine certificate store -StoreName exist? Never creates it.
 .DESCRIPTION
-    Prints one JSON object: {"status":"ok","store":..,"exists":true|false,"detail":..,"hresult":..}
-    or {"status":"error",...}. WebHosting exists only where IIS 8+ is installed.
+    Prints one JSON object: {"status":"ok","store":..,"exists":true|false,"detail":..,"hresult":..},
+    {"status":"not_elevated",...} when opening it is denied, or {"status":"error",...} for any other failure
+    (also when the Cert: drive, the second opinion, is unavailable): only "not found" means missing. WebHosting exists only where IIS 8+ is installed.
 #>
 [CmdletBinding()]
 param(
@@ -13,9 +14,9 @@ param(
 $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
+# Functions only; loaded first so even a failure at the start is printed by the ASCII JSON writer.
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-    . (Join-Path $PSScriptRoot '_common.ps1')
     Assert-OctorunbookStoreName -Name $StoreName
 
     $phase = 'open'
@@ -35,9 +36,16 @@ try {
         if ($hresult -eq -2147024894) {
             $exists = $false
         }
+        elseif ($hresult -eq -2147024891 -or $inner -is [System.UnauthorizedAccessException]) {
+            # Access denied is not "missing": reported as not_elevated by New-OctorunbookFailure.
+            throw $openFailure
+        }
         else {
-            # Second opinion from the Cert: provider, which opens stores with CERT_STORE_OPEN_EXISTING_FLAG.
+            # Second opinion from the Cert: provider, which opens stores with CERT_STORE_OPEN_EXISTING_FLAG;
+            # only when the Cert: drive is there: without it, "not there" would be a guess (status error).
             Import-Module Microsoft.PowerShell.Security -ErrorAction SilentlyContinue
+            $drive = Get-PSDrive -Name Cert -PSProvider Certificate -ErrorAction SilentlyContinue
+            if ($null -eq $drive) { throw $openFailure }
             if (Test-Path -LiteralPath ('Cert:\LocalMachine\' + $StoreName)) { throw $openFailure }
             $exists = $false
         }
@@ -53,5 +61,5 @@ try {
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

@@ -9,7 +9,9 @@
     Prints one JSON object; status is one of:
       ok                  signed and verified: algorithm, hash, key_kind, key_provider
       verify_failed       signed, but the signature does not verify: the key does not belong to the certificate
-      key_not_accessible  the key cannot be opened ("Keyset does not exist" 0x80090016, or access denied)
+      key_not_accessible  the key cannot be opened: "Keyset does not exist" 0x80090016, "Invalid provider
+                          type specified" 0x80090014 (a CNG key .NET fell back to .PrivateKey for),
+                          ArgumentNullException (GetECDsaPrivateKey with no key handle), or access denied
       no_private_key      the certificate has no private key, or one that is neither RSA nor ECDSA
       not_found           no such certificate in the store
       store_missing       the store does not exist
@@ -24,9 +26,9 @@ param(
 $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
+# Functions only; loaded first so even a failure at the start is printed by the ASCII JSON writer.
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-    . (Join-Path $PSScriptRoot '_common.ps1')
     Assert-OctorunbookStoreName -Name $StoreName
     $wanted = ConvertTo-OctorunbookThumbprint -Value $Thumbprint
 
@@ -92,6 +94,7 @@ try {
                     key_algorithm  = $description.key_algorithm
                     key_kind       = $description.key_kind
                     key_provider   = $description.key_provider
+                    key_provider_type = $description.key_provider_type
                     key_exportable = $description.key_exportable
                     hash           = $hashName
                     signed_bytes   = [int]$data.Length
@@ -106,10 +109,12 @@ try {
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
     if ($phase -eq 'open-key' -or $phase -eq 'sign') {
-        # NTE_BAD_KEYSET 0x80090016 "Keyset does not exist", access denied on the key file, or any other
-        # failure to open or use the key: the key is not usable by this account.
+        # NTE_BAD_KEYSET 0x80090016 "Keyset does not exist", NTE_BAD_PROV_TYPE 0x80090014 "Invalid provider
+        # type specified", ArgumentNullException from GetECDsaPrivateKey, access denied on the key file, or
+        # any other failure to open or use the key: the key is not usable by this account. The message,
+        # hresult and exception_type above let the caller say which.
         $result.status = 'key_not_accessible'
     }
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }
