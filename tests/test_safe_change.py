@@ -103,7 +103,8 @@ EXPECTED_CODES = {
 }
 
 
-@pytest.mark.parametrize("drill", DRILLS)
+# legacy-tls is not a failure: it models a server whose SCHANNEL still accepts TLS 1.0/1.1 (tests/test_harden.py)
+@pytest.mark.parametrize("drill", [d for d in DRILLS if d != "legacy-tls"])
 def test_every_drill_fails_with_its_code_and_rolls_back(
     make_sandbox: Any, params_for: Any, drill: str
 ) -> None:

@@ -17,7 +17,6 @@ $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
     . (Join-Path $PSScriptRoot '_common.ps1')
 
     function ConvertFrom-OctorunbookDword {
@@ -78,5 +77,5 @@ try {
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

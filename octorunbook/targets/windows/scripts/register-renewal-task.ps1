@@ -36,7 +36,6 @@ $phase = 'start'
 $result = $null
 $taskPath = '\octorunbook\'
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
     . (Join-Path $PSScriptRoot '_common.ps1')
     if ($TaskName -notmatch '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$') { throw "Invalid task name '$TaskName'." }
     if ($At -notmatch '^([01][0-9]|2[0-3]):[0-5][0-9]$') { throw "Invalid time of day '$At': use HH:mm." }
@@ -119,5 +118,5 @@ try {
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

@@ -24,7 +24,6 @@ $phase = 'start'
 $result = $null
 $previous = $null
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
     . (Join-Path $PSScriptRoot '_common.ps1')
 
     function ConvertFrom-OctorunbookDword {
@@ -102,5 +101,5 @@ catch {
     # What was there before the failing step: the rollback plan, even for a change that went half-way.
     if ($null -ne $previous) { $result['previous'] = $previous }
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

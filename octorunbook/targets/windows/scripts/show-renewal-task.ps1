@@ -15,7 +15,6 @@ $phase = 'start'
 $result = $null
 $taskPath = '\octorunbook\'
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
     . (Join-Path $PSScriptRoot '_common.ps1')
     $phase = 'read'
     $task = Get-ScheduledTask -TaskName $TaskName -TaskPath $taskPath -ErrorAction SilentlyContinue
@@ -52,5 +51,5 @@ try {
 catch {
     $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }
