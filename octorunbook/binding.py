@@ -169,12 +169,12 @@ def apply_commands(target: Target, plan: BindingPlan) -> list[list[str]]:
     octo = target.octopus
     if not plan.changes:
         return []
-    cmds = [octo.service_argv("stop")]
+    cmds = []
     if plan.binding_changes:
         cmds.append(octo.ssl_certificate_argv(plan.thumbprint, plan.store, port=plan.port))
     if plan.config_changes:
         cmds.append(octo.configure_argv_for(plan.desired))
-    cmds.append(octo.service_argv("start"))
+        cmds += [octo.service_argv("stop"), octo.service_argv("start")]
     return cmds
 
 
@@ -286,9 +286,13 @@ _VERIFY_REMEDIES = {
 
 
 def _apply(run: Run, target: Target, plan: BindingPlan) -> None:
+    """Octopus's documented order: bind and configure while the service runs, then ``service --stop --start``.
+
+    The HTTP.sys binding is looked up per handshake and ``configure`` only writes the configuration the
+    service reads at start, so the portal is down for the restart alone (issue 17: measured by
+    ``benchmarks/bench_unavailability.py``). A certificate change with unchanged prefixes needs no restart.
+    """
     octo = target.octopus
-    octo.service("stop")
-    run.change("service stop", f"instance {target.instance}")
     if plan.binding_changes:
         octo.ssl_certificate(plan.thumbprint, plan.store, port=plan.port)
         before = plan.current.binding
@@ -305,8 +309,10 @@ def _apply(run: Run, target: Target, plan: BindingPlan) -> None:
             f"prefixes {','.join(plan.prefixes)}; ForceSSL {plan.force_ssl}; "
             f"HSTS {_hsts(plan.hsts_enabled, plan.hsts_max_age)}",
         )
-    octo.service("start")
-    run.change("service start", f"instance {target.instance}")
+        octo.service("stop")
+        run.change("service stop", f"instance {target.instance}")
+        octo.service("start")
+        run.change("service start", f"instance {target.instance}")
 
 
 def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
