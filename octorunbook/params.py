@@ -17,11 +17,14 @@ from .findings import Finding, InputError
 from .redaction import looks_like_secret_name
 
 TARGETS = ("sandbox", "windows")
-SOURCES = ("self-signed", "pfx", "pem", "store")
+SOURCES = ("self-signed", "pfx", "pem", "store", "acme")
 STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
 RETIRE_CHOICES = ("after-expiry", "remove")
+ACME_CHALLENGES = ("http-01", "dns-01")
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -58,6 +61,14 @@ class Parameters:
     renew_before_days: int = 30
     force_renew: bool = False
     retire_old: str = "after-expiry"
+    acme_directory: str = LETS_ENCRYPT
+    acme_email: str = ""
+    acme_challenge: str = "http-01"
+    acme_ca_bundle: str = ""
+    acme_eab_kid: str = ""
+    acme_eab_hmac_env: str = ""
+    acme_dns_hook: str = ""
+    acme_dns_resolver: str = ""
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -234,6 +245,8 @@ class Parameters:
                 "certificate_source is 'store' but no thumbprint was given.",
                 "Set thumbprint to the certificate's thumbprint as MMC or Get-ChildItem Cert:\\LocalMachine\\My shows it.",
             )
+        if self.certificate_source == "acme":
+            problems += self._acme_check()
         for name in self.dns_names[1:]:
             if not hostname_ok(name, wildcard=True):
                 bad(
@@ -242,6 +255,18 @@ class Parameters:
                     "Fix or remove it.",
                 )
         return problems
+
+    @property
+    def acme_directory_url(self) -> str:
+        """``acme_directory`` with the ``staging`` shorthand spelled out."""
+        return (
+            LETS_ENCRYPT_STAGING if self.acme_directory.strip().lower() == "staging" else self.acme_directory
+        )
+
+    def _acme_check(self) -> list[Finding]:
+        from .acme_params import acme_problems
+
+        return acme_problems(self)
 
 
 def hostname_ok(name: str, *, wildcard: bool = False) -> bool:

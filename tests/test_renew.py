@@ -172,7 +172,9 @@ def test_a_failed_swap_restores_the_old_binding_and_the_old_certificate_is_serve
     assert record["status"] == "failed"
     assert errors(record)[-1] in {"KEY_NOT_USABLE_BY_HTTPSYS", "SERVED_WRONG_CERTIFICATE"}, record["findings"]
     assert any(c["action"] == "rollback: restore binding" for c in record["changes"])
-    assert any(c["check"] == "after rollback: old certificate served" and c["ok"] for c in record["verification"])
+    assert any(
+        c["check"] == "after rollback: old certificate served" and c["ok"] for c in record["verification"]
+    )
     assert served(sandbox) == old
     binding = json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]
     assert binding["hash"] == old

@@ -1,0 +1,381 @@
+"""``certificate_source: acme``: a certificate from an RFC 8555 CA (Let's Encrypt, ZeroSSL, step-ca, ...).
+
+The protocol is certbot's ``acme`` library (``ClientV2``, ``messages``) over ``josepy`` keys: no JWS or
+ACME message is written here. What this module adds is what an administrator who has used win-acme
+expects around it:
+
+* **One account per CA and target**, its key generated once and kept in the target's state folder
+  (``<state>/acme/<ca-host>-<hash>/account.key``, mode 0600; on Windows the folder is
+  ``%ProgramData%\\octorunbook`` and :func:`account_acl_argv` limits it to Administrators and SYSTEM
+  with ``icacls`` through the command seam). The account URL is stored beside it and the account is
+  reused on every later run (``only_return_existing`` proves it still exists).
+* **Terms of service**: choosing ``certificate_source: acme`` is agreeing to the CA's terms, as
+  certbot's ``--agree-tos``; the record names the terms URL and when they were agreed.
+* **External account binding**: ``acme_eab_kid`` + the HMAC from the environment variable named by
+  ``acme_eab_hmac_env`` (never a parameter; masked in every record).
+* **Problem documents** become stable codes with remedies (:data:`PROBLEM_CODES`); ``badNonce`` is
+  retried (the library retries once, we retry the call up to three times).
+* **The record** holds the CA, the account URL, the order URL, the challenge type and each
+  authorisation's result; never the account key.
+
+The certificate key is new for every order (``key_type``), the certificate and chain come back as a
+:class:`~octorunbook.certificates.LoadedCertificate` and are judged, imported and bound like any other.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+from . import __version__, certificates
+from .findings import OctorunbookError, TargetError
+from .redaction import Secret, secret_from_env
+
+if TYPE_CHECKING:
+    from acme import client as acme_client
+
+    from .runbook import Run
+
+T = TypeVar("T")
+ACCOUNT_KEY = "account.key"
+ACCOUNT_FILE = "account.json"
+
+# RFC 8555 §6.7 problem types (urn:ietf:params:acme:error:<type>) -> (code, remedy).
+PROBLEM_CODES: dict[str, tuple[str, str]] = {
+    "rateLimited": (
+        "ACME_RATE_LIMITED",
+        "The CA's rate limit was hit: wait until the time the CA names (Let's Encrypt: 5 duplicate "
+        "certificates a week) and rehearse against acme_directory: staging meanwhile.",
+    ),
+    "badNonce": ("ACME_BAD_NONCE", "The CA kept refusing fresh nonces; run again in a minute."),
+    "unauthorized": (
+        "ACME_UNAUTHORIZED",
+        "The CA refused this account for the names (CAA record, policy, or a failed validation): read "
+        "the CA's detail.",
+    ),
+    "dns": ("ACME_DNS", "The CA could not resolve the name: check its public DNS records."),
+    "connection": (
+        "ACME_CHALLENGE_FAILED",
+        "The CA could not connect: port 80 must be reachable from the internet (or use dns-01).",
+    ),
+    "rejectedIdentifier": (
+        "ACME_REJECTED_IDENTIFIER",
+        "The CA does not issue for this name (internal names, IP addresses): use a public DNS name.",
+    ),
+    "caa": ("ACME_CAA", "A CAA DNS record forbids this CA: add the CA to the domain's CAA records."),
+    "accountDoesNotExist": (
+        "ACME_ACCOUNT_NOT_FOUND",
+        "The stored account is gone at the CA: delete the account folder named in the message to "
+        "register a new one.",
+    ),
+    "externalAccountRequired": (
+        "ACME_ACCOUNT_EAB_REQUIRED",
+        "This CA requires external account binding: set acme_eab_kid and acme_eab_hmac_env.",
+    ),
+    "invalidContact": ("ACME_ACCOUNT_CONTACT_INVALID", "Fix acme_email (the CA refused it)."),
+    "userActionRequired": (
+        "ACME_ACCOUNT_ACTION_REQUIRED",
+        "The CA requires an action on the account (new terms of service): follow the URL in its detail.",
+    ),
+    "badCSR": ("ACME_BAD_CSR", "The CA refused the request: check key_type and the names."),
+    "malformed": ("ACME_PROTOCOL", "The CA refused a request as malformed; report it with the record."),
+    "serverInternal": ("ACME_CA_ERROR", "The CA had an internal error: run again later."),
+}
+
+
+def _problem(error: Any) -> OctorunbookError:
+    """An RFC 7807 problem document (``acme.messages.Error``) as a coded error."""
+    kind = str(getattr(error, "code", "") or "")
+    code, remedy = PROBLEM_CODES.get(kind, ("ACME_PROTOCOL", "Read the CA's detail; report it if unclear."))
+    detail = str(getattr(error, "detail", "") or error)
+    return TargetError(code, f"The ACME CA answered {kind or 'an error'}: {detail}", remedy)
+
+
+@contextmanager
+def acme_errors(directory: str) -> Iterator[None]:
+    """Every failure of the library or the network as one of our coded errors (never a traceback)."""
+    import requests
+    from acme import errors, messages
+
+    try:
+        yield
+    except OctorunbookError:
+        raise
+    except messages.Error as exc:
+        raise _problem(exc) from None
+    except errors.ValidationError as exc:
+        raise challenge_failed(exc.failed_authzrs) from None
+    except errors.TimeoutError:
+        raise TargetError(
+            "ACME_TIMEOUT",
+            "The CA did not finish validating or issuing in time.",
+            "Run again; raise OCTORUNBOOK_ACME_ORDER_SECONDS for a slow CA. Nothing was changed.",
+        ) from None
+    except requests.exceptions.SSLError as exc:
+        raise TargetError(
+            "ACME_CA_UNTRUSTED",
+            f"The TLS certificate of {directory} is not trusted: {exc}",
+            "For a private ACME CA set acme_ca_bundle to the PEM file of the root that issued its API "
+            "certificate.",
+        ) from None
+    except (requests.exceptions.RequestException, OSError) as exc:
+        raise TargetError(
+            "ACME_UNREACHABLE",
+            f"The ACME directory {directory} cannot be reached: {type(exc).__name__}: {exc}",
+            "Check the URL, DNS and outbound HTTPS (proxy, firewall) from this server. Nothing was changed.",
+        ) from None
+    except errors.Error as exc:
+        raise TargetError("ACME_PROTOCOL", f"ACME client error: {type(exc).__name__}: {exc}", "") from None
+
+
+def challenge_failed(authzrs: list[Any]) -> TargetError:
+    details = []
+    for authzr in authzrs:
+        for chall in authzr.body.challenges:
+            if chall.error is not None:
+                details.append(f"{authzr.body.identifier.value}: {chall.error.code}: {chall.error.detail}")
+    return TargetError(
+        "ACME_CHALLENGE_FAILED",
+        "The CA could not validate the challenge — " + "; ".join(details or ["no detail given"]),
+        "http-01: port 80 of the portal hostname must reach this server from the internet (firewall, NAT, "
+        "load balancer); or use dns-01. Nothing was changed on the server.",
+    )
+
+
+def retry_bad_nonce(call: Callable[[], T], run: Run, attempts: int = 3) -> T:
+    """``badNonce`` is the CA asking for a retry (RFC 8555 §6.5); after ``attempts`` it is an error."""
+    from acme import messages
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except messages.Error as exc:
+            if exc.code != "badNonce" or attempt == attempts:
+                raise
+            run.state.setdefault("acme_bad_nonce_retries", 0)
+            run.state["acme_bad_nonce_retries"] += 1
+    raise AssertionError("unreachable")
+
+
+# ------------------------------------------------------------------------------------------------
+# The account
+# ------------------------------------------------------------------------------------------------
+def account_dir(state_dir: Path, directory: str) -> Path:
+    host = urlsplit(directory).hostname or "ca"
+    return state_dir / "acme" / f"{host}-{hashlib.sha256(directory.encode()).hexdigest()[:10]}"
+
+
+def account_acl_argv(folder: Path) -> list[str]:
+    """Windows: the account folder readable by Administrators and SYSTEM only (no inherited ACEs)."""
+    return [
+        "icacls",
+        str(folder),
+        "/inheritance:r",
+        "/grant:r",
+        "*S-1-5-32-544:(OI)(CI)F",
+        "*S-1-5-18:(OI)(CI)F",
+    ]
+
+
+def _account_key(run: Run, folder: Path) -> Any:
+    """The account key (RSA 2048, RS256: every ACME CA accepts it), created once, 0600."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from josepy.jwk import JWKRSA
+
+    path = folder / ACCOUNT_KEY
+    if path.is_file():
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+        return JWKRSA(key=key)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = run.require_target()
+    if target.kind == "windows":
+        result = target.runner.run(account_acl_argv(folder), mutating=True, label="acme account ACL")
+        if not result.ok:
+            raise TargetError(
+                "ACME_ACCOUNT_ACL",
+                f"Could not restrict {folder} to Administrators and SYSTEM: {result.output.strip()[-300:]}",
+                "Run as Administrator.",
+            )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    run.secrets_note["private_key_files"].append(
+        {"purpose": "ACME account key (kept for reuse)", "path": str(path), "mode": "0600", "removed": False}
+    )
+    return JWKRSA(key=key)
+
+
+def _client(run: Run, key: Any) -> acme_client.ClientV2:
+    from acme import client
+
+    p = run.params
+    verify: Any = str(Path(p.acme_ca_bundle).expanduser()) if p.acme_ca_bundle else True
+    net = client.ClientNetwork(key, verify_ssl=verify, user_agent=f"octorunbook/{__version__} acme-python")
+    directory = client.ClientV2.get_directory(p.acme_directory_url, net)
+    return client.ClientV2(directory, net)
+
+
+def _eab(run: Run, acme: acme_client.ClientV2, key: Any) -> dict[str, Any] | None:
+    from acme import messages
+
+    p = run.params
+    if not p.acme_eab_kid:
+        return None
+    hmac: Secret | None = secret_from_env(p.acme_eab_hmac_env)
+    if hmac is None:
+        raise TargetError(
+            "ACME_EAB_HMAC_MISSING",
+            f"The environment variable {p.acme_eab_hmac_env} (acme_eab_hmac_env) is not set.",
+            "Put the HMAC key your CA gave you into that environment variable and run again.",
+        )
+    return messages.ExternalAccountBinding.from_data(  # type: ignore[no-any-return]
+        account_public_key=key.public_key(),
+        kid=p.acme_eab_kid,
+        hmac_key=hmac.reveal(),
+        directory=acme.directory,
+    )
+
+
+def ensure_account(run: Run, acme: acme_client.ClientV2, key: Any, folder: Path) -> dict[str, Any]:
+    """Reuse the stored account (proven to exist), or register one and store its URL."""
+    from acme import errors, messages
+
+    p = run.params
+    stored_path = folder / ACCOUNT_FILE
+    meta = acme.directory.meta
+    terms = str(getattr(meta, "terms_of_service", "") or "")
+    if stored_path.is_file():
+        stored = json.loads(stored_path.read_text())
+        regr = messages.RegistrationResource(
+            uri=stored["url"], body=messages.Registration.from_json(stored.get("body", {}))
+        )
+        retry_bad_nonce(lambda: acme.query_registration(regr), run)
+        return {**stored, "reused": True}
+    if getattr(meta, "external_account_required", False) and not p.acme_eab_kid:
+        code, remedy = PROBLEM_CODES["externalAccountRequired"]
+        raise TargetError(
+            code, f"{p.acme_directory_url} accepts only accounts bound to an external account.", remedy
+        )
+    new = messages.NewRegistration.from_data(
+        email=p.acme_email or None,
+        terms_of_service_agreed=True,
+        external_account_binding=_eab(run, acme, key),
+    )
+    try:
+        regr = retry_bad_nonce(lambda: acme.new_account(new), run)
+    except errors.ConflictError as exc:  # the key already has an account (a run killed before saving)
+        regr = messages.RegistrationResource(uri=str(exc), body=messages.Registration())
+        regr = retry_bad_nonce(lambda: acme.query_registration(regr), run)
+    record = {
+        "url": regr.uri,
+        "directory": p.acme_directory_url,
+        "contact": list(regr.body.contact or ()),
+        "terms_of_service": terms,
+        "terms_agreed_at": run.started_at,
+        "created_at": run.started_at,
+        "body": {"contact": list(regr.body.contact or ())},
+    }
+    tmp = stored_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(stored_path)
+    run.change("acme account", f"registered {regr.uri} at {p.acme_directory_url}", url=regr.uri)
+    return {**record, "reused": False}
+
+
+# ------------------------------------------------------------------------------------------------
+# The order
+# ------------------------------------------------------------------------------------------------
+def _deadline() -> datetime.datetime:
+    seconds = float(os.environ.get("OCTORUNBOOK_ACME_ORDER_SECONDS", "180") or 180)
+    return datetime.datetime.now() + datetime.timedelta(seconds=seconds)  # the library compares naive now()
+
+
+def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
+    """Account → order → challenges → finalise → download; the certificate with its new key and chain."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from .acme_orders import answer_authorizations
+
+    p = run.params
+    target = run.require_target()
+    directory = p.acme_directory_url
+    summary: dict[str, Any] = {
+        "directory": directory,
+        "ca": urlsplit(directory).hostname,
+        "challenge": p.acme_challenge,
+    }
+    run.extra["acme"] = summary
+    with acme_errors(directory):
+        folder = account_dir(target.state_dir, directory)
+        key = _account_key(run, folder)
+        acme = _client(run, key)
+        account = ensure_account(run, acme, key, folder)
+        summary["account"] = {
+            k: account.get(k) for k in ("url", "reused", "terms_of_service", "terms_agreed_at")
+        }
+        cert_key = certificates._new_key(p.key_type)  # type: ignore[arg-type]  # checked by check()
+        key_pem = cert_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        from acme import crypto_util
+
+        csr = crypto_util.make_csr(key_pem, list(p.dns_names))
+        order = retry_bad_nonce(lambda: acme.new_order(csr), run)
+        summary["order_url"] = order.uri
+        with ExitStack() as registered:
+            summary["authorizations"] = answer_authorizations(run, acme, order, registered)
+            try:
+                order = acme.poll_authorizations(order, _deadline())
+            finally:
+                summary["authorizations"] = _authz_results(run, acme, order, summary["authorizations"])
+        order = retry_bad_nonce(lambda: acme.finalize_order(order, _deadline()), run)
+    chain = x509.load_pem_x509_certificates(order.fullchain_pem.encode())
+    summary["certificate"] = {
+        "thumbprint": certificates.thumbprint_of(chain[0]),
+        "issuer": chain[0].issuer.rfc4514_string(),
+        "chain_length": len(chain),
+    }
+    summary["bad_nonce_retries"] = run.state.pop("acme_bad_nonce_retries", 0)
+    run.change(
+        "acme order", f"certificate issued by {summary['ca']} for {', '.join(p.dns_names)}", order=order.uri
+    )
+    return certificates.LoadedCertificate(chain[0], cert_key, tuple(chain[1:]), "acme")
+
+
+def _authz_results(run: Run, acme: Any, order: Any, answered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each authorisation's final status and, when it failed, the CA's own error."""
+    results = []
+    for entry in answered:
+        try:
+            authzr = acme._authzr_from_response(acme._post_as_get(entry["url"]), uri=entry["url"])
+        except Exception:  # the record is best effort; the order's own error is what is raised
+            results.append(entry)
+            continue
+        errors = [f"{c.error.code}: {c.error.detail}" for c in authzr.body.challenges if c.error is not None]
+        results.append({**entry, "status": authzr.body.status.name, **({"errors": errors} if errors else {})})
+    return results
+
+
+__all__ = [
+    "PROBLEM_CODES",
+    "account_acl_argv",
+    "account_dir",
+    "acme_errors",
+    "challenge_failed",
+    "ensure_account",
+    "obtain_acme_certificate",
+    "retry_bad_nonce",
+]
