@@ -136,9 +136,11 @@ def _windows_listener(run: Run, target: Target, token: str, key_authorization: s
             error = outcome.get("error")
             if isinstance(error, OctorunbookError):
                 raise error
+            data = outcome.get("data")
+            said = f": {data.get('message')}" if isinstance(data, dict) and data.get("message") else ""
             raise TargetError(
                 "ACME_LISTENER_FAILED",
-                f"Could not register {CHALLENGE_PREFIX} with HTTP.sys to answer the HTTP-01 challenge.",
+                f"Could not register {CHALLENGE_PREFIX} with HTTP.sys to answer the HTTP-01 challenge{said}.",
                 "Run as Administrator (or reserve the prefix with netsh http add urlacl); or use dns-01.",
             )
         yield
