@@ -318,6 +318,8 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
         "challenge": p.acme_challenge,
     }
     run.extra["acme"] = summary
+    if p.dry_run:
+        return _dry_run(run, summary)
     with acme_errors(directory):
         folder = account_dir(target.state_dir, directory)
         key = _account_key(run, folder)
@@ -353,6 +355,45 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
         "acme order", f"certificate issued by {summary['ca']} for {', '.join(p.dns_names)}", order=order.uri
     )
     return certificates.LoadedCertificate(chain[0], cert_key, tuple(chain[1:]), "acme")
+
+
+def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificate:
+    """Plan only: the directory is read (proving it is reachable and trusted); no account, no order.
+
+    The rest of the dry run needs a certificate to plan with, so a self-signed placeholder for the same
+    names and key type stands in for the one the CA would issue; a finding says so.
+    """
+    from dataclasses import replace
+
+    from acme import client
+
+    from .findings import Finding
+
+    p = run.params
+    verify: Any = str(Path(p.acme_ca_bundle).expanduser()) if p.acme_ca_bundle else True
+    with acme_errors(p.acme_directory_url):
+        net = client.ClientNetwork(
+            None, verify_ssl=verify, user_agent=f"octorunbook/{__version__} acme-python"
+        )
+        directory = client.ClientV2.get_directory(p.acme_directory_url, net)
+    folder = account_dir(run.require_target().state_dir, p.acme_directory_url)
+    summary.update(
+        dry_run=True,
+        terms_of_service=str(getattr(directory.meta, "terms_of_service", "") or ""),
+        account={"stored": (folder / ACCOUNT_FILE).is_file()},
+    )
+    run.note(
+        Finding(
+            "ACME_DRY_RUN",
+            "info",
+            f"Dry run: {p.acme_directory_url} answered; no account was registered and no certificate ordered. "
+            "The plan uses a self-signed placeholder for the same names.",
+            "Run again without dry_run to order the certificate"
+            + (" (port 80 must be reachable by the CA)." if p.acme_challenge == "http-01" else "."),
+        )
+    )
+    placeholder = certificates.generate_self_signed(p.hostname, p.dns_names[1:], p.key_type, 90)  # type: ignore[arg-type]
+    return replace(placeholder, source="acme-dry-run")
 
 
 def _authz_results(run: Run, acme: Any, order: Any, answered: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -47,14 +47,13 @@ def pebble(sandbox: Sandbox, make_pebble: Any) -> Pebble:
 
 
 def acme_params(params_for: Any, sandbox: Sandbox, pebble: Pebble, **extra: Any) -> Any:
-    return params_for(
-        sandbox,
-        certificate_source="acme",
-        acme_directory=pebble.directory,
-        acme_ca_bundle=str(pebble.bundle),
-        acme_email="ops@example.com",
-        **extra,
-    )
+    values = {
+        "certificate_source": "acme",
+        "acme_directory": pebble.directory,
+        "acme_ca_bundle": str(pebble.bundle),
+        "acme_email": "ops@example.com",
+    }
+    return params_for(sandbox, **{**values, **extra})
 
 
 def errors(record: dict[str, Any]) -> list[str]:
@@ -206,3 +205,37 @@ def test_renewal_by_04_through_acme_has_zero_failed_requests_from_a_client_probi
     assert probe.failures == [], probe.failures
     switch = probe.seen.index(new)
     assert set(probe.seen[:switch]) == {old} and set(probe.seen[switch:]) == {new}
+
+
+def test_dry_run_reads_the_directory_but_registers_no_account_and_orders_nothing(
+    sandbox: Sandbox, pebble: Pebble, params_for: Any
+) -> None:
+    record = run_inline("01-import-certificate", acme_params(params_for, sandbox, pebble, dry_run=True))
+    assert record["status"] == "planned", record["findings"]
+    assert record["acme"]["dry_run"] is True and "order_url" not in record["acme"]
+    assert "ACME_DRY_RUN" in [f["code"] for f in record["findings"]]
+    assert not (sandbox.root / "state" / "acme").exists()
+    assert not list((sandbox.stores_dir / "My").iterdir())
+
+
+def test_an_acme_api_whose_certificate_is_not_trusted_is_acme_ca_untrusted(
+    sandbox: Sandbox, pebble: Pebble, params_for: Any
+) -> None:
+    params = acme_params(params_for, sandbox, pebble, acme_ca_bundle="")
+    record = run_inline("01-import-certificate", params)
+    assert errors(record) == ["ACME_CA_UNTRUSTED"]
+    assert "acme_ca_bundle" in record["findings"][-1]["remedy"]
+    assert not list((sandbox.stores_dir / "My").iterdir())
+
+
+def test_an_unreachable_directory_is_acme_unreachable_and_changes_nothing(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    from pebble_ca import free_ports
+
+    params = params_for(
+        sandbox, certificate_source="acme", acme_directory=f"https://127.0.0.1:{free_ports(1)[0]}/dir"
+    )
+    record = run_inline("01-import-certificate", params)
+    assert errors(record) == ["ACME_UNREACHABLE"]
+    assert not [c for c in record["commands"] if c["mutating"]] and not record["changes"]
