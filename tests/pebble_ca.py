@@ -89,7 +89,8 @@ class Pebble:
                 process.wait(5)
 
 
-def start_pebble(folder: Path, http_port: int) -> Pebble:
+def start_pebble(folder: Path, http_port: int, eab: dict[str, str] | None = None) -> Pebble:
+    """``eab``: key id -> base64url HMAC key; when given, pebble requires external account binding."""
     folder.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
@@ -106,7 +107,8 @@ def start_pebble(folder: Path, http_port: int) -> Pebble:
             "httpPort": http_port,
             "tlsPort": tls,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
+            "externalAccountBindingRequired": bool(eab),
+            "externalAccountMACKeys": eab or {},
         }
     }
     (folder / "pebble.json").write_text(json.dumps(config))

@@ -31,8 +31,8 @@ def make_pebble(tmp_path: Path) -> Iterator[Any]:
     """Start pebble validating HTTP-01 on a given port; every one started is stopped, pass or fail."""
     started: list[Pebble] = []
 
-    def start(http_port: int) -> Pebble:
-        started.append(start_pebble(tmp_path / f"pebble{len(started)}", http_port))
+    def start(http_port: int, eab: dict[str, str] | None = None) -> Pebble:
+        started.append(start_pebble(tmp_path / f"pebble{len(started)}", http_port, eab))
         return started[-1]
 
     yield start
@@ -239,3 +239,25 @@ def test_an_unreachable_directory_is_acme_unreachable_and_changes_nothing(
     record = run_inline("01-import-certificate", params)
     assert errors(record) == ["ACME_UNREACHABLE"]
     assert not [c for c in record["commands"] if c["mutating"]] and not record["changes"]
+
+
+def test_external_account_binding_uses_the_hmac_from_the_environment_and_writes_it_nowhere(
+    sandbox: Sandbox, make_pebble: Any, params_for: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import secrets
+
+    canary = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    pebble = make_pebble(sandbox.status()["port_map"][80], eab={"kid-octo": canary})
+    without = run_inline("01-import-certificate", acme_params(params_for, sandbox, pebble))
+    assert errors(without) == ["ACME_ACCOUNT_EAB_REQUIRED"]
+    monkeypatch.setenv("OCTO_EAB_HMAC", canary)
+    params = acme_params(
+        params_for, sandbox, pebble, acme_eab_kid="kid-octo", acme_eab_hmac_env="OCTO_EAB_HMAC"
+    )
+    record = run_inline("01-import-certificate", params)
+    assert record["status"] == "succeeded", record["findings"]
+    for path in list(tmp_path.rglob("*")) + list(sandbox.root.rglob("*")):
+        if path.is_file() and "pebble" not in path.parts[-2]:
+            assert canary not in path.read_text(errors="replace"), f"EAB HMAC in {path}"
+    assert canary not in json.dumps(record)

@@ -199,3 +199,16 @@ def test_the_listener_script_is_windows_powershell_51_syntax_and_unregisters_in_
     assert "$listener.Stop()" in finally_block and "$listener.Close()" in finally_block
     for newer_only in ("??", "?.", " ? ", "-AsArray", "&&", "||"):
         assert newer_only not in text, newer_only
+
+
+def test_the_readme_lets_encrypt_params_yaml_is_valid() -> None:
+    import yaml
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## ACME / Let's Encrypt") :]
+    block = section[
+        section.index("```yaml") + len("```yaml") : section.index("```", section.index("```yaml") + 7)
+    ]
+    params = Parameters.from_mapping(yaml.safe_load(block), strict=True)
+    assert params.certificate_source == "acme" and params.acme_challenge == "http-01"
+    assert [f.code for f in params.check() if f.severity == "error"] == []
