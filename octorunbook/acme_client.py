@@ -13,7 +13,7 @@ expects around it:
   certbot's ``--agree-tos``; the record names the terms URL and when they were agreed.
 * **External account binding**: ``acme_eab_kid`` + the HMAC from the environment variable named by
   ``acme_eab_hmac_env`` (never a parameter; masked in every record).
-* **Problem documents** become stable codes with remedies (:data:`PROBLEM_CODES`); ``badNonce`` is
+* **Problem documents** become stable codes with remedies (``acme_errors.py``); ``badNonce`` is
   retried (the library retries once, we retry the call up to three times).
 * **The record** holds the CA, the account URL, the order URL, the challenge type and each
   authorisation's result; never the account key.
@@ -28,14 +28,14 @@ import datetime
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import __version__, certificates
-from .findings import OctorunbookError, TargetError
+from .acme_errors import PROBLEM_CODES, acme_errors, retry_bad_nonce
+from .findings import TargetError
 from .redaction import Secret, secret_from_env
 
 if TYPE_CHECKING:
@@ -43,125 +43,8 @@ if TYPE_CHECKING:
 
     from .runbook import Run
 
-T = TypeVar("T")
 ACCOUNT_KEY = "account.key"
 ACCOUNT_FILE = "account.json"
-
-# RFC 8555 §6.7 problem types (urn:ietf:params:acme:error:<type>) -> (code, remedy).
-PROBLEM_CODES: dict[str, tuple[str, str]] = {
-    "rateLimited": (
-        "ACME_RATE_LIMITED",
-        "The CA's rate limit was hit: wait until the time the CA names (Let's Encrypt: 5 duplicate "
-        "certificates a week) and rehearse against acme_directory: staging meanwhile.",
-    ),
-    "badNonce": ("ACME_BAD_NONCE", "The CA kept refusing fresh nonces; run again in a minute."),
-    "unauthorized": (
-        "ACME_UNAUTHORIZED",
-        "The CA refused this account for the names (CAA record, policy, or a failed validation): read "
-        "the CA's detail.",
-    ),
-    "dns": ("ACME_DNS", "The CA could not resolve the name: check its public DNS records."),
-    "connection": (
-        "ACME_CHALLENGE_FAILED",
-        "The CA could not connect: port 80 must be reachable from the internet (or use dns-01).",
-    ),
-    "rejectedIdentifier": (
-        "ACME_REJECTED_IDENTIFIER",
-        "The CA does not issue for this name (internal names, IP addresses): use a public DNS name.",
-    ),
-    "caa": ("ACME_CAA", "A CAA DNS record forbids this CA: add the CA to the domain's CAA records."),
-    "accountDoesNotExist": (
-        "ACME_ACCOUNT_NOT_FOUND",
-        "The stored account is gone at the CA: delete the account folder named in the message to "
-        "register a new one.",
-    ),
-    "externalAccountRequired": (
-        "ACME_ACCOUNT_EAB_REQUIRED",
-        "This CA requires external account binding: set acme_eab_kid and acme_eab_hmac_env.",
-    ),
-    "invalidContact": ("ACME_ACCOUNT_CONTACT_INVALID", "Fix acme_email (the CA refused it)."),
-    "userActionRequired": (
-        "ACME_ACCOUNT_ACTION_REQUIRED",
-        "The CA requires an action on the account (new terms of service): follow the URL in its detail.",
-    ),
-    "badCSR": ("ACME_BAD_CSR", "The CA refused the request: check key_type and the names."),
-    "malformed": ("ACME_PROTOCOL", "The CA refused a request as malformed; report it with the record."),
-    "serverInternal": ("ACME_CA_ERROR", "The CA had an internal error: run again later."),
-}
-
-
-def _problem(error: Any) -> OctorunbookError:
-    """An RFC 7807 problem document (``acme.messages.Error``) as a coded error."""
-    kind = str(getattr(error, "code", "") or "")
-    code, remedy = PROBLEM_CODES.get(kind, ("ACME_PROTOCOL", "Read the CA's detail; report it if unclear."))
-    detail = str(getattr(error, "detail", "") or error)
-    return TargetError(code, f"The ACME CA answered {kind or 'an error'}: {detail}", remedy)
-
-
-@contextmanager
-def acme_errors(directory: str) -> Iterator[None]:
-    """Every failure of the library or the network as one of our coded errors (never a traceback)."""
-    import requests
-    from acme import errors, messages
-
-    try:
-        yield
-    except OctorunbookError:
-        raise
-    except messages.Error as exc:
-        raise _problem(exc) from None
-    except errors.ValidationError as exc:
-        raise challenge_failed(exc.failed_authzrs) from None
-    except errors.TimeoutError:
-        raise TargetError(
-            "ACME_TIMEOUT",
-            "The CA did not finish validating or issuing in time.",
-            "Run again; raise OCTORUNBOOK_ACME_ORDER_SECONDS for a slow CA. Nothing was changed.",
-        ) from None
-    except requests.exceptions.SSLError as exc:
-        raise TargetError(
-            "ACME_CA_UNTRUSTED",
-            f"The TLS certificate of {directory} is not trusted: {exc}",
-            "For a private ACME CA set acme_ca_bundle to the PEM file of the root that issued its API "
-            "certificate.",
-        ) from None
-    except (requests.exceptions.RequestException, OSError) as exc:
-        raise TargetError(
-            "ACME_UNREACHABLE",
-            f"The ACME directory {directory} cannot be reached: {type(exc).__name__}: {exc}",
-            "Check the URL, DNS and outbound HTTPS (proxy, firewall) from this server. Nothing was changed.",
-        ) from None
-    except errors.Error as exc:
-        raise TargetError("ACME_PROTOCOL", f"ACME client error: {type(exc).__name__}: {exc}", "") from None
-
-
-def challenge_failed(authzrs: list[Any]) -> TargetError:
-    details = []
-    for authzr in authzrs:
-        for chall in authzr.body.challenges:
-            if chall.error is not None:
-                details.append(f"{authzr.body.identifier.value}: {chall.error.code}: {chall.error.detail}")
-    return TargetError(
-        "ACME_CHALLENGE_FAILED",
-        "The CA could not validate the challenge — " + "; ".join(details or ["no detail given"]),
-        "http-01: port 80 of the portal hostname must reach this server from the internet (firewall, NAT, "
-        "load balancer); or use dns-01. Nothing was changed on the server.",
-    )
-
-
-def retry_bad_nonce(call: Callable[[], T], run: Run, attempts: int = 3) -> T:
-    """``badNonce`` is the CA asking for a retry (RFC 8555 §6.5); after ``attempts`` it is an error."""
-    from acme import messages
-
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except messages.Error as exc:
-            if exc.code != "badNonce" or attempt == attempts:
-                raise
-            run.state.setdefault("acme_bad_nonce_retries", 0)
-            run.state["acme_bad_nonce_retries"] += 1
-    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,7 +144,16 @@ def ensure_account(run: Run, acme: acme_client.ClientV2, key: Any, folder: Path)
         regr = messages.RegistrationResource(
             uri=stored["url"], body=messages.Registration.from_json(stored.get("body", {}))
         )
-        retry_bad_nonce(lambda: acme.query_registration(regr), run)
+        try:
+            retry_bad_nonce(lambda: acme.query_registration(regr), run)
+        except messages.Error as exc:
+            if exc.code not in {"accountDoesNotExist", "unauthorized"}:
+                raise
+            raise TargetError(
+                "ACME_ACCOUNT_NOT_FOUND",
+                f"The CA no longer knows the account {stored['url']} ({exc.detail}).",
+                f"Delete {folder} to register a new account on the next run.",
+            ) from None
         return {**stored, "reused": True}
     if getattr(meta, "external_account_required", False) and not p.acme_eab_kid:
         code, remedy = PROBLEM_CODES["externalAccountRequired"]
@@ -340,9 +232,9 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
         with ExitStack() as registered:
             summary["authorizations"] = answer_authorizations(run, acme, order, registered)
             try:
-                order = acme.poll_authorizations(order, _deadline())
+                order = retry_bad_nonce(lambda: acme.poll_authorizations(order, _deadline()), run)
             finally:
-                summary["authorizations"] = _authz_results(run, acme, order, summary["authorizations"])
+                summary["authorizations"] = _authz_results(acme, order, summary["authorizations"])
         order = retry_bad_nonce(lambda: acme.finalize_order(order, _deadline()), run)
     chain = x509.load_pem_x509_certificates(order.fullchain_pem.encode())
     summary["certificate"] = {
@@ -396,12 +288,13 @@ def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificat
     return replace(placeholder, source="acme-dry-run")
 
 
-def _authz_results(run: Run, acme: Any, order: Any, answered: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each authorisation's final status and, when it failed, the CA's own error."""
+def _authz_results(acme: Any, order: Any, answered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each authorisation's final status and, when it failed, the CA's own error (best effort)."""
+    by_url = {authzr.uri: authzr for authzr in order.authorizations}
     results = []
     for entry in answered:
         try:
-            authzr = acme._authzr_from_response(acme._post_as_get(entry["url"]), uri=entry["url"])
+            authzr, _ = acme.poll(by_url[entry["url"]])
         except Exception:  # the record is best effort; the order's own error is what is raised
             results.append(entry)
             continue
@@ -410,13 +303,4 @@ def _authz_results(run: Run, acme: Any, order: Any, answered: list[dict[str, Any
     return results
 
 
-__all__ = [
-    "PROBLEM_CODES",
-    "account_acl_argv",
-    "account_dir",
-    "acme_errors",
-    "challenge_failed",
-    "ensure_account",
-    "obtain_acme_certificate",
-    "retry_bad_nonce",
-]
+__all__ = ["account_acl_argv", "account_dir", "ensure_account", "obtain_acme_certificate"]

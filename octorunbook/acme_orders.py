@@ -33,7 +33,7 @@ def _answer(acme: Any, chall: Any, response: Any) -> Callable[[], Any]:
 def answer_authorizations(run: Run, acme: Any, order: Any, registered: ExitStack) -> list[dict[str, Any]]:
     from acme import challenges, messages
 
-    from .acme_client import retry_bad_nonce
+    from .acme_errors import retry_bad_nonce
 
     wanted = challenges.HTTP01 if run.params.acme_challenge == "http-01" else challenges.DNS01
     entries: list[dict[str, Any]] = []

@@ -15,7 +15,8 @@ import pytest
 from acme import messages
 
 from octorunbook.acme_challenges import CHALLENGE_PREFIX, http01_registered, record_name, resolver_address
-from octorunbook.acme_client import _problem, account_acl_argv, retry_bad_nonce
+from octorunbook.acme_client import account_acl_argv
+from octorunbook.acme_errors import problem_error, retry_bad_nonce
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.params import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Parameters
@@ -76,7 +77,7 @@ def test_acme_and_josepy_are_project_dependencies() -> None:
     ],
 )
 def test_problem_documents_map_to_stable_codes_with_the_cas_detail(kind: str, code: str) -> None:
-    error = _problem(messages.Error(typ=f"urn:ietf:params:acme:error:{kind}", detail="CA says so"))
+    error = problem_error(messages.Error(typ=f"urn:ietf:params:acme:error:{kind}", detail="CA says so"))
     assert error.code == code and "CA says so" in error.message and error.remedy
 
 
@@ -212,3 +213,21 @@ def test_the_readme_lets_encrypt_params_yaml_is_valid() -> None:
     params = Parameters.from_mapping(yaml.safe_load(block), strict=True)
     assert params.certificate_source == "acme" and params.acme_challenge == "http-01"
     assert [f.code for f in params.check() if f.severity == "error"] == []
+
+
+def test_preflight_that_cannot_fetch_the_challenge_is_a_warning_naming_port_80() -> None:
+    import socket
+
+    from octorunbook.acme_challenges import preflight
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    notes: list[Any] = []
+    target = SimpleNamespace(endpoint=lambda _: ("127.0.0.1", port))
+    run: Any = SimpleNamespace(require_target=lambda: target, note=notes.append)
+    assert preflight(run, "tok", "tok.thumb", "octopus.example.com") is False
+    (finding,) = notes
+    assert finding.code == "ACME_PREFLIGHT_FAILED" and finding.severity == "warning"
+    assert "http://octopus.example.com/.well-known/acme-challenge/tok" in finding.message
+    assert "port 80" in finding.remedy.lower()
