@@ -554,7 +554,7 @@ def _code(path: Path) -> str:
 
 
 def test_there_are_scripts() -> None:
-    assert len(ENTRY_SCRIPTS) == 8
+    assert len(ENTRY_SCRIPTS) == 9  # 8 + serve-acme-challenge.ps1 (ACME HTTP-01)
 
 
 @pytest.mark.parametrize("path", PS1, ids=lambda p: p.name)
