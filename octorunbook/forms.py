@@ -116,6 +116,7 @@ SOURCE_LABELS = {
     "pfx": "PFX file",
     "pem": "PEM files",
     "store": "Already in the store",
+    "acme": "ACME (Let's Encrypt)",
 }
 # Which fields each certificate source needs; the others are hidden (their values are kept).
 SOURCE_FIELDS = {
@@ -123,6 +124,7 @@ SOURCE_FIELDS = {
     "pfx": {"pfx_path", "pfx_password_env"},
     "pem": {"pem_cert_path", "pem_key_path"},
     "store": {"thumbprint"},
+    "acme": {"key_type"},
 }
 SOURCE_ONLY: frozenset[str] = frozenset().union(*SOURCE_FIELDS.values())
 OK, WARN, ERROR, INFO = "ok", "warning", "error", "info"
@@ -354,6 +356,7 @@ class Form:
                     "a .pfx/.p12 file from your CA, with its private key",
                     "a PEM certificate and its key file",
                     "a certificate already in LocalMachine\\My or WebHosting",
+                    "issued (and renewed by 04) by an ACME CA such as Let's Encrypt",
                 ],
             )
         if name == "store":

@@ -17,12 +17,15 @@ from .findings import Finding, InputError
 from .redaction import SECRETS, env_name_ok, looks_like_secret_name, shown_env_name
 
 TARGETS = ("sandbox", "windows")
-SOURCES = ("self-signed", "pfx", "pem", "store")
+SOURCES = ("self-signed", "pfx", "pem", "store", "acme")
 STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
 RETIRE_CHOICES = ("after-expiry", "remove")
 POSTURES = ("default", "strict")
+ACME_CHALLENGES = ("http-01", "dns-01")
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 # An Octopus instance name becomes part of file names (the lock) and, on Windows, of an elevated
@@ -92,6 +95,14 @@ class Parameters:
     retire_old: str = "after-expiry"
     posture: str = "default"
     apply: bool = False
+    acme_directory: str = LETS_ENCRYPT
+    acme_email: str = ""
+    acme_challenge: str = "http-01"
+    acme_ca_bundle: str = ""
+    acme_eab_kid: str = ""
+    acme_eab_hmac_env: str = ""
+    acme_dns_hook: str = ""
+    acme_dns_resolver: str = ""
 
     def __post_init__(self) -> None:
         # Validation and use see the same value: "localhost " must not pass as "localhost" and then
@@ -342,6 +353,8 @@ class Parameters:
                 "certificate_source is 'store' but no thumbprint was given.",
                 "Set thumbprint to the certificate's thumbprint as MMC or Get-ChildItem Cert:\\LocalMachine\\My shows it.",
             )
+        if self.certificate_source == "acme":
+            problems += self._acme_check()
         for name in self.dns_names[1:]:
             if "%" in name or not hostname_ok(name, wildcard=True):
                 bad(
@@ -350,6 +363,18 @@ class Parameters:
                     "Fix or remove it.",
                 )
         return problems
+
+    @property
+    def acme_directory_url(self) -> str:
+        """``acme_directory`` with the ``staging`` shorthand spelled out."""
+        return (
+            LETS_ENCRYPT_STAGING if self.acme_directory.strip().lower() == "staging" else self.acme_directory
+        )
+
+    def _acme_check(self) -> list[Finding]:
+        from .acme_params import acme_problems
+
+        return acme_problems(self)
 
 
 def hostname_ok(name: str, *, wildcard: bool = False) -> bool:

@@ -59,6 +59,10 @@ def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCerti
             loaded = certificates.load_pfx_file(p.pfx_path, pfx_password(run, prompt))
         elif p.certificate_source == "pem":
             loaded = certificates.load_pem_pair(p.pem_cert_path, p.pem_key_path)
+        elif p.certificate_source == "acme":
+            from .acme_client import obtain_acme_certificate  # the acme library loads only when used
+
+            loaded = obtain_acme_certificate(run)
         else:
             thumbprint = certificates.normalize_thumbprint(p.thumbprint)
             pem = _require_store(target, p.store) and target.store.certificate_pem(thumbprint, p.store)

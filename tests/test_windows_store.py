@@ -560,6 +560,7 @@ def test_there_are_scripts() -> None:
     assert {"import-pfx.ps1", "test-private-key.ps1", "host-info.ps1", "store-exists.ps1"} <= names
     assert {"read-schannel.ps1", "set-schannel.ps1"} <= names  # TLS hardening (05)
     assert {"register-renewal-task.ps1", "show-renewal-task.ps1", "remove-renewal-task.ps1"} <= names
+    assert "serve-acme-challenge.ps1" in names  # ACME HTTP-01 through HTTP.sys
 
 
 @pytest.mark.parametrize("path", PS1, ids=lambda p: p.name)

@@ -32,6 +32,14 @@ force_renew: bool = False  # 04: replace it now whatever the expiry (a rotation,
 retire_old: str = "after-expiry"  # 04: old certificate after the proof: "after-expiry" (kept; rollback possible) or "remove"
 posture: str = "default"  # TLS posture findings after the proof: "default" (warnings) or "strict" (errors: the proof fails)
 apply: bool = False  # 05: apply the hardening plan (False: plan only)
+acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"  # certificate_source "acme": the CA's directory URL; "staging": Let's Encrypt staging
+acme_email: str = ""  # acme: contact address for the CA account (optional)
+acme_challenge: str = "http-01"  # acme: "http-01" (port 80 of this server reachable by the CA) or "dns-01" (acme_dns_hook)
+acme_ca_bundle: str = ""  # acme: PEM file of the roots trusted for a private ACME CA's API; empty: the system's
+acme_eab_kid: str = ""  # acme: external account binding key id (ZeroSSL, some private CAs)
+acme_eab_hmac_env: str = ""  # acme: NAME of the environment variable holding the EAB HMAC key (never the key)
+acme_dns_hook: str = ""  # acme dns-01: command run with OCTORUNBOOK_ACME_ACTION/RECORD_NAME/RECORD_VALUE in its environment
+acme_dns_resolver: str = ""  # acme dns-01: DNS server (host[:port]) polled until the TXT record is visible; empty: the system's
 """
 
 

@@ -36,6 +36,29 @@ from ..base import OCTOPUS_APP_ID
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 
 INSTALLATION_ID = str(uuid.uuid4())
+ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"
+
+
+def acme_challenge_dir(sandbox: Sandbox) -> Path:
+    """Where the sandbox's HTTP-01 registrations live: one file per token, holding the key authorisation.
+
+    The stand-in for a second HTTP.sys registration of ``http://+:80/.well-known/acme-challenge/``: the
+    running portal serves a token as soon as its file exists (no restart), for any Host header (the
+    strong wildcard ``+`` wins over Octopus's host-named prefix), before any ForceSSL redirect.
+    """
+    return sandbox.run_dir / "acme-challenge"
+
+
+def _acme_response(challenges: Path | None, path: str) -> bytes | None:
+    if challenges is None or not path.startswith(ACME_CHALLENGE_PATH):
+        return None
+    token = path[len(ACME_CHALLENGE_PATH) :]
+    if not token or not all(c.isalnum() or c in "-_" for c in token):
+        return None
+    try:
+        return (challenges / token).read_bytes()
+    except OSError:
+        return None
 
 
 class PortalConfigView:
@@ -65,7 +88,9 @@ def _api_document() -> dict[str, Any]:
     }
 
 
-def make_handler(config: PortalConfigView, scheme: str, hosts: set[str]) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    config: PortalConfigView, scheme: str, hosts: set[str], challenges: Path | None = None
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "Octopus Deploy/ Microsoft-HTTPAPI/2.0 (octorunbook sandbox)"
         sys_version = ""
@@ -75,6 +100,10 @@ def make_handler(config: PortalConfigView, scheme: str, hosts: set[str]) -> type
             sys.stdout.flush()
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            answer = _acme_response(challenges, self.path.split("?", 1)[0]) if scheme == "http" else None
+            if answer is not None:
+                self._send(200, "application/octet-stream", answer)
+                return
             host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
             if not ({"+", "*"} & hosts) and host not in hosts:
                 self._send(400, "text/html", b"<h2>Bad Request - Invalid Hostname</h2>")
@@ -310,7 +339,7 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate
             hung.append(sock)
             print(f"{scheme}://*:{port}/ -> 127.0.0.1:{real} (hanging: sandbox drill 'hang')")
             continue
-        handler = make_handler(config, scheme, hosts)
+        handler = make_handler(config, scheme, hosts, acme_challenge_dir(sandbox))
         server: ThreadingHTTPServer
         if scheme == "https":
             server = TLSServer(address, handler, BindingContexts(sandbox, port, workdir, wrong_certificate))

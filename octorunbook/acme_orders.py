@@ -1,0 +1,73 @@
+"""Answering an order's authorisations: one challenge per name, registered until the CA has decided.
+
+An authorisation the CA already holds as valid (reused within its lifetime, as Let's Encrypt does for
+30 days) needs no challenge. For the others the chosen challenge is registered on the target (HTTP-01)
+or published through the DNS hook (DNS-01) and stays so until the caller's ``ExitStack`` closes, which
+is after the CA's polling has ended — pass or fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
+
+from .acme_challenges import http01_registered, preflight, run_dns_hook, wait_for_txt
+from .findings import Finding, OctorunbookError, TargetError
+
+if TYPE_CHECKING:
+    from .runbook import Run
+
+
+def _cleanup_dns(run: Run, domain: str, value: str) -> None:
+    try:
+        run_dns_hook(run, "cleanup", domain, value)
+    except OctorunbookError as exc:  # the certificate may still be fine: say so, do not fail the run
+        run.note(Finding("ACME_DNS_CLEANUP_FAILED", "warning", exc.message, "Remove the TXT record by hand."))
+
+
+def _answer(acme: Any, chall: Any, response: Any) -> Callable[[], Any]:
+    return lambda: acme.answer_challenge(chall, response)
+
+
+def answer_authorizations(run: Run, acme: Any, order: Any, registered: ExitStack) -> list[dict[str, Any]]:
+    from acme import challenges, messages
+
+    from .acme_errors import retry_bad_nonce
+
+    wanted = challenges.HTTP01 if run.params.acme_challenge == "http-01" else challenges.DNS01
+    entries: list[dict[str, Any]] = []
+    for authzr in order.authorizations:
+        name = authzr.body.identifier.value
+        entry: dict[str, Any] = {
+            "identifier": name,
+            "url": authzr.uri,
+            "challenge": run.params.acme_challenge,
+        }
+        entries.append(entry)
+        if authzr.body.status == messages.STATUS_VALID:
+            entry.update(status="valid", reused=True)
+            continue
+        chall = next((c for c in authzr.body.challenges if isinstance(c.chall, wanted)), None)
+        if chall is None:
+            offered = ", ".join(sorted(c.chall.typ for c in authzr.body.challenges))
+            raise TargetError(
+                "ACME_CHALLENGE_UNAVAILABLE",
+                f"The CA does not offer {run.params.acme_challenge} for {name} (it offers: {offered}).",
+                "Choose one of the offered challenge types in acme_challenge.",
+            )
+        response, validation = chall.response_and_validation(acme.net.key)
+        if wanted is challenges.HTTP01:
+            token = chall.chall.encode("token")
+            registered.enter_context(http01_registered(run, token, validation))
+            entry["preflight"] = "ok" if preflight(run, token, validation, name) else "failed"
+        else:
+            run_dns_hook(run, "present", name, validation)
+            registered.callback(_cleanup_dns, run, name, validation)
+            entry["dns_visible_after_seconds"] = round(wait_for_txt(run, name, validation), 2)
+        retry_bad_nonce(_answer(acme, chall, response), run)
+        entry["status"] = "pending"
+    return entries
+
+
+__all__ = ["answer_authorizations"]

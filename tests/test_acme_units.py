@@ -1,0 +1,233 @@
+"""The ACME pieces that need no CA: parameter checks, problem codes, badNonce retries, the Windows
+HTTP-01 listener's argv and lifecycle (stand-in PowerShell), the account folder's ACL command."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+import tomllib
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from acme import messages
+
+from octorunbook.acme_challenges import CHALLENGE_PREFIX, http01_registered, record_name, resolver_address
+from octorunbook.acme_client import account_acl_argv
+from octorunbook.acme_errors import problem_error, retry_bad_nonce
+from octorunbook.commands import CommandRunner
+from octorunbook.findings import OctorunbookError
+from octorunbook.params import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Parameters
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKES = Path(__file__).resolve().parent / "fakes"
+
+
+def codes(**values: Any) -> list[str]:
+    return [f.code for f in Parameters(certificate_source="acme", **values).check() if f.severity == "error"]
+
+
+def test_acme_defaults_are_lets_encrypt_http01_and_pass_the_check() -> None:
+    params = Parameters(certificate_source="acme")
+    assert params.acme_directory_url == LETS_ENCRYPT and params.acme_challenge == "http-01"
+    assert codes() == []
+
+
+def test_staging_is_a_shorthand_for_lets_encrypt_staging() -> None:
+    assert Parameters(acme_directory="staging").acme_directory_url == LETS_ENCRYPT_STAGING
+
+
+@pytest.mark.parametrize(
+    ("values", "code"),
+    [
+        ({"acme_directory": "http://ca.example/dir"}, "ACME_DIRECTORY_INVALID"),
+        ({"acme_challenge": "tls-alpn-01"}, "ACME_CHALLENGE_INVALID"),
+        ({"acme_challenge": "dns-01"}, "ACME_DNS_HOOK_REQUIRED"),
+        ({"extra_dns_names": "*.example.com"}, "ACME_WILDCARD_NEEDS_DNS01"),
+        ({"acme_email": "not an address"}, "ACME_EMAIL_INVALID"),
+        ({"acme_eab_kid": "kid-1"}, "ACME_EAB_INCOMPLETE"),
+        ({"acme_eab_kid": "kid-1", "acme_eab_hmac_env": "hmac value!"}, "ACME_EAB_HMAC_ENV_INVALID"),
+        ({"acme_ca_bundle": "/nonexistent/ca.pem"}, "FILE_NOT_FOUND"),
+    ],
+)
+def test_bad_acme_parameters_are_coded_errors_before_anything_is_contacted(
+    values: dict[str, Any], code: str
+) -> None:
+    assert code in codes(**values)
+
+
+def test_acme_and_josepy_are_project_dependencies() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    names = {d.split(">")[0].split("=")[0].strip().lower() for d in project["project"]["dependencies"]}
+    assert {"acme", "josepy"} <= names
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        ("rateLimited", "ACME_RATE_LIMITED"),
+        ("unauthorized", "ACME_UNAUTHORIZED"),
+        ("dns", "ACME_DNS"),
+        ("badNonce", "ACME_BAD_NONCE"),
+        ("externalAccountRequired", "ACME_ACCOUNT_EAB_REQUIRED"),
+        ("accountDoesNotExist", "ACME_ACCOUNT_NOT_FOUND"),
+        ("somethingNew", "ACME_PROTOCOL"),
+    ],
+)
+def test_problem_documents_map_to_stable_codes_with_the_cas_detail(kind: str, code: str) -> None:
+    error = problem_error(messages.Error(typ=f"urn:ietf:params:acme:error:{kind}", detail="CA says so"))
+    assert error.code == code and "CA says so" in error.message and error.remedy
+
+
+def _bad_nonce() -> messages.Error:
+    return messages.Error(
+        typ="urn:ietf:params:acme:error:badNonce", detail="JWS has an invalid anti-replay nonce"
+    )
+
+
+def test_bad_nonce_is_retried_and_counted() -> None:
+    run: Any = SimpleNamespace(state={})
+    answers = [_bad_nonce(), _bad_nonce(), "order"]
+
+    def call() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert retry_bad_nonce(call, run) == "order"
+    assert run.state["acme_bad_nonce_retries"] == 2
+
+
+def test_bad_nonce_three_times_in_a_row_is_given_up() -> None:
+    run: Any = SimpleNamespace(state={})
+
+    def call() -> str:
+        raise _bad_nonce()
+
+    with pytest.raises(messages.Error):
+        retry_bad_nonce(call, run)
+
+
+def test_account_folder_acl_is_administrators_and_system_only() -> None:
+    assert account_acl_argv(Path("C:/ProgramData/octorunbook/acme/ca")) == [
+        "icacls",
+        str(Path("C:/ProgramData/octorunbook/acme/ca")),
+        "/inheritance:r",
+        "/grant:r",
+        "*S-1-5-32-544:(OI)(CI)F",
+        "*S-1-5-18:(OI)(CI)F",
+    ]
+
+
+def test_dns01_record_name_and_resolver_setting() -> None:
+    assert record_name("*.octopus.example.com") == "_acme-challenge.octopus.example.com."
+    assert resolver_address("127.0.0.1:8053") == ("127.0.0.1", 8053)
+    assert resolver_address("[::1]:53") == ("::1", 53)
+    assert resolver_address("1.1.1.1") == ("1.1.1.1", 53)
+
+
+# ------------------------------------------------------------------------------------------------
+# Windows: the HttpListener script, through the seam, against a stand-in PowerShell
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def acme_powershell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    exe = tmp_path / "bin" / "powershell"
+    exe.parent.mkdir(parents=True)
+    exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKES / "acme_powershell.py"}" "$@"\n')
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("OCTORUNBOOK_POWERSHELL", str(exe))
+    monkeypatch.setenv("FAKE_ACME_LOG", str(tmp_path / "argv.log"))
+    return tmp_path / "argv.log"
+
+
+def windows_run() -> Any:
+    target = SimpleNamespace(kind="windows", runner=CommandRunner(timeout=60))
+    return SimpleNamespace(require_target=lambda: target, state={}, runner=target.runner)
+
+
+def test_windows_http01_listener_runs_the_script_with_the_exact_argv_and_stops_after_validation(
+    acme_powershell: Path,
+) -> None:
+    from octorunbook.targets.windows._powershell import POWERSHELL_OPTIONS, script_path
+
+    run = windows_run()
+    with http01_registered(run, "tok-EN_1", "tok-EN_1.thumb"):
+        (argv,) = [json.loads(line) for line in acme_powershell.read_text().splitlines()]
+        stop_file = argv[argv.index("-StopFile") + 1]
+        assert not Path(stop_file).exists(), "still listening inside the with"
+    assert argv == [
+        *POWERSHELL_OPTIONS,
+        "-File",
+        str(script_path("serve-acme-challenge.ps1")),
+        "-Prefix",
+        CHALLENGE_PREFIX,
+        "-Token",
+        "tok-EN_1",
+        "-KeyAuthorization",
+        "tok-EN_1.thumb",
+        "-StopFile",
+        stop_file,
+        "-TimeoutSeconds",
+        "300",
+    ]
+    assert CHALLENGE_PREFIX == "http://+:80/.well-known/acme-challenge/"
+    (record,) = run.runner.records
+    assert record.exit_code == 0 and record.mutating and record.label == "acme http-01 listener"
+    assert run.state["acme_listener"] == [
+        {"status": "ok", "prefix": CHALLENGE_PREFIX, "served": 0, "requests": 0, "seconds": 0}
+    ]
+    assert not Path(stop_file).parent.exists(), "the stop/ready files are removed"
+
+
+def test_windows_listener_refused_by_httpsys_is_acme_listener_failed_with_its_message(
+    acme_powershell: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_ACME_SCENARIO", "access-denied")
+    with pytest.raises(OctorunbookError) as failure, http01_registered(windows_run(), "tok", "tok.thumb"):
+        pytest.fail("the challenge must not be answered without a listener")
+    assert failure.value.code == "ACME_LISTENER_FAILED" and "Access is denied" in failure.value.message
+
+
+def test_the_listener_script_is_windows_powershell_51_syntax_and_unregisters_in_finally() -> None:
+    from octorunbook.targets.windows._powershell import script_path
+
+    text = script_path("serve-acme-challenge.ps1").read_text()
+    assert "System.Net.HttpListener" in text
+    finally_block = text[text.index("\nfinally {") :]
+    assert "$listener.Stop()" in finally_block and "$listener.Close()" in finally_block
+    for newer_only in ("??", "?.", " ? ", "-AsArray", "&&", "||"):
+        assert newer_only not in text, newer_only
+
+
+def test_the_readme_lets_encrypt_params_yaml_is_valid() -> None:
+    import yaml
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## ACME / Let's Encrypt") :]
+    block = section[
+        section.index("```yaml") + len("```yaml") : section.index("```", section.index("```yaml") + 7)
+    ]
+    params = Parameters.from_mapping(yaml.safe_load(block), strict=True)
+    assert params.certificate_source == "acme" and params.acme_challenge == "http-01"
+    assert [f.code for f in params.check() if f.severity == "error"] == []
+
+
+def test_preflight_that_cannot_fetch_the_challenge_is_a_warning_naming_port_80() -> None:
+    import socket
+
+    from octorunbook.acme_challenges import preflight
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    notes: list[Any] = []
+    target = SimpleNamespace(endpoint=lambda _: ("127.0.0.1", port))
+    run: Any = SimpleNamespace(require_target=lambda: target, note=notes.append)
+    assert preflight(run, "tok", "tok.thumb", "octopus.example.com") is False
+    (finding,) = notes
+    assert finding.code == "ACME_PREFLIGHT_FAILED" and finding.severity == "warning"
+    assert "http://octopus.example.com/.well-known/acme-challenge/tok" in finding.message
+    assert "port 80" in finding.remedy.lower()
