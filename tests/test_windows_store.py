@@ -554,7 +554,7 @@ def _code(path: Path) -> str:
 
 
 def test_there_are_scripts() -> None:
-    assert len(ENTRY_SCRIPTS) == 8
+    assert len(ENTRY_SCRIPTS) == 12  # + the scheduled-renewal scripts (register, show, remove, run)
 
 
 @pytest.mark.parametrize("path", PS1, ids=lambda p: p.name)
