@@ -34,7 +34,7 @@ def _install(args: argparse.Namespace) -> int:
     schedule = build_schedule(args.params, params, at=args.at, name=args.name)
     if platform == "windows":
         from .redaction import secret_from_env
-        from .targets.windows.schedule import install_task
+        from .schedule_windows import install_task
 
         password = secret_from_env(schedule.password_env) if schedule.password_env else None
         data = install_task(schedule, _runner(), password)
@@ -86,7 +86,7 @@ def _show(args: argparse.Namespace) -> int:
     name = check_name(args.name)
     platform = resolve_platform(args.platform)
     if platform == "windows":
-        from .targets.windows.schedule import show_task
+        from .schedule_windows import show_task
 
         data = show_task(name, _runner())
         if data is None:
@@ -120,7 +120,7 @@ def _remove(args: argparse.Namespace) -> int:
     name = check_name(args.name)
     platform = resolve_platform(args.platform)
     if platform == "windows":
-        from .targets.windows.schedule import remove_task
+        from .schedule_windows import remove_task
 
         data = remove_task(name, _runner())
         if data is None:

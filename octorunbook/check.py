@@ -205,25 +205,30 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
     sslcert`` and store read as runbook 03 — nothing that changes the host.
     """
     from .commands import CommandRunner
-    from .targets.base import Target
+    from .targets.base import CertificateStore
+    from .targets.httpsys import HttpSys
 
     runner = CommandRunner(timeout=timeout)
-    target: Target
+    httpsys: HttpSys
+    store: CertificateStore
     if params.target == "windows":
-        from .targets.windows import open_windows_target
+        # netsh and the store only: a check needs neither Octopus.Server.exe nor the instance.
+        from .commands import netsh_exe
+        from .targets.windows import WindowsCertificateStore
 
-        target = open_windows_target(instance=params.instance, server_exe=params.server_exe, runner=runner)
+        httpsys, store = HttpSys(netsh_exe(), runner), WindowsCertificateStore(runner)
     else:
         from .targets.sandbox import Sandbox
 
         sandbox = Sandbox(params.resolved_sandbox_dir())
         sandbox.require()
         target = sandbox.open_target(params.instance, runner)
-    binding = target.httpsys.show(params.https_port)
+        httpsys, store = target.httpsys, target.store
+    binding = httpsys.show(params.https_port)
     if binding is None:
         return None
     not_after = None
-    stored = target.store.get_certificate(binding.certificate_hash, binding.store_name)
+    stored = store.get_certificate(binding.certificate_hash, binding.store_name)
     if stored is not None and stored.not_after:
         try:
             not_after = datetime.fromisoformat(stored.not_after.replace("Z", "+00:00"))

@@ -13,7 +13,7 @@ Where it is registered:
 
 * **Windows** — a Scheduled Task in ``\\octorunbook\\`` running as SYSTEM ("run whether user is logged
   on or not", highest privileges), through ``register-renewal-task.ps1`` (see
-  :mod:`octorunbook.targets.windows.schedule`). A PFX drop-file source needs its password at 03:17 with
+  :mod:`octorunbook.schedule_windows`). A PFX drop-file source needs its password at 03:17 with
   nobody there: it is protected with DPAPI for the *machine* (``LocalMachine`` scope, a file readable by
   SYSTEM and Administrators only) and handed to the renewal in its environment by the task's launcher —
   never in argv, never in the task's command line.

@@ -441,5 +441,5 @@ def test_check_on_windows_reads_the_binding_with_netsh_and_changes_nothing(
     assert any("expires in 5 days" in reason for reason in result.reasons)
     assert fake.argvs("netsh") == [["http", "show", "sslcert", f"ipport=0.0.0.0:{port}"]]
     scripts = [Path(argv[5]).name for argv in fake.argvs("powershell")]
-    assert scripts == ["find-server-exe.ps1", "get-certificate.ps1"]  # reads only
+    assert scripts == ["get-certificate.ps1"]  # reads only: no Octopus.Server.exe needed
     assert fake.octopus_state() == {}

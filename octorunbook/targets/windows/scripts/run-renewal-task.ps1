@@ -7,7 +7,9 @@
     the DPAPI LocalMachine-protected password is unprotected into the variable -PasswordEnv of this
     process, which the renewal inherits (runbook 04 reads the password from the variable named by its
     pfx_password_env parameter), and cleared when it ends. Exits with the renewal's exit code, so the
-    task's "Last Run Result" says 0 (succeeded or unchanged) or not. Windows PowerShell 5.1 syntax only.
+    task's "Last Run Result" says 0 (succeeded or unchanged) or not; the renewal's own output comes first,
+    then one JSON object: status ok, renewal_failed (exit_code) or error (the password could not be
+    unprotected, the command could not start). Windows PowerShell 5.1 syntax only.
 #>
 [CmdletBinding()]
 param(
@@ -19,9 +21,15 @@ param(
 )
 
 $ErrorActionPreference = 'Stop'
+$phase = 'start'
+$result = $null
 $code = 1
 try {
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
+    . (Join-Path $PSScriptRoot '_common.ps1')
     if ($SecretPath) {
+        $phase = 'unprotect'
+        if ($PasswordEnv -notmatch '^[A-Za-z_][A-Za-z0-9_]*$') { throw "PasswordEnv must be a variable name, got '$PasswordEnv'." }
         Add-Type -AssemblyName System.Security
         $protected = [System.IO.File]::ReadAllBytes($SecretPath)
         $bytes = [System.Security.Cryptography.ProtectedData]::Unprotect(
@@ -29,14 +37,19 @@ try {
         [Environment]::SetEnvironmentVariable($PasswordEnv, [System.Text.Encoding]::UTF8.GetString($bytes), 'Process')
         [Array]::Clear($bytes, 0, $bytes.Length)
     }
+    $phase = 'renew'
     & $Octorunbook $Subcommand $ParamsPath
-    $code = $LASTEXITCODE
+    $code = [int]$LASTEXITCODE
+    $status = 'ok'
+    if ($code -ne 0) { $status = 'renewal_failed' }
+    $result = [ordered]@{ status = $status; exit_code = $code }
 }
 catch {
-    [Console]::Error.WriteLine('octorunbook scheduled renewal could not start: ' + $_.Exception.Message)
+    $result = New-OctorunbookFailure -ErrorRecord $_ -Phase $phase
     $code = 1
 }
 finally {
     if ($PasswordEnv) { [Environment]::SetEnvironmentVariable($PasswordEnv, $null, 'Process') }
 }
+ConvertTo-Json -InputObject $result -Depth 5 -Compress
 exit $code

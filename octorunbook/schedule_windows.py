@@ -16,12 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...commands import CommandRunner
-from ...findings import InputError, TargetError
-from ...redaction import Secret
-from ...schedule import RENEW_SUBCOMMAND, Schedule
-from . import default_state_dir
-from ._powershell import not_elevated, run_script, script_failure
+from .commands import CommandRunner
+from .findings import InputError, TargetError
+from .redaction import Secret
+from .schedule import RENEW_SUBCOMMAND, Schedule
+from .targets.windows import default_state_dir
+from .targets.windows._powershell import not_elevated, run_script, script_failure
 
 SECRET_ENV = "OCTORUNBOOK_SCHEDULE_SECRET"
 TASK_PATH = "\\octorunbook\\"
