@@ -254,10 +254,9 @@ def run_procedure(
     """
     from .targets import procedure_lock
 
-    # a bad parameter stops here, before the lock file (whose path has the instance in it) is touched
-    errors = [f for f in params.check() if f.severity == "error"]
-    if errors:
-        raise InputError.from_finding(errors[0])
+    # a bad parameter (exit 2), an unset password variable or an unwritable audit folder stops here,
+    # before the lock file (whose path has the instance in it) is touched
+    preflight(params)
     lock = procedure_lock(params, runbooks[0] if runbooks else "")
     lock.acquire(procedure=True, first=runbooks[0] if runbooks else "")
     if lock.stale_note and progress:

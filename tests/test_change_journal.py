@@ -67,7 +67,11 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
     )
     audit = tmp_path / "audit-killed"
     killed_yaml = tmp_path / "killed.yaml"
-    killed_yaml.write_text(yaml.safe_dump({"sandbox_dir": str(sandbox.root), "audit_dir": str(audit)}))
+    # HSTS too: a certificate-only change needs no restart (HTTP.sys reads the binding per handshake), so the
+    # configuration changes as well and the portal is restarted into the hang.
+    killed_yaml.write_text(
+        yaml.safe_dump({"sandbox_dir": str(sandbox.root), "audit_dir": str(audit), "hsts_max_age": 3600})
+    )
     env = {**os.environ, "OCTORUNBOOK_WAIT_SECONDS": "120"}
     run = subprocess.Popen(
         [sys.executable, "-m", "octorunbook.cli", "run", str(killed_yaml)],

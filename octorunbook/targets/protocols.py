@@ -78,12 +78,16 @@ class StoredCertificate:
     eku_oids: tuple[str, ...] = ()
     location: str = "LocalMachine"
     files: PemFiles | None = None
+    chain_added: tuple[str, ...] = ()  # intermediates this import put into the CA store (Windows, sandbox)
+    roots_not_added: tuple[str, ...] = ()  # self-signed roots the PFX carried, reported, never installed
 
     def to_record(self) -> dict[str, Any]:
         data = asdict(self)
         data["dns_names"] = list(self.dns_names)
         data["eku_oids"] = list(self.eku_oids)
         data["files"] = self.files.to_record() if self.files else None
+        data["chain_added"] = list(self.chain_added)
+        data["roots_not_added"] = list(self.roots_not_added)
         return data
 
 

@@ -176,7 +176,12 @@ class Sandbox:
             raise InputError(
                 "SANDBOX_DIR_INVALID", f"{self.root} is a file, not a folder.", "Choose a folder."
             )
-        if not self.exists() and self.root.is_dir() and any(p.name != ".lock" for p in self.root.iterdir()):
+        # ".lock" and "state" (the procedure lock, taken before the first runbook creates the host) are ours
+        if (
+            not self.exists()
+            and self.root.is_dir()
+            and any(p.name not in {".lock", "state"} for p in self.root.iterdir())
+        ):
             raise InputError(
                 "SANDBOX_DIR_NOT_EMPTY",
                 f"{self.root} is not empty and is not a sandbox host; it will not be turned into one.",

@@ -16,8 +16,8 @@ param()
 $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    . (Join-Path $PSScriptRoot '_common.ps1')
 
     function ConvertFrom-OctorunbookDword {
         param($Raw)

@@ -35,8 +35,8 @@ $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
 $taskPath = '\octorunbook\'
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    . (Join-Path $PSScriptRoot '_common.ps1')
     if ($TaskName -notmatch '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$') { throw "Invalid task name '$TaskName'." }
     if ($At -notmatch '^([01][0-9]|2[0-3]):[0-5][0-9]$') { throw "Invalid time of day '$At': use HH:mm." }
     foreach ($value in @($Octorunbook, $Subcommand, $ParamsPath, $SecretPath)) {

@@ -16,8 +16,8 @@ $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
 $taskPath = '\octorunbook\'
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    . (Join-Path $PSScriptRoot '_common.ps1')
     $phase = 'read'
     $task = Get-ScheduledTask -TaskName $TaskName -TaskPath $taskPath -ErrorAction SilentlyContinue
     $taskRemoved = $false

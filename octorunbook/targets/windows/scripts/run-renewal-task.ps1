@@ -24,9 +24,8 @@ $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
 $code = 1
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-    . (Join-Path $PSScriptRoot '_common.ps1')
     if ($SecretPath) {
         $phase = 'unprotect'
         if ($PasswordEnv -notmatch '^[A-Za-z_][A-Za-z0-9_]*$') { throw "PasswordEnv must be a variable name, got '$PasswordEnv'." }
@@ -51,5 +50,5 @@ catch {
 finally {
     if ($PasswordEnv) { [Environment]::SetEnvironmentVariable($PasswordEnv, $null, 'Process') }
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 exit $code

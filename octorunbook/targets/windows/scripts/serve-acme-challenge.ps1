@@ -27,9 +27,8 @@ $listener = $null
 $served = 0
 $requests = 0
 $started = Get-Date
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
-    . (Join-Path $PSScriptRoot '_common.ps1')
     if ($Token -notmatch '^[A-Za-z0-9_-]{1,256}$') {
         throw "Invalid ACME token '$Token': base64url characters only."
     }
@@ -87,5 +86,5 @@ finally {
         try { $listener.Close() } catch { }
     }
 }
-ConvertTo-Json -InputObject $result -Depth 5 -Compress
+ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }

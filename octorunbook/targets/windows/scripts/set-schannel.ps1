@@ -23,8 +23,8 @@ $ErrorActionPreference = 'Stop'
 $phase = 'start'
 $result = $null
 $previous = $null
+. (Join-Path $PSScriptRoot '_common.ps1')
 try {
-    . (Join-Path $PSScriptRoot '_common.ps1')
 
     function ConvertFrom-OctorunbookDword {
         param($Raw)
