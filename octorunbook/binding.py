@@ -17,7 +17,7 @@ from .render import Panel, PlanRow, PlanTable, Row
 from .runbook import Run
 from .targets.base import BindingState, PortalConfig, Target
 from .targets.octopus import build_prefix
-from .verify import Evidence, HttpAnswer, tls_handshake, wait_for_portal
+from .verify import Evidence, HttpAnswer, served_chain_validates, tls_handshake, wait_for_portal
 
 
 @dataclass(frozen=True)
@@ -282,6 +282,8 @@ _VERIFY_REMEDIES = {
     "NO_REDIRECT": "ForceSSL is set but HTTP is not redirected: restart the Octopus service.",
     "HTTP_STILL_ANSWERS": "HTTP should have been removed: check the listen prefixes.",
     "HSTS_MISSING": "HSTS was enabled but the header is not sent: restart the Octopus service.",
+    "SERVED_CHAIN_INCOMPLETE": "HTTP.sys sends the chain Windows builds from LocalMachine\\CA: put the intermediates "
+    "there (01 does it from the PFX; check `certutil -store CA`), or bind a PFX that carries them.",
 }
 
 
@@ -349,6 +351,16 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
             tls.thumbprint == plan.thumbprint,
             "SERVED_WRONG_CERTIFICATE",
         )
+        anchor = (target.recall(f"issuer-{plan.thumbprint}") or {}).get("pem")
+        if anchor:
+            chain_ok, chain_seen = served_chain_validates(host, real, p.hostname, str(anchor))
+            evidence.add(
+                "served chain validates to the issuer the certificate came with",
+                "leaf + intermediates up to that issuer",
+                chain_seen,
+                chain_ok,
+                "SERVED_CHAIN_INCOMPLETE",
+            )
         evidence.add(
             "TLS",
             "TLS 1.2 or newer",

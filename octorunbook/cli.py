@@ -124,6 +124,16 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  stop it:     .venv/bin/octorunbook sandbox stop {root}")
     print("  notebooks:   .venv/bin/jupyter lab notebooks/")
     _print_head(params.audit_dir)
+    from .check import check_params
+
+    watch = check_params(params)
+    print(
+        "\n  monitoring — what `octorunbook check` says of this portal (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN):"
+    )
+    print(f"    {watch.line()}")
+    print(
+        f"    .venv/bin/octorunbook check --url https://127.0.0.1:{https_port} --hostname localhost --posture"
+    )
     ok = len(results) == 3 and all(r.status in {"succeeded", "unchanged"} for r in results)
     return 0 if ok else 1
 

@@ -125,7 +125,25 @@ def import_certificate(run: Run, loaded: certificates.LoadedCertificate) -> Stor
         run.state["after"] = {"in_store": stored.to_record() if stored else None}
         if stored is not None:
             target.remember("last-import", {"thumbprint": thumbprint, "store": p.store, "at": run.started_at})
+            anchor = _top_issuer(loaded)
+            if anchor is not None:  # 03 proves the served chain validates to it
+                target.remember(f"issuer-{thumbprint}", {"pem": anchor})
     return stored
+
+
+def _top_issuer(loaded: certificates.LoadedCertificate) -> str | None:
+    """The top of the issuer chain the source carried (the root, or the highest intermediate), as PEM."""
+    from cryptography.hazmat.primitives import serialization
+
+    current, top = loaded.certificate, None
+    for _ in range(len(loaded.chain)):
+        issuer = next((c for c in loaded.chain if c.subject == current.issuer and c != current), None)
+        if issuer is None:
+            break
+        top = current = issuer
+        if issuer.subject == issuer.issuer:
+            break
+    return top.public_bytes(serialization.Encoding.PEM).decode() if top is not None else None
 
 
 def _import(run: Run, target: Target, loaded: certificates.LoadedCertificate) -> StoredCertificate:

@@ -185,3 +185,27 @@ def wait_for_portal(
         if elapsed >= timeout:
             return None, last_error
         time.sleep(interval)
+
+
+def served_chain_validates(host: str, port: int, sni: str, anchor_pem: str) -> tuple[bool, str]:
+    """Does what the portal sends validate up to ``anchor_pem`` alone (the top issuer the PFX carried)?
+
+    Only that one certificate is trusted, so an intermediate the server does not send cannot be filled in
+    from a local store: the proof is of the chain *served*. A non-self-signed anchor is trusted as a
+    partial chain (OpenSSL ``X509_V_FLAG_PARTIAL_CHAIN``).
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # the name is checked by its own row; this row is about the chain
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=anchor_pem)
+    anchor = x509.load_pem_x509_certificate(anchor_pem.encode())
+    if anchor.subject != anchor.issuer:
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    try:
+        with socket.create_connection((host, port), timeout=5.0) as raw:
+            with context.wrap_socket(raw, server_hostname=sni if not _is_ip(sni) else None):
+                return True, f"validates to {anchor.subject.rfc4514_string()}"
+    except ssl.SSLCertVerificationError as exc:
+        return False, f"does not validate: {exc.verify_message}"
+    except OSError as exc:
+        return False, f"handshake failed: {exc}"
