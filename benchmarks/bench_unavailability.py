@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from octorunbook.inline import run_inline
 from octorunbook.params import Parameters
-from octorunbook.steps import run_inline
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.verify import http_get
 

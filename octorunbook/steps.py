@@ -374,41 +374,5 @@ __all__ = [
     "obtain_certificate",
     "plan_binding",
     "resolve_thumbprint",
-    "run_inline",
     "verify_certificate",
 ]
-
-
-# ------------------------------------------------------------------------------------------------
-# The notebooks' cell sequence, in-process (tests, benchmarks, embedding). Same calls, same order.
-# ------------------------------------------------------------------------------------------------
-def run_inline(runbook: str, params: Any, reporter: Any = None) -> dict[str, Any]:
-    """Run one runbook's steps exactly as its notebook cells do; return the result record."""
-    from .runbook import RunbookFailed, TextReporter
-
-    run = Run(runbook, params, reporter or TextReporter())
-    try:
-        run.open()
-        if runbook == "01-import-certificate":
-            import_certificate(run, obtain_certificate(run))
-            return run.finish()
-        if runbook == "04-renew-certificate":
-            from . import renew
-
-            current = renew.read_current(run)
-            new = renew.obtain_replacement(run, current)
-            renew.apply_swap(run, renew.plan_swap(run, current, new))
-            return run.finish()
-        if runbook == "05-harden-tls":
-            from . import harden
-
-            harden.apply_hardening(run, harden.plan_hardening(run))
-            return harden.finish(run)
-        thumbprint = resolve_thumbprint(run)
-        if runbook == "02-verify-certificate":
-            verify_certificate(run, thumbprint)
-            return run.finish("succeeded")
-        apply_binding(run, plan_binding(run, thumbprint))
-        return run.finish()
-    except RunbookFailed:
-        return run.record()

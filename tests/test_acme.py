@@ -18,7 +18,7 @@ import pytest
 from pebble_ca import SKIP_REASON, Pebble, start_pebble
 
 from octorunbook.auditlog import extract_result
-from octorunbook.steps import run_inline
+from octorunbook.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.verify import tls_handshake
 

@@ -17,9 +17,9 @@ import yaml
 from test_safe_change import import_and_verify, snapshot
 
 from octorunbook.auditlog import extract_result
+from octorunbook.inline import run_inline
 from octorunbook.journal import ChangeJournal, read_journal
 from octorunbook.params import Parameters
-from octorunbook.steps import run_inline
 from octorunbook.targets.base import BindingState
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.verify import http_get, tls_handshake

@@ -232,7 +232,7 @@ def test_check_refuses_a_secret_looking_parameter_as_unknown(tmp_path: Path) -> 
 def test_check_after_the_three_runbooks_warns_for_a_pem_that_expires_soon(
     sandbox: Any, tmp_path: Path, params_for: Any
 ) -> None:
-    from octorunbook.steps import run_inline
+    from octorunbook.inline import run_inline
 
     cert = leaf(not_after=NOW + dt.timedelta(days=25, hours=3))
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "portal.pem"))

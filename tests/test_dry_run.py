@@ -68,7 +68,7 @@ def test_dry_run_procedure_plans_all_three_runbooks_and_changes_nothing(
 def test_dry_run_of_02_alone_with_an_unknown_thumbprint_still_says_cert_not_found(
     sandbox: Sandbox, params_for: Any
 ) -> None:
-    from octorunbook.steps import run_inline
+    from octorunbook.inline import run_inline
 
     record = run_inline("02-verify-certificate", params_for(sandbox, dry_run=True, thumbprint="AB" * 20))
     assert record["status"] == "failed"

@@ -11,8 +11,8 @@ import pytest
 
 from octorunbook import forms
 from octorunbook.forms import Form
+from octorunbook.inline import run_inline
 from octorunbook.params import Parameters
-from octorunbook.steps import run_inline
 
 ENV = "OCTORUNBOOK_TEST_FORM_PASSWORD"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from octorunbook.steps import run_inline
+from octorunbook.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
 HARDEN = "05-harden-tls"

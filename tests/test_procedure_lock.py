@@ -15,7 +15,7 @@ import yaml
 from test_safe_change import import_and_verify
 
 from octorunbook import binding
-from octorunbook.steps import run_inline
+from octorunbook.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
 

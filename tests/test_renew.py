@@ -13,7 +13,7 @@ from typing import Any
 import certcorpus as cc
 import pytest
 
-from octorunbook.steps import run_inline
+from octorunbook.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.verify import tls_handshake
 

@@ -136,7 +136,7 @@ def test_secret_looking_parameter_is_refused_before_anything_runs(tmp_path: Path
 
 
 def test_bad_parameter_values_are_coded_errors_not_tracebacks(sandbox: Any, params_for: Any) -> None:
-    from octorunbook.steps import run_inline
+    from octorunbook.inline import run_inline
 
     record = run_inline("03-add-https-binding", params_for(sandbox, hostname="not a host", https_port=70000))
     assert record["status"] == "failed"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from octorunbook.steps import run_inline
+from octorunbook.inline import run_inline
 from octorunbook.targets.sandbox import DRILLS, Sandbox
 from octorunbook.verify import http_get
 
@@ -144,7 +144,7 @@ _RACER = """
 import json, sys, time
 from pathlib import Path
 from octorunbook.params import Parameters
-from octorunbook.steps import run_inline
+from octorunbook.inline import run_inline
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.001)
