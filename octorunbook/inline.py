@@ -29,6 +29,7 @@ def run_inline(runbook: str, params: Any, reporter: Any = None) -> dict[str, Any
             return run.finish()
         if runbook == "04-renew-certificate":
             current = renew.read_current(run)
+            renew.expiry_check(run, current)
             new = renew.obtain_replacement(run, current)
             renew.apply_swap(run, renew.plan_swap(run, current, new))
             return run.finish()

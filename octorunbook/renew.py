@@ -6,6 +6,7 @@ The notebook's face: ``renewal_state`` reads what the portal has and obtains the
 
 from __future__ import annotations
 
+from .renewal_check import check_panel, expiry_check
 from .renewal_state import Current, Replacement, judge_renewal, obtain_replacement, read_current, renewal_due
 from .renewal_swap import SwapPlan, apply_swap, plan_swap, prove, restore, retire
 
@@ -14,6 +15,8 @@ __all__ = [
     "Replacement",
     "SwapPlan",
     "apply_swap",
+    "check_panel",
+    "expiry_check",
     "judge_renewal",
     "obtain_replacement",
     "plan_swap",

@@ -63,6 +63,42 @@ def test_nothing_to_renew_ends_unchanged_after_proving_the_current_certificate(
     assert not [c for c in record["commands"] if c["mutating"]]
     assert record["verification"][0]["seen"] == old
     assert served(sandbox) == old
+    check = record["check"]  # the panel 04 shows: the verdict `octorunbook check` gives
+    assert check["status"] == "OK" and check["exit_code"] == 0
+    assert check["served"]["thumbprint"] == check["bound"]["thumbprint"] == old
+    assert check["message"].startswith("CERT OK - localhost expires in ")
+
+
+def test_the_expiry_check_panel_says_warning_when_renewal_is_near(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    params = params_for(sandbox, **pem_pair(tmp_path / "short", days=20))
+    assert run_inline("01-import-certificate", params)["status"] == "succeeded"
+    assert run_inline("03-add-https-binding", params)["status"] == "succeeded"
+    record = run_inline(RENEW, params_for(sandbox, renew_before_days=10))
+    assert record["status"] == "unchanged", record["findings"]
+    assert record["check"]["status"] == "WARNING" and record["check"]["days_left"] in (18, 19)
+    assert record["check"]["message"].endswith(";30;7")
+
+
+def test_check_panel_shows_the_plugin_line_and_colours_by_status() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from octorunbook import check
+    from octorunbook.renewal_check import check_panel
+
+    now = datetime.now(UTC)
+    served_cert = check.ServedCertificate(
+        "AB" * 20, "CN=x", ("portal.example.com",), (), now, now + timedelta(days=3), "TLSv1.3"
+    )
+    result = check.judge(
+        served_cert, "portal.example.com", warn_days=30, critical_days=7, endpoint="127.0.0.1:443", now=now
+    )
+    panel = check_panel(result)
+    assert panel.status == "error" and panel.title == "Expiry check: CRITICAL"
+    assert panel.rows[0].detail == result.line() and "expires in 3 days" in panel.text()
+    missing = check_panel(check.unknown("portal.example.com", "127.0.0.1:443", "connection refused"))
+    assert missing.status == "warning" and "connection refused" in missing.text()
 
 
 def test_renewal_due_swaps_without_restart_and_keeps_the_old_certificate(

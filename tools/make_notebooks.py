@@ -1,3 +1,4 @@
+import hashlib
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -190,6 +191,12 @@ nb04 = nb(
             "current = renew.read_current(run)",
         ),
         (
+            "## 3b · What monitoring sees\n\nThe verdict `octorunbook check params.yaml` gives for this portal "
+            "(exit 0 OK, 1 WARNING within 30 days, 2 CRITICAL within 7 days, expired, wrong host or served ≠ bound, "
+            "3 UNKNOWN), from the handshake and binding just read. It does not stop the run: renewing is what fixes it.",
+            "renew.expiry_check(run, current)",
+        ),
+        (
             "## 4 · Obtain, judge and import the new certificate\n\nOnly when renewal is due (or `force_renew`). The new "
             "certificate gets 01's findings plus `RENEWAL_REGRESSES`: it must not expire sooner, drop the portal's hostname "
             "or have a weaker key. An ✖ stops here, before anything is changed.",
@@ -252,5 +259,8 @@ for name, book in (
     ("04-renew-certificate", nb04),
     ("05-harden-tls", nb05),
 ):
+    # Stable cell ids (from the notebook name and the cell's text): regenerating changes only edited cells.
+    for index, cell in enumerate(book.cells):
+        cell.id = hashlib.sha1(f"{name}\0{index}\0{cell.source}".encode()).hexdigest()[:8]
     nbformat.validate(book)
     nbformat.write(book, f"notebooks/{name}.ipynb")
