@@ -35,6 +35,8 @@ _DIRECTIVE = re.compile(
     re.M,
 )
 
+_SSL_LINE = re.compile(r"^(?P<indent>[ \t]*)ssl_[a-z_]+[ \t][^;\n]*;[^\n]*\n", re.M)
+
 
 def nginx_directives() -> list[str]:
     """The lines a hardened server block carries, as nginx.conf text."""
@@ -73,7 +75,8 @@ def plan_nginx(block: str, where: str = "managed server block") -> HardeningPlan
 
 def harden_server_block(block: str) -> str:
     """``block`` with each hardening directive set to its value: replaced in place where present, else
-    inserted before the block's closing brace with the block's own indentation. Idempotent."""
+    inserted after the last ``ssl_*`` directive (so in the TLS server of a file with several blocks), or
+    before the block's closing brace when it has none, with the block's own indentation. Idempotent."""
     seen: set[str] = set()
 
     def replace(match: re.Match[str]) -> str:
@@ -87,6 +90,13 @@ def harden_server_block(block: str) -> str:
     missing = [name for name in DIRECTIVES if name not in seen]
     if not missing:
         return text
+    # Beside the block's other ssl_* directives: a file with several blocks (the managed file has a
+    # ``map`` and a port-80 redirect server after the TLS server) must get them in the TLS server.
+    last_ssl = max(_SSL_LINE.finditer(text), key=lambda m: m.start(), default=None)
+    if last_ssl is not None:
+        pad = last_ssl.group("indent")
+        added = "".join(f"{pad}{name} {DIRECTIVES[name]};\n" for name in missing)
+        return text[: last_ssl.end()] + added + text[last_ssl.end() :]
     close = text.rstrip().rfind("}")
     if close < 0:
         raise ValueError("not a server block: no closing brace")

@@ -7,7 +7,10 @@ else's and is never overwritten (``NGINX_CONFIG_UNMANAGED``).
 What the block does, and why:
 
 * ``listen <port> ssl`` (``http2`` as a listen parameter from 1.9.5 to 1.25.0, ``http2 on;`` from
-  1.25.1, where nginx deprecated the parameter), TLS 1.2 and 1.3 only;
+  1.25.1, where nginx deprecated the parameter), TLS 1.2 and 1.3 only, and for TLS 1.2 only ECDHE
+  suites with AES-GCM or ChaCha20 (runbook 05's list, ``hardening.nginx``): nginx's own default
+  ``HIGH:!aNULL:!MD5`` lets an RSA certificate be used with RSA key exchange and CBC-SHA1 suites
+  (``TLS_WEAK_CIPHER`` in the posture scan), so a block this tool writes is hardened from its first run;
 * ``proxy_pass`` to Octopus's plain-HTTP address with ``Host``, ``X-Forwarded-For``,
   ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` (Octopus builds its links from them since 3.5.2) and
   the WebSocket upgrade headers (the portal's live updates); the ``map`` that turns ``Upgrade`` into
@@ -30,6 +33,7 @@ from pathlib import Path, PurePath
 from urllib.parse import urlsplit
 
 from ...findings import InputError, TargetError
+from ...hardening.nginx import NGINX_CIPHERS, NGINX_PROTOCOLS
 
 MARKER = "# Managed by octorunbook"
 HEADER = (
@@ -143,7 +147,8 @@ def render(s: SiteSettings) -> str:
         "",
         f"    ssl_certificate     {s.fullchain};",
         f"    ssl_certificate_key {s.privkey};",
-        "    ssl_protocols TLSv1.2 TLSv1.3;",
+        f"    ssl_protocols {NGINX_PROTOCOLS};",
+        f"    ssl_ciphers {NGINX_CIPHERS};",
         "    ssl_prefer_server_ciphers off;",
         *(
             [f'    add_header Strict-Transport-Security "max-age={s.hsts_max_age}" always;']
