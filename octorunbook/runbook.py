@@ -145,7 +145,10 @@ class Run:
                     ],
                 )
             )
-            from .journal import recover_interrupted  # imported late: it drives the binding runbook's restore
+            if self.target.parts is not None:  # imported late: each drives its own 03's restore
+                from .bind import recover_interrupted
+            else:
+                from .journal import recover_interrupted
 
             recover_interrupted(self)  # before anything new is planned
         assert self.target is not None

@@ -3,7 +3,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 PARAMS = """# Parameters — one YAML file drives all three runbooks: `octorunbook run params.yaml`.
 # Secrets are never parameters: the PFX password comes from the environment variable named below.
-target: str = "sandbox"  # "sandbox": rehearse on this machine; "windows": this Octopus server (run as Administrator)
+target: str = "sandbox"  # "sandbox": rehearse on this machine; "windows": this Octopus server (run as Administrator); "nginx": this Linux host, nginx in front of Octopus
 sandbox_dir: str = ""  # sandbox host folder; empty: ~/.octorunbook/sandbox (created on first use)
 instance: str = "OctopusServer"  # Octopus instance name, as Octopus Manager lists it
 server_exe: str = ""  # path to Octopus.Server.exe; empty: registry InstallLocation, else the default install path
@@ -40,6 +40,12 @@ acme_eab_kid: str = ""  # acme: external account binding key id (ZeroSSL, some p
 acme_eab_hmac_env: str = ""  # acme: NAME of the environment variable holding the EAB HMAC key (never the key)
 acme_dns_hook: str = ""  # acme dns-01: command run with OCTORUNBOOK_ACME_ACTION/RECORD_NAME/RECORD_VALUE in its environment
 acme_dns_resolver: str = ""  # acme dns-01: DNS server (host[:port]) polled until the TXT record is visible; empty: the system's
+front: str = "httpsys"  # what terminates TLS: "httpsys" (Windows) or "nginx" (Octopus on Linux); for the sandbox, its topology
+nginx_bin: str = "/usr/sbin/nginx"  # target nginx: the nginx binary
+nginx_conf_dir: str = "/etc/nginx"  # target nginx: nginx's configuration root (nginx.conf includes conf.d/*.conf)
+nginx_pid: str = "/run/nginx.pid"  # target nginx: pid file of the running master (reload signals it)
+cert_dir: str = "/etc/octorunbook/certs"  # target nginx: PEM store, one directory per thumbprint (key 0600, dir 0700)
+octopus_upstream: str = "http://127.0.0.1:8080"  # target nginx: Octopus's plain-HTTP address nginx proxies to
 """
 
 
