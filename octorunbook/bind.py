@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .bind_proof import prove_portal, require_proven, served_thumbprint
 from .findings import Finding, OctorunbookError, TargetError, VerificationError
-from .journal import ChangeJournal, _write_durably, journal_path
+from .journal import ChangeJournal, _write_durably, interrupted_what, journal_path, restores_interrupted
 from .render import Panel, PlanRow, PlanTable, Row
 from .store_steps import parts_of, planned_import
 from .targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate, TlsFront
@@ -315,48 +315,22 @@ def recover_interrupted(run: Run) -> None:
             "move the journal away. Nothing was changed by this run.",
         ) from None
     journal = ChangeJournal(path, data)
-    what = (
-        f"An earlier change was not finished: {data.get('runbook')} by {data.get('operator')} (pid "
-        f"{data.get('pid')}), started {data.get('started_at')}, stopped while '{data.get('phase')}'. "
-        "The target may be half-changed."
-    )
+    what = interrupted_what(data)
+    by_hand = f"put back the states in {path} (snapshot), then delete it"
     run.extra["interrupted_change"] = {**data, "journal": str(path)}
     run.reporter.show(
         Panel(
             "INTERRUPTED_CHANGE: the snapshot taken before that change",
             "warning",
-            [Row("warning", "what", what)],
+            [
+                Row("warning", "what", what),
+                *(Row("info", kind, json.dumps(state)[:300]) for kind, state in snapshot.items()),
+                Row("info", "it was applying", "; ".join(data.get("commands", []))),
+            ],
         )
     )
-    if run.params.dry_run or run.runbook == "02-verify-certificate":
-        run.findings.insert(
-            0,
-            Finding(
-                "INTERRUPTED_CHANGE",
-                "warning",
-                what + " This run changes nothing, so the snapshot was NOT restored.",
-                "Run 03 (dry_run: False) to restore it first.",
-                details={"journal": str(path)},
-            ),
-        )
+    if not restores_interrupted(run, what, by_hand, path):
         return
-    if not run.params.rollback:
-        raise TargetError(
-            "INTERRUPTED_CHANGE",
-            what + " rollback: False, so the snapshot was not restored and nothing new is planned.",
-            f"Inspect the target, then run again with rollback: True, or restore by hand and delete {path}.",
-            details={"journal": str(path)},
-        )
-    run.findings.insert(
-        0,
-        Finding(
-            "INTERRUPTED_CHANGE",
-            "warning",
-            what + " Its snapshot is restored now, before anything new is planned.",
-            "Read the restoration in this record's changes and verification.",
-            details={"journal": str(path)},
-        ),
-    )
     journal.phase("restoring")
     run.state["interrupted_snapshot"] = snapshot
     front = (parts.front, pairs[0][1])
@@ -364,7 +338,7 @@ def recover_interrupted(run: Run) -> None:
         raise TargetError(
             "INTERRUPTED_RESTORE_FAILED",
             "The snapshot of the interrupted change could not be restored and proven; nothing new was planned.",
-            f"The journal {path} is kept, so the next run tries again.",
+            f"The journal {path} is kept, so the next run tries again. Or by hand: {by_hand}.",
             details={"journal": str(path)},
         )
     journal.done()

@@ -59,8 +59,29 @@ def prove_portal(run: Run, intent: PortalIntent) -> Evidence:
         lambda: _through_front(target, "https", port, hostname), timeout=WAIT_SECONDS, progress=progress
     )
     host, real = target.endpoint(port)
+    served_certificate_rows(run, evidence, host, real, hostname, thumbprint)
+    if answer is None:
+        evidence.add(
+            "Octopus answers through the front",
+            f"{intent.https_url}api answers",
+            error or "no answer",
+            False,
+            "PORTAL_NOT_ANSWERING",
+        )
+    else:
+        api_rows(run, evidence, answer, intent.hsts_max_age)
+    _prove_http_port(target, intent, evidence)
+    return finish_proof(run, evidence)
+
+
+def served_certificate_rows(
+    run: Run, evidence: Evidence, host: str, port: int, hostname: str, thumbprint: str
+) -> None:
+    """The handshake with SNI: the served thumbprint, the chain up to the issuer the certificate came
+    with (when 01 kept it), and the TLS version. Shared by both 03s."""
+    target = run.require_target()
     try:
-        tls = tls_handshake(host, real, hostname)
+        tls = tls_handshake(host, port, hostname)
         evidence.tls = tls
         run.extra["tls"] = tls.to_record()
         evidence.add(
@@ -72,7 +93,7 @@ def prove_portal(run: Run, intent: PortalIntent) -> Evidence:
         )
         anchor = (target.recall(f"issuer-{thumbprint}") or {}).get("pem")
         if anchor:
-            chain_ok, chain_seen = served_chain_validates(host, real, hostname, str(anchor))
+            chain_ok, chain_seen = served_chain_validates(host, port, hostname, str(anchor))
             evidence.add(
                 "served chain validates to the issuer the certificate came with",
                 "leaf + intermediates up to that issuer",
@@ -95,34 +116,28 @@ def prove_portal(run: Run, intent: PortalIntent) -> Evidence:
             False,
             "SERVED_WRONG_CERTIFICATE",
         )
-    if answer is None:
+
+
+def api_rows(run: Run, evidence: Evidence, answer: HttpAnswer, hsts_max_age: int) -> None:
+    """``/api`` answered the Octopus document over HTTPS; HSTS when it was asked for."""
+    doc = answer.json() or {}
+    run.octopus_version = str(doc.get("Version", ""))
+    evidence.add(
+        "GET /api over HTTPS",
+        "Octopus JSON (Application, Version)",
+        f"{answer.status} {doc.get('Application', '?')} {doc.get('Version', '')}".strip(),
+        answer.status == 200 and doc.get("Application") == "Octopus Deploy" and bool(doc.get("Version")),
+        "API_NOT_OCTOPUS",
+    )
+    if hsts_max_age > 0:
+        hsts = answer.header("Strict-Transport-Security") or "(absent)"
         evidence.add(
-            "Octopus answers through the front",
-            f"{intent.https_url}api answers",
-            error or "no answer",
-            False,
-            "PORTAL_NOT_ANSWERING",
+            "HSTS header", f"max-age={hsts_max_age}", hsts, f"max-age={hsts_max_age}" in hsts, "HSTS_MISSING"
         )
-    else:
-        doc = answer.json() or {}
-        run.octopus_version = str(doc.get("Version", ""))
-        evidence.add(
-            "GET /api over HTTPS",
-            "Octopus JSON (Application, Version)",
-            f"{answer.status} {doc.get('Application', '?')} {doc.get('Version', '')}".strip(),
-            answer.status == 200 and doc.get("Application") == "Octopus Deploy" and bool(doc.get("Version")),
-            "API_NOT_OCTOPUS",
-        )
-        if intent.hsts_max_age > 0:
-            hsts = answer.header("Strict-Transport-Security") or "(absent)"
-            evidence.add(
-                "HSTS header",
-                f"max-age={intent.hsts_max_age}",
-                hsts,
-                f"max-age={intent.hsts_max_age}" in hsts,
-                "HSTS_MISSING",
-            )
-    _prove_http_port(target, intent, evidence)
+
+
+def finish_proof(run: Run, evidence: Evidence) -> Evidence:
+    """Posture after a passing proof, the rows into the record, and the panel."""
     if evidence.ok:  # what the endpoint accepts, after the proof (warnings; errors with posture: strict)
         from .posture_step import record_posture
 

@@ -26,6 +26,7 @@ from .render import Panel, PlanRow, PlanTable, Row, certificate_panel
 from .runbook import Run
 from .store_steps import (
     import_into_store,
+    judge_rows,
     no_store_certificate,
     prove_in_store,
     store_certificate_pem,
@@ -313,17 +314,7 @@ def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate | protoco
 
             loaded = certificates.LoadedCertificate(x509.load_pem_x509_certificate(pem), None, (), "store")
             run.certificate = loaded.info.to_record(p.store)
-            judged = [
-                f
-                for f in certificates.judge(loaded, p.hostname)
-                if f.code in {"CERT_EXPIRED", "CERT_NOT_YET_VALID", "HOSTNAME_MISMATCH", "CERT_EXPIRES_SOON"}
-            ]
-            for f in judged:
-                evidence.add(
-                    f.code.lower().replace("_", " "), "no problem", f.message, f.severity != "error", f.code
-                )
-            if not judged:
-                evidence.add("valid for hostname", f"covers {p.hostname}, not expired", "yes", True)
+            judge_rows(evidence, loaded, p.hostname)
         run.verification = [c.to_record() for c in evidence.checks]
         rows = [
             Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")

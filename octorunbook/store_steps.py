@@ -157,17 +157,7 @@ def prove_in_store(run: Run, thumbprint: str) -> StoredCertificate | None:
         pem = parts.store.certificate_pem(thumbprint)
         if pem:
             loaded = certificates.LoadedCertificate(x509.load_pem_x509_certificate(pem), None, (), "store")
-            judged = [
-                f
-                for f in certificates.judge(loaded, p.hostname)
-                if f.code in {"CERT_EXPIRED", "CERT_NOT_YET_VALID", "HOSTNAME_MISMATCH", "CERT_EXPIRES_SOON"}
-            ]
-            for f in judged:
-                evidence.add(
-                    f.code.lower().replace("_", " "), "no problem", f.message, f.severity != "error", f.code
-                )
-            if not judged:
-                evidence.add("valid for hostname", f"covers {p.hostname}, not expired", "yes", True)
+            judge_rows(evidence, loaded, p.hostname)
         run.verification = [c.to_record() for c in evidence.checks]
         rows = [
             Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")
@@ -182,6 +172,19 @@ def prove_in_store(run: Run, thumbprint: str) -> StoredCertificate | None:
                 _REMEDIES.get(first.code, "Run 01 again to rewrite the certificate's directory, then 02."),
             )
     return stored
+
+
+def judge_rows(evidence: Evidence, loaded: certificates.LoadedCertificate, hostname: str) -> None:
+    """02's judgement of a stored certificate: valid now, for the host name (shared by both stores)."""
+    judged = [
+        f
+        for f in certificates.judge(loaded, hostname)
+        if f.code in {"CERT_EXPIRED", "CERT_NOT_YET_VALID", "HOSTNAME_MISMATCH", "CERT_EXPIRES_SOON"}
+    ]
+    for f in judged:
+        evidence.add(f.code.lower().replace("_", " "), "no problem", f.message, f.severity != "error", f.code)
+    if not judged:
+        evidence.add("valid for hostname", f"covers {hostname}, not expired", "yes", True)
 
 
 _REMEDIES = {
