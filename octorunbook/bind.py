@@ -248,7 +248,12 @@ def restore_parts(
         }
     )
     with contextlib.suppress(OctorunbookError):
-        run.state["after"] = {part.kind: part.read(_any_intent(run)).to_record() for part, _ in pairs}
+        run.state["after"] = {
+            part.kind: part.read(
+                PortalIntent.location(run.params.hostname, run.params.https_port)
+            ).to_record()
+            for part, _ in pairs
+        }
     run.reporter.show(
         Panel(
             "Restored the state from before the change",
@@ -263,13 +268,6 @@ def restore_parts(
         )
     )
     return ok and complete
-
-
-def _any_intent(run: Run) -> PortalIntent:
-    """An intent for ``read`` (which looks only at where: the port, the file)."""
-    p = run.params
-    blank = StoredCertificate("", "", "", (), "", "", False)
-    return PortalIntent(p.hostname, p.https_port, blank, p.force_ssl, p.hsts_max_age, p.keep_http)
 
 
 # ---- the change journal for protocol parts -------------------------------------------------------

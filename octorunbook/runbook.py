@@ -120,6 +120,14 @@ class Run:
             secret_from_env(self.params.pfx_password_env)  # known from now on: masked, never inherited
 
             self.target = open_target(self.params, self.runner)
+            if self.target.parts is not None and self.runbook in DAY_TWO:
+                raise TargetError(
+                    "RUNBOOK_NOT_FOR_FRONT",
+                    f"{self.runbook} drives the HTTP.sys front; this target's front is "
+                    f"{self.target.front_kind}.",
+                    "On the nginx front renew with 01 (the new certificate gets its own directory) and 03 "
+                    "(nginx reloads without dropping a connection).",
+                )
             self._preflight(self.target)
             self.lock = TargetLock(self.target.state_dir, self.target.instance, self.runbook)
             self.lock.acquire()

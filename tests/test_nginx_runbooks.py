@@ -431,3 +431,54 @@ def test_target_nginx_binds_through_the_host_nginx_and_octopus_sees_the_forwarde
     assert proxied and proxied[-1]["host"] == HOSTNAME
     assert (tmp_path / "etc" / "certs" / imported["certificate"]["thumbprint"] / "privkey.pem").is_file()
     assert (tmp_path / "etc" / "state").is_dir()
+
+
+def test_check_compares_the_served_certificate_with_the_one_the_managed_server_block_names(
+    front_nginx: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    from octorunbook.check import OK, check_params
+
+    sandbox = front_nginx()
+    params = _params(sandbox, tmp_path)
+    _, record = _bind(params)
+
+    result = check_params(params)
+
+    assert result.status == OK, result.reasons
+    assert result.bound is not None and result.bound.thumbprint == record["certificate"]["thumbprint"]
+    assert result.bound.endpoint == "nginx:443"
+
+
+def test_renewal_and_hardening_runbooks_refuse_the_nginx_front_before_changing_anything(
+    front_nginx: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sandbox = front_nginx()
+
+    record = _quiet("04-renew-certificate", _params(sandbox, tmp_path))
+
+    assert record["status"] == "failed" and _codes(record) == ["RUNBOOK_NOT_FOR_FRONT"]
+    assert record["changes"] == [] and record["commands"] == []
+
+
+def test_sandbox_cli_inits_shows_and_stops_both_processes_of_the_nginx_front(tmp_path: Path) -> None:
+    root = tmp_path / "linux"
+    cli = str(BIN / "octorunbook")
+    try:
+        init = subprocess.run(
+            [cli, "sandbox", "init", str(root), "--front", "nginx"], capture_output=True, text=True
+        )
+        status = subprocess.run(
+            [cli, "sandbox", "status", str(root), "--json"], capture_output=True, text=True
+        )
+    finally:
+        stop = subprocess.run([cli, "sandbox", "stop", str(root)], capture_output=True, text=True)
+
+    assert init.returncode == 0, init.stderr
+    assert "front: nginx running" in init.stdout
+    shown = json.loads(status.stdout)
+    assert shown["front"] == "nginx" and shown["nginx_pid"] and shown["running"]
+    assert stop.stdout.splitlines() == ["portal stopped", "nginx stopped"]
+    assert (
+        not Path(f"/proc/{shown['nginx_pid']}/cmdline").exists()
+        or not Path(f"/proc/{shown['nginx_pid']}/cmdline").read_bytes()
+    )

@@ -28,6 +28,19 @@ def open_target(params: Parameters, runner: CommandRunner) -> Target:
     return sandbox.open_target(params.instance, runner)
 
 
+def open_existing_target(params: Parameters, runner: CommandRunner) -> Target:
+    """The target as it is, for readers (a check): a sandbox must exist already, nothing is started."""
+    if params.target == "nginx":
+        from .nginx_host import open_nginx_target
+
+        return open_nginx_target(params, runner)
+    from .sandbox import Sandbox
+
+    sandbox = Sandbox(params.resolved_sandbox_dir())
+    sandbox.require()
+    return sandbox.open_target(params.instance, runner)
+
+
 def procedure_lock(params: Parameters, first: str) -> TargetLock:
     """The target's lock, found without opening the target (nothing is created or started here)."""
     if params.target == "windows":
@@ -51,6 +64,7 @@ __all__ = [
     "SslBinding",
     "StoredCertificate",
     "Target",
+    "open_existing_target",
     "open_target",
     "procedure_lock",
 ]

@@ -124,6 +124,12 @@ class PortalIntent:
     keep_http: bool = True
     http_port: int = 80
 
+    @classmethod
+    def location(cls, hostname: str, https_port: int) -> PortalIntent:
+        """An intent that says only *where* (what ``read`` looks at: the port, the file), for readers
+        that want no change: a check, a rollback reading what it restored."""
+        return cls(hostname, https_port, StoredCertificate("", "", "", (), "", "", False), False, 0)
+
     @property
     def https_url(self) -> str:
         port = "" if self.https_port == 443 else f":{self.https_port}"

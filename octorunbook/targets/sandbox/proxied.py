@@ -14,6 +14,7 @@ import shutil
 from typing import Any
 
 from ...commands import CommandRunner
+from ...findings import InputError
 from ..nginx import NginxSandbox
 from ..nginx.sandbox import DEFAULT_BIN
 from ..nginx.sandbox import DRILLS as NGINX_FRONT_DRILLS
@@ -38,6 +39,12 @@ def upstream(sandbox: Sandbox) -> str:
 def start_front(sandbox: Sandbox) -> int:
     """Write nginx's private prefix (idempotent) and start its master (or find it running)."""
     proxy = nginx_of(sandbox)
+    if shutil.which(proxy.nginx_bin) is None:
+        raise InputError(
+            "NGINX_NOT_FOUND",
+            f"The nginx front needs nginx, and {proxy.nginx_bin} is not an executable.",
+            "Install it (apt-get install nginx; it need not run as a service), or use the HTTP.sys front.",
+        )
     proxy.init()
     with sandbox.locked():
         meta = sandbox.meta()
