@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -130,8 +131,11 @@ def plan(run: Run, thumbprint: str) -> TopologyPlan:
     return result
 
 
-def apply(run: Run, plan: TopologyPlan) -> None:
-    """Apply the parts that differ, prove over TLS; on any failure restore them in reverse order."""
+def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | None = None) -> None:
+    """Apply the parts that differ, prove over TLS; on any failure restore them in reverse order.
+
+    ``after_rollback`` runs once the restore is proven (04: remove the certificate this run imported).
+    """
     p = run.params
     with run.step():
         if p.dry_run:
@@ -169,7 +173,9 @@ def apply(run: Run, plan: TopologyPlan) -> None:
                 pairs = [(pp.part, pp.current) for pp in changed]
                 front = (parts_of(run).front, plan.front.current)
                 if restore_parts(run, pairs, front, "rollback", "ROLLBACK_INCOMPLETE"):
-                    journal.done()  # rolled back and proven; otherwise the next run restores it
+                    journal.done()
+                    if after_rollback is not None:
+                        after_rollback()  # rolled back and proven; otherwise the next run restores it
             else:
                 journal.phase("left by rollback: False")
                 run.note(

@@ -9,6 +9,7 @@ records, codes and rollback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,7 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -254,14 +255,9 @@ def _record_of(path: Path) -> dict[str, Any]:
 
 
 # ---- changes, failures and rollback -------------------------------------------------------------
-def test_a_certificate_change_is_served_after_reload_with_no_failed_request_every_20_ms(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
-) -> None:
-    sandbox = front_nginx()
-    params = _params(sandbox, tmp_path)
-    _, first = _bind(params)
-    assert first["status"] == "succeeded", _codes(first)
-    master = nginx_of(sandbox).pid()
+@contextlib.contextmanager
+def probing(sandbox: Sandbox) -> Iterator[list[str]]:
+    """A client opening a new HTTPS connection to /api every 20 ms; each outcome ("ok" or why not)."""
     url = f"https://127.0.0.1:{sandbox.map_port(443)}/api"
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
@@ -281,10 +277,22 @@ def test_a_certificate_change_is_served_after_reload_with_no_failed_request_ever
     prober = threading.Thread(target=probe)
     prober.start()
     try:
-        _, second = _bind(params)
+        yield outcomes
     finally:
         stop.set()
         prober.join()
+
+
+def test_a_certificate_change_is_served_after_reload_with_no_failed_request_every_20_ms(
+    front_nginx: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sandbox = front_nginx()
+    params = _params(sandbox, tmp_path)
+    _, first = _bind(params)
+    assert first["status"] == "succeeded", _codes(first)
+    master = nginx_of(sandbox).pid()
+    with probing(sandbox) as outcomes:
+        _, second = _bind(params)
 
     assert second["status"] == "succeeded", _codes(second)
     assert [c["action"] for c in second["changes"]] == ["install nginx site", "reload nginx"]
@@ -449,12 +457,12 @@ def test_check_compares_the_served_certificate_with_the_one_the_managed_server_b
     assert result.bound.endpoint == "nginx:443"
 
 
-def test_renewal_and_hardening_runbooks_refuse_the_nginx_front_before_changing_anything(
+def test_the_hardening_runbook_refuses_the_nginx_front_before_changing_anything(
     front_nginx: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
     sandbox = front_nginx()
 
-    record = _quiet("04-renew-certificate", _params(sandbox, tmp_path))
+    record = _quiet("05-harden-tls", _params(sandbox, tmp_path))
 
     assert record["status"] == "failed" and _codes(record) == ["RUNBOOK_NOT_FOR_FRONT"]
     assert record["changes"] == [] and record["commands"] == []
@@ -482,3 +490,67 @@ def test_sandbox_cli_inits_shows_and_stops_both_processes_of_the_nginx_front(tmp
         not Path(f"/proc/{shown['nginx_pid']}/cmdline").exists()
         or not Path(f"/proc/{shown['nginx_pid']}/cmdline").read_bytes()
     )
+
+
+# ---- 04 on the nginx front ------------------------------------------------------------------------
+def test_renewal_on_the_nginx_front_reloads_with_no_failed_request_and_retires_the_old_directory_after_proof(
+    front_nginx: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sandbox = front_nginx()
+    params = _params(sandbox, tmp_path)
+    _, first = _bind(params)
+    old = first["certificate"]["thumbprint"]
+    master = nginx_of(sandbox).pid()
+
+    with probing(sandbox) as outcomes:
+        record = _quiet("04-renew-certificate", replace(params, force_renew=True, retire_old="remove"))
+
+    assert record["status"] == "succeeded", _codes(record)
+    new = record["certificate"]["thumbprint"]
+    assert new != old and _served(sandbox) == new
+    assert [c["action"] for c in record["changes"]] == [
+        "import",
+        "install nginx site",
+        "reload nginx",
+        "remove old certificate",
+    ]
+    certs = sandbox.root / "nginx" / "certs"
+    assert (certs / new / "privkey.pem").is_file() and not (certs / old).exists()
+    assert nginx_of(sandbox).pid() == master
+    assert len(outcomes) > 10 and [o for o in outcomes if o != "ok"] == []
+
+
+def test_renewal_on_the_nginx_front_is_unchanged_while_the_certificate_has_time_left(
+    front_nginx: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sandbox = front_nginx()
+    params = _params(sandbox, tmp_path)
+    _, first = _bind(params)
+
+    record = _quiet("04-renew-certificate", params)
+
+    assert record["status"] == "unchanged" and record["changes"] == []
+    assert _served(sandbox) == first["certificate"]["thumbprint"]
+
+
+def test_a_failed_renewal_on_the_nginx_front_restores_the_old_site_and_removes_the_new_certificate(
+    front_nginx: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    sandbox = front_nginx()
+    params = _params(sandbox, tmp_path)
+    _, first = _bind(params)
+    old = first["certificate"]["thumbprint"]
+    exe = str(sandbox.server_exe)  # Octopus stops answering where nginx proxies to
+    subprocess.run(
+        [exe, "configure", "--instance", "OctopusServer", "--webListenPrefixes", "http://+:8082/"], check=True
+    )
+    subprocess.run([exe, "service", "--instance", "OctopusServer", "--stop", "--start"], check=True)
+
+    record = _quiet("04-renew-certificate", replace(params, force_renew=True))
+
+    assert record["status"] == "failed" and _codes(record)[0] == "PORTAL_NOT_ANSWERING"
+    new = record["certificate"]["thumbprint"]
+    assert _served(sandbox) == old
+    assert record["changes"][-1]["action"] == "rollback: remove new certificate"
+    certs = sandbox.root / "nginx" / "certs"
+    assert (certs / old).is_dir() and not (certs / new).exists()
