@@ -22,8 +22,8 @@ from cryptography import x509
 
 from . import bind
 from .findings import Finding, OctorunbookError, TargetError, VerificationError
-from .render import Panel, PlanRow, PlanTable, Row
-from .renewal_state import Current, Replacement, served_now
+from .render import PlanRow, PlanTable
+from .renewal_state import Current, Replacement, served_now, show_current
 from .store_steps import parts_of
 from .targets.base import SslBinding
 from .targets.protocols import PortalIntent
@@ -65,23 +65,7 @@ def read_current(run: Run) -> Current:
         current = Current(binding, served, error, None, cert)
         run.state["before"] = {**current.to_record(), "in_store": stored.to_record() if stored else None}
         run.extra["implementations"] = parts.kinds()
-        days = current.days_left()
-        rows = [
-            Row("info", f"named by the {parts.front.kind} front", f"{thumbprint} ({parts.store.name})"),
-            Row(
-                "ok" if served and served.thumbprint == thumbprint else "warning",
-                "served over TLS",
-                served.thumbprint if served else f"no answer: {error}",
-            ),
-            Row(
-                "info" if days is None or days > p.renew_before_days else "warning",
-                "expires",
-                f"{current.not_after:%Y-%m-%d} ({days} days left; renew_before_days {p.renew_before_days})"
-                if current.not_after
-                else "unknown",
-            ),
-        ]
-        run.reporter.show(Panel("What the portal has now", "info", rows))
+        show_current(run, current, f"named by the {parts.front.kind} front")
         if served is not None and served.thumbprint != thumbprint:
             raise VerificationError(
                 "SERVED_NOT_BOUND",

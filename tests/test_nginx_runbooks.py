@@ -80,6 +80,29 @@ def _bind(params: Parameters) -> tuple[dict[str, Any], dict[str, Any]]:
     return imported, _quiet("03-add-https-binding", replace(params, thumbprint=thumbprint))
 
 
+Bound = tuple[Sandbox, Parameters, dict[str, Any]]
+
+
+@pytest.fixture
+def bound(front_nginx: Callable[..., Sandbox], tmp_path: Path) -> Bound:
+    """An nginx-front sandbox after a first 01 + 03 (force_ssl, HSTS): the sandbox, the parameters, 03's record."""
+    sandbox = front_nginx()
+    params = _params(sandbox, tmp_path)
+    _, first = _bind(params)
+    assert first["status"] == "succeeded", _codes(first)
+    return sandbox, params, first
+
+
+def _octopus_moves_away(sandbox: Sandbox) -> None:
+    """The stand-in Octopus now listens elsewhere: nothing answers where nginx proxies to (nginx: 502)."""
+    exe = str(sandbox.server_exe)
+    moved = "http://+:8089/"
+    subprocess.run(
+        [exe, "configure", "--instance", "OctopusServer", "--webListenPrefixes", moved], check=True
+    )
+    subprocess.run([exe, "service", "--instance", "OctopusServer", "--stop", "--start"], check=True)
+
+
 def _served(sandbox: Sandbox) -> str:
     return tls_handshake("127.0.0.1", sandbox.map_port(443), HOSTNAME).thumbprint
 
@@ -283,13 +306,8 @@ def probing(sandbox: Sandbox) -> Iterator[list[str]]:
         prober.join()
 
 
-def test_a_certificate_change_is_served_after_reload_with_no_failed_request_every_20_ms(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
-) -> None:
-    sandbox = front_nginx()
-    params = _params(sandbox, tmp_path)
-    _, first = _bind(params)
-    assert first["status"] == "succeeded", _codes(first)
+def test_a_certificate_change_is_served_after_reload_with_no_failed_request_every_20_ms(bound: Bound) -> None:
+    sandbox, params, first = bound
     master = nginx_of(sandbox).pid()
     with probing(sandbox) as outcomes:
         _, second = _bind(params)
@@ -321,19 +339,12 @@ def test_bad_directive_drill_is_nginx_config_invalid_with_nginx_message_and_chan
 
 
 def test_an_upstream_that_does_not_answer_is_portal_not_answering_and_rollback_serves_the_old_site(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
+    bound: Bound,
 ) -> None:
-    sandbox = front_nginx()
-    params = _params(sandbox, tmp_path)
-    _, first = _bind(params)
-    assert first["status"] == "succeeded", _codes(first)
+    sandbox, params, first = bound
     site = sandbox.root / "nginx" / "conf.d" / "octopus-portal.conf"
     old_text = site.read_text()
-    exe = str(sandbox.server_exe)  # Octopus moves off the address nginx proxies to: nothing answers there
-    subprocess.run(
-        [exe, "configure", "--instance", "OctopusServer", "--webListenPrefixes", "http://+:8081/"], check=True
-    )
-    subprocess.run([exe, "service", "--instance", "OctopusServer", "--stop", "--start"], check=True)
+    _octopus_moves_away(sandbox)
 
     _, record = _bind(params)
 
@@ -365,12 +376,8 @@ def test_an_unmanaged_file_at_the_site_path_is_never_overwritten(
     assert record["changes"] == []
 
 
-def test_an_interrupted_nginx_change_is_restored_by_the_next_run_before_it_plans(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
-) -> None:
-    sandbox = front_nginx()
-    params = _params(sandbox, tmp_path)
-    _, first = _bind(params)
+def test_an_interrupted_nginx_change_is_restored_by_the_next_run_before_it_plans(bound: Bound) -> None:
+    sandbox, params, first = bound
     site = sandbox.root / "nginx" / "conf.d" / "octopus-portal.conf"
     snapshot = json.loads(json.dumps(first["state"]["after"]))
     journal = sandbox.root / "state" / "change-OctopusServer.json"
@@ -494,11 +501,9 @@ def test_sandbox_cli_inits_shows_and_stops_both_processes_of_the_nginx_front(tmp
 
 # ---- 04 on the nginx front ------------------------------------------------------------------------
 def test_renewal_on_the_nginx_front_reloads_with_no_failed_request_and_retires_the_old_directory_after_proof(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
+    bound: Bound,
 ) -> None:
-    sandbox = front_nginx()
-    params = _params(sandbox, tmp_path)
-    _, first = _bind(params)
+    sandbox, params, first = bound
     old = first["certificate"]["thumbprint"]
     master = nginx_of(sandbox).pid()
 
@@ -520,12 +525,8 @@ def test_renewal_on_the_nginx_front_reloads_with_no_failed_request_and_retires_t
     assert len(outcomes) > 10 and [o for o in outcomes if o != "ok"] == []
 
 
-def test_renewal_on_the_nginx_front_is_unchanged_while_the_certificate_has_time_left(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
-) -> None:
-    sandbox = front_nginx()
-    params = _params(sandbox, tmp_path)
-    _, first = _bind(params)
+def test_renewal_on_the_nginx_front_is_unchanged_while_the_certificate_has_time_left(bound: Bound) -> None:
+    sandbox, params, first = bound
 
     record = _quiet("04-renew-certificate", params)
 
@@ -534,17 +535,11 @@ def test_renewal_on_the_nginx_front_is_unchanged_while_the_certificate_has_time_
 
 
 def test_a_failed_renewal_on_the_nginx_front_restores_the_old_site_and_removes_the_new_certificate(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
+    bound: Bound,
 ) -> None:
-    sandbox = front_nginx()
-    params = _params(sandbox, tmp_path)
-    _, first = _bind(params)
+    sandbox, params, first = bound
     old = first["certificate"]["thumbprint"]
-    exe = str(sandbox.server_exe)  # Octopus stops answering where nginx proxies to
-    subprocess.run(
-        [exe, "configure", "--instance", "OctopusServer", "--webListenPrefixes", "http://+:8082/"], check=True
-    )
-    subprocess.run([exe, "service", "--instance", "OctopusServer", "--stop", "--start"], check=True)
+    _octopus_moves_away(sandbox)
 
     record = _quiet("04-renew-certificate", replace(params, force_renew=True))
 
