@@ -182,7 +182,10 @@ nb04 = nb(
     "answering. Reads what is served and bound now; with more than `renew_before_days` left it proves the current "
     "certificate and ends `unchanged` (what a daily schedule wants). Otherwise it obtains the new certificate (same "
     "sources as 01), judges it, imports it, swaps the binding keeping every per-binding setting, **proves over TLS** "
-    "that the new thumbprint is served, and only then retires the old one. Any failure restores the old binding.",
+    "that the new thumbprint is served, and only then retires the old one. Any failure restores the old binding. "
+    "On the nginx front (`target: nginx`, or a sandbox with `front: nginx`) the new certificate gets its own PEM "
+    "directory, the managed server block is pointed at it and nginx reloads gracefully (no request fails); the "
+    "old directory is retired after the proof.",
     [
         (
             FORM,
