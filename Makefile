@@ -3,6 +3,10 @@ PY     ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# make demo FRONT=nginx: the Linux topology (a real nginx in front of the stand-in Octopus on plain HTTP)
+FRONT  ?= httpsys
+DEMO   := demo/$(if $(filter nginx,$(FRONT)),nginx,sandbox)
+AUDIT  := demo/$(if $(filter nginx,$(FRONT)),nginx-audit,audit)
 
 .PHONY: install demo test lint typecheck unit bench clean stop-demo screenshots
 
@@ -15,10 +19,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/octorunbook demo --dir demo/sandbox --audit-dir demo/audit
+	$(BIN)/octorunbook demo --front $(FRONT) --dir $(DEMO) --audit-dir $(AUDIT)
 
 stop-demo:
-	$(BIN)/octorunbook sandbox stop demo/sandbox
+	-test ! -f demo/sandbox/sandbox.json || $(BIN)/octorunbook sandbox stop demo/sandbox
+	-test ! -f demo/nginx/sandbox.json || $(BIN)/octorunbook sandbox stop demo/nginx
 
 lint: install
 	$(BIN)/ruff check octorunbook tests benchmarks tools
@@ -42,6 +47,5 @@ bench: install
 	$(BIN)/python benchmarks/bench_audit_list.py
 	$(BIN)/python benchmarks/bench_unavailability.py
 
-clean:
-	-$(BIN)/octorunbook sandbox stop demo/sandbox
+clean: stop-demo
 	rm -rf demo .pytest_cache .mypy_cache .ruff_cache

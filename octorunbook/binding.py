@@ -10,14 +10,15 @@ import http.client
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .bind_proof import api_rows, finish_proof, served_certificate_rows
 from .findings import Finding, TargetError, VerificationError
 from .journal import WAIT_SECONDS, ChangeJournal, probe, restore_snapshot
 from .journal import restore_commands as snapshot_restore_commands
-from .render import Panel, PlanRow, PlanTable, Row
+from .render import Panel, PlanRow, PlanTable
 from .runbook import Run
 from .targets.base import BindingState, PortalConfig, Target
 from .targets.octopus import build_prefix
-from .verify import Evidence, HttpAnswer, served_chain_validates, tls_handshake, wait_for_portal
+from .verify import Evidence, HttpAnswer, tls_handshake, wait_for_portal
 
 
 @dataclass(frozen=True)
@@ -340,60 +341,8 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
         run.verification = [c.to_record() for c in evidence.checks]
         return evidence
     host, real = target.endpoint(p.https_port)
-    try:
-        tls = tls_handshake(host, real, p.hostname)
-        evidence.tls = tls
-        run.extra["tls"] = tls.to_record()
-        evidence.add(
-            "served certificate (SHA-1 thumbprint)",
-            plan.thumbprint,
-            tls.thumbprint,
-            tls.thumbprint == plan.thumbprint,
-            "SERVED_WRONG_CERTIFICATE",
-        )
-        anchor = (target.recall(f"issuer-{plan.thumbprint}") or {}).get("pem")
-        if anchor:
-            chain_ok, chain_seen = served_chain_validates(host, real, p.hostname, str(anchor))
-            evidence.add(
-                "served chain validates to the issuer the certificate came with",
-                "leaf + intermediates up to that issuer",
-                chain_seen,
-                chain_ok,
-                "SERVED_CHAIN_INCOMPLETE",
-            )
-        evidence.add(
-            "TLS",
-            "TLS 1.2 or newer",
-            f"{tls.tls_version} {tls.cipher}",
-            tls.tls_version in {"TLSv1.2", "TLSv1.3"},
-            "TLS_TOO_OLD",
-        )
-    except OSError as exc:
-        evidence.add(
-            "served certificate (SHA-1 thumbprint)",
-            plan.thumbprint,
-            f"handshake failed: {exc}",
-            False,
-            "SERVED_WRONG_CERTIFICATE",
-        )
-    doc = answer.json() or {}
-    run.octopus_version = str(doc.get("Version", ""))
-    evidence.add(
-        "GET /api over HTTPS",
-        "Octopus JSON (Application, Version)",
-        f"{answer.status} {doc.get('Application', '?')} {doc.get('Version', '')}".strip(),
-        answer.status == 200 and doc.get("Application") == "Octopus Deploy" and bool(doc.get("Version")),
-        "API_NOT_OCTOPUS",
-    )
-    if p.hsts_max_age > 0:
-        hsts = answer.header("Strict-Transport-Security") or "(absent)"
-        evidence.add(
-            "HSTS header",
-            f"max-age={p.hsts_max_age}",
-            hsts,
-            f"max-age={p.hsts_max_age}" in hsts,
-            "HSTS_MISSING",
-        )
+    served_certificate_rows(run, evidence, host, real, p.hostname, plan.thumbprint)
+    api_rows(run, evidence, answer, p.hsts_max_age)
     http_prefixes = [x for x in plan.current.config.listen_prefixes if x.lower().startswith("http:")]
     for prefix in http_prefixes[:1]:
         parts = urlsplit(prefix)
@@ -426,17 +375,7 @@ def verify_binding(run: Run, plan: BindingPlan) -> Evidence:
                 plain is not None and plain.status == 200,
                 "HTTP_NOT_ANSWERING",
             )
-    if evidence.ok:  # what the endpoint accepts, after the proof (warnings; errors with posture: strict)
-        from .posture_step import record_posture
-
-        record_posture(run, evidence)
-    run.verification = [c.to_record() for c in evidence.checks]
-    rows = [
-        Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")
-        for c in evidence.checks
-    ]
-    run.reporter.show(Panel("Proof over TLS", "ok" if evidence.ok else "error", rows))
-    return evidence
+    return finish_proof(run, evidence)
 
 
 def _first_https(prefixes: tuple[str, ...]) -> str:

@@ -30,10 +30,12 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from .findings import InputError, OctorunbookError
+from .targets.protocols import PortalIntent
 from .verify import _client_context, _is_ip
 
 if TYPE_CHECKING:
     from .params import Parameters
+    from .targets.protocols import TargetParts
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
@@ -219,11 +221,11 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
 
         httpsys, store = HttpSys(netsh_exe(), runner), WindowsCertificateStore(runner)
     else:
-        from .targets.sandbox import Sandbox
+        from .targets import open_existing_target
 
-        sandbox = Sandbox(params.resolved_sandbox_dir())
-        sandbox.require()
-        target = sandbox.open_target(params.instance, runner)
+        target = open_existing_target(params, runner)
+        if target.parts is not None:  # the nginx topology: what the managed server block points at
+            return _front_bound(target.parts, params)
         httpsys, store = target.httpsys, target.store
     binding = httpsys.show(params.https_port)
     if binding is None:
@@ -236,6 +238,18 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
         except ValueError:
             not_after = None
     return BoundCertificate(binding.ip_port, binding.certificate_hash, binding.store_name, not_after)
+
+
+def _front_bound(parts: TargetParts, params: Parameters) -> BoundCertificate | None:
+    state = parts.front.read(PortalIntent.location(params.hostname, params.https_port))
+    thumbprint = parts.front.serves(state)
+    if not thumbprint:
+        return None
+    stored = parts.store.get(thumbprint)
+    not_after = datetime.fromisoformat(stored.not_after.replace("Z", "+00:00")) if stored else None
+    return BoundCertificate(
+        f"{parts.front.kind}:{params.https_port}", thumbprint, parts.store.name, not_after
+    )
 
 
 def judge(
@@ -362,7 +376,7 @@ def check_params(
             raise InputError(finding.code, finding.message, finding.remedy)
     port = params.https_port
     endpoint_host = "127.0.0.1"
-    if params.target != "windows":
+    if params.target == "sandbox":
         from .targets.sandbox import Sandbox
 
         sandbox = Sandbox(params.resolved_sandbox_dir())

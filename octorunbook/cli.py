@@ -21,7 +21,11 @@ def _sandbox_init(args: argparse.Namespace) -> int:
 
     sandbox = Sandbox(Path(args.dir))
     sandbox.init(
-        instance=args.instance, http_port=args.http_port, webhosting=not args.no_webhosting, fail=args.fail
+        instance=args.instance,
+        http_port=args.http_port,
+        webhosting=not args.no_webhosting,
+        fail=args.fail,
+        front=args.front,
     )
     _print_status(sandbox.status())
     if args.fail:
@@ -48,6 +52,14 @@ def _print_status(status: dict[str, Any]) -> None:
     for virtual, real in sorted(status["port_map"].items()):
         print(f"    {virtual} → {real}")
     print(f"  stand-in Octopus.Server: {status['server_exe']}")
+    if status.get("front") == "nginx":
+        pid = status.get("nginx_pid")
+        print(
+            f"  front: nginx {'running (pid ' + str(pid) + ')' if pid else 'stopped'} in {status['nginx_prefix']}"
+        )
+        print(f"    proxies to the stand-in Octopus at {status['upstream']}")
+        print(f"    managed server block: {status['nginx_site'] or 'none yet (03 writes it)'}")
+        print(f"    PEM store: {', '.join(status['certificates']) or 'empty'}")
 
 
 def _sandbox_status(args: argparse.Namespace) -> int:
@@ -66,7 +78,8 @@ def _sandbox_stop(args: argparse.Namespace) -> int:
 
     sandbox = Sandbox(Path(args.dir))
     sandbox.require()
-    print("portal stopped" if sandbox.stop() else "portal was not running")
+    for name, was_running in sandbox.stop_all().items():
+        print(f"{name} stopped" if was_running else f"{name} was not running")
     return 0
 
 
@@ -98,9 +111,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     root = Path(args.dir).resolve()
     sandbox = Sandbox(root)
-    sandbox.init()
+    sandbox.init(front=args.front)
     params = Parameters(
-        sandbox_dir=str(root), hostname="localhost", audit_dir=str(Path(args.audit_dir).resolve())
+        sandbox_dir=str(root),
+        hostname="localhost",
+        audit_dir=str(Path(args.audit_dir).resolve()),
+        front=args.front,
+        force_ssl=args.front == "nginx",
+        hsts_max_age=3600 if args.front == "nginx" else 0,
     )
     results = run_all(params, progress=print)
     print("\n" + "=" * 72 + "\nocotorunbook demo summary".replace("ocoto", "octo"))
@@ -206,10 +224,23 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     init.add_argument(
         "--no-webhosting", action="store_true", help="no WebHosting store (a server without IIS)"
     )
-    from .targets.sandbox import DRILLS
+    from .targets.sandbox.host import DRILLS, NGINX_DRILLS
 
+    drills = tuple(dict.fromkeys(DRILLS + NGINX_DRILLS))
     init.add_argument(
-        "--fail", choices=DRILLS, help="arm a failure drill for rehearsal: " + ", ".join(DRILLS)
+        "--fail",
+        choices=drills,
+        help="arm a failure drill for rehearsal: "
+        + ", ".join(DRILLS)
+        + "; with --front nginx: "
+        + ", ".join(NGINX_DRILLS),
+    )
+    init.add_argument(
+        "--front",
+        choices=("httpsys", "nginx"),
+        default="httpsys",
+        help="what terminates TLS: httpsys (the HTTP.sys stand-in, default) or nginx (a real nginx in front "
+        "of the stand-in Octopus on plain HTTP: Octopus on Linux)",
     )
     init.set_defaults(func=_sandbox_init)
     status = ssub.add_parser(
@@ -221,7 +252,9 @@ def _add_sandbox(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_sandbox_status)
     stop = ssub.add_parser(
-        "stop", help="stop the sandbox portal", description="Stop the sandbox's portal process."
+        "stop",
+        help="stop the sandbox portal (and its nginx)",
+        description="Stop the sandbox's portal process, and its nginx for the nginx front.",
     )
     stop.add_argument("dir", help="folder of the sandbox host")
     stop.set_defaults(func=_sandbox_stop)
@@ -260,6 +293,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
     demo.add_argument("--dir", default="demo/sandbox", help="sandbox folder (default: demo/sandbox)")
     demo.add_argument("--audit-dir", default="demo/audit", help="audit records folder (default: demo/audit)")
+    demo.add_argument(
+        "--front",
+        choices=("httpsys", "nginx"),
+        default="httpsys",
+        help="the topology: httpsys (default) or nginx (Octopus on Linux behind a real nginx)",
+    )
     demo.set_defaults(func=_demo)
 
     if full or chosen == "sandbox":

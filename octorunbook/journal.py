@@ -228,22 +228,60 @@ def restore_snapshot(run: Run, snapshot: BindingState, port: int, label: str, fa
     return ok and complete
 
 
+def interrupted_what(data: dict[str, Any]) -> str:
+    return (
+        f"An earlier change was not finished: {data.get('runbook')} by {data.get('operator')} (pid "
+        f"{data.get('pid')}), started {data.get('started_at')}, stopped while '{data.get('phase')}' (killed, "
+        "crashed, or left by rollback: False). The target may be half-changed."
+    )
+
+
+def restores_interrupted(run: Run, what: str, by_hand: str, path: Path) -> bool:
+    """Say ``INTERRUPTED_CHANGE`` first; True when this run restores the snapshot now (not a dry run,
+    not 02, rollback allowed). ``rollback: False`` stops the run here: nothing new is planned."""
+    if run.params.dry_run or run.runbook == "02-verify-certificate":
+        run.findings.insert(
+            0,  # said first: before a stale lock or anything else this run finds
+            Finding(
+                "INTERRUPTED_CHANGE",
+                "warning",
+                what + " This run changes nothing, so the snapshot was NOT restored.",
+                "Run 01 or 03 (dry_run: False) to restore it first, or by hand: " + by_hand,
+                details={"journal": str(path)},
+            ),
+        )
+        return False
+    if not run.params.rollback:
+        raise TargetError(
+            "INTERRUPTED_CHANGE",
+            what + " rollback: False, so the snapshot was not restored and nothing new is planned.",
+            "Inspect the target, then run again with rollback: True, or restore by hand: " + by_hand,
+            details={"journal": str(path)},
+        )
+    run.findings.insert(
+        0,
+        Finding(
+            "INTERRUPTED_CHANGE",
+            "warning",
+            what + " Its snapshot is restored now, before anything new is planned.",
+            "Read the restoration in this record's changes and verification.",
+            details={"journal": str(path)},
+        ),
+    )
+    return True
+
+
 def recover_interrupted(run: Run) -> None:
     """Called when a run has the target lock: an unfinished journal is reported first, then restored."""
     target = run.require_target()
     journal = read_journal(target)
     if journal is None:
         return
-    p = run.params
     d = journal.data
     snapshot = journal.snapshot
     cmds = restore_commands(target, snapshot, journal.port)
     by_hand = "; ".join(" ".join(c) for c in cmds) + f"; then delete {journal.path}"
-    what = (
-        f"An earlier change was not finished: {d.get('runbook')} by {d.get('operator')} (pid {d.get('pid')}), "
-        f"started {d.get('started_at')}, stopped while '{d.get('phase')}' (killed, crashed, or left by "
-        "rollback: False). The target may be half-changed."
-    )
+    what = interrupted_what(d)
     run.extra["interrupted_change"] = {**d, "journal": str(journal.path)}
     b = snapshot.binding
     run.reporter.show(
@@ -265,35 +303,8 @@ def recover_interrupted(run: Run) -> None:
             ],
         )
     )
-    if p.dry_run or run.runbook == "02-verify-certificate":
-        run.findings.insert(
-            0,  # said first: before a stale lock or anything else this run finds
-            Finding(
-                "INTERRUPTED_CHANGE",
-                "warning",
-                what + " This run changes nothing, so the snapshot was NOT restored.",
-                "Run 01 or 03 (dry_run: False) to restore it first, or by hand: " + by_hand,
-                details={"journal": str(journal.path)},
-            ),
-        )
+    if not restores_interrupted(run, what, by_hand, journal.path):
         return
-    if not p.rollback:
-        raise TargetError(
-            "INTERRUPTED_CHANGE",
-            what + " rollback: False, so the snapshot was not restored and nothing new is planned.",
-            "Inspect the target, then run again with rollback: True, or restore by hand: " + by_hand,
-            details={"journal": str(journal.path)},
-        )
-    run.findings.insert(
-        0,
-        Finding(
-            "INTERRUPTED_CHANGE",
-            "warning",
-            what + " Its snapshot is restored now, before anything new is planned.",
-            "Read the restoration in this record's changes and verification.",
-            details={"journal": str(journal.path)},
-        ),
-    )
     journal.phase("restoring")
     run.state["interrupted_snapshot"] = snapshot.to_record()
     if not restore_snapshot(

@@ -16,7 +16,8 @@ from typing import Any
 from .findings import Finding, InputError
 from .redaction import SECRETS, env_name_ok, looks_like_secret_name, shown_env_name
 
-TARGETS = ("sandbox", "windows")
+TARGETS = ("sandbox", "windows", "nginx")
+FRONTS = ("httpsys", "nginx")
 SOURCES = ("self-signed", "pfx", "pem", "store", "acme")
 STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
@@ -31,7 +32,21 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 # An Octopus instance name becomes part of file names (the lock) and, on Windows, of an elevated
 # command line: letters, digits, space, dot, dash and underscore; no path, no trailing dot or space.
 _INSTANCE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9_-])?")
-PATH_PARAMETERS = ("sandbox_dir", "server_exe", "pfx_path", "pem_cert_path", "pem_key_path", "audit_dir")
+PATH_PARAMETERS = (
+    "sandbox_dir",
+    "server_exe",
+    "pfx_path",
+    "pem_cert_path",
+    "pem_key_path",
+    "audit_dir",
+    "nginx_bin",
+    "nginx_conf_dir",
+    "nginx_pid",
+    "cert_dir",
+)
+# Where nginx and its certificates live: absolute, because nginx resolves a relative path against its own
+# prefix, not against the directory the runbook was started in.
+ABSOLUTE_PATHS = ("nginx_bin", "nginx_conf_dir", "nginx_pid", "cert_dir")
 MAX_TEXT = 4096  # no parameter is longer than a path; a megabyte string is a mistake or an attack
 MAX_DNS_NAMES = 100
 
@@ -103,6 +118,12 @@ class Parameters:
     acme_eab_hmac_env: str = ""
     acme_dns_hook: str = ""
     acme_dns_resolver: str = ""
+    front: str = "httpsys"
+    nginx_bin: str = "/usr/sbin/nginx"
+    nginx_conf_dir: str = "/etc/nginx"
+    nginx_pid: str = "/run/nginx.pid"
+    cert_dir: str = "/etc/octorunbook/certs"
+    octopus_upstream: str = "http://127.0.0.1:8080"
 
     def __post_init__(self) -> None:
         # Validation and use see the same value: "localhost " must not pass as "localhost" and then
@@ -236,9 +257,11 @@ class Parameters:
         if self.target not in TARGETS:
             bad(
                 "TARGET_INVALID",
-                f"target must be 'sandbox' or 'windows', got {self.target!r}.",
-                "Use target: sandbox to rehearse, target: windows on the Octopus server itself.",
+                f"target must be 'sandbox', 'windows' or 'nginx', got {self.target!r}.",
+                "Use target: sandbox to rehearse, target: windows on the Octopus server itself, target: nginx "
+                "on the Linux host whose nginx fronts Octopus.",
             )
+        problems += self._front_check()
         if "%" in self.hostname:
             bad(
                 "HOSTNAME_INVALID",
@@ -363,6 +386,19 @@ class Parameters:
                     "Fix or remove it.",
                 )
         return problems
+
+    @property
+    def front_kind(self) -> str:
+        """Which TLS front this run drives: nginx for ``target: nginx``, else the ``front`` parameter
+        (the sandbox's topology; Windows is always HTTP.sys)."""
+        if self.target == "nginx":
+            return "nginx"
+        return self.front if self.target == "sandbox" else "httpsys"
+
+    def _front_check(self) -> list[Finding]:
+        from .params_nginx import front_problems
+
+        return front_problems(self)
 
     @property
     def acme_directory_url(self) -> str:

@@ -21,7 +21,7 @@ def record_posture(run: Run, evidence: Evidence | None = None) -> PostureReport 
     target = run.require_target()
     p = run.params
     host, real = target.endpoint(p.https_port)
-    front = "nginx" if str(target.kind) == "nginx" else "httpsys"
+    front = target.front_kind
     try:
         report = scan((host, real), p.hostname, posture=p.posture, front=front)  # type: ignore[arg-type]
     except OctorunbookError as exc:

@@ -1,14 +1,49 @@
 """Runbook 04 — renew or rotate the portal certificate with no restart and no downtime.
 
 The notebook's face: ``renewal_state`` reads what the portal has and obtains the new certificate;
-``renewal_swap`` swaps the binding, proves it and retires the old certificate (or rolls back).
+``renewal_swap`` swaps the binding, proves it and retires the old certificate (or rolls back). On the
+nginx front, ``renew_front`` does the same through 03's loop over the protocols (a reload, no restart).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from . import renewal_state, renewal_swap
 from .renewal_check import check_panel, expiry_check
-from .renewal_state import Current, Replacement, judge_renewal, obtain_replacement, read_current, renewal_due
-from .renewal_swap import SwapPlan, apply_swap, plan_swap, prove, restore, retire
+from .renewal_state import Current, Replacement, judge_renewal, obtain_replacement, renewal_due
+from .renewal_swap import SwapPlan, prove, restore, retire
+
+if TYPE_CHECKING:
+    from .renew_front import FrontSwapPlan
+    from .runbook import Run
+
+
+def read_current(run: Run) -> Current:
+    """What the portal has now: the HTTP.sys binding, or what the nginx front's server block names."""
+    if run.require_target().parts is not None:
+        from . import renew_front
+
+        return renew_front.read_current(run)
+    return renewal_state.read_current(run)
+
+
+def plan_swap(run: Run, current: Current, new: Replacement | None) -> SwapPlan | FrontSwapPlan | None:
+    if run.require_target().parts is not None:
+        from . import renew_front
+
+        return renew_front.plan_swap(run, current, new)
+    return renewal_swap.plan_swap(run, current, new)
+
+
+def apply_swap(run: Run, plan: SwapPlan | FrontSwapPlan | None) -> None:
+    if plan is None or isinstance(plan, SwapPlan):
+        renewal_swap.apply_swap(run, plan)
+        return
+    from . import renew_front
+
+    renew_front.apply_swap(run, plan)
+
 
 __all__ = [
     "Current",

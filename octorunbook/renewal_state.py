@@ -101,23 +101,7 @@ def read_current(run: Run) -> Current:
         cert = x509.load_pem_x509_certificate(pem) if pem else None
         current = Current(binding, served, error, stored, cert)
         run.state["before"] = current.to_record()
-        days = current.days_left()
-        rows = [
-            Row("info", "bound (HTTP.sys)", f"{binding.certificate_hash} ({binding.store_name})"),
-            Row(
-                "ok" if served and served.thumbprint == binding.certificate_hash else "warning",
-                "served over TLS",
-                served.thumbprint if served else f"no answer: {error}",
-            ),
-            Row(
-                "info" if days is None or days > p.renew_before_days else "warning",
-                "expires",
-                f"{current.not_after:%Y-%m-%d} ({days} days left; renew_before_days {p.renew_before_days})"
-                if current.not_after
-                else "unknown",
-            ),
-        ]
-        run.reporter.show(Panel("What the portal has now", "info", rows))
+        show_current(run, current, "bound (HTTP.sys)")
         if served is not None and served.thumbprint != binding.certificate_hash:
             raise VerificationError(
                 "SERVED_NOT_BOUND",
@@ -127,6 +111,29 @@ def read_current(run: Run) -> Current:
                 "`netsh http show sslcert` lists them. Resolve that before renewing.",
             )
     return current
+
+
+def show_current(run: Run, current: Current, bound_label: str) -> None:
+    """The panel 04 opens with: what is bound, what is served, when it expires."""
+    days = current.days_left()
+    before = run.params.renew_before_days
+    served = current.served
+    rows = [
+        Row("info", bound_label, f"{current.thumbprint} ({current.binding.store_name})"),
+        Row(
+            "ok" if served and served.thumbprint == current.thumbprint else "warning",
+            "served over TLS",
+            served.thumbprint if served else f"no answer: {current.served_error}",
+        ),
+        Row(
+            "info" if days is None or days > before else "warning",
+            "expires",
+            f"{current.not_after:%Y-%m-%d} ({days} days left; renew_before_days {before})"
+            if current.not_after
+            else "unknown",
+        ),
+    ]
+    run.reporter.show(Panel("What the portal has now", "info", rows))
 
 
 def served_now(target: Target, port: int, hostname: str) -> tuple[TlsEvidence | None, str]:

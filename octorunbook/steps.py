@@ -15,12 +15,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import certificates
-from .binding import apply_binding, plan_binding  # runbook 03 lives in binding.py
+from . import (  # runbook 03: binding.py for HTTP.sys, bind.py over the protocols (nginx)
+    bind,
+    binding,
+    certificates,
+)
 from .findings import Finding, InputError, OctorunbookError, TargetError, VerificationError
 from .redaction import Secret, secret_from_env, shown_env_name
 from .render import Panel, PlanRow, PlanTable, Row, certificate_panel
 from .runbook import Run
+from .store_steps import (
+    import_into_store,
+    judge_rows,
+    no_store_certificate,
+    prove_in_store,
+    store_certificate_pem,
+    top_issuer,
+)
+from .targets import protocols
 from .targets.base import StoredCertificate, Target
 from .verify import Evidence
 
@@ -65,7 +77,13 @@ def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCerti
             loaded = obtain_acme_certificate(run)
         else:
             thumbprint = certificates.normalize_thumbprint(p.thumbprint)
-            pem = _require_store(target, p.store) and target.store.certificate_pem(thumbprint, p.store)
+            if target.parts is not None:  # the nginx topology: the PEM-directory store
+                pem = store_certificate_pem(run, thumbprint)
+                if not pem:
+                    raise no_store_certificate(thumbprint, target.parts.store.name)
+            else:
+                _require_store(target, p.store)
+                pem = target.store.certificate_pem(thumbprint, p.store)
             if not pem:
                 raise TargetError(
                     "CERT_NOT_FOUND",
@@ -86,9 +104,13 @@ def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCerti
     return loaded
 
 
-def import_certificate(run: Run, loaded: certificates.LoadedCertificate) -> StoredCertificate | None:
+def import_certificate(
+    run: Run, loaded: certificates.LoadedCertificate
+) -> StoredCertificate | protocols.StoredCertificate | None:
     """Import into LocalMachine\\<store> unless it is already there with its key (idempotent)."""
     target = run.require_target()
+    if target.parts is not None:  # the nginx topology: the PEM-directory store
+        return import_into_store(run, loaded)
     p = run.params
     with run.step():
         thumbprint = loaded.info.thumbprint
@@ -125,25 +147,10 @@ def import_certificate(run: Run, loaded: certificates.LoadedCertificate) -> Stor
         run.state["after"] = {"in_store": stored.to_record() if stored else None}
         if stored is not None:
             target.remember("last-import", {"thumbprint": thumbprint, "store": p.store, "at": run.started_at})
-            anchor = _top_issuer(loaded)
+            anchor = top_issuer(loaded)
             if anchor is not None:  # 03 proves the served chain validates to it
                 target.remember(f"issuer-{thumbprint}", {"pem": anchor})
     return stored
-
-
-def _top_issuer(loaded: certificates.LoadedCertificate) -> str | None:
-    """The top of the issuer chain the source carried (the root, or the highest intermediate), as PEM."""
-    from cryptography.hazmat.primitives import serialization
-
-    current, top = loaded.certificate, None
-    for _ in range(len(loaded.chain)):
-        issuer = next((c for c in loaded.chain if c.subject == current.issuer and c != current), None)
-        if issuer is None:
-            break
-        top = current = issuer
-        if issuer.subject == issuer.issuer:
-            break
-    return top.public_bytes(serialization.Encoding.PEM).decode() if top is not None else None
 
 
 def _import(run: Run, target: Target, loaded: certificates.LoadedCertificate) -> StoredCertificate:
@@ -219,7 +226,10 @@ def resolve_thumbprint(run: Run) -> str:
             return certificates.normalize_thumbprint(run.params.thumbprint)
         last = target.recall("last-import")
         if not last:
-            target.octopus.require_instance()  # a mistyped instance is the likelier cause: say that first
+            if target.parts is not None:  # a mistyped instance is the likelier cause: say that first
+                target.parts.instance.require()
+            else:
+                target.octopus.require_instance()
             raise InputError(
                 "THUMBPRINT_REQUIRED",
                 "No thumbprint was given and runbook 01 has not imported a certificate on this target.",
@@ -236,9 +246,11 @@ def resolve_thumbprint(run: Run) -> str:
         return str(last["thumbprint"])
 
 
-def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
+def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate | protocols.StoredCertificate | None:
     """Prove the certificate in the store; in a dry-run procedure, show what will be proven of 01's."""
     target = run.require_target()
+    if target.parts is not None:  # the nginx topology: files, modes, and nginx -t loads them
+        return prove_in_store(run, thumbprint)
     p = run.params
     evidence = Evidence()
     with run.step():
@@ -302,17 +314,7 @@ def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
 
             loaded = certificates.LoadedCertificate(x509.load_pem_x509_certificate(pem), None, (), "store")
             run.certificate = loaded.info.to_record(p.store)
-            judged = [
-                f
-                for f in certificates.judge(loaded, p.hostname)
-                if f.code in {"CERT_EXPIRED", "CERT_NOT_YET_VALID", "HOSTNAME_MISMATCH", "CERT_EXPIRES_SOON"}
-            ]
-            for f in judged:
-                evidence.add(
-                    f.code.lower().replace("_", " "), "no problem", f.message, f.severity != "error", f.code
-                )
-            if not judged:
-                evidence.add("valid for hostname", f"covers {p.hostname}, not expired", "yes", True)
+            judge_rows(evidence, loaded, p.hostname)
         run.verification = [c.to_record() for c in evidence.checks]
         rows = [
             Row("ok" if c.ok else "error", c.check, f"expected {c.expected}; seen {c.seen}")
@@ -366,6 +368,23 @@ _REMEDIES = {
     "CERT_EXPIRED": "Renew the certificate and import the new one.",
     "HOSTNAME_MISMATCH": "Use a certificate whose SAN covers the portal hostname.",
 }
+
+
+# ------------------------------------------------------------------------------------------------
+# 03 bind
+# ------------------------------------------------------------------------------------------------
+def plan_binding(run: Run, thumbprint: str) -> binding.BindingPlan | bind.TopologyPlan:
+    """03's plan: HTTP.sys through binding.py, a target of protocol parts (nginx) through bind.py."""
+    if run.require_target().parts is not None:
+        return bind.plan(run, thumbprint)
+    return binding.plan_binding(run, thumbprint)
+
+
+def apply_binding(run: Run, plan: binding.BindingPlan | bind.TopologyPlan) -> None:
+    if isinstance(plan, bind.TopologyPlan):
+        bind.apply(run, plan)
+    else:
+        binding.apply_binding(run, plan)
 
 
 __all__ = [

@@ -29,7 +29,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     for meta in list(_HOME.rglob("sandbox.json")) + [p / "sandbox.json" for p in _STARTED]:
         if meta.is_file():
-            Sandbox(meta.parent).stop()
+            Sandbox(meta.parent).stop_all()
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
@@ -49,7 +49,7 @@ def make_sandbox(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
     yield factory
     for sandbox in made:
-        sandbox.stop()
+        sandbox.stop_all()  # the portal, and nginx for the nginx front
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 PARAMS = """# Parameters — one YAML file drives all three runbooks: `octorunbook run params.yaml`.
 # Secrets are never parameters: the PFX password comes from the environment variable named below.
-target: str = "sandbox"  # "sandbox": rehearse on this machine; "windows": this Octopus server (run as Administrator)
+target: str = "sandbox"  # "sandbox": rehearse on this machine; "windows": this Octopus server (run as Administrator); "nginx": this Linux host, nginx in front of Octopus
 sandbox_dir: str = ""  # sandbox host folder; empty: ~/.octorunbook/sandbox (created on first use)
 instance: str = "OctopusServer"  # Octopus instance name, as Octopus Manager lists it
 server_exe: str = ""  # path to Octopus.Server.exe; empty: registry InstallLocation, else the default install path
@@ -41,6 +41,12 @@ acme_eab_kid: str = ""  # acme: external account binding key id (ZeroSSL, some p
 acme_eab_hmac_env: str = ""  # acme: NAME of the environment variable holding the EAB HMAC key (never the key)
 acme_dns_hook: str = ""  # acme dns-01: command run with OCTORUNBOOK_ACME_ACTION/RECORD_NAME/RECORD_VALUE in its environment
 acme_dns_resolver: str = ""  # acme dns-01: DNS server (host[:port]) polled until the TXT record is visible; empty: the system's
+front: str = "httpsys"  # what terminates TLS: "httpsys" (Windows) or "nginx" (Octopus on Linux); for the sandbox, its topology
+nginx_bin: str = "/usr/sbin/nginx"  # target nginx: the nginx binary
+nginx_conf_dir: str = "/etc/nginx"  # target nginx: nginx's configuration root (nginx.conf includes conf.d/*.conf)
+nginx_pid: str = "/run/nginx.pid"  # target nginx: pid file of the running master (reload signals it)
+cert_dir: str = "/etc/octorunbook/certs"  # target nginx: PEM store, one directory per thumbprint (key 0600, dir 0700)
+octopus_upstream: str = "http://127.0.0.1:8080"  # target nginx: Octopus's plain-HTTP address nginx proxies to
 """
 
 
@@ -177,7 +183,10 @@ nb04 = nb(
     "answering. Reads what is served and bound now; with more than `renew_before_days` left it proves the current "
     "certificate and ends `unchanged` (what a daily schedule wants). Otherwise it obtains the new certificate (same "
     "sources as 01), judges it, imports it, swaps the binding keeping every per-binding setting, **proves over TLS** "
-    "that the new thumbprint is served, and only then retires the old one. Any failure restores the old binding.",
+    "that the new thumbprint is served, and only then retires the old one. Any failure restores the old binding. "
+    "On the nginx front (`target: nginx`, or a sandbox with `front: nginx`) the new certificate gets its own PEM "
+    "directory, the managed server block is pointed at it and nginx reloads gracefully (no request fails); the "
+    "old directory is retired after the proof.",
     [
         (
             FORM,

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from ..redaction import Secret
     from .httpsys import HttpSys
     from .octopus import OctopusServer
+    from .protocols import TargetParts
 
-TargetKind = Literal["sandbox", "windows"]
+TargetKind = Literal["sandbox", "windows", "nginx"]
 STORES = ("My", "WebHosting")
 OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"
 
@@ -200,6 +201,13 @@ class Target:
     state_dir: Path
     connect_host: str = "127.0.0.1"
     port_mapper: Callable[[int], int] | None = None
+    # Set when a run drives the parts through ``protocols`` (the nginx topology: PEM store, nginx front,
+    # Octopus behind the proxy); None for the HTTP.sys topology, which 03 drives through binding.py.
+    parts: TargetParts | None = None
+
+    @property
+    def front_kind(self) -> str:
+        return self.parts.front.kind if self.parts is not None else "httpsys"
 
     def endpoint(self, port: int) -> tuple[str, int]:
         """Where to connect to reach ``port`` on this host (the sandbox maps privileged ports).

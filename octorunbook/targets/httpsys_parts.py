@@ -187,6 +187,17 @@ class HttpSysFront:
         """HTTP.sys says whether it can use a key only when binding; the store's key test is the proof."""
         return []
 
+    def serves(self, state: HttpSysBinding) -> str:
+        return state.thumbprint
+
+    def state_from_record(self, record: dict[str, Any]) -> HttpSysBinding:
+        return _binding(
+            str(record["endpoint"]),
+            str(record.get("thumbprint", "")),
+            str(record.get("store", "")),
+            str(record.get("application_id", "")),
+        )
+
 
 def _hsts(config: PortalConfig) -> str:
     return f"on, max-age={config.hsts_max_age}" if config.hsts_enabled else "off"
@@ -265,6 +276,14 @@ class OctopusServerInstance:
 
     def restore(self, previous: PortalConfig, log: ChangeLog) -> None:
         self._configure(previous, log, "rollback: ")
+
+    def state_from_record(self, record: dict[str, Any]) -> PortalConfig:
+        return PortalConfig(
+            tuple(str(x) for x in record["listen_prefixes"]),
+            bool(record["force_ssl"]),
+            bool(record["hsts_enabled"]),
+            int(record["hsts_max_age"]),
+        )
 
     def _configure(self, config: PortalConfig, log: ChangeLog, prefix: str) -> None:
         self.octopus.service("stop")

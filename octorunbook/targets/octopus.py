@@ -149,6 +149,13 @@ def parse_show_configuration(text: str) -> PortalConfig:
     )
 
 
+def parse_trusted_proxies(text: str) -> tuple[str, ...]:
+    """``Octopus.WebPortal.TrustedProxies`` from show-configuration output: the proxies whose
+    ``X-Forwarded-*`` headers Octopus believes (comma-separated; empty when none is configured)."""
+    data = find_json_object(text, lambda d: any(k.lower().startswith("octopus") for k in d)) or {}
+    return split_prefixes(str(_lookup(data, "Octopus", "WebPortal", "TrustedProxies") or ""))
+
+
 def parse_list_instances(text: str) -> dict[str, str]:
     return {m["name"]: m["config"] for m in _INSTANCE_LINE.finditer(text)}
 
@@ -205,6 +212,10 @@ class OctopusServer:
             )
 
     def show_configuration(self) -> PortalConfig:
+        return parse_show_configuration(self.show_configuration_text())
+
+    def show_configuration_text(self) -> str:
+        """``show-configuration --format=json-hierarchical`` output, for the parsers of this module."""
         result = self.runner.run(
             [
                 self.exe,
@@ -219,7 +230,7 @@ class OctopusServer:
         )
         if not result.ok:
             raise classify_failure(result, "SHOW_CONFIGURATION_FAILED", "show-configuration")
-        return parse_show_configuration(result.stdout)
+        return result.stdout
 
     def configure_argv(
         self,
@@ -228,9 +239,12 @@ class OctopusServer:
         force_ssl: bool | None = None,
         hsts_enabled: bool | None = None,
         hsts_max_age: int | None = None,
+        trusted_proxies: tuple[str, ...] | None = None,
     ) -> list[str]:
         """The argv of ``configure`` for the settings given (empty when there is nothing to set)."""
         options: list[str] = []
+        if trusted_proxies is not None:  # honoured since Octopus 3.5.2 (X-Forwarded-Proto/-Host)
+            options += ["--trustedProxies", ",".join(trusted_proxies)]
         if listen_prefixes is not None:
             options += ["--webListenPrefixes", ",".join(listen_prefixes)]
         if force_ssl is not None:
@@ -248,12 +262,14 @@ class OctopusServer:
         force_ssl: bool | None = None,
         hsts_enabled: bool | None = None,
         hsts_max_age: int | None = None,
+        trusted_proxies: tuple[str, ...] | None = None,
     ) -> None:
         argv = self.configure_argv(
             listen_prefixes=listen_prefixes,
             force_ssl=force_ssl,
             hsts_enabled=hsts_enabled,
             hsts_max_age=hsts_max_age,
+            trusted_proxies=trusted_proxies,
         )
         if not argv:
             return

@@ -124,6 +124,12 @@ class PortalIntent:
     keep_http: bool = True
     http_port: int = 80
 
+    @classmethod
+    def location(cls, hostname: str, https_port: int) -> PortalIntent:
+        """An intent that says only *where* (what ``read`` looks at: the port, the file), for readers
+        that want no change: a check, a rollback reading what it restored."""
+        return cls(hostname, https_port, StoredCertificate("", "", "", (), "", "", False), False, 0)
+
     @property
     def https_url(self) -> str:
         port = "" if self.https_port == 443 else f":{self.https_port}"
@@ -205,6 +211,11 @@ class Part(Protocol[StateT]):
 
     def restore(self, previous: StateT, log: ChangeLog) -> None: ...
 
+    def state_from_record(self, record: dict[str, Any]) -> StateT:
+        """The inverse of ``State.to_record``: a change journal keeps the snapshot as JSON, and the run
+        after a crash gives it back to ``restore``."""
+        ...
+
 
 @runtime_checkable
 class CertificateStore(Protocol):
@@ -245,6 +256,10 @@ class TlsFront(Part[StateT], Protocol[StateT]):
         """02's evidence that this front can load the certificate (nginx: ``nginx -t`` with it)."""
         ...
 
+    def serves(self, state: StateT) -> str:
+        """The thumbprint a state of this front serves (empty: none) — what a rollback proves."""
+        ...
+
 
 class OctopusInstance(Part[StateT], Protocol[StateT]):
     """The Octopus Server instance behind the front."""
@@ -254,6 +269,18 @@ class OctopusInstance(Part[StateT], Protocol[StateT]):
     def require(self) -> None:
         """Raise ``INSTANCE_NOT_FOUND`` when the instance does not exist on this host."""
         ...
+
+
+@dataclass(frozen=True)
+class TargetParts:
+    """The three parts of one topology, as 01, 02 and 03 use them (``kinds`` goes into the record)."""
+
+    store: CertificateStore
+    front: TlsFront[Any]
+    instance: OctopusInstance[Any]
+
+    def kinds(self) -> dict[str, str]:
+        return {"store": self.store.kind, "front": self.front.kind, "instance": self.instance.kind}
 
 
 __all__ = [
@@ -268,5 +295,6 @@ __all__ = [
     "SettingDiff",
     "State",
     "StoredCertificate",
+    "TargetParts",
     "TlsFront",
 ]

@@ -334,6 +334,18 @@ class NginxFront:
             conn.close()
         return Proof(f"Octopus answers at {self.upstream}/api", "200", seen, ok, "PORTAL_NOT_ANSWERING")
 
+    def serves(self, state: NginxSiteState) -> str:
+        return state.thumbprint if state.exists else ""
+
+    def state_from_record(self, record: dict[str, Any]) -> NginxSiteState:
+        return NginxSiteState(
+            str(record["path"]),
+            bool(record["exists"]),
+            bool(record["managed"]),
+            str(record.get("text", "")),
+            str(record.get("thumbprint", "")),
+        )
+
     # ---- 02: can nginx load the certificate? -------------------------------------------------
     def prove_can_serve(self, certificate: StoredCertificate) -> list[Proof]:
         """``nginx -t`` on a scratch configuration that loads only this certificate and key."""

@@ -44,6 +44,15 @@ DRILLS = (
     "legacy-tls",
 )
 DEFAULT_INSTANCE = "OctopusServer"
+FRONTS = ("httpsys", "nginx")
+UPSTREAM_PORT = 8080  # where the Linux container serves plain HTTP
+NGINX_DRILLS = ("bad-directive", "configure", "service-start")  # nginx -t fails; the stand-in's drills
+
+
+def drills_for(front: str) -> tuple[str, ...]:
+    return NGINX_DRILLS if front == "nginx" else DRILLS
+
+
 IIS_APP_ID = "{4DC3E181-E14B-4A21-B022-59FC669B0914}"
 OCTOPUS_VERSION = "2025.3.13578"
 
@@ -162,11 +171,23 @@ class Sandbox:
         webhosting: bool = True,
         fail: str | None = None,
         start: bool = True,
+        front: str = "httpsys",
     ) -> None:
-        """Create the host (idempotent: an existing sandbox is left as it is, drills re-armed)."""
-        if fail is not None and fail not in DRILLS:
+        """Create the host (idempotent: an existing sandbox is left as it is, drills re-armed).
+
+        ``front: nginx`` is the Linux topology: the stand-in Octopus listens on plain HTTP (the
+        upstream, port 8080 mapped) and a real nginx under ``DIR/nginx`` terminates TLS in front of it.
+        """
+        if front not in FRONTS:
             raise InputError(
-                "DRILL_UNKNOWN", f"Unknown failure drill {fail!r}.", f"Choose one of: {', '.join(DRILLS)}."
+                "FRONT_INVALID", f"front must be 'httpsys' or 'nginx', got {front!r}.", "Use one of those."
+            )
+        drills = drills_for(front)
+        if fail is not None and fail not in drills:
+            raise InputError(
+                "DRILL_UNKNOWN",
+                f"Unknown failure drill {fail!r} for the {front} front.",
+                f"Choose one of: {', '.join(drills)}.",
             )
         if not 1 <= http_port <= 65535:
             raise InputError(
@@ -187,6 +208,7 @@ class Sandbox:
                 f"{self.root} is not empty and is not a sandbox host; it will not be turned into one.",
                 "Choose a new or empty folder for the sandbox (sandbox_dir).",
             )
+        self.require_front(front)
         if self.exists() and self.meta().get("instance", DEFAULT_INSTANCE) != instance:
             raise InputError(
                 "SANDBOX_INSTANCE_MISMATCH",
@@ -207,15 +229,21 @@ class Sandbox:
                         "port_map": {},
                         "fail": None,
                         "created": time.time(),
+                        "front": front,
                     },
                 )
+                if front == "nginx":  # Octopus on Linux: plain HTTP on 8080, any host name (nginx sends it)
+                    http_prefix = f"http://+:{UPSTREAM_PORT}/"
+                    http_port = UPSTREAM_PORT
+                else:
+                    http_prefix = f"http://localhost:{http_port}/"
                 self.write_json(
                     self.instance_path(instance),
                     {
                         "Octopus": {
                             "Home": str(self.root / "home"),
                             "WebPortal": {
-                                "ListenPrefixes": f"http://localhost:{http_port}/",
+                                "ListenPrefixes": http_prefix,
                                 "ForceSSL": "False",
                                 "HttpStrictTransportSecurityEnabled": "False",
                                 "HttpStrictTransportSecurityMaxAge": "3600",
@@ -243,6 +271,34 @@ class Sandbox:
             from .server_cli import start_portal
 
             start_portal(self, instance)
+            if front == "nginx":
+                from .proxied import start_front
+
+                start_front(self)
+
+    @property
+    def front(self) -> str:
+        """``httpsys`` (the HTTP.sys stand-in serves TLS) or ``nginx`` (a real nginx in front)."""
+        return str(self.meta().get("front") or "httpsys")
+
+    def require_front(self, front: str) -> None:
+        """``SANDBOX_FRONT_MISMATCH`` when this sandbox was created for the other front (reads only)."""
+        if self.exists() and self.front != front:
+            raise InputError(
+                "SANDBOX_FRONT_MISMATCH",
+                f"The sandbox {self.root} was created with front {self.front!r}, not {front!r}.",
+                f"Set front: {self.front} to use it, or give another sandbox_dir for the {front} topology "
+                f"(`octorunbook sandbox init DIR --front {front}`).",
+            )
+
+    def stop_all(self) -> dict[str, bool]:
+        """Stop everything this sandbox runs (the portal, and nginx for the nginx front): what was running."""
+        stopped = {"portal": self.stop()}
+        if self.front == "nginx":
+            from .proxied import stop_front
+
+            stopped["nginx"] = stop_front(self)
+        return stopped
 
     def _write_stand_ins(self) -> None:
         bin_dir = self.root / "bin"
@@ -370,7 +426,14 @@ class Sandbox:
             "stores": stores,
             "drill": meta.get("fail"),
             "server_exe": str(self.server_exe),
+            "front": self.front,
+            **(self._front_status() if self.front == "nginx" else {}),
         }
+
+    def _front_status(self) -> dict[str, Any]:
+        from .proxied import front_status
+
+        return front_status(self)
 
     def open_target(self, instance: str, runner: CommandRunner) -> Target:
         from ..httpsys import HttpSys
@@ -378,13 +441,20 @@ class Sandbox:
         from .store import DirectoryCertificateStore
 
         self.require()
+        octopus = OctopusServer(str(self.server_exe), instance, runner)
+        parts = None
+        if self.front == "nginx":
+            from .proxied import open_parts
+
+            parts = open_parts(self, octopus, runner)
         return Target(
             kind="sandbox",
             host=f"sandbox:{self.root.name}",
             instance=instance,
             store=DirectoryCertificateStore(self.stores_dir),
-            octopus=OctopusServer(str(self.server_exe), instance, runner),
+            octopus=octopus,
             httpsys=HttpSys(str(self.netsh_exe), runner),
+            parts=parts,
             runner=runner,
             state_dir=self.root / "state",
             connect_host="127.0.0.1",
@@ -395,16 +465,21 @@ class Sandbox:
         )
 
 
-def ensure_sandbox(root: Path) -> Sandbox:
-    """The sandbox at ``root``, created (and its portal started) on first use."""
+def ensure_sandbox(root: Path, front: str = "httpsys") -> Sandbox:
+    """The sandbox at ``root``, created (and its portal started) on first use, with ``front``."""
     sandbox = Sandbox(root)
+    sandbox.require_front(front)
     if not sandbox.exists():
-        sandbox.init()
+        sandbox.init(front=front)
     elif sandbox.portal_pid() is None:
         from .server_cli import start_portal
 
         with contextlib.suppress(TargetError):
             start_portal(sandbox, str(sandbox.meta().get("instance", DEFAULT_INSTANCE)))
+    if sandbox.front == "nginx":
+        from .proxied import start_front
+
+        start_front(sandbox)  # a no-op when it runs
     return sandbox
 
 

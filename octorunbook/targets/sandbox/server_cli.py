@@ -61,6 +61,16 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _truthy(value: str) -> bool:
     return value.strip().lower() in {"true", "1", "yes"}
 
@@ -210,6 +220,12 @@ def _configure(sandbox: Sandbox, instance: str, options: dict[str, str]) -> int:
             portal["ListenPrefixes"] = ",".join(prefixes)
             for prefix in prefixes:
                 sandbox._map_port_locked(prefix_port(prefix))
+        if "trustedproxies" in options:
+            proxies = [x.strip() for x in options["trustedproxies"].split(",") if x.strip()]
+            invalid = [x for x in proxies if not _is_ip(x)]
+            if invalid:
+                return _fail(f"--trustedProxies takes IP addresses; '{invalid[0]}' is not one.")
+            portal["TrustedProxies"] = ",".join(proxies)
         if "webforcessl" in options:
             portal["ForceSSL"] = str(_truthy(options["webforcessl"]))
         if "hstsenabled" in options:

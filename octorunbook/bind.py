@@ -1,0 +1,348 @@
+"""Runbook 03 written once over ``targets.protocols``: plan → apply → verify, and rollback.
+
+For each part of the target — the TLS front first, then the Octopus instance — the plan reads the
+current state, asks the part for its desired state from one :class:`PortalIntent`, and shows the
+difference and the exact actions. Apply changes only the parts whose desired state differs from the
+current one (a second run is ``unchanged`` and touches nothing: no reload, no restart), proves the
+result over TLS (``bind_proof``), and on any failure gives every changed part its previous state back
+in reverse order, then proves the previous certificate is served again. The record says which
+implementations ran (``implementations``: store, front, instance kinds).
+
+The change journal (``journal.py``) covers a run killed half-way: before the first change the
+snapshot of every part is written, durably, beside the target lock; the next run restores it before
+planning anything new. HTTP.sys keeps its own 03 in ``binding.py`` (same codes, same records).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .bind_proof import prove_portal, require_proven, served_thumbprint
+from .findings import Finding, OctorunbookError, TargetError, VerificationError
+from .journal import ChangeJournal, _write_durably, interrupted_what, journal_path, restores_interrupted
+from .render import Panel, PlanRow, PlanTable, Row
+from .store_steps import parts_of, planned_import
+from .targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate, TlsFront
+
+if TYPE_CHECKING:
+    from .runbook import Run
+
+JOURNAL_TOPOLOGY = "parts"
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """One part's row of the plan: where it is, where it goes, and how."""
+
+    part: Part[Any]
+    current: Any
+    desired: Any
+    diff: tuple[SettingDiff, ...]
+    actions: tuple[Action, ...]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.current != self.desired)
+
+
+@dataclass(frozen=True)
+class TopologyPlan:
+    intent: PortalIntent
+    parts: tuple[PartPlan, ...]  # the front first, then the instance
+    kinds: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> bool:
+        return any(p.changes for p in self.parts)
+
+    @property
+    def front(self) -> PartPlan:
+        return self.parts[0]
+
+    def commands(self) -> list[str]:
+        return [a.text() for p in self.parts if p.changes for a in p.actions]
+
+
+def _planned_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
+    """Dry-run procedure: 01 only planned the import; the certificate as it will be stored."""
+    planned = planned_import(run, thumbprint)
+    if planned is None:
+        return None
+    store = parts_of(run).store
+    files = getattr(store, "files", None)
+    return StoredCertificate(
+        thumbprint=thumbprint,
+        store=store.name,
+        subject=str(planned.get("subject", "")),
+        dns_names=tuple(str(n) for n in planned.get("dns_names") or ()),
+        not_before=str(planned.get("not_before", "")),
+        not_after=str(planned.get("not_after", "")),
+        has_private_key=True,
+        location="file",
+        files=files(thumbprint) if callable(files) else None,
+    )
+
+
+def plan(run: Run, thumbprint: str) -> TopologyPlan:
+    """Read every part, compute its desired state, show current → desired and the exact actions."""
+    parts = parts_of(run)
+    p = run.params
+    with run.step():
+        parts.instance.require()
+        stored = parts.store.get(thumbprint) or _planned_certificate(run, thumbprint)
+        if stored is None:
+            raise TargetError(
+                "CERT_NOT_FOUND",
+                f"There is no certificate {thumbprint} in {parts.store.name}.",
+                "Run 01 (import) and 02 (verify) first, or check thumbprint and cert_dir.",
+            )
+        if not stored.has_private_key:
+            raise TargetError(
+                "PFX_NO_PRIVATE_KEY",
+                f"{thumbprint} has no private key in {parts.store.name}.",
+                "Import the certificate with its private key (01).",
+            )
+        run.certificate = stored.to_record()
+        run.extra["implementations"] = parts.kinds()
+        intent = PortalIntent(p.hostname, p.https_port, stored, p.force_ssl, p.hsts_max_age, p.keep_http)
+        planned: list[PartPlan] = []
+        for part in (parts.front, parts.instance):
+            current = part.read(intent)
+            desired = part.desired(intent, current)
+            for finding in part.findings(current, desired):
+                run.note(finding)
+            diff = tuple(part.diff(current, desired))
+            planned.append(PartPlan(part, current, desired, diff, tuple(part.actions(current, desired))))
+        result = TopologyPlan(intent, tuple(planned), parts.kinds())
+        run.state["before"] = {pp.part.kind: pp.current.to_record() for pp in planned}
+        rows = [PlanRow(d.setting, d.current, d.desired) for pp in planned for d in pp.diff]
+        run.extra["plan"] = [
+            {"setting": r.setting, "current": r.current, "desired": r.desired, "changes": r.changes}
+            for r in rows
+        ]
+        run.extra["plan_commands"] = result.commands()
+        title = "Plan: current → desired" + (" (dry run)" if p.dry_run else "")
+        run.reporter.show(PlanTable(title, rows, result.commands()))
+    return result
+
+
+def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | None = None) -> None:
+    """Apply the parts that differ, prove over TLS; on any failure restore them in reverse order.
+
+    ``after_rollback`` runs once the restore is proven (04: remove the certificate this run imported).
+    """
+    p = run.params
+    with run.step():
+        if p.dry_run:
+            run.note(
+                Finding("DRY_RUN", "info", "dry_run: the plan above was not applied.", "Set dry_run: False.")
+            )
+            return
+        if not plan.changes:
+            run.reporter.show(Panel("Already as desired: nothing will be changed, nothing reloaded", "ok"))
+            require_proven(prove_portal(run, plan.intent))
+            _require_still_served(run, plan)
+            run.state["after"] = run.state.get("before")
+            return
+        for pp in plan.parts:
+            now = pp.part.read(plan.intent)
+            if now != pp.current:
+                raise TargetError(
+                    "PLAN_STALE",
+                    f"The {pp.part.kind} part changed since the plan was made (someone or something else changed it).",
+                    "Run the plan cell again, read the new plan, then apply.",
+                    details={"planned_from": pp.current.to_record(), "now": now.to_record()},
+                )
+        journal = _begin_journal(run, plan)
+        changed: list[PartPlan] = []
+        try:
+            for pp in plan.parts:
+                if pp.changes:
+                    changed.append(pp)  # before apply: a part that fails half-way is restored too
+                    pp.part.apply(pp.current, pp.desired, run)
+            require_proven(prove_portal(run, plan.intent))
+            _require_still_served(run, plan)
+        except BaseException as exc:  # an interrupt or a bug mid-change must not leave it half-changed
+            if p.rollback:
+                journal.phase("rolling back")
+                pairs = [(pp.part, pp.current) for pp in changed]
+                front = (parts_of(run).front, plan.front.current)
+                if restore_parts(run, pairs, front, "rollback", "ROLLBACK_INCOMPLETE"):
+                    journal.done()
+                    if after_rollback is not None:
+                        after_rollback()  # rolled back and proven; otherwise the next run restores it
+            else:
+                journal.phase("left by rollback: False")
+                run.note(
+                    Finding(
+                        "ROLLBACK_SKIPPED",
+                        "warning",
+                        "rollback: False — the target was LEFT in the failed state for inspection.",
+                        "Inspect, then run 03 again with rollback: True (it restores the journal's snapshot "
+                        f"{journal.path} first).",
+                    )
+                )
+            raise exc
+        journal.done()
+        run.state["after"] = {pp.part.kind: pp.part.read(plan.intent).to_record() for pp in plan.parts}
+
+
+def _require_still_served(run: Run, plan: TopologyPlan) -> None:
+    """The last word of the run: the certificate served *now* is the one this run wanted."""
+    wanted = plan.intent.certificate.thumbprint
+    seen = served_thumbprint(run, plan.intent.https_port)
+    run.verification.append(
+        {
+            "check": "served certificate at the end of the run",
+            "expected": wanted,
+            "seen": seen,
+            "ok": seen == wanted,
+            "code": "SERVED_CERTIFICATE_CHANGED",
+        }
+    )
+    if seen != wanted:
+        raise VerificationError(
+            "SERVED_CERTIFICATE_CHANGED",
+            f"At the end of the run the portal serves {seen}, not {wanted}, which this run set.",
+            "Something else changed the front during the run: check who (another run, a script), then run 03 again.",
+        )
+
+
+def restore_parts(
+    run: Run,
+    pairs: list[tuple[Part[Any], Any]],
+    front: tuple[TlsFront[Any], Any],
+    label: str,
+    failure_code: str,
+) -> bool:
+    """Give each part its previous state, in reverse order; prove the previous certificate is served.
+
+    True when every restore succeeded and the front serves what it served before (or, when it served
+    nothing before, serves no TLS on the port).
+    """
+    complete = True
+    for part, previous in reversed(pairs):
+        try:
+            part.restore(previous, run)
+        except OctorunbookError as exc:
+            complete = False
+            run.change(f"{label}: restore {part.kind}", f"FAILED: {exc.code} {exc.message}")
+            run.note(
+                Finding(
+                    failure_code,
+                    "error",
+                    f"{label}: restoring the {part.kind} part failed: {exc.message}",
+                    exc.remedy or "Restore it by hand from the record's state.before.",
+                )
+            )
+    front_part, front_previous = front
+    expected = front_part.serves(front_previous)
+    seen = served_thumbprint(run, run.params.https_port)
+    ok = seen == expected if expected else seen.startswith("no TLS")
+    run.verification.append(
+        {
+            "check": f"after {label}: the previous state is served",
+            "expected": expected or "no TLS on the port (none before)",
+            "seen": seen,
+            "ok": ok,
+            "code": "ROLLBACK_UNVERIFIED",
+        }
+    )
+    with contextlib.suppress(OctorunbookError):
+        run.state["after"] = {
+            part.kind: part.read(
+                PortalIntent.location(run.params.hostname, run.params.https_port)
+            ).to_record()
+            for part, _ in pairs
+        }
+    run.reporter.show(
+        Panel(
+            "Restored the state from before the change",
+            "warning" if ok and complete else "error",
+            [
+                Row(
+                    "ok" if ok else "error",
+                    "served certificate",
+                    f"expected {expected or 'none'}; seen {seen}",
+                )
+            ],
+        )
+    )
+    return ok and complete
+
+
+# ---- the change journal for protocol parts -------------------------------------------------------
+def _begin_journal(run: Run, plan: TopologyPlan) -> ChangeJournal:
+    target = run.require_target()
+    data = {
+        "version": 1,
+        "topology": JOURNAL_TOPOLOGY,
+        "phase": "applying",
+        "runbook": run.runbook,
+        "operator": run.operator,
+        "pid": os.getpid(),
+        "started_at": run.started_at,
+        "instance": target.instance,
+        "port": plan.intent.https_port,
+        "implementations": plan.kinds,
+        "snapshot": {pp.part.kind: pp.current.to_record() for pp in plan.parts},
+        "commands": plan.commands(),
+    }
+    journal = ChangeJournal(journal_path(target), data)
+    _write_durably(journal.path, data)
+    return journal
+
+
+def recover_interrupted(run: Run) -> None:
+    """Run.open for a target of parts: an unfinished journal is reported first, then restored."""
+    target = run.require_target()
+    parts = parts_of(run)
+    path = journal_path(target)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        snapshot = data["snapshot"]
+        pairs: list[tuple[Part[Any], Any]] = [
+            (part, part.state_from_record(snapshot[part.kind])) for part in (parts.front, parts.instance)
+        ]
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise TargetError(
+            "CHANGE_JOURNAL_UNREADABLE",
+            f"An unfinished change journal {path} exists but cannot be read ({type(exc).__name__}).",
+            "Compare the target with the last 03 audit record's 'before' state and restore it by hand, then "
+            "move the journal away. Nothing was changed by this run.",
+        ) from None
+    journal = ChangeJournal(path, data)
+    what = interrupted_what(data)
+    by_hand = f"put back the states in {path} (snapshot), then delete it"
+    run.extra["interrupted_change"] = {**data, "journal": str(path)}
+    run.reporter.show(
+        Panel(
+            "INTERRUPTED_CHANGE: the snapshot taken before that change",
+            "warning",
+            [
+                Row("warning", "what", what),
+                *(Row("info", kind, json.dumps(state)[:300]) for kind, state in snapshot.items()),
+                Row("info", "it was applying", "; ".join(data.get("commands", []))),
+            ],
+        )
+    )
+    if not restores_interrupted(run, what, by_hand, path):
+        return
+    journal.phase("restoring")
+    run.state["interrupted_snapshot"] = snapshot
+    front = (parts.front, pairs[0][1])
+    if not restore_parts(run, pairs, front, "restore interrupted change", "INTERRUPTED_RESTORE_FAILED"):
+        raise TargetError(
+            "INTERRUPTED_RESTORE_FAILED",
+            "The snapshot of the interrupted change could not be restored and proven; nothing new was planned.",
+            f"The journal {path} is kept, so the next run tries again. Or by hand: {by_hand}.",
+            details={"journal": str(path)},
+        )
+    journal.done()
