@@ -8,6 +8,11 @@
 3. **apply** only with ``apply: true`` (``dry_run`` still wins), then **prove** with the same scan; a
    per-binding change that does not prove is undone with the exact rollback command. A SCHANNEL change
    takes effect after a reboot: the record says so and the proof is the scan after it.
+
+Behind nginx the TLS settings are ``ssl_protocols`` / ``ssl_ciphers`` in the managed server block: the
+front plans them (a block 03 wrote today already has 05's values, so the plan is usually empty), applies
+the hardened block with its own ``nginx -t`` and reload (no reboot, no restart), and the scan after the
+reload is the proof; a block that does not prove is put back the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .findings import Finding, OctorunbookError, TargetError, VerificationError
-from .hardening import HardeningPlan, apply_schannel, plan_schannel, read_schannel
+from .hardening import HardenableFront, HardeningPlan, apply_schannel, plan_schannel, read_schannel
 from .hardening.windows import DISABLE_LEGACY_TLS_MIN_BUILD, PER_BINDING_MAY_BREAK
 from .posture import PostureReport
 from .posture_step import legacy_accepted, record_posture
@@ -24,6 +29,7 @@ from .render import Panel, PlanRow, PlanTable, Row
 from .runbook import Run
 from .targets.base import SslBinding
 from .targets.httpsys import carried_settings, sslcert_argv
+from .targets.protocols import PortalIntent
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class Hardening:
     before: PostureReport | None
     binding: SslBinding | None
     plan: HardeningPlan
+    site: Any = None  # nginx: the managed block's state as read (what a failed proof restores)
 
     @property
     def unchanged(self) -> bool:
@@ -68,6 +75,8 @@ def plan_hardening(run: Run) -> Hardening:
     with run.step():
         before = record_posture(run)
         run.state["before"] = {"posture": run.extra.pop("posture", None)}
+        if target.parts is not None:
+            return _plan_front(run, before)
         binding = target.httpsys.show(p.https_port)
         build = target.host_info().windows_build
         per_binding_ok = binding is not None and (
@@ -83,36 +92,66 @@ def plan_hardening(run: Run) -> Hardening:
                 f"Port {p.https_port} has no HTTPS binding to harden.",
                 "Add the binding first with 01 → 03 (`octorunbook run params.yaml`), or check https_port.",
             )
-        if plan.unchanged:
-            note = "nothing to change: TLS 1.0/1.1 are already off for this binding"
-        else:
-            note = "apply: true applies it" if not p.apply else "it will be applied now"
-        run.extra["hardening_plan"] = plan.to_record()
         rows = [PlanRow(c.path + "\\" + c.name, str(c.before), str(c.after)) for c in plan.changes]
         if plan.strategy == "per-binding" and binding is not None:
             rows.append(PlanRow(f"binding {binding.ip_port} disablelegacytls", _flag(binding), "enable"))
-        run.reporter.show(
-            PlanTable(
-                f"Hardening plan ({plan.strategy}) — {note}", rows, [" ".join(c) for c in plan.commands]
-            )
-        )
-        run.reporter.show(
-            Panel(
-                "Before you apply",
-                "warning" if plan.reboot_required else "info",
-                [
-                    Row(
-                        "warning" if plan.reboot_required else "info",
-                        "reboot",
-                        "needed" if plan.reboot_required else "not needed",
-                    )
-                ]
-                + [Row("info", "note", n) for n in plan.notes]
-                + [Row("warning", "may break", m) for m in plan.may_break]
-                + [Row("info", "undo", " ".join(c)) for c in plan.rollback_commands],
-            )
-        )
+        _show_plan(run, plan, rows, "TLS 1.0/1.1 are already off for this binding")
     return Hardening(before, binding, plan)
+
+
+def _plan_front(run: Run, before: PostureReport | None) -> Hardening:
+    """A front that owns its TLS text (nginx): its plan for the block as it is now."""
+    parts = run.require_target().parts
+    assert parts is not None
+    front = parts.front
+    if not isinstance(front, HardenableFront):
+        raise TargetError(
+            "RUNBOOK_NOT_FOR_FRONT",
+            f"The {front.kind} front cannot be hardened by 05.",
+            "`octorunbook posture` scans what it accepts.",
+        )
+    p = run.params
+    site = front.read(PortalIntent.location(p.hostname, p.https_port))
+    if not front.serves(site):
+        raise TargetError(
+            "NOT_BOUND",
+            f"The {front.kind} front has no managed HTTPS server block for port {p.https_port} to harden.",
+            "Add it first with 01 → 03 (`octorunbook run params.yaml`), or check https_port.",
+        )
+    plan = front.hardening_plan(site)
+    rows = [
+        PlanRow(f"{c.name} ({c.path})", str(c.before or "nginx default"), str(c.after)) for c in plan.changes
+    ]
+    _show_plan(run, plan, rows, "the managed server block already has 05's protocols and ciphers")
+    return Hardening(before, None, plan, site)
+
+
+def _show_plan(run: Run, plan: HardeningPlan, rows: list[PlanRow], nothing: str) -> None:
+    p = run.params
+    if plan.unchanged:
+        note = f"nothing to change: {nothing}"
+    else:
+        note = "apply: true applies it" if not p.apply else "it will be applied now"
+    run.extra["hardening_plan"] = plan.to_record()
+    run.reporter.show(
+        PlanTable(f"Hardening plan ({plan.strategy}) — {note}", rows, [" ".join(c) for c in plan.commands])
+    )
+    run.reporter.show(
+        Panel(
+            "Before you apply",
+            "warning" if plan.reboot_required else "info",
+            [
+                Row(
+                    "warning" if plan.reboot_required else "info",
+                    "reboot",
+                    "needed" if plan.reboot_required else "not needed",
+                )
+            ]
+            + [Row("info", "note", n) for n in plan.notes]
+            + [Row("warning", "may break", m) for m in plan.may_break]
+            + [Row("info", "undo", " ".join(c)) for c in plan.rollback_commands],
+        )
+    )
 
 
 def _flag(binding: SslBinding) -> str:
@@ -157,6 +196,9 @@ def apply_hardening(run: Run, hardening: Hardening) -> None:
             )
             record_posture(run)
             return
+        if hardening.site is not None:
+            _apply_front(run, hardening)
+            return
         try:
             for argv in plan.commands:
                 result = run.runner.run(argv, mutating=True, label="harden HTTP.sys binding")
@@ -177,6 +219,33 @@ def apply_hardening(run: Run, hardening: Hardening) -> None:
         except BaseException:
             _undo(run, plan)
             raise
+
+
+def _apply_front(run: Run, hardening: Hardening) -> None:
+    """The hardened block through the front's own test and reload; the scan after it is the proof."""
+    parts = run.require_target().parts
+    assert parts is not None and isinstance(parts.front, HardenableFront)
+    front = parts.front
+    site = hardening.site
+    try:
+        front.apply(site, front.hardened(site), run)
+        after = record_posture(run)
+        weak = [c for c in ("TLS_LEGACY_PROTOCOL", "TLS_WEAK_CIPHER") if after is None or c in after.codes()]
+        if weak:
+            raise VerificationError(
+                weak[0],
+                "After the reload the portal still accepts "
+                + ("legacy protocols or weak suites" if after is None else " and ".join(weak))
+                + " (or could not be scanned).",
+                "The previous server block was put back. Another server block on the same port may set its "
+                "own ssl_protocols/ssl_ciphers (`nginx -T`): nginx uses the default server's for the handshake.",
+            )
+    except BaseException:
+        try:
+            front.restore(site, run)
+        except OctorunbookError as exc:
+            run.change("rollback: restore server block", f"FAILED: {exc.code}")
+        raise
 
 
 def _undo(run: Run, plan: HardeningPlan) -> None:

@@ -120,14 +120,6 @@ class Run:
             secret_from_env(self.params.pfx_password_env)  # known from now on: masked, never inherited
 
             self.target = open_target(self.params, self.runner)
-            if self.target.parts is not None and self.runbook == "05-harden-tls":
-                raise TargetError(
-                    "RUNBOOK_NOT_FOR_FRONT",
-                    f"{self.runbook} drives the HTTP.sys front; this target's front is "
-                    f"{self.target.front_kind}.",
-                    "On the nginx front the managed server block already allows TLS 1.2 and 1.3 only; "
-                    "`octorunbook posture` scans what it accepts.",
-                )
             self._preflight(self.target)
             self.lock = TargetLock(self.target.state_dir, self.target.instance, self.runbook)
             self.lock.acquire()

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 import trustme
-from nginxkit import HOSTNAME, NGINX, Upstream, needs_nginx
+from nginxkit import HOSTNAME, NGINX, Changes, Upstream, needs_nginx
 
 from octorunbook.inline import run_inline
 from octorunbook.params import Parameters
@@ -36,6 +36,7 @@ from octorunbook.targets.nginx import NginxSandbox
 from octorunbook.targets.nginx.process import workers
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.targets.sandbox.proxied import nginx_of
+from octorunbook.targets.sandbox.proxied import upstream as upstream_of
 from octorunbook.verify import http_get, tls_handshake
 
 pytestmark = needs_nginx
@@ -464,15 +465,39 @@ def test_check_compares_the_served_certificate_with_the_one_the_managed_server_b
     assert result.bound.endpoint == "nginx:443"
 
 
-def test_the_hardening_runbook_refuses_the_nginx_front_before_changing_anything(
-    front_nginx: Callable[..., Sandbox], tmp_path: Path
-) -> None:
-    sandbox = front_nginx()
+def test_hardening_plan_on_a_block_03_wrote_has_nothing_to_change(bound: Bound) -> None:
+    sandbox, params, _ = bound
 
-    record = _quiet("05-harden-tls", _params(sandbox, tmp_path))
+    record = _quiet("05-harden-tls", params)
 
-    assert record["status"] == "failed" and _codes(record) == ["RUNBOOK_NOT_FOR_FRONT"]
-    assert record["changes"] == [] and record["commands"] == []
+    assert record["status"] == "planned", _codes(record)
+    assert record["hardening_plan"]["strategy"] == "nginx" and record["hardening_plan"]["changes"] == []
+    assert record["changes"] == [] and not [c for c in record["commands"] if c["mutating"]]
+    assert "TLS_WEAK_CIPHER" not in json.dumps(record["posture"])
+
+
+def test_hardening_an_older_block_on_the_nginx_front_reloads_and_the_scan_proves_it(bound: Bound) -> None:
+    sandbox, params, _ = bound
+    proxy = nginx_of(sandbox)
+    site = proxy.installation.conf_dir / "conf.d" / "octopus-portal.conf"
+    # A block written before 05's cipher list was part of it: nginx's default HIGH:!aNULL:!MD5 applies.
+    site.write_text("".join(line for line in site.read_text().splitlines(True) if "ssl_ciphers" not in line))
+    master = proxy.pid()
+    front = proxy.front(upstream_of(sandbox))
+    front.reload(Changes())
+
+    plan = _quiet("05-harden-tls", params)
+    assert plan["status"] == "planned", _codes(plan)
+    assert [c["name"] for c in plan["hardening_plan"]["changes"]] == ["ssl_ciphers"]
+    assert "TLS_WEAK_CIPHER" in json.dumps(plan["posture"]), "an RSA key with nginx's default suites"
+    assert "ssl_ciphers" not in site.read_text(), "a plan changes nothing"
+
+    applied = _quiet("05-harden-tls", replace(params, apply=True))
+    assert applied["status"] == "succeeded", _codes(applied)
+    assert "TLS_WEAK_CIPHER" not in json.dumps(applied["posture"])
+    assert "ssl_ciphers ECDHE-" in site.read_text()
+    assert proxy.pid() == master, "a reload, not a restart"
+    assert _quiet("05-harden-tls", params)["hardening_plan"]["changes"] == []
 
 
 def test_sandbox_cli_inits_shows_and_stops_both_processes_of_the_nginx_front(tmp_path: Path) -> None:

@@ -235,7 +235,8 @@ nb05 = nb(
     "Proving the portal serves the right certificate is half of HTTPS done right; the other half is what the endpoint "
     "**accepts**: TLS 1.0/1.1, weak cipher suites, a chain clients cannot validate, no HSTS. This runbook scans that "
     "posture, then plans the least intrusive hardening: on Windows Server 2019+ the portal's own binding with "
-    "`disablelegacytls=enable` (no reboot), else the SCHANNEL registry values (machine-wide, reboot). "
+    "`disablelegacytls=enable` (no reboot), else the SCHANNEL registry values (machine-wide, reboot); behind nginx "
+    "`ssl_protocols` / `ssl_ciphers` in the managed server block (`nginx -t`, reload, no reboot). "
     "**It only plans** unless `apply: true`; the scan after the change is the proof.",
     [
         (

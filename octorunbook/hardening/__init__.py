@@ -9,7 +9,7 @@ The proof of a hardening is the post-change :func:`octorunbook.posture.scan`.
 
 from __future__ import annotations
 
-from ._plan import HardeningPlan, RegistryChange, RegistryValue
+from ._plan import HardenableFront, HardeningPlan, RegistryChange, RegistryValue
 from .nginx import NGINX_CIPHERS, NGINX_PROTOCOLS, harden_server_block, nginx_directives, plan_nginx
 from .windows import (
     SchannelApplied,
@@ -26,6 +26,7 @@ from .windows import (
 __all__ = [
     "NGINX_CIPHERS",
     "NGINX_PROTOCOLS",
+    "HardenableFront",
     "HardeningPlan",
     "RegistryChange",
     "RegistryValue",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Strategy = Literal["per-binding", "schannel", "nginx"]
 Value = int | str | None
@@ -85,3 +85,15 @@ class HardeningPlan:
         lines += [f"  note    {n}" for n in self.notes]
         lines += [f"  may break  {m}" for m in self.may_break]
         return "\n".join(lines)
+
+
+@runtime_checkable
+class HardenableFront(Protocol):
+    """A TLS front whose settings live in text it owns (nginx's managed server block): runbook 05 asks it
+    for the plan and the hardened state, and applies that state with the front's own ``apply`` (tested,
+    reloaded) and ``restore``. HTTP.sys is hardened per binding or through SCHANNEL and does not
+    implement this."""
+
+    def hardening_plan(self, state: Any) -> HardeningPlan: ...
+
+    def hardened(self, state: Any) -> Any: ...

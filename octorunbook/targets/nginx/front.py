@@ -18,6 +18,7 @@ seam, so the record shows each argv, exit code and duration. ``nginx_bin``, ``ng
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import os
 import shutil
@@ -27,14 +28,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ...commands import CommandRunner
 from ...findings import CommandError, Finding, TargetError
+from ...hardening.nginx import harden_server_block, plan_nginx
 from ..protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
 from . import config
 from .config import SiteSettings
+
+if TYPE_CHECKING:
+    from ...hardening._plan import HardeningPlan
 from .process import (
     NginxInstallation,
     NginxVersion,
@@ -336,6 +341,15 @@ class NginxFront:
 
     def serves(self, state: NginxSiteState) -> str:
         return state.thumbprint if state.exists else ""
+
+    # ---- 05: hardening the managed block ----------------------------------------------------
+    def hardening_plan(self, state: NginxSiteState) -> HardeningPlan:
+        """``ssl_protocols`` / ``ssl_ciphers`` / ``ssl_prefer_server_ciphers`` of the managed block against
+        05's values (a block 03 wrote today already has them; an older or hand-loosened one may not)."""
+        return plan_nginx(state.text, where=str(self.site_path))
+
+    def hardened(self, state: NginxSiteState) -> NginxSiteState:
+        return dataclasses.replace(state, text=harden_server_block(state.text))
 
     def state_from_record(self, record: dict[str, Any]) -> NginxSiteState:
         return NginxSiteState(
