@@ -1,4 +1,5 @@
 import hashlib
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
