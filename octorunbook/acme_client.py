@@ -123,7 +123,7 @@ def _eab(run: Run, acme: acme_client.ClientV2, key: Any) -> dict[str, Any] | Non
             f"The environment variable {p.acme_eab_hmac_env} (acme_eab_hmac_env) is not set.",
             "Put the HMAC key your CA gave you into that environment variable and run again.",
         )
-    return messages.ExternalAccountBinding.from_data(  # type: ignore[no-any-return]
+    return messages.ExternalAccountBinding.from_data(  # type: ignore[no-any-return, unused-ignore]
         account_public_key=key.public_key(),
         kid=p.acme_eab_kid,
         hmac_key=hmac.reveal(),
