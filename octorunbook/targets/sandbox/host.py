@@ -32,6 +32,7 @@ from typing import Any
 from ...commands import CommandRunner
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
+from .portal_start import start_portal
 
 DRILLS = (
     "configure",
@@ -240,8 +241,6 @@ class Sandbox:
                 }
                 self.write_json(self.httpsys_path, bindings)
         if start:
-            from .server_cli import start_portal
-
             start_portal(self, instance)
 
     def _write_stand_ins(self) -> None:
@@ -401,8 +400,6 @@ def ensure_sandbox(root: Path) -> Sandbox:
     if not sandbox.exists():
         sandbox.init()
     elif sandbox.portal_pid() is None:
-        from .server_cli import start_portal
-
         with contextlib.suppress(TargetError):
             start_portal(sandbox, str(sandbox.meta().get("instance", DEFAULT_INSTANCE)))
     return sandbox
