@@ -22,6 +22,7 @@ from . import __version__
 from .certificates import CODES as CERTIFICATE_REASONS
 from .commands import CommandRunner
 from .findings import REASONS, Finding, InputError, OctorunbookError, TargetError
+from .journal import recover_interrupted
 from .params import Parameters
 from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
@@ -151,8 +152,6 @@ class Run:
                     ],
                 )
             )
-            from .journal import recover_interrupted  # imported late: it drives the binding runbook's restore
-
             recover_interrupted(self)  # before anything new is planned
         assert self.target is not None
         return self.target
