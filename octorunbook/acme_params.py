@@ -1,5 +1,8 @@
 """The checks of the ``acme_*`` parameters (``certificate_source: acme``), called by ``Parameters.check()``.
 
+It sits below ``params``: it reads the parameters through :class:`AcmeParameters` and owns
+``ACME_CHALLENGES``, so ``params`` imports it and not the other way round.
+
 Kept beside the ACME client rather than in ``params.py`` so the shared parameter module grows by a
 few lines only. Every problem is a finding with a stable code; nothing is contacted here.
 """
@@ -8,21 +11,53 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from .findings import Finding
 
-if TYPE_CHECKING:
-    from .params import Parameters
+ACME_CHALLENGES = ("http-01", "dns-01")
+
+
+class AcmeParameters(Protocol):
+    """The parameters these checks read (``params.Parameters`` is one; this module does not import it)."""
+
+    @property
+    def acme_directory(self) -> str: ...
+
+    @property
+    def acme_email(self) -> str: ...
+
+    @property
+    def acme_challenge(self) -> str: ...
+
+    @property
+    def acme_ca_bundle(self) -> str: ...
+
+    @property
+    def acme_eab_kid(self) -> str: ...
+
+    @property
+    def acme_eab_hmac_env(self) -> str: ...
+
+    @property
+    def acme_dns_hook(self) -> str: ...
+
+    @property
+    def acme_dns_resolver(self) -> str: ...
+
+    @property
+    def acme_directory_url(self) -> str: ...
+
+    @property
+    def dns_names(self) -> tuple[str, ...]: ...
+
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+$")
 
 
-def acme_problems(p: Parameters) -> list[Finding]:
-    from .params import ACME_CHALLENGES
-
+def acme_problems(p: AcmeParameters) -> list[Finding]:
     problems: list[Finding] = []
 
     def bad(code: str, message: str, remedy: str) -> None:

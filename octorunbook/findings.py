@@ -129,7 +129,8 @@ class VerificationError(OctorunbookError):
 
 
 # Why each runbook/target code matters, recorded as a finding's ``reason`` when the finding has none.
-# (Certificate codes explain themselves in ``certificates.CODES``.)
+# (Certificate codes explain themselves in ``certificates.CODES``; the run record looks in both, so this
+# module imports nothing of ours.)
 REASONS: dict[str, str] = {
     "TARGET_BUSY": "two runs changing one Octopus instance at once would each restore the other's half-done state",
     "STALE_LOCK_REMOVED": "a run that was killed may have left the target between its old and new state",
@@ -158,13 +159,3 @@ REASONS: dict[str, str] = {
     "PARAMETER_LOOKS_SECRET": "papermill writes every parameter into the executed notebook",
     "INTERNAL_ERROR": "octorunbook met a state it does not handle; the record shows what was done before",
 }
-
-
-def reason_for(code: str) -> str:
-    if code in REASONS:
-        return REASONS[code]
-    try:
-        from .certificates import CODES
-    except ImportError:  # pragma: no cover
-        return ""
-    return CODES.get(code, "")

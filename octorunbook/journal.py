@@ -18,16 +18,57 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .findings import Finding, OctorunbookError, TargetError
+from .params import Parameters
 from .render import Panel, Row
 from .targets.base import BindingState, Target
 from .verify import HttpAnswer, http_get, wait_for_portal
 
-if TYPE_CHECKING:
-    from .runbook import Run
+
+class _Shows(Protocol):
+    def show(self, item: Any) -> None: ...
+
+
+class Run(Protocol):
+    """The run a journal belongs to (``runbook.Run`` is one). A protocol, because ``runbook.Run.open``
+    calls :func:`recover_interrupted`: the journal sits below the run and must not import it."""
+
+    @property
+    def runbook(self) -> str: ...
+
+    @property
+    def operator(self) -> str: ...
+
+    @property
+    def started_at(self) -> str: ...
+
+    @property
+    def params(self) -> Parameters: ...
+
+    @property
+    def reporter(self) -> _Shows: ...
+
+    @property
+    def findings(self) -> list[Finding]: ...
+
+    @property
+    def verification(self) -> list[dict[str, Any]]: ...
+
+    @property
+    def state(self) -> dict[str, Any]: ...
+
+    @property
+    def extra(self) -> dict[str, Any]: ...
+
+    def require_target(self) -> Target: ...
+
+    def note(self, finding: Finding) -> None: ...
+
+    def change(self, action: str, detail: str, **extra: Any) -> None: ...
+
 
 JOURNAL_VERSION = 1
 WAIT_SECONDS = float(os.environ.get("OCTORUNBOOK_WAIT_SECONDS", "60"))

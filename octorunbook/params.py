@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .acme_params import ACME_CHALLENGES as ACME_CHALLENGES
+from .acme_params import acme_problems
 from .findings import Finding, InputError
 from .redaction import SECRETS, env_name_ok, looks_like_secret_name, shown_env_name
 
@@ -24,7 +26,6 @@ KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
 PFX_ENCRYPTIONS = ("auto", "compatible", "aes")
 RETIRE_CHOICES = ("after-expiry", "remove")
 POSTURES = ("default", "strict")
-ACME_CHALLENGES = ("http-01", "dns-01")
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -408,8 +409,6 @@ class Parameters:
         )
 
     def _acme_check(self) -> list[Finding]:
-        from .acme_params import acme_problems
-
         return acme_problems(self)
 
 

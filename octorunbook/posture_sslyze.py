@@ -11,12 +11,23 @@ connect to a loopback or explicit address while sending the hostname as SNI) and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .findings import InputError, TargetError
+from .posture._report import RowSeverity
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .posture._scan import _Scan
+
+class ScanState(Protocol):
+    """The scan this backend adds rows and findings to (``posture._scan._Scan`` is one; ``_scan``
+    imports this module, only when sslyze is asked for, so this module must not import ``_scan``)."""
+
+    @property
+    def bad(self) -> RowSeverity: ...
+
+    def row(self, check: str, expected: str, seen: str, severity: RowSeverity, code: str = "") -> None: ...
+
+    def find(self, code: str, message: str, **details: object) -> None: ...
+
 
 VERSIONS = (
     ("TLS 1.0", "tls_1_0_cipher_suites", True),
@@ -58,7 +69,7 @@ def _modules() -> Any:
     return sslyze
 
 
-def scan_into(state: _Scan, address: str, port: int, hostname: str, timeout: float) -> None:
+def scan_into(state: ScanState, address: str, port: int, hostname: str, timeout: float) -> None:
     """Add sslyze's protocol, suite and vulnerability rows (and findings) to ``state``."""
     sslyze = _modules()
     command = sslyze.ScanCommand
@@ -125,7 +136,7 @@ def scan_into(state: _Scan, address: str, port: int, hostname: str, timeout: flo
     _extra_rows(state, result.scan_result)
 
 
-def _extra_rows(state: _Scan, scan_result: Any) -> None:
+def _extra_rows(state: ScanState, scan_result: Any) -> None:
     heartbleed = scan_result.heartbleed.result
     if heartbleed is not None:
         vulnerable = bool(heartbleed.is_vulnerable_to_heartbleed)

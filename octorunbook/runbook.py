@@ -19,8 +19,10 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn, Protocol
 
 from . import __version__
+from .certificates import CODES as CERTIFICATE_REASONS
 from .commands import CommandRunner
-from .findings import Finding, InputError, OctorunbookError, TargetError, reason_for
+from .findings import REASONS, Finding, InputError, OctorunbookError, TargetError
+from .journal import recover_interrupted
 from .params import Parameters
 from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
@@ -32,6 +34,11 @@ DAY_TWO = ("04-renew-certificate", "05-harden-tls")  # run on their own, e.g. on
 ALL_RUNBOOKS = RUNBOOKS + DAY_TWO
 # A dry-run procedure tells 02 and 03 which certificate 01 would import (it is not in the store yet).
 PLANNED_IMPORT_ENV = "OCTORUNBOOK_PLANNED_IMPORT"
+
+
+def reason_for(code: str) -> str:
+    """Why a finding's code matters: the runbook codes' reasons, then the certificate codes' own."""
+    return REASONS.get(code) or CERTIFICATE_REASONS.get(code, "")
 
 
 class Reporter(Protocol):
@@ -146,11 +153,11 @@ class Run:
                 )
             )
             if self.target.parts is not None:  # imported late: each drives its own 03's restore
-                from .bind import recover_interrupted
-            else:
-                from .journal import recover_interrupted
+                from .bind import recover_interrupted as recover_parts
 
-            recover_interrupted(self)  # before anything new is planned
+                recover_parts(self)
+            else:
+                recover_interrupted(self)  # before anything new is planned
         assert self.target is not None
         return self.target
 

@@ -118,6 +118,11 @@ def build_schedule(params_path: str | Path, params: Parameters, *, at: str, name
     )
 
 
+def systemd_running() -> bool:
+    """sd_booted(): systemd is PID 1 exactly when /run/systemd/system exists."""
+    return Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
+
+
 def resolve_platform(choice: str) -> str:
     """``auto``: Windows on Windows; elsewhere systemd when it runs, else cron."""
     if choice not in PLATFORMS:
@@ -130,8 +135,6 @@ def resolve_platform(choice: str) -> str:
         return choice
     if os.name == "nt":
         return "windows"
-    from .schedule_systemd import systemd_running
-
     return "systemd" if systemd_running() else "cron"
 
 

@@ -28,13 +28,9 @@ from pathlib import Path
 from .commands import CommandRunner
 from .findings import InputError
 from .schedule import Schedule
+from .schedule import systemd_running as systemd_running  # it decides `auto`, so it lives in schedule
 
 RANDOMIZED_DELAY = "15min"
-
-
-def systemd_running() -> bool:
-    """sd_booted(): systemd is PID 1 exactly when /run/systemd/system exists."""
-    return Path("/run/systemd/system").is_dir() and shutil.which("systemctl") is not None
 
 
 def is_root() -> bool:

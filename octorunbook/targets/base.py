@@ -8,55 +8,34 @@ Two implementations share everything but the certificate store:
 
 The Octopus and HTTP.sys drivers (``octopus.py``, ``httpsys.py``) are the same code for both, so a
 rehearsal on the sandbox exercises exactly what will run on the server.
+
+Arrows: this module imports the drivers, never the reverse. Each driver owns the value it parses
+(``SslBinding`` and ``OCTOPUS_APP_ID`` in ``httpsys``, ``PortalConfig`` in ``octopus``) and
+``StoredCertificate`` is the one in ``protocols``; they are re-exported here for existing callers.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .httpsys import OCTOPUS_APP_ID as OCTOPUS_APP_ID
+from .httpsys import HttpSys
+from .httpsys import SslBinding as SslBinding
+from .octopus import OctopusServer
+from .octopus import PortalConfig as PortalConfig
+from .protocols import StoredCertificate as StoredCertificate
 
 if TYPE_CHECKING:
     from ..commands import CommandRunner
     from ..redaction import Secret
-    from .httpsys import HttpSys
-    from .octopus import OctopusServer
     from .protocols import TargetParts
 
 TargetKind = Literal["sandbox", "windows", "nginx"]
 STORES = ("My", "WebHosting")
-OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"
-
-
-@dataclass(frozen=True)
-class StoredCertificate:
-    """A certificate as the LocalMachine store reports it."""
-
-    thumbprint: str
-    store: str
-    subject: str
-    dns_names: tuple[str, ...]
-    not_before: str
-    not_after: str
-    has_private_key: bool
-    key_provider: str = ""
-    key_exportable: bool | None = None
-    eku_oids: tuple[str, ...] = ()
-    location: str = "LocalMachine"
-    # Set by an import: intermediates this import added to LocalMachine\CA (a rollback removes only these),
-    # and the self-signed roots of the PFX it did not install ("<thumbprint> <subject>").
-    chain_added: tuple[str, ...] = ()
-    roots_not_added: tuple[str, ...] = ()
-
-    def to_record(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["dns_names"] = list(self.dns_names)
-        data["eku_oids"] = list(self.eku_oids)
-        data["chain_added"] = list(self.chain_added)
-        data["roots_not_added"] = list(self.roots_not_added)
-        return data
 
 
 @dataclass(frozen=True)
@@ -67,47 +46,6 @@ class KeyCheck:
     algorithm: str
     provider: str
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class PortalConfig:
-    """The web portal part of an Octopus instance's configuration."""
-
-    listen_prefixes: tuple[str, ...]
-    force_ssl: bool
-    hsts_enabled: bool
-    hsts_max_age: int
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "listen_prefixes": list(self.listen_prefixes),
-            "force_ssl": self.force_ssl,
-            "hsts_enabled": self.hsts_enabled,
-            "hsts_max_age": self.hsts_max_age,
-        }
-
-
-@dataclass(frozen=True)
-class SslBinding:
-    """One HTTP.sys ``sslcert`` record, as ``netsh http show sslcert`` prints it."""
-
-    ip_port: str
-    certificate_hash: str
-    application_id: str
-    store_name: str
-    fields: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def is_octopus(self) -> bool:
-        return self.application_id.strip().upper() == OCTOPUS_APP_ID
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "ip_port": self.ip_port,
-            "certificate_hash": self.certificate_hash,
-            "application_id": self.application_id,
-            "store_name": self.store_name,
-        }
 
 
 @dataclass(frozen=True)

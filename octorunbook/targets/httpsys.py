@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..commands import CommandResult, CommandRunner
 from ..findings import CommandError
-from .base import SslBinding
+
+OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"  # the application id Octopus binds with
 
 _HEX40 = re.compile(r"^[0-9A-Fa-f]{40}$")
 _GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$")
@@ -61,6 +63,29 @@ NETSH_ERRORS: dict[int, tuple[str, str, str]] = {
 
 # "Error: 183", "Fehler: 183", "Erreur : 183": a word, a colon, the Win32 error number ending the line.
 _ERROR_NUMBER = re.compile(r"(?:^|[\s,.;])[^\W\d_]+\s?:\s*(\d{1,5})\s*\.?\s*$", re.M)
+
+
+@dataclass(frozen=True)
+class SslBinding:
+    """One HTTP.sys ``sslcert`` record, as ``netsh http show sslcert`` prints it."""
+
+    ip_port: str
+    certificate_hash: str
+    application_id: str
+    store_name: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_octopus(self) -> bool:
+        return self.application_id.strip().upper() == OCTOPUS_APP_ID
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "ip_port": self.ip_port,
+            "certificate_hash": self.certificate_hash,
+            "application_id": self.application_id,
+            "store_name": self.store_name,
+        }
 
 
 def console_encoding() -> str | None:

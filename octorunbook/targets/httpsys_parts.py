@@ -26,10 +26,6 @@ from .octopus import OctopusServer, build_prefix
 from .protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
 
 
-def _stored(cert: base.StoredCertificate) -> StoredCertificate:
-    return StoredCertificate(**{k: v for k, v in vars(cert).items()})
-
-
 class StoreByName:
     """``CertificateStore`` over one named store of today's stores (``store`` passed on every call)."""
 
@@ -59,16 +55,15 @@ class StoreByName:
             fd = os.open(pfx, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(certificates.export_pfx(certificate, one_time, self.pfx_encryption))
-            return _stored(self.store.import_pfx(pfx, one_time, self.name, exportable=exportable))
+            return self.store.import_pfx(pfx, one_time, self.name, exportable=exportable)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def get(self, thumbprint: str) -> StoredCertificate | None:
-        found = self.store.get_certificate(thumbprint, self.name)
-        return _stored(found) if found else None
+        return self.store.get_certificate(thumbprint, self.name)
 
     def certificates(self) -> list[StoredCertificate]:
-        return [_stored(c) for c in self.store.list_certificates(self.name)]
+        return self.store.list_certificates(self.name)
 
     def certificate_pem(self, thumbprint: str) -> bytes | None:
         return self.store.certificate_pem(thumbprint, self.name)

@@ -10,14 +10,34 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..commands import CommandResult, CommandRunner
 from ..findings import CommandError, TargetError
 from ..jsontext import find_json_object
-from .base import PortalConfig
+from .httpsys import netsh_error
 
 ServiceAction = Literal["stop", "start", "restart"]
+
+
+@dataclass(frozen=True)
+class PortalConfig:
+    """The web portal part of an Octopus instance's configuration."""
+
+    listen_prefixes: tuple[str, ...]
+    force_ssl: bool
+    hsts_enabled: bool
+    hsts_max_age: int
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "listen_prefixes": list(self.listen_prefixes),
+            "force_ssl": self.force_ssl,
+            "hsts_enabled": self.hsts_enabled,
+            "hsts_max_age": self.hsts_max_age,
+        }
+
 
 _INSTANCE_LINE = re.compile(r"Instance '(?P<name>[^']+)' uses configuration '(?P<config>[^']*)'")
 
@@ -168,8 +188,6 @@ def classify_failure(result: CommandResult, code: str, what: str) -> CommandErro
             return CommandError(known_code, f"{what} failed: {needle}.", remedy, details=_details(result))
     number = win32_error_number(output)
     if number is not None:
-        from .httpsys import netsh_error
-
         return netsh_error(number, result)
     last = output.strip().splitlines()[-1] if output.strip() else "(no output)"
     return CommandError(

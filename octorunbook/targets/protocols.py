@@ -85,7 +85,10 @@ class StoredCertificate:
         data = asdict(self)
         data["dns_names"] = list(self.dns_names)
         data["eku_oids"] = list(self.eku_oids)
-        data["files"] = self.files.to_record() if self.files else None
+        if self.files is None:
+            del data["files"]  # a Windows or sandbox store has no files; its record stays as it was
+        else:
+            data["files"] = self.files.to_record()
         data["chain_added"] = list(self.chain_added)
         data["roots_not_added"] = list(self.roots_not_added)
         return data

@@ -32,6 +32,7 @@ from typing import Any
 from ...commands import CommandRunner
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
+from .portal_start import start_portal
 
 DRILLS = (
     "configure",
@@ -268,8 +269,6 @@ class Sandbox:
                 }
                 self.write_json(self.httpsys_path, bindings)
         if start:
-            from .server_cli import start_portal
-
             start_portal(self, instance)
             if front == "nginx":
                 from .proxied import start_front
@@ -472,8 +471,6 @@ def ensure_sandbox(root: Path, front: str = "httpsys") -> Sandbox:
     if not sandbox.exists():
         sandbox.init(front=front)
     elif sandbox.portal_pid() is None:
-        from .server_cli import start_portal
-
         with contextlib.suppress(TargetError):
             start_portal(sandbox, str(sandbox.meta().get("instance", DEFAULT_INSTANCE)))
     if sandbox.front == "nginx":

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...commands import child_environment
 from ...findings import TargetError
 from ..base import OCTOPUS_APP_ID
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
+from .portal_start import start_portal
 
 FLAGS = {
     "console",
@@ -100,51 +98,6 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
-
-
-def start_portal(
-    sandbox: Sandbox, instance: str, *, hang: bool = False, wrong_certificate: bool = False
-) -> int:
-    """Start the portal process detached (own session, output to a log file: no pipe is held open)."""
-    running = sandbox.portal_pid()
-    if running is not None:
-        return running
-    sandbox.run_dir.mkdir(parents=True, exist_ok=True)
-    ready = sandbox.run_dir / "portal.ready"
-    ready.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "octorunbook.targets.sandbox.portal", str(sandbox.root), instance]
-    if hang:
-        argv.append("--hang")
-    if wrong_certificate:
-        argv.append("--wrong-certificate")
-    with open(sandbox.run_dir / "portal.log", "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env=child_environment(daemon=True),  # it outlives the run: no password in its environ
-        )
-    sandbox.pid_path.write_text(str(proc.pid))
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if ready.exists():
-            return proc.pid
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    log_tail = (sandbox.run_dir / "portal.log").read_text(errors="replace")[-1500:]
-    if proc.poll() is None:
-        proc.kill()
-    sandbox.pid_path.unlink(missing_ok=True)
-    raise TargetError(
-        "SERVICE_START_FAILED",
-        "The sandbox portal did not start.",
-        "Read run/portal.log in the sandbox.",
-        details={"log": log_tail},
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
