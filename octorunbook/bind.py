@@ -15,19 +15,18 @@ planning anything new. HTTP.sys keeps its own 03 in ``binding.py`` (same codes, 
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .bind_proof import prove_portal, require_proven, served_thumbprint
-from .findings import Finding, OctorunbookError, TargetError, VerificationError
-from .journal import ChangeJournal, _write_durably, interrupted_what, journal_path, restores_interrupted
-from .render import Panel, PlanRow, PlanTable, Row
+from .findings import Finding, TargetError, VerificationError
+from .journal import ChangeJournal, _write_durably, journal_path
+from .parts_journal import restore_parts
+from .render import Panel, PlanRow, PlanTable
 from .store_steps import parts_of, planned_import
-from .targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate, TlsFront
+from .targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate
 
 if TYPE_CHECKING:
     from .runbook import Run
@@ -213,70 +212,6 @@ def _require_still_served(run: Run, plan: TopologyPlan) -> None:
         )
 
 
-def restore_parts(
-    run: Run,
-    pairs: list[tuple[Part[Any], Any]],
-    front: tuple[TlsFront[Any], Any],
-    label: str,
-    failure_code: str,
-) -> bool:
-    """Give each part its previous state, in reverse order; prove the previous certificate is served.
-
-    True when every restore succeeded and the front serves what it served before (or, when it served
-    nothing before, serves no TLS on the port).
-    """
-    complete = True
-    for part, previous in reversed(pairs):
-        try:
-            part.restore(previous, run)
-        except OctorunbookError as exc:
-            complete = False
-            run.change(f"{label}: restore {part.kind}", f"FAILED: {exc.code} {exc.message}")
-            run.note(
-                Finding(
-                    failure_code,
-                    "error",
-                    f"{label}: restoring the {part.kind} part failed: {exc.message}",
-                    exc.remedy or "Restore it by hand from the record's state.before.",
-                )
-            )
-    front_part, front_previous = front
-    expected = front_part.serves(front_previous)
-    seen = served_thumbprint(run, run.params.https_port)
-    ok = seen == expected if expected else seen.startswith("no TLS")
-    run.verification.append(
-        {
-            "check": f"after {label}: the previous state is served",
-            "expected": expected or "no TLS on the port (none before)",
-            "seen": seen,
-            "ok": ok,
-            "code": "ROLLBACK_UNVERIFIED",
-        }
-    )
-    with contextlib.suppress(OctorunbookError):
-        run.state["after"] = {
-            part.kind: part.read(
-                PortalIntent.location(run.params.hostname, run.params.https_port)
-            ).to_record()
-            for part, _ in pairs
-        }
-    run.reporter.show(
-        Panel(
-            "Restored the state from before the change",
-            "warning" if ok and complete else "error",
-            [
-                Row(
-                    "ok" if ok else "error",
-                    "served certificate",
-                    f"expected {expected or 'none'}; seen {seen}",
-                )
-            ],
-        )
-    )
-    return ok and complete
-
-
-# ---- the change journal for protocol parts -------------------------------------------------------
 def _begin_journal(run: Run, plan: TopologyPlan) -> ChangeJournal:
     target = run.require_target()
     data = {
@@ -296,53 +231,3 @@ def _begin_journal(run: Run, plan: TopologyPlan) -> ChangeJournal:
     journal = ChangeJournal(journal_path(target), data)
     _write_durably(journal.path, data)
     return journal
-
-
-def recover_interrupted(run: Run) -> None:
-    """Run.open for a target of parts: an unfinished journal is reported first, then restored."""
-    target = run.require_target()
-    parts = parts_of(run)
-    path = journal_path(target)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        snapshot = data["snapshot"]
-        pairs: list[tuple[Part[Any], Any]] = [
-            (part, part.state_from_record(snapshot[part.kind])) for part in (parts.front, parts.instance)
-        ]
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TargetError(
-            "CHANGE_JOURNAL_UNREADABLE",
-            f"An unfinished change journal {path} exists but cannot be read ({type(exc).__name__}).",
-            "Compare the target with the last 03 audit record's 'before' state and restore it by hand, then "
-            "move the journal away. Nothing was changed by this run.",
-        ) from None
-    journal = ChangeJournal(path, data)
-    what = interrupted_what(data)
-    by_hand = f"put back the states in {path} (snapshot), then delete it"
-    run.extra["interrupted_change"] = {**data, "journal": str(path)}
-    run.reporter.show(
-        Panel(
-            "INTERRUPTED_CHANGE: the snapshot taken before that change",
-            "warning",
-            [
-                Row("warning", "what", what),
-                *(Row("info", kind, json.dumps(state)[:300]) for kind, state in snapshot.items()),
-                Row("info", "it was applying", "; ".join(data.get("commands", []))),
-            ],
-        )
-    )
-    if not restores_interrupted(run, what, by_hand, path):
-        return
-    journal.phase("restoring")
-    run.state["interrupted_snapshot"] = snapshot
-    front = (parts.front, pairs[0][1])
-    if not restore_parts(run, pairs, front, "restore interrupted change", "INTERRUPTED_RESTORE_FAILED"):
-        raise TargetError(
-            "INTERRUPTED_RESTORE_FAILED",
-            "The snapshot of the interrupted change could not be restored and proven; nothing new was planned.",
-            f"The journal {path} is kept, so the next run tries again. Or by hand: {by_hand}.",
-            details={"journal": str(path)},
-        )
-    journal.done()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .findings import VerificationError
 from .journal import WAIT_SECONDS, probe
+from .parts_journal import served_thumbprint as served_thumbprint
 from .render import Panel, Row
 from .verify import Evidence, HttpAnswer, served_chain_validates, tls_handshake, wait_for_portal
 
@@ -189,12 +190,3 @@ def require_proven(evidence: Evidence) -> None:
             f"{first.check}: expected {first.expected}, seen {first.seen}.",
             REMEDIES.get(first.code, ""),
         )
-
-
-def served_thumbprint(run: Run, port: int) -> str:
-    """The thumbprint served on ``port`` now, or why none is (``no TLS: …``)."""
-    host, real = run.require_target().endpoint(port)
-    try:
-        return tls_handshake(host, real, run.params.hostname).thumbprint
-    except OSError as exc:
-        return f"no TLS: {exc}"

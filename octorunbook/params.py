@@ -16,10 +16,12 @@ from typing import Any
 from .acme_params import ACME_CHALLENGES as ACME_CHALLENGES
 from .acme_params import acme_problems
 from .findings import Finding, InputError
+from .params_nginx import ABSOLUTE_PATHS as ABSOLUTE_PATHS
+from .params_nginx import DEFAULT_UPSTREAM, NGINX_DEFAULTS, front_problems
+from .params_nginx import FRONTS as FRONTS
 from .redaction import SECRETS, env_name_ok, looks_like_secret_name, shown_env_name
 
 TARGETS = ("sandbox", "windows", "nginx")
-FRONTS = ("httpsys", "nginx")
 SOURCES = ("self-signed", "pfx", "pem", "store", "acme")
 STORES = ("My", "WebHosting")
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384")
@@ -45,9 +47,6 @@ PATH_PARAMETERS = (
     "nginx_pid",
     "cert_dir",
 )
-# Where nginx and its certificates live: absolute, because nginx resolves a relative path against its own
-# prefix, not against the directory the runbook was started in.
-ABSOLUTE_PATHS = ("nginx_bin", "nginx_conf_dir", "nginx_pid", "cert_dir")
 MAX_TEXT = 4096  # no parameter is longer than a path; a megabyte string is a mistake or an attack
 MAX_DNS_NAMES = 100
 
@@ -120,11 +119,11 @@ class Parameters:
     acme_dns_hook: str = ""
     acme_dns_resolver: str = ""
     front: str = "httpsys"
-    nginx_bin: str = "/usr/sbin/nginx"
-    nginx_conf_dir: str = "/etc/nginx"
-    nginx_pid: str = "/run/nginx.pid"
-    cert_dir: str = "/etc/octorunbook/certs"
-    octopus_upstream: str = "http://127.0.0.1:8080"
+    nginx_bin: str = NGINX_DEFAULTS["nginx_bin"]
+    nginx_conf_dir: str = NGINX_DEFAULTS["nginx_conf_dir"]
+    nginx_pid: str = NGINX_DEFAULTS["nginx_pid"]
+    cert_dir: str = NGINX_DEFAULTS["cert_dir"]
+    octopus_upstream: str = DEFAULT_UPSTREAM
 
     def __post_init__(self) -> None:
         # Validation and use see the same value: "localhost " must not pass as "localhost" and then
@@ -397,8 +396,6 @@ class Parameters:
         return self.front if self.target == "sandbox" else "httpsys"
 
     def _front_check(self) -> list[Finding]:
-        from .params_nginx import front_problems
-
         return front_problems(self)
 
     @property

@@ -8,18 +8,41 @@ relative one against its own prefix); ``octopus_upstream`` is Octopus's plain-HT
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from .findings import Finding, InputError
 
-if TYPE_CHECKING:
-    from .params import Parameters
+FRONTS = ("httpsys", "nginx")
+# Where nginx and its certificates live: absolute, because nginx resolves a relative path against its own
+# prefix, not against the directory the runbook was started in. Values: the Debian defaults.
+NGINX_DEFAULTS = {
+    "nginx_bin": "/usr/sbin/nginx",
+    "nginx_conf_dir": "/etc/nginx",
+    "nginx_pid": "/run/nginx.pid",
+    "cert_dir": "/etc/octorunbook/certs",
+}
+ABSOLUTE_PATHS = tuple(NGINX_DEFAULTS)
+DEFAULT_UPSTREAM = "http://127.0.0.1:8080"
 
 
-def front_problems(p: Parameters) -> list[Finding]:
+class FrontParameters(Protocol):
+    """What the front check reads of the parameters (``params.Parameters`` is one)."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def front(self) -> str: ...
+
+    @property
+    def octopus_upstream(self) -> str: ...
+
+    def resolved_sandbox_dir(self) -> Path: ...
+
+
+def front_problems(p: FrontParameters) -> list[Finding]:
     """Every problem with the front parameters, as error findings. Reads, never writes."""
-    from .params import ABSOLUTE_PATHS, FRONTS
-
     problems: list[Finding] = []
 
     def bad(code: str, message: str, remedy: str) -> None:
@@ -44,7 +67,7 @@ def front_problems(p: Parameters) -> list[Finding]:
             bad(
                 "PATH_INVALID",
                 f"{name} must be an absolute path, got {value[:200]!r}.",
-                f"Give {name} as a full path, e.g. {getattr(type(p), name)}.",
+                f"Give {name} as a full path, e.g. {NGINX_DEFAULTS[name]}.",
             )
     from .targets.nginx.config import check_upstream
 

@@ -24,6 +24,7 @@ from .commands import CommandRunner
 from .findings import REASONS, Finding, InputError, OctorunbookError, TargetError
 from .journal import recover_interrupted
 from .params import Parameters
+from .parts_journal import recover_interrupted as recover_parts
 from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
 from .targets.base import Target
@@ -152,9 +153,7 @@ class Run:
                     ],
                 )
             )
-            if self.target.parts is not None:  # imported late: each drives its own 03's restore
-                from .bind import recover_interrupted as recover_parts
-
+            if self.target.parts is not None:  # each topology restores its own 03's snapshot
                 recover_parts(self)
             else:
                 recover_interrupted(self)  # before anything new is planned

@@ -32,7 +32,9 @@ from typing import Any
 from ...commands import CommandRunner
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
+from . import proxied
 from .portal_start import start_portal
+from .proxied import UPSTREAM_PORT as UPSTREAM_PORT
 
 DRILLS = (
     "configure",
@@ -46,7 +48,6 @@ DRILLS = (
 )
 DEFAULT_INSTANCE = "OctopusServer"
 FRONTS = ("httpsys", "nginx")
-UPSTREAM_PORT = 8080  # where the Linux container serves plain HTTP
 NGINX_DRILLS = ("bad-directive", "configure", "service-start")  # nginx -t fails; the stand-in's drills
 
 
@@ -271,9 +272,7 @@ class Sandbox:
         if start:
             start_portal(self, instance)
             if front == "nginx":
-                from .proxied import start_front
-
-                start_front(self)
+                proxied.start_front(self)
 
     @property
     def front(self) -> str:
@@ -294,9 +293,7 @@ class Sandbox:
         """Stop everything this sandbox runs (the portal, and nginx for the nginx front): what was running."""
         stopped = {"portal": self.stop()}
         if self.front == "nginx":
-            from .proxied import stop_front
-
-            stopped["nginx"] = stop_front(self)
+            stopped["nginx"] = proxied.stop_front(self)
         return stopped
 
     def _write_stand_ins(self) -> None:
@@ -430,9 +427,7 @@ class Sandbox:
         }
 
     def _front_status(self) -> dict[str, Any]:
-        from .proxied import front_status
-
-        return front_status(self)
+        return proxied.front_status(self)
 
     def open_target(self, instance: str, runner: CommandRunner) -> Target:
         from ..httpsys import HttpSys
@@ -443,9 +438,7 @@ class Sandbox:
         octopus = OctopusServer(str(self.server_exe), instance, runner)
         parts = None
         if self.front == "nginx":
-            from .proxied import open_parts
-
-            parts = open_parts(self, octopus, runner)
+            parts = proxied.open_parts(self, octopus, runner)
         return Target(
             kind="sandbox",
             host=f"sandbox:{self.root.name}",
@@ -474,9 +467,7 @@ def ensure_sandbox(root: Path, front: str = "httpsys") -> Sandbox:
         with contextlib.suppress(TargetError):
             start_portal(sandbox, str(sandbox.meta().get("instance", DEFAULT_INSTANCE)))
     if sandbox.front == "nginx":
-        from .proxied import start_front
-
-        start_front(sandbox)  # a no-op when it runs
+        proxied.start_front(sandbox)  # a no-op when it runs
     return sandbox
 
 

@@ -11,7 +11,9 @@ implementation imports the other.
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
 
 from ...commands import CommandRunner
 from ...findings import InputError
@@ -21,7 +23,29 @@ from ..nginx.sandbox import DRILLS as NGINX_FRONT_DRILLS
 from ..octopus import OctopusServer
 from ..octopus_proxied import ProxiedOctopusInstance
 from ..protocols import TargetParts
-from .host import UPSTREAM_PORT, Sandbox
+
+UPSTREAM_PORT = 8080  # where the Linux container serves plain HTTP
+
+
+class Sandbox(Protocol):
+    """What the nginx front needs of the sandbox folder (``host.Sandbox`` is one): its root, its port map,
+    its metadata under its lock, and its drill. A protocol, so ``host`` can use this module directly."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def meta_path(self) -> Path: ...
+
+    def map_port(self, port: int) -> int: ...
+
+    def meta(self) -> dict[str, Any]: ...
+
+    def write_json(self, path: Path, data: Any) -> None: ...
+
+    def locked(self) -> AbstractContextManager[None]: ...
+
+    def drill(self) -> str | None: ...
 
 
 def nginx_of(sandbox: Sandbox, runner: CommandRunner | None = None) -> NginxSandbox:
