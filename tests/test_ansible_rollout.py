@@ -179,6 +179,28 @@ def test_failure_on_node_two_stops_the_rollout_after_its_rollback(
         drill.stop()
 
 
+def test_a_pfx_the_vault_password_does_not_open_stops_before_the_node_is_drained(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    single = Cluster(tmp_path_factory.mktemp("ha-password"), 1)
+    try:
+        single.start()
+        pfx, _ = single.make_pfx("portal.pfx", validity_days=300)
+        right = single.pfx_password
+        single.pfx_password = "pfx-canary-wrong-" + right[-8:]
+        single.write_vault()
+        with PingTrace(single.nodes) as trace:
+            run = single.playbook(pfx=pfx)
+        assert run.returncode != 0
+        assert "PFX_WRONG_PASSWORD" in run.stdout
+        assert trace.statuses("node1") == [200]  # never drained
+        assert list((single.base / "audit" / "node1").iterdir()) == []  # no runbook ran
+        for secret in (right, single.pfx_password):
+            assert secret not in run.stdout + run.stderr + single.log.read_text()
+    finally:
+        single.stop()
+
+
 def test_ansible_lint_passes_on_the_collection(tmp_path: Path) -> None:
     collections = tmp_path / "ansible_collections" / "octorunbook"
     collections.mkdir(parents=True)
