@@ -63,10 +63,10 @@ stderr:
   type: str
 """
 
-import os
-import subprocess
+import os  # noqa: E402 - Ansible modules put their documentation first
+import subprocess  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 
 def main() -> None:
