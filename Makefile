@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_cli_start.py
 	$(BIN)/python benchmarks/bench_audit_list.py
 	$(BIN)/python benchmarks/bench_unavailability.py
+	$(BIN)/python benchmarks/bench_ha_rollout.py
 
 clean: stop-demo
 	rm -rf demo .pytest_cache .mypy_cache .ruff_cache

@@ -193,6 +193,8 @@ COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
         "_cli_posture",
         "scan what an HTTPS endpoint accepts: protocols, weak suites, chain, hostname, HSTS",
     ),
+    ("node", "_cli_node", "drain / undrain an Octopus Server node and wait for its load-balancer ping"),
+    ("fleet", "_cli_fleet", "summarise the audit folders fetched from every node of an HA cluster"),
 )
 
 
@@ -336,7 +338,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"✖ {exc.code}: {exc.message}", file=sys.stderr)
         if exc.remedy:
             print(f"  remedy: {exc.remedy}", file=sys.stderr)
-        usage = ("PARAMETER", "FILE_", "SANDBOX_", "DRILL", "PORT_INVALID", "AUDIT_DIR", "AUDIT_KEY")
+        usage = (
+            "PARAMETER",
+            "FILE_",
+            "SANDBOX_",
+            "DRILL",
+            "PORT_INVALID",
+            "AUDIT_DIR",
+            "AUDIT_KEY",
+            "NODE_URL",
+            "NODE_API_KEY",
+            "FLEET_ROOT",
+        )
         return 2 if exc.code.startswith(usage) or getattr(exc, "usage", False) else 1
     except OSError as exc:  # a folder or file the operator named cannot be used
         print(f"✖ OS_ERROR: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..base import OCTOPUS_APP_ID
+from . import nodes
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 
 INSTALLATION_ID = str(uuid.uuid4())
@@ -89,7 +90,11 @@ def _api_document() -> dict[str, Any]:
 
 
 def make_handler(
-    config: PortalConfigView, scheme: str, hosts: set[str], challenges: Path | None = None
+    config: PortalConfigView,
+    scheme: str,
+    hosts: set[str],
+    challenges: Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "Octopus Deploy/ Microsoft-HTTPAPI/2.0 (octorunbook sandbox)"
@@ -119,16 +124,31 @@ def make_handler(
             if path == "/api":
                 body = json.dumps(_api_document()).encode()
                 self._send(200, "application/json", body)
-            elif path == "/api/octopusservernodes/ping":
-                self._send(
-                    200, "application/json", json.dumps({"Name": "sandbox", "IsOffline": False}).encode()
-                )
+            elif path == nodes.PING_PATH and sandbox is not None:
+                status, answer = nodes.ping(sandbox)
+                self._send(status, "application/json", answer)
+            elif path.startswith(nodes.NODES_PATH) and sandbox is not None:
+                self._nodes("GET", path)
             else:
                 self._send(
                     200,
                     "text/html",
                     b"<html><body><h1>Octopus Deploy (octorunbook sandbox)</h1></body></html>",
                 )
+
+        def do_PUT(self) -> None:  # noqa: N802 - stdlib name
+            path = self.path.split("?", 1)[0].rstrip("/")
+            if sandbox is None or not path.startswith(nodes.NODES_PATH + "/"):
+                self._send(405, "text/html", b"<h2>Method Not Allowed</h2>")
+                return
+            self._nodes("PUT", path)
+
+        def _nodes(self, method: str, path: str) -> None:
+            assert sandbox is not None
+            length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+            body = self.rfile.read(length) if method == "PUT" else b""
+            status, answer = nodes.handle(sandbox, method, path, self.headers.get(nodes.API_KEY_HEADER), body)
+            self._send(status, "application/json", answer)
 
         def _send(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)
@@ -339,7 +359,7 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate
             hung.append(sock)
             print(f"{scheme}://*:{port}/ -> 127.0.0.1:{real} (hanging: sandbox drill 'hang')")
             continue
-        handler = make_handler(config, scheme, hosts, acme_challenge_dir(sandbox))
+        handler = make_handler(config, scheme, hosts, acme_challenge_dir(sandbox), sandbox)
         server: ThreadingHTTPServer
         if scheme == "https":
             server = TLSServer(address, handler, BindingContexts(sandbox, port, workdir, wrong_certificate))
