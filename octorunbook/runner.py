@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,17 @@ import nbformat
 import yaml
 
 from . import RESULT_MIME
-from .auditlog import extract_result
+from .audit.records import extract_result
+from .audit.saves import SCHEME as SCHEME
+from .audit.saves import SUMMARY_TAG as SUMMARY_TAG
+from .audit.saves import RedactingHandler as RedactingHandler
+from .audit.saves import register_handler as register_handler
+from .audit.saves import with_summary as with_summary
 from .findings import InputError
 from .params import ParameterError, Parameters
-from .render import summary_markdown
 from .runbook import PLANNED_IMPORT_ENV, RUNBOOKS
 
-SCHEME = "octorunbook-redact://"
 MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
-SUMMARY_TAG = "octorunbook-summary"
 
 
 def notebooks_dir() -> Path:
@@ -35,18 +38,6 @@ def notebooks_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def with_summary(nb: Any) -> Any:
-    """Put (or refresh) a markdown summary of the result record at the top of the notebook."""
-    record = extract_result(nb)
-    cells = [c for c in nb.cells if SUMMARY_TAG not in c.get("metadata", {}).get("tags", [])]
-    if record is not None:
-        cell = nbformat.v4.new_markdown_cell(summary_markdown(record))
-        cell.metadata["tags"] = [SUMMARY_TAG]
-        cells.insert(0, cell)
-    nb.cells = cells
-    return nb
 
 
 def record_notebook(record: dict[str, Any]) -> Any:
@@ -64,72 +55,6 @@ def record_notebook(record: dict[str, Any]) -> Any:
     nb.cells = [code]
     nb.metadata["octorunbook"] = {"kind": "interactive-record"}
     return with_summary(nb)
-
-
-class RedactingHandler:
-    """papermill I/O handler: redact, add the summary, then write the real file.
-
-    papermill saves when each cell starts and ends, so the handler also sees which step is running:
-    ``progress`` (set per run) is told the heading of each step as it starts.
-    """
-
-    def __init__(self) -> None:
-        self.progress: Callable[[str], None] | None = None
-        self._announced: set[tuple[str, int]] = set()
-
-    @staticmethod
-    def _path(path: str) -> Path:
-        return Path(path[len(SCHEME) :] if path.startswith(SCHEME) else path)
-
-    def read(self, path: str) -> str:
-        return self._path(path).read_text(encoding="utf-8")
-
-    def listdir(self, path: str) -> list[str]:
-        return [str(p) for p in self._path(path).iterdir()]
-
-    def write(self, buf: str, path: str) -> None:
-        from ._papermill_hook import guard_notebook
-        from .auditlog import redact_notebook
-
-        nb = nbformat.reads(buf, as_version=4)
-        self._announce(path, nb)
-        clean = with_summary(redact_notebook(guard_notebook(nb)))
-        target = self._path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(nbformat.writes(clean), encoding="utf-8")
-        tmp.replace(target)
-
-    def pretty_path(self, path: str) -> str:
-        return str(self._path(path))
-
-    def _announce(self, path: str, nb: Any) -> None:
-        if self.progress is None:
-            return
-        heading = ""
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type == "markdown" and cell.source.startswith("## "):
-                heading = cell.source.splitlines()[0].lstrip("# ").strip()
-            status = cell.get("metadata", {}).get("papermill", {}).get("status")
-            if cell.cell_type == "code" and status == "running" and (path, index) not in self._announced:
-                self._announced.add((path, index))
-                if heading:
-                    self.progress(f"    · {heading}")
-                    heading = ""
-
-
-_HANDLER = RedactingHandler()
-_registered = False
-
-
-def register_handler() -> RedactingHandler:
-    global _registered
-    if not _registered:
-        from papermill.iorw import papermill_io
-
-        papermill_io.register(SCHEME, _HANDLER)
-        _registered = True
-    return _HANDLER
 
 
 def preflight(params: Parameters) -> Path:
@@ -171,17 +96,44 @@ class RunResult:
     path: Path | None
 
 
-def execute(
+@dataclass(frozen=True)
+class _Executed:
+    """A notebook papermill has finished with, not yet stored: its output under ``.in-progress``."""
+
+    runbook: str
+    audit_dir: Path
+    output: Path
+    notebook: Any
+    record: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        return str(self.record.get("status")) if self.record else "failed"
+
+    def store(self) -> RunResult:
+        """Chain the record (and its HTML) into the audit folder, then drop the in-progress copy.
+
+        The copy is removed only once the record is chained: a process killed before that leaves it to be
+        chained as ``interrupted`` by the next run.
+        """
+        from .audit.store import store_record
+
+        path = store_record(self.audit_dir, self.notebook)
+        self.output.unlink(missing_ok=True)
+        return RunResult(self.runbook, self.status, self.record, path)
+
+
+def _run_notebook(
     runbook: str,
     params: Parameters,
     *,
     progress: Callable[[str], None] | None = None,
     kernel_name: str | None = None,
-) -> RunResult:
-    """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
+) -> _Executed | RunResult:
+    """papermill over one notebook, every save redacted; a RunResult only when nothing was saved."""
     import papermill as pm
 
-    from .audit.store import prepare_audit_dir, store_record
+    from .audit.store import prepare_audit_dir
 
     handler = register_handler()
     handler.progress = progress
@@ -221,14 +173,29 @@ def execute(
         os.environ.pop("OCTORUNBOOK_RECORDED_BY_RUNNER", None)
     if not output.is_file():
         return RunResult(runbook, "failed", None, None)
-    nb = nbformat.read(str(output), as_version=4)
-    record = extract_result(nb)
-    path = store_record(audit_dir, nb)
-    output.unlink(missing_ok=True)
-    status = str(record.get("status")) if record else "failed"
+    nb = nbformat.read(str(output), as_version=4)  # the one schema validation of the run's saves
+    return _Executed(runbook, audit_dir, output, nb, extract_result(nb))
+
+
+def _symbol(status: str) -> str:
+    return "✔" if status != "failed" else "✖"
+
+
+def execute(
+    runbook: str,
+    params: Parameters,
+    *,
+    progress: Callable[[str], None] | None = None,
+    kernel_name: str | None = None,
+) -> RunResult:
+    """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
+    done = _run_notebook(runbook, params, progress=progress, kernel_name=kernel_name)
+    if isinstance(done, RunResult):
+        return done
+    result = done.store()
     if progress:
-        progress(f"{'✔' if status != 'failed' else '✖'} {runbook}: {status} → {path}")
-    return RunResult(runbook, status, record, path)
+        progress(f"{_symbol(result.status)} {runbook}: {result.status} → {result.path}")
+    return result
 
 
 def run_all(
@@ -236,6 +203,38 @@ def run_all(
 ) -> list[RunResult]:
     """01 → 02 → 03 as one procedure: see :func:`run_procedure`."""
     return run_procedure(RUNBOOKS, params, progress=progress, kernel_name=kernel_name)
+
+
+class _Records:
+    """Stores a procedure's records on one worker thread, in the order the notebooks ended.
+
+    Rendering a record's HTML is the slow part of storing it, and nothing the next notebook does depends
+    on it (the next notebook needs only the result record, read from the executed notebook). So each
+    record is stored while the next notebook runs, and the worker starts by importing nbconvert while the
+    first kernel starts. :meth:`wait` returns when every record is chained, HTML beside it; a storing
+    error is raised there, or before the next notebook starts if it is already known.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from .audit.store import warm_renderer
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="octorunbook-records")
+        self._pool.submit(warm_renderer)
+        self._pending: list[Future[RunResult]] = []
+
+    def add(self, done: _Executed) -> None:
+        self._pending.append(self._pool.submit(done.store))
+
+    def raise_known_failure(self) -> None:
+        for future in self._pending:
+            if future.done() and future.exception() is not None:
+                future.result()
+
+    def wait(self) -> list[RunResult]:
+        self._pool.shutdown(wait=True)
+        return [future.result() for future in self._pending]
 
 
 def run_procedure(
@@ -248,7 +247,8 @@ def run_procedure(
     """Run ``runbooks`` in order under ONE hold of the target lock; stop at the first failure.
 
     The lock is taken before the first notebook starts, so a second procedure on the same target gets
-    ``TARGET_BUSY`` before it changes anything, and released after the last one ends. Each notebook's
+    ``TARGET_BUSY`` before it changes anything, and released after the last one ends and every record is
+    chained (each is stored while the next notebook runs: see :class:`_Records`). Each notebook's
     kernel joins the held lock with the procedure's token (see ``targets.lock``). The thumbprint 01
     imported — or, in a dry run, would import — is passed forward to 02 and 03.
     """
@@ -262,24 +262,40 @@ def run_procedure(
     if lock.stale_note and progress:
         progress(f"⚠ {lock.stale_note}")
     joined = lock.child_environment()
-    results: list[RunResult] = []
+    records = _Records()
+    ended: list[RunResult | None] = []  # None: stored by the worker, in order
     try:
         os.environ.update(joined)
         for runbook in runbooks:
-            result = execute(runbook, params, progress=progress, kernel_name=kernel_name)
-            results.append(result)
-            if result.status == "failed":
+            records.raise_known_failure()
+            done = _run_notebook(runbook, params, progress=progress, kernel_name=kernel_name)
+            if isinstance(done, RunResult):
+                ended.append(done)
                 break
-            cert = (result.record or {}).get("certificate") or {}
+            records.add(done)
+            ended.append(None)
+            if progress:
+                progress(f"{_symbol(done.status)} {runbook}: {done.status}")
+            if done.status == "failed":
+                break
+            cert = (done.record or {}).get("certificate") or {}
             if runbook == RUNBOOKS[0] and cert.get("thumbprint") and not params.thumbprint:
                 params = replace(params, thumbprint=str(cert["thumbprint"]))
-            if runbook == RUNBOOKS[0] and result.status == "planned" and cert.get("thumbprint"):
+            if runbook == RUNBOOKS[0] and done.status == "planned" and cert.get("thumbprint"):
                 # a dry run: 02 and 03 plan for the certificate 01 would import (it is not in the store)
                 os.environ[PLANNED_IMPORT_ENV] = json.dumps(cert)
     finally:
         for name in [*joined, PLANNED_IMPORT_ENV]:
             os.environ.pop(name, None)
-        lock.release()
+        try:
+            stored = iter(records.wait())
+        finally:
+            lock.release()
+    results = [result or next(stored) for result in ended]
+    if progress:
+        for result in results:
+            if result.path is not None:
+                progress(f"  record {result.runbook} → {result.path}")
     return results
 
 
