@@ -1,8 +1,10 @@
 """Headless runs: the three notebooks through papermill, every save redacted, each kept as an audit record.
 
 papermill writes the output notebook at start, after every cell and on failure (reference §1.5);
-every one of those writes goes through :class:`RedactingHandler`, so no intermediate file ever holds
-a secret, and each write also refreshes the summary cell at the top of the notebook.
+every one of those writes goes through :class:`RedactingHandler` (``audit/saves.py``; the saves at each
+cell come through the engine in ``audit/engine.py``), so no intermediate file ever holds a secret, and
+each write also refreshes the summary cell at the top of the notebook. A procedure stores each record
+while the next notebook runs, and returns once every record is chained (:func:`run_procedure`).
 """
 
 from __future__ import annotations
@@ -133,6 +135,7 @@ def _run_notebook(
     """papermill over one notebook, every save redacted; a RunResult only when nothing was saved."""
     import papermill as pm
 
+    from .audit.engine import register_engine
     from .audit.store import prepare_audit_dir
 
     handler = register_handler()
@@ -150,6 +153,7 @@ def _run_notebook(
         pm.execute_notebook(
             str(source),
             SCHEME + str(output),
+            engine_name=register_engine(),
             parameters={**params.to_record(), "audit_dir": str(audit_dir)},
             kernel_name=kernel_name or "python3",
             progress_bar=False,

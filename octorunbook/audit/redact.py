@@ -96,18 +96,21 @@ def passed_parameters(nb: Any) -> dict[str, Any]:
     return dict(params) if isinstance(params, dict) else {}
 
 
+def register_passed_password(nb: Any) -> None:
+    """Register the password of a ``pfx_password_env`` that names a set variable, so that every write
+    masks it (outputs included); ``nb`` is not changed."""
+    value = passed_parameters(nb).get("pfx_password_env")
+    if isinstance(value, str) and env_name_ok(value):
+        with contextlib.suppress(InputError):  # a too-short password is refused by the runbook itself
+            secret_from_env(value)
+
+
 def guard_notebook(nb: Any) -> Any:
     """Mask, in place, what papermill wrote of a ``pfx_password_env`` that is no variable's name, and
     register the password of one that is (so every later write masks it in outputs too)."""
-    params = passed_parameters(nb)
-    value = params.get("pfx_password_env")
-    if not isinstance(value, str):
-        return nb
-    shown = shown_env_name(value)
-    if env_name_ok(value):
-        with contextlib.suppress(InputError):  # a too-short password is refused by the runbook itself
-            secret_from_env(value)
-    if shown == value:
+    register_passed_password(nb)
+    value = passed_parameters(nb).get("pfx_password_env")
+    if not isinstance(value, str) or (shown := shown_env_name(value)) == value:
         return nb
     nb["metadata"]["papermill"]["parameters"]["pfx_password_env"] = shown
     for cell in nb.get("cells", []):

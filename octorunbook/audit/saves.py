@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .records import extract_result
-from .redact import guard_notebook, redact_json
+from .redact import guard_notebook, redact_json, register_passed_password
 
 SCHEME = "octorunbook-redact://"
 SUMMARY_TAG = "octorunbook-summary"
@@ -98,13 +98,18 @@ class RedactingHandler:
         return [str(p) for p in self._path(path).iterdir()]
 
     def write(self, buf: str, path: str) -> None:
-        nb = _joined(json.loads(buf))
-        self._announce(path, nb)
-        clean = with_summary(redact_json(guard_notebook(nb)))
+        """A save handed over as text (papermill's own writes: before the kernel starts, at the end)."""
+        self.write_notebook(_joined(json.loads(buf)), path)
+
+    def write_notebook(self, nb: Any, path: str) -> None:
+        """A save handed over as the notebook itself (:mod:`.engine`'s saves), which is left unchanged."""
+        register_passed_password(nb)  # before the walk, so that it masks the password everywhere
+        clean = guard_notebook(redact_json(nb))
+        self._announce(path, clean)
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(clean, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps(with_summary(clean), ensure_ascii=False), encoding="utf-8")
         tmp.replace(target)
 
     def pretty_path(self, path: str) -> str:
