@@ -215,13 +215,18 @@ class _Records:
     Rendering a record's HTML is the slow part of storing it, and nothing the next notebook does depends
     on it (the next notebook needs only the result record, read from the executed notebook). So each
     record is stored while the next notebook runs, and the worker starts by importing nbconvert while the
-    first kernel starts. :meth:`wait` returns when every record is chained, HTML beside it; a storing
-    error is raised there, or before the next notebook starts if it is already known.
+    first kernel starts. :meth:`wait` returns when every record is chained, HTML beside it. A storing
+    error is raised there, or before the next notebook starts if it is already known (the notebook after
+    the one that failed to store may have run meanwhile); the notebook it could not store stays in
+    ``.in-progress/``, where the next run chains it as ``interrupted``.
     """
 
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
+        import papermill  # noqa: F401  # imported here first: the worker's imports then share little with it
+
+        from .audit import engine  # noqa: F401
         from .audit.store import warm_renderer
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="octorunbook-records")
