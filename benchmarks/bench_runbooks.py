@@ -157,7 +157,7 @@ def commit(rev: str = "HEAD") -> str:
         return "unknown"
 
 
-def line(name: str, values: list[float]) -> str:
+def line(values: list[float]) -> str:
     return f"median {statistics.median(values):6.2f} s  {[f'{x:.2f}' for x in values]}"
 
 
@@ -188,19 +188,15 @@ def main() -> None:
                 olds.append(old_round(tree, work, r))
     f = statistics.median(floors)
     o, c, s = (statistics.median(x[k] for x in rounds) for k in ("ours", "cells", "saves"))
-    print(f"floor: 3 papermill runs of an empty notebook        {line('floor', floors)}")
-    print(
-        f"cells: their own durations (papermill)               {line('cells', [x['cells'] for x in rounds])}"
-    )
-    print(
-        f"  of which our saves at a cell's start                {line('saves', [x['saves'] for x in rounds])}"
-    )
-    print(f"ours:  01 → 02 → 03 on a fresh sandbox               {line('ours', [x['ours'] for x in rounds])}")
+    print(f"floor: 3 papermill runs of an empty notebook        {line(floors)}")
+    print(f"cells: their own durations (papermill)               {line([x['cells'] for x in rounds])}")
+    print(f"  of which our saves at a cell's start                {line([x['saves'] for x in rounds])}")
+    print(f"ours:  01 → 02 → 03 on a fresh sandbox               {line([x['ours'] for x in rounds])}")
     ratio, strict = o / (f + c), o / (f + c - s)
     if olds:
         oo, oc = (statistics.median(x[k] for x in olds) for k in ("ours", "cells"))
         print(
-            f"old:   {args.old} ({commit(args.old)}), same rounds    {line('old', [x['ours'] for x in olds])}"
+            f"old:   the code at {commit(args.old):<10} same rounds       {line([x['ours'] for x in olds])}"
         )
         print(
             f"old:   ours {oo:.2f} s / (floor {f:.2f} + cells {oc:.2f}) = {oo / (f + oc):.2f}x   ({oo / f:.2f}x the bare floor)"
