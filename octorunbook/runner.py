@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import yaml
@@ -31,6 +31,9 @@ from .audit.saves import with_summary as with_summary
 from .findings import InputError
 from .params import ParameterError, Parameters
 from .runbook import PLANNED_IMPORT_ENV, RUNBOOKS
+
+if TYPE_CHECKING:
+    from .audit.engine import WarmKernel
 
 MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
 
@@ -131,11 +134,17 @@ def _run_notebook(
     *,
     progress: Callable[[str], None] | None = None,
     kernel_name: str | None = None,
+    kernels: _Kernels | None = None,
+    last: bool = True,
 ) -> _Executed | RunResult:
-    """papermill over one notebook, every save redacted; a RunResult only when nothing was saved."""
+    """papermill over one notebook, every save redacted; a RunResult only when nothing was saved.
+
+    With ``kernels`` (a procedure), the notebook runs in the kernel started ahead for it if that still
+    fits, and unless it is the ``last``, starts the next notebook's kernel once its first cell has run.
+    """
     import papermill as pm
 
-    from .audit.engine import register_engine
+    from .audit.engine import KERNEL_ARGUMENTS, register_engine
     from .audit.store import prepare_audit_dir
 
     handler = register_handler()
@@ -159,8 +168,10 @@ def _run_notebook(
             progress_bar=False,
             log_output=False,
             cwd=os.getcwd(),
-            extra_arguments=["--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"],
+            extra_arguments=list(KERNEL_ARGUMENTS),
             store_widget_state=False,
+            km=kernels.take() if kernels else None,
+            on_first_cell=None if kernels is None or last else kernels.start_next,
         )
     except pm.PapermillExecutionError:
         pass  # the record inside the notebook says what failed
@@ -207,6 +218,32 @@ def run_all(
 ) -> list[RunResult]:
     """01 → 02 → 03 as one procedure: see :func:`run_procedure`."""
     return run_procedure(RUNBOOKS, params, progress=progress, kernel_name=kernel_name)
+
+
+class _Kernels:
+    """The next notebook's kernel, started while the current one runs (see ``audit.engine.WarmKernel``)."""
+
+    def __init__(self, kernel_name: str | None) -> None:
+        self.kernel_name = kernel_name or "python3"
+        self.next: WarmKernel | None = None
+
+    def start_next(self) -> None:
+        from .audit.engine import WarmKernel
+
+        try:
+            self.next = WarmKernel(self.kernel_name, os.getcwd(), os.environ)
+        except Exception:  # papermill starts the kernel itself then, as it always did
+            self.next = None
+
+    def take(self) -> Any | None:
+        """The warm kernel's manager, if it fits the notebook about to start (else it is shut down)."""
+        warm, self.next = self.next, None
+        return warm.take(self.kernel_name, os.getcwd(), os.environ) if warm else None
+
+    def close(self) -> None:
+        if self.next is not None:
+            self.next.discard()
+            self.next = None
 
 
 class _Records:
@@ -257,8 +294,9 @@ def run_procedure(
 
     The lock is taken before the first notebook starts, so a second procedure on the same target gets
     ``TARGET_BUSY`` before it changes anything, and released after the last one ends and every record is
-    chained (each is stored while the next notebook runs: see :class:`_Records`). Each notebook's
-    kernel joins the held lock with the procedure's token (see ``targets.lock``). The thumbprint 01
+    chained (each is stored while the next notebook runs: see :class:`_Records`). Each notebook runs in
+    its own kernel, started while the notebook before it runs (:class:`_Kernels`), and each kernel
+    joins the held lock with the procedure's token (see ``targets.lock``). The thumbprint 01
     imported — or, in a dry run, would import — is passed forward to 02 and 03.
     """
     from .targets import procedure_lock
@@ -272,12 +310,16 @@ def run_procedure(
         progress(f"⚠ {lock.stale_note}")
     joined = lock.child_environment()
     records = _Records()
+    kernels = _Kernels(kernel_name)
     ended: list[RunResult | None] = []  # None: stored by the worker, in order
     try:
         os.environ.update(joined)
-        for runbook in runbooks:
+        for index, runbook in enumerate(runbooks):
             records.raise_known_failure()
-            done = _run_notebook(runbook, params, progress=progress, kernel_name=kernel_name)
+            last = index == len(runbooks) - 1
+            done = _run_notebook(
+                runbook, params, progress=progress, kernel_name=kernel_name, kernels=kernels, last=last
+            )
             if isinstance(done, RunResult):
                 ended.append(done)
                 break
@@ -294,6 +336,7 @@ def run_procedure(
                 # a dry run: 02 and 03 plan for the certificate 01 would import (it is not in the store)
                 os.environ[PLANNED_IMPORT_ENV] = json.dumps(cert)
     finally:
+        kernels.close()
         for name in [*joined, PLANNED_IMPORT_ENV]:
             os.environ.pop(name, None)
         try:

@@ -199,3 +199,40 @@ def test_the_papermill_hook_and_the_saves_below_it_never_import_the_runner() -> 
     assert "runner" not in _imports(PACKAGE / "_papermill_hook.py")
     for module in ("saves.py", "engine.py", "redact.py", "store.py"):
         assert {"runner", "_papermill_hook"} & _imports(PACKAGE / "audit" / module) == set(), module
+
+
+def test_each_later_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for_it(
+    sandbox: Any, params_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A procedure starts 02's kernel while 01 runs, and 03's while 02 runs; none is left running."""
+    from jupyter_core.utils import run_sync
+
+    from octorunbook.audit.engine import WarmKernel
+
+    taken: list[Any] = []
+    take = WarmKernel.take
+
+    def counted(self: WarmKernel, *args: Any) -> Any:
+        manager = take(self, *args)
+        taken.append(manager)
+        return manager
+
+    monkeypatch.setattr(WarmKernel, "take", counted)
+    assert [r.status for r in run_all(params_for(sandbox))] == ["succeeded"] * 3
+    assert len(taken) == 2 and all(m is not None for m in taken)
+    assert [run_sync(m.is_alive)() for m in taken] == [False, False]
+
+
+def test_a_kernel_started_ahead_with_another_environment_is_shut_down_not_used(tmp_path: Path) -> None:
+    """The next notebook must get the start papermill would give it (a dry run's 02 learns 01's plan
+    through the environment): a warm kernel that no longer fits is discarded."""
+    import os
+
+    from jupyter_core.utils import run_sync
+
+    from octorunbook.audit.engine import WarmKernel
+
+    warm = WarmKernel("python3", str(tmp_path), dict(os.environ))
+    manager = warm.manager
+    assert warm.take("python3", str(tmp_path), {**os.environ, "OCTORUNBOOK_PLANNED_IMPORT": "{}"}) is None
+    assert run_sync(manager.is_alive)() is False
