@@ -3,8 +3,8 @@
 papermill saves the running notebook when each cell starts and ends by serialising it with
 ``nbformat.writes`` — schema validation, then pure-Python indented JSON — and handing the text to the
 I/O handler, which must parse it again to redact it. That round trip cost more than the redaction
-itself, and the save at a cell's start is counted in the cell's own duration. This engine differs from
-papermill's ``nbclient`` engine in one method: a save of an ``octorunbook-redact://`` path hands the
+itself, and the save at a cell's start is counted in the cell's own duration. In this engine, which is
+papermill's ``nbclient`` engine otherwise, a save of an ``octorunbook-redact://`` path hands the
 notebook itself to :meth:`.saves.RedactingHandler.write_notebook`, which redacts it into a copy and
 writes that. Every save is still redacted; the record is validated when it is stored.
 
@@ -20,6 +20,7 @@ down and papermill starts its own.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -56,9 +57,11 @@ class WarmKernel:
         return None
 
     def discard(self) -> None:
+        """Shut the kernel down; one that will not go quietly must not fail the procedure."""
         from jupyter_core.utils import run_sync
 
-        run_sync(self.manager.shutdown_kernel)(now=True)
+        with contextlib.suppress(Exception):
+            run_sync(self.manager.shutdown_kernel)(now=True)
 
 
 class _RedactedSaves(NotebookExecutionManager):  # type: ignore[misc]
