@@ -4,7 +4,7 @@ papermill writes the output notebook — injected parameters and ``metadata.pape
 included — *before* the kernel starts, so nothing in the notebook itself can stop a bad parameter or a
 pasted password from reaching ``out.ipynb``. Two doors lead here:
 
-* ``octorunbook run`` (and the form's Continue) write through :class:`octorunbook.runner.RedactingHandler`,
+* ``octorunbook run`` (and the form's Continue) write through :class:`octorunbook.audit.saves.RedactingHandler`,
   which calls :func:`guard_notebook` on every write, after :func:`octorunbook.runner.preflight` has
   refused bad parameters before papermill was called at all;
 * a direct ``papermill in.ipynb out.ipynb`` run: the package's ``papermill.io`` entry point is loaded by
@@ -20,19 +20,17 @@ itself still refuses the bad value when it starts, and its own audit record mask
 
 from __future__ import annotations
 
-import contextlib
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from .audit.redact import guard_notebook as guard_notebook
+from .audit.redact import passed_parameters as passed_parameters
+from .audit.saves import SCHEME as SCHEME
 from .findings import InputError
-from .redaction import env_name_ok, secret_from_env, shown_env_name
-
-SCHEME = "octorunbook-redact://"
-_INJECTED_ENV = re.compile(r"^(\s*pfx_password_env\s*=\s*).*$", re.MULTILINE)
+from .redaction import secret_from_env, shown_env_name
 
 
 def is_octorunbook_notebook(nb: Any) -> bool:
@@ -40,32 +38,6 @@ def is_octorunbook_notebook(nb: Any) -> bool:
         c.get("cell_type") == "code" and "octorunbook" in "".join(c.get("source", ""))
         for c in nb.get("cells", [])
     )
-
-
-def passed_parameters(nb: Any) -> dict[str, Any]:
-    params = nb.get("metadata", {}).get("papermill", {}).get("parameters")
-    return dict(params) if isinstance(params, dict) else {}
-
-
-def guard_notebook(nb: Any) -> Any:
-    """Mask, in place, what papermill wrote of a ``pfx_password_env`` that is no variable's name, and
-    register the password of one that is (so every later write masks it in outputs too)."""
-    params = passed_parameters(nb)
-    value = params.get("pfx_password_env")
-    if not isinstance(value, str):
-        return nb
-    shown = shown_env_name(value)
-    if env_name_ok(value):
-        with contextlib.suppress(InputError):  # a too-short password is refused by the runbook itself
-            secret_from_env(value)
-    if shown == value:
-        return nb
-    nb["metadata"]["papermill"]["parameters"]["pfx_password_env"] = shown
-    for cell in nb.get("cells", []):
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            source = "".join(cell.get("source", ""))
-            cell["source"] = _INJECTED_ENV.sub(lambda m: f"{m.group(1)}{shown!r}", source)
-    return nb
 
 
 def check_passed_parameters(nb: Any) -> None:
@@ -112,7 +84,7 @@ class GuardedLocalHandler:
         return self._inner.cwd(path)
 
     def write(self, buf: str, path: str) -> Any:
-        from .auditlog import redact_notebook
+        from .audit.redact import redact_notebook
 
         nb = nbformat.reads(buf, as_version=4)  # type: ignore[no-untyped-call,unused-ignore]
         if not is_octorunbook_notebook(nb):
@@ -149,10 +121,10 @@ def _install() -> None:
 
 
 class _EntryPoint:
-    """What the ``papermill.io`` entry point names: the runner's redacting handler, loaded lazily."""
+    """What the ``papermill.io`` entry point names: the redacting handler of ``audit.saves``."""
 
     def _handler(self) -> Any:
-        from .runner import RedactingHandler
+        from .audit.saves import RedactingHandler
 
         return RedactingHandler()
 

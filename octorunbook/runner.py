@@ -1,8 +1,10 @@
 """Headless runs: the three notebooks through papermill, every save redacted, each kept as an audit record.
 
 papermill writes the output notebook at start, after every cell and on failure (reference §1.5);
-every one of those writes goes through :class:`RedactingHandler`, so no intermediate file ever holds
-a secret, and each write also refreshes the summary cell at the top of the notebook.
+every one of those writes goes through :class:`RedactingHandler` (``audit/saves.py``; the saves at each
+cell come through the engine in ``audit/engine.py``), so no intermediate file ever holds a secret, and
+each write also refreshes the summary cell at the top of the notebook. A procedure stores each record
+while the next notebook runs, and returns once every record is chained (:func:`run_procedure`).
 """
 
 from __future__ import annotations
@@ -11,23 +13,29 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import yaml
 
 from . import RESULT_MIME
-from .auditlog import extract_result
+from .audit.records import extract_result
+from .audit.saves import SCHEME as SCHEME
+from .audit.saves import SUMMARY_TAG as SUMMARY_TAG
+from .audit.saves import RedactingHandler as RedactingHandler
+from .audit.saves import register_handler as register_handler
+from .audit.saves import with_summary as with_summary
 from .findings import InputError
 from .params import ParameterError, Parameters
-from .render import summary_markdown
 from .runbook import PLANNED_IMPORT_ENV, RUNBOOKS
 
-SCHEME = "octorunbook-redact://"
+if TYPE_CHECKING:
+    from .audit.engine import WarmKernel
+
 MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
-SUMMARY_TAG = "octorunbook-summary"
 
 
 def notebooks_dir() -> Path:
@@ -35,18 +43,6 @@ def notebooks_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def with_summary(nb: Any) -> Any:
-    """Put (or refresh) a markdown summary of the result record at the top of the notebook."""
-    record = extract_result(nb)
-    cells = [c for c in nb.cells if SUMMARY_TAG not in c.get("metadata", {}).get("tags", [])]
-    if record is not None:
-        cell = nbformat.v4.new_markdown_cell(summary_markdown(record))
-        cell.metadata["tags"] = [SUMMARY_TAG]
-        cells.insert(0, cell)
-    nb.cells = cells
-    return nb
 
 
 def record_notebook(record: dict[str, Any]) -> Any:
@@ -64,72 +60,6 @@ def record_notebook(record: dict[str, Any]) -> Any:
     nb.cells = [code]
     nb.metadata["octorunbook"] = {"kind": "interactive-record"}
     return with_summary(nb)
-
-
-class RedactingHandler:
-    """papermill I/O handler: redact, add the summary, then write the real file.
-
-    papermill saves when each cell starts and ends, so the handler also sees which step is running:
-    ``progress`` (set per run) is told the heading of each step as it starts.
-    """
-
-    def __init__(self) -> None:
-        self.progress: Callable[[str], None] | None = None
-        self._announced: set[tuple[str, int]] = set()
-
-    @staticmethod
-    def _path(path: str) -> Path:
-        return Path(path[len(SCHEME) :] if path.startswith(SCHEME) else path)
-
-    def read(self, path: str) -> str:
-        return self._path(path).read_text(encoding="utf-8")
-
-    def listdir(self, path: str) -> list[str]:
-        return [str(p) for p in self._path(path).iterdir()]
-
-    def write(self, buf: str, path: str) -> None:
-        from ._papermill_hook import guard_notebook
-        from .auditlog import redact_notebook
-
-        nb = nbformat.reads(buf, as_version=4)
-        self._announce(path, nb)
-        clean = with_summary(redact_notebook(guard_notebook(nb)))
-        target = self._path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(nbformat.writes(clean), encoding="utf-8")
-        tmp.replace(target)
-
-    def pretty_path(self, path: str) -> str:
-        return str(self._path(path))
-
-    def _announce(self, path: str, nb: Any) -> None:
-        if self.progress is None:
-            return
-        heading = ""
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type == "markdown" and cell.source.startswith("## "):
-                heading = cell.source.splitlines()[0].lstrip("# ").strip()
-            status = cell.get("metadata", {}).get("papermill", {}).get("status")
-            if cell.cell_type == "code" and status == "running" and (path, index) not in self._announced:
-                self._announced.add((path, index))
-                if heading:
-                    self.progress(f"    · {heading}")
-                    heading = ""
-
-
-_HANDLER = RedactingHandler()
-_registered = False
-
-
-def register_handler() -> RedactingHandler:
-    global _registered
-    if not _registered:
-        from papermill.iorw import papermill_io
-
-        papermill_io.register(SCHEME, _HANDLER)
-        _registered = True
-    return _HANDLER
 
 
 def preflight(params: Parameters) -> Path:
@@ -171,17 +101,51 @@ class RunResult:
     path: Path | None
 
 
-def execute(
+@dataclass(frozen=True)
+class _Executed:
+    """A notebook papermill has finished with, not yet stored: its output under ``.in-progress``."""
+
+    runbook: str
+    audit_dir: Path
+    output: Path
+    notebook: Any
+    record: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        return str(self.record.get("status")) if self.record else "failed"
+
+    def store(self) -> RunResult:
+        """Chain the record (and its HTML) into the audit folder, then drop the in-progress copy.
+
+        The copy is removed only once the record is chained: a process killed before that leaves it to be
+        chained as ``interrupted`` by the next run.
+        """
+        from .audit.store import store_record
+
+        path = store_record(self.audit_dir, self.notebook)
+        self.output.unlink(missing_ok=True)
+        return RunResult(self.runbook, self.status, self.record, path)
+
+
+def _run_notebook(
     runbook: str,
     params: Parameters,
     *,
     progress: Callable[[str], None] | None = None,
     kernel_name: str | None = None,
-) -> RunResult:
-    """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
+    kernels: _Kernels | None = None,
+    last: bool = True,
+) -> _Executed | RunResult:
+    """papermill over one notebook, every save redacted; a RunResult only when nothing was saved.
+
+    With ``kernels`` (a procedure), the notebook runs in the kernel started ahead for it if that still
+    fits, and unless it is the ``last``, starts the next notebook's kernel once its first cell has run.
+    """
     import papermill as pm
 
-    from .audit.store import prepare_audit_dir, store_record
+    from .audit.engine import KERNEL_ARGUMENTS, register_engine
+    from .audit.store import prepare_audit_dir
 
     handler = register_handler()
     handler.progress = progress
@@ -198,13 +162,16 @@ def execute(
         pm.execute_notebook(
             str(source),
             SCHEME + str(output),
+            engine_name=register_engine(),
             parameters={**params.to_record(), "audit_dir": str(audit_dir)},
             kernel_name=kernel_name or "python3",
             progress_bar=False,
             log_output=False,
             cwd=os.getcwd(),
-            extra_arguments=["--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"],
+            extra_arguments=list(KERNEL_ARGUMENTS),
             store_widget_state=False,
+            km=kernels.take() if kernels else None,
+            on_first_cell=None if kernels is None or last else kernels.start_next,
         )
     except pm.PapermillExecutionError:
         pass  # the record inside the notebook says what failed
@@ -221,14 +188,29 @@ def execute(
         os.environ.pop("OCTORUNBOOK_RECORDED_BY_RUNNER", None)
     if not output.is_file():
         return RunResult(runbook, "failed", None, None)
-    nb = nbformat.read(str(output), as_version=4)
-    record = extract_result(nb)
-    path = store_record(audit_dir, nb)
-    output.unlink(missing_ok=True)
-    status = str(record.get("status")) if record else "failed"
+    nb = nbformat.read(str(output), as_version=4)  # the one schema validation of the run's saves
+    return _Executed(runbook, audit_dir, output, nb, extract_result(nb))
+
+
+def _symbol(status: str) -> str:
+    return "✔" if status != "failed" else "✖"
+
+
+def execute(
+    runbook: str,
+    params: Parameters,
+    *,
+    progress: Callable[[str], None] | None = None,
+    kernel_name: str | None = None,
+) -> RunResult:
+    """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
+    done = _run_notebook(runbook, params, progress=progress, kernel_name=kernel_name)
+    if isinstance(done, RunResult):
+        return done
+    result = done.store()
     if progress:
-        progress(f"{'✔' if status != 'failed' else '✖'} {runbook}: {status} → {path}")
-    return RunResult(runbook, status, record, path)
+        progress(f"{_symbol(result.status)} {runbook}: {result.status} → {result.path}")
+    return result
 
 
 def run_all(
@@ -236,6 +218,69 @@ def run_all(
 ) -> list[RunResult]:
     """01 → 02 → 03 as one procedure: see :func:`run_procedure`."""
     return run_procedure(RUNBOOKS, params, progress=progress, kernel_name=kernel_name)
+
+
+class _Kernels:
+    """The next notebook's kernel, started while the current one runs (see ``audit.engine.WarmKernel``)."""
+
+    def __init__(self, kernel_name: str | None) -> None:
+        self.kernel_name = kernel_name or "python3"
+        self.next: WarmKernel | None = None
+
+    def start_next(self) -> None:
+        from .audit.engine import WarmKernel
+
+        try:
+            self.next = WarmKernel(self.kernel_name, os.getcwd(), os.environ)
+        except Exception:  # papermill starts the kernel itself then, as it always did
+            self.next = None
+
+    def take(self) -> Any | None:
+        """The warm kernel's manager, if it fits the notebook about to start (else it is shut down)."""
+        warm, self.next = self.next, None
+        return warm.take(self.kernel_name, os.getcwd(), os.environ) if warm else None
+
+    def close(self) -> None:
+        if self.next is not None:
+            self.next.discard()
+            self.next = None
+
+
+class _Records:
+    """Stores a procedure's records on one worker thread, in the order the notebooks ended.
+
+    Rendering a record's HTML is the slow part of storing it, and nothing the next notebook does depends
+    on it (the next notebook needs only the result record, read from the executed notebook). So each
+    record is stored while the next notebook runs, and the worker starts by importing nbconvert while the
+    first kernel starts. :meth:`wait` returns when every record is chained, HTML beside it. A storing
+    error is raised there, or before the next notebook starts if it is already known (the notebook after
+    the one that failed to store may have run meanwhile); the notebook it could not store stays in
+    ``.in-progress/``, where the next run chains it as ``interrupted``.
+    """
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import papermill  # noqa: F401  # imported here first: the worker's imports then share little with it
+
+        from .audit import engine  # noqa: F401
+        from .audit.store import warm_renderer
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="octorunbook-records")
+        self._pool.submit(warm_renderer)
+        self._pending: list[Future[RunResult]] = []
+
+    def add(self, done: _Executed) -> None:
+        self._pending.append(self._pool.submit(done.store))
+
+    def raise_known_failure(self) -> None:
+        for future in self._pending:
+            if future.done() and future.exception() is not None:
+                future.result()
+
+    def wait(self) -> list[RunResult]:
+        self._pool.shutdown(wait=True)
+        return [future.result() for future in self._pending]
 
 
 def run_procedure(
@@ -248,8 +293,10 @@ def run_procedure(
     """Run ``runbooks`` in order under ONE hold of the target lock; stop at the first failure.
 
     The lock is taken before the first notebook starts, so a second procedure on the same target gets
-    ``TARGET_BUSY`` before it changes anything, and released after the last one ends. Each notebook's
-    kernel joins the held lock with the procedure's token (see ``targets.lock``). The thumbprint 01
+    ``TARGET_BUSY`` before it changes anything, and released after the last one ends and every record is
+    chained (each is stored while the next notebook runs: see :class:`_Records`). Each notebook runs in
+    its own kernel, started while the notebook before it runs (:class:`_Kernels`), and each kernel
+    joins the held lock with the procedure's token (see ``targets.lock``). The thumbprint 01
     imported — or, in a dry run, would import — is passed forward to 02 and 03.
     """
     from .targets import procedure_lock
@@ -262,24 +309,45 @@ def run_procedure(
     if lock.stale_note and progress:
         progress(f"⚠ {lock.stale_note}")
     joined = lock.child_environment()
-    results: list[RunResult] = []
+    records = _Records()
+    kernels = _Kernels(kernel_name)
+    ended: list[RunResult | None] = []  # None: stored by the worker, in order
     try:
         os.environ.update(joined)
-        for runbook in runbooks:
-            result = execute(runbook, params, progress=progress, kernel_name=kernel_name)
-            results.append(result)
-            if result.status == "failed":
+        for index, runbook in enumerate(runbooks):
+            records.raise_known_failure()
+            last = index == len(runbooks) - 1
+            done = _run_notebook(
+                runbook, params, progress=progress, kernel_name=kernel_name, kernels=kernels, last=last
+            )
+            if isinstance(done, RunResult):
+                ended.append(done)
                 break
-            cert = (result.record or {}).get("certificate") or {}
+            records.add(done)
+            ended.append(None)
+            if progress:
+                progress(f"{_symbol(done.status)} {runbook}: {done.status}")
+            if done.status == "failed":
+                break
+            cert = (done.record or {}).get("certificate") or {}
             if runbook == RUNBOOKS[0] and cert.get("thumbprint") and not params.thumbprint:
                 params = replace(params, thumbprint=str(cert["thumbprint"]))
-            if runbook == RUNBOOKS[0] and result.status == "planned" and cert.get("thumbprint"):
+            if runbook == RUNBOOKS[0] and done.status == "planned" and cert.get("thumbprint"):
                 # a dry run: 02 and 03 plan for the certificate 01 would import (it is not in the store)
                 os.environ[PLANNED_IMPORT_ENV] = json.dumps(cert)
     finally:
+        kernels.close()
         for name in [*joined, PLANNED_IMPORT_ENV]:
             os.environ.pop(name, None)
-        lock.release()
+        try:
+            stored = iter(records.wait())
+        finally:
+            lock.release()
+    results = [result or next(stored) for result in ended]
+    if progress:
+        for result in results:
+            if result.path is not None:
+                progress(f"  record {result.runbook} → {result.path}")
     return results
 
 

@@ -7,7 +7,10 @@ first, so a restoring run's record follows the interrupted one it repairs.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,17 +42,36 @@ class _Prepared:
     html_error: str
 
 
-def _render_html(nb: Any) -> bytes:
-    """nbconvert HTML of the (already redacted) notebook, without the injected parameters' source."""
+@functools.lru_cache(maxsize=1)
+def _exporter() -> Any:
+    """One nbconvert HTML exporter per process: building one costs more than rendering a record with it
+    (templates, jinja2 environment, pygments, the entry points of every preprocessor)."""
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     config = Config()
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_input_tags = {"injected-parameters"}
-    exporter = HTMLExporter(config=config)  # type: ignore[no-untyped-call]
-    body, _ = exporter.from_notebook_node(nb)
+    return HTMLExporter(config=config)  # type: ignore[no-untyped-call]
+
+
+_RENDERING = threading.Lock()  # an exporter is not made to be used by two threads at once
+
+
+def _render_html(nb: Any) -> bytes:
+    """nbconvert HTML of the (already redacted) notebook, without the injected parameters' source."""
+    with _RENDERING:
+        body, _ = _exporter().from_notebook_node(nb)
     return str(body).encode("utf-8")
+
+
+def warm_renderer() -> None:
+    """Import nbconvert and build the exporter now, e.g. on a worker thread while a kernel starts.
+
+    A failure is left for the first real rendering to meet (and to note as the record's ``html_error``).
+    """
+    with contextlib.suppress(Exception), _RENDERING:
+        _exporter()
 
 
 def _prepare(nb: Any, *, html: bool, status: str | None = None) -> _Prepared:

@@ -1,0 +1,238 @@
+"""Headless runs made cheaper without giving anything up: every save redacted, records complete and chained.
+
+``octorunbook run`` hands papermill's saves to the redacting handler as the notebook itself (the
+``octorunbook`` engine) or as text; it renders HTML with one cached exporter and stores each record
+while the next notebook runs. These tests pin what must not change while it got faster (issue 17 §2).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill as pm
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from octorunbook import RESULT_MIME
+from octorunbook.audit.chain import MANIFEST_NAME, verify_audit_dir
+from octorunbook.audit.engine import register_engine
+from octorunbook.audit.saves import SCHEME, SUMMARY_TAG, RedactingHandler, register_handler
+from octorunbook.findings import InputError
+from octorunbook.redaction import MASK, SECRETS
+from octorunbook.runner import run_all, run_procedure
+
+PACKAGE = Path(__file__).resolve().parent.parent / "octorunbook"
+
+
+@pytest.fixture
+def canary() -> Iterator[str]:
+    value = f"canary-{secrets.token_hex(12)}"
+    SECRETS.add(value)
+    yield value
+
+
+def running_notebook(secret: str, pasted: str) -> Any:
+    """A notebook as papermill holds it mid-run: a pasted password as a parameter, a secret in an output."""
+    nb = new_notebook()
+    nb.cells = [
+        new_markdown_cell("## 1 · Check the inputs"),
+        new_code_cell(
+            f"# Parameters\npfx_password_env = {pasted!r}\n",
+            metadata={"tags": ["injected-parameters"], "papermill": {"status": "completed"}},
+        ),
+        new_code_cell(
+            "print(password)",
+            metadata={"papermill": {"status": "running"}},
+            outputs=[new_output("stream", name="stdout", text=f"the password is {secret}\n")],
+        ),
+    ]
+    nb.metadata["papermill"] = {"parameters": {"pfx_password_env": pasted, "host": "localhost"}}
+    return nb
+
+
+def test_a_save_handed_over_as_the_notebook_is_masked_and_papermills_copy_left_unchanged(
+    tmp_path: Path, canary: str
+) -> None:
+    pasted = f"pasted-{secrets.token_hex(8)}!"
+    nb = running_notebook(canary, pasted)
+    before = json.dumps(nb, sort_keys=True)
+    heard: list[str] = []
+    handler = RedactingHandler()
+    handler.progress = heard.append
+    out = tmp_path / "run.ipynb"
+    handler.write_notebook(nb, SCHEME + str(out))
+    text = out.read_text(encoding="utf-8")
+    assert canary not in text and pasted not in text and MASK in text
+    assert json.dumps(nb, sort_keys=True) == before  # papermill goes on with its own notebook
+    assert heard == ["    · 1 · Check the inputs"]
+    written = nbformat.reads(text, as_version=4)
+    nbformat.validate(written)
+    assert written.metadata.papermill.parameters["host"] == "localhost"
+
+
+def test_a_save_handed_over_as_text_is_a_valid_notebook_with_its_summary_and_no_secret(
+    tmp_path: Path, canary: str
+) -> None:
+    nb = running_notebook(canary, "PFX_PW")
+    record = {"runbook": "01-import-certificate", "status": "succeeded", "note": canary}
+    nb.cells.append(new_code_cell("record", outputs=[new_output("display_data", data={RESULT_MIME: record})]))
+    out = tmp_path / "run.ipynb"
+    RedactingHandler().write(nbformat.writes(nb), SCHEME + str(out))  # lines split, as papermill writes
+    text = out.read_text(encoding="utf-8")
+    assert canary not in text
+    written = nbformat.reads(text, as_version=4)
+    nbformat.validate(written)
+    assert SUMMARY_TAG in written.cells[0].metadata.tags
+    assert written.cells[3].outputs[0].text == f"the password is {MASK}\n"
+
+
+def test_every_save_the_engine_makes_during_a_run_is_redacted_when_written(
+    tmp_path: Path, canary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel prints the secret; no save papermill makes, at any cell's start or end, holds it."""
+    monkeypatch.setenv("OCTORUNBOOK_TEST_SECRET", canary)
+    source = tmp_path / "in.ipynb"
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import os\nsecret = os.environ['OCTORUNBOOK_TEST_SECRET']"),
+            new_code_cell("print('the password is', secret)"),
+            new_code_cell("print('done')"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(source))
+    out = tmp_path / "out.ipynb"
+    handler = register_handler()
+    seen: list[str] = []
+    inner = handler.write_notebook
+
+    def snapshot(notebook: Any, path: str) -> None:
+        inner(notebook, path)
+        seen.append(out.read_text(encoding="utf-8"))
+
+    monkeypatch.setattr(handler, "write_notebook", snapshot)
+    pm.execute_notebook(
+        str(source),
+        SCHEME + str(out),
+        engine_name=register_engine(),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    assert len(seen) >= 6  # each cell's start and end
+    assert any("the password is" in text for text in seen)
+    assert [i for i, text in enumerate(seen) if canary in text] == []
+    assert canary not in out.read_text(encoding="utf-8")
+
+
+def test_one_cached_exporter_renders_each_record_as_a_fresh_exporter_would(tmp_path: Path) -> None:
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    from octorunbook.audit.store import _render_html
+
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_input_tags = {"injected-parameters"}
+    first = new_notebook(cells=[new_markdown_cell("# first"), new_code_cell("x = 1")])
+    second = new_notebook(
+        cells=[
+            new_code_cell("# Parameters\nhost = 'a'", metadata={"tags": ["injected-parameters"]}),
+            new_code_cell("print(2)", outputs=[new_output("stream", name="stdout", text="2\n")]),
+        ]
+    )
+    for nb in (first, second, first):
+        fresh, _ = HTMLExporter(config=config).from_notebook_node(nb)
+        assert _render_html(nb) == fresh.encode("utf-8")
+    assert b"host = &#39;a&#39;" not in _render_html(second)
+
+
+def test_a_procedure_returns_with_every_record_chained_in_order_and_its_html_beside_it(
+    sandbox: Any, params_for: Any, tmp_path: Path
+) -> None:
+    results = run_all(params_for(sandbox))
+    audit = tmp_path / "audit"
+    assert [r.status for r in results] == ["succeeded"] * 3
+    lines = [json.loads(x) for x in (audit / MANIFEST_NAME).read_text("utf-8").splitlines()]
+    assert [line["record"] for line in lines] == [r.path.name for r in results if r.path]
+    assert [line["runbook"] for line in lines] == [r.runbook for r in results]
+    assert all(r.path and r.path.with_suffix(".html").is_file() for r in results)
+    assert all(line["html_sha256"] for line in lines)
+    assert verify_audit_dir(audit).problems == []
+    assert list((audit / ".in-progress").iterdir()) == []
+
+
+def test_a_record_that_cannot_be_stored_is_raised_its_notebook_kept_and_the_lock_released(
+    sandbox: Any, params_for: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import octorunbook.audit.store as store
+
+    def full_disk(*_: Any, **__: Any) -> Path:
+        raise InputError("AUDIT_DIR_UNWRITABLE", "No space left on device.", "Free some space.")
+
+    monkeypatch.setattr(store, "store_record", full_disk)
+    params = params_for(sandbox)
+    with pytest.raises(InputError) as raised:
+        run_procedure(["01-import-certificate"], params)
+    assert raised.value.code == "AUDIT_DIR_UNWRITABLE"
+    kept = list((tmp_path / "audit" / ".in-progress").glob("01-import-certificate-*.ipynb"))
+    assert len(kept) == 1  # chained as interrupted by the next run, never lost
+    monkeypatch.undo()
+    assert [r.status for r in run_procedure(["01-import-certificate"], params)] == ["succeeded"]  # not busy
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.lstrip("."))
+    return names
+
+
+def test_the_papermill_hook_and_the_saves_below_it_never_import_the_runner() -> None:
+    """``_papermill_hook`` ↔ ``runner`` was an import circle; the shared saves now live in ``audit/``."""
+    assert "runner" not in _imports(PACKAGE / "_papermill_hook.py")
+    for module in ("saves.py", "engine.py", "redact.py", "store.py"):
+        assert {"runner", "_papermill_hook"} & _imports(PACKAGE / "audit" / module) == set(), module
+
+
+def test_each_later_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for_it(
+    sandbox: Any, params_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A procedure starts 02's kernel while 01 runs, and 03's while 02 runs; none is left running."""
+    from jupyter_core.utils import run_sync
+
+    from octorunbook.audit.engine import WarmKernel
+
+    taken: list[Any] = []
+    take = WarmKernel.take
+
+    def counted(self: WarmKernel, *args: Any) -> Any:
+        manager = take(self, *args)
+        taken.append(manager)
+        return manager
+
+    monkeypatch.setattr(WarmKernel, "take", counted)
+    assert [r.status for r in run_all(params_for(sandbox))] == ["succeeded"] * 3
+    assert len(taken) == 2 and all(m is not None for m in taken)
+    assert [run_sync(m.is_alive)() for m in taken] == [False, False]
+
+
+def test_a_kernel_started_ahead_with_another_environment_is_shut_down_not_used(tmp_path: Path) -> None:
+    """The next notebook must get the start papermill would give it (a dry run's 02 learns 01's plan
+    through the environment): a warm kernel that no longer fits is discarded."""
+    import os
+
+    from jupyter_core.utils import run_sync
+
+    from octorunbook.audit.engine import WarmKernel
+
+    warm = WarmKernel("python3", str(tmp_path), dict(os.environ))
+    manager = warm.manager
+    assert warm.take("python3", str(tmp_path), {**os.environ, "OCTORUNBOOK_PLANNED_IMPORT": "{}"}) is None
+    assert run_sync(manager.is_alive)() is False
