@@ -120,7 +120,14 @@ def _read_pem_key(path: str | Path, password: Secret | None) -> PrivateKeyTypes:
                 raise
             return serialization.load_pem_private_key(data, None)
     except Exception as exc:
-        encrypted = "password" in str(exc).lower() or "decrypt" in str(exc).lower()
+        # From the PEM itself, not the library's message: a wrong password can decrypt to bytes whose
+        # padding happens to be valid, and then the error speaks of key data, not of a password.
+        encrypted = (
+            b"ENCRYPTED PRIVATE KEY" in data
+            or b"Proc-Type: 4,ENCRYPTED" in data
+            or "password" in str(exc).lower()
+            or "decrypt" in str(exc).lower()
+        )
         why = (
             "is encrypted and the given password (or none) does not open it" if encrypted else "is unreadable"
         )
