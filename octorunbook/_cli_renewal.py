@@ -71,15 +71,13 @@ def load_params(path: str | Path) -> Parameters:
     """
     import yaml
 
+    from ._files import MAX_PARAMETER_FILE, read_limited
     from .findings import InputError
     from .params import Parameters
 
+    text = read_limited(path, MAX_PARAMETER_FILE, what="parameter file")
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise InputError(
-            "FILE_NOT_FOUND", f"Cannot read {path}: {exc.strerror}.", "Check the path."
-        ) from None
+        data = yaml.safe_load(text.decode("utf-8")) or {}
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InputError(
             "PARAMETERS_UNREADABLE", f"{path} is not valid UTF-8 YAML: {exc}", "Fix the file."

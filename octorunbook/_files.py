@@ -14,6 +14,8 @@ from pathlib import Path
 from .findings import InputError
 
 MAX_CERTIFICATE_FILE = 1024 * 1024  # a PFX with a long chain is tens of kilobytes
+MAX_PARAMETER_FILE = 64 * 1024  # a parameter file is a few hundred bytes
+MAX_RECORD_FILE = 64 * 1024 * 1024  # an executed runbook with its outputs is well under a megabyte
 
 
 def read_limited(path: str | Path, limit: int = MAX_CERTIFICATE_FILE, *, what: str = "file") -> bytes:

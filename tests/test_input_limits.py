@@ -81,6 +81,38 @@ def test_run_refuses_a_parameter_file_that_is_a_device_fifo_or_huge(
     assert done.returncode == 2 and code in done.stderr and "Traceback" not in done.stderr
 
 
+DEVICE_FIFO_HUGE = pytest.mark.parametrize(
+    ("make", "code"),
+    [(lambda tmp: Path("/dev/zero"), "FILE_NOT_REGULAR"), (fifo, "FILE_NOT_REGULAR"), (sparse, "FILE_TOO_LARGE")],
+    ids=["dev-zero", "fifo", "2GB-sparse"],
+)  # fmt: skip
+
+
+@DEVICE_FIFO_HUGE
+def test_check_refuses_a_parameter_file_that_is_a_device_fifo_or_huge_as_unknown_at_once(
+    tmp_path: Path, make: Any, code: str
+) -> None:
+    done = run("check", str(make(tmp_path)), cwd=tmp_path, timeout=20)
+    assert done.returncode == 3 and code in done.stdout, done.stdout  # a monitoring plugin: UNKNOWN
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@DEVICE_FIFO_HUGE
+def test_schedule_install_refuses_a_parameter_file_that_is_a_device_fifo_or_huge(
+    tmp_path: Path, make: Any, code: str
+) -> None:
+    done = run("schedule", "install", str(make(tmp_path)), "--platform", "cron", cwd=tmp_path, timeout=20)
+    assert done.returncode == 2 and code in done.stderr and "Traceback" not in done.stderr
+
+
+@DEVICE_FIFO_HUGE
+def test_audit_show_refuses_a_record_that_is_a_device_fifo_or_huge(
+    tmp_path: Path, make: Any, code: str
+) -> None:
+    done = run("audit", "show", str(make(tmp_path)), cwd=tmp_path, timeout=20)
+    assert done.returncode == 2 and code in done.stderr and "Traceback" not in done.stderr
+
+
 def test_run_refuses_a_pfx_path_that_is_a_fifo_before_a_kernel_starts(tmp_path: Path) -> None:
     path = params_file(
         tmp_path,
