@@ -78,6 +78,10 @@ def url_host(name: str) -> str:
     return f"[{name}]" if ":" in name else name
 
 
+# Fields that name the environment variable holding a secret: a value pasted there may be the secret.
+SECRET_ENV_FIELDS = frozenset({"pfx_password_env", "acme_eab_hmac_env"})
+
+
 @dataclass(frozen=True)
 class Parameters:
     """Every runbook parameter, with the committed (safe) defaults: the sandbox, never a real server."""
@@ -138,7 +142,7 @@ class Parameters:
         SECRETS.add_public(
             str(getattr(self, f.name))
             for f in fields(self)
-            if f.name != "pfx_password_env" and isinstance(getattr(self, f.name), str)
+            if f.name not in SECRET_ENV_FIELDS and isinstance(getattr(self, f.name), str)
         )
         SECRETS.add_public([*self.dns_names, self.https_prefix])
 
@@ -232,6 +236,8 @@ class Parameters:
         (most likely the password itself, pasted into the wrong field) is shown only by its length."""
         record = asdict(self)
         record["pfx_password_env"] = shown_env_name(self.pfx_password_env)
+        if self.acme_eab_hmac_env:  # no default: shown only when it names a variable that is set
+            record["acme_eab_hmac_env"] = shown_env_name(self.acme_eab_hmac_env)
         return record
 
     @property

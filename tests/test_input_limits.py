@@ -124,6 +124,28 @@ def test_run_refuses_a_pfx_path_that_is_a_fifo_before_a_kernel_starts(tmp_path: 
     assert not (tmp_path / "audit").exists()
 
 
+def test_an_unset_acme_eab_hmac_env_is_refused_before_a_kernel_and_its_value_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+
+    canary = "Hmac" + secrets.token_hex(16)  # the HMAC key itself, pasted where its variable's NAME belongs
+    monkeypatch.delenv(canary, raising=False)
+    audit = tmp_path / "audit"
+    path = params_file(
+        tmp_path,
+        f"certificate_source: acme\nacme_eab_kid: kid-1\nacme_eab_hmac_env: {canary}\n"
+        f"audit_dir: {json.dumps(str(audit))}\n",
+    )
+    done = run("run", str(path), cwd=tmp_path, timeout=20)
+    assert done.returncode == 2 and "ACME_EAB_HMAC_MISSING" in done.stderr, done.stderr
+    assert f"{len(canary)} characters" in done.stderr
+    assert canary not in done.stdout + done.stderr
+    assert not audit.exists()
+    params = Parameters(certificate_source="acme", acme_eab_kid="kid-1", acme_eab_hmac_env=canary)
+    assert canary not in json.dumps(params.to_record())
+
+
 YAML_BOMB = """\
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
 b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
