@@ -87,6 +87,9 @@ def load_params(path: str | Path) -> Parameters:
     return Parameters.from_mapping(data)
 
 
+MAX_TIMEOUT = 3600  # a handshake that takes an hour is no answer; beyond ~1e9 the socket layer overflows
+
+
 def run_check(argv: list[str]) -> int:
     from .check import UNKNOWN, CheckResult, unknown
     from .findings import OctorunbookError
@@ -166,8 +169,8 @@ def _run_check(args: argparse.Namespace) -> Any:
 
     if args.warn_days < 0 or args.critical_days < 0 or args.critical_days > args.warn_days:
         raise _UsageError("need 0 <= --critical-days <= --warn-days")
-    if args.timeout <= 0:
-        raise _UsageError("--timeout must be positive")
+    if not (0 < args.timeout <= MAX_TIMEOUT):  # nan fails every comparison; 1e400 parses as inf
+        raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
     if bool(args.params) == bool(args.url):
         raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
     limits = {"warn_days": args.warn_days, "critical_days": args.critical_days, "timeout": args.timeout}
