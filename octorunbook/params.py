@@ -444,17 +444,15 @@ def _file_check(name: str, value: str) -> list[Finding]:
                 f"{name.upper()}_REQUIRED", "error", f"{name} is empty.", f"Set {name} to the file's path."
             )
         ]
-    path = Path(value).expanduser()
-    if not path.is_file():
-        return [
-            Finding(
-                "FILE_NOT_FOUND",
-                "error",
-                f"{name}: {value} does not exist or is not a file.",
-                f"Check the path (relative paths are relative to {os.getcwd()}).",
-            )
-        ]
-    return []
+    from ._files import file_problem  # the bounded reader's own rules: the same codes, found up front
+
+    problem = file_problem(value, what=name)
+    if problem is None:
+        return []
+    remedy = problem.remedy
+    if problem.code == "FILE_NOT_FOUND":
+        remedy = f"Check the path (relative paths are relative to {os.getcwd()})."
+    return [Finding(problem.code, "error", problem.message, remedy)]
 
 
 def refuse_secrets(values: Mapping[str, Any]) -> None:
