@@ -71,15 +71,13 @@ def load_params(path: str | Path) -> Parameters:
     """
     import yaml
 
+    from ._files import MAX_PARAMETER_FILE, read_limited
     from .findings import InputError
     from .params import Parameters
 
+    text = read_limited(path, MAX_PARAMETER_FILE, what="parameter file")
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise InputError(
-            "FILE_NOT_FOUND", f"Cannot read {path}: {exc.strerror}.", "Check the path."
-        ) from None
+        data = yaml.safe_load(text.decode("utf-8")) or {}
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InputError(
             "PARAMETERS_UNREADABLE", f"{path} is not valid UTF-8 YAML: {exc}", "Fix the file."
@@ -87,6 +85,9 @@ def load_params(path: str | Path) -> Parameters:
     if not isinstance(data, dict):
         raise InputError("PARAMETERS_UNREADABLE", f"{path} must be a YAML mapping of parameter: value.", "")
     return Parameters.from_mapping(data)
+
+
+MAX_TIMEOUT = 3600  # a handshake that takes an hour is no answer; beyond ~1e9 the socket layer overflows
 
 
 def run_check(argv: list[str]) -> int:
@@ -168,8 +169,8 @@ def _run_check(args: argparse.Namespace) -> Any:
 
     if args.warn_days < 0 or args.critical_days < 0 or args.critical_days > args.warn_days:
         raise _UsageError("need 0 <= --critical-days <= --warn-days")
-    if args.timeout <= 0:
-        raise _UsageError("--timeout must be positive")
+    if not (0 < args.timeout <= MAX_TIMEOUT):  # nan fails every comparison; 1e400 parses as inf
+        raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
     if bool(args.params) == bool(args.url):
         raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
     limits = {"warn_days": args.warn_days, "critical_days": args.critical_days, "timeout": args.timeout}

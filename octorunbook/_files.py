@@ -14,6 +14,8 @@ from pathlib import Path
 from .findings import InputError
 
 MAX_CERTIFICATE_FILE = 1024 * 1024  # a PFX with a long chain is tens of kilobytes
+MAX_PARAMETER_FILE = 64 * 1024  # a parameter file is a few hundred bytes
+MAX_RECORD_FILE = 64 * 1024 * 1024  # an executed runbook with its outputs is well under a megabyte
 
 
 def read_limited(path: str | Path, limit: int = MAX_CERTIFICATE_FILE, *, what: str = "file") -> bytes:
@@ -31,21 +33,9 @@ def read_limited(path: str | Path, limit: int = MAX_CERTIFICATE_FILE, *, what: s
             "Give the path of a readable file (not a folder) and check its permissions.",
         ) from None
     try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise InputError(
-                "FILE_UNREADABLE",
-                f"The {what} {name!r} is a folder.",
-                "Give the path of a readable file (not a folder) and check its permissions.",
-            )
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(
-                "FILE_NOT_REGULAR",
-                f"The {what} {name!r} is not a regular file (a device, a pipe or a socket).",
-                "Give the path of the file itself.",
-            )
-        if info.st_size > limit:
-            raise _too_large(name, what, info.st_size, limit)
+        problem = _kind_problem(os.fstat(fd), name, what, limit)
+        if problem is not None:
+            raise problem
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, limit + 1 - size)
@@ -59,6 +49,43 @@ def read_limited(path: str | Path, limit: int = MAX_CERTIFICATE_FILE, *, what: s
         os.close(fd)
     data = b"".join(chunks)
     return data
+
+
+def file_problem(
+    path: str | Path, limit: int = MAX_CERTIFICATE_FILE, *, what: str = "file"
+) -> InputError | None:
+    """Why ``read_limited`` would refuse ``path``, from ``stat`` alone (nothing is opened: a FIFO cannot
+    block), or None. For checking parameters up front; the read itself still checks the opened file."""
+    name = str(path)
+    try:
+        info = os.stat(Path(path).expanduser())
+    except FileNotFoundError:
+        return InputError("FILE_NOT_FOUND", f"There is no {what} {name!r}.", "Check the path.")
+    except OSError as exc:
+        return InputError(
+            "FILE_UNREADABLE",
+            f"The {what} {name!r} cannot be read: {exc.strerror or exc}.",
+            "Give the path of a readable file (not a folder) and check its permissions.",
+        )
+    return _kind_problem(info, name, what, limit)
+
+
+def _kind_problem(info: os.stat_result, name: str, what: str, limit: int) -> InputError | None:
+    if stat.S_ISDIR(info.st_mode):
+        return InputError(
+            "FILE_UNREADABLE",
+            f"The {what} {name!r} is a folder.",
+            "Give the path of a readable file (not a folder) and check its permissions.",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        return InputError(
+            "FILE_NOT_REGULAR",
+            f"The {what} {name!r} is not a regular file (a device, a pipe or a socket).",
+            "Give the path of the file itself.",
+        )
+    if info.st_size > limit:
+        return _too_large(name, what, info.st_size, limit)
+    return None
 
 
 def _too_large(name: str, what: str, size: int, limit: int) -> InputError:

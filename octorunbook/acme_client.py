@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from . import __version__, certificates
 from .acme_errors import PROBLEM_CODES, acme_errors, retry_bad_nonce
 from .findings import TargetError
-from .redaction import Secret, secret_from_env
+from .redaction import Secret, secret_from_env, shown_env_name
 
 if TYPE_CHECKING:
     from acme import client as acme_client
@@ -120,7 +120,7 @@ def _eab(run: Run, acme: acme_client.ClientV2, key: Any) -> dict[str, Any] | Non
     if hmac is None:
         raise TargetError(
             "ACME_EAB_HMAC_MISSING",
-            f"The environment variable {p.acme_eab_hmac_env} (acme_eab_hmac_env) is not set.",
+            f"The environment variable {shown_env_name(p.acme_eab_hmac_env)} (acme_eab_hmac_env) is not set.",
             "Put the HMAC key your CA gave you into that environment variable and run again.",
         )
     binding: dict[str, Any] = messages.ExternalAccountBinding.from_data(

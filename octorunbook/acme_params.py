@@ -9,12 +9,14 @@ few lines only. Every problem is a finding with a stable code; nothing is contac
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from .findings import Finding
+from .redaction import shown_env_name
 
 ACME_CHALLENGES = ("http-01", "dns-01")
 
@@ -115,6 +117,14 @@ def acme_problems(p: AcmeParameters) -> list[Finding]:
             f"acme_eab_hmac_env must be an environment variable *name*, got {len(p.acme_eab_hmac_env)} "
             "characters that are not one.",
             "Put the HMAC key in an environment variable and give its name, e.g. OCTORUNBOOK_ACME_EAB_HMAC.",
+        )
+    elif p.acme_eab_kid.strip() and p.acme_eab_hmac_env and p.acme_eab_hmac_env not in os.environ:
+        bad(
+            "ACME_EAB_HMAC_MISSING",
+            f"acme_eab_hmac_env names no variable that is set ({shown_env_name(p.acme_eab_hmac_env)}); "
+            "it may be the HMAC key itself, pasted where its variable's name belongs.",
+            "Put the HMAC key in an environment variable (e.g. OCTORUNBOOK_ACME_EAB_HMAC) in the shell that "
+            "runs octorunbook, and give that variable's name as acme_eab_hmac_env.",
         )
     if p.acme_dns_resolver and not re.match(r"^[0-9A-Za-z.:\[\]-]+$", p.acme_dns_resolver):
         bad(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .findings import OctorunbookError
+from .findings import InputError, OctorunbookError
 
 
 def _sandbox_init(args: argparse.Namespace) -> int:
@@ -338,19 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"✖ {exc.code}: {exc.message}", file=sys.stderr)
         if exc.remedy:
             print(f"  remedy: {exc.remedy}", file=sys.stderr)
-        usage = (
-            "PARAMETER",
-            "FILE_",
-            "SANDBOX_",
-            "DRILL",
-            "PORT_INVALID",
-            "AUDIT_DIR",
-            "AUDIT_KEY",
-            "NODE_URL",
-            "NODE_API_KEY",
-            "FLEET_ROOT",
-        )
-        return 2 if exc.code.startswith(usage) or getattr(exc, "usage", False) else 1
+        return 2 if isinstance(exc, InputError) else 1  # bad input: 2; the target or the proof failed: 1
     except OSError as exc:  # a folder or file the operator named cannot be used
         print(f"✖ OS_ERROR: {exc.strerror or exc} ({exc.filename or ''})", file=sys.stderr)
         return 1

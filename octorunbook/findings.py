@@ -142,6 +142,8 @@ REASONS: dict[str, str] = {
     "it cannot serve the certificate",
     "KEY_NOT_ACCESSIBLE": "HasPrivateKey only says a key is referenced; the key itself must open for TLS to work",
     "SERVED_WRONG_CERTIFICATE": "browsers see the certificate HTTP.sys serves, whatever the configuration says",
+    "SERVED_NOT_FOR_HOSTNAME": "a certificate that does not name the portal's hostname is rejected by every "
+    "browser, however long it has left",
     "PORTAL_NOT_ANSWERING": "a portal that does not answer after the restart locks everyone out of Octopus",
     "API_NOT_OCTOPUS": "the prefix answers, but not with Octopus: another application owns it",
     "NO_REDIRECT": "ForceSSL exists so that nobody keeps using the portal over plain HTTP",

@@ -77,6 +77,10 @@ def url_host(name: str) -> str:
     return f"[{name}]" if ":" in name else name
 
 
+# Fields that name the environment variable holding a secret: a value pasted there may be the secret.
+SECRET_ENV_FIELDS = frozenset({"pfx_password_env", "acme_eab_hmac_env"})
+
+
 @dataclass(frozen=True)
 class Parameters:
     """Every runbook parameter, with the committed (safe) defaults: the sandbox, never a real server."""
@@ -137,7 +141,7 @@ class Parameters:
         SECRETS.add_public(
             str(getattr(self, f.name))
             for f in fields(self)
-            if f.name != "pfx_password_env" and isinstance(getattr(self, f.name), str)
+            if f.name not in SECRET_ENV_FIELDS and isinstance(getattr(self, f.name), str)
         )
         SECRETS.add_public([*self.dns_names, self.https_prefix])
 
@@ -231,6 +235,8 @@ class Parameters:
         (most likely the password itself, pasted into the wrong field) is shown only by its length."""
         record = asdict(self)
         record["pfx_password_env"] = shown_env_name(self.pfx_password_env)
+        if self.acme_eab_hmac_env:  # no default: shown only when it names a variable that is set
+            record["acme_eab_hmac_env"] = shown_env_name(self.acme_eab_hmac_env)
         return record
 
     @property
@@ -435,17 +441,15 @@ def _file_check(name: str, value: str) -> list[Finding]:
                 f"{name.upper()}_REQUIRED", "error", f"{name} is empty.", f"Set {name} to the file's path."
             )
         ]
-    path = Path(value).expanduser()
-    if not path.is_file():
-        return [
-            Finding(
-                "FILE_NOT_FOUND",
-                "error",
-                f"{name}: {value} does not exist or is not a file.",
-                f"Check the path (relative paths are relative to {os.getcwd()}).",
-            )
-        ]
-    return []
+    from ._files import file_problem  # the bounded reader's own rules: the same codes, found up front
+
+    problem = file_problem(value, what=name)
+    if problem is None:
+        return []
+    remedy = problem.remedy
+    if problem.code == "FILE_NOT_FOUND":
+        remedy = f"Check the path (relative paths are relative to {os.getcwd()})."
+    return [Finding(problem.code, "error", problem.message, remedy)]
 
 
 def refuse_secrets(values: Mapping[str, Any]) -> None:

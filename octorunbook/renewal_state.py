@@ -158,6 +158,8 @@ def renewal_due(run: Run, current: Current) -> bool:
                 f"The portal does not answer over HTTPS: {current.served_error}.",
                 "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
             )
+        with run.step():
+            require_hostname_covered(run, p.https_port, p.hostname)
         run.reporter.show(
             Panel(
                 f"Nothing to renew: {days} days left, more than renew_before_days ({p.renew_before_days})",
@@ -177,6 +179,30 @@ def renewal_due(run: Run, current: Current) -> bool:
         )
         return False
     return True
+
+
+def require_hostname_covered(run: Run, port: int, hostname: str) -> None:
+    """The served certificate must be valid for ``hostname`` (the SAN rule ``octorunbook check`` applies)."""
+    from .check import read_served
+
+    host, real = run.require_target().endpoint(port)
+    try:
+        served = read_served(host, real, hostname)
+    except OSError as exc:
+        raise VerificationError(
+            "PORTAL_NOT_ANSWERING",
+            f"The portal does not answer over HTTPS: {exc or type(exc).__name__}.",
+            "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
+        ) from exc
+    if not served.covers(hostname):
+        names = ", ".join(served.dns_names + served.ip_addresses) or "none"
+        raise VerificationError(
+            "SERVED_NOT_FOR_HOSTNAME",
+            f"The served certificate {served.thumbprint} does not cover {hostname} (its names: {names}); "
+            "browsers reject it, so there is nothing sound to keep.",
+            "Renew now with a certificate that names the hostname (`octorunbook renew PARAMS --force`), "
+            "or correct `hostname` in the parameters.",
+        )
 
 
 def _strength(key: object) -> int:

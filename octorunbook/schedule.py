@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .findings import InputError
+from .findings import InputError, TargetError
 
 if TYPE_CHECKING:
     from .params import Parameters
@@ -99,7 +99,7 @@ def octorunbook_executable() -> str:
     found = shutil.which("octorunbook")
     if found:
         return str(Path(found).absolute())
-    raise InputError(
+    raise TargetError(
         "SCHEDULE_OCTORUNBOOK_NOT_FOUND",
         "Cannot find the octorunbook command of this installation to schedule.",
         "Install octorunbook (pip install -e .) into the environment you run this from.",
@@ -140,7 +140,7 @@ def resolve_platform(choice: str) -> str:
 
 def require_platform_fits(params: Parameters, platform: str) -> None:
     if params.target == "windows" and platform != "windows":
-        raise InputError(
+        raise TargetError(
             "SCHEDULE_TARGET_ELSEWHERE",
             "target is 'windows': the renewal must run on the Octopus server itself, not on this machine.",
             "Run `octorunbook schedule install` on the Octopus server (it registers a Scheduled Task there).",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .commands import CommandRunner
-from .findings import InputError
+from .findings import InputError, TargetError
 from .schedule import Schedule
 from .schedule import systemd_running as systemd_running  # it decides `auto`, so it lives in schedule
 
@@ -136,7 +136,7 @@ def install_units(
         for args in (("daemon-reload",), ("enable", "--now", units.timer_name)):
             result = runner.run(_systemctl(system, *args), mutating=True, label="systemctl " + args[0])
             if not result.ok:
-                raise InputError(
+                raise TargetError(
                     "SYSTEMCTL_FAILED",
                     f"{' '.join(result.argv)} failed (exit {result.exit_code}): {result.output[-400:]}",
                     "Read systemctl's message; for a --user timer a user session (or lingering) is needed.",

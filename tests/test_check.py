@@ -194,6 +194,17 @@ def test_check_by_url_reads_the_sandbox_portal_without_a_parameter_file(sandbox:
         (["--url", "https://127.0.0.1:1", "--warn-days", "5", "--critical-days", "9"], "--critical-days"),
         (["--url", "https://127.0.0.1:1", "--warn-days", "soon"], "invalid int value"),
         (["/no/such/params.yaml"], "FILE_NOT_FOUND"),
+        (["--url", "https://127.0.0.1:1", "--timeout", "0"], "--timeout must be a positive finite number"),
+        (["--url", "https://127.0.0.1:1", "--timeout", "nan"], "--timeout must be a positive finite number"),
+        (["--url", "https://127.0.0.1:1", "--timeout", "inf"], "--timeout must be a positive finite number"),
+        (
+            ["--url", "https://127.0.0.1:1", "--timeout", "1e400"],
+            "--timeout must be a positive finite number",
+        ),
+        (
+            ["--url", "https://127.0.0.1:1", "--timeout", "1e300"],
+            "--timeout must be a positive finite number",
+        ),
         ([], "give either a parameter file or --url"),
     ],
 )

@@ -81,15 +81,82 @@ def test_run_refuses_a_parameter_file_that_is_a_device_fifo_or_huge(
     assert done.returncode == 2 and code in done.stderr and "Traceback" not in done.stderr
 
 
-def test_run_refuses_a_pfx_path_that_is_a_fifo_before_a_kernel_starts(tmp_path: Path) -> None:
+DEVICE_FIFO_HUGE = pytest.mark.parametrize(
+    ("make", "code"),
+    [(lambda tmp: Path("/dev/zero"), "FILE_NOT_REGULAR"), (fifo, "FILE_NOT_REGULAR"), (sparse, "FILE_TOO_LARGE")],
+    ids=["dev-zero", "fifo", "2GB-sparse"],
+)  # fmt: skip
+
+
+@DEVICE_FIFO_HUGE
+def test_check_refuses_a_parameter_file_that_is_a_device_fifo_or_huge_as_unknown_at_once(
+    tmp_path: Path, make: Any, code: str
+) -> None:
+    done = run("check", str(make(tmp_path)), cwd=tmp_path, timeout=20)
+    assert done.returncode == 3 and code in done.stdout, done.stdout  # a monitoring plugin: UNKNOWN
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@DEVICE_FIFO_HUGE
+def test_schedule_install_refuses_a_parameter_file_that_is_a_device_fifo_or_huge(
+    tmp_path: Path, make: Any, code: str
+) -> None:
+    done = run("schedule", "install", str(make(tmp_path)), "--platform", "cron", cwd=tmp_path, timeout=20)
+    assert done.returncode == 2 and code in done.stderr and "Traceback" not in done.stderr
+
+
+@DEVICE_FIFO_HUGE
+def test_audit_show_refuses_a_record_that_is_a_device_fifo_or_huge(
+    tmp_path: Path, make: Any, code: str
+) -> None:
+    done = run("audit", "show", str(make(tmp_path)), cwd=tmp_path, timeout=20)
+    assert done.returncode == 2 and code in done.stderr and "Traceback" not in done.stderr
+
+
+@DEVICE_FIFO_HUGE
+def test_run_refuses_a_pfx_path_that_is_a_device_fifo_or_huge_before_a_kernel_starts(
+    tmp_path: Path, make: Any, code: str
+) -> None:
     path = params_file(
         tmp_path,
-        f"certificate_source: pfx\npfx_path: {json.dumps(str(fifo(tmp_path)))}\n"
+        f"certificate_source: pfx\npfx_path: {json.dumps(str(make(tmp_path)))}\n"
         f"audit_dir: {json.dumps(str(tmp_path / 'audit'))}\n",
     )
     done = run("run", str(path), cwd=tmp_path, timeout=20)
-    assert done.returncode == 2 and "FILE_NOT_FOUND" in done.stderr  # "does not exist or is not a file"
+    assert done.returncode == 2 and code in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
     assert not (tmp_path / "audit").exists()
+
+
+def test_pem_paths_are_checked_as_regular_files_of_a_sane_size_at_parameter_time(tmp_path: Path) -> None:
+    key = tmp_path / "portal.key"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    params = Parameters(certificate_source="pem", pem_cert_path=str(sparse(tmp_path)), pem_key_path=str(key))
+    assert [f.code for f in params.check() if f.severity == "error"] == ["FILE_TOO_LARGE"]
+    folder = Parameters(certificate_source="pem", pem_cert_path=str(tmp_path), pem_key_path=str(key))
+    assert [f.code for f in folder.check() if f.severity == "error"] == ["FILE_UNREADABLE"]
+
+
+def test_an_unset_acme_eab_hmac_env_is_refused_before_a_kernel_and_its_value_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+
+    canary = "Hmac" + secrets.token_hex(16)  # the HMAC key itself, pasted where its variable's NAME belongs
+    monkeypatch.delenv(canary, raising=False)
+    audit = tmp_path / "audit"
+    path = params_file(
+        tmp_path,
+        f"certificate_source: acme\nacme_eab_kid: kid-1\nacme_eab_hmac_env: {canary}\n"
+        f"audit_dir: {json.dumps(str(audit))}\n",
+    )
+    done = run("run", str(path), cwd=tmp_path, timeout=20)
+    assert done.returncode == 2 and "ACME_EAB_HMAC_MISSING" in done.stderr, done.stderr
+    assert f"{len(canary)} characters" in done.stderr
+    assert canary not in done.stdout + done.stderr
+    assert not audit.exists()
+    params = Parameters(certificate_source="acme", acme_eab_kid="kid-1", acme_eab_hmac_env=canary)
+    assert canary not in json.dumps(params.to_record())
 
 
 YAML_BOMB = """\

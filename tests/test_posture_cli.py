@@ -131,3 +131,13 @@ def test_core_never_imports_sslyze() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("hostname", ["a..b", "../../x", "a" * 70 + ".example.com"])
+def test_posture_refuses_a_malformed_hostname_with_exit_2_and_no_traceback(hostname: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = _posture("--url", f"https://127.0.0.1:{port}", "--hostname", hostname)
+    assert done.returncode == 2, done.stderr
+    assert "HOSTNAME_INVALID" in done.stderr and "Traceback" not in done.stderr

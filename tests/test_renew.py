@@ -69,6 +69,19 @@ def test_nothing_to_renew_ends_unchanged_after_proving_the_current_certificate(
     assert check["message"].startswith("CERT OK - localhost expires in ")
 
 
+def test_nothing_due_but_served_certificate_not_for_the_hostname_is_an_error_not_unchanged(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    first_binding(sandbox, params_for(sandbox))  # bound certificate names localhost only
+    record = run_inline(RENEW, params_for(sandbox, hostname="octopus.example.org"))
+    assert record["status"] != "unchanged"
+    assert "SERVED_NOT_FOR_HOSTNAME" in errors(record), record["findings"]
+    finding = next(f for f in record["findings"] if f["code"] == "SERVED_NOT_FOR_HOSTNAME")
+    assert "octopus.example.org" in finding["message"] and "localhost" in finding["message"]
+    assert finding["remedy"]
+    assert not [c for c in record["commands"] if c["mutating"]]
+
+
 def test_the_expiry_check_panel_says_warning_when_renewal_is_near(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:

@@ -166,7 +166,9 @@ def test_windows_pfx_source_without_the_password_refuses_and_registers_nothing(
     win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     params = write_params(tmp_path, target="windows", certificate_source="pfx", pfx_path="C:/drop/p.pfx")
-    assert main(["schedule", "install", str(params), "--platform", "windows"]) == 1
+    assert (
+        main(["schedule", "install", str(params), "--platform", "windows"]) == 2
+    )  # bad input: the password variable is not set
     assert "SCHEDULE_PASSWORD_MISSING" in capsys.readouterr().err
     assert win.calls("powershell") == []
 
@@ -313,7 +315,7 @@ def test_linux_refuses_a_pfx_source_and_writes_nothing(tmp_path: Path, run_cli: 
         tmp_path, certificate_source="pfx", pfx_path="/drop/p.pfx", pfx_password_env="DROP_PW"
     )
     done = run_cli("install", str(params), "--platform", "systemd", "--user", DROP_PW=canary)
-    assert done.returncode == 1 and "SCHEDULE_SECRET_UNSUPPORTED" in done.stderr
+    assert done.returncode == 2 and "SCHEDULE_SECRET_UNSUPPORTED" in done.stderr
     assert not (tmp_path / "xdg").exists()
     assert canary not in done.stdout + done.stderr
 
@@ -331,7 +333,7 @@ def test_bad_time_or_name_is_refused_before_anything_is_written(
     tmp_path: Path, run_cli: Any, args: list[str], code: str
 ) -> None:
     done = run_cli("install", str(write_params(tmp_path)), "--platform", "systemd", "--user", *args)
-    assert done.returncode == 1 and code in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and code in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "xdg").exists()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import RESULT_MIME
+from .._files import MAX_RECORD_FILE, read_limited
 from ..findings import InputError
 
 
@@ -38,9 +39,10 @@ def extract_result(nb: Any) -> dict[str, Any] | None:
 
 def load_notebook_json(path: Path) -> dict[str, Any]:
     """Plain ``json`` rather than ``nbformat.read``: reading must not fail on a schema nit, and is faster."""
+    raw = read_limited(path, MAX_RECORD_FILE, what="record")  # never a FIFO, /dev/zero or 2 GB
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
         raise InputError(
             "RECORD_UNREADABLE",
             f"{path} cannot be read as a notebook: {exc}",

@@ -16,6 +16,7 @@ from cryptography import x509
 
 from ..certificates import hostname_matches
 from ..findings import Finding, InputError, TargetError
+from ..params import hostname_ok
 from ..verify import _client_context, http_get, tls_handshake
 from ._probe import (
     PROTOCOLS,
@@ -281,7 +282,7 @@ def _check_options(hostname: str, posture: str, backend: str, front: str | None,
     problems = [
         (
             "HOSTNAME_INVALID",
-            not hostname.strip() or any(c.isspace() for c in hostname),
+            not hostname.strip() or any(c.isspace() for c in hostname) or not hostname_ok(hostname),
             f"{hostname!r} is not a host name.",
             "Give the name operators browse to, e.g. octopus.example.com.",
         ),
