@@ -28,7 +28,7 @@ from .audit.saves import SUMMARY_TAG as SUMMARY_TAG
 from .audit.saves import RedactingHandler as RedactingHandler
 from .audit.saves import register_handler as register_handler
 from .audit.saves import with_summary as with_summary
-from .findings import InputError
+from .findings import InputError, TargetError
 from .params import ParameterError, Parameters
 from .runbook import PLANNED_IMPORT_ENV, RUNBOOKS
 
@@ -179,7 +179,7 @@ def _run_notebook(
         if progress:
             progress(f"✖ {runbook}: the notebook could not run: {type(exc).__name__}: {exc}")
         if not output.is_file():
-            raise InputError(
+            raise TargetError(  # this machine's kernel failed, not the operator's input: exit 1
                 "KERNEL_FAILED",
                 f"{runbook} could not be run: {type(exc).__name__}: {exc}",
                 "Check that the venv's Jupyter kernel works: .venv/bin/python -m ipykernel --version.",
