@@ -253,20 +253,19 @@ def restore_snapshot(run: Run, snapshot: BindingState, port: int, label: str, fa
     )
     with contextlib.suppress(OctorunbookError):
         run.state["after"] = BindingState.read(target, port).to_record()
+    show_restored(run, ok, complete, "old prefix answers", f"{first} → {answer.status if answer else error}")
+    return ok and complete
+
+
+def show_restored(run: Run, ok: bool, complete: bool, check: str, seen: str) -> None:
+    """The panel after a rollback or a restore: ⚠ restored and proven, ✖ not (both topologies)."""
     run.reporter.show(
         Panel(
             "Restored the state from before the change",
             "warning" if ok and complete else "error",
-            [
-                Row(
-                    "ok" if ok else "error",
-                    "old prefix answers",
-                    f"{first} → {answer.status if answer else error}",
-                )
-            ],
+            [Row("ok" if ok else "error", check, seen)],
         )
     )
-    return ok and complete
 
 
 def interrupted_what(data: dict[str, Any]) -> str:

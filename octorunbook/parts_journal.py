@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from .findings import Finding, OctorunbookError, TargetError
-from .journal import ChangeJournal, Run, interrupted_what, journal_path, restores_interrupted
+from .journal import ChangeJournal, Run, interrupted_what, journal_path, restores_interrupted, show_restored
 from .render import Panel, Row
 from .targets.protocols import Part, PortalIntent, TargetParts, TlsFront
 from .verify import tls_handshake
@@ -82,19 +82,7 @@ def restore_parts(
             ).to_record()
             for part, _ in pairs
         }
-    run.reporter.show(
-        Panel(
-            "Restored the state from before the change",
-            "warning" if ok and complete else "error",
-            [
-                Row(
-                    "ok" if ok else "error",
-                    "served certificate",
-                    f"expected {expected or 'none'}; seen {seen}",
-                )
-            ],
-        )
-    )
+    show_restored(run, ok, complete, "served certificate", f"expected {expected or 'none'}; seen {seen}")
     return ok and complete
 
 
