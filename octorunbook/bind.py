@@ -8,9 +8,12 @@ result over TLS (``bind_proof``), and on any failure gives every changed part it
 in reverse order, then proves the previous certificate is served again. The record says which
 implementations ran (``implementations``: store, front, instance kinds).
 
+Both topologies run here: HTTP.sys (Windows, the sandbox; ``ssl-certificate`` then ``configure`` and a
+restart, Octopus's documented order) and nginx (a managed server block, reloaded; Octopus behind it).
+
 The change journal (``journal.py``) covers a run killed half-way: before the first change the
 snapshot of every part is written, durably, beside the target lock; the next run restores it before
-planning anything new. HTTP.sys keeps its own 03 in ``binding.py`` (same codes, same records).
+planning anything new (``parts_journal.recover_interrupted``).
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from .bind_proof import prove_portal, require_proven, served_thumbprint
 from .findings import Finding, TargetError, VerificationError
 from .journal import ChangeJournal, _write_durably, journal_path
-from .parts_journal import restore_parts
+from .parts_journal import restore_by_hand, restore_parts, topology
 from .render import Panel, PlanRow, PlanTable
-from .store_steps import parts_of, planned_import
+from .store_steps import planned_import
 from .targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate
 
 if TYPE_CHECKING:
@@ -54,6 +57,7 @@ class TopologyPlan:
     intent: PortalIntent
     parts: tuple[PartPlan, ...]  # the front first, then the instance
     kinds: dict[str, str] = field(default_factory=dict)
+    http_port: int | None = None  # where the proof checks plain HTTP (None: nothing serves it)
 
     @property
     def changes(self) -> bool:
@@ -63,6 +67,10 @@ class TopologyPlan:
     def front(self) -> PartPlan:
         return self.parts[0]
 
+    @property
+    def instance(self) -> PartPlan:
+        return self.parts[1]
+
     def commands(self) -> list[str]:
         return [a.text() for p in self.parts if p.changes for a in p.actions]
 
@@ -70,9 +78,9 @@ class TopologyPlan:
 def _planned_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
     """Dry-run procedure: 01 only planned the import; the certificate as it will be stored."""
     planned = planned_import(run, thumbprint)
-    if planned is None:
+    store = topology(run).store
+    if planned is None or str(planned.get("store", store.name)).lower() != store.name.lower():
         return None
-    store = parts_of(run).store
     files = getattr(store, "files", None)
     return StoredCertificate(
         thumbprint=thumbprint,
@@ -82,28 +90,31 @@ def _planned_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
         not_before=str(planned.get("not_before", "")),
         not_after=str(planned.get("not_after", "")),
         has_private_key=True,
-        location="file",
+        location=str(planned.get("location", "file" if callable(files) else "LocalMachine")),
         files=files(thumbprint) if callable(files) else None,
     )
 
 
 def plan(run: Run, thumbprint: str) -> TopologyPlan:
     """Read every part, compute its desired state, show current → desired and the exact actions."""
-    parts = parts_of(run)
+    parts = topology(run)
     p = run.params
     with run.step():
         parts.instance.require()
-        stored = parts.store.get(thumbprint) or _planned_certificate(run, thumbprint)
+        stored = (parts.store.get(thumbprint) if parts.store.exists() else None) or _planned_certificate(
+            run, thumbprint
+        )
         if stored is None:
             raise TargetError(
                 "CERT_NOT_FOUND",
-                f"There is no certificate {thumbprint} in {parts.store.name}.",
-                "Run 01 (import) and 02 (verify) first, or check thumbprint and cert_dir.",
+                f"There is no certificate {thumbprint} in {_where(parts.store.name)}.",
+                "Run 01 (import) and 02 (verify) first, or check thumbprint and "
+                + ("store." if parts.front.kind == "httpsys" else "cert_dir."),
             )
         if not stored.has_private_key:
             raise TargetError(
                 "PFX_NO_PRIVATE_KEY",
-                f"{thumbprint} has no private key in {parts.store.name}.",
+                f"{thumbprint} has no private key in {_where(parts.store.name)}.",
                 "Import the certificate with its private key (01).",
             )
         run.certificate = stored.to_record()
@@ -117,7 +128,8 @@ def plan(run: Run, thumbprint: str) -> TopologyPlan:
                 run.note(finding)
             diff = tuple(part.diff(current, desired))
             planned.append(PartPlan(part, current, desired, diff, tuple(part.actions(current, desired))))
-        result = TopologyPlan(intent, tuple(planned), parts.kinds())
+        http_port = parts.instance.http_port(intent, planned[1].current)
+        result = TopologyPlan(intent, tuple(planned), parts.kinds(), http_port)
         run.state["before"] = {pp.part.kind: pp.current.to_record() for pp in planned}
         rows = [PlanRow(d.setting, d.current, d.desired) for pp in planned for d in pp.diff]
         run.extra["plan"] = [
@@ -128,6 +140,11 @@ def plan(run: Run, thumbprint: str) -> TopologyPlan:
         title = "Plan: current → desired" + (" (dry run)" if p.dry_run else "")
         run.reporter.show(PlanTable(title, rows, result.commands()))
     return result
+
+
+def _where(store: str) -> str:
+    """``LocalMachine\\My`` for a Windows-shaped store, the folder for a PEM store."""
+    return store if "/" in store or "\\" in store else f"LocalMachine\\{store}"
 
 
 def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | None = None) -> None:
@@ -144,8 +161,7 @@ def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | 
             return
         if not plan.changes:
             run.reporter.show(Panel("Already as desired: nothing will be changed, nothing reloaded", "ok"))
-            require_proven(prove_portal(run, plan.intent))
-            _require_still_served(run, plan)
+            _prove(run, plan)
             run.state["after"] = run.state.get("before")
             return
         for pp in plan.parts:
@@ -164,31 +180,48 @@ def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | 
                 if pp.changes:
                     changed.append(pp)  # before apply: a part that fails half-way is restored too
                     pp.part.apply(pp.current, pp.desired, run)
-            require_proven(prove_portal(run, plan.intent))
-            _require_still_served(run, plan)
+            _prove(run, plan)
         except BaseException as exc:  # an interrupt or a bug mid-change must not leave it half-changed
             if p.rollback:
                 journal.phase("rolling back")
                 pairs = [(pp.part, pp.current) for pp in changed]
-                front = (parts_of(run).front, plan.front.current)
-                if restore_parts(run, pairs, front, "rollback", "ROLLBACK_INCOMPLETE"):
+                if restore_parts(
+                    run,
+                    pairs,
+                    (topology(run).front, plan.front.current),
+                    (topology(run).instance, plan.instance.current),
+                    plan.intent,
+                    "rollback",
+                    "ROLLBACK_INCOMPLETE",
+                ):
                     journal.done()
                     if after_rollback is not None:
                         after_rollback()  # rolled back and proven; otherwise the next run restores it
             else:
                 journal.phase("left by rollback: False")
+                by_hand = restore_by_hand(
+                    topology(run), [(pp.part, pp.current) for pp in changed], plan.intent
+                )
                 run.note(
                     Finding(
                         "ROLLBACK_SKIPPED",
                         "warning",
                         "rollback: False — the target was LEFT in the failed state for inspection.",
                         "Inspect, then run 03 again with rollback: True (it restores the journal's snapshot "
-                        f"{journal.path} first).",
+                        f"{journal.path} first)"
+                        + (f", or restore by hand: {by_hand}" if by_hand else "")
+                        + ".",
                     )
                 )
             raise exc
         journal.done()
         run.state["after"] = {pp.part.kind: pp.part.read(plan.intent).to_record() for pp in plan.parts}
+
+
+def _prove(run: Run, plan: TopologyPlan) -> None:
+    """The proof over TLS, then the last word: the certificate is still the one served."""
+    require_proven(prove_portal(run, plan.intent, plan.http_port), plan.front.part.kind)
+    _require_still_served(run, plan)
 
 
 def _require_still_served(run: Run, plan: TopologyPlan) -> None:

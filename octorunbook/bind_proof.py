@@ -1,4 +1,4 @@
-"""03's proof over TLS for a target of protocol parts: what a browser would see, checked from outside.
+"""03's proof over TLS on any topology: what a browser would see, checked from outside.
 
 The same evidence as the HTTP.sys proof (verify.py's handshake, chain and HTTP probes), against the
 intent rather than a topology: the served thumbprint with SNI, the chain up to the issuer the
@@ -26,17 +26,32 @@ if TYPE_CHECKING:
 
 PROXY_ERRORS = frozenset({502, 503, 504})
 
-REMEDIES = {
-    "SERVED_WRONG_CERTIFICATE": "The front serves another certificate on this port: check which server block "
-    "(or which other process) listens there — `nginx -T | grep -n listen`.",
-    "PORTAL_NOT_ANSWERING": "Octopus does not answer behind the front: check that it runs and listens on "
-    "octopus_upstream (curl http://127.0.0.1:8080/api on the host), then run 03 again.",
-    "API_NOT_OCTOPUS": "Something else answers on this port: check which application holds it.",
-    "NO_REDIRECT": "force_ssl is set but HTTP is not redirected: look for another server block on the HTTP port.",
-    "HTTP_STILL_ANSWERS": "HTTP should not answer: look for another server block on the HTTP port.",
-    "HSTS_MISSING": "HSTS was asked for but the header is not sent: check the managed server block.",
-    "SERVED_CHAIN_INCOMPLETE": "The front sends only what fullchain.pem holds: import the certificate with its "
-    "intermediates (a PFX or PEM file that carries them) and run 01 and 03 again.",
+REMEDIES = {  # what an operator does about a failed row, by front (``TlsFront.kind``)
+    "nginx": {
+        "SERVED_WRONG_CERTIFICATE": "The front serves another certificate on this port: check which server "
+        "block (or which other process) listens there — `nginx -T | grep -n listen`.",
+        "PORTAL_NOT_ANSWERING": "Octopus does not answer behind the front: check that it runs and listens on "
+        "octopus_upstream (curl http://127.0.0.1:8080/api on the host), then run 03 again.",
+        "API_NOT_OCTOPUS": "Something else answers on this port: check which application holds it.",
+        "NO_REDIRECT": "force_ssl is set but HTTP is not redirected: look for another server block on the HTTP port.",
+        "HTTP_STILL_ANSWERS": "HTTP should not answer: look for another server block on the HTTP port.",
+        "HSTS_MISSING": "HSTS was asked for but the header is not sent: check the managed server block.",
+        "SERVED_CHAIN_INCOMPLETE": "The front sends only what fullchain.pem holds: import the certificate with "
+        "its intermediates (a PFX or PEM file that carries them) and run 01 and 03 again.",
+    },
+    "httpsys": {
+        "SERVED_WRONG_CERTIFICATE": "HTTP.sys serves another certificate on this port: check `netsh http show "
+        "sslcert ipport=0.0.0.0:<port>` and whether another application rebinds it.",
+        "PORTAL_NOT_ANSWERING": "The Octopus service did not answer in time: read the Octopus server log "
+        "(OctopusServer.txt) for HttpListenerException.",
+        "API_NOT_OCTOPUS": "Something else answers on this prefix: check which application holds the port.",
+        "NO_REDIRECT": "ForceSSL is set but HTTP is not redirected: restart the Octopus service.",
+        "HTTP_STILL_ANSWERS": "HTTP should have been removed: check the listen prefixes.",
+        "HSTS_MISSING": "HSTS was enabled but the header is not sent: restart the Octopus service.",
+        "SERVED_CHAIN_INCOMPLETE": "HTTP.sys sends the chain Windows builds from LocalMachine\\CA: put the "
+        "intermediates there (01 does it from the PFX; check `certutil -store CA`), or bind a PFX that "
+        "carries them.",
+    },
 }
 
 
@@ -47,8 +62,11 @@ def _through_front(target: Target, scheme: str, port: int, hostname: str) -> Htt
     return answer
 
 
-def prove_portal(run: Run, intent: PortalIntent) -> Evidence:
-    """Evidence rows for ``intent``; recorded in ``run.verification`` and shown as a panel."""
+def prove_portal(run: Run, intent: PortalIntent, http_port: int | None) -> Evidence:
+    """Evidence rows for ``intent``; recorded in ``run.verification`` and shown as a panel.
+
+    ``http_port`` is where plain HTTP is checked (``OctopusInstance.http_port``); None: not checked.
+    """
     target = run.require_target()
     hostname, port, thumbprint = intent.hostname, intent.https_port, intent.certificate.thumbprint
     evidence = Evidence()
@@ -60,8 +78,7 @@ def prove_portal(run: Run, intent: PortalIntent) -> Evidence:
         lambda: _through_front(target, "https", port, hostname), timeout=WAIT_SECONDS, progress=progress
     )
     host, real = target.endpoint(port)
-    served_certificate_rows(run, evidence, host, real, hostname, thumbprint)
-    if answer is None:
+    if answer is None:  # said first: the likelier cause of everything else that fails below
         evidence.add(
             "Octopus answers through the front",
             f"{intent.https_url}api answers",
@@ -69,9 +86,11 @@ def prove_portal(run: Run, intent: PortalIntent) -> Evidence:
             False,
             "PORTAL_NOT_ANSWERING",
         )
-    else:
+    served_certificate_rows(run, evidence, host, real, hostname, thumbprint)
+    if answer is not None:
         api_rows(run, evidence, answer, intent.hsts_max_age)
-    _prove_http_port(target, intent, evidence)
+    if http_port is not None:
+        _prove_http_port(target, intent, http_port, evidence)
     return finish_proof(run, evidence)
 
 
@@ -152,9 +171,9 @@ def finish_proof(run: Run, evidence: Evidence) -> Evidence:
     return evidence
 
 
-def _prove_http_port(target: Target, intent: PortalIntent, evidence: Evidence) -> None:
+def _prove_http_port(target: Target, intent: PortalIntent, http_port: int, evidence: Evidence) -> None:
     try:
-        plain: HttpAnswer | None = probe(target, "http", intent.http_port, intent.hostname)
+        plain: HttpAnswer | None = probe(target, "http", http_port, intent.hostname)
     except (OSError, http.client.HTTPException):
         plain = None
     seen = "no answer" if plain is None else f"{plain.status} {plain.header('Location') or ''}".strip()
@@ -170,8 +189,8 @@ def _prove_http_port(target: Target, intent: PortalIntent, evidence: Evidence) -
         )
     elif intent.keep_http:
         evidence.add(
-            "HTTP still answers (proxied)",
-            f"http://{intent.hostname}:{intent.http_port}/api answers 200",
+            "HTTP still answers",
+            f"http://{intent.hostname}:{http_port}/api answers 200",
             seen,
             plain is not None and plain.status == 200,
             "HTTP_NOT_ANSWERING",
@@ -182,11 +201,12 @@ def _prove_http_port(target: Target, intent: PortalIntent, evidence: Evidence) -
         )
 
 
-def require_proven(evidence: Evidence) -> None:
+def require_proven(evidence: Evidence, front: str) -> None:
+    """The first failed row as a ``VerificationError``, with what to do about it on this ``front``."""
     if not evidence.ok:
         first = evidence.failures()[0]
         raise VerificationError(
             first.code or "VERIFY_FAILED",
             f"{first.check}: expected {first.expected}, seen {first.seen}.",
-            REMEDIES.get(first.code, ""),
+            REMEDIES.get(front, REMEDIES["nginx"]).get(first.code, ""),
         )

@@ -101,6 +101,17 @@ def _write_durably(path: Path, data: dict[str, Any]) -> None:
     _fsync_dir(path.parent)
 
 
+def journal_topology(target: Target) -> str | None:
+    """Who wrote the unfinished journal: ``"parts"`` (03 over the protocols), else None (04's swap, or
+    a journal that cannot be read — ``read_journal`` then says so)."""
+    try:
+        data = json.loads(journal_path(target).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    topology = data.get("topology") if isinstance(data, dict) else None
+    return str(topology) if topology else None
+
+
 class ChangeJournal:
     """The journal of one change under way: ``begin`` before the first change, ``done`` after the proof."""
 

@@ -1,9 +1,10 @@
-"""The way back for a target of parts (the nginx topology): restore each part, prove the old state, and
-recover a change a killed run left half-done.
+"""The way back for 03 on any topology: restore each part, prove the old state, and recover a change a
+killed run left half-done.
 
 It sits below ``runbook`` (which calls :func:`recover_interrupted` from ``Run.open``) and below ``bind``
 (whose rollback calls :func:`restore_parts`), so it names the run through ``journal.Run``, a protocol,
-and imports neither.
+and imports neither. A journal without ``"topology": "parts"`` (04's binding swap on HTTP.sys) is
+``journal.recover_interrupted``'s.
 """
 
 from __future__ import annotations
@@ -11,19 +12,28 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from .findings import Finding, OctorunbookError, TargetError
-from .journal import ChangeJournal, Run, interrupted_what, journal_path, restores_interrupted, show_restored
+from .journal import (
+    WAIT_SECONDS,
+    ChangeJournal,
+    Run,
+    interrupted_what,
+    journal_path,
+    probe,
+    restores_interrupted,
+    show_restored,
+)
 from .render import Panel, Row
-from .targets.protocols import Part, PortalIntent, TargetParts, TlsFront
-from .verify import tls_handshake
+from .targets.httpsys_parts import httpsys_parts
+from .targets.protocols import OctopusInstance, Part, PortalIntent, TargetParts, TlsFront
+from .verify import tls_handshake, wait_for_portal
 
 
-def _parts(run: Run) -> TargetParts:
-    parts = run.require_target().parts
-    if parts is None:
-        raise RuntimeError("the target has no protocol parts (HTTP.sys topology)")
-    return parts
+def topology(run: Run) -> TargetParts:
+    """The parts 03 drives on this target: its own (nginx), or HTTP.sys's with the ``store`` parameter."""
+    return httpsys_parts(run.require_target(), run.params.store)
 
 
 def served_thumbprint(run: Run, port: int) -> str:
@@ -35,22 +45,42 @@ def served_thumbprint(run: Run, port: int) -> str:
         return f"no TLS: {exc}"
 
 
+class _Labelled:
+    """A part reports its restore as ``rollback: …``; a restore after a crash says what it is instead."""
+
+    def __init__(self, run: Run, label: str) -> None:
+        self.run, self.label = run, label
+
+    def change(self, action: str, detail: str) -> None:
+        self.run.change(self.label + ": " + action.removeprefix("rollback: "), detail)
+
+
 def restore_parts(
     run: Run,
     pairs: list[tuple[Part[Any], Any]],
     front: tuple[TlsFront[Any], Any],
+    instance: tuple[OctopusInstance[Any], Any],
+    where: PortalIntent,
     label: str,
     failure_code: str,
 ) -> bool:
-    """Give each part its previous state, in reverse order; prove the previous certificate is served.
+    """Give each part its previous state, in reverse order; prove the previous state is served again.
 
-    True when every restore succeeded and the front serves what it served before (or, when it served
-    nothing before, serves no TLS on the port).
+    A part already in its previous state (the failed change never reached it) is left alone: no second
+    reload or restart. True when every restore succeeded, the front serves the certificate it served
+    before (or no TLS on the port, when it served none) and the portal answers on its previous prefix.
     """
     complete = True
+    log = _Labelled(run, label)
     for part, previous in reversed(pairs):
         try:
-            part.restore(previous, run)
+            if part.read(where) == previous:
+                run.change(f"{label}: {part.kind} already as before", "the failed change did not alter it")
+                continue
+        except OctorunbookError:
+            pass  # cannot read it: restore it anyway
+        try:
+            part.restore(previous, log)
         except OctorunbookError as exc:
             complete = False
             run.change(f"{label}: restore {part.kind}", f"FAILED: {exc.code} {exc.message}")
@@ -64,7 +94,7 @@ def restore_parts(
             )
     front_part, front_previous = front
     expected = front_part.serves(front_previous)
-    seen = served_thumbprint(run, run.params.https_port)
+    seen = served_thumbprint(run, where.https_port)
     ok = seen == expected if expected else seen.startswith("no TLS")
     run.verification.append(
         {
@@ -75,24 +105,60 @@ def restore_parts(
             "code": "ROLLBACK_UNVERIFIED",
         }
     )
+    shown = f"expected {expected or 'none'}; seen {seen}"
+    prefix = instance[0].answers_on(instance[1])
+    if prefix:
+        answered = _answers(run, prefix, label)
+        ok = ok and answered.startswith("2")
+        shown += f"; {prefix} → {answered}"
     with contextlib.suppress(OctorunbookError):
-        run.state["after"] = {
-            part.kind: part.read(
-                PortalIntent.location(run.params.hostname, run.params.https_port)
-            ).to_record()
-            for part, _ in pairs
-        }
-    show_restored(run, ok, complete, "served certificate", f"expected {expected or 'none'}; seen {seen}")
+        run.state["after"] = {part.kind: part.read(where).to_record() for part, _ in pairs}
+    show_restored(run, ok, complete, "previous state served", shown)
     return ok and complete
+
+
+def _answers(run: Run, prefix: str, label: str) -> str:
+    """Wait for ``prefix``'s ``/api`` to answer again (after a restart); the status seen, or why not."""
+    parts = urlsplit(prefix)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    target = run.require_target()
+    answer, error = wait_for_portal(
+        lambda: probe(target, parts.scheme or "http", port, parts.hostname or "localhost"),
+        timeout=WAIT_SECONDS,
+    )
+    seen = str(answer.status) if answer is not None else error or "no answer"
+    run.verification.append(
+        {
+            "check": f"after {label}: old prefix answers",
+            "expected": f"{prefix}api answers",
+            "seen": seen,
+            "ok": answer is not None,
+            "code": "ROLLBACK_UNVERIFIED",
+        }
+    )
+    return "200" if answer is not None else seen
 
 
 # ---- the change journal for protocol parts -------------------------------------------------------
 
 
+def restore_by_hand(parts: TargetParts, pairs: list[tuple[Part[Any], Any]], where: PortalIntent) -> str:
+    """The exact commands that give each part its snapshot back from where it is now (each part's own
+    ``actions``), for an operator who restores by hand; a description when the parts cannot be read."""
+    commands: list[str] = []
+    for part, previous in reversed(pairs):
+        try:
+            now = part.read(where)
+        except OctorunbookError:
+            return ""
+        commands += [a.text() for a in part.actions(now, previous)]
+    return "; ".join(commands)
+
+
 def recover_interrupted(run: Run) -> None:
-    """Run.open for a target of parts: an unfinished journal is reported first, then restored."""
+    """Run.open: an unfinished journal of 03 (any topology) is reported first, then restored."""
     target = run.require_target()
-    parts = _parts(run)
+    parts = topology(run)
     path = journal_path(target)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -100,6 +166,7 @@ def recover_interrupted(run: Run) -> None:
         pairs: list[tuple[Part[Any], Any]] = [
             (part, part.state_from_record(snapshot[part.kind])) for part in (parts.front, parts.instance)
         ]
+        where = PortalIntent.location(run.params.hostname, int(data.get("port", run.params.https_port)))
     except FileNotFoundError:
         return
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -111,7 +178,8 @@ def recover_interrupted(run: Run) -> None:
         ) from None
     journal = ChangeJournal(path, data)
     what = interrupted_what(data)
-    by_hand = f"put back the states in {path} (snapshot), then delete it"
+    commands = restore_by_hand(parts, pairs, where)
+    by_hand = (commands or f"put back the states in {path} (snapshot)") + f"; then delete {path}"
     run.extra["interrupted_change"] = {**data, "journal": str(path)}
     run.reporter.show(
         Panel(
@@ -128,8 +196,15 @@ def recover_interrupted(run: Run) -> None:
         return
     journal.phase("restoring")
     run.state["interrupted_snapshot"] = snapshot
-    front = (parts.front, pairs[0][1])
-    if not restore_parts(run, pairs, front, "restore interrupted change", "INTERRUPTED_RESTORE_FAILED"):
+    if not restore_parts(
+        run,
+        pairs,
+        (parts.front, pairs[0][1]),
+        (parts.instance, pairs[1][1]),
+        where,
+        "restore interrupted change",
+        "INTERRUPTED_RESTORE_FAILED",
+    ):
         raise TargetError(
             "INTERRUPTED_RESTORE_FAILED",
             "The snapshot of the interrupted change could not be restored and proven; nothing new was planned.",
@@ -139,4 +214,4 @@ def recover_interrupted(run: Run) -> None:
     journal.done()
 
 
-__all__ = ["recover_interrupted", "restore_parts", "served_thumbprint"]
+__all__ = ["recover_interrupted", "restore_by_hand", "restore_parts", "served_thumbprint", "topology"]

@@ -22,7 +22,7 @@ from . import __version__
 from .certificates import CODES as CERTIFICATE_REASONS
 from .commands import CommandRunner
 from .findings import REASONS, Finding, InputError, OctorunbookError, TargetError
-from .journal import recover_interrupted
+from .journal import journal_topology, recover_interrupted
 from .params import Parameters
 from .parts_journal import recover_interrupted as recover_parts
 from .redaction import SECRETS, secret_from_env
@@ -153,10 +153,10 @@ class Run:
                     ],
                 )
             )
-            if self.target.parts is not None:  # each topology restores its own 03's snapshot
-                recover_parts(self)
+            if journal_topology(self.target) == "parts":  # before anything new is planned
+                recover_parts(self)  # 03's journal, any topology
             else:
-                recover_interrupted(self)  # before anything new is planned
+                recover_interrupted(self)  # 04's binding swap (HTTP.sys), if it left one
         assert self.target is not None
         return self.target
 

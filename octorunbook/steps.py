@@ -2,8 +2,8 @@
 
 * 01 ``obtain_certificate`` / ``import_certificate``: judged before anything is imported;
 * 02 ``verify_certificate``: present, LocalMachine, right store, private key present *and* usable;
-* 03 ``plan_binding`` / ``apply_binding``: only the difference is applied, proven over TLS, and the
-  snapshot taken before the first change is restored when anything fails.
+* 03 ``plan_binding`` / ``apply_binding`` (``bind.py``, any topology): only the difference is applied,
+  proven over TLS, and the snapshot taken before the first change is restored when anything fails.
 """
 
 from __future__ import annotations
@@ -15,11 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import (  # runbook 03: binding.py for HTTP.sys, bind.py over the protocols (nginx)
-    bind,
-    binding,
-    certificates,
-)
+from . import bind, certificates
 from .findings import Finding, InputError, OctorunbookError, TargetError, VerificationError
 from .redaction import Secret, secret_from_env, shown_env_name
 from .render import Panel, PlanRow, PlanTable, Row, certificate_panel
@@ -373,18 +369,13 @@ _REMEDIES = {
 # ------------------------------------------------------------------------------------------------
 # 03 bind
 # ------------------------------------------------------------------------------------------------
-def plan_binding(run: Run, thumbprint: str) -> binding.BindingPlan | bind.TopologyPlan:
-    """03's plan: HTTP.sys through binding.py, a target of protocol parts (nginx) through bind.py."""
-    if run.require_target().parts is not None:
-        return bind.plan(run, thumbprint)
-    return binding.plan_binding(run, thumbprint)
+def plan_binding(run: Run, thumbprint: str) -> bind.TopologyPlan:
+    """03's plan, on any topology (HTTP.sys or nginx): ``bind.py`` over the target's parts."""
+    return bind.plan(run, thumbprint)
 
 
-def apply_binding(run: Run, plan: binding.BindingPlan | bind.TopologyPlan) -> None:
-    if isinstance(plan, bind.TopologyPlan):
-        bind.apply(run, plan)
-    else:
-        binding.apply_binding(run, plan)
+def apply_binding(run: Run, plan: bind.TopologyPlan) -> None:
+    bind.apply(run, plan)
 
 
 __all__ = [

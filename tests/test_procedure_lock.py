@@ -14,7 +14,7 @@ import pytest
 import yaml
 from test_safe_change import import_and_verify
 
-from octorunbook import binding
+from octorunbook import bind
 from octorunbook.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
@@ -148,16 +148,16 @@ def test_03_fails_when_the_served_certificate_is_not_the_one_it_bound_at_the_end
     params = params_for(sandbox)
     ours = import_and_verify(sandbox, params)
     other = run_inline("01-import-certificate", params)["certificate"]["thumbprint"]
-    real_verify = binding.verify_binding
+    real_verify = bind.prove_portal
 
-    def verify_then_someone_rebinds(run: Any, plan: Any) -> Any:
-        evidence = real_verify(run, plan)  # our certificate is proven ...
+    def verify_then_someone_rebinds(run: Any, intent: Any, http_port: Any) -> Any:
+        evidence = real_verify(run, intent, http_port)  # our certificate is proven ...
         octopus = run.require_target().octopus  # ... then another tool binds another one and restarts
         octopus.ssl_certificate(other, "My", port=443)
         octopus.service("restart")
         return evidence
 
-    monkeypatch.setattr(binding, "verify_binding", verify_then_someone_rebinds)
+    monkeypatch.setattr(bind, "prove_portal", verify_then_someone_rebinds)
     record = run_inline(
         "03-add-https-binding", params.__class__(**{**params.to_record(), "thumbprint": ours})
     )

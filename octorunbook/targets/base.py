@@ -140,7 +140,8 @@ class Target:
     connect_host: str = "127.0.0.1"
     port_mapper: Callable[[int], int] | None = None
     # Set when a run drives the parts through ``protocols`` (the nginx topology: PEM store, nginx front,
-    # Octopus behind the proxy); None for the HTTP.sys topology, which 03 drives through binding.py.
+    # Octopus behind the proxy); None for the HTTP.sys topology, whose parts 03 builds with the store
+    # parameter (``httpsys_parts``).
     parts: TargetParts | None = None
 
     @property

@@ -1,9 +1,10 @@
-"""Today's HTTP.sys, Octopus and store drivers seen through ``protocols``: the proof that they fit.
+"""The HTTP.sys topology seen through ``protocols``: a LocalMachine store, the HTTP.sys binding as the
+TLS front, and an Octopus Server that listens on its own https prefix.
 
-These adapters change no behaviour: each method calls the driver runbook 03 calls today
-(``Octopus.Server ssl-certificate``, ``netsh http delete sslcert``, ``configure``, ``service``), with
-the same argv. They let 03 be rewritten over the protocols before the redesign moves the code into
-``windows/`` and ``sandbox/`` (where these classes then belong, one per folder).
+Windows and the sandbox share these parts; what differs is underneath, in the drivers they wrap
+(``Octopus.Server ssl-certificate``, ``netsh http show/delete sslcert``, ``configure``, ``service``
+through the command seam), so the argv are those the drivers build. Runbook 03 drives them through
+``bind.py`` exactly as it drives nginx.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from .. import certificates
 from ..findings import Finding, TargetError
@@ -23,7 +25,7 @@ from . import base
 from .base import OCTOPUS_APP_ID, PortalConfig
 from .httpsys import HttpSys
 from .octopus import OctopusServer, build_prefix
-from .protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
+from .protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate, TargetParts
 
 
 class StoreByName:
@@ -111,7 +113,8 @@ class HttpSysBinding:
 
 
 def _binding(endpoint: str, thumbprint: str, store: str, application_id: str) -> HttpSysBinding:
-    return HttpSysBinding(endpoint, thumbprint, store, store.lower(), application_id)
+    """Compared as Windows compares them: thumbprint, store name and application id ignore case."""
+    return HttpSysBinding(endpoint, thumbprint.upper(), store, store.lower(), application_id.strip().upper())
 
 
 class HttpSysFront:
@@ -132,11 +135,13 @@ class HttpSysFront:
         return _binding(endpoint, found.certificate_hash, found.store_name, found.application_id)
 
     def desired(self, intent: PortalIntent, current: HttpSysBinding) -> HttpSysBinding:
-        if current.thumbprint and current.application_id != OCTOPUS_APP_ID:
+        if current.thumbprint and current.application_id.strip().upper() != OCTOPUS_APP_ID:
             raise TargetError(
                 "PORT_IN_USE",
-                f"{current.endpoint} is bound in HTTP.sys to another application (appid {current.application_id}).",
-                "Choose another https_port, or remove that application's binding first.",
+                f"Port {current.port} is bound in HTTP.sys to another application (appid "
+                f"{current.application_id}, certificate {current.thumbprint}).",
+                "Binding Octopus would replace that application's HTTPS (IIS uses "
+                "{4dc3e181-e14b-4a21-b022-59fc669b0914}). Choose another https_port, or remove that binding first.",
                 details={"holder": current.to_record()},
             )
         certificate = intent.certificate
@@ -210,6 +215,13 @@ class OctopusServerInstance:
     def require(self) -> None:
         self.octopus.require_instance()
 
+    def http_port(self, intent: PortalIntent, current: PortalConfig) -> int | None:
+        http = next((p for p in current.listen_prefixes if p.lower().startswith("http:")), None)
+        return None if http is None else urlsplit(http).port or 80
+
+    def answers_on(self, state: PortalConfig) -> str | None:
+        return state.listen_prefixes[0] if state.listen_prefixes else None
+
     def read(self, intent: PortalIntent) -> PortalConfig:
         return self.octopus.show_configuration()
 
@@ -260,8 +272,8 @@ class OctopusServerInstance:
             return []
         octo = self.octopus
         return [
-            Action("service stop", tuple(octo.service_argv("stop"))),
             Action("configure", tuple(octo.configure_argv_for(desired))),
+            Action("service stop", tuple(octo.service_argv("stop"))),
             Action("service start", tuple(octo.service_argv("start"))),
         ]
 
@@ -281,15 +293,30 @@ class OctopusServerInstance:
         )
 
     def _configure(self, config: PortalConfig, log: ChangeLog, prefix: str) -> None:
-        self.octopus.service("stop")
-        log.change(prefix + "service stop", f"instance {self.name}")
+        """Octopus's documented order: ``configure`` while the service runs (it writes what the service
+        reads at start), then ``service --stop``, ``--start``: the portal is down for the restart alone
+        (``benchmarks/bench_unavailability.py``)."""
         self.octopus.configure_to(config)
         log.change(
             prefix + "configure",
             f"prefixes {','.join(config.listen_prefixes)}; ForceSSL {config.force_ssl}; HSTS {_hsts(config)}",
         )
+        self.octopus.service("stop")
+        log.change(prefix + "service stop", f"instance {self.name}")
         self.octopus.service("start")
         log.change(prefix + "service start", f"instance {self.name}")
+
+
+def httpsys_parts(target: base.Target, store: str) -> TargetParts:
+    """The parts of an HTTP.sys target (Windows or the sandbox) with ``store`` (``My``, ``WebHosting``);
+    a target that carries its own parts (nginx) keeps them."""
+    if target.parts is not None:
+        return target.parts
+    return TargetParts(
+        StoreByName(target.store, store),
+        HttpSysFront(target.httpsys, target.octopus),
+        OctopusServerInstance(target.octopus),
+    )
 
 
 if TYPE_CHECKING:

@@ -73,6 +73,12 @@ class ProxiedOctopusInstance:
         if self.octopus is not None:
             self.octopus.require_instance()
 
+    def http_port(self, intent: PortalIntent, current: ProxiedOctopusState) -> int | None:
+        return intent.http_port  # the front's HTTP server (redirect or plain proxy), never Octopus itself
+
+    def answers_on(self, state: ProxiedOctopusState) -> str | None:
+        return None  # reached through the front only: the front's restore proof covers it
+
     def read(self, intent: PortalIntent) -> ProxiedOctopusState:
         if self.octopus is None:
             return ProxiedOctopusState((), managed=False)

@@ -273,6 +273,17 @@ class OctopusInstance(Part[StateT], Protocol[StateT]):
         """Raise ``INSTANCE_NOT_FOUND`` when the instance does not exist on this host."""
         ...
 
+    def http_port(self, intent: PortalIntent, current: StateT) -> int | None:
+        """The plain-HTTP port the proof probes (redirected with ``force_ssl``, answering with
+        ``keep_http``, silent otherwise); None when nothing serves plain HTTP there to check. Behind
+        HTTP.sys it is Octopus's own http prefix; behind nginx the front's HTTP server."""
+        ...
+
+    def answers_on(self, state: StateT) -> str | None:
+        """The prefix the portal answers on in ``state`` (``http://localhost:80/``), which a restore
+        proves answers again; None when the front's proof says it all (behind a proxy)."""
+        ...
+
 
 @dataclass(frozen=True)
 class TargetParts:
