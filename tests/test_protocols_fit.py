@@ -73,7 +73,8 @@ def test_the_change_loop_binds_the_httpsys_sandbox_and_a_second_run_changes_noth
     first = change(parts, intent(stored), served_is(host, port, stored.thumbprint))
     again = change(parts, intent(stored), served_is(host, port, stored.thumbprint))
 
-    assert [a for a, _ in first.items] == ["bind certificate", "service stop", "configure", "service start"]
+    # Octopus's documented order: bind, configure while the service runs, then restart
+    assert [a for a, _ in first.items] == ["bind certificate", "configure", "service stop", "service start"]
     assert again.items == []
     wanted = intent(stored)
     assert all(p.actions(p.read(wanted), p.desired(wanted, p.read(wanted))) == [] for p in parts)
