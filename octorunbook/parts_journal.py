@@ -26,7 +26,7 @@ from .journal import (
     show_restored,
 )
 from .render import Panel, Row
-from .targets.httpsys_parts import httpsys_parts
+from .targets.localmachine import httpsys_parts
 from .targets.protocols import OctopusInstance, Part, PortalIntent, TargetParts, TlsFront
 from .verify import tls_handshake, wait_for_portal
 

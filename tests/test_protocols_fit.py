@@ -18,8 +18,10 @@ from nginxkit import HOSTNAME, Changes, Upstream, intent, issue, needs_nginx
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import VerificationError
 from octorunbook.targets.base import Target
-from octorunbook.targets.httpsys_parts import HttpSysFront, OctopusServerInstance, StoreByName
+from octorunbook.targets.httpsys.front import HttpSysFront
+from octorunbook.targets.localmachine import StoreByName
 from octorunbook.targets.nginx import NginxSandbox
+from octorunbook.targets.octopus.instance import OctopusServerInstance
 from octorunbook.targets.protocols import Part, PortalIntent
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.verify import http_get, tls_handshake, wait_for_portal

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 def open_target(params: Parameters, runner: CommandRunner) -> Target:
     """The sandbox (created on first use) unless the operator chose ``target: windows`` or ``nginx``."""
     if params.target == "nginx":
-        from .nginx_host import open_nginx_target
+        from .nginx.host import open_nginx_target
 
         return open_nginx_target(params, runner)
     if params.target == "windows":
@@ -31,7 +31,7 @@ def open_target(params: Parameters, runner: CommandRunner) -> Target:
 def open_existing_target(params: Parameters, runner: CommandRunner) -> Target:
     """The target as it is, for readers (a check): a sandbox must exist already, nothing is started."""
     if params.target == "nginx":
-        from .nginx_host import open_nginx_target
+        from .nginx.host import open_nginx_target
 
         return open_nginx_target(params, runner)
     from .sandbox import Sandbox
@@ -48,7 +48,7 @@ def procedure_lock(params: Parameters, first: str) -> TargetLock:
 
         state_dir = default_state_dir()
     elif params.target == "nginx":
-        from .nginx_host import state_dir as nginx_state_dir
+        from .nginx.host import state_dir as nginx_state_dir
 
         state_dir = nginx_state_dir(params)
     else:

@@ -141,7 +141,7 @@ class Target:
     port_mapper: Callable[[int], int] | None = None
     # Set when a run drives the parts through ``protocols`` (the nginx topology: PEM store, nginx front,
     # Octopus behind the proxy); None for the HTTP.sys topology, whose parts 03 builds with the store
-    # parameter (``httpsys_parts``).
+    # parameter (``localmachine.httpsys_parts``).
     parts: TargetParts | None = None
 
     @property

@@ -21,7 +21,7 @@ from ..nginx import NginxSandbox
 from ..nginx.sandbox import DEFAULT_BIN
 from ..nginx.sandbox import DRILLS as NGINX_FRONT_DRILLS
 from ..octopus import OctopusServer
-from ..octopus_proxied import ProxiedOctopusInstance
+from ..octopus.proxied import ProxiedOctopusInstance
 from ..protocols import TargetParts
 
 UPSTREAM_PORT = 8080  # where the Linux container serves plain HTTP

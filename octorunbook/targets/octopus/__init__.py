@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..commands import CommandResult, CommandRunner
-from ..findings import CommandError, TargetError
-from ..jsontext import find_json_object
-from .httpsys import netsh_error
+from ...commands import CommandResult, CommandRunner
+from ...findings import CommandError, TargetError
+from ...jsontext import find_json_object
+from ..httpsys import netsh_error
 
 ServiceAction = Literal["stop", "start", "restart"]
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..findings import Finding
-from .octopus import OctopusServer, parse_show_configuration, parse_trusted_proxies
-from .protocols import Action, ChangeLog, PortalIntent, SettingDiff
+from ...findings import Finding
+from ..protocols import Action, ChangeLog, PortalIntent, SettingDiff
+from . import OctopusServer, parse_show_configuration, parse_trusted_proxies
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class ProxiedOctopusInstance:
 
 
 if TYPE_CHECKING:
-    from .protocols import OctopusInstance
+    from ..protocols import OctopusInstance
 
     def _fits(instance: ProxiedOctopusInstance) -> OctopusInstance[ProxiedOctopusState]:
         """mypy proves here that this part satisfies the protocol (never called)."""

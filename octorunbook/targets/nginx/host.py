@@ -14,18 +14,18 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from ..findings import TargetError
-from .base import HostInfo, KeyCheck, StoredCertificate, Target
-from .httpsys import HttpSys
-from .nginx import NginxFront, NginxInstallation, PemDirectoryStore
-from .octopus import OctopusServer
-from .octopus_proxied import ProxiedOctopusInstance
-from .protocols import TargetParts
+from ...findings import TargetError
+from ..base import HostInfo, KeyCheck, StoredCertificate, Target
+from ..httpsys import HttpSys
+from ..octopus import OctopusServer
+from ..octopus.proxied import ProxiedOctopusInstance
+from ..protocols import TargetParts
+from . import NginxFront, NginxInstallation, PemDirectoryStore
 
 if TYPE_CHECKING:
-    from ..commands import CommandRunner
-    from ..params import Parameters
-    from ..redaction import Secret
+    from ...commands import CommandRunner
+    from ...params import Parameters
+    from ...redaction import Secret
 
 
 def state_dir(params: Parameters) -> Path:

@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..commands import CommandResult, CommandRunner
-from ..findings import CommandError
+from ...commands import CommandResult, CommandRunner
+from ...findings import CommandError
 
 OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"  # the application id Octopus binds with
 
