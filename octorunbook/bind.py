@@ -57,7 +57,7 @@ class TopologyPlan:
     intent: PortalIntent
     parts: tuple[PartPlan, ...]  # the front first, then the instance
     kinds: dict[str, str] = field(default_factory=dict)
-    http_port: int | None = None  # where the proof checks plain HTTP (None: nothing serves it)
+    http_address: tuple[str, int] | None = None  # where the proof checks plain HTTP (None: not served)
 
     @property
     def changes(self) -> bool:
@@ -128,8 +128,8 @@ def plan(run: Run, thumbprint: str) -> TopologyPlan:
                 run.note(finding)
             diff = tuple(part.diff(current, desired))
             planned.append(PartPlan(part, current, desired, diff, tuple(part.actions(current, desired))))
-        http_port = parts.instance.http_port(intent, planned[1].current)
-        result = TopologyPlan(intent, tuple(planned), parts.kinds(), http_port)
+        http = parts.instance.http_address(intent, planned[1].current)
+        result = TopologyPlan(intent, tuple(planned), parts.kinds(), http)
         run.state["before"] = {pp.part.kind: pp.current.to_record() for pp in planned}
         rows = [PlanRow(d.setting, d.current, d.desired) for pp in planned for d in pp.diff]
         run.extra["plan"] = [
@@ -220,7 +220,7 @@ def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | 
 
 def _prove(run: Run, plan: TopologyPlan) -> None:
     """The proof over TLS, then the last word: the certificate is still the one served."""
-    require_proven(prove_portal(run, plan.intent, plan.http_port), plan.front.part.kind)
+    require_proven(prove_portal(run, plan.intent, plan.http_address), plan.front.part.kind)
     _require_still_served(run, plan)
 
 

@@ -62,10 +62,11 @@ def _through_front(target: Target, scheme: str, port: int, hostname: str) -> Htt
     return answer
 
 
-def prove_portal(run: Run, intent: PortalIntent, http_port: int | None) -> Evidence:
+def prove_portal(run: Run, intent: PortalIntent, http: tuple[str, int] | None) -> Evidence:
     """Evidence rows for ``intent``; recorded in ``run.verification`` and shown as a panel.
 
-    ``http_port`` is where plain HTTP is checked (``OctopusInstance.http_port``); None: not checked.
+    ``http`` is the host name and port where plain HTTP is checked (``OctopusInstance.http_address``);
+    None: not checked.
     """
     target = run.require_target()
     hostname, port, thumbprint = intent.hostname, intent.https_port, intent.certificate.thumbprint
@@ -89,8 +90,8 @@ def prove_portal(run: Run, intent: PortalIntent, http_port: int | None) -> Evide
     served_certificate_rows(run, evidence, host, real, hostname, thumbprint)
     if answer is not None:
         api_rows(run, evidence, answer, intent.hsts_max_age)
-    if http_port is not None:
-        _prove_http_port(target, intent, http_port, evidence)
+    if http is not None:
+        _prove_http_port(target, intent, http, evidence)
     return finish_proof(run, evidence)
 
 
@@ -171,9 +172,12 @@ def finish_proof(run: Run, evidence: Evidence) -> Evidence:
     return evidence
 
 
-def _prove_http_port(target: Target, intent: PortalIntent, http_port: int, evidence: Evidence) -> None:
+def _prove_http_port(
+    target: Target, intent: PortalIntent, address: tuple[str, int], evidence: Evidence
+) -> None:
+    hostname, http_port = address
     try:
-        plain: HttpAnswer | None = probe(target, "http", http_port, intent.hostname)
+        plain: HttpAnswer | None = probe(target, "http", http_port, hostname)
     except (OSError, http.client.HTTPException):
         plain = None
     seen = "no answer" if plain is None else f"{plain.status} {plain.header('Location') or ''}".strip()
@@ -190,7 +194,7 @@ def _prove_http_port(target: Target, intent: PortalIntent, http_port: int, evide
     elif intent.keep_http:
         evidence.add(
             "HTTP still answers",
-            f"http://{intent.hostname}:{http_port}/api answers 200",
+            f"http://{hostname}:{http_port}/api answers 200",
             seen,
             plain is not None and plain.status == 200,
             "HTTP_NOT_ANSWERING",

@@ -150,8 +150,8 @@ def test_03_fails_when_the_served_certificate_is_not_the_one_it_bound_at_the_end
     other = run_inline("01-import-certificate", params)["certificate"]["thumbprint"]
     real_verify = bind.prove_portal
 
-    def verify_then_someone_rebinds(run: Any, intent: Any, http_port: Any) -> Any:
-        evidence = real_verify(run, intent, http_port)  # our certificate is proven ...
+    def verify_then_someone_rebinds(run: Any, intent: Any, http: Any) -> Any:
+        evidence = real_verify(run, intent, http)  # our certificate is proven ...
         octopus = run.require_target().octopus  # ... then another tool binds another one and restarts
         octopus.ssl_certificate(other, "My", port=443)
         octopus.service("restart")

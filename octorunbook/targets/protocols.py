@@ -273,10 +273,11 @@ class OctopusInstance(Part[StateT], Protocol[StateT]):
         """Raise ``INSTANCE_NOT_FOUND`` when the instance does not exist on this host."""
         ...
 
-    def http_port(self, intent: PortalIntent, current: StateT) -> int | None:
-        """The plain-HTTP port the proof probes (redirected with ``force_ssl``, answering with
-        ``keep_http``, silent otherwise); None when nothing serves plain HTTP there to check. Behind
-        HTTP.sys it is Octopus's own http prefix; behind nginx the front's HTTP server."""
+    def http_address(self, intent: PortalIntent, current: StateT) -> tuple[str, int] | None:
+        """The plain-HTTP host name and port the proof probes (redirected with ``force_ssl``, answering
+        with ``keep_http``, silent otherwise); None when nothing serves plain HTTP to check. Behind
+        HTTP.sys it is Octopus's own http prefix (HTTP.sys routes by host name); behind nginx the
+        front's HTTP server."""
         ...
 
     def answers_on(self, state: StateT) -> str | None:

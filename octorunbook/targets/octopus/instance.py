@@ -28,9 +28,13 @@ class OctopusServerInstance:
     def require(self) -> None:
         self.octopus.require_instance()
 
-    def http_port(self, intent: PortalIntent, current: PortalConfig) -> int | None:
+    def http_address(self, intent: PortalIntent, current: PortalConfig) -> tuple[str, int] | None:
         http = next((p for p in current.listen_prefixes if p.lower().startswith("http:")), None)
-        return None if http is None else urlsplit(http).port or 80
+        if http is None:
+            return None
+        parts = urlsplit(http.replace("://+", "://wildcard").replace("://*", "://wildcard"))
+        host = parts.hostname if parts.hostname not in (None, "wildcard") else intent.hostname
+        return str(host), parts.port or 80
 
     def answers_on(self, state: PortalConfig) -> str | None:
         return state.listen_prefixes[0] if state.listen_prefixes else None

@@ -73,8 +73,8 @@ class ProxiedOctopusInstance:
         if self.octopus is not None:
             self.octopus.require_instance()
 
-    def http_port(self, intent: PortalIntent, current: ProxiedOctopusState) -> int | None:
-        return intent.http_port  # the front's HTTP server (redirect or plain proxy), never Octopus itself
+    def http_address(self, intent: PortalIntent, current: ProxiedOctopusState) -> tuple[str, int] | None:
+        return intent.hostname, intent.http_port  # the front's HTTP server (redirect or plain proxy)
 
     def answers_on(self, state: ProxiedOctopusState) -> str | None:
         return None  # reached through the front only: the front's restore proof covers it
