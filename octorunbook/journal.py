@@ -110,7 +110,13 @@ class ChangeJournal:
 
     @classmethod
     def begin(
-        cls, run: Run, snapshot: BindingState, port: int, desired: dict[str, Any], commands: list[list[str]]
+        cls,
+        run: Run,
+        snapshot: BindingState,
+        port: int,
+        desired: dict[str, Any],
+        commands: list[list[str]],
+        **extra: Any,  # what a runbook's own recovery needs (04: renewal_journal.renewal_entry)
     ) -> ChangeJournal:
         target = run.require_target()
         data = {
@@ -125,6 +131,7 @@ class ChangeJournal:
             "snapshot": snapshot.to_record(),
             "desired": desired,
             "commands": [" ".join(c) for c in commands],
+            **extra,
         }
         journal = cls(journal_path(target), data)
         _write_durably(journal.path, data)
