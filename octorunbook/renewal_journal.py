@@ -231,14 +231,16 @@ def _restore_binding(run: Run, target: Target, renewal: InterruptedRenewal, by_h
         )
         return True
     except OctorunbookError as exc:
-        run.change(f"{LABEL}: restore binding", f"FAILED: {exc.code} {exc.message}")
-        run.note(
+        _failed(
+            run,
+            f"{LABEL}: restore binding",
+            exc,
             Finding(
                 "INTERRUPTED_RESTORE_FAILED",
                 "error",
                 f"Restoring the binding from before the interrupted renewal failed: {exc.message}",
                 "Restore by hand: " + by_hand,
-            )
+            ),
         )
         return False
 
@@ -312,16 +314,23 @@ def _remove_new_certificate(run: Run, target: Target, renewal: InterruptedRenewa
             f"{LABEL}: remove new certificate", f"{new} from LocalMachine\\{store} (imported by that run)"
         )
     except OctorunbookError as exc:
-        run.change(f"{LABEL}: remove new certificate", f"FAILED: {exc.code} {exc.message}")
-        run.note(
+        _failed(
+            run,
+            f"{LABEL}: remove new certificate",
+            exc,
             Finding(
                 "RETIRE_FAILED",
                 "warning",
                 f"The old binding is restored, but removing {new} (imported by the interrupted renewal) failed: "
                 f"{exc.message}",
                 "Remove it by hand once nothing uses it (certlm.msc).",
-            )
+            ),
         )
+
+
+def _failed(run: Run, action: str, exc: OctorunbookError, finding: Finding) -> None:
+    run.change(action, f"FAILED: {exc.code} {exc.message}")
+    run.note(finding)
 
 
 __all__ = [

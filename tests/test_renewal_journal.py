@@ -155,19 +155,34 @@ def test_kill_9_of_the_renew_process_group_takes_its_kernel_and_the_command_in_f
     old = first_binding(sandbox, params)
     portal_pid = sandbox.status()["portal_pid"]
 
+    connection_files: list[str] = []
+
     def kill_the_group(run: subprocess.Popen[bytes], kernels: list[int]) -> None:
+        for kernel in kernels:  # the kernel is found later by its connection file, not only its pid
+            argv = _processes()[kernel][3].split()
+            connection_files.append(argv[argv.index("-f") + 1])
         os.killpg(run.pid, signal.SIGKILL)  # what an operator or a scheduler does; the kernel is not in it
 
     journal, kernels, under = _kill_renewal_after_the_swap(sandbox, tmp_path, kill_the_group)
-    deadline = time.monotonic() + 3.0
-    alive = [p for p in kernels + under if p in _processes()]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [p for p in kernels + under if p in _processes()]
+    killed = time.monotonic()
+
+    def alive() -> list[int]:
+        table = _processes()
+        return [
+            p
+            for p, (*_, cmd) in table.items()
+            if p in kernels + under or any(f in cmd for f in connection_files)
+        ]
+
+    while alive() and time.monotonic() < killed + 3.0:
+        time.sleep(0.02)
+    left = alive()
     try:
-        assert alive == [], f"outlived the killed run: {[_processes().get(p) for p in alive]}"
+        assert connection_files and left == [], (
+            f"outlived the killed run: {[_processes().get(p) for p in left]}"
+        )
     finally:
-        for pid in alive:
+        for pid in left:
             os.kill(pid, signal.SIGKILL)
     new = journal["renewal"]["new_certificate"]["thumbprint"]
     _assert_restored_binding_only(sandbox, params, old, new, portal_pid)
