@@ -18,12 +18,14 @@ from typing import Any
 import pytest
 import yaml
 from test_renew import RENEW, first_binding, served
+from test_windows_notebooks import _run, windows_host  # noqa: F401 - the fixture, used by name
 
 from octorunbook.inline import run_inline
 from octorunbook.journal import ChangeJournal
 from octorunbook.renewal_journal import renewal_entry
 from octorunbook.targets.base import BindingState
 from octorunbook.targets.sandbox import Sandbox
+from octorunbook.verify import tls_handshake
 
 JOURNAL = "change-OctopusServer.json"
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds the kernel through /proc")
@@ -56,7 +58,10 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _kill_renewal_after_the_swap(
-    sandbox: Sandbox, tmp_path: Path, kill: Callable[[subprocess.Popen[bytes], list[int]], None]
+    sandbox: Sandbox,
+    tmp_path: Path,
+    kill: Callable[[subprocess.Popen[bytes], list[int]], None],
+    target: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[int], list[int]]:
     """``octorunbook renew --force`` in its own process group, killed by ``kill`` while the swap command
     hangs (drill 'hang-after-swap': the new binding is in place, the proof has not run). Returns the
@@ -64,12 +69,14 @@ def _kill_renewal_after_the_swap(
     Sandbox(sandbox.root).init(fail="hang-after-swap", start=False)
     params = tmp_path / "renew.yaml"
     params.write_text(
-        yaml.safe_dump({"sandbox_dir": str(sandbox.root), "audit_dir": str(tmp_path / "audit-killed")})
+        yaml.safe_dump(
+            {**(target or {"sandbox_dir": str(sandbox.root)}), "audit_dir": str(tmp_path / "audit-killed")}
+        )
     )
     run = subprocess.Popen(
         [sys.executable, "-m", "octorunbook.cli", "renew", str(params), "--force"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=(tmp_path / "renew.out").open("wb"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     kernels: list[int] = []
@@ -77,10 +84,10 @@ def _kill_renewal_after_the_swap(
     try:
         deadline = time.monotonic() + 180
         while "hang-after-swap" not in sandbox.meta().get("fired", []) and time.monotonic() < deadline:
-            assert run.poll() is None, "the run ended before the drill fired"
+            assert run.poll() is None, (tmp_path / "renew.out").read_text()  # ended before the drill fired
             time.sleep(0.05)
         time.sleep(0.5)  # the stand-in has written the new binding and hangs
-        journal = json.loads((sandbox.root / "state" / JOURNAL).read_text())
+        journal = json.loads(_journal_file(sandbox, target).read_text())
         table = _processes()
         kernels = [p for p, (ppid, _, _, cmd) in table.items() if ppid == run.pid and "ipykernel" in cmd]
         under = [p for k in kernels for p in _descendants(k)]
@@ -94,10 +101,22 @@ def _kill_renewal_after_the_swap(
     return journal, kernels, under
 
 
+def _journal_file(sandbox: Sandbox, target: dict[str, Any] | None) -> Path:
+    """Where the target keeps its change journal: the sandbox's state folder, or octorunbook's home."""
+    if target is None:
+        return sandbox.root / "state" / JOURNAL
+    from octorunbook.commands import CommandRunner
+    from octorunbook.params import Parameters
+    from octorunbook.targets import open_target
+
+    return open_target(Parameters(**target), CommandRunner()).state_dir / JOURNAL
+
+
 def _assert_restored_binding_only(
-    sandbox: Sandbox, params: Any, old: str, new: str, portal_pid: int
+    sandbox: Sandbox, params: Any, old: str, new: str, portal_pid: int, https_port: int | None = None
 ) -> dict[str, Any]:
     """The next run restores the binding with no restart, proves it, removes what the killed run imported."""
+    port = https_port or sandbox.status()["port_map"][443]
     record = run_inline(RENEW, params)
     # 04 then reads the old state: nothing due. It changed the target (the restore), so not 'unchanged'.
     assert record["status"] == "succeeded", record["findings"]
@@ -115,13 +134,20 @@ def _assert_restored_binding_only(
     assert proof["after restore interrupted change: old certificate served"]["ok"]
     assert proof["after restore interrupted change: old certificate served"]["seen"] == old
     assert proof["after restore interrupted change: binding settings as before"]["ok"]
-    assert served(sandbox) == old
-    assert json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["hash"] == old
+    assert tls_handshake("127.0.0.1", port, "localhost").thumbprint == old
+    assert json.loads(sandbox.httpsys_path.read_text())[f"0.0.0.0:{params.https_port}"]["hash"] == old
     assert not (sandbox.stores_dir / "My" / f"{new}.pem").exists(), "what the killed run imported is removed"
     assert (sandbox.stores_dir / "My" / f"{old}.pem").is_file()
-    assert not (sandbox.root / "state" / JOURNAL).exists()
+    assert not _journal_file(sandbox, None if params.target == "sandbox" else params.to_record()).exists()
     assert sandbox.status()["portal_pid"] == portal_pid, "Octopus was restarted"
     return record
+
+
+def _kill_everything(run: subprocess.Popen[bytes], kernels: list[int]) -> None:
+    """SIGKILL to the run's group and each kernel's (with the hanging swap command): no watch needed."""
+    for kernel in kernels:
+        os.killpg(kernel, signal.SIGKILL)
+    os.killpg(run.pid, signal.SIGKILL)
 
 
 def test_a_renewal_killed_after_the_swap_is_restored_binding_only_without_a_restart(
@@ -131,12 +157,7 @@ def test_a_renewal_killed_after_the_swap_is_restored_binding_only_without_a_rest
     old = first_binding(sandbox, params)
     portal_pid = sandbox.status()["portal_pid"]
 
-    def kill_everything(run: subprocess.Popen[bytes], kernels: list[int]) -> None:
-        for kernel in kernels:  # the kernel's own group too: the hanging swap command with it
-            os.killpg(kernel, signal.SIGKILL)
-        os.killpg(run.pid, signal.SIGKILL)
-
-    journal, _, _ = _kill_renewal_after_the_swap(sandbox, tmp_path, kill_everything)
+    journal, _, _ = _kill_renewal_after_the_swap(sandbox, tmp_path, _kill_everything)
     assert journal["kind"] == "renewal" and journal["phase"] == "applying"
     entry = journal["renewal"]
     new = entry["new_certificate"]["thumbprint"]
@@ -252,3 +273,49 @@ def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding
     assert (sandbox.stores_dir / "My" / f"{new}.pem").is_file()
     kept = next(f for f in record["findings"] if f["code"] == "RETIRE_FAILED")
     assert "0.0.0.0:8443" in kept["message"]
+
+
+def test_on_windows_a_killed_renewal_is_restored_through_netsh_and_powershell_without_a_restart(
+    windows_host: dict[str, Any],  # noqa: F811 - the fixture imported above
+) -> None:
+    from octorunbook.params import Parameters
+
+    target = {k: v for k, v in windows_host["params"].items() if not k.startswith("pfx_")}
+    target["certificate_source"] = "self-signed"  # 04 makes one that outlives it
+    windows_host["params"] = target
+    done, records = _run(windows_host)  # 01 → 03 on the stand-ins: the first binding
+    assert done.returncode == 0, done.stdout + done.stderr
+    old = records[0]["certificate"]["thumbprint"]
+    sandbox: Sandbox = windows_host["sandbox"]
+    portal_pid = sandbox.status()["portal_pid"]
+    journal, _, _ = _kill_renewal_after_the_swap(sandbox, windows_host["tmp"], _kill_everything, target)
+    new = journal["renewal"]["new_certificate"]["thumbprint"]
+    assert journal["renewal"]["new_certificate"]["imported_by_run"]
+
+    record = _assert_restored_binding_only(
+        sandbox, Parameters(**target), old, new, portal_pid, windows_host["https_port"]
+    )
+    assert record["target"] == "windows"
+    calls = [json.loads(line) for line in (windows_host["fake"].root / "argv.log").read_text().splitlines()]
+    removals = [c["argv"][6:] for c in calls if "remove-certificate.ps1" in json.dumps(c["argv"])]
+    assert removals == [["-StoreName", "My", "-Thumbprint", new]]
+    argv = [c["argv"] for c in record["commands"]]
+    assert [a[1:] for a in argv if "ssl-certificate" in a] == [
+        [
+            "ssl-certificate",
+            "--console",
+            "--instance",
+            "OctopusServer",
+            "--thumbprint",
+            old,
+            "--certificate-store",
+            "My",
+            "--ip-address",
+            "0.0.0.0",
+            "--port",
+            str(windows_host["https_port"]),
+        ]
+    ]
+    assert [a[1:] for a in argv if a[1:4] == ["http", "show", "sslcert"] and len(a) == 4] == [
+        ["http", "show", "sslcert"]  # nothing else binds the new certificate: then it is removed
+    ]
