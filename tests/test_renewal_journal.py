@@ -319,3 +319,41 @@ def test_on_windows_a_killed_renewal_is_restored_through_netsh_and_powershell_wi
     assert [a[1:] for a in argv if a[1:4] == ["http", "show", "sslcert"] and len(a) == 4] == [
         ["http", "show", "sslcert"]  # nothing else binds the new certificate: then it is removed
     ]
+
+
+def test_a_dry_run_reports_the_interrupted_renewal_and_restores_nothing(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    first_binding(sandbox, params_for(sandbox))
+    new = run_inline("01-import-certificate", params_for(sandbox, audit_dir=str(tmp_path / "other")))[
+        "certificate"
+    ]["thumbprint"]
+    _leave_renewal_journal(sandbox, params_for(sandbox), new, imported=True)
+    before = sandbox.httpsys_path.read_text()
+    record = run_inline(RENEW, params_for(sandbox, dry_run=True))
+    finding = record["findings"][0]
+    assert finding["code"] == "INTERRUPTED_CHANGE" and "NOT restored" in finding["message"]
+    assert "ssl-certificate" in finding["remedy"] and f"remove {new}" in finding["remedy"]
+    assert "service" not in finding["remedy"]
+    assert sandbox.httpsys_path.read_text() == before and served(sandbox) == new
+    assert (sandbox.root / "state" / JOURNAL).exists()
+
+
+def test_a_renewal_restore_that_fails_keeps_the_journal_and_the_next_run_restores_it(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    new = run_inline("01-import-certificate", params_for(sandbox, audit_dir=str(tmp_path / "other")))[
+        "certificate"
+    ]["thumbprint"]
+    _leave_renewal_journal(sandbox, params_for(sandbox), new, imported=True)
+    Sandbox(sandbox.root).init(fail="ssl-certificate", start=False)  # the restore's rebind fails once
+    record = run_inline(RENEW, params_for(sandbox))
+    assert record["status"] == "failed"
+    assert record["findings"][-1]["code"] == "INTERRUPTED_RESTORE_FAILED"
+    assert "plan" not in record and (sandbox.root / "state" / JOURNAL).exists()
+    assert (sandbox.stores_dir / "My" / f"{new}.pem").is_file(), "nothing removed before the proof"
+    again = run_inline(RENEW, params_for(sandbox))
+    assert again["findings"][0]["code"] == "INTERRUPTED_CHANGE", again["findings"]
+    assert served(sandbox) == old and not (sandbox.root / "state" / JOURNAL).exists()
+    assert not (sandbox.stores_dir / "My" / f"{new}.pem").exists()
