@@ -131,8 +131,8 @@ class ChangeJournal:
             "snapshot": snapshot.to_record(),
             "desired": desired,
             "commands": [" ".join(c) for c in commands],
-            **extra,
         }
+        data = {**extra, **data}  # the common fields cannot be overridden
         journal = cls(journal_path(target), data)
         _write_durably(journal.path, data)
         return journal
