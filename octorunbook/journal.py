@@ -121,7 +121,13 @@ class ChangeJournal:
 
     @classmethod
     def begin(
-        cls, run: Run, snapshot: BindingState, port: int, desired: dict[str, Any], commands: list[list[str]]
+        cls,
+        run: Run,
+        snapshot: BindingState,
+        port: int,
+        desired: dict[str, Any],
+        commands: list[list[str]],
+        **extra: Any,  # what a runbook's own recovery needs (04: renewal_journal.renewal_entry)
     ) -> ChangeJournal:
         target = run.require_target()
         data = {
@@ -137,6 +143,7 @@ class ChangeJournal:
             "desired": desired,
             "commands": [" ".join(c) for c in commands],
         }
+        data = {**extra, **data}  # the common fields cannot be overridden
         journal = cls(journal_path(target), data)
         _write_durably(journal.path, data)
         return journal

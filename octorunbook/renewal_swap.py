@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from .findings import Finding, OctorunbookError, TargetError, VerificationError
 from .render import Panel, PlanRow, PlanTable, Row
+from .renewal_journal import renewal_entry, settings_view, swap_argv, swap_binding
 from .renewal_state import Current, Replacement, served_now
 from .runbook import Run
-from .targets.base import SslBinding, Target
-from .targets.httpsys import carried_settings, sslcert_argv
+from .targets.base import Target
+from .targets.httpsys import carried_settings
 from .verify import Evidence, http_get
 
 SWAP_SECONDS = 10.0  # how long the proof waits for the new certificate to be served
@@ -106,31 +107,11 @@ def plan_swap(run: Run, current: Current, new: Replacement | None) -> SwapPlan |
 
 
 def swap_commands(target: Target, plan: SwapPlan, thumbprint: str, store: str) -> list[list[str]]:
-    b = plan.current.binding
-    if plan.method == "octopus":
-        host, _, port = b.ip_port.rpartition(":")
-        return [target.octopus.ssl_certificate_argv(thumbprint, store, ip_address=host, port=int(port))]
-    args = (b.ip_port, thumbprint, b.application_id, store, plan.settings)
-    if plan.method == "netsh-update":
-        return [sslcert_argv(target.httpsys.exe, "update", *args)]
-    return [
-        [target.httpsys.exe, "http", "delete", "sslcert", f"ipport={b.ip_port}"],
-        sslcert_argv(target.httpsys.exe, "add", *args),
-    ]
+    return swap_argv(target, plan.current.binding, plan.method, plan.settings, thumbprint, store)
 
 
 def _swap(target: Target, plan: SwapPlan, thumbprint: str, store: str) -> None:
-    b = plan.current.binding
-    host, _, port = b.ip_port.rpartition(":")
-    if plan.method == "octopus":
-        target.octopus.ssl_certificate(thumbprint, store, ip_address=host, port=int(port))
-        return
-    args = (b.ip_port, thumbprint, b.application_id, store, plan.settings)
-    if plan.method == "netsh-update":
-        target.httpsys.set_binding("update", *args)
-    else:
-        target.httpsys.delete(int(port), host)
-        target.httpsys.set_binding("add", *args)
+    swap_binding(target, plan.current.binding, plan.method, plan.settings, thumbprint, store)
 
 
 def apply_swap(run: Run, plan: SwapPlan | None) -> None:
@@ -155,13 +136,23 @@ def apply_swap(run: Run, plan: SwapPlan | None) -> None:
         from .journal import ChangeJournal
         from .targets.base import BindingState
 
-        # kill -9 between the swap and the proof: the next run restores this snapshot first
+        # kill -9 between the swap and the proof: the next run restores this binding first — the binding
+        # only, no restart, and removes the certificate this run imported (renewal_journal)
         journal = ChangeJournal.begin(
             run,
             BindingState.read(target, p.https_port),
             p.https_port,
             {"binding": plan.thumbprint, "store": plan.store},
             swap_commands(target, plan, plan.thumbprint, plan.store),
+            **renewal_entry(
+                plan.current.binding,
+                plan.method,
+                plan.settings,
+                plan.thumbprint,
+                plan.store,
+                plan.imported_now,
+                p.hostname,
+            ),
         )
         try:
             _swap(target, plan, plan.thumbprint, plan.store)
@@ -242,8 +233,8 @@ def prove(run: Run, plan: SwapPlan, thumbprint: str) -> Evidence:
     except OSError as exc:
         evidence.add("GET /api over HTTPS", "200", f"no answer: {exc}", False, "PORTAL_NOT_ANSWERING")
     after = target.httpsys.show(p.https_port)
-    before_fields = _settings_view(plan.current.binding)
-    after_fields = _settings_view(after) if after else {}
+    before_fields = settings_view(plan.current.binding)
+    after_fields = settings_view(after) if after else {}
     evidence.add(
         "binding settings kept",
         "every setting except the hash as before",
@@ -267,11 +258,6 @@ def prove(run: Run, plan: SwapPlan, thumbprint: str) -> Evidence:
         )
     )
     return evidence
-
-
-def _settings_view(binding: SslBinding) -> dict[str, str]:
-    skip = {"certificate hash", "certificate store name"}
-    return {k: v for k, v in binding.fields.items() if k.strip().lower() not in skip}
 
 
 def _diff(before: dict[str, str], after: dict[str, str]) -> str:

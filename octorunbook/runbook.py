@@ -22,11 +22,12 @@ from . import __version__
 from .certificates import CODES as CERTIFICATE_REASONS
 from .commands import CommandRunner
 from .findings import REASONS, Finding, InputError, OctorunbookError, TargetError
-from .journal import journal_topology, recover_interrupted
+from .journal import journal_topology
 from .params import Parameters
 from .parts_journal import recover_interrupted as recover_parts
 from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
+from .renewal_journal import recover_interrupted  # 04's binding-only restore (or an older 03 journal)
 from .targets.base import Target
 from .targets.lock import TargetLock, operator_name
 

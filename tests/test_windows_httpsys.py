@@ -97,6 +97,28 @@ def test_delete_of_a_binding_already_gone_is_fine(fake: FakeWindows, httpsys: Ht
     httpsys.delete(443)  # "Error: 2" - the rollback's goal is already reached
 
 
+def test_show_all_lists_every_binding_with_the_exact_argv(
+    fake: FakeWindows, httpsys: HttpSys, runner: CommandRunner
+) -> None:
+    # what an interrupted renewal's restore asks before it removes the certificate that run imported
+    fake.bind("0.0.0.0:443", HASH, OCTOPUS_APP_ID)
+    fake.bind("0.0.0.0:8443", HASH, IIS_APP_ID, "WebHosting")
+    bindings = httpsys.show_all()
+    assert fake.argvs("netsh") == [["http", "show", "sslcert"]]
+    assert runner.records[0].mutating is False
+    assert sorted((b.ip_port, b.certificate_hash.lower(), b.store_name) for b in bindings) == [
+        ("0.0.0.0:443", HASH, "My"),
+        ("0.0.0.0:8443", HASH, "WebHosting"),
+    ]
+
+
+def test_show_all_refuses_to_guess_when_netsh_fails(fake: FakeWindows, httpsys: HttpSys) -> None:
+    fake.bind("0.0.0.0:443", HASH, OCTOPUS_APP_ID)
+    fake.scenario("netsh_show_5")
+    with raises_code("NOT_ELEVATED"):
+        httpsys.show_all()
+
+
 @pytest.mark.parametrize(
     ("number", "code"),
     [

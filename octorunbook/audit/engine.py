@@ -32,7 +32,12 @@ from papermill.utils import merge_kwargs, remove_args
 from .saves import SCHEME, register_handler
 
 ENGINE_NAME = "octorunbook"
-KERNEL_ARGUMENTS = ("--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL")
+# the kernel dies with the run that started it, and takes the command it runs along (see kernel_watch)
+KERNEL_ARGUMENTS = (
+    "--HistoryManager.enabled=False",
+    "--IPKernelApp.log_level=CRITICAL",
+    "--IPKernelApp.extra_extensions=octorunbook.kernel_watch",
+)
 
 
 class WarmKernel:

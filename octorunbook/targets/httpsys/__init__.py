@@ -196,6 +196,16 @@ class HttpSys:
             raise netsh_error(number, result)
         return None
 
+    def show_all(self) -> list[SslBinding]:
+        """Every ``sslcert`` record (``netsh http show sslcert`` without an endpoint): what binds a certificate."""
+        result = self.runner.run(
+            [self.exe, "http", "show", "sslcert"], label="read HTTP.sys bindings", encoding=self.encoding
+        )
+        if not result.ok:
+            number = netsh_error_number(result.output)
+            raise netsh_error(number if number is not None else -1, result)
+        return parse_show_sslcert(result.stdout)
+
     def delete(self, port: int, ip_address: str = "0.0.0.0") -> None:
         """Remove a binding. Only used to roll back a binding this run created."""
         result = self.runner.run(

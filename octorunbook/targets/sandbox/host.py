@@ -45,6 +45,7 @@ DRILLS = (
     "port-in-use",
     "swap",
     "legacy-tls",
+    "hang-after-swap",
 )
 DEFAULT_INSTANCE = "OctopusServer"
 FRONTS = ("httpsys", "nginx")

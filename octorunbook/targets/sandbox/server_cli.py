@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,8 @@ from ...findings import TargetError
 from ..base import OCTOPUS_APP_ID
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 from .portal_start import start_portal
+
+HANG_AFTER_SWAP_SECONDS = 120.0  # long enough to kill the run; ends by itself if nobody does
 
 FLAGS = {
     "console",
@@ -233,6 +236,10 @@ def _ssl_certificate(sandbox: Sandbox, instance: str, options: dict[str, str]) -
         sandbox.write_json(sandbox.httpsys_path, bindings)
         if previous and previous.get("hash") != thumbprint:
             sandbox.remember_previous_binding(key, previous)
+    if previous and previous.get("hash") != thumbprint and sandbox.consume_drill("hang-after-swap"):
+        # drill 'hang-after-swap': the new binding is in place, but the command does not return — the run
+        # that waits for it can be killed between the swap and its proof (the change journal's case)
+        time.sleep(HANG_AFTER_SWAP_SECONDS)
     print(f"SSL certificate {thumbprint} bound to {key} (LocalMachine\\{store}).")
     return 0
 

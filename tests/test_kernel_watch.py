@@ -1,0 +1,82 @@
+"""The kernel's parent watch: which parent it watches, and that it takes its process group down with it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from octorunbook import kernel_watch
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
+
+
+def test_the_launcher_that_is_the_parent_is_watched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(kernel_watch.PARENT_ENV, str(os.getppid()))
+    assert kernel_watch.parent_to_watch() == os.getppid()
+
+
+def test_a_launcher_that_is_gone_already_means_go_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: the pid names no process
+    monkeypatch.setenv(kernel_watch.PARENT_ENV, str(child.pid))
+    assert kernel_watch.parent_to_watch() == 0
+
+
+def test_a_kernel_started_through_a_wrapper_is_left_to_ipykernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(kernel_watch.PARENT_ENV, str(os.getpid()))  # alive, but not our parent
+    assert kernel_watch.parent_to_watch() is None
+
+
+_LAUNCHER = """
+import os, subprocess, sys, time
+kernel = subprocess.Popen(
+    [sys.executable, "-c", sys.argv[1], sys.argv[2]],
+    env={**os.environ, "JPY_PARENT_PID": str(os.getpid())},
+    start_new_session=True,
+)
+time.sleep(60)
+"""
+_KERNEL = """
+import subprocess, sys, time
+from octorunbook import kernel_watch
+kernel_watch.start()
+command = subprocess.Popen(["sleep", "60"])  # the command a runbook is running, in the kernel's group
+open(sys.argv[1], "w").write(str(command.pid))
+time.sleep(60)
+"""
+
+
+def test_the_watch_kills_the_kernel_and_its_command_when_the_launcher_dies(tmp_path: Path) -> None:
+    out = tmp_path / "pids"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", _LAUNCHER, _KERNEL, str(out)],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (out.is_file() and out.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    command = int(out.read_text())
+    kernel = int(Path(f"/proc/{command}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    launcher.kill()  # SIGKILL: the launcher's group only, as kill -9 of `octorunbook run` is
+    launcher.wait()
+    killed = time.monotonic()
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    while (alive(kernel) or alive(command)) and time.monotonic() < killed + 3:
+        time.sleep(0.01)
+    try:
+        assert not alive(kernel) and not alive(command)
+    finally:
+        for pid in (kernel, command):
+            if alive(pid):
+                os.kill(pid, 9)
