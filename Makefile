@@ -8,7 +8,7 @@ FRONT  ?= httpsys
 DEMO   := demo/$(if $(filter nginx,$(FRONT)),nginx,sandbox)
 AUDIT  := demo/$(if $(filter nginx,$(FRONT)),nginx-audit,audit)
 
-.PHONY: install demo test lint typecheck unit bench clean stop-demo screenshots
+.PHONY: install demo test lint typecheck unit sslyze bench clean stop-demo screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,7 +35,19 @@ typecheck: install
 unit: install
 	$(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env
 
-test: lint typecheck unit
+# sslyze (AGPLv3, an opt-in extra) pins cryptography<47: its scan tests run in a venv of their own, so the
+# main suite keeps the cryptography the package is tested with.
+SSLYZE_VENV := .venv-sslyze
+$(SSLYZE_VENV)/.installed-stamp: pyproject.toml
+	test -x $(SSLYZE_VENV)/bin/python || $(PY) -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SSLYZE_VENV)/bin/python -m pip install --quiet -e ".[test,sslyze]"
+	touch $@
+
+sslyze: $(SSLYZE_VENV)/.installed-stamp
+	OCTORUNBOOK_REQUIRE_SSLYZE=1 $(SSLYZE_VENV)/bin/pytest -q -p no:cacheprovider tests/test_posture_sslyze.py
+
+test: lint typecheck unit sslyze
 
 screenshots: install
 	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/test_browser.py -q
@@ -49,4 +61,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_ha_rollout.py
 
 clean: stop-demo
-	rm -rf demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf demo .pytest_cache .mypy_cache .ruff_cache $(SSLYZE_VENV)
