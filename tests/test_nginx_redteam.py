@@ -380,3 +380,25 @@ def test_a_sandbox_and_a_store_in_folders_with_spaces_serve_the_certificate(
     finally:
         proxy.stop()
     assert proxy.pid() is None
+
+
+@needs_nginx
+def test_sandbox_init_front_nginx_in_a_folder_nginx_cannot_name_leaves_no_portal_running(
+    tmp_path: Path,
+) -> None:
+    from octorunbook.targets.sandbox import Sandbox
+
+    folder = tmp_path / 'say "hi"'
+    try:
+        result = subprocess.run(
+            [str(BIN / "octorunbook"), "sandbox", "init", str(folder), "--front", "nginx"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "SANDBOX_DIR_INVALID" in result.stdout + result.stderr
+        assert Sandbox(folder).portal_pid() is None  # the stand-in portal was started first, then left
+    finally:
+        Sandbox(folder).stop_all()
