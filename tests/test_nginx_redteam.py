@@ -402,3 +402,52 @@ def test_sandbox_init_front_nginx_in_a_folder_nginx_cannot_name_leaves_no_portal
         assert Sandbox(folder).portal_pid() is None  # the stand-in portal was started first, then left
     finally:
         Sandbox(folder).stop_all()
+
+
+# ---- for the lead: the rollback proof of runbook 03 (parts_journal.restore_parts) --------------------
+def _quiet(runbook: str, params: Parameters) -> dict[str, Any]:
+    from octorunbook.inline import run_inline
+    from octorunbook.runbook import TextReporter
+
+    return run_inline(runbook, params, TextReporter(open(os.devnull, "w")))  # noqa: SIM115
+
+
+def _codes(record: dict[str, Any]) -> list[str]:
+    return [f["code"] for f in record["findings"] if f["severity"] == "error"]
+
+
+@needs_nginx
+@pytest.mark.xfail(
+    strict=True,
+    reason="fix in parts_journal.restore_parts: the rollback proof handshakes on run.params.https_port (the NEW "
+    "port) instead of the port the previous front state serves; the journal stays and wedges every later run",
+)
+def test_a_failed_port_change_is_rolled_back_and_proven_where_the_old_site_serves(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    sandbox = make_sandbox(front="nginx")
+    params = Parameters(
+        sandbox_dir=str(sandbox.root),
+        audit_dir=str(tmp_path / "audit"),
+        front="nginx",
+        hostname=HOSTNAME,
+        force_ssl=True,
+        hsts_max_age=3600,
+    )
+    thumbprint = _quiet("01-import-certificate", params)["certificate"]["thumbprint"]
+    params = replace(params, thumbprint=thumbprint)
+    assert _quiet("03-add-https-binding", params)["status"] == "succeeded"
+    exe = str(sandbox.server_exe)  # Octopus stops answering where nginx proxies to: the proof fails
+    subprocess.run(
+        [exe, "configure", "--instance", "OctopusServer", "--webListenPrefixes", "http://+:8089/"], check=True
+    )
+    subprocess.run([exe, "service", "--instance", "OctopusServer", "--stop", "--start"], check=True)
+
+    moved = _quiet("03-add-https-binding", replace(params, https_port=8443))
+
+    assert "PORTAL_NOT_ANSWERING" in _codes(moved)
+    assert tls_handshake("127.0.0.1", sandbox.map_port(443), HOSTNAME).thumbprint == thumbprint  # restored
+    assert "ROLLBACK_UNVERIFIED" not in _codes(moved)  # proven on 443, where the old site serves
+    assert not (sandbox.root / "state" / "change-OctopusServer.json").exists()  # the next run is not wedged
