@@ -299,6 +299,25 @@ def test_a_planted_symlink_at_the_candidate_path_is_never_written_through(
     assert victim.read_text() == "untouched\n" and not front._candidate_path().exists()
 
 
+@needs_nginx
+def test_a_change_another_operator_made_after_this_plan_is_not_overwritten(
+    nginx: NginxSandbox, ca: trustme.CA, tmp_path: Path, upstream: Upstream
+) -> None:
+    """Two operators with different cert_dir values hold different runbook locks but write one file."""
+    front, stored = _bound(nginx, ca, tmp_path, upstream)
+    planned = front.read()
+    mine = front.desired(intent(stored, hsts_max_age=60), planned)
+    other = nginx.front(upstream.url)
+    theirs = other.desired(intent(stored, hsts_max_age=120), other.read())
+    other.apply(other.read(), theirs, Changes())
+
+    with pytest.raises(OctorunbookError) as caught:
+        front.apply(planned, mine, Changes())
+
+    assert caught.value.code == "NGINX_CONFIG_CHANGED"
+    assert front.read() == theirs
+
+
 # ---- 02 on nginx: the proof is nginx's, not any program's exit code ---------------------------------
 def test_nginx_bin_that_is_not_nginx_does_not_pass_as_loading_the_certificate(
     ca: trustme.CA, tmp_path: Path
@@ -309,6 +328,22 @@ def test_nginx_bin_that_is_not_nginx_does_not_pass_as_loading_the_certificate(
     [proof] = front.prove_can_serve(stored)
 
     assert not proof.ok and proof.code == "NGINX_CANNOT_LOAD_CERTIFICATE"
+
+
+@needs_nginx
+def test_02_loads_the_pair_with_nginx_when_the_temporary_folder_has_a_space(
+    ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert NGINX is not None
+    spaced = tmp_path / "my temp"
+    spaced.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(spaced))
+    stored = PemDirectoryStore(tmp_path / "certs").add(issue(ca, tmp_path, "a"))
+    front = NginxFront(NginxInstallation(bin=NGINX, conf_dir=tmp_path), CommandRunner())
+
+    [proof] = front.prove_can_serve(stored)
+
+    assert proof.ok, proof.seen
 
 
 # ---- the PEM store: links and loose directories -------------------------------------------------------

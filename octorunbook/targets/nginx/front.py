@@ -53,6 +53,7 @@ from .process import (
     parse_version,
     read_config,
     retiring,
+    site_lock,
     workers,
 )
 
@@ -254,9 +255,18 @@ class NginxFront:
 
     # ---- changing --------------------------------------------------------------------------
     def apply(self, current: NginxSiteState, desired: NginxSiteState, log: ChangeLog) -> None:
+        """Install ``desired`` only if the file is still what was planned from (compared under a lock):
+        otherwise another operator's change would be overwritten unseen."""
         if current == desired:
             return
-        self._install(desired.text if desired.exists else None, log, "")
+        with site_lock(self.site_path):
+            if self.read() != current:
+                raise TargetError(
+                    "NGINX_CONFIG_CHANGED",
+                    f"{self.site_path} changed after this run planned (another operator or run wrote it).",
+                    "Nothing was changed by this run. Run 03 again: it plans from the file as it is now.",
+                )
+            self._install(desired.text if desired.exists else None, log, "")
 
     def restore(self, previous: NginxSiteState, log: ChangeLog) -> None:
         """Put the previous file back (or remove ours when there was none), test, reload.
@@ -272,9 +282,9 @@ class NginxFront:
                 f"restore it, or restore {previous.path} by hand; nothing was changed here.",
             )
         self._require_managed(previous)
-        if self.read() == previous:
-            return
-        self._install(previous.text if previous.exists else None, log, "rollback: ")
+        with site_lock(self.site_path):
+            if self.read() != previous:
+                self._install(previous.text if previous.exists else None, log, "rollback: ")
 
     def _candidate_path(self) -> Path:
         return self.site_path.with_name(f".{self.site_path.name}.octorunbook-candidate")
@@ -410,7 +420,7 @@ class NginxFront:
                     "-c",
                     str(conf),
                     "-g",
-                    f"pid {scratch}/nginx.pid;",
+                    f"pid {nginx_path(scratch / 'nginx.pid', 'temporary folder')};",
                 ],
                 label="nginx -t (certificate)",
             )
@@ -454,12 +464,15 @@ def _served(text: str) -> str:
 
 
 def _scratch_config(scratch: Path, fullchain: Path, privkey: Path) -> str:
+    def at(name: str) -> str:
+        return nginx_path(scratch / name, "temporary folder")  # TMPDIR may hold a space
+
     return (
-        f"error_log {scratch}/error.log;\n"
+        f"error_log {at('error.log')};\n"
         "events {}\n"
         "http {\n"
-        f"    client_body_temp_path {scratch}/body; proxy_temp_path {scratch}/proxy;\n"
-        f"    fastcgi_temp_path {scratch}/fastcgi; uwsgi_temp_path {scratch}/uwsgi; scgi_temp_path {scratch}/scgi;\n"
+        f"    client_body_temp_path {at('body')}; proxy_temp_path {at('proxy')};\n"
+        f"    fastcgi_temp_path {at('fastcgi')}; uwsgi_temp_path {at('uwsgi')}; scgi_temp_path {at('scgi')};\n"
         f"    access_log off;\n"
         "    server {\n"
         "        listen 127.0.0.1:8443 ssl;\n"  # nginx -t binds no socket: any port will do

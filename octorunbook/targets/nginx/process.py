@@ -13,8 +13,11 @@ may hold the pid of any process by now (it would be watched for workers that nev
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,22 @@ def nginx_path(path: Path | str, what: str = "path") -> str:
             "Use a path of letters, digits and / . - _ (the defaults are /etc/nginx and /etc/octorunbook/certs).",
         )
     return f'"{text}"' if re.search(r"\s", text) else text
+
+
+@contextlib.contextmanager
+def site_lock(site: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the managed file while it is compared, replaced and reloaded.
+
+    The runbooks' own lock lives in ``state/`` beside ``cert_dir``: two operators with different cert_dir
+    values would not see each other's. This one is where both must write."""
+    site.parent.mkdir(parents=True, exist_ok=True)
+    lock = site.with_name(f".{site.name}.octorunbook-lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def read_config(path: Path) -> str | None:
