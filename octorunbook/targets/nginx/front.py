@@ -260,7 +260,9 @@ class NginxFront:
         if current == desired:
             return
         with site_lock(self.site_path):
-            if self.read() != current:
+            now = self.read()
+            self._require_managed(now)  # somebody's own file is the more precise refusal
+            if now != current:
                 raise TargetError(
                     "NGINX_CONFIG_CHANGED",
                     f"{self.site_path} changed after this run planned (another operator or run wrote it).",

@@ -57,13 +57,13 @@ def nginx_path(path: Path | str, what: str = "path") -> str:
 
 @contextlib.contextmanager
 def site_lock(site: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside the managed file while it is compared, replaced and reloaded.
+    """Hold an exclusive lock on the managed file's folder while the file is compared, replaced and reloaded.
 
     The runbooks' own lock lives in ``state/`` beside ``cert_dir``: two operators with different cert_dir
-    values would not see each other's. This one is where both must write."""
-    site.parent.mkdir(parents=True, exist_ok=True)
-    lock = site.with_name(f".{site.name}.octorunbook-lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    values would not see each other's. The folder is where both must write; locking its descriptor
+    creates no file in it (``conf.d`` holds only what nginx should read)."""
+    folder = site.parent if site.parent.is_dir() else site.parent.parent
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
