@@ -555,3 +555,20 @@ def test_rolling_back_a_first_binding_on_a_port_another_site_serves_is_proven(
     assert "PORTAL_NOT_ANSWERING" in _codes(record)
     assert tls_handshake("127.0.0.1", sandbox.map_port(443), HOSTNAME).thumbprint == before  # as before
     assert not (sandbox.root / "state" / "change-OctopusServer.json").exists()
+
+
+@pytest.mark.xfail(
+    raises=AssertionError,
+    strict=True,
+    reason="fix in commands.CommandRunner.run: only FileNotFoundError becomes COMMAND_NOT_FOUND; a PermissionError "
+    "(nginx_bin naming a file that is not executable, or a folder) escapes as INTERNAL_ERROR with a traceback",
+)
+def test_running_a_file_that_is_not_executable_is_a_command_error_not_a_traceback(tmp_path: Path) -> None:
+    not_a_program = tmp_path / "nginx"
+    not_a_program.write_text("not a program\n")
+    try:
+        CommandRunner().run([str(not_a_program), "-V"])
+    except OctorunbookError as exc:
+        assert exc.code in {"COMMAND_NOT_FOUND", "COMMAND_NOT_EXECUTABLE"}
+    except PermissionError:
+        raise AssertionError("PermissionError escaped the command seam") from None
