@@ -572,3 +572,12 @@ def test_running_a_file_that_is_not_executable_is_a_command_error_not_a_tracebac
         assert exc.code in {"COMMAND_NOT_FOUND", "COMMAND_NOT_EXECUTABLE"}
     except PermissionError:
         raise AssertionError("PermissionError escaped the command seam") from None
+
+
+def test_a_server_name_with_a_trailing_new_line_is_refused_by_the_front_itself() -> None:
+    """``$`` in a Python pattern matches before a final new line: the name broke out of the comment line."""
+    from octorunbook.targets.nginx.config import check_hostname
+
+    with pytest.raises(OctorunbookError) as caught:
+        check_hostname("octopus.example.com\n")
+    assert caught.value.code == "HOSTNAME_INVALID"

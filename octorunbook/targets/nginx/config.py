@@ -105,7 +105,7 @@ def check_upstream(upstream: str) -> str:
 
 
 def check_hostname(hostname: str) -> str:
-    if not _HOSTNAME.match(hostname or ""):
+    if not _HOSTNAME.fullmatch(hostname or ""):
         raise InputError(
             "HOSTNAME_INVALID",
             f"{hostname!r} cannot be an nginx server_name.",
@@ -117,7 +117,7 @@ def check_hostname(hostname: str) -> str:
 def check_directives(lines: tuple[str, ...]) -> tuple[str, ...]:
     """Extra simple directives for the TLS server (``client_max_body_size 100m;``): one per line."""
     for line in lines:
-        if not _DIRECTIVE.match(line.strip()):
+        if not _DIRECTIVE.fullmatch(line.strip()):
             raise InputError(
                 "NGINX_DIRECTIVE_INVALID",
                 f"{line!r} is not one simple nginx directive (name, arguments, ';', no blocks).",
