@@ -75,7 +75,7 @@ def test_http2_directive_replaces_the_listen_parameter_from_1_25_1() -> None:
 def test_force_ssl_makes_the_http_server_redirect_only_never_proxy() -> None:
     text = render(settings(public_https_port=8443, https_port=18443))
     http_server = text.split("server {")[-1]
-    assert "return 308 https://$host:8443$request_uri;" in http_server
+    assert "return 308 https://octopus.example.com:8443$request_uri;" in http_server
     assert "proxy_pass" not in http_server and text.count("proxy_pass") == 1
 
 

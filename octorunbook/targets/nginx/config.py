@@ -16,8 +16,15 @@ What the block does, and why:
   the WebSocket upgrade headers (the portal's live updates); the ``map`` that turns ``Upgrade`` into
   ``Connection`` has a name of our own, because two maps of one variable stop nginx from starting;
 * ``force_ssl``: a second server on the HTTP port that only answers ``308`` to HTTPS (308 keeps the
-  method and body, 301 may turn a POST into a GET) — never a redirect and a plain proxy on one port;
+  method and body, 301 may turn a POST into a GET) — never a redirect and a plain proxy on one port. The
+  Location names the portal's host name, not the request's ``Host``: when this is the only server on the
+  port nginx sends it every request, and ``$host`` would redirect to whatever name a client made up;
 * ``hsts_max_age`` > 0: ``Strict-Transport-Security`` on every answer (``always``: errors too).
+
+Every value that lands in the file is checked first, because nginx reads the file as syntax: a path
+with ``;`` would end the directive and start another (``cert_dir: "/x;include /tmp/evil.conf;#"``),
+``$`` would make ``ssl_certificate`` a variable, a quote or a backslash would change the quoting.
+``nginx_path`` refuses those characters and quotes a path that holds white space.
 
 ``nginx -t`` cannot be pointed at one server block: it tests a whole configuration. The candidate is
 therefore tested through a copy of the main configuration (written beside it, so relative paths mean
@@ -34,6 +41,7 @@ from urllib.parse import urlsplit
 
 from ...findings import InputError, TargetError
 from ...hardening.nginx import NGINX_CIPHERS, NGINX_PROTOCOLS
+from .process import nginx_path, read_config
 
 MARKER = "# Managed by octorunbook"
 HEADER = (
@@ -45,6 +53,9 @@ _HOSTNAME = re.compile(
     r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 )
 _DIRECTIVE = re.compile(r"^[a-z_][a-z0-9_]*(\s+[^{};#\s]+)*;$")
+_UPSTREAM_HOST = re.compile(
+    r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?)$"
+)  # compose names have _
 
 
 @dataclass(frozen=True)
@@ -67,14 +78,23 @@ class SiteSettings:
 
 
 def check_upstream(upstream: str) -> str:
-    """``http://host:port`` (or https), no path, nothing nginx would read as syntax."""
+    """``http://host:port`` (or https): a host name or IP address, a port 1-65535, no user, no path, no
+    query, nothing nginx would read as syntax (nginx -t would refuse ``:99999`` only after 01 and 02 ran)."""
     parts = urlsplit(upstream.strip())
+    try:
+        port = parts.port  # ValueError above 65535 or not a number
+    except ValueError:
+        port = 0
+    host = parts.netloc if port is None else parts.netloc.rsplit(":", 1)[0]
     if (
         parts.scheme not in {"http", "https"}
         or not parts.hostname
+        or not _UPSTREAM_HOST.match(host)
+        or port == 0
         or parts.path not in {"", "/"}
         or parts.query
-        or re.search(r"[\s;{}'\"$]", upstream)
+        or parts.fragment
+        or re.search(r"[\s;{}'\"$#\\@]", upstream)
     ):
         raise InputError(
             "NGINX_UPSTREAM_INVALID",
@@ -85,7 +105,7 @@ def check_upstream(upstream: str) -> str:
 
 
 def check_hostname(hostname: str) -> str:
-    if not _HOSTNAME.match(hostname or ""):
+    if not _HOSTNAME.fullmatch(hostname or ""):
         raise InputError(
             "HOSTNAME_INVALID",
             f"{hostname!r} cannot be an nginx server_name.",
@@ -97,7 +117,7 @@ def check_hostname(hostname: str) -> str:
 def check_directives(lines: tuple[str, ...]) -> tuple[str, ...]:
     """Extra simple directives for the TLS server (``client_max_body_size 100m;``): one per line."""
     for line in lines:
-        if not _DIRECTIVE.match(line.strip()):
+        if not _DIRECTIVE.fullmatch(line.strip()):
             raise InputError(
                 "NGINX_DIRECTIVE_INVALID",
                 f"{line!r} is not one simple nginx directive (name, arguments, ';', no blocks).",
@@ -145,8 +165,8 @@ def render(s: SiteSettings) -> str:
         *(["    http2 on;"] if s.http2 == "directive" else []),
         f"    server_name {s.hostname};",
         "",
-        f"    ssl_certificate     {s.fullchain};",
-        f"    ssl_certificate_key {s.privkey};",
+        f"    ssl_certificate     {nginx_path(s.fullchain, 'certificate path')};",
+        f"    ssl_certificate_key {nginx_path(s.privkey, 'key path')};",
         f"    ssl_protocols {NGINX_PROTOCOLS};",
         f"    ssl_ciphers {NGINX_CIPHERS};",
         "    ssl_prefer_server_ciphers off;",
@@ -165,7 +185,7 @@ def render(s: SiteSettings) -> str:
         lines.append(f"    server_name {s.hostname};")
         if s.redirect_http:
             port = "" if s.public_https_port == 443 else f":{s.public_https_port}"
-            lines += [f"    return 308 https://$host{port}$request_uri;", "}"]
+            lines += [f"    return 308 https://{s.hostname}{port}$request_uri;", "}"]
         else:
             lines += ["", *_proxy_location("http"), "}"]
     return HEADER + "\n".join(lines).replace("UPSTREAM", s.upstream) + "\n"
@@ -215,7 +235,15 @@ def candidate_main_config(main_conf: Path, site: Path, candidate: Path | None) -
     nested in other included files are not followed: the managed file must be included by the main
     configuration itself, as Debian's ``include /etc/nginx/conf.d/*.conf;`` does.
     """
-    text = main_conf.read_text()
+    text = read_config(main_conf)
+    if text is None:
+        raise TargetError(
+            "NGINX_CONF_NOT_FOUND",
+            f"{main_conf} cannot be read as nginx's main configuration (missing, not a regular file, or "
+            "over a megabyte).",
+            "Set nginx_conf_dir to the folder of the nginx.conf the running nginx uses (Debian: /etc/nginx); "
+            "nothing was changed.",
+        )
     base = main_conf.parent
     found = False
 

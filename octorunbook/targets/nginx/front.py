@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..._files import read_limited
 from ...commands import CommandRunner
-from ...findings import CommandError, Finding, TargetError
+from ...findings import CommandError, Finding, OctorunbookError, TargetError
 from ...hardening.nginx import harden_server_block, plan_nginx
 from ..protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
 from . import config
@@ -41,13 +42,18 @@ from .config import SiteSettings
 if TYPE_CHECKING:
     from ...hardening._plan import HardeningPlan
 from .process import (
+    MAX_CONFIG_FILE,
     NginxInstallation,
     NginxVersion,
     alive,
     command_details,
+    is_master,
     nginx_messages,
+    nginx_path,
     parse_version,
+    read_config,
     retiring,
+    site_lock,
     workers,
 )
 
@@ -122,15 +128,19 @@ class NginxFront:
         return parse_version(result.output)
 
     def master_pid(self) -> int:
-        """The running master, from its pid file (``NGINX_NOT_RUNNING`` when there is none)."""
+        """The running master, from the pid file ``nginx -s reload`` will read (``NGINX_NOT_RUNNING`` when
+        there is none, or when the pid in it is no nginx master: a stale file after nginx stopped)."""
+        pid_file = self.nginx.master_pid_file
         try:
-            pid = int(self.nginx.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            pid = int((read_config(pid_file) or "").strip())
+        except ValueError:
             pid = 0
-        if pid <= 0 or not alive(pid):
+        if pid <= 0 or not alive(pid) or not is_master(pid):
+            named = "" if pid_file == self.nginx.pid_file else f" (named by {self.nginx.main_conf})"
+            seen = f": pid {pid} in it is not an nginx master (a stale pid file)" if pid > 0 else ""
             raise TargetError(
                 "NGINX_NOT_RUNNING",
-                f"No running nginx master found from {self.nginx.pid_file}.",
+                f"No running nginx master found from {pid_file}{named}{seen}.",
                 "Start nginx (systemctl start nginx), or set nginx_pid to the pid file of the running "
                 "master; nothing was changed.",
             )
@@ -142,17 +152,21 @@ class NginxFront:
         return master, workers(master)
 
     def read(self, intent: PortalIntent | None = None) -> NginxSiteState:
-        """The managed file as it is now (one file whatever the intent: ``intent`` is not needed)."""
+        """The managed file as it is now (one file whatever the intent: ``intent`` is not needed).
+
+        Read bounded and without blocking: a FIFO, a device or a huge file at the path is refused."""
         try:
-            text = self.site_path.read_text()
-        except FileNotFoundError:
-            return NginxSiteState(str(self.site_path), False, False)
-        except OSError as exc:
+            data = read_limited(self.site_path, MAX_CONFIG_FILE, what="nginx site file")
+        except OctorunbookError as exc:
+            if exc.code == "FILE_NOT_FOUND" and not self.site_path.is_symlink():
+                return NginxSiteState(str(self.site_path), False, False)
             raise TargetError(
                 "NGINX_CONFIG_UNREADABLE",
-                f"Cannot read {self.site_path}: {exc.strerror}.",
-                "Run as a user who may read (and write) the nginx configuration.",
+                f"Cannot read {self.site_path}: {exc.message}",
+                "Run as a user who may read (and write) the nginx configuration, and make the path a "
+                "regular file (or remove what is there); nothing was changed.",
             ) from None
+        text = data.decode("utf-8", "replace")
         return NginxSiteState(str(self.site_path), True, config.is_managed(text), text, _served(text))
 
     # ---- planning --------------------------------------------------------------------------
@@ -241,16 +255,38 @@ class NginxFront:
 
     # ---- changing --------------------------------------------------------------------------
     def apply(self, current: NginxSiteState, desired: NginxSiteState, log: ChangeLog) -> None:
+        """Install ``desired`` only if the file is still what was planned from (compared under a lock):
+        otherwise another operator's change would be overwritten unseen."""
         if current == desired:
             return
-        self._install(desired.text if desired.exists else None, log, "")
+        with site_lock(self.site_path):
+            now = self.read()
+            self._require_managed(now)  # somebody's own file is the more precise refusal
+            if now != current:
+                raise TargetError(
+                    "NGINX_CONFIG_CHANGED",
+                    f"{self.site_path} changed after this run planned (another operator or run wrote it).",
+                    "Nothing was changed by this run. Run 03 again: it plans from the file as it is now.",
+                )
+            self._install(desired.text if desired.exists else None, log, "")
 
     def restore(self, previous: NginxSiteState, log: ChangeLog) -> None:
-        """Put the previous file back (or remove ours when there was none), test, reload."""
+        """Put the previous file back (or remove ours when there was none), test, reload.
+
+        Only over the file it was read from: a state recorded for another path (a journal left by a run
+        with another nginx_conf_dir) would otherwise remove or overwrite the file this front manages."""
+        if previous.path != str(self.site_path):
+            raise TargetError(
+                "NGINX_SITE_PATH_CHANGED",
+                f"The state to restore is of {previous.path}, but this run manages {self.site_path}: "
+                "it is not put over a file it was not read from.",
+                f"Run again with the nginx_conf_dir of that change ({Path(previous.path).parent.parent}) to "
+                f"restore it, or restore {previous.path} by hand; nothing was changed here.",
+            )
         self._require_managed(previous)
-        if self.read() == previous:
-            return
-        self._install(previous.text if previous.exists else None, log, "rollback: ")
+        with site_lock(self.site_path):
+            if self.read() != previous:
+                self._install(previous.text if previous.exists else None, log, "rollback: ")
 
     def _candidate_path(self) -> Path:
         return self.site_path.with_name(f".{self.site_path.name}.octorunbook-candidate")
@@ -263,7 +299,7 @@ class NginxFront:
         test_conf = self._test_conf_path()
         text = config.candidate_main_config(self.nginx.main_conf, self.site_path, candidate)
         try:
-            test_conf.write_text(text)
+            _write_new(test_conf, text, 0o600)
             result = self.runner.run(self.nginx.argv("-t", conf=test_conf), label="nginx -t (candidate)")
         finally:
             test_conf.unlink(missing_ok=True)
@@ -279,12 +315,14 @@ class NginxFront:
     def _install(self, text: str | None, log: ChangeLog, prefix: str) -> None:
         self.master_pid()
         self._require_managed(self.read())
+        # Refusals that need no write come first: no main configuration, or one that never includes the
+        # managed file, changes nothing (not even a created conf.d).
+        config.candidate_main_config(self.nginx.main_conf, self.site_path, None)
         candidate = self._candidate_path()
         try:
             if text is not None:
                 self.site_path.parent.mkdir(parents=True, exist_ok=True)
-                candidate.write_text(text)
-                candidate.chmod(0o644)
+                _write_new(candidate, text, 0o644)
             self.test(candidate if text is not None else None)
             if text is None:
                 self.site_path.unlink(missing_ok=True)
@@ -384,16 +422,29 @@ class NginxFront:
                     "-c",
                     str(conf),
                     "-g",
-                    f"pid {scratch}/nginx.pid;",
+                    f"pid {nginx_path(scratch / 'nginx.pid', 'temporary folder')};",
                 ],
                 label="nginx -t (certificate)",
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        seen = "loaded" if result.ok else nginx_messages(result.output)
+        # nginx's own words, not only its exit code: nginx_bin naming another program that exits 0
+        # (/bin/true) must not pass as nginx having loaded the pair.
+        loaded = result.ok and "test is successful" in result.output
+        seen = "loaded" if loaded else nginx_messages(result.output)
         return [
-            Proof(check, "configuration test is successful", seen, result.ok, "NGINX_CANNOT_LOAD_CERTIFICATE")
+            Proof(check, "configuration test is successful", seen, loaded, "NGINX_CANNOT_LOAD_CERTIFICATE")
         ]
+
+
+def _write_new(path: Path, text: str, mode: int) -> None:
+    """Write a file of ours beside nginx's: whatever is at the path (a symlink planted there, a file left
+    by a killed run) is removed first and never followed."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
 
 
 def _presence(state: NginxSiteState) -> str:
@@ -409,23 +460,26 @@ def _served(text: str) -> str:
     from ...certificates import thumbprint_of
 
     path = config.summarize(text).certificate.strip("'\"")
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        return thumbprint_of(x509.load_pem_x509_certificates(Path(path).read_bytes())[0])
+    with contextlib.suppress(OctorunbookError, ValueError, IndexError):
+        return thumbprint_of(x509.load_pem_x509_certificates(read_limited(path, what="certificate"))[0])
     return ""
 
 
 def _scratch_config(scratch: Path, fullchain: Path, privkey: Path) -> str:
+    def at(name: str) -> str:
+        return nginx_path(scratch / name, "temporary folder")  # TMPDIR may hold a space
+
     return (
-        f"error_log {scratch}/error.log;\n"
+        f"error_log {at('error.log')};\n"
         "events {}\n"
         "http {\n"
-        f"    client_body_temp_path {scratch}/body; proxy_temp_path {scratch}/proxy;\n"
-        f"    fastcgi_temp_path {scratch}/fastcgi; uwsgi_temp_path {scratch}/uwsgi; scgi_temp_path {scratch}/scgi;\n"
+        f"    client_body_temp_path {at('body')}; proxy_temp_path {at('proxy')};\n"
+        f"    fastcgi_temp_path {at('fastcgi')}; uwsgi_temp_path {at('uwsgi')}; scgi_temp_path {at('scgi')};\n"
         f"    access_log off;\n"
         "    server {\n"
         "        listen 127.0.0.1:8443 ssl;\n"  # nginx -t binds no socket: any port will do
-        f"        ssl_certificate {fullchain};\n"
-        f"        ssl_certificate_key {privkey};\n"
+        f"        ssl_certificate {nginx_path(fullchain, 'certificate path')};\n"
+        f"        ssl_certificate_key {nginx_path(privkey, 'key path')};\n"
         "    }\n"
         "}\n"
     )

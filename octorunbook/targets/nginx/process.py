@@ -4,20 +4,80 @@
 Debian's defaults) and builds every argv from them, so the plan shows exactly what apply runs. A reload
 is observed, not assumed: ``nginx -s reload`` only sends a signal, and the proof that the master took
 the new configuration is a new generation of worker processes.
+
+Which master: ``nginx -s reload`` signals the pid in the pid file the *configuration* names (its ``pid``
+directive wins over ``-g``), so that is the file read here too (``nginx_pid`` only when the configuration
+names none); and the pid in it must be an nginx master, because a pid file left behind by a stopped nginx
+may hold the pid of any process by now (it would be watched for workers that never come).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..._files import read_limited
 from ...commands import CommandResult
-from ...findings import TargetError
+from ...findings import InputError, OctorunbookError, TargetError
 
-_PID_DIRECTIVE = re.compile(r"^\s*pid\s+[^;]+;", re.M)
+_PID_DIRECTIVE = re.compile(r"^\s*pid\s+([^;]+);", re.M)
+MAX_CONFIG_FILE = 1024 * 1024  # an nginx configuration file is kilobytes; a FIFO or /dev/zero is refused
+
+
+# What nginx reads as syntax in a path, quoted or not: end of directive, blocks, comments, quotes, escapes,
+# variables (ssl_certificate interpolates $), and control characters.
+NGINX_UNSAFE = re.compile(r"[;{}#'\"\\$\x00-\x1f\x7f]")
+
+
+def unsafe_in_path(path: str) -> str:
+    """The characters of ``path`` nginx would read as syntax (empty when it is safe to write)."""
+    return "".join(sorted(set(NGINX_UNSAFE.findall(path))))
+
+
+def nginx_path(path: Path | str, what: str = "path") -> str:
+    """``path`` as it is written into nginx's configuration: refused when it holds syntax, quoted when it
+    holds white space (nginx would split it into two arguments), bare otherwise (so files written before
+    keep their text)."""
+    text = str(path)
+    bad = unsafe_in_path(text)
+    if bad:
+        raise InputError(
+            "PATH_INVALID",
+            f"The {what} {text[:200]!r} holds {bad!r}, which nginx reads as configuration syntax.",
+            "Use a path of letters, digits and / . - _ (the defaults are /etc/nginx and /etc/octorunbook/certs).",
+        )
+    return f'"{text}"' if re.search(r"\s", text) else text
+
+
+@contextlib.contextmanager
+def site_lock(site: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the managed file's folder while the file is compared, replaced and reloaded.
+
+    The runbooks' own lock lives in ``state/`` beside ``cert_dir``: two operators with different cert_dir
+    values would not see each other's. The folder is where both must write; locking its descriptor
+    creates no file in it (``conf.d`` holds only what nginx should read)."""
+    folder = site.parent if site.parent.is_dir() else site.parent.parent
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_config(path: Path) -> str | None:
+    """The text of a configuration file, read without hanging or filling memory; None when it cannot be
+    read (missing, a folder, a FIFO, over a megabyte)."""
+    try:
+        return read_limited(path, MAX_CONFIG_FILE, what="nginx configuration file").decode("utf-8", "replace")
+    except OctorunbookError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -40,13 +100,24 @@ class NginxInstallation:
         if self.prefix is not None:
             argv += ["-p", f"{self.prefix}/"]
         argv += ["-c", str(conf or self.main_conf)]
-        try:
-            declares_pid = bool(_PID_DIRECTIVE.search(self.main_conf.read_text()))
-        except OSError:
-            declares_pid = False
-        if not declares_pid:
-            argv += ["-g", f"pid {self.pid_file};"]
+        if self.declared_pid_file() is None:
+            argv += ["-g", f"pid {nginx_path(self.pid_file, 'pid file')};"]
         return argv + list(options)
+
+    def declared_pid_file(self) -> Path | None:
+        """The pid file the main configuration names itself (None when it names none)."""
+        match = _PID_DIRECTIVE.search(read_config(self.main_conf) or "")
+        if match is None:
+            return None
+        path = Path(match.group(1).strip().strip("'\""))
+        if not path.is_absolute():
+            return (self.prefix / path) if self.prefix is not None else self.pid_file
+        return path
+
+    @property
+    def master_pid_file(self) -> Path:
+        """The pid file ``nginx -s reload`` reads: the configuration's own, else ``nginx_pid``."""
+        return self.declared_pid_file() or self.pid_file
 
 
 @dataclass(frozen=True)
@@ -118,6 +189,17 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def is_master(pid: int) -> bool:
+    """``pid`` is an nginx master process (its title says so; unknown when /proc cannot tell)."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return title.startswith(b"nginx: master process")
 
 
 def retiring(pid: int) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 from ...commands import CommandRunner
 from ...findings import CommandError, InputError, TargetError
 from .front import NginxFront
-from .process import NginxInstallation, alive, nginx_messages
+from .process import NginxInstallation, alive, nginx_messages, nginx_path, unsafe_in_path
 from .store import PemDirectoryStore
 
 DEFAULT_BIN = "/usr/sbin/nginx"
@@ -44,21 +44,25 @@ def _free_port() -> int:
 
 
 def main_config(prefix: Path) -> str:
+    """The private main configuration; every path quoted when it holds a space (``/home/me/My Sandbox``)."""
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""
-    temp = prefix / "temp"
+
+    def at(relative: str) -> str:
+        return nginx_path(prefix / relative, "sandbox folder")
+
     return (
         "# written by octorunbook: a private nginx (no root paths, loopback high ports)\n"
         f"{user}"
         "worker_processes 1;\n"
-        f"error_log {prefix}/logs/error.log notice;\n"
+        f"error_log {at('logs/error.log')} notice;\n"
         "events { worker_connections 256; }\n"
         "http {\n"
-        f"    access_log {prefix}/logs/access.log;\n"
-        f"    client_body_temp_path {temp}/body;\n"
-        f"    proxy_temp_path {temp}/proxy;\n"
-        f"    fastcgi_temp_path {temp}/fastcgi;\n"
-        f"    uwsgi_temp_path {temp}/uwsgi;\n"
-        f"    scgi_temp_path {temp}/scgi;\n"
+        f"    access_log {at('logs/access.log')};\n"
+        f"    client_body_temp_path {at('temp/body')};\n"
+        f"    proxy_temp_path {at('temp/proxy')};\n"
+        f"    fastcgi_temp_path {at('temp/fastcgi')};\n"
+        f"    uwsgi_temp_path {at('temp/uwsgi')};\n"
+        f"    scgi_temp_path {at('temp/scgi')};\n"
         "    include conf.d/*.conf;\n"
         "}\n"
     )
@@ -97,6 +101,13 @@ class NginxSandbox:
         if self.prefix.exists() and not self.prefix.is_dir():
             raise InputError(
                 "SANDBOX_DIR_INVALID", f"{self.prefix} is a file, not a folder.", "Choose a folder."
+            )
+        if unsafe_in_path(str(self.prefix)):
+            raise InputError(
+                "SANDBOX_DIR_INVALID",
+                f"{self.prefix} holds {unsafe_in_path(str(self.prefix))!r}, which nginx reads as configuration "
+                "syntax: nginx cannot be given paths inside it.",
+                "Choose a folder whose path has letters, digits, spaces and / . - _ only.",
             )
         for sub in ("conf.d", "logs", "temp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,11 @@ Why one directory per certificate: a renewal writes a *new* directory, so the fi
 are never rewritten under it; the front switches paths, tests, reloads, and rollback switches back to
 files that are still there. A directory is written complete under a temporary name and renamed into
 place, so a crash never leaves half a certificate under its thumbprint.
+
+Whoever can write into the root can swap the files nginx serves, or plant ``<root>/<THUMBPRINT>`` as a
+symbolic link so the key is written where they choose. So the root must be owned by the user running
+the runbook and writable by nobody else, and a certificate's directory must be a real directory of that
+user, never a link: otherwise nothing is written (``PEM_STORE_UNSAFE``), and 02 fails the same way.
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ class PemDirectoryStore:
         )
         try:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _require_safe(self.root, self.root / thumb)
             staging = Path(tempfile.mkdtemp(prefix=f".{thumb}.", dir=self.root))  # 0700 by mkdtemp
             try:
                 _write(staging / FULLCHAIN, fullchain, 0o644)
@@ -180,21 +186,57 @@ class PemDirectoryStore:
             (files.privkey, 0o600, "KEY_FILE_TOO_OPEN"),
             (files.privkey.parent, 0o700, "CERT_DIR_TOO_OPEN"),
         ):
-            info = path.stat()
+            info = path.lstat()  # a link is not the file: whoever owns its target decides what nginx reads
             mode = stat.S_IMODE(info.st_mode)
+            seen = f"{mode:04o}, owner uid {info.st_uid}"
+            ok = mode & ~limit == 0 and info.st_uid == uid
+            if stat.S_ISLNK(info.st_mode):
+                seen, ok = f"a symbolic link to {os.readlink(path)}", False
+            elif code == "CERT_DIR_TOO_OPEN" and (problem := _unsafe_root(self.root)):
+                seen, ok = f"{seen}; {problem}", False
             rows.append(
                 Proof(
-                    f"mode and owner of {path}",
-                    f"{limit:04o} or stricter, owner uid {uid}",
-                    f"{mode:04o}, owner uid {info.st_uid}",
-                    mode & ~limit == 0 and info.st_uid == uid,
-                    code,
+                    f"mode and owner of {path}", f"{limit:04o} or stricter, owner uid {uid}", seen, ok, code
                 )
             )
         return rows
 
     def remove(self, thumbprint: str) -> None:
         shutil.rmtree(self.root / _thumbprint(thumbprint), ignore_errors=True)
+
+
+def _unsafe_root(root: Path) -> str:
+    """Why others could change what is in ``root`` (empty when they cannot)."""
+    info = root.stat()
+    if info.st_uid != os.geteuid():
+        return f"the store {root} belongs to uid {info.st_uid}, not to uid {os.geteuid()} running the runbook"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"the store {root} is writable by others ({stat.S_IMODE(info.st_mode):04o})"
+    return ""
+
+
+def _require_safe(root: Path, folder: Path) -> None:
+    """``PEM_STORE_UNSAFE`` unless only this user can change ``root`` and ``folder`` (when it exists) is
+    this user's own directory, not a link."""
+    problem = _unsafe_root(root)
+    try:
+        info = folder.lstat()
+    except FileNotFoundError:
+        info = None
+    if not problem and info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            problem = f"{folder} is a symbolic link (to {os.readlink(folder)})"
+        elif not stat.S_ISDIR(info.st_mode):
+            problem = f"{folder} is not a directory"
+        elif info.st_uid != os.geteuid():
+            problem = f"{folder} belongs to uid {info.st_uid}"
+    if problem:
+        raise TargetError(
+            "PEM_STORE_UNSAFE",
+            f"The certificate store is not safe to write a private key into: {problem}. Nothing was written.",
+            f"Make {root} a directory owned by the user running the runbook with mode 0700 (chown, chmod "
+            "700), remove anything in it you did not put there, and run again.",
+        )
 
 
 def _iso(moment: datetime) -> str:

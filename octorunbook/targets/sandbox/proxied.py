@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...commands import CommandRunner
-from ...findings import InputError
+from ...findings import InputError, OctorunbookError
 from ..nginx import NginxSandbox
 from ..nginx.sandbox import DEFAULT_BIN
 from ..nginx.sandbox import DRILLS as NGINX_FRONT_DRILLS
@@ -47,6 +47,8 @@ class Sandbox(Protocol):
 
     def drill(self) -> str | None: ...
 
+    def stop(self) -> bool: ...
+
 
 def nginx_of(sandbox: Sandbox, runner: CommandRunner | None = None) -> NginxSandbox:
     bin_path = str(sandbox.meta().get("nginx_bin") or shutil.which("nginx") or DEFAULT_BIN)
@@ -69,12 +71,16 @@ def start_front(sandbox: Sandbox) -> int:
             f"The nginx front needs nginx, and {proxy.nginx_bin} is not an executable.",
             "Install it (apt-get install nginx; it need not run as a service), or use the HTTP.sys front.",
         )
-    proxy.init()
-    with sandbox.locked():
-        meta = sandbox.meta()
-        meta["nginx_bin"] = proxy.nginx_bin
-        sandbox.write_json(sandbox.meta_path, meta)
-    return proxy.start()
+    try:
+        proxy.init()
+        with sandbox.locked():
+            meta = sandbox.meta()
+            meta["nginx_bin"] = proxy.nginx_bin
+            sandbox.write_json(sandbox.meta_path, meta)
+        return proxy.start()
+    except OctorunbookError:
+        sandbox.stop()  # the stand-in portal started first: no process is left behind a failed init
+        raise
 
 
 def stop_front(sandbox: Sandbox) -> bool:
