@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_runbooks.py
 	$(BIN)/python benchmarks/bench_judge.py
 	$(BIN)/python benchmarks/bench_cli_start.py
+	$(BIN)/python benchmarks/bench_run_start.py
 	$(BIN)/python benchmarks/bench_audit_list.py
 	$(BIN)/python benchmarks/bench_unavailability.py
 	$(BIN)/python benchmarks/bench_ha_rollout.py

@@ -24,8 +24,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from .audit.redact import guard_notebook as guard_notebook
 from .audit.redact import passed_parameters as passed_parameters
 from .audit.saves import SCHEME as SCHEME
@@ -84,6 +82,8 @@ class GuardedLocalHandler:
         return self._inner.cwd(path)
 
     def write(self, buf: str, path: str) -> Any:
+        import nbformat
+
         from .audit.redact import redact_notebook
 
         nb = nbformat.reads(buf, as_version=4)  # type: ignore[no-untyped-call,unused-ignore]

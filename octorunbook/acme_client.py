@@ -200,7 +200,7 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from .acme_orders import answer_authorizations
+    from .acme_orders import answer_authorizations, await_authorizations
 
     p = run.params
     target = run.require_target()
@@ -232,10 +232,7 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
         summary["order_url"] = order.uri
         with ExitStack() as registered:
             summary["authorizations"] = answer_authorizations(run, acme, order, registered)
-            try:
-                order = retry_bad_nonce(lambda: acme.poll_authorizations(order, _deadline()), run)
-            finally:
-                summary["authorizations"] = _authz_results(acme, order, summary["authorizations"])
+            order = await_authorizations(run, acme, order, summary, _deadline())
         order = retry_bad_nonce(lambda: acme.finalize_order(order, _deadline()), run)
     chain = x509.load_pem_x509_certificates(order.fullchain_pem.encode())
     summary["certificate"] = {
@@ -287,21 +284,6 @@ def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificat
     )
     placeholder = certificates.generate_self_signed(p.hostname, p.dns_names[1:], p.key_type, 90)  # type: ignore[arg-type]
     return replace(placeholder, source="acme-dry-run")
-
-
-def _authz_results(acme: Any, order: Any, answered: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each authorisation's final status and, when it failed, the CA's own error (best effort)."""
-    by_url = {authzr.uri: authzr for authzr in order.authorizations}
-    results = []
-    for entry in answered:
-        try:
-            authzr, _ = acme.poll(by_url[entry["url"]])
-        except Exception:  # the record is best effort; the order's own error is what is raised
-            results.append(entry)
-            continue
-        errors = [f"{c.error.code}: {c.error.detail}" for c in authzr.body.challenges if c.error is not None]
-        results.append({**entry, "status": authzr.body.status.name, **({"errors": errors} if errors else {})})
-    return results
 
 
 __all__ = ["account_acl_argv", "account_dir", "ensure_account", "obtain_acme_certificate"]

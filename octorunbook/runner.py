@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nbformat
 import yaml
 
 from . import RESULT_MIME
@@ -47,6 +46,8 @@ def notebooks_dir() -> Path:
 
 def record_notebook(record: dict[str, Any]) -> Any:
     """A record notebook for an interactive run: the summary plus the result record output."""
+    import nbformat
+
     from .render import result_panel
 
     panel = result_panel(record)
@@ -142,6 +143,7 @@ def _run_notebook(
     With ``kernels`` (a procedure), the notebook runs in the kernel started ahead for it if that still
     fits, and unless it is the ``last``, starts the next notebook's kernel once its first cell has run.
     """
+    import nbformat
     import papermill as pm
 
     from .audit.engine import KERNEL_ARGUMENTS, register_engine

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -58,13 +58,29 @@ class Node:
         return f"http://localhost:{self.http_port}"
 
 
+class Watcher:
+    """Runs ``_loop`` on a daemon thread for the length of a ``with`` block; ``_loop`` polls ``_stop``."""
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass
-class PingTrace:
+class PingTrace(Watcher):
     """Every change of each node's ping status while a playbook runs (what the balancer saw)."""
 
     nodes: list[Node]
     events: list[tuple[float, str, int]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
     def _loop(self) -> None:
         last: dict[str, int] = {}
@@ -75,15 +91,6 @@ class PingTrace:
                     last[node.name] = status
                     self.events.append((time.monotonic(), node.name, status))
             time.sleep(0.05)
-
-    def __enter__(self) -> PingTrace:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def statuses(self, name: str) -> list[int]:
         return [status for _, node, status in self.events if node == name]
@@ -99,14 +106,13 @@ class PingTrace:
 
 
 @dataclass
-class BalancerProbe:
+class BalancerProbe(Watcher):
     """A client opening a fresh TLS connection through the balancer every 50 ms."""
 
     port: int
     sent: int = 0
     failed: int = 0
     seen: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
 
     def _loop(self) -> None:
         context = ssl.create_default_context()
@@ -125,15 +131,6 @@ class BalancerProbe:
             except OSError:
                 self.failed += 1
             time.sleep(0.05)
-
-    def __enter__(self) -> BalancerProbe:
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class Cluster:

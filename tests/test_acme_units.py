@@ -1,8 +1,10 @@
-"""The ACME pieces that need no CA: parameter checks, problem codes, badNonce retries, the Windows
-HTTP-01 listener's argv and lifecycle (stand-in PowerShell), the account folder's ACL command."""
+"""The ACME pieces that need no CA: parameter checks, problem codes, badNonce retries (also on the
+authorisations' record), the Windows HTTP-01 listener's argv and lifecycle (stand-in PowerShell), the
+account folder's ACL command."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import stat
 import sys
@@ -12,11 +14,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from acme import messages
+from acme import challenges, errors, messages
 
 from octorunbook.acme_challenges import CHALLENGE_PREFIX, http01_registered, record_name, resolver_address
 from octorunbook.acme_client import account_acl_argv
 from octorunbook.acme_errors import problem_error, retry_bad_nonce
+from octorunbook.acme_orders import await_authorizations
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.params import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Parameters
@@ -109,6 +112,69 @@ def test_bad_nonce_three_times_in_a_row_is_given_up() -> None:
 
     with pytest.raises(messages.Error):
         retry_bad_nonce(call, run)
+
+
+def _authorization(name: str, status: Any, error: str = "") -> messages.AuthorizationResource:
+    problem = messages.Error(typ="urn:ietf:params:acme:error:connection", detail=error) if error else None
+    chall = messages.ChallengeBody(chall=challenges.HTTP01(token=b"t" * 32), status=status, error=problem)
+    identifier = messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=name)
+    body = messages.Authorization(identifier=identifier, status=status, challenges=[chall])
+    return messages.AuthorizationResource(body=body, uri=f"https://ca.test/authz/{name}")
+
+
+class RefusingCA:
+    """The two calls of an ACME client that decide the authorisations: ``poll_authorizations`` ends as
+    ``outcome`` says; each ``poll`` answers the CA's verdict after ``refusals`` badNonce errors as the
+    library raises them (its own single retry already spent)."""
+
+    def __init__(self, verdicts: list[messages.AuthorizationResource], outcome: Exception, refusals: int):
+        self.verdicts = {authzr.uri: authzr for authzr in verdicts}
+        self.outcome, self.refusals, self.polls = outcome, refusals, 0
+
+    def poll_authorizations(self, order: Any, deadline: datetime.datetime) -> Any:
+        raise self.outcome
+
+    def poll(self, authzr: messages.AuthorizationResource) -> tuple[messages.AuthorizationResource, None]:
+        self.polls += 1
+        if self.polls <= self.refusals:
+            raise _bad_nonce()
+        return self.verdicts[authzr.uri], None
+
+
+def await_with(ca: RefusingCA, names: list[str]) -> list[dict[str, Any]]:
+    """Run await_authorizations over an order for ``names`` answered as pending; the recorded results."""
+    pending = [_authorization(name, messages.STATUS_PENDING) for name in names]
+    order = messages.OrderResource(body=messages.Order(), authorizations=pending)
+    summary: dict[str, Any] = {"authorizations": [{"url": a.uri, "status": "pending"} for a in pending]}
+    run: Any = SimpleNamespace(state={})
+    with pytest.raises(type(ca.outcome)):
+        await_authorizations(run, ca, order, summary, datetime.datetime.now())
+    return [
+        {k: e[k] for k in ("url", "status", "errors", "unknown_because") if k in e}
+        for e in summary["authorizations"]
+    ]
+
+
+def test_a_failed_authorisation_is_recorded_invalid_with_the_cas_error_whatever_nonces_it_refuses() -> None:
+    failed = _authorization("a.test", messages.STATUS_INVALID, "connect: connection refused")
+    ca = RefusingCA([failed], errors.ValidationError([failed]), refusals=99)
+    assert await_with(ca, ["a.test"]) == [
+        {"url": failed.uri, "status": "invalid", "errors": ["connection: connect: connection refused"]}
+    ]
+
+
+def test_the_valid_authorisation_beside_a_failed_one_is_asked_again_through_bad_nonces() -> None:
+    failed = _authorization("a.test", messages.STATUS_INVALID, "connect: connection refused")
+    valid = _authorization("b.test", messages.STATUS_VALID)
+    ca = RefusingCA([failed, valid], errors.ValidationError([failed]), refusals=2)
+    assert [e["status"] for e in await_with(ca, ["a.test", "b.test"])] == ["invalid", "valid"]
+    assert ca.polls == 3, "only b.test was asked again: twice refused, then answered"
+
+
+def test_an_authorisation_the_ca_cannot_be_asked_about_is_unknown_with_the_reason_never_pending() -> None:
+    ca = RefusingCA([_authorization("a.test", messages.STATUS_PENDING)], errors.TimeoutError(), refusals=99)
+    [entry] = await_with(ca, ["a.test"])
+    assert entry["status"] == "unknown" and "badNonce" in entry["unknown_because"]
 
 
 def test_account_folder_acl_is_administrators_and_system_only() -> None:

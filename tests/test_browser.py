@@ -179,6 +179,7 @@ class Operator:
         self.actions.append(f"key {key}: {why}")
 
     def run_all(self, notebook: str) -> None:
+        _kernel_ready(self.page)
         self.click(self.page.get_by_role("menuitem", name="Run", exact=True), f"menu Run ({notebook})")
         item = self.page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel")
         self.click(item.filter(has_text="Run All Cells").first, f"Run All Cells ({notebook})")
@@ -186,6 +187,32 @@ class Operator:
 
 def _notebook(page: Any) -> Any:
     return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+
+
+def _no_dialog(page: Any) -> None:
+    """A JupyterLab dialog would take the next click: stop with its own words instead of a timeout."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        pytest.fail(f"a JupyterLab dialog is open: {' '.join(dialog.first.inner_text().split())}")
+
+
+def _kernel_ready(page: Any) -> None:
+    """Wait, as the operator does, until the open notebook's toolbar shows its kernel idle.
+
+    A cell run before the notebook's session has a kernel is not run: JupyterLab clears it (the
+    keystroke looks lost) or, when it cannot choose the kernel itself, opens its "Select Kernel"
+    dialog, which then takes every later click. On a loaded machine the session is created seconds
+    after the notebook is shown, so no run is started before the kernel is there.
+    """
+    panel = _notebook(page)
+    name = panel.locator(".jp-Toolbar-kernelName").filter(has_text="Python 3")
+    idle = panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    deadline = time.monotonic() + 90
+    while not (name.count() and idle.count()):
+        _no_dialog(page)
+        assert time.monotonic() < deadline, "the notebook's kernel did not start within 90 s"
+        page.wait_for_timeout(250)
+    _no_dialog(page)
 
 
 def _wait_for_result(page: Any, runbook: str) -> Any:
@@ -273,21 +300,13 @@ def _fill_01(operator: Operator, page: Any) -> None:
 
 
 def _show_form(operator: Operator, page: Any) -> Any:
-    """Click into 01's form cell and run it. A keystroke sent while a fresh kernel is still starting can
-    be lost on a loaded machine; then the same two actions are repeated (counted once: a person would
-    not have noticed a kernel that was not ready yet)."""
+    """Click into 01's form cell and run it, once its kernel is there (see :func:`_kernel_ready`)."""
     form_cell = _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("01-import')
     form = _notebook(page).locator(".octorunbook-form")
+    _kernel_ready(page)
     operator.click(form_cell.locator(".jp-InputArea-editor"), "into the form cell")
     operator.press("Shift+Enter", "run the form cell")
-    for _ in range(3):
-        try:
-            form.wait_for(state="visible", timeout=30_000)
-            return form
-        except Exception:  # playwright TimeoutError
-            form_cell.locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
-    form.wait_for(state="visible", timeout=60_000)
+    form.wait_for(state="visible", timeout=90_000)
     return form
 
 

@@ -19,9 +19,10 @@ BIN = Path(sys.executable).parent
 HEAVY = ("nbformat", "nbconvert", "papermill", "jupyter", "jupyter_client", "jupyter_core", "ipywidgets")
 
 
-def imported_modules(*argv: str) -> set[str]:
+def imported_modules(*argv: str, exit_code: int | None = None) -> set[str]:
     """Top-level packages imported by ``python -X importtime ARGV`` (read from its import log)."""
     done = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True)
+    assert exit_code is None or done.returncode == exit_code, done.stdout + done.stderr[-2000:]
     names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s+(\S+)", done.stderr, re.MULTILINE)
     assert names, done.stderr[-2000:]
     return {name.split(".")[0] for name in names}
@@ -41,6 +42,14 @@ def test_audit_list_imports_no_notebook_library(tmp_path: Path) -> None:
 
     store_several(tmp_path, 2, html=False)
     assert not imported_modules("-m", "octorunbook.cli", "audit", "list", str(tmp_path)) & set(HEAVY)
+
+
+def test_a_run_refused_at_the_parameter_check_imports_no_notebook_library(tmp_path: Path) -> None:
+    """The answer to a bad parameter file (exit 2, before anything is written) does not wait ~1.5 s for
+    nbformat's schema machinery: the notebook libraries are imported when a notebook is about to run."""
+    params = _yaml(tmp_path / "p.yaml", sandbox_dir=str(tmp_path / "sandbox"), https_port=70000)
+    found = imported_modules("-m", "octorunbook.cli", "run", str(params), exit_code=2)
+    assert not found & set(HEAVY)
 
 
 def test_the_help_of_a_command_is_complete_although_other_commands_are_stubs(
