@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .bind_proof import prove_portal, require_proven, served_thumbprint
 from .findings import Finding, TargetError, VerificationError
 from .journal import ChangeJournal, _write_durably, journal_path
-from .parts_journal import restore_by_hand, restore_parts, topology
+from .parts_journal import observed, restore_by_hand, restore_parts, topology
 from .render import Panel, PlanRow, PlanTable
 from .store_steps import planned_import
 from .targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate
@@ -58,6 +58,7 @@ class TopologyPlan:
     parts: tuple[PartPlan, ...]  # the front first, then the instance
     kinds: dict[str, str] = field(default_factory=dict)
     http_address: tuple[str, int] | None = None  # where the proof checks plain HTTP (None: not served)
+    served_before: dict[int, str] = field(default_factory=dict)  # port → thumbprint ("": no TLS)
 
     @property
     def changes(self) -> bool:
@@ -129,7 +130,9 @@ def plan(run: Run, thumbprint: str) -> TopologyPlan:
             diff = tuple(part.diff(current, desired))
             planned.append(PartPlan(part, current, desired, diff, tuple(part.actions(current, desired))))
         http = parts.instance.http_address(intent, planned[1].current)
-        result = TopologyPlan(intent, tuple(planned), parts.kinds(), http)
+        old_port = parts.front.serves_at(planned[0].current)
+        watched = observed(run, [intent.https_port] + ([old_port] if old_port else []))
+        result = TopologyPlan(intent, tuple(planned), parts.kinds(), http, watched)
         run.state["before"] = {pp.part.kind: pp.current.to_record() for pp in planned}
         rows = [PlanRow(d.setting, d.current, d.desired) for pp in planned for d in pp.diff]
         run.extra["plan"] = [
@@ -193,6 +196,7 @@ def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | 
                     plan.intent,
                     "rollback",
                     "ROLLBACK_INCOMPLETE",
+                    plan.served_before,
                 ):
                     journal.done()
                     if after_rollback is not None:
@@ -259,6 +263,7 @@ def _begin_journal(run: Run, plan: TopologyPlan) -> ChangeJournal:
         "port": plan.intent.https_port,
         "implementations": plan.kinds,
         "snapshot": {pp.part.kind: pp.current.to_record() for pp in plan.parts},
+        "served_before": {str(port): seen for port, seen in plan.served_before.items()},
         "commands": plan.commands(),
     }
     journal = ChangeJournal(journal_path(target), data)

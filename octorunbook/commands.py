@@ -137,6 +137,15 @@ class CommandRunner:
                 "Check the path (server_exe, OCTORUNBOOK_POWERSHELL, OCTORUNBOOK_NETSH).",
                 details={"argv": list(redacted)},
             ) from None
+        except PermissionError as exc:  # a file without the execute bit, or a folder
+            self._record(CommandRecord(redacted, None, time.monotonic() - started, mutating, label))
+            raise CommandError(
+                "COMMAND_NOT_EXECUTABLE",
+                f"Cannot run {redacted[0]!r}: {exc.strerror}.",
+                "Point the parameter at the program itself (server_exe, nginx_bin, OCTORUNBOOK_POWERSHELL, "
+                "OCTORUNBOOK_NETSH), not at a folder or a file that is not executable.",
+                details={"argv": list(redacted)},
+            ) from None
         except subprocess.TimeoutExpired:
             self._record(CommandRecord(redacted, None, time.monotonic() - started, mutating, label))
             raise CommandError(

@@ -36,6 +36,12 @@ def topology(run: Run) -> TargetParts:
     return httpsys_parts(run.require_target(), run.params.store)
 
 
+def observed(run: Run, ports: list[int]) -> dict[int, str]:
+    """What each port serves over TLS now: the thumbprint, or "" for no TLS (what a rollback proves again)."""
+    found = {port: served_thumbprint(run, port) for port in dict.fromkeys(ports)}
+    return {port: "" if seen.startswith("no TLS") else seen for port, seen in found.items()}
+
+
 def served_thumbprint(run: Run, port: int) -> str:
     """The thumbprint served on ``port`` now, or why none is (``no TLS: …``)."""
     host, real = run.require_target().endpoint(port)
@@ -63,12 +69,16 @@ def restore_parts(
     where: PortalIntent,
     label: str,
     failure_code: str,
+    served_before: dict[int, str] | None = None,
 ) -> bool:
     """Give each part its previous state, in reverse order; prove the previous state is served again.
 
     A part already in its previous state (the failed change never reached it) is left alone: no second
-    reload or restart. True when every restore succeeded, the front serves the certificate it served
-    before (or no TLS on the port, when it served none) and the portal answers on its previous prefix.
+    reload or restart. ``served_before`` is what each watched port served over TLS before the change
+    (the run's https_port, and the port the old front served on when the run moves it; "" for no TLS):
+    each must serve the same again — another site on a shared port included. Without it (an older
+    journal) the front's previous state says what ``where.https_port`` must serve. True when every
+    restore succeeded, every watched port serves what it did, and the portal answers on its previous prefix.
     """
     complete = True
     log = _Labelled(run, label)
@@ -93,19 +103,23 @@ def restore_parts(
                 )
             )
     front_part, front_previous = front
-    expected = front_part.serves(front_previous)
-    seen = served_thumbprint(run, where.https_port)
-    ok = seen == expected if expected else seen.startswith("no TLS")
-    run.verification.append(
-        {
-            "check": f"after {label}: the previous state is served",
-            "expected": expected or "no TLS on the port (none before)",
-            "seen": seen,
-            "ok": ok,
-            "code": "ROLLBACK_UNVERIFIED",
-        }
-    )
-    shown = f"expected {expected or 'none'}; seen {seen}"
+    watched = served_before or {where.https_port: front_part.serves(front_previous)}
+    ok, shown_ports = True, []
+    for port, expected in sorted(watched.items()):
+        seen = served_thumbprint(run, port)
+        same = seen == expected if expected else seen.startswith("no TLS")
+        ok = ok and same
+        run.verification.append(
+            {
+                "check": f"after {label}: port {port} serves what it served before",
+                "expected": expected or "no TLS on the port (none before)",
+                "seen": seen,
+                "ok": same,
+                "code": "ROLLBACK_UNVERIFIED",
+            }
+        )
+        shown_ports.append(f"port {port}: expected {expected or 'none'}; seen {seen}")
+    shown = "; ".join(shown_ports)
     prefix = instance[0].answers_on(instance[1])
     if prefix:
         answered = _answers(run, prefix, label)
@@ -204,6 +218,7 @@ def recover_interrupted(run: Run) -> None:
         where,
         "restore interrupted change",
         "INTERRUPTED_RESTORE_FAILED",
+        {int(port): str(seen) for port, seen in (data.get("served_before") or {}).items()},
     ):
         raise TargetError(
             "INTERRUPTED_RESTORE_FAILED",
@@ -214,4 +229,11 @@ def recover_interrupted(run: Run) -> None:
     journal.done()
 
 
-__all__ = ["recover_interrupted", "restore_by_hand", "restore_parts", "served_thumbprint", "topology"]
+__all__ = [
+    "observed",
+    "recover_interrupted",
+    "restore_by_hand",
+    "restore_parts",
+    "served_thumbprint",
+    "topology",
+]

@@ -1,6 +1,6 @@
-"""Defects the nginx red-team pass found whose fix belongs outside the nginx parts (strict xfails for the
-lead): each names the file and function to change, and turns into a failure (XPASS) once it is fixed.
-"""
+"""Defects the nginx red-team pass found whose fix lay outside the nginx parts: the rollback proof of
+runbook 03 (``parts_journal.restore_parts``: what each watched port served before the change, served
+again) and the command seam (a file that is not executable is a coded error)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trustme
 from nginxkit import HOSTNAME, NGINX, needs_nginx
 
@@ -46,12 +45,6 @@ def _codes(record: dict[str, Any]) -> list[str]:
 
 
 @needs_nginx
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="fix in parts_journal.restore_parts: the rollback proof handshakes on run.params.https_port (the NEW "
-    "port) instead of the port the previous front state serves; the journal stays and wedges every later run",
-)
 def test_a_failed_port_change_is_rolled_back_and_proven_where_the_old_site_serves(
     make_sandbox: Any, tmp_path: Path
 ) -> None:
@@ -84,13 +77,6 @@ def test_a_failed_port_change_is_rolled_back_and_proven_where_the_old_site_serve
 
 
 @needs_nginx
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="fix in parts_journal.restore_parts: after rolling back a FIRST binding it expects 'no TLS on the port', "
-    "but on nginx another server block (Debian's default_server, another site) may serve that port before and "
-    "after; the proof should be that the port serves what it served before the run, not that it serves nothing",
-)
 def test_rolling_back_a_first_binding_on_a_port_another_site_serves_is_proven(
     make_sandbox: Any, tmp_path: Path, ca: trustme.CA
 ) -> None:
@@ -137,12 +123,6 @@ def test_rolling_back_a_first_binding_on_a_port_another_site_serves_is_proven(
     assert not (sandbox.root / "state" / "change-OctopusServer.json").exists()
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="fix in commands.CommandRunner.run: only FileNotFoundError becomes COMMAND_NOT_FOUND; a PermissionError "
-    "(nginx_bin naming a file that is not executable, or a folder) escapes as INTERNAL_ERROR with a traceback",
-)
 def test_running_a_file_that_is_not_executable_is_a_command_error_not_a_traceback(tmp_path: Path) -> None:
     not_a_program = tmp_path / "nginx"
     not_a_program.write_text("not a program\n")

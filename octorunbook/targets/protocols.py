@@ -263,6 +263,11 @@ class TlsFront(Part[StateT], Protocol[StateT]):
         """The thumbprint a state of this front serves (empty: none) — what a rollback proves."""
         ...
 
+    def serves_at(self, state: StateT) -> int | None:
+        """The https port (as browsers use it) ``state`` serves on; None when it serves nothing. A run
+        that moves the portal to another port watches both, so its rollback proves the old one again."""
+        ...
+
 
 class OctopusInstance(Part[StateT], Protocol[StateT]):
     """The Octopus Server instance behind the front."""

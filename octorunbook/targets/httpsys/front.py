@@ -117,6 +117,9 @@ class HttpSysFront:
     def serves(self, state: HttpSysBinding) -> str:
         return state.thumbprint
 
+    def serves_at(self, state: HttpSysBinding) -> int | None:
+        return state.port if state.thumbprint else None
+
     def state_from_record(self, record: dict[str, Any]) -> HttpSysBinding:
         return _binding(
             str(record["endpoint"]),

@@ -212,6 +212,15 @@ def _first(pattern: str, text: str) -> str:
     return match.group(1).strip() if match else ""
 
 
+def public_port(text: str) -> int | None:
+    """The https port browsers use, from the ``# portal https://host[:port]/`` line 03 writes (None:
+    not a file 03 wrote, or no such line)."""
+    found = re.search(r"^# portal https://[^\s/:]+(?::(\d{1,5}))?/ ", text, re.M)
+    if found is None:
+        return None
+    return int(found.group(1)) if found.group(1) else 443
+
+
 def summarize(text: str) -> SiteSummary:
     return SiteSummary(
         listen=tuple(m.strip() for m in re.findall(r"^\s*listen\s+([^;]+);", text, re.M)),

@@ -380,6 +380,9 @@ class NginxFront:
     def serves(self, state: NginxSiteState) -> str:
         return state.thumbprint if state.exists else ""
 
+    def serves_at(self, state: NginxSiteState) -> int | None:
+        return config.public_port(state.text) if state.exists and state.managed else None
+
     # ---- 05: hardening the managed block ----------------------------------------------------
     def hardening_plan(self, state: NginxSiteState) -> HardeningPlan:
         """``ssl_protocols`` / ``ssl_ciphers`` / ``ssl_prefer_server_ciphers`` of the managed block against
