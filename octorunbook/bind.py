@@ -203,9 +203,7 @@ def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | 
                         after_rollback()  # rolled back and proven; otherwise the next run restores it
             else:
                 journal.phase("left by rollback: False")
-                by_hand = restore_by_hand(
-                    topology(run), [(pp.part, pp.current) for pp in changed], plan.intent
-                )
+                by_hand = restore_by_hand([(pp.part, pp.current) for pp in changed], plan.intent)
                 run.note(
                     Finding(
                         "ROLLBACK_SKIPPED",

@@ -156,7 +156,7 @@ def _answers(run: Run, prefix: str, label: str) -> str:
 # ---- the change journal for protocol parts -------------------------------------------------------
 
 
-def restore_by_hand(parts: TargetParts, pairs: list[tuple[Part[Any], Any]], where: PortalIntent) -> str:
+def restore_by_hand(pairs: list[tuple[Part[Any], Any]], where: PortalIntent) -> str:
     """The exact commands that give each part its snapshot back from where it is now (each part's own
     ``actions``), for an operator who restores by hand; a description when the parts cannot be read."""
     commands: list[str] = []
@@ -192,7 +192,7 @@ def recover_interrupted(run: Run) -> None:
         ) from None
     journal = ChangeJournal(path, data)
     what = interrupted_what(data)
-    commands = restore_by_hand(parts, pairs, where)
+    commands = restore_by_hand(pairs, where)
     by_hand = (commands or f"put back the states in {path} (snapshot)") + f"; then delete {path}"
     run.extra["interrupted_change"] = {**data, "journal": str(path)}
     run.reporter.show(
