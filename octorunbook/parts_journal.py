@@ -102,9 +102,11 @@ def restore_parts(
                     exc.remedy or "Restore it by hand from the record's state.before.",
                 )
             )
+    prefix = instance[0].answers_on(instance[1])
+    answered = _answers(run, prefix, label) if prefix else ""  # first: it waits out a restart
     front_part, front_previous = front
     watched = served_before or {where.https_port: front_part.serves(front_previous)}
-    ok, shown_ports = True, []
+    ok, shown_ports = not prefix or answered.startswith("2"), []
     for port, expected in sorted(watched.items()):
         seen = served_thumbprint(run, port)
         same = seen == expected if expected else seen.startswith("no TLS")
@@ -119,12 +121,7 @@ def restore_parts(
             }
         )
         shown_ports.append(f"port {port}: expected {expected or 'none'}; seen {seen}")
-    shown = "; ".join(shown_ports)
-    prefix = instance[0].answers_on(instance[1])
-    if prefix:
-        answered = _answers(run, prefix, label)
-        ok = ok and answered.startswith("2")
-        shown += f"; {prefix} → {answered}"
+    shown = "; ".join(shown_ports) + (f"; {prefix} → {answered}" if prefix else "")
     with contextlib.suppress(OctorunbookError):
         run.state["after"] = {part.kind: part.read(where).to_record() for part, _ in pairs}
     show_restored(run, ok, complete, "previous state served", shown)
