@@ -176,13 +176,18 @@ def read_journal(target: Target) -> ChangeJournal | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TargetError(
-            "CHANGE_JOURNAL_UNREADABLE",
-            f"An unfinished change journal {path} exists but cannot be read ({type(exc).__name__}).",
-            "Compare the target with the last 03 audit record's 'before' state and restore it by hand, then "
-            "move the journal away. Nothing was changed by this run.",
-        ) from None
+        raise unreadable(path, exc) from None
     return journal
+
+
+def unreadable(path: Path, exc: Exception, runbook: str = "03", what: str = "the target") -> TargetError:
+    """``CHANGE_JOURNAL_UNREADABLE``: a journal exists but cannot be parsed; nothing was changed."""
+    return TargetError(
+        "CHANGE_JOURNAL_UNREADABLE",
+        f"An unfinished change journal {path} exists but cannot be read ({type(exc).__name__}).",
+        f"Compare {what} with the last {runbook} audit record's 'before' state and restore it by hand, then "
+        "move the journal away. Nothing was changed by this run.",
+    )
 
 
 def probe(target: Target, scheme: str, port: int, hostname: str) -> HttpAnswer:

@@ -24,6 +24,7 @@ from .journal import (
     probe,
     restores_interrupted,
     show_restored,
+    unreadable,
 )
 from .render import Panel, Row
 from .targets.localmachine import httpsys_parts
@@ -178,15 +179,11 @@ def recover_interrupted(run: Run) -> None:
             (part, part.state_from_record(snapshot[part.kind])) for part in (parts.front, parts.instance)
         ]
         where = PortalIntent.location(run.params.hostname, int(data.get("port", run.params.https_port)))
+        served_before = {int(port): str(seen) for port, seen in (data.get("served_before") or {}).items()}
     except FileNotFoundError:
         return
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise TargetError(
-            "CHANGE_JOURNAL_UNREADABLE",
-            f"An unfinished change journal {path} exists but cannot be read ({type(exc).__name__}).",
-            "Compare the target with the last 03 audit record's 'before' state and restore it by hand, then "
-            "move the journal away. Nothing was changed by this run.",
-        ) from None
+        raise unreadable(path, exc) from None
     journal = ChangeJournal(path, data)
     what = interrupted_what(data)
     commands = restore_by_hand(pairs, where)
@@ -215,7 +212,7 @@ def recover_interrupted(run: Run) -> None:
         where,
         "restore interrupted change",
         "INTERRUPTED_RESTORE_FAILED",
-        {int(port): str(seen) for port, seen in (data.get("served_before") or {}).items()},
+        served_before,
     ):
         raise TargetError(
             "INTERRUPTED_RESTORE_FAILED",

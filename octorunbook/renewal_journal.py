@@ -149,12 +149,7 @@ def recover_interrupted(run: Run) -> None:
     try:
         renewal = InterruptedRenewal.from_journal(journal.data)
     except (ValueError, KeyError, TypeError) as exc:
-        raise TargetError(
-            "CHANGE_JOURNAL_UNREADABLE",
-            f"An unfinished renewal journal {journal.path} exists but cannot be read ({type(exc).__name__}).",
-            "Compare the binding with the last 04 audit record's 'before' state and restore it by hand, "
-            "then move the journal away. Nothing was changed by this run.",
-        ) from None
+        raise change_journal.unreadable(journal.path, exc, "04", "the binding") from None
     _recover(run, journal, renewal)
 
 

@@ -245,14 +245,20 @@ def test_a_certificate_that_was_in_the_store_before_the_killed_renewal_is_kept(
     assert (sandbox.stores_dir / "My" / f"{new}.pem").is_file(), "not the killed run's to remove"
 
 
-def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding_uses_it(
-    sandbox: Sandbox, params_for: Any, tmp_path: Path
-) -> None:
-    old = first_binding(sandbox, params_for(sandbox))
+def _killed_renewal_imported(sandbox: Sandbox, params_for: Any, tmp_path: Path) -> str:
+    """A new certificate imported, and the journal a renewal killed after swapping to it leaves."""
     new = run_inline("01-import-certificate", params_for(sandbox, audit_dir=str(tmp_path / "other")))[
         "certificate"
     ]["thumbprint"]
     _leave_renewal_journal(sandbox, params_for(sandbox), new, imported=True)
+    return str(new)
+
+
+def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding_uses_it(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    new = _killed_renewal_imported(sandbox, params_for, tmp_path)
     netsh = Path(sandbox.status()["server_exe"]).with_name("netsh")
     subprocess.run(
         [
@@ -325,10 +331,7 @@ def test_a_dry_run_reports_the_interrupted_renewal_and_restores_nothing(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
     first_binding(sandbox, params_for(sandbox))
-    new = run_inline("01-import-certificate", params_for(sandbox, audit_dir=str(tmp_path / "other")))[
-        "certificate"
-    ]["thumbprint"]
-    _leave_renewal_journal(sandbox, params_for(sandbox), new, imported=True)
+    new = _killed_renewal_imported(sandbox, params_for, tmp_path)
     before = sandbox.httpsys_path.read_text()
     record = run_inline(RENEW, params_for(sandbox, dry_run=True))
     finding = record["findings"][0]
@@ -343,10 +346,7 @@ def test_a_renewal_restore_that_fails_keeps_the_journal_and_the_next_run_restore
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
     old = first_binding(sandbox, params_for(sandbox))
-    new = run_inline("01-import-certificate", params_for(sandbox, audit_dir=str(tmp_path / "other")))[
-        "certificate"
-    ]["thumbprint"]
-    _leave_renewal_journal(sandbox, params_for(sandbox), new, imported=True)
+    new = _killed_renewal_imported(sandbox, params_for, tmp_path)
     Sandbox(sandbox.root).init(fail="ssl-certificate", start=False)  # the restore's rebind fails once
     record = run_inline(RENEW, params_for(sandbox))
     assert record["status"] == "failed"
