@@ -18,18 +18,17 @@ planning anything new (``parts_journal.recover_interrupted``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .bind_proof import prove_portal, require_proven, served_thumbprint
 from .findings import Finding, TargetError, VerificationError
-from .journal import ChangeJournal, _write_durably, journal_path
 from .parts_journal import observed, restore_by_hand, restore_parts, topology
 from .render import Panel, PlanRow, PlanTable
 from .store_steps import planned_import
 from .targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate
+from .undo import Checkpoint
 
 if TYPE_CHECKING:
     from .runbook import Run
@@ -247,23 +246,13 @@ def _require_still_served(run: Run, plan: TopologyPlan) -> None:
         )
 
 
-def _begin_journal(run: Run, plan: TopologyPlan) -> ChangeJournal:
-    target = run.require_target()
-    data = {
-        "version": 1,
-        "topology": JOURNAL_TOPOLOGY,
-        "phase": "applying",
-        "runbook": run.runbook,
-        "operator": run.operator,
-        "pid": os.getpid(),
-        "started_at": run.started_at,
-        "instance": target.instance,
-        "port": plan.intent.https_port,
-        "implementations": plan.kinds,
-        "snapshot": {pp.part.kind: pp.current.to_record() for pp in plan.parts},
-        "served_before": {str(port): seen for port, seen in plan.served_before.items()},
-        "commands": plan.commands(),
-    }
-    journal = ChangeJournal(journal_path(target), data)
-    _write_durably(journal.path, data)
-    return journal
+def _begin_journal(run: Run, plan: TopologyPlan) -> Checkpoint:
+    return Checkpoint.begin(
+        run,
+        JOURNAL_TOPOLOGY,
+        plan.intent.https_port,
+        {pp.part.kind: pp.current.to_record() for pp in plan.parts},
+        plan.commands(),
+        plan.served_before,
+        implementations=plan.kinds,
+    )

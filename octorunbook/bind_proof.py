@@ -14,9 +14,9 @@ import http.client
 from typing import TYPE_CHECKING
 
 from .findings import VerificationError
-from .journal import WAIT_SECONDS, probe
 from .parts_journal import served_thumbprint as served_thumbprint
 from .render import Panel, Row
+from .undo import WAIT_SECONDS, probe
 from .verify import Evidence, HttpAnswer, served_chain_validates, tls_handshake, wait_for_portal
 
 if TYPE_CHECKING:

@@ -15,20 +15,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .findings import Finding, OctorunbookError, TargetError
-from .journal import (
-    WAIT_SECONDS,
-    ChangeJournal,
-    Run,
-    interrupted_what,
-    journal_path,
-    probe,
-    restores_interrupted,
-    show_restored,
-    unreadable,
-)
 from .render import Panel, Row
 from .targets.localmachine import httpsys_parts
 from .targets.protocols import OctopusInstance, Part, PortalIntent, TargetParts, TlsFront
+from .undo import (
+    WAIT_SECONDS,
+    Checkpoint,
+    Run,
+    interrupted_what,
+    probe,
+    reject,
+    restorer,
+    restores_interrupted,
+    show_restored,
+)
 from .verify import tls_handshake, wait_for_portal
 
 
@@ -167,24 +167,26 @@ def restore_by_hand(pairs: list[tuple[Part[Any], Any]], where: PortalIntent) -> 
     return "; ".join(commands)
 
 
-def recover_interrupted(run: Run) -> None:
-    """Run.open: an unfinished journal of 03 (any topology) is reported first, then restored."""
-    target = run.require_target()
+@restorer("parts")
+def recover_interrupted(run: Run, checkpoint: Checkpoint) -> None:
+    """An unfinished checkpoint of 03 or 05 (any topology) is reported first, then each part restored.
+
+    Each part rebuilds its previous state from the checkpoint through its own validation
+    (``state_from_record`` refuses what it could not have written for this target), so a checkpoint
+    cannot name a file this front does not manage or a certificate the store does not hold."""
     parts = topology(run)
-    path = journal_path(target)
+    data = checkpoint.data
+    snapshot = checkpoint.snapshot
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        snapshot = data["snapshot"]
         pairs: list[tuple[Part[Any], Any]] = [
             (part, part.state_from_record(snapshot[part.kind])) for part in (parts.front, parts.instance)
         ]
-        where = PortalIntent.location(run.params.hostname, int(data.get("port", run.params.https_port)))
-        served_before = {int(port): str(seen) for port, seen in (data.get("served_before") or {}).items()}
-    except FileNotFoundError:
-        return
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise unreadable(path, exc) from None
-    journal = ChangeJournal(path, data)
+        where = PortalIntent.location(run.params.hostname, checkpoint.port)
+    except (OctorunbookError, ValueError, KeyError, TypeError) as exc:
+        raise reject(
+            checkpoint, f"its snapshot does not fit this target ({type(exc).__name__}: {exc})"
+        ) from None
+    path = checkpoint.path
     what = interrupted_what(data)
     commands = restore_by_hand(pairs, where)
     by_hand = (commands or f"put back the states in {path} (snapshot)") + f"; then delete {path}"
@@ -202,7 +204,7 @@ def recover_interrupted(run: Run) -> None:
     )
     if not restores_interrupted(run, what, by_hand, path):
         return
-    journal.phase("restoring")
+    checkpoint.phase("restoring")
     run.state["interrupted_snapshot"] = snapshot
     if not restore_parts(
         run,
@@ -212,15 +214,15 @@ def recover_interrupted(run: Run) -> None:
         where,
         "restore interrupted change",
         "INTERRUPTED_RESTORE_FAILED",
-        served_before,
+        checkpoint.served_before,
     ):
         raise TargetError(
             "INTERRUPTED_RESTORE_FAILED",
             "The snapshot of the interrupted change could not be restored and proven; nothing new was planned.",
-            f"The journal {path} is kept, so the next run tries again. Or by hand: {by_hand}.",
+            f"The checkpoint {path} is kept, so the next run tries again. Or by hand: {by_hand}.",
             details={"journal": str(path)},
         )
-    journal.done()
+    checkpoint.done()
 
 
 __all__ = [

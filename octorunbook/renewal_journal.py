@@ -16,19 +16,23 @@ the run through ``journal.Run`` and imports neither.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import journal as change_journal
 from .findings import Finding, OctorunbookError, TargetError
-from .journal import ChangeJournal, Run, interrupted_what, read_journal, restores_interrupted, show_restored
 from .render import Panel, Row
-from .targets.base import SslBinding, Target
+from .targets.base import STORES, SslBinding, Target
 from .targets.httpsys import sslcert_argv
+from .undo import Checkpoint, Run, interrupted_what, reject, restorer, restores_interrupted, show_restored
 from .verify import tls_handshake
 
 RENEWAL_KIND = "renewal"
+_THUMBPRINT = re.compile(r"^[0-9A-F]{40}$")
+_IP = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]{1,253})$")
+_APP_ID = re.compile(r"^\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{0,512}$")
 LABEL = "restore interrupted change"
 PROOF_SECONDS = 10.0  # how long the proof waits for the old certificate to be served again
 
@@ -74,9 +78,8 @@ def renewal_entry(
     imported_now: bool,
     hostname: str,
 ) -> dict[str, Any]:
-    """What 04 adds to its change journal (``ChangeJournal.begin(..., **renewal_entry(...))``)."""
+    """What 04 adds to its checkpoint (``Checkpoint.begin(run, "renewal", ..., **renewal_entry(...))``)."""
     return {
-        "kind": RENEWAL_KIND,
         "renewal": {
             "topology": "httpsys",
             "method": method,
@@ -109,7 +112,7 @@ class InterruptedRenewal:
         method = str(entry["method"])
         if method not in {"octopus", "netsh-update", "netsh-delete-add"}:
             raise ValueError(f"unknown swap method {method!r}")
-        return cls(
+        renewal = cls(
             SslBinding(
                 str(b["ip_port"]),
                 str(b["certificate_hash"]),
@@ -125,6 +128,32 @@ class InterruptedRenewal:
             str(entry["hostname"]),
             int(data["port"]),
         )
+        renewal.check()
+        return renewal
+
+    def check(self) -> None:
+        """Every value as a parameter would be checked: a checkpoint names certificates and an endpoint,
+        never anything to run or a path; an endpoint other than the run's port is refused."""
+        for thumbprint in (self.old.certificate_hash, self.new_thumbprint):
+            if not _THUMBPRINT.fullmatch(thumbprint):
+                raise ValueError("a thumbprint is not 40 hexadecimal characters")
+        for store in (self.old.store_name, self.new_store):
+            if store not in STORES:
+                raise ValueError(f"store {store!r} is not one Octopus binds from")
+        host, _, port = self.old.ip_port.rpartition(":")
+        if not port.isdigit() or int(port) != self.port or not _IP.fullmatch(host):
+            raise ValueError(f"the binding {self.old.ip_port!r} is not on this run's port {self.port}")
+        if not _APP_ID.fullmatch(self.old.application_id):
+            raise ValueError("the application id is not a GUID")
+        texts = [
+            *self.settings,
+            *self.settings.values(),
+            *self.old.fields,
+            *self.old.fields.values(),
+            self.hostname,
+        ]
+        if any(not _PRINTABLE.fullmatch(text) for text in texts):
+            raise ValueError("a binding setting holds control characters or is too long")
 
     def restore_argv(self, target: Target) -> list[list[str]]:
         o = self.old
@@ -137,23 +166,17 @@ def settings_view(binding: SslBinding) -> dict[str, str]:
     return {k: v for k, v in binding.fields.items() if k.strip().lower() not in skip}
 
 
-def recover_interrupted(run: Run) -> None:
-    """``Run.open`` on HTTP.sys: a renewal's journal gets the binding-only restore, any other 03's."""
-    target = run.require_target()
-    journal = read_journal(target)
-    if journal is None:
-        return
-    if journal.data.get("kind") != RENEWAL_KIND:
-        change_journal.recover_interrupted(run)
-        return
+@restorer(RENEWAL_KIND)
+def recover_interrupted(run: Run, checkpoint: Checkpoint) -> None:
+    """An unfinished renewal on HTTP.sys gets the binding-only restore (no restart)."""
     try:
-        renewal = InterruptedRenewal.from_journal(journal.data)
+        renewal = InterruptedRenewal.from_journal(checkpoint.data)
     except (ValueError, KeyError, TypeError) as exc:
-        raise change_journal.unreadable(journal.path, exc, "04", "the binding") from None
-    _recover(run, journal, renewal)
+        raise reject(checkpoint, f"its renewal entry does not fit ({type(exc).__name__}: {exc})") from None
+    _recover(run, checkpoint, renewal)
 
 
-def _recover(run: Run, journal: ChangeJournal, renewal: InterruptedRenewal) -> None:
+def _recover(run: Run, journal: Checkpoint, renewal: InterruptedRenewal) -> None:
     target = run.require_target()
     d = journal.data
     old = renewal.old

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .findings import Finding, OctorunbookError, TargetError, VerificationError
 from .render import Panel, PlanRow, PlanTable, Row
-from .renewal_journal import renewal_entry, settings_view, swap_argv, swap_binding
+from .renewal_journal import RENEWAL_KIND, renewal_entry, settings_view, swap_argv, swap_binding
 from .renewal_state import Current, Replacement, served_now
 from .runbook import Run
 from .targets.base import Target
@@ -133,17 +133,19 @@ def apply_swap(run: Run, plan: SwapPlan | None) -> None:
                 "The binding changed since the plan was made (someone or something else changed it).",
                 "Run 04 again: it reads the binding anew.",
             )
-        from .journal import ChangeJournal
         from .targets.base import BindingState
+        from .undo import Checkpoint
 
         # kill -9 between the swap and the proof: the next run restores this binding first — the binding
         # only, no restart, and removes the certificate this run imported (renewal_journal)
-        journal = ChangeJournal.begin(
+        journal = Checkpoint.begin(
             run,
-            BindingState.read(target, p.https_port),
+            RENEWAL_KIND,
             p.https_port,
-            {"binding": plan.thumbprint, "store": plan.store},
-            swap_commands(target, plan, plan.thumbprint, plan.store),
+            {"binding": BindingState.read(target, p.https_port).to_record()},
+            [" ".join(c) for c in swap_commands(target, plan, plan.thumbprint, plan.store)],
+            {p.https_port: plan.current.thumbprint},
+            desired={"binding": plan.thumbprint, "store": plan.store},
             **renewal_entry(
                 plan.current.binding,
                 plan.method,

@@ -22,15 +22,17 @@ from . import __version__
 from .certificates import CODES as CERTIFICATE_REASONS
 from .commands import CommandRunner
 from .findings import REASONS, Finding, InputError, OctorunbookError, TargetError
-from .journal import journal_topology
 from .params import Parameters
-from .parts_journal import recover_interrupted as recover_parts
+from .parts_journal import recover_interrupted as _parts_restorer  # registers the "parts" restorer
 from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
-from .renewal_journal import recover_interrupted  # 04's binding-only restore (or an older 03 journal)
+from .renewal_journal import recover_interrupted as _renewal_restorer  # registers "renewal"
 from .targets.base import Target
 from .targets.lock import TargetLock, operator_name
+from .targets.state import StateHome
+from .undo import recover_interrupted
 
+RESTORERS = (_parts_restorer, _renewal_restorer)  # imported for their registration
 RUNBOOKS = ("01-import-certificate", "02-verify-certificate", "03-add-https-binding")  # the procedure
 DAY_TWO = ("04-renew-certificate", "05-harden-tls")  # run on their own, e.g. on a schedule
 ALL_RUNBOOKS = RUNBOOKS + DAY_TWO
@@ -124,13 +126,15 @@ class Run:
             if errors:
                 self.findings += errors[1:]
                 raise InputError.from_finding(errors[0])
-            from .targets import open_target
+            from .targets import lock_keys, open_target, state_dir_for
 
             secret_from_env(self.params.pfx_password_env)  # known from now on: masked, never inherited
 
+            StateHome.check_existing(state_dir_for(self.params))  # STATE_DIR_UNSAFE before anything runs
             self.target = open_target(self.params, self.runner)
             self._preflight(self.target)
-            self.lock = TargetLock(self.target.state_dir, self.target.instance, self.runbook)
+            keys = lock_keys(self.target.instance, self.params.https_port)
+            self.lock = TargetLock(self.target.state(), keys, self.runbook)
             self.lock.acquire()
             if self.lock.stale_note:
                 self.note(
@@ -154,10 +158,7 @@ class Run:
                     ],
                 )
             )
-            if journal_topology(self.target) == "parts":  # before anything new is planned
-                recover_parts(self)  # 03's journal, any topology
-            else:
-                recover_interrupted(self)  # 04's binding swap (HTTP.sys), if it left one
+            recover_interrupted(self)  # an unfinished checkpoint, before anything new is planned
         assert self.target is not None
         return self.target
 

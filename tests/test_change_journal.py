@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -18,13 +19,14 @@ from test_safe_change import import_and_verify, snapshot
 
 from octorunbook.auditlog import extract_result
 from octorunbook.inline import run_inline
-from octorunbook.journal import ChangeJournal, read_journal
 from octorunbook.params import Parameters
-from octorunbook.targets.base import BindingState
+from octorunbook.parts_journal import observed, topology
+from octorunbook.targets.protocols import PortalIntent
 from octorunbook.targets.sandbox import Sandbox
+from octorunbook.undo import Checkpoint, checkpoint_name, read_checkpoint
 from octorunbook.verify import http_get, tls_handshake
 
-JOURNAL = "change-OctopusServer.json"
+JOURNAL = checkpoint_name("OctopusServer")
 
 
 def _children(pid: int) -> list[int]:
@@ -87,7 +89,7 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
             assert run.poll() is None, "the run ended before the drill fired"
             time.sleep(0.1)
         time.sleep(1.0)  # 03 is now waiting for the hung portal
-        journal = json.loads(journal_file.read_text())
+        journal = json.loads(journal_file.read_text())["body"]
         kernels = _children(run.pid)
         for pid in kernels:
             os.kill(pid, signal.SIGKILL)
@@ -99,7 +101,7 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
     assert kernels, "no kernel was running"
     assert journal["phase"] == "applying"
     # 03's journal is written by the one loop over the parts: each part's snapshot under its kind
-    assert journal["topology"] == "parts"
+    assert journal["kind"] == "parts"
     assert journal["implementations"]["front"] == "httpsys"
     assert journal["snapshot"]["httpsys"]["thumbprint"] == old
     prefixes = before["config"]["Octopus"]["WebPortal"]["ListenPrefixes"]
@@ -154,13 +156,16 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
     assert snapshot(sandbox)["config"] == before["config"]
 
 
-def _leave_journal(sandbox: Sandbox, params: Parameters, *, port: int = 443) -> ChangeJournal:
-    """A journal as a killed 03 leaves it, for the current (good) state as the snapshot."""
+def _leave_journal(sandbox: Sandbox, params: Parameters, *, port: int = 443) -> Checkpoint:
+    """A checkpoint as a killed 03 leaves it, for the current (good) state as the snapshot."""
     from octorunbook.runbook import Run, TextReporter
 
     run = Run("03-add-https-binding", params, TextReporter())
-    target = run.open()
-    journal = ChangeJournal.begin(run, BindingState.read(target, port), port, {}, [])
+    run.open()
+    parts = topology(run)
+    where = PortalIntent.location(params.hostname, port)
+    snapshot = {part.kind: part.read(where).to_record() for part in (parts.front, parts.instance)}
+    journal = Checkpoint.begin(run, "parts", port, snapshot, [], observed(run, [port]))
     run.finish()
     return journal
 
@@ -193,12 +198,17 @@ def test_a_restore_that_fails_keeps_the_journal_and_plans_nothing(sandbox: Sandb
     params = params_for(sandbox)
     import_and_verify(sandbox, params)
     journal = _leave_journal(sandbox, params)
+    target = journal_target(sandbox, params)
+    config = target.octopus.show_configuration()
+    target.octopus.configure_to(
+        dataclasses.replace(config, hsts_enabled=not config.hsts_enabled)
+    )  # half-done
     Sandbox(sandbox.root).init(fail="service-start", start=False)  # the restore's restart fails once
     record = run_inline("03-add-https-binding", params)
     assert record["status"] == "failed"
     assert record["findings"][-1]["code"] == "INTERRUPTED_RESTORE_FAILED"
     assert "plan" not in record
-    assert read_journal(journal_target(sandbox, params)) is not None
+    assert read_checkpoint(journal_target(sandbox, params)) is not None
     # the next run tries again, and this time the restore succeeds before 03 plans
     again = run_inline("03-add-https-binding", params)
     assert again["status"] == "succeeded", again["findings"]
@@ -215,7 +225,7 @@ def journal_target(sandbox: Sandbox, params: Parameters) -> Any:
 def test_the_journal_is_written_durably_and_removed_after_a_proven_change(
     sandbox: Sandbox, params_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from octorunbook import journal as journal_module
+    from octorunbook.targets import state as journal_module
 
     params = params_for(sandbox)
     import_and_verify(sandbox, params)

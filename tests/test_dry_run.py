@@ -11,6 +11,7 @@ from test_safe_change import snapshot
 
 from octorunbook.auditlog import extract_result
 from octorunbook.cli import main
+from octorunbook.targets.base import memory_name
 from octorunbook.targets.sandbox import Sandbox
 
 
@@ -36,7 +37,7 @@ def test_dry_run_procedure_plans_all_three_runbooks_and_changes_nothing(
         )
     )
     before = snapshot(sandbox)
-    last_import = sandbox.root / "state" / "last-import-OctopusServer.json"
+    last_import = sandbox.root / "state" / memory_name("last-import", "OctopusServer")
 
     assert main(["run", str(params)]) == 0
 

@@ -16,6 +16,7 @@ from nginxkit import HOSTNAME, NGINX, needs_nginx
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.params import Parameters
+from octorunbook.undo import checkpoint_name
 from octorunbook.verify import tls_handshake
 
 
@@ -73,7 +74,9 @@ def test_a_failed_port_change_is_rolled_back_and_proven_where_the_old_site_serve
     assert "PORTAL_NOT_ANSWERING" in _codes(moved)
     assert tls_handshake("127.0.0.1", sandbox.map_port(443), HOSTNAME).thumbprint == thumbprint  # restored
     assert "ROLLBACK_UNVERIFIED" not in _codes(moved)  # proven on 443, where the old site serves
-    assert not (sandbox.root / "state" / "change-OctopusServer.json").exists()  # the next run is not wedged
+    assert not (
+        sandbox.root / "state" / checkpoint_name("OctopusServer")
+    ).exists()  # the next run is not wedged
 
 
 @needs_nginx
@@ -120,7 +123,7 @@ def test_rolling_back_a_first_binding_on_a_port_another_site_serves_is_proven(
 
     assert "PORTAL_NOT_ANSWERING" in _codes(record)
     assert tls_handshake("127.0.0.1", sandbox.map_port(443), HOSTNAME).thumbprint == before  # as before
-    assert not (sandbox.root / "state" / "change-OctopusServer.json").exists()
+    assert not (sandbox.root / "state" / checkpoint_name("OctopusServer")).exists()
 
 
 def test_running_a_file_that_is_not_executable_is_a_command_error_not_a_traceback(tmp_path: Path) -> None:

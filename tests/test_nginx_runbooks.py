@@ -37,6 +37,8 @@ from octorunbook.targets.nginx.process import workers
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.targets.sandbox.proxied import nginx_of
 from octorunbook.targets.sandbox.proxied import upstream as upstream_of
+from octorunbook.targets.state import StateHome
+from octorunbook.undo import checkpoint_name
 from octorunbook.verify import http_get, tls_handshake
 
 pytestmark = needs_nginx
@@ -360,7 +362,7 @@ def test_an_upstream_that_does_not_answer_is_portal_not_answering_and_rollback_s
     assert _served(sandbox) == first["certificate"]["thumbprint"]
     rollback = record["verification"][-1]
     assert rollback["code"] == "ROLLBACK_UNVERIFIED" and rollback["ok"]
-    assert not (sandbox.root / "state" / "change-OctopusServer.json").exists()
+    assert not (sandbox.root / "state" / checkpoint_name("OctopusServer")).exists()
 
 
 def test_an_unmanaged_file_at_the_site_path_is_never_overwritten(
@@ -381,22 +383,24 @@ def test_an_interrupted_nginx_change_is_restored_by_the_next_run_before_it_plans
     sandbox, params, first = bound
     site = sandbox.root / "nginx" / "conf.d" / "octopus-portal.conf"
     snapshot = json.loads(json.dumps(first["state"]["after"]))
-    journal = sandbox.root / "state" / "change-OctopusServer.json"
-    journal.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "topology": "parts",
-                "phase": "applying",
-                "runbook": "03-add-https-binding",
-                "operator": "someone",
-                "pid": 1,
-                "started_at": "2026-01-01T00:00:00Z",
-                "port": 443,
-                "snapshot": snapshot,
-                "commands": [],
-            }
-        )
+    journal = sandbox.root / "state" / checkpoint_name("OctopusServer")
+    StateHome.open(journal.parent, "sandbox/octopusserver").write(
+        journal.name,
+        "checkpoint",
+        {
+            "version": 2,
+            "kind": "parts",
+            "phase": "applying",
+            "runbook": "03-add-https-binding",
+            "operator": "someone",
+            "pid": 1,
+            "started_at": "2026-01-01T00:00:00Z",
+            "instance": "OctopusServer",
+            "port": 443,
+            "snapshot": snapshot,
+            "served_before": {},
+            "commands": [],
+        },
     )
     site.write_text(site.read_text().replace("max-age=3600", "max-age=60"))  # half-changed, not reloaded
 

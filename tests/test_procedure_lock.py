@@ -16,6 +16,7 @@ from test_safe_change import import_and_verify
 
 from octorunbook import bind
 from octorunbook.inline import run_inline
+from octorunbook.targets.lock import holder_name
 from octorunbook.targets.sandbox import Sandbox
 
 
@@ -37,7 +38,7 @@ def test_second_concurrent_octorunbook_run_gets_target_busy_before_changing_anyt
     first_yaml.write_text(yaml.safe_dump(params))
     second_yaml = tmp_path / "second.yaml"
     second_yaml.write_text(yaml.safe_dump({**params, "audit_dir": str(tmp_path / "audit-second")}))
-    lock_info = sandbox.root / "state" / "lock-OctopusServer.json"
+    lock_info = sandbox.root / "state" / holder_name("OctopusServer")
 
     first = _cli("run", str(first_yaml))
     try:
@@ -67,7 +68,7 @@ def test_second_concurrent_octorunbook_run_gets_target_busy_before_changing_anyt
 _HOLDER = r"""
 import json, os, subprocess, sys
 from pathlib import Path
-from octorunbook.targets.lock import TOKEN_ENV, TargetLock
+from octorunbook.targets.lock import TOKEN_ENV, TargetLock, holder_name
 
 state = Path(sys.argv[1])
 JOIN = (
@@ -75,7 +76,7 @@ JOIN = (
     "from pathlib import Path\n"
     "from octorunbook.findings import TargetError\n"
     "from octorunbook.targets.lock import TargetLock\n"
-    "lock = TargetLock(Path(sys.argv[1]), 'OctopusServer', '02-verify-certificate')\n"
+    "lock = TargetLock.for_instance(Path(sys.argv[1]), 'OctopusServer', '02-verify-certificate')\n"
     "try:\n"
     "    lock.acquire()\n"
     "    print('joined' if lock.joined else 'took')\n"
@@ -91,15 +92,15 @@ def child(token):
     return out.stdout.strip()
 
 seen = {}
-first = TargetLock(state, "OctopusServer", "procedure")
+first = TargetLock.for_instance(state, "OctopusServer", "procedure")
 first.acquire(procedure=True, first="01-import-certificate")
 old_token = first.token
 seen["own child, current token"] = child(old_token)
 seen["own child, no token"] = child(None)
 seen["own child, forged token"] = child("x" * 43)
-seen["token in lock file"] = old_token in (state / "lock-OctopusServer.json").read_text()
+seen["token in lock file"] = old_token in (state / holder_name("OctopusServer")).read_text()
 first.release()
-second = TargetLock(state, "OctopusServer", "procedure")
+second = TargetLock.for_instance(state, "OctopusServer", "procedure")
 second.acquire(procedure=True)
 seen["own child, stale token of an earlier procedure"] = child(old_token)
 print(json.dumps({"seen": seen, "token": second.token}), flush=True)
@@ -131,7 +132,7 @@ def test_only_a_kernel_started_by_the_holding_procedure_with_its_current_token_j
         os.environ[TOKEN_ENV] = report["token"]
         try:
             with pytest.raises(TargetError) as refused:
-                TargetLock(state, "OctopusServer", "03-add-https-binding").acquire()
+                TargetLock.for_instance(state, "OctopusServer", "03-add-https-binding").acquire()
             assert refused.value.code == "TARGET_BUSY"
         finally:
             del os.environ[TOKEN_ENV]

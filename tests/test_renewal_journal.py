@@ -21,13 +21,13 @@ from test_renew import RENEW, first_binding, served
 from test_windows_notebooks import _run, windows_host  # noqa: F401 - the fixture, used by name
 
 from octorunbook.inline import run_inline
-from octorunbook.journal import ChangeJournal
 from octorunbook.renewal_journal import renewal_entry
 from octorunbook.targets.base import BindingState
 from octorunbook.targets.sandbox import Sandbox
+from octorunbook.undo import Checkpoint, checkpoint_name
 from octorunbook.verify import tls_handshake
 
-JOURNAL = "change-OctopusServer.json"
+JOURNAL = checkpoint_name("OctopusServer")
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds the kernel through /proc")
 
 
@@ -87,7 +87,7 @@ def _kill_renewal_after_the_swap(
             assert run.poll() is None, (tmp_path / "renew.out").read_text()  # ended before the drill fired
             time.sleep(0.05)
         time.sleep(0.5)  # the stand-in has written the new binding and hangs
-        journal = json.loads(_journal_file(sandbox, target).read_text())
+        journal = json.loads(_journal_file(sandbox, target).read_text())["body"]
         table = _processes()
         kernels = [p for p, (ppid, _, _, cmd) in table.items() if ppid == run.pid and "ipykernel" in cmd]
         under = [p for k in kernels for p in _descendants(k)]
@@ -217,12 +217,13 @@ def _leave_renewal_journal(sandbox: Sandbox, params: Any, new: str, imported: bo
     target = run.open()
     before = target.httpsys.show(443)
     assert before is not None
-    ChangeJournal.begin(
+    Checkpoint.begin(
         run,
-        BindingState.read(target, 443),
+        "renewal",
         443,
-        {"binding": new, "store": "My"},
+        {"binding": BindingState.read(target, 443).to_record()},
         [],
+        {443: before.certificate_hash},
         **renewal_entry(before, "octopus", {}, new, "My", imported, "localhost"),
     )
     target.octopus.ssl_certificate(new, "My", ip_address="0.0.0.0", port=443)

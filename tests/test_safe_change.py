@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from octorunbook.inline import run_inline
+from octorunbook.targets.lock import holder_name
 from octorunbook.targets.sandbox import DRILLS, Sandbox
 from octorunbook.verify import http_get
 
@@ -176,14 +177,14 @@ def test_two_runs_at_once_one_proceeds_the_other_gets_target_busy(
     assert loser["codes"][-1] == "TARGET_BUSY" and loser["mutating"] == 0
     bindings = json.loads(sandbox.httpsys_path.read_text())
     assert bindings["0.0.0.0:443"]["hash"] == thumbprint
-    assert not (sandbox.root / "state" / "lock-OctopusServer.json").exists()
+    assert not (sandbox.root / "state" / holder_name("OctopusServer")).exists()
 
 
 _HOLDER = """
 import sys, time
 from pathlib import Path
 from octorunbook.runbook import TargetLock
-lock = TargetLock(Path(sys.argv[1]), "OctopusServer", "03-add-https-binding")
+lock = TargetLock.for_instance(Path(sys.argv[1]), "OctopusServer", "03-add-https-binding")
 lock.acquire()
 print("held", flush=True)
 time.sleep(120)

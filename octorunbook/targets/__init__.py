@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import OCTOPUS_APP_ID, HostInfo, KeyCheck, PortalConfig, SslBinding, StoredCertificate, Target
 from .lock import TargetLock
+from .lock import lock_keys as lock_keys_for
+from .state import StateHome, normalised_instance
 
 if TYPE_CHECKING:
     from ..commands import CommandRunner
@@ -41,19 +44,35 @@ def open_existing_target(params: Parameters, runner: CommandRunner) -> Target:
     return sandbox.open_target(params.instance, runner)
 
 
-def procedure_lock(params: Parameters, first: str) -> TargetLock:
-    """The target's lock, found without opening the target (nothing is created or started here)."""
+def state_dir_for(params: Parameters) -> Path:
+    """Where the target's protected state home is, from the parameters alone (nothing is opened)."""
     if params.target == "windows":
         from .windows import default_state_dir
 
-        state_dir = default_state_dir()
-    elif params.target == "nginx":
+        return default_state_dir()
+    if params.target == "nginx":
         from .nginx.host import state_dir as nginx_state_dir
 
-        state_dir = nginx_state_dir(params)
-    else:
-        state_dir = params.resolved_sandbox_dir() / "state"  # where ``Sandbox.open_target`` keeps it
-    return TargetLock(state_dir, params.instance, f"procedure from {first}" if first else "procedure")
+        return nginx_state_dir(params)
+    return params.resolved_sandbox_dir() / "state"  # where ``Sandbox.open_target`` keeps it
+
+
+def target_id(kind: str, instance: str) -> str:
+    """The name every state file carries and is checked against: the kind and the normalised instance."""
+    return f"{kind}/{normalised_instance(instance)}"
+
+
+def lock_keys(instance: str, https_port: int) -> list[str]:
+    """What a change holds: the instance (however it is spelled) and the TLS endpoint it serves."""
+    return lock_keys_for(instance, https_port)
+
+
+def procedure_lock(params: Parameters, first: str) -> TargetLock:
+    """The target's lock, found without opening the target (nothing is started here; the state home is
+    checked, and created private when missing)."""
+    home = StateHome.open(state_dir_for(params), target_id(params.target, params.instance))
+    keys = lock_keys(params.instance, params.https_port)
+    return TargetLock(home, keys, f"procedure from {first}" if first else "procedure")
 
 
 __all__ = [
@@ -64,7 +83,11 @@ __all__ = [
     "SslBinding",
     "StoredCertificate",
     "Target",
+    "StateHome",
+    "lock_keys",
     "open_existing_target",
     "open_target",
     "procedure_lock",
+    "state_dir_for",
+    "target_id",
 ]

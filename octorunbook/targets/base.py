@@ -16,18 +16,19 @@ Arrows: this module imports the drivers, never the reverse. Each driver owns the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from ..findings import OctorunbookError
 from .httpsys import OCTOPUS_APP_ID as OCTOPUS_APP_ID
 from .httpsys import HttpSys
 from .httpsys import SslBinding as SslBinding
 from .octopus import OctopusServer
 from .octopus import PortalConfig as PortalConfig
 from .protocols import StoredCertificate as StoredCertificate
+from .state import FolderGuard, StateHome, normalised_instance, slug
 
 if TYPE_CHECKING:
     from ..commands import CommandRunner
@@ -125,6 +126,11 @@ class HostInfo:
         return asdict(self)
 
 
+def memory_name(key: str, instance: str) -> str:
+    """The state file that remembers ``key`` (e.g. ``last-import``) for ``instance``."""
+    return f"memory-{slug(key + ' ' + normalised_instance(instance))}.json"
+
+
 @dataclass
 class Target:
     """A host we act on: its store, its Octopus instance, its HTTP.sys bindings."""
@@ -165,18 +171,36 @@ class Target:
             return HostInfo(platform.platform(), None, True, self.host)
         return self.host_probe()
 
+    # How the state home is made private where a mode is not enough (a Windows DACL); None: POSIX rules.
+    state_guard: FolderGuard | None = None
+    _home: StateHome | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        """The name every state file of this target carries: kind and normalised instance."""
+        return f"{self.kind}/{normalised_instance(self.instance)}"
+
+    def state(self) -> StateHome:
+        """The protected state home (checked once per run: ``STATE_DIR_UNSAFE`` before any read)."""
+        if self._home is None:
+            self._home = StateHome.open(self.state_dir, self.id, self.state_guard)
+        return self._home
+
+    def memory_name(self, key: str) -> str:
+        return memory_name(key, self.instance)
+
     # Small persistent memory per target: the certificate most recently imported by runbook 01.
     def remember(self, key: str, value: dict[str, Any]) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        path = self.state_dir / f"{key}-{self.instance}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(value, indent=2))
-        tmp.replace(path)
+        self.state().write(self.memory_name(key), "memory", {"key": key, "value": value})
 
     def recall(self, key: str) -> dict[str, Any] | None:
-        path = self.state_dir / f"{key}-{self.instance}.json"
+        """What was remembered under ``key``, if this target's home holds it authenticated; an untrusted
+        file is quarantined (and reported by the next run that changes the target) and forgotten here."""
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            body = self.state().read(self.memory_name(key), "memory")
+        except OctorunbookError:
             return None
-        return data if isinstance(data, dict) else None
+        if body is None or body.get("key") != key or not isinstance(body.get("value"), dict):
+            return None
+        value: dict[str, Any] = body["value"]
+        return value

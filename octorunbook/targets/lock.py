@@ -2,7 +2,7 @@
 
 The operating system drops the lock when its process dies, so a killed run never blocks the next one
 and no process id has to be probed (``os.kill(pid, 0)`` would send Ctrl+C on Windows). Beside the
-lock, ``lock-<instance>.json`` says who holds it; finding that file while the lock is free means the
+lock, an authenticated ``lock-….json`` in the target's state home says who holds it; finding that file while the lock is free means the
 previous holder was killed, which is reported.
 
 A *procedure* (``octorunbook run``, the form's Continue) holds the lock for 01 → 02 → 03 and runs each
@@ -21,15 +21,16 @@ import contextlib
 import getpass
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import socket
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..findings import TargetError
+from .state import StateHome, normalised_instance, slug
 
 TOKEN_ENV = "OCTORUNBOOK_LOCK_TOKEN"
 
@@ -49,44 +50,73 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def lock_keys(instance: str, https_port: int) -> list[str]:
+    """What a change holds: the instance (however it is spelled) and the TLS endpoint it serves."""
+    return [f"instance {normalised_instance(instance)}", f"port {https_port}"]
+
+
+def holder_name(instance: str) -> str:
+    """The file in the state home that says who holds ``instance``'s lock (for operators and tests)."""
+    return f"lock-{slug('instance ' + normalised_instance(instance))}.json"
+
+
 class TargetLock:
-    """The per-instance lock: ``acquire`` takes it (or joins the procedure holding it), ``release`` frees it."""
+    """The target's lock: ``acquire`` takes it (or joins the procedure holding it), ``release`` frees it.
 
-    _held_here: dict[str, TargetLock] = {}  # lock file -> the lock this process holds on it
+    It is keyed by what changes, not by how the operator spelled it: the instance (case-insensitive, as
+    Windows names services) and the TLS endpoint. Each key is one OS lock in the target's state home;
+    a run holds all of them or none, so two spellings of one target, or two instances on one port,
+    wait for each other."""
 
-    def __init__(self, state_dir: Path, instance: str, runbook: str) -> None:
-        self.path = state_dir / f"lock-{instance}.json"
-        self.lock_path = state_dir / f"lock-{instance}.lock"
+    _held_here: dict[str, TargetLock] = {}  # first lock file -> the lock this process holds on it
+
+    def __init__(self, home: StateHome, keys: Sequence[str], runbook: str) -> None:
+        if not keys:
+            raise ValueError("a lock needs at least one key")
+        self.home = StateHome(home.root, "locks")  # one holder format for every instance on this host
+        self.names = [f"lock-{slug(key)}" for key in dict.fromkeys(keys)]
+        self.info_name = self.names[0] + ".json"
+        self.lock_path = home.root / (self.names[0] + ".lock")
+        self.path = home.root / self.info_name
         self.runbook = runbook
         self.held = False
         self.joined = False  # this run belongs to the procedure that holds the lock
         self.stale_note: str = ""
         self.token = ""  # set when acquired for a procedure: handed to its kernels only
-        self._handle: Any = None
+        self._fds: list[int] = []
+
+    @classmethod
+    def for_instance(cls, state_dir: Path, instance: str, runbook: str, https_port: int = 443) -> TargetLock:
+        """The lock of ``instance`` serving ``https_port``, in the state home at ``state_dir`` (checked)."""
+        home = StateHome.open(state_dir, "locks")
+        return cls(home, lock_keys(instance, https_port), runbook)
 
     def acquire(self, *, procedure: bool = False, first: str = "") -> None:
         """Take the lock; ``procedure`` holds it for several runs (``first`` reports a stale lock)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         previous = TargetLock._held_here.get(str(self.lock_path))
         took_over = previous is not None and not previous.token
         if previous is not None and took_over:  # a cell was run again in this process: take it over
             previous._release_os_lock()
-        handle = open(self.lock_path, "a+b")  # noqa: SIM115 - held open for the run's lifetime
-        if not _try_lock(handle):
-            handle.close()
-            holder = self._read()
-            if not procedure and self._may_join(holder):
-                self.joined = True
-                if holder.get("first") == self.runbook:
-                    self.stale_note = str(holder.get("stale_note", ""))
-                return
-            raise TargetError(
-                "TARGET_BUSY",
-                f"Another run is changing this target: {holder.get('runbook', 'unknown runbook')} by "
-                f"{holder.get('operator', 'unknown')} (pid {holder.get('pid', '?')} on {holder.get('host', '?')}) "
-                f"since {holder.get('since', '?')}.",
-                "Wait for it to finish; nothing was changed by this run.",
-            )
+        fds: list[int] = []
+        for name in self.names:
+            fd = self.home.open_lock(name + ".lock")
+            fds.append(fd)
+            if not _try_lock(fd):
+                for held in fds:
+                    os.close(held)  # closing releases the ones taken so far
+                holder = self._read()
+                if not procedure and self._may_join(holder):
+                    self.joined = True
+                    if holder.get("first") == self.runbook:
+                        self.stale_note = str(holder.get("stale_note", ""))
+                    return
+                raise TargetError(
+                    "TARGET_BUSY",
+                    f"Another run is changing this target: {holder.get('runbook', 'unknown runbook')} by "
+                    f"{holder.get('operator', 'unknown')} (pid {holder.get('pid', '?')} on "
+                    f"{holder.get('host', '?')}) since {holder.get('since', '?')}.",
+                    "Wait for it to finish; nothing was changed by this run.",
+                )
         holder = self._read()
         if holder and not took_over:
             self.stale_note = (
@@ -104,12 +134,11 @@ class TargetLock:
         if procedure:
             self.token = secrets.token_urlsafe(32)
             info.update(token_sha256=_digest(self.token), first=first, stale_note=self.stale_note)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.replace(self.path)
-        self._handle = handle
+        self._fds = fds
         self.held = True
         TargetLock._held_here[str(self.lock_path)] = self
+        for name in self.names:  # a run locked out by any one key can say who holds it
+            self.home.write(name + ".json", "lock-holder", info)
 
     def _may_join(self, holder: dict[str, Any]) -> bool:
         token = os.environ.get(TOKEN_ENV, "")
@@ -122,17 +151,21 @@ class TargetLock:
         )
 
     def _read(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        """Who holds (or held) the lock: authenticated, or nothing (an untrusted file is quarantined)."""
+        for name in self.names:
+            try:
+                found = self.home.read(name + ".json", "lock-holder")
+            except TargetError:
+                continue
+            if found:
+                return found
+        return {}
 
     def _release_os_lock(self) -> None:
-        if self._handle is not None:
+        for fd in self._fds:
             with contextlib.suppress(OSError):
-                self._handle.close()  # closing the handle releases the OS lock
-            self._handle = None
+                os.close(fd)  # closing the descriptor releases the OS lock
+        self._fds = []
         self.held = False
         if TargetLock._held_here.get(str(self.lock_path)) is self:
             del TargetLock._held_here[str(self.lock_path)]
@@ -140,8 +173,8 @@ class TargetLock:
     def release(self) -> None:
         """Free the lock this run took; a run that joined its procedure's lock leaves it to the procedure."""
         if self.held:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+            for name in self.names:
+                self.home.remove(name + ".json")
         self._release_os_lock()
         self.token = ""
 
@@ -150,18 +183,18 @@ class TargetLock:
         return {TOKEN_ENV: self.token} if self.held and self.token else {}
 
 
-def _try_lock(handle: Any) -> bool:
-    """Take an exclusive, non-blocking OS lock on ``handle``; False when another process has it."""
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive, non-blocking OS lock on ``fd``; False when another process has it."""
     try:
         if os.name == "nt":
             import msvcrt
 
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
         else:
             import fcntl
 
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return False
     return True

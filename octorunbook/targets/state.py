@@ -110,7 +110,9 @@ def check_path_components(folder: Path, uid: int | None = None) -> None:
             raise unsafe(folder, f"{current} belongs to uid {info.st_uid}, not to root or uid {uid}")
         writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         if writable_by_others and not info.st_mode & stat.S_ISVTX:
-            raise unsafe(folder, f"{current} is writable by other users (mode {stat.S_IMODE(info.st_mode):04o})")
+            raise unsafe(
+                folder, f"{current} is writable by other users (mode {stat.S_IMODE(info.st_mode):04o})"
+            )
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class StateHome:
             return
         check_path_components(root.parent)
         try:
+            os.makedirs(root.parent, exist_ok=True)
             os.mkdir(root, 0o700)
         except FileExistsError:
             pass
@@ -156,11 +159,33 @@ class StateHome:
         if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
             raise unsafe(root, "it is a link or not a folder")
         if not _owner_ok(info, os.geteuid()):
-            raise unsafe(root, f"it belongs to uid {info.st_uid}, not to uid {os.geteuid()} who runs octorunbook")
+            raise unsafe(
+                root, f"it belongs to uid {info.st_uid}, not to uid {os.geteuid()} who runs octorunbook"
+            )
         if stat.S_IMODE(info.st_mode) & 0o077:
             raise unsafe(root, f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700")
         for sub in (QUARANTINE,):
             self._subfolder(sub)
+
+    @staticmethod
+    def check_existing(root: Path) -> None:
+        """Refuse an unsafe state folder before anything else runs (it is created later, if missing)."""
+        if os.name == "nt":
+            return
+        root = Path(os.path.abspath(root))
+        check_path_components(root.parent)
+        try:
+            info = os.lstat(root)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise unsafe(root, "it is a link or not a folder")
+        if info.st_uid != os.geteuid():
+            raise unsafe(
+                root, f"it belongs to uid {info.st_uid}, not to uid {os.geteuid()} who runs octorunbook"
+            )
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            raise unsafe(root, f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700")
 
     def _subfolder(self, name: str) -> Path:
         path = self.root / name
@@ -168,7 +193,9 @@ class StateHome:
             os.mkdir(path, 0o700)
         info = os.lstat(path)
         if os.name != "nt" and (
-            not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) & 0o077
+            not stat.S_ISDIR(info.st_mode)
+            or info.st_uid != os.geteuid()
+            or stat.S_IMODE(info.st_mode) & 0o077
         ):
             raise unsafe(self.root, f"{path} is not a private folder of ours")
         return path

@@ -223,7 +223,7 @@ class Sandbox:
                 for store in ("My",) + (("WebHosting",) if webhosting else ()):
                     (self.stores_dir / store).mkdir(parents=True, exist_ok=True)
                 self.run_dir.mkdir(parents=True, exist_ok=True)
-                (self.root / "state").mkdir(parents=True, exist_ok=True)
+                (self.root / "state").mkdir(mode=0o700, parents=True, exist_ok=True)  # a private state home
                 self.write_json(
                     self.meta_path,
                     {
