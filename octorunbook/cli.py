@@ -177,6 +177,7 @@ COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
     ),
     ("audit", "_cli_audit", "list, verify and show the executed-notebook records in an audit directory"),
     ("renew", "_cli_renew", "renew or rotate the portal certificate with no restart (runbook 04, headless)"),
+    ("recover", "_cli_recover", "show (and with --discard clear) state files set aside as untrusted"),
     ("check", "_cli_renewal", "Nagios/Icinga-style expiry check of the served certificate (exit 0/1/2/3)"),
     (
         "schedule",
