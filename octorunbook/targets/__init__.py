@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .base import OCTOPUS_APP_ID, HostInfo, KeyCheck, PortalConfig, SslBinding, StoredCertificate, Target
 from .lock import TargetLock
 from .lock import lock_keys as lock_keys_for
+from .registry import factory
 from .state import StateHome, normalised_instance
 
 if TYPE_CHECKING:
@@ -17,44 +18,17 @@ if TYPE_CHECKING:
 
 def open_target(params: Parameters, runner: CommandRunner) -> Target:
     """The sandbox (created on first use) unless the operator chose ``target: windows`` or ``nginx``."""
-    if params.target == "nginx":
-        from .nginx.host import open_nginx_target
-
-        return open_nginx_target(params, runner)
-    if params.target == "windows":
-        from .windows import open_windows_target
-
-        return open_windows_target(instance=params.instance, server_exe=params.server_exe, runner=runner)
-    from .sandbox import ensure_sandbox
-
-    sandbox = ensure_sandbox(params.resolved_sandbox_dir(), front=params.front)
-    return sandbox.open_target(params.instance, runner)
+    return factory(params.target).open(params, runner, False)
 
 
 def open_existing_target(params: Parameters, runner: CommandRunner) -> Target:
     """The target as it is, for readers (a check): a sandbox must exist already, nothing is started."""
-    if params.target == "nginx":
-        from .nginx.host import open_nginx_target
-
-        return open_nginx_target(params, runner)
-    from .sandbox import Sandbox
-
-    sandbox = Sandbox(params.resolved_sandbox_dir())
-    sandbox.require()
-    return sandbox.open_target(params.instance, runner)
+    return factory(params.target).open(params, runner, True)
 
 
 def state_dir_for(params: Parameters) -> Path:
     """Where the target's protected state home is, from the parameters alone (nothing is opened)."""
-    if params.target == "windows":
-        from .windows import default_state_dir
-
-        return default_state_dir()
-    if params.target == "nginx":
-        from .nginx.host import state_dir as nginx_state_dir
-
-        return nginx_state_dir(params)
-    return params.resolved_sandbox_dir() / "state"  # where ``Sandbox.open_target`` keeps it
+    return factory(params.target).state_dir(params)
 
 
 def target_id(kind: str, instance: str) -> str:

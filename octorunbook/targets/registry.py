@@ -1,0 +1,84 @@
+"""Targets by name: ``target: sandbox | windows | nginx`` → the factory that opens it, and where its state lives.
+
+Every door (a runbook, a procedure's lock, a check, ``recover``) finds a target here, so adding a
+topology is one entry, not another ``if params.target == …`` in each caller. A factory opens the target
+as it is (``existing=True``: a reader must not create or start anything) and says where the target's
+protected state home is, from the parameters alone, so a lock can be taken before anything is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..commands import CommandRunner
+    from ..params import Parameters
+    from .base import Target
+
+
+@dataclass(frozen=True)
+class TargetFactory:
+    """How one kind of target is opened, and where its state home is."""
+
+    open: Callable[[Parameters, CommandRunner, bool], Target]
+    state_dir: Callable[[Parameters], Path]
+
+
+def _open_sandbox(params: Parameters, runner: CommandRunner, existing: bool) -> Target:
+    from .sandbox import Sandbox, ensure_sandbox
+
+    if existing:
+        sandbox = Sandbox(params.resolved_sandbox_dir())
+        sandbox.require()
+    else:
+        sandbox = ensure_sandbox(params.resolved_sandbox_dir(), front=params.front)
+    return sandbox.open_target(params.instance, runner)
+
+
+def _sandbox_state(params: Parameters) -> Path:
+    return params.resolved_sandbox_dir() / "state"  # where ``Sandbox.open_target`` keeps it
+
+
+def _open_windows(params: Parameters, runner: CommandRunner, existing: bool) -> Target:
+    from .windows import open_windows_target
+
+    return open_windows_target(instance=params.instance, server_exe=params.server_exe, runner=runner)
+
+
+def _windows_state(params: Parameters) -> Path:
+    from .windows import default_state_dir
+
+    return default_state_dir()
+
+
+def _open_nginx(params: Parameters, runner: CommandRunner, existing: bool) -> Target:
+    from .nginx.host import open_nginx_target
+
+    return open_nginx_target(params, runner)
+
+
+def _nginx_state(params: Parameters) -> Path:
+    from .nginx.host import state_dir
+
+    return state_dir(params)
+
+
+TARGETS: dict[str, TargetFactory] = {
+    "sandbox": TargetFactory(_open_sandbox, _sandbox_state),
+    "windows": TargetFactory(_open_windows, _windows_state),
+    "nginx": TargetFactory(_open_nginx, _nginx_state),
+}
+
+
+def factory(name: str) -> TargetFactory:
+    """The factory for ``target: name`` (the parameter parser has already refused other names)."""
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ValueError(f"no target named {name!r}; known: {', '.join(TARGETS)}") from None
+
+
+__all__ = ["TARGETS", "TargetFactory", "factory"]
