@@ -89,7 +89,7 @@ def httpsys_parts(target: base.Target, store: str) -> TargetParts:
         return target.parts
     return TargetParts(
         StoreByName(target.store, store),
-        HttpSysFront(target.httpsys, target.octopus),
+        HttpSysFront(target.httpsys, target.octopus, windows_build=lambda: target.host_info().windows_build),
         OctopusServerInstance(target.octopus),
     )
 

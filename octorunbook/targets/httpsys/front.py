@@ -1,16 +1,34 @@
 """The HTTP.sys binding as a ``protocols.TlsFront``: the ``sslcert`` record on one endpoint, made by
 ``Octopus.Server ssl-certificate`` and removed by ``netsh http delete sslcert`` (Windows, and the
-sandbox's stand-in through the same command seam)."""
+sandbox's stand-in through the same command seam).
+
+The binding's state includes its non-default per-binding settings (``disablelegacytls``,
+``dsmapperusage`` …), because Octopus's ``ssl-certificate`` rebinds with defaults and silently drops
+them. A change that keeps the endpoint and the application swaps in place — ``netsh http update
+sslcert`` with every setting carried (delete and re-add with them on builds without ``update``) — and a
+restore puts the settings back the same way: what the operator set on the binding survives 03, 04, 05
+and their rollbacks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ...findings import Finding, TargetError
 from ..octopus import OctopusServer
 from ..protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
-from . import OCTOPUS_APP_ID, HttpSys
+from . import OCTOPUS_APP_ID, SSLCERT_SETTINGS, HttpSys, carried_settings, sslcert_argv
+
+# netsh http update sslcert does not exist on Server 2012 R2 (build 9600) and older.
+UPDATE_SSLCERT_MIN_BUILD = 9601
+_PARAMETERS = {parameter for _, parameter, _ in SSLCERT_SETTINGS}
+_SETTING_VALUE = re.compile(r"^(enable|disable|[0-9]{1,10}|[A-Za-z0-9 ._{}-]{1,128})$")
+_THUMBPRINT = re.compile(r"^([0-9A-F]{40})?$")
+_ENDPOINT = re.compile(r"^[0-9.]{7,15}:[0-9]{1,5}$")
+_STORE = re.compile(r"^(|My|WebHosting)$", re.IGNORECASE)
+_APP_ID = re.compile(r"^(|\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?)$")
 
 
 @dataclass(frozen=True)
@@ -22,6 +40,7 @@ class HttpSysBinding:
     store: str = field(default="", compare=False)  # Windows store names ignore case: store_key compares
     store_key: str = ""
     application_id: str = ""
+    settings: tuple[tuple[str, str], ...] = ()  # non-default per-binding settings, as add/update parameters
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -29,7 +48,12 @@ class HttpSysBinding:
             "thumbprint": self.thumbprint,
             "store": self.store,
             "application_id": self.application_id,
+            "settings": dict(self.settings),
         }
+
+    @property
+    def carried(self) -> dict[str, str]:
+        return dict(self.settings)
 
     @property
     def port(self) -> int:
@@ -39,9 +63,14 @@ class HttpSysBinding:
         return f"{self.thumbprint} ({self.store})" if self.thumbprint else "none"
 
 
-def _binding(endpoint: str, thumbprint: str, store: str, application_id: str) -> HttpSysBinding:
+def _binding(
+    endpoint: str, thumbprint: str, store: str, application_id: str, settings: dict[str, str] | None = None
+) -> HttpSysBinding:
     """Compared as Windows compares them: thumbprint, store name and application id ignore case."""
-    return HttpSysBinding(endpoint, thumbprint.upper(), store, store.lower(), application_id.strip().upper())
+    carried = tuple(sorted((settings or {}).items()))
+    return HttpSysBinding(
+        endpoint, thumbprint.upper(), store, store.lower(), application_id.strip().upper(), carried
+    )
 
 
 class HttpSysFront:
@@ -49,17 +78,25 @@ class HttpSysFront:
 
     kind = "httpsys"
 
-    def __init__(self, httpsys: HttpSys, octopus: OctopusServer, ip_address: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        httpsys: HttpSys,
+        octopus: OctopusServer,
+        ip_address: str = "0.0.0.0",
+        windows_build: Callable[[], int | None] | None = None,
+    ) -> None:
         self.httpsys = httpsys
         self.octopus = octopus
         self.ip_address = ip_address
+        self.windows_build = windows_build or (lambda: None)
 
     def read(self, intent: PortalIntent) -> HttpSysBinding:
         endpoint = f"{self.ip_address}:{intent.https_port}"
         found = self.httpsys.show(intent.https_port, self.ip_address)
         if found is None:
             return HttpSysBinding(endpoint)
-        return _binding(endpoint, found.certificate_hash, found.store_name, found.application_id)
+        settings, _ = carried_settings(found)
+        return _binding(endpoint, found.certificate_hash, found.store_name, found.application_id, settings)
 
     def desired(self, intent: PortalIntent, current: HttpSysBinding) -> HttpSysBinding:
         if current.thumbprint and current.application_id.strip().upper() != OCTOPUS_APP_ID:
@@ -72,7 +109,8 @@ class HttpSysFront:
                 details={"holder": current.to_record()},
             )
         certificate = intent.certificate
-        return _binding(current.endpoint, certificate.thumbprint, certificate.store, OCTOPUS_APP_ID)
+        carried = current.carried if current.thumbprint else {}  # what the operator set on the binding stays
+        return _binding(current.endpoint, certificate.thumbprint, certificate.store, OCTOPUS_APP_ID, carried)
 
     def diff(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[SettingDiff]:
         return [SettingDiff(f"HTTP.sys binding {current.endpoint}", current.text(), desired.text())]
@@ -80,35 +118,75 @@ class HttpSysFront:
     def findings(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[Finding]:
         return []
 
-    def _bind_argv(self, state: HttpSysBinding) -> list[str]:
-        return self.octopus.ssl_certificate_argv(
-            state.thumbprint, state.store, ip_address=self.ip_address, port=state.port
+    def method(self, current: HttpSysBinding, desired: HttpSysBinding) -> str:
+        """How ``desired`` is put on the endpoint: Octopus's own command when no setting needs keeping;
+        ``netsh-update`` (in place, settings carried) when some do; ``netsh-delete-add`` on builds
+        without ``update sslcert``; ``netsh-add`` when there is no binding to update."""
+        if not desired.settings:
+            return "octopus"
+        if not current.thumbprint:
+            return "netsh-add"
+        build = self.windows_build()
+        return (
+            "netsh-delete-add" if build is not None and build < UPDATE_SSLCERT_MIN_BUILD else "netsh-update"
         )
 
+    def argv(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[list[str]]:
+        """The exact commands that take the endpoint from ``current`` to ``desired``."""
+        if not desired.thumbprint:
+            return [[self.httpsys.exe, "http", "delete", "sslcert", f"ipport={desired.endpoint}"]]
+        method = self.method(current, desired)
+        if method == "octopus":
+            return [
+                self.octopus.ssl_certificate_argv(
+                    desired.thumbprint, desired.store, ip_address=self.ip_address, port=desired.port
+                )
+            ]
+        args = (desired.endpoint, desired.thumbprint, OCTOPUS_APP_ID, desired.store, desired.carried)
+        if method == "netsh-update":
+            return [sslcert_argv(self.httpsys.exe, "update", *args)]
+        delete = [[self.httpsys.exe, "http", "delete", "sslcert", f"ipport={desired.endpoint}"]]
+        return (delete if current.thumbprint else []) + [sslcert_argv(self.httpsys.exe, "add", *args)]
+
     def actions(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[Action]:
-        return (
-            []
-            if current == desired
-            else [Action("bind certificate (HTTP.sys)", tuple(self._bind_argv(desired)))]
-        )
+        if current == desired:
+            return []
+        return [Action("bind certificate (HTTP.sys)", tuple(argv)) for argv in self.argv(current, desired)]
+
+    def _put(self, current: HttpSysBinding, desired: HttpSysBinding) -> None:
+        method = self.method(current, desired)
+        if method == "octopus":
+            self.octopus.ssl_certificate(
+                desired.thumbprint, desired.store, ip_address=self.ip_address, port=desired.port
+            )
+            return
+        args = (desired.endpoint, desired.thumbprint, OCTOPUS_APP_ID, desired.store, desired.carried)
+        if method == "netsh-update":
+            self.httpsys.set_binding("update", *args)
+            return
+        if current.thumbprint:
+            self.httpsys.delete(current.port, self.ip_address)
+        self.httpsys.set_binding("add", *args)
 
     def apply(self, current: HttpSysBinding, desired: HttpSysBinding, log: ChangeLog) -> None:
         if current == desired:
             return
-        self.octopus.ssl_certificate(
-            desired.thumbprint, desired.store, ip_address=self.ip_address, port=desired.port
-        )
+        self._put(current, desired)
         log.change("bind certificate", f"{desired.endpoint}: {current.text()} → {desired.text()}")
 
     def restore(self, previous: HttpSysBinding, log: ChangeLog) -> None:
+        """Put ``previous`` back, its per-binding settings included (read what is there now first)."""
         if previous.thumbprint:
-            self.octopus.ssl_certificate(
-                previous.thumbprint, previous.store, ip_address=self.ip_address, port=previous.port
-            )
+            now = self.read(PortalIntent.location("localhost", previous.port))
+            self._put(now, previous)
             log.change("rollback: restore binding", f"{previous.endpoint}: {previous.text()}")
         else:
             self.httpsys.delete(previous.port, self.ip_address)
             log.change("rollback: remove binding", previous.endpoint)
+
+    def with_settings(self, state: HttpSysBinding, settings: dict[str, str]) -> HttpSysBinding:
+        """``state`` with per-binding ``settings`` (05 turns legacy TLS off this way, in place)."""
+        return replace(state, settings=tuple(sorted(settings.items())))
 
     def prove_can_serve(self, certificate: StoredCertificate) -> list[Proof]:
         """HTTP.sys says whether it can use a key only when binding; the store's key test is the proof."""
@@ -121,12 +199,22 @@ class HttpSysFront:
         return state.port if state.thumbprint else None
 
     def state_from_record(self, record: dict[str, Any]) -> HttpSysBinding:
-        return _binding(
-            str(record["endpoint"]),
-            str(record.get("thumbprint", "")),
-            str(record.get("store", "")),
-            str(record.get("application_id", "")),
-        )
+        """A binding from a checkpoint, refused unless every value is one this front could have read on
+        this endpoint: a checkpoint never names another endpoint, a command or a free-text setting."""
+        endpoint = str(record["endpoint"])
+        thumbprint = str(record.get("thumbprint", "")).upper()
+        store = str(record.get("store", ""))
+        application_id = str(record.get("application_id", ""))
+        settings = {str(k): str(v) for k, v in dict(record.get("settings") or {}).items()}
+        if not _ENDPOINT.fullmatch(endpoint) or not endpoint.startswith(self.ip_address + ":"):
+            raise ValueError(f"the endpoint {endpoint!r} is not one this front manages")
+        if not _THUMBPRINT.fullmatch(thumbprint) or not _STORE.fullmatch(store):
+            raise ValueError("the thumbprint or store is not one Octopus binds")
+        if not _APP_ID.fullmatch(application_id):
+            raise ValueError("the application id is not a GUID")
+        if any(k not in _PARAMETERS or not _SETTING_VALUE.fullmatch(v) for k, v in settings.items()):
+            raise ValueError("a per-binding setting is not one netsh knows")
+        return _binding(endpoint, thumbprint, store, application_id, settings)
 
 
 if TYPE_CHECKING:
