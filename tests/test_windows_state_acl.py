@@ -10,12 +10,15 @@ is created or written when a folder is refused, and what the shipped PowerShell 
 from __future__ import annotations
 
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from octorunbook.cli import main
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.targets.state import StateHome
@@ -329,6 +332,77 @@ def test_facts_the_script_should_not_print_are_refused_at_the_boundary(folder: A
         FolderReport.from_json({"status": "ok", "path": "C:\\x", "folder": folder, "ancestors": []})
 
 
+# -- the DPAPI secret of the scheduled task --------------------------------------------------------
+@pytest.fixture
+def win(
+    fake: FakeWindows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, program_data: Path
+) -> FakeWindows:
+    """The stand-in powershell answering the scheduled-renewal scripts too."""
+    wrapper = fake.bin / "powershell-schedule"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKES / "schedule_powershell.py"}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("OCTORUNBOOK_POWERSHELL", str(wrapper))
+    monkeypatch.setenv("ProgramData", str(program_data))
+    monkeypatch.setenv("DROP_PFX_PASSWORD", "drop-password")
+    return fake
+
+
+def install_pfx_schedule(tmp_path: Path) -> int:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        yaml.safe_dump(
+            {
+                "hostname": "octopus.example.com",
+                "target": "windows",
+                "certificate_source": "pfx",
+                "pfx_path": "C:/drop/portal.pfx",
+                "pfx_password_env": "DROP_PFX_PASSWORD",
+            }
+        )
+    )
+    return main(["schedule", "install", str(params), "--platform", "windows"])
+
+
+def test_the_secret_is_written_into_a_secrets_folder_made_private_first(
+    win: FakeWindows, tmp_path: Path, state: Path
+) -> None:
+    assert install_pfx_schedule(tmp_path) == 0
+    secrets = state / "secrets"
+    names = [argv[len(POWERSHELL_OPTIONS) + 1] for argv in win.argvs("powershell")]
+    assert [Path(n).name for n in names] == [
+        "protect-state-folder.ps1",
+        "protect-state-folder.ps1",
+        "register-renewal-task.ps1",
+    ]
+    assert win.argvs("powershell")[:2] == [inspect_argv(secrets), create_argv(secrets)]
+    assert win.acls()[str(secrets)] == private_folder()
+    secret = secrets / "octorunbook-renew.pfx-password.dpapi"
+    assert win.acls()[str(secret)]["protected"] is True
+
+
+def test_a_secrets_folder_someone_else_made_refuses_before_the_password_is_handed_over(
+    win: FakeWindows, tmp_path: Path, state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (state / "secrets").mkdir(parents=True)
+    win.set_acl(state, private_folder())
+    win.set_acl(state / "secrets", program_data_inherited(owner=A_USER))
+    assert install_pfx_schedule(tmp_path) == 1
+    assert "STATE_DIR_UNSAFE" in capsys.readouterr().err
+    assert [Path(a[len(POWERSHELL_OPTIONS) + 1]).name for a in win.argvs("powershell")] == [
+        "protect-state-folder.ps1"
+    ]
+    assert list((state / "secrets").iterdir()) == []
+
+
+def test_a_secret_whose_read_back_acl_is_not_private_fails_the_install(
+    win: FakeWindows, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    win.scenario("secret_acl_inherited")
+    assert install_pfx_schedule(tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "SCHEDULE_SECRET_NOT_PROTECTED" in err and "not protected" in err
+
+
 # -- what the shipped PowerShell says it does ------------------------------------------------------
 def code_of(name: str) -> str:
     """A script without its comment-based help and comment lines."""
@@ -368,6 +442,19 @@ def test_the_security_facts_are_sids_and_masks_and_never_follow_a_link() -> None
     assert "$acl.GetOwner($sidType)" in body and "$acl.GetAccessRules($true, $true, $sidType)" in body
     assert "[bool]$acl.AreAccessRulesProtected" in body and "[int]$rule.FileSystemRights" in body
     assert body.index("if ($facts.reparse_point) { return $facts }") < body.index("Get-Acl -LiteralPath")
+
+
+def test_the_dpapi_secret_is_created_new_with_its_final_acl_from_the_first_byte() -> None:
+    code = code_of("register-renewal-task.ps1")
+    assert "$security = New-OctorunbookPrivateSecurity -Folder $false" in code
+    assert (
+        "New-Object System.IO.FileStream -ArgumentList $SecretPath, ([System.IO.FileMode]::CreateNew),"
+        in code
+    )
+    assert "([System.IO.FileOptions]::WriteThrough), $security" in code
+    assert "$secretAcl = Get-OctorunbookSecurityFacts -LiteralPath $SecretPath" in code
+    for window in ("WriteAllBytes", "Set-Acl", "New-Item"):
+        assert window not in code  # no write-then-protect, no folder made with the inherited ACL
 
 
 def test_a_file_in_place_of_the_folder_is_refused(
