@@ -6,8 +6,8 @@ expects around it:
 
 * **One account per CA and target**, its key generated once and kept in the target's state folder
   (``<state>/acme/<ca-host>-<hash>/account.key``, mode 0600; on Windows the folder is
-  ``%ProgramData%\\octorunbook`` and :func:`account_acl_argv` limits it to Administrators and SYSTEM
-  with ``icacls`` through the command seam). The account URL is stored beside it and the account is
+  ``%ProgramData%\\octorunbook`` and :func:`account_acl_argvs` gives it to Administrators and limits
+  it to Administrators and SYSTEM with ``takeown`` and ``icacls`` through the command seam). The account URL is stored beside it and the account is
   reused on every later run (``only_return_existing`` proves it still exists).
 * **Terms of service**: choosing ``certificate_source: acme`` is agreeing to the CA's terms, as
   certbot's ``--agree-tos``; the record names the terms URL and when they were agreed.
@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import ntpath
 import os
 from contextlib import ExitStack
 from pathlib import Path
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit
 
 from . import __version__, certificates
 from .acme_errors import PROBLEM_CODES, acme_errors, retry_bad_nonce
+from .commands import windows_system_folder
 from .findings import TargetError
 from .redaction import Secret, secret_from_env, shown_env_name
 
@@ -55,15 +57,23 @@ def account_dir(state_dir: Path, directory: str) -> Path:
     return state_dir / "acme" / f"{host}-{hashlib.sha256(directory.encode()).hexdigest()[:10]}"
 
 
-def account_acl_argv(folder: Path) -> list[str]:
-    """Windows: the account folder readable by Administrators and SYSTEM only (no inherited ACEs)."""
+def account_acl_argvs(folder: Path) -> list[list[str]]:
+    """Windows: the account folder owned by Administrators, readable by Administrators and SYSTEM only.
+
+    ``icacls /grant:r`` alone keeps whatever else the folder had: a folder an ordinary user made
+    first stays that user's (an owner may always rewrite the DACL) and keeps the rules the user added.
+    So, in order: ``takeown /A`` makes Administrators the owner (``icacls /setowner`` "does not force a
+    change of ownership"; takeown uses the take-ownership privilege); ``icacls /reset`` drops every
+    explicit rule; ``/inheritance:r`` drops the inherited ones and ``/grant:r`` leaves exactly
+    Administrators and SYSTEM. Well-known SIDs (``*S-1-5-…``): names are translated on non-English
+    Windows. Full paths: a bare name is looked up in the current folder first.
+    """
+    system = windows_system_folder()
+    icacls = ntpath.join(system, "icacls.exe")
     return [
-        "icacls",
-        str(folder),
-        "/inheritance:r",
-        "/grant:r",
-        "*S-1-5-32-544:(OI)(CI)F",
-        "*S-1-5-18:(OI)(CI)F",
+        [ntpath.join(system, "takeown.exe"), "/F", str(folder), "/A"],
+        [icacls, str(folder), "/reset"],
+        [icacls, str(folder), "/inheritance:r", "/grant:r", "*S-1-5-32-544:(OI)(CI)F", "*S-1-5-18:(OI)(CI)F"],
     ]
 
 
@@ -80,13 +90,15 @@ def _account_key(run: Run, folder: Path) -> Any:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = run.require_target()
     if target.kind == "windows":
-        result = target.runner.run(account_acl_argv(folder), mutating=True, label="acme account ACL")
-        if not result.ok:
-            raise TargetError(
-                "ACME_ACCOUNT_ACL",
-                f"Could not restrict {folder} to Administrators and SYSTEM: {result.output.strip()[-300:]}",
-                "Run as Administrator.",
-            )
+        for argv in account_acl_argvs(folder):
+            result = target.runner.run(argv, mutating=True, label="acme account ACL")
+            if not result.ok:
+                raise TargetError(
+                    "ACME_ACCOUNT_ACL",
+                    f"Could not give {folder} to Administrators and SYSTEM only "
+                    f"({ntpath.basename(argv[0])}): {result.output.strip()[-300:]}",
+                    "Run as Administrator. No account key was written.",
+                )
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -286,4 +298,4 @@ def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificat
     return replace(placeholder, source="acme-dry-run")
 
 
-__all__ = ["account_acl_argv", "account_dir", "ensure_account", "obtain_acme_certificate"]
+__all__ = ["account_acl_argvs", "account_dir", "ensure_account", "obtain_acme_certificate"]

@@ -7,8 +7,13 @@ task starts ``run-renewal-task.ps1``, which runs ``octorunbook renew PARAMS`` an
 A PFX drop-file source needs its password when nobody is there. It travels exactly once, from the
 operator's environment variable (``pfx_password_env``) to the register script's *environment*
 (``OCTORUNBOOK_SCHEDULE_SECRET``, through the command seam's ``secret_env``); the script protects it
-with DPAPI for the machine and writes ``%ProgramData%\\octorunbook\\secrets\\<name>.pfx-password.dpapi``
-with an ACL of SYSTEM and Administrators only. It is never in argv, never in the task's definition.
+with DPAPI for the machine and writes ``%ProgramData%\\octorunbook\\secrets\\<name>.pfx-password.dpapi``.
+It is never in argv, never in the task's definition.
+
+LocalMachine DPAPI lets any local process unprotect the file, so its ACL is the secret's only lock.
+The ``secrets`` folder is made (or proven) SYSTEM + Administrators only by the state folder guard
+first, the script creates the file with that ACL from its first byte, and the ACL it reads back is
+judged here: an install whose secret another account could read is ``SCHEDULE_SECRET_NOT_PROTECTED``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from .commands import CommandRunner
 from .findings import InputError, TargetError
 from .redaction import Secret
 from .schedule import RENEW_SUBCOMMAND, Schedule
-from .targets.windows import default_state_dir
+from .targets.windows import default_state_dir, windows_state_guard
 from .targets.windows._powershell import not_elevated, run_script, script_failure
+from .targets.windows.state_acl import SecurityFacts, private_problems
 
 SECRET_ENV = "OCTORUNBOOK_SCHEDULE_SECRET"
 TASK_PATH = "\\octorunbook\\"
@@ -73,6 +79,7 @@ def install_task(
                 "the install again; it is protected for this machine with DPAPI, never written in clear.",
             )
         secret = secret_path(schedule.name, state_dir)
+        windows_state_guard(runner).protect(secret.parent)
     data, result = run_script(
         runner,
         "register-renewal-task.ps1",
@@ -82,13 +89,30 @@ def install_task(
         secret_env={SECRET_ENV: password} if secret is not None and password is not None else None,
     )
     _checked(data, result, "register-renewal-task.ps1", "registering the scheduled task", ("ok",))
-    if secret is not None and data.get("secret_protected") is not True:
+    if secret is not None:
+        _check_secret_protected(data)
+    return data
+
+
+def _check_secret_protected(data: dict[str, Any]) -> None:
+    """The script wrote the secret; the ACL it read back must be SYSTEM + Administrators only."""
+    problems: list[str] = []
+    if data.get("secret_protected") is not True:
+        problems = ["the script did not confirm it protected the PFX password"]
+    else:
+        try:
+            problems = private_problems(SecurityFacts.from_json(data.get("secret_acl")))
+        except ValueError as exc:
+            problems = [f"the secret file's ACL could not be read back ({exc})"]
+    if problems:
         raise TargetError(
             "SCHEDULE_SECRET_NOT_PROTECTED",
-            "The task was registered but the script did not confirm it protected the PFX password.",
-            "Run `octorunbook schedule remove` and install again from an elevated session.",
+            "The task was registered but its PFX password file is not private to SYSTEM and "
+            f"Administrators: {'; '.join(problems)}.",
+            "Run `octorunbook schedule remove` (it deletes the file) and install again from an elevated "
+            "session; check who owns %ProgramData%\\octorunbook\\secrets (`icacls`).",
+            details={"secret_path": str(data.get("secret_path") or ""), "why": problems},
         )
-    return data
 
 
 def show_task(name: str, runner: CommandRunner) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ import pytest
 from acme import challenges, errors, messages
 
 from octorunbook.acme_challenges import CHALLENGE_PREFIX, http01_registered, record_name, resolver_address
-from octorunbook.acme_client import account_acl_argv
+from octorunbook.acme_client import account_acl_argvs
 from octorunbook.acme_errors import problem_error, retry_bad_nonce
 from octorunbook.acme_orders import await_authorizations
 from octorunbook.commands import CommandRunner
@@ -177,14 +177,23 @@ def test_an_authorisation_the_ca_cannot_be_asked_about_is_unknown_with_the_reaso
     assert entry["status"] == "unknown" and "badNonce" in entry["unknown_because"]
 
 
-def test_account_folder_acl_is_administrators_and_system_only() -> None:
-    assert account_acl_argv(Path("C:/ProgramData/octorunbook/acme/ca")) == [
-        "icacls",
-        str(Path("C:/ProgramData/octorunbook/acme/ca")),
-        "/inheritance:r",
-        "/grant:r",
-        "*S-1-5-32-544:(OI)(CI)F",
-        "*S-1-5-18:(OI)(CI)F",
+def test_account_folder_is_taken_for_administrators_reset_then_limited_to_administrators_and_system(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SystemRoot", "C:\\Windows")
+    monkeypatch.delenv("PROCESSOR_ARCHITEW6432", raising=False)
+    folder = Path("C:/ProgramData/octorunbook/acme/ca")
+    assert account_acl_argvs(folder) == [
+        ["C:\\Windows\\System32\\takeown.exe", "/F", str(folder), "/A"],
+        ["C:\\Windows\\System32\\icacls.exe", str(folder), "/reset"],
+        [
+            "C:\\Windows\\System32\\icacls.exe",
+            str(folder),
+            "/inheritance:r",
+            "/grant:r",
+            "*S-1-5-32-544:(OI)(CI)F",
+            "*S-1-5-18:(OI)(CI)F",
+        ],
     ]
 
 

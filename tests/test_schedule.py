@@ -123,7 +123,10 @@ def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_
     assert main(["schedule", "install", str(params), "--platform", "windows"]) == 0
 
     secret = secret_file(tmp_path)
-    (call,) = win.calls("powershell")
+    inspect, create, call = win.calls("powershell")
+    # The secrets folder is made SYSTEM + Administrators only before the secret is written into it.
+    assert inspect["argv"] == ps_argv(win, "protect-state-folder.ps1", "-Path", str(secret.parent))
+    assert create["argv"] == ps_argv(win, "protect-state-folder.ps1", "-Path", str(secret.parent), "-Create")
     assert call["argv"] == ps_argv(
         win,
         "register-renewal-task.ps1",

@@ -5,6 +5,7 @@
 program here with this interpreter, and points ``OCTORUNBOOK_POWERSHELL`` / ``OCTORUNBOOK_NETSH`` at
 them. Their state (certificate stores, HTTP.sys bindings, Octopus instances) and the log of every argv
 they received live in ``tmp_path/windows`` (``FAKE_WINDOWS_DIR``); ``FAKE_SCENARIO`` picks outcomes.
+Windows owners and DACLs of folders and files are kept there too (``acls.json``, ``set_acl``).
 """
 
 from __future__ import annotations
@@ -80,6 +81,16 @@ class FakeWindows:
 
     def octopus_state(self) -> dict[str, Any]:
         path = self.root / "octopus.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def set_acl(self, path: Path, entry: dict[str, Any]) -> None:
+        """Give ``path`` (a folder or file) a Windows owner and DACL (entries: ``fakes/acl_powershell.py``)."""
+        acls = self.acls()
+        acls[str(path)] = entry
+        (self.root / "acls.json").write_text(json.dumps(acls))
+
+    def acls(self) -> dict[str, Any]:
+        path = self.root / "acls.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
 

@@ -6,6 +6,7 @@ Layout::
     stores/<Store>/<THUMB>.json      the LocalMachine store: DER, key PEM, provider (a missing folder is a missing store)
     httpsys.json                     HTTP.sys SSL bindings keyed "ip:port"
     octopus.json                     Octopus instances, their web portal settings and service state
+    acls.json                        Windows owners and DACLs of folders and files, by path
 
 Imported by the stand-ins as a plain module (their folder is ``sys.path[0]``), never as ``tests.fakes``.
 """

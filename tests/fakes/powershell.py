@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import _state
+from acl_powershell import protect_state_folder
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -477,6 +478,7 @@ SCRIPTS = {
     "remove-certificate.ps1": remove_certificate,
     "host-info.ps1": host_info,
     "find-server-exe.ps1": find_server_exe,
+    "protect-state-folder.ps1": protect_state_folder,
 }
 
 

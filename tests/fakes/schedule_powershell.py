@@ -7,7 +7,9 @@ with what ``Register-ScheduledTask`` would store: principal, trigger, action (ex
 "DPAPI LocalMachine" is modelled by a reversible transformation whose output never contains the
 plaintext (a magic header, then the UTF-8 bytes XOR 0xA5), so a test can prove the password went
 from the installer's *environment* into a protected file and, at run time, into the renewal's
-environment — and nowhere else.
+environment — and nowhere else. The secret file is written the way the script writes it (into a
+folder that must already exist, with its protected ACL from creation: ``acl_powershell``), and the
+ACL the script reads back is reported as ``secret_acl``; ``protect-state-folder.ps1`` answers too.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import _state
+from acl_powershell import protect_state_folder, write_private_file
 from powershell import EXPECTED_OPTIONS, Refused, bind, emit
 
 SECRET_ENV = "OCTORUNBOOK_SCHEDULE_SECRET"
@@ -51,13 +54,20 @@ def register(p: dict[str, Any]) -> dict[str, Any]:
             "hresult": -2147024891,
         }
     protected = False
+    secret_acl: dict[str, Any] | None = None
     if p.get("SecretPath"):
         plain = os.environ.get(SECRET_ENV, "")
         if not plain:
             return {"status": "secret_missing", "message": "The PFX password was not handed to this script."}
         path = Path(p["SecretPath"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(protect(plain))
+        if not path.parent.is_dir():
+            return {
+                "status": "error",
+                "phase": "protect",
+                "message": f"The secrets folder {path.parent} does not exist.",
+                "hresult": -2147024893,
+            }
+        secret_acl = write_private_file(path, protect(plain))
         protected = True
     runner = Path(sys.argv[len(EXPECTED_OPTIONS) + 1]).parent / "run-renewal-task.ps1"
     arguments = (
@@ -83,7 +93,7 @@ def register(p: dict[str, Any]) -> dict[str, Any]:
     current = tasks()
     current[TASK_PATH + p["TaskName"]] = task
     _state.write_json("tasks.json", current)
-    return {"status": "ok", **task}
+    return {"status": "ok", **task, "secret_acl": secret_acl}
 
 
 def show(p: dict[str, Any]) -> dict[str, Any]:
@@ -125,6 +135,7 @@ SCRIPTS = {
     "register-renewal-task.ps1": register,
     "show-renewal-task.ps1": show,
     "remove-renewal-task.ps1": remove,
+    "protect-state-folder.ps1": protect_state_folder,
 }
 
 

@@ -3,7 +3,9 @@
 * the LocalMachine certificate store, through PowerShell scripts shipped in ``scripts/``
   (``OCTORUNBOOK_POWERSHELL``, default ``powershell.exe``);
 * the Octopus instance, through ``Octopus.Server.exe`` (``server_exe``, else discovered);
-* HTTP.sys bindings, through ``netsh http`` (``OCTORUNBOOK_NETSH``, default ``netsh.exe``).
+* HTTP.sys bindings, through ``netsh http`` (``OCTORUNBOOK_NETSH``, default ``netsh.exe``);
+* the state folder (``%ProgramData%\\octorunbook``), created SYSTEM + Administrators only or refused,
+  through :func:`windows_state_guard`.
 
 Tests put stand-in executables behind those three names; nothing here knows the difference.
 """
@@ -18,16 +20,20 @@ from ...commands import CommandRunner, netsh_exe
 from ..base import HostInfo, Target
 from ..httpsys import HttpSys, console_encoding
 from ..octopus import OctopusServer
+from ..state import FolderGuard
 from .host import find_server_exe, probe_host, require_elevated
+from .state_acl import WindowsFolderGuard
 from .store import WindowsCertificateStore
 
 __all__ = [
     "WindowsCertificateStore",
+    "WindowsFolderGuard",
     "default_state_dir",
     "find_server_exe",
     "open_windows_target",
     "probe_host",
     "require_elevated",
+    "windows_state_guard",
 ]
 
 
@@ -40,6 +46,16 @@ def default_state_dir() -> Path:
     if home:
         return Path(home) / "windows"
     return Path.home() / ".octorunbook" / "windows"
+
+
+def windows_state_guard(runner: CommandRunner) -> FolderGuard:
+    """How a Windows state home is made private: pass it to ``StateHome.open(root, target_id, guard)``.
+
+    ``%ProgramData%`` lets ordinary users create folders, so a state folder found there proves nothing
+    until its owner and DACL are read; the guard creates a missing one with its final ACL and refuses
+    one that another account created or can write to (``STATE_DIR_UNSAFE``).
+    """
+    return WindowsFolderGuard(runner)
 
 
 class _CachedProbe:

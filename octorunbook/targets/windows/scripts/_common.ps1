@@ -276,6 +276,86 @@ function New-OctorunbookFailure {
     }
 }
 
+function New-OctorunbookPrivateSecurity {
+    param([bool]$Folder)
+    # The security descriptor of everything octorunbook keeps on a Windows host: owner
+    # BUILTIN\Administrators, a protected DACL (nothing inherited from the parent, e.g. ProgramData,
+    # where Users may create files) granting full control to SYSTEM and BUILTIN\Administrators only.
+    # A folder passes both rules on to what is created inside it. Well-known SIDs, never account names:
+    # names are translated on non-English Windows.
+    if ($Folder) {
+        $security = New-Object System.Security.AccessControl.DirectorySecurity
+        $inheritance = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
+    }
+    else {
+        $security = New-Object System.Security.AccessControl.FileSecurity
+        $inheritance = [System.Security.AccessControl.InheritanceFlags]::None
+    }
+    $security.SetAccessRuleProtection($true, $false)
+    $security.SetOwner((New-Object System.Security.Principal.SecurityIdentifier -ArgumentList 'S-1-5-32-544'))
+    foreach ($sid in @('S-1-5-18', 'S-1-5-32-544')) {
+        $account = New-Object System.Security.Principal.SecurityIdentifier -ArgumentList $sid
+        $rule = New-Object System.Security.AccessControl.FileSystemAccessRule -ArgumentList $account,
+            ([System.Security.AccessControl.FileSystemRights]::FullControl), $inheritance,
+            ([System.Security.AccessControl.PropagationFlags]::None),
+            ([System.Security.AccessControl.AccessControlType]::Allow)
+        $security.AddAccessRule($rule)
+    }
+    return $security
+}
+
+function Test-OctorunbookPathPresent {
+    param([string]$LiteralPath)
+    # GetAttributes reads the entry itself: a link or junction is present even when its target is not.
+    try {
+        [void][System.IO.File]::GetAttributes($LiteralPath)
+        return $true
+    }
+    catch {
+        $inner = Get-OctorunbookInnermostException -ErrorRecord $_
+        if ($inner -is [System.IO.FileNotFoundException] -or $inner -is [System.IO.DirectoryNotFoundException]) {
+            return $false
+        }
+        throw
+    }
+}
+
+function Get-OctorunbookSecurityFacts {
+    param([string]$LiteralPath)
+    # Owner and DACL as SIDs and numbers (names and right names are translated; SIDs and masks are not).
+    # A link or junction is reported and never followed: its target's ACL says nothing about who can
+    # replace the link itself.
+    $attributes = [int][System.IO.File]::GetAttributes($LiteralPath)
+    $facts = [ordered]@{
+        path          = $LiteralPath
+        exists        = $true
+        folder        = (($attributes -band 16) -ne 0)
+        reparse_point = (($attributes -band 1024) -ne 0)
+        owner_sid     = ''
+        protected     = $false
+        sddl          = ''
+        rules         = @()
+    }
+    if ($facts.reparse_point) { return $facts }
+    $acl = Get-Acl -LiteralPath $LiteralPath
+    $sidType = [System.Security.Principal.SecurityIdentifier]
+    $owner = $acl.GetOwner($sidType)
+    if ($null -ne $owner) { $facts.owner_sid = [string]$owner.Value }
+    $facts.protected = [bool]$acl.AreAccessRulesProtected
+    $facts.sddl = [string]$acl.Sddl
+    $facts.rules = @(foreach ($rule in $acl.GetAccessRules($true, $true, $sidType)) {
+            [ordered]@{
+                sid         = [string]$rule.IdentityReference.Value
+                rights      = [int]$rule.FileSystemRights
+                type        = [string]$rule.AccessControlType
+                inherited   = [bool]$rule.IsInherited
+                inheritance = [int]$rule.InheritanceFlags
+                propagation = [int]$rule.PropagationFlags
+            }
+        })
+    return $facts
+}
+
 function Get-OctorunbookCertificateInfo {
     param($Certificate, [string]$StoreName, [bool]$WithKey)
     $info = [ordered]@{

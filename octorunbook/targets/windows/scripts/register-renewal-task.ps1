@@ -11,12 +11,17 @@
     "<Octorunbook> <Subcommand> <ParamsPath>" and exits with its exit code.
 
     With -SecretPath, the PFX password is read from the environment variable OCTORUNBOOK_SCHEDULE_SECRET
-    of this process (never from argv), protected with DPAPI for the machine (LocalMachine scope) and
-    written to SecretPath, whose ACL is then limited to SYSTEM and Administrators. The launcher
-    unprotects it at run time into the variable named -PasswordEnv of the renewal's own process. The
-    password never appears in the task definition or its command line.
+    of this process (never from argv) and protected with DPAPI for the machine (LocalMachine scope).
+    LocalMachine DPAPI lets any local process unprotect the bytes, so the file's ACL is the lock: the
+    file is created (FileMode CreateNew, through a FileStream given a FileSecurity) with its final
+    descriptor from its first byte - owner Administrators, protected DACL, SYSTEM and Administrators
+    only - in a folder the caller has already created with the same protection. Writing first and
+    calling Set-Acl afterwards would leave a window in which the inherited ACL applies. The ACL is
+    read back and reported as secret_acl. The launcher unprotects the password at run time into the
+    variable named -PasswordEnv of the renewal's own process. The password never appears in the task
+    definition or its command line.
 
-    Prints one JSON object: status ok (task, principal, action, next run), secret_missing,
+    Prints one JSON object: status ok (task, principal, action, next run, secret_acl), secret_missing,
     not_elevated (Register-ScheduledTask as SYSTEM needs an elevated session) or error.
     Windows PowerShell 5.1: no ?. ?? or ternary operators.
 #>
@@ -47,6 +52,7 @@ try {
     }
 
     $secretProtected = $false
+    $secretAcl = $null
     if ($SecretPath) {
         $phase = 'protect'
         $plain = [Environment]::GetEnvironmentVariable('OCTORUNBOOK_SCHEDULE_SECRET', 'Process')
@@ -64,18 +70,24 @@ try {
             $protected = [System.Security.Cryptography.ProtectedData]::Protect(
                 $bytes, $null, [System.Security.Cryptography.DataProtectionScope]::LocalMachine)
             [Array]::Clear($bytes, 0, $bytes.Length)
-            $folder = Split-Path -Parent $SecretPath
-            if (-not (Test-Path -LiteralPath $folder)) { New-Item -ItemType Directory -Path $folder -Force | Out-Null }
-            [System.IO.File]::WriteAllBytes($SecretPath, $protected)
-            # LocalMachine DPAPI: any local process could unprotect the bytes, so the file's ACL is the lock.
-            $acl = New-Object System.Security.AccessControl.FileSecurity
-            $acl.SetAccessRuleProtection($true, $false)
-            foreach ($sid in @('S-1-5-18', 'S-1-5-32-544')) {
-                $account = New-Object System.Security.Principal.SecurityIdentifier $sid
-                $rule = New-Object System.Security.AccessControl.FileSystemAccessRule $account, 'FullControl', 'Allow'
-                $acl.AddAccessRule($rule)
+            $folder = [System.IO.Path]::GetDirectoryName($SecretPath)
+            if (-not [System.IO.Directory]::Exists($folder)) {
+                throw "The secrets folder '$folder' does not exist: octorunbook creates it, protected, before this script runs."
             }
-            Set-Acl -LiteralPath $SecretPath -AclObject $acl
+            # CreateNew never opens what is already there (nor follows a link planted in its place).
+            if (Test-OctorunbookPathPresent -LiteralPath $SecretPath) { [System.IO.File]::Delete($SecretPath) }
+            $security = New-OctorunbookPrivateSecurity -Folder $false
+            $stream = New-Object System.IO.FileStream -ArgumentList $SecretPath, ([System.IO.FileMode]::CreateNew),
+                ([System.Security.AccessControl.FileSystemRights]::Write), ([System.IO.FileShare]::None), 4096,
+                ([System.IO.FileOptions]::WriteThrough), $security
+            try {
+                $stream.Write($protected, 0, $protected.Length)
+                $stream.Flush()
+            }
+            finally {
+                $stream.Dispose()
+            }
+            $secretAcl = Get-OctorunbookSecurityFacts -LiteralPath $SecretPath
             $secretProtected = $true
         }
     }
@@ -111,6 +123,7 @@ try {
             arguments        = $arguments
             secret_path      = [string]$SecretPath
             secret_protected = $secretProtected
+            secret_acl       = $secretAcl
             next_run_time    = $next
         }
     }
