@@ -129,8 +129,8 @@ def test_windows_rollback_when_ssl_certificate_fails_with_1312(windows_host: dic
     sandbox.init(fail="ssl-certificate", start=False)
     before = (sandbox.instance_path("OctopusServer").read_text(), sandbox.httpsys_path.read_text())
     done, records = _run(windows_host)
-    assert done.returncode == 1
-    assert [r["status"] for r in records] == ["succeeded", "succeeded", "failed"]
+    assert done.returncode == 1 and "✖ 03" not in done.stderr, done.stdout + done.stderr
+    assert [r["status"] for r in records] == ["succeeded", "succeeded", "failed"], done.stdout + done.stderr
     failed = records[2]
     assert [f["code"] for f in failed["findings"] if f["severity"] == "error"][
         -1

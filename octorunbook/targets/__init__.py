@@ -44,7 +44,13 @@ def lock_keys(instance: str, https_port: int) -> list[str]:
 def procedure_lock(params: Parameters, first: str) -> TargetLock:
     """The target's lock, found without opening the target (nothing is started here; the state home is
     checked, and created private when missing)."""
-    home = StateHome.open(state_dir_for(params), target_id(params.target, params.instance))
+    guard = None
+    if params.target == "windows":  # a DACL, not a mode, makes it private: read and set through the seam
+        from ..commands import CommandRunner as Runner
+        from .windows import windows_state_guard
+
+        guard = windows_state_guard(Runner())
+    home = StateHome.open(state_dir_for(params), target_id(params.target, params.instance), guard)
     keys = lock_keys(params.instance, params.https_port)
     return TargetLock(home, keys, f"procedure from {first}" if first else "procedure")
 

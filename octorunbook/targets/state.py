@@ -57,12 +57,13 @@ class FolderGuard(Protocol):
         ...
 
 
-def unsafe(folder: Path, why: str) -> TargetError:
+def unsafe(folder: Path, why: str, remedy: str = "") -> TargetError:
     return TargetError(
         "STATE_DIR_UNSAFE",
         f"The state folder {folder} cannot be trusted: {why}. octorunbook keeps the checkpoints a restore "
         "acts on there, so it reads and writes nothing in it.",
-        "Give the folder (and each folder above it) to the user running octorunbook, writable by that user "
+        remedy
+        or "Give the folder (and each folder above it) to the user running octorunbook, writable by that user "
         f"only (e.g. chown root: {folder} && chmod 0700 {folder}; no group- or world-writable parent "
         "without the sticky bit), or move cert_dir / sandbox_dir somewhere private. Nothing was changed.",
         details={"state_dir": str(folder)},

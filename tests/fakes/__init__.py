@@ -122,6 +122,8 @@ def install(
     monkeypatch.setenv("OCTORUNBOOK_POWERSHELL", str(bin_dir / "powershell"))
     monkeypatch.setenv("OCTORUNBOOK_NETSH", str(bin_dir / "netsh"))
     monkeypatch.delenv("OCTORUNBOOK_PFX_PASSWORD_CHILD", raising=False)
+    # each stand-in host has its own %ProgramData%: the state folder is created private by this fake
+    monkeypatch.setenv("ProgramData", str(tmp_path / "ProgramData"))
     return FakeWindows(root, bin_dir, monkeypatch)
 
 

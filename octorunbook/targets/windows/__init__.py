@@ -89,6 +89,7 @@ def open_windows_target(
         httpsys=HttpSys(netsh_exe(), runner, encoding=console_encoding()),
         runner=runner,
         state_dir=state_dir or default_state_dir(),
+        state_guard=windows_state_guard(runner),
         connect_host="127.0.0.1",
         host_probe=_CachedProbe(runner),
     )
