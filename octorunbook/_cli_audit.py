@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Show one row per record, newest first: when, runbook, host, target, status, "
         "thumbprint, operator. Read from manifest.jsonl alone, so it stays fast over thousands of records; "
         "a notebook missing from the manifest is listed too, marked '*' (unverified), and so is a notebook "
-        "a killed run left in .in-progress/ (status interrupted).",
+        "a killed run left in .in-progress/ (status interrupted), and a file that will never be chained: "
+        "one in .in-progress/ no run could be shown to have written (untrusted) or one already moved to "
+        "quarantine/ (quarantined), each with the reason (STATE_UNTRUSTED).",
     )
     listing.add_argument("audit_dir", metavar="DIR", help="the audit directory (the runbooks' audit_dir)")
     listing.add_argument("--limit", type=_positive, metavar="N", help="show only the N newest records")
@@ -45,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="check every record against the hash chain (and its signatures, and a known head)",
         description="Recompute the SHA-256 of every record and HTML rendering and walk the chain in "
         "manifest.jsonl. Reports records changed, removed or added outside the chain, manifest lines "
-        "edited, removed or reordered, and runs interrupted before they stored their record. "
+        "edited, removed or reordered, and runs interrupted before they stored their record; files in "
+        ".in-progress/ or quarantine/ that are never chained are listed as STATE_UNTRUSTED (they do not "
+        "change the exit code: the chain does not hold them). "
         "--public-key proves every line was signed by that key; --expect-head proves nothing up to a head "
         "you kept (a change ticket) was rewritten or removed. Exit 0 when intact, 1 when any problem is "
         "found, 2 on a bad argument or a directory that is not an audit directory.",
@@ -117,6 +121,7 @@ def _list(args: argparse.Namespace) -> int:
     ]
     if any(row.unverified for row in rows):
         out.append("* not in manifest.jsonl: unverified; run `octorunbook audit verify DIR`")
+    out.extend(f"{row.record}: {row.note}" for row in rows if row.note)
     sys.stdout.write("\n".join(out) + "\n")
     return 0
 
@@ -137,10 +142,19 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"{'interrupted':<16} {record}: chained record of a run killed before it finished")
     for name in result.running:
         print(f"{'running':<16} .in-progress/{name}: a run still in progress")
+    for item in result.untrusted:
+        where = f"{item.moved_to} (found as {item.file})" if item.moved_to else item.file
+        later = "" if item.moved_to else "; the next run sets it aside"
+        print(f"{'STATE_UNTRUSTED':<16} {where}: {item.why} — never chained or signed{later}")
     if result.problems:
         print(f"chain broken: {len(result.problems)} problem(s)")
         return 1
     print(f"chain intact: {result.records} records (head {result.head})")
+    if result.untrusted:
+        print(
+            f"set aside: {len(result.untrusted)} file(s) no run could be shown to have written "
+            "(STATE_UNTRUSTED above): not part of the chain"
+        )
     if key is not None:
         print(f"signatures: all {result.records} lines signed by {key.key_id} ({key.path})")
     elif result.signed:

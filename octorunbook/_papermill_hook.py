@@ -13,6 +13,11 @@ pasted password from reaching ``out.ipynb``. Two doors lead here:
   parameters (exit 2 from the papermill command, before a kernel starts), and every write masks a
   ``pfx_password_env`` that is not a variable's name, secret-looking parameters and registered secrets.
 
+Either door writing into an audit folder's ``.in-progress/`` writes the way ``octorunbook run`` does
+(:func:`octorunbook.audit.claims.save_running_notebook`): 0640/0600 from the first byte, never through
+a link, and with a claim, so that the next run chains the notebook if this papermill is killed — and
+sets aside, never signs, one that nobody claimed.
+
 Not covered: papermill run from an environment where octorunbook is not installed (no entry point),
 and other papermill I/O schemes (``s3://`` …), which are written as papermill writes them; the runbook
 itself still refuses the bad value when it starts, and its own audit record masks it.
@@ -84,6 +89,7 @@ class GuardedLocalHandler:
     def write(self, buf: str, path: str) -> Any:
         import nbformat
 
+        from .audit.claims import is_running_notebook, save_running_notebook
         from .audit.redact import redact_notebook
 
         nb = nbformat.reads(buf, as_version=4)  # type: ignore[no-untyped-call,unused-ignore]
@@ -101,6 +107,10 @@ class GuardedLocalHandler:
                 raise
         clean = redact_notebook(guard_notebook(nb))
         text = nbformat.writes(clean)  # type: ignore[no-untyped-call,unused-ignore]
+        target = Path(path)
+        if is_running_notebook(target):  # into an audit folder's .in-progress: claimed, 0640/0600
+            save_running_notebook(target, text.encode("utf-8"))
+            return None
         return self._inner.write(text, path)
 
 

@@ -33,6 +33,7 @@ from .runbook import PLANNED_IMPORT_ENV, RUNBOOKS
 
 if TYPE_CHECKING:
     from .audit.engine import WarmKernel
+    from .audit.quarantine import SetAside
 
 MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
 
@@ -68,9 +69,8 @@ def preflight(params: Parameters) -> Path:
     range), the PFX password's variable (set, long enough — and registered, so every save masks it),
     and an audit folder that can really be written. Raises :class:`ParameterError`; returns the folder.
     """
-    import tempfile
-
     from ._papermill_hook import require_password
+    from .audit.store import probe_audit_dir
 
     for problem in params.check():
         if problem.severity == "error":
@@ -81,10 +81,7 @@ def preflight(params: Parameters) -> Path:
         raise ParameterError(exc.code, exc.message, exc.remedy) from None
     audit_dir = Path(params.audit_dir).expanduser().resolve()
     try:
-        (audit_dir / ".in-progress").mkdir(parents=True, exist_ok=True)
-        for folder in (audit_dir, audit_dir / ".in-progress"):  # records land in both
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
-                pass
+        probe_audit_dir(audit_dir)  # records land in it and in its .in-progress
     except OSError as exc:
         raise ParameterError(
             "AUDIT_DIR_UNWRITABLE",
@@ -111,6 +108,8 @@ class _Executed:
     output: Path
     notebook: Any
     record: dict[str, Any] | None
+    claim: str = ""
+    set_aside: tuple[SetAside, ...] = ()
 
     @property
     def status(self) -> str:
@@ -119,13 +118,15 @@ class _Executed:
     def store(self) -> RunResult:
         """Chain the record (and its HTML) into the audit folder, then drop the in-progress copy.
 
-        The copy is removed only once the record is chained: a process killed before that leaves it to be
-        chained as ``interrupted`` by the next run.
+        The copy (and its claim) is removed only once the record is chained: a process killed before that
+        leaves it to be chained as ``interrupted`` by the next run. The record's manifest line names the
+        claim it settles and what the run set aside when it began.
         """
+        from .audit.claims import forget_running_notebook
         from .audit.store import store_record
 
-        path = store_record(self.audit_dir, self.notebook)
-        self.output.unlink(missing_ok=True)
+        path = store_record(self.audit_dir, self.notebook, claim=self.claim, set_aside=self.set_aside)
+        forget_running_notebook(self.output)
         return RunResult(self.runbook, self.status, self.record, path)
 
 
@@ -146,8 +147,9 @@ def _run_notebook(
     import nbformat
     import papermill as pm
 
+    from .audit.claims import read_own_notebook
     from .audit.engine import KERNEL_ARGUMENTS, register_engine
-    from .audit.store import prepare_audit_dir
+    from .audit.store import open_audit_dir
 
     handler = register_handler()
     handler.progress = progress
@@ -155,8 +157,12 @@ def _run_notebook(
     if not source.is_file():
         raise InputError("NOTEBOOK_NOT_FOUND", f"{source} does not exist.", "Set OCTORUNBOOK_NOTEBOOKS.")
     audit_dir = preflight(params)
-    scratch = prepare_audit_dir(audit_dir)  # signing key usable, killed runs chained first
-    output = scratch / f"{runbook}-{os.getpid()}.ipynb"
+    opened = open_audit_dir(audit_dir)  # signing and claim keys usable, killed runs chained first
+    for item in opened.set_aside:
+        finding = item.finding(audit_dir)
+        if progress:
+            progress(f"⚠ {finding.code}: {finding.message}\n  remedy: {finding.remedy}")
+    output = opened.scratch / f"{runbook}-{os.getpid()}.ipynb"
     os.environ["OCTORUNBOOK_RECORDED_BY_RUNNER"] = "1"
     if progress:
         progress(f"▶ {runbook}")
@@ -190,8 +196,9 @@ def _run_notebook(
         os.environ.pop("OCTORUNBOOK_RECORDED_BY_RUNNER", None)
     if not output.is_file():
         return RunResult(runbook, "failed", None, None)
-    nb = nbformat.read(str(output), as_version=4)  # the one schema validation of the run's saves
-    return _Executed(runbook, audit_dir, output, nb, extract_result(nb))
+    data, claim = read_own_notebook(output)  # exactly what this run saved last, or STATE_UNTRUSTED
+    nb = nbformat.reads(data.decode("utf-8"), as_version=4)  # the one schema validation of the run's saves
+    return _Executed(runbook, audit_dir, output, nb, extract_result(nb), claim, opened.set_aside)
 
 
 def _symbol(status: str) -> str:

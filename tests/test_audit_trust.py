@@ -240,19 +240,29 @@ def test_an_existing_world_readable_manifest_is_narrowed_on_the_next_write(tmp_p
 # --- interrupted runs ----------------------------------------------------------------------------------
 
 
-def dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+WRITE_AND_DIE = """
+import os, sys
+from pathlib import Path
+from octorunbook.audit.claims import save_running_notebook
+from octorunbook.audit.files import make_dir
+
+path = Path(sys.argv[1]) / ".in-progress" / f"{sys.argv[2]}-{os.getpid()}.ipynb"
+make_dir(path.parent)
+save_running_notebook(path, sys.stdin.buffer.read())
+print(path)
+"""
 
 
 def leave_orphan(audit_dir: Path, runbook: str = "03-add-https-binding") -> Path:
-    """What a run killed with kill -9 leaves: its partial notebook under .in-progress, no manifest line."""
-    scratch = audit_dir / ".in-progress"
-    scratch.mkdir(parents=True, exist_ok=True)
-    path = scratch / f"{runbook}-{dead_pid()}.ipynb"
-    nbformat.write(make_notebook(None), path)
-    return path
+    """What a run killed with kill -9 leaves: its partial notebook under .in-progress, saved and claimed
+    as every save of a run is, by a process that is gone; no manifest line."""
+    done = subprocess.run(
+        [sys.executable, "-c", WRITE_AND_DIE, str(audit_dir), runbook],
+        input=nbformat.writes(make_notebook(None)).encode("utf-8"),
+        capture_output=True,
+        check=True,
+    )
+    return Path(done.stdout.decode().strip())
 
 
 def test_list_and_verify_show_a_killed_runs_notebook_as_interrupted(

@@ -15,6 +15,12 @@ What a verification proves (``audit verify``):
 * with ``public_key``: every line was written by the holder of the private key, so no line was
   rewritten or added by anyone else; only cutting lines off the end stays possible, which a known
   head rules out for everything up to it.
+
+Beside the chain, a verification reports what lies in ``.in-progress/``: a live run's notebook
+(running), a killed run's (``interrupted``: a problem until the next run chains it) and anything that
+cannot be trusted, in ``.in-progress/`` or already in ``quarantine/`` (``untrusted``, printed as
+``STATE_UNTRUSTED``). Untrusted files are not problems of the chain — they are never part of it — so
+they are reported without failing the verification of a chain nobody touched.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..findings import InputError
+from .claims import IN_PROGRESS
 from .interrupted import scan_in_progress
+from .quarantine import QUARANTINE, SetAside, quarantined
 from .signing import PublicKey
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -67,6 +76,7 @@ class Verification:
     head_found_at: int | None = None  # the seq of the expected head, when one was given and found
     interrupted: list[str] = field(default_factory=list)  # chained records of killed runs
     running: list[str] = field(default_factory=list)  # .in-progress notebooks of live runs
+    untrusted: list[SetAside] = field(default_factory=list)  # never chained: STATE_UNTRUSTED
 
 
 def sha256(data: bytes) -> str:
@@ -122,10 +132,31 @@ def head_hint(audit_dir: str | Path) -> str:
     )
 
 
+def settled_claims(directory: Path) -> Callable[[str], bool]:
+    """Whether a manifest line names a claim id already (:mod:`.claims`); the manifest is read once,
+    on the first question, as bytes: a claim id is 32 random hex digits, so a match is conclusive."""
+    manifest: list[bytes] = []
+
+    def settled(claim_id: str) -> bool:
+        if not manifest:
+            path = directory / MANIFEST_NAME
+            manifest.append(path.read_bytes() if path.is_file() else b"")
+        return f'"claim":"{claim_id}"'.encode("ascii") in manifest[0]
+
+    return settled
+
+
 def require_audit_dir(directory: Path) -> None:
+    """Refuse a folder that holds nothing a run writes (a manifest, a record, ``.in-progress/`` or
+    ``quarantine/``: a first run killed before storing anything leaves only ``.in-progress/``)."""
     if (directory / MANIFEST_NAME).is_file():
         return
-    if not (directory.is_dir() and any(name.endswith(".ipynb") for name in os.listdir(directory))):
+    if not (
+        directory.is_dir()
+        and any(
+            name.endswith(".ipynb") or name in (IN_PROGRESS, QUARANTINE) for name in os.listdir(directory)
+        )
+    ):
         raise InputError(
             "NOT_AN_AUDIT_DIR",
             f"{directory} is not an audit directory (no {MANIFEST_NAME}, no records).",
@@ -265,11 +296,14 @@ def verify_audit_dir(
             problems.append(
                 Problem("added", name, f"{name} is not in the manifest (added outside the chain)")
             )
-    for orphan in scan_in_progress(directory):
+    for orphan in scan_in_progress(directory, settled_claims(directory)):
         if orphan.alive:
             result.running.append(orphan.path.name)
-        else:
-            problems.append(Problem("interrupted", f".in-progress/{orphan.path.name}", orphan.describe()))
+        elif orphan.trust in ("claimed", "unchecked"):
+            problems.append(Problem("interrupted", orphan.relative, orphan.describe()))
+        elif orphan.trust == "untrusted":
+            result.untrusted.append(SetAside(orphan.relative, orphan.why))
+    result.untrusted.extend(quarantined(directory))
     return result
 
 

@@ -1,8 +1,10 @@
 """``audit list``: one row per record, from the manifest alone (no notebook is parsed).
 
 Notebooks the manifest does not know are listed too, never hidden: a notebook added by hand (parsed,
-marked unverified) and a notebook left in ``.in-progress/`` by a killed run (status ``interrupted``) or
-by a run still going (status ``running``).
+marked unverified), a notebook left in ``.in-progress/`` by a killed run (status ``interrupted``) or by
+a run still going (status ``running``), and what will never be chained — a file in ``.in-progress/``
+that cannot be trusted (status ``untrusted``, set aside by the next run) or one already set aside
+(status ``quarantined``), each with the reason in ``note``. Untrusted files are never parsed.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .._files import MAX_RECORD_FILE
 from ..findings import InputError
-from .chain import MANIFEST_NAME, require_audit_dir
-from .interrupted import IN_PROGRESS, scan_in_progress
+from .chain import MANIFEST_NAME, require_audit_dir, settled_claims
+from .folder import Folder
+from .interrupted import InProgress, scan_in_progress
+from .quarantine import quarantined
 from .records import iso, load_notebook_json, parse_time, summary_fields
 
 
@@ -23,6 +28,7 @@ class RecordSummary(NamedTuple):
 
     ``unverified`` is True for a notebook found on disk but not in the manifest: its row was parsed from
     the notebook itself, and ``audit verify`` will report it (added outside the chain, or interrupted).
+    ``note`` says why an ``untrusted`` or ``quarantined`` file is not chained.
     """
 
     record: str
@@ -35,6 +41,7 @@ class RecordSummary(NamedTuple):
     operator: str
     seq: int | None = None
     unverified: bool = False
+    note: str = ""
 
 
 def _text(value: Any) -> str:
@@ -42,7 +49,7 @@ def _text(value: Any) -> str:
 
 
 def _summary(
-    fields: dict[str, Any], record: str, *, seq: Any = None, unverified: bool = False
+    fields: dict[str, Any], record: str, *, seq: Any = None, unverified: bool = False, note: str = ""
 ) -> RecordSummary:
     get = fields.get
     return RecordSummary(
@@ -56,6 +63,7 @@ def _summary(
         _text(get("operator")),
         seq if seq.__class__ is int else None,
         unverified,
+        note,
     )
 
 
@@ -92,6 +100,28 @@ def _manifest_rows(directory: Path) -> list[RecordSummary]:
     return rows
 
 
+def _in_progress_row(orphan: InProgress) -> RecordSummary:
+    """A row for an entry of ``.in-progress/``: parsed from its bytes only when it is ours to read."""
+    fields: dict[str, Any] = {"runbook": orphan.runbook}
+    if orphan.trust == "untrusted":
+        fields["status"] = "untrusted"
+        note = f"STATE_UNTRUSTED: {orphan.why}; the next run sets it aside, never chains it"
+    else:
+        try:
+            data = orphan.data
+            if data is None:
+                with Folder(orphan.path.parent) as folder:
+                    data, _ = folder.read(orphan.name, MAX_RECORD_FILE)
+            parsed = json.loads(data.decode("utf-8"))
+            fields = summary_fields(parsed) if isinstance(parsed, dict) else fields
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            pass  # a row from its name and time: the file is reported either way
+        fields["status"] = "running" if orphan.alive else "interrupted"
+        note = orphan.why if orphan.trust == "unchecked" and not orphan.alive else ""
+    fields["when"] = fields.get("when") or iso(orphan.modified)
+    return _summary(fields, orphan.relative, unverified=True, note=note)
+
+
 def list_records(audit_dir: str | Path, *, limit: int | None = None) -> list[RecordSummary]:
     """Newest first, from the manifest alone, plus every notebook on disk the manifest does not know."""
     directory = Path(audit_dir)
@@ -107,13 +137,11 @@ def list_records(audit_dir: str | Path, *, limit: int | None = None) -> list[Rec
                 stamp, runbook, host = (path.stem.split("_", 2) + ["?", "?", "?"])[:3]
                 fields = {"when": stamp, "runbook": runbook, "host": host, "status": "unreadable"}
             rows.append(_summary(fields, path.name, unverified=True))
-    for orphan in scan_in_progress(directory):
-        try:
-            fields = summary_fields(load_notebook_json(orphan.path))
-        except InputError:
-            fields = {"runbook": orphan.runbook}
-        fields["when"] = fields.get("when") or iso(orphan.modified)
-        fields["status"] = "running" if orphan.alive else "interrupted"
-        rows.append(_summary(fields, f"{IN_PROGRESS}/{orphan.path.name}", unverified=True))
+    for orphan in scan_in_progress(directory, settled_claims(directory)):
+        if orphan.trust != "leftover":
+            rows.append(_in_progress_row(orphan))
+    for item in quarantined(directory):
+        fields = {"when": item.when, "runbook": item.file, "status": "quarantined"}
+        rows.append(_summary(fields, item.where, unverified=True, note=f"STATE_UNTRUSTED: {item.why}"))
     rows.sort(key=_newest, reverse=True)
     return rows if limit is None else rows[: max(limit, 0)]

@@ -10,6 +10,11 @@ is parsed with ``json.loads`` and written with ``json.dumps`` (no schema validat
 validated the same notebook, and the record is validated once more when it is stored), and redaction
 builds its copy in one walk (:func:`.redact.redact_json`). Cheaper, never optional.
 
+Every save is written by :func:`.claims.save_running_notebook`: created with the record's mode
+(0640/0600) from its first byte, renamed into place, never through a link — and, inside an audit
+folder's ``.in-progress/``, preceded by its claim, so that the next run can tell this run's notebook
+from one dropped there by someone else.
+
 Both doors use this module: ``octorunbook run`` (:mod:`octorunbook.runner`) and papermill's
 ``papermill.io`` entry point (:mod:`octorunbook._papermill_hook`), which is why it sits below both.
 """
@@ -21,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .claims import save_running_notebook
+from .files import make_dir
 from .records import extract_result
 from .redact import guard_notebook, redact_json, register_passed_password
 
@@ -107,10 +114,9 @@ class RedactingHandler:
         clean = guard_notebook(redact_json(nb))
         self._announce(path, clean)
         target = self._path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(json.dumps(with_summary(clean), ensure_ascii=False), encoding="utf-8")
-        tmp.replace(target)
+        if not target.parent.is_dir():
+            make_dir(target.parent)
+        save_running_notebook(target, json.dumps(with_summary(clean), ensure_ascii=False).encode("utf-8"))
 
     def pretty_path(self, path: str) -> str:
         return str(self._path(path))
