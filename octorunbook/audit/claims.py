@@ -81,12 +81,18 @@ _KEYS_GUARD = threading.Lock()
 def claim_key() -> bytes:
     """The secret claims are authenticated with, made on first use; ``STATE_DIR_UNSAFE`` when its
     folder is not private (a run then refuses to start: its notebook could not be claimed)."""
-    from ..targets.state import StateHome
+    from ..targets.state import FolderGuard, StateHome
 
     folder = key_home()
     with _KEYS_GUARD:
         if str(folder) not in _KEYS:
-            _KEYS[str(folder)] = StateHome.open(folder, KEY_HOME).key()
+            guard: FolderGuard | None = None
+            if os.name == "nt":  # a DACL, not a mode, makes the key's folder private
+                from ..commands import CommandRunner
+                from ..targets.windows import windows_state_guard
+
+                guard = windows_state_guard(CommandRunner())
+            _KEYS[str(folder)] = StateHome.open(folder, KEY_HOME, guard).key()
         return _KEYS[str(folder)]
 
 
