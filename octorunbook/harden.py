@@ -20,16 +20,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .findings import Finding, OctorunbookError, TargetError, VerificationError
+from .findings import Finding, TargetError, VerificationError
 from .hardening import HardenableFront, HardeningPlan, apply_schannel, plan_schannel, read_schannel
 from .hardening.windows import DISABLE_LEGACY_TLS_MIN_BUILD, PER_BINDING_MAY_BREAK
+from .parts_journal import observed, restore_parts, topology
 from .posture import PostureReport
 from .posture_step import legacy_accepted, record_posture
 from .render import Panel, PlanRow, PlanTable, Row
 from .runbook import Run
 from .targets.base import SslBinding
 from .targets.httpsys import carried_settings, sslcert_argv
+from .targets.httpsys.front import HttpSysFront
 from .targets.protocols import PortalIntent
+from .undo import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -199,34 +202,75 @@ def apply_hardening(run: Run, hardening: Hardening) -> None:
         if hardening.site is not None:
             _apply_front(run, hardening)
             return
-        try:
-            for argv in plan.commands:
-                result = run.runner.run(argv, mutating=True, label="harden HTTP.sys binding")
-                if not result.ok:
-                    raise TargetError(
-                        "HARDENING_FAILED",
-                        f"{' '.join(argv[:4])} failed: {result.output.strip()[-300:]}",
-                        "Read the command output in the record; nothing else was changed.",
-                    )
-                run.change("harden binding", " ".join(argv[4:]))
-            after = record_posture(run)
-            if after is None or legacy_accepted(after):
-                raise VerificationError(
-                    "TLS_LEGACY_PROTOCOL",
-                    "After the change the portal still accepts TLS 1.0/1.1 (or could not be scanned).",
-                    "The change was undone. On Windows, check the build supports disablelegacytls (2019+).",
-                )
-        except BaseException:
-            _undo(run, plan)
-            raise
+        _apply_per_binding(run, hardening)
+
+
+def _checkpoint(run: Run, front_state: Any) -> tuple[Checkpoint, PortalIntent, dict[int, str], Any]:
+    """05's checkpoint: the front as it is and the instance (unchanged), before the first change."""
+    parts = topology(run)
+    where = PortalIntent.location(run.params.hostname, run.params.https_port)
+    instance = parts.instance.read(where)
+    served_before = observed(run, [where.https_port])
+    snapshot = {parts.front.kind: front_state.to_record(), parts.instance.kind: instance.to_record()}
+    commands = [" ".join(c) for c in run.extra.get("hardening_commands", [])]
+    checkpoint = Checkpoint.begin(run, "parts", where.https_port, snapshot, commands, served_before)
+    return checkpoint, where, served_before, instance
+
+
+def _roll_back(
+    run: Run, checkpoint: Checkpoint, front_state: Any, instance: Any, where: PortalIntent
+) -> None:
+    """The one undo engine: the front gets its previous state back, proven by what the port serves."""
+    parts = topology(run)
+    if restore_parts(
+        run,
+        [(parts.front, front_state)],
+        (parts.front, front_state),
+        (parts.instance, instance),
+        where,
+        "rollback",
+        "ROLLBACK_INCOMPLETE",
+        checkpoint.served_before,
+    ):
+        checkpoint.done()
+
+
+def _apply_per_binding(run: Run, hardening: Hardening) -> None:
+    """``disablelegacytls=enable`` on the binding, every other setting carried, in place (the HTTP.sys
+    front's update); proven by the scan, or the binding as it was put back through the checkpoint."""
+    parts = topology(run)
+    front = parts.front
+    if not isinstance(front, HttpSysFront):
+        raise TargetError(
+            "RUNBOOK_NOT_FOR_FRONT", f"The {front.kind} front has no per-binding TLS settings.", ""
+        )
+    where = PortalIntent.location(run.params.hostname, run.params.https_port)
+    current = front.read(where)
+    desired = front.with_settings(current, {**current.carried, "disablelegacytls": "enable"})
+    run.extra["hardening_commands"] = front.argv(current, desired)
+    checkpoint, where, _, instance = _checkpoint(run, current)
+    try:
+        front.apply(current, desired, run)
+        after = record_posture(run)
+        if after is None or legacy_accepted(after):
+            raise VerificationError(
+                "TLS_LEGACY_PROTOCOL",
+                "After the change the portal still accepts TLS 1.0/1.1 (or could not be scanned).",
+                "The change was undone. On Windows, check the build supports disablelegacytls (2019+).",
+            )
+    except BaseException:
+        _roll_back(run, checkpoint, current, instance, where)
+        raise
+    checkpoint.done()
 
 
 def _apply_front(run: Run, hardening: Hardening) -> None:
     """The hardened block through the front's own test and reload; the scan after it is the proof."""
-    parts = run.require_target().parts
-    assert parts is not None and isinstance(parts.front, HardenableFront)
-    front = parts.front
+    front = topology(run).front
+    if not isinstance(front, HardenableFront):
+        raise TargetError("RUNBOOK_NOT_FOR_FRONT", f"The {front.kind} front cannot be hardened by 05.", "")
     site = hardening.site
+    checkpoint, where, _, instance = _checkpoint(run, site)
     try:
         front.apply(site, front.hardened(site), run)
         after = record_posture(run)
@@ -241,20 +285,9 @@ def _apply_front(run: Run, hardening: Hardening) -> None:
                 "own ssl_protocols/ssl_ciphers (`nginx -T`): nginx uses the default server's for the handshake.",
             )
     except BaseException:
-        try:
-            front.restore(site, run)
-        except OctorunbookError as exc:
-            run.change("rollback: restore server block", f"FAILED: {exc.code}")
+        _roll_back(run, checkpoint, site, instance, where)
         raise
-
-
-def _undo(run: Run, plan: HardeningPlan) -> None:
-    for argv in plan.rollback_commands:
-        try:
-            result = run.runner.run(argv, mutating=True, label="undo hardening")
-            run.change("rollback: undo hardening", "done" if result.ok else f"FAILED: {result.output[-200:]}")
-        except OctorunbookError as exc:
-            run.change("rollback: undo hardening", f"FAILED: {exc.code}")
+    checkpoint.done()
 
 
 def finish(run: Run) -> dict[str, Any]:
