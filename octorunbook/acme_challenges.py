@@ -151,7 +151,8 @@ def _windows_listener(run: Run, target: Target, token: str, key_authorization: s
             for path in workdir.iterdir():
                 path.unlink()
             workdir.rmdir()
-    run.state.setdefault("acme_listener", []).append(outcome.get("data") or {})
+    data = outcome.get("data")
+    run.state.setdefault("acme_listener", []).append(data if isinstance(data, dict) else {})
 
 
 def preflight(run: Run, token: str, key_authorization: str, name: str) -> bool:

@@ -24,6 +24,7 @@ from .commands import CommandRunner
 from .findings import REASONS, Finding, InputError, OctorunbookError, TargetError
 from .params import Parameters
 from .parts_journal import recover_interrupted as _parts_restorer  # registers the "parts" restorer
+from .record import RunExtras, RunState
 from .redaction import SECRETS, secret_from_env
 from .render import Panel, Row, result_panel
 from .renewal_journal import recover_interrupted as _renewal_restorer  # registers "renewal"
@@ -38,6 +39,7 @@ DAY_TWO = ("04-renew-certificate", "05-harden-tls")  # run on their own, e.g. on
 ALL_RUNBOOKS = RUNBOOKS + DAY_TWO
 # A dry-run procedure tells 02 and 03 which certificate 01 would import (it is not in the store yet).
 PLANNED_IMPORT_ENV = "OCTORUNBOOK_PLANNED_IMPORT"
+CHECK_RECORDS_ENV = "OCTORUNBOOK_CHECK_RECORDS"
 
 
 def reason_for(code: str) -> str:
@@ -109,10 +111,10 @@ class Run:
         self.changes: list[dict[str, Any]] = []
         self.verification: list[dict[str, Any]] = []
         self.certificate: dict[str, Any] | None = None
-        self.state: dict[str, Any] = {}
+        self.state: RunState = {}
         self.octopus_version = ""
         self.secrets_note: dict[str, Any] = {"private_key_files": []}
-        self.extra: dict[str, Any] = {}
+        self.extra: RunExtras = {}
         self.status: str | None = None
         self.emitted = False
 
@@ -265,6 +267,10 @@ class Run:
 
     def _emit(self) -> dict[str, Any]:
         record = self.record()
+        if os.environ.get(CHECK_RECORDS_ENV):  # the test suite holds every record to the published schema
+            from .record import require_valid
+
+            require_valid(record)
         if self.lock is not None:
             self.lock.release()
         if not self.emitted:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from .findings import Finding, TargetError
 from .params import Parameters
+from .record import RunExtras, RunState
 from .render import Panel, Row
 from .targets.base import Target
 from .targets.state import StateHome, normalised_instance, slug, untrusted
@@ -66,10 +67,10 @@ class Run(Protocol):
     def verification(self) -> list[dict[str, Any]]: ...
 
     @property
-    def state(self) -> dict[str, Any]: ...
+    def state(self) -> RunState: ...
 
     @property
-    def extra(self) -> dict[str, Any]: ...
+    def extra(self) -> RunExtras: ...
 
     def require_target(self) -> Target: ...
 

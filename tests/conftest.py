@@ -21,6 +21,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Isolate every run (and nbval's kernels, which inherit the environment) from ~/.octorunbook.
     os.environ["OCTORUNBOOK_HOME"] = str(_HOME)
     os.environ.setdefault("OCTORUNBOOK_WAIT_SECONDS", "8")
+    os.environ["OCTORUNBOOK_CHECK_RECORDS"] = (
+        "1"  # every record a test produces must fit the published schema
+    )
     os.environ.pop("OCTORUNBOOK_PFX_PASSWORD", None)
 
 
