@@ -10,191 +10,41 @@ the store), not only on an exit code. The attacker is ``nobody`` (``setpriv``/``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trustme
-import yaml
-from nginxkit import HOSTNAME, NGINX, needs_nginx
+from trustkit import (
+    BIN,
+    attacker,
+    bound,
+    codes,
+    first_binding,
+    kill_whole_run,
+    octorunbook,
+    params_file,
+    records,
+    target,
+    tree,
+)
 
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.verify import http_get, tls_handshake
 
 pytestmark = [
     pytest.mark.redteam,
     pytest.mark.skipif(sys.platform != "linux", reason="POSIX owners and modes, /proc"),
 ]
-BIN = Path(sys.executable).parent
-RECORD_MIME = "application/vnd.octorunbook.result+json"
 
 
-# ---- the doors a user has ---------------------------------------------------------------------------
-def octorunbook(*args: str, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """The ``octorunbook`` command as an operator types it; its stderr is merged into ``stdout``."""
-    return subprocess.run(
-        [str(BIN / "octorunbook"), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
-
-
-def params_file(path: Path, **values: Any) -> Path:
-    path.write_text(yaml.safe_dump(values))
-    return path
-
-
-def attacker() -> list[str]:
-    """argv prefix that runs a command as ``nobody``/``nogroup`` with no supplementary groups."""
-    if os.geteuid() != 0:
-        pytest.skip("acting as another user needs root (the tests run as root in CI)")
-    if shutil.which("setpriv"):
-        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    if shutil.which("runuser"):
-        return ["runuser", "-u", "nobody", "--"]
-    pytest.skip("neither setpriv nor runuser is installed: cannot act as an unprivileged user")
-
-
-def as_attacker(script: str, *args: str | Path, stdin: str = "") -> None:
-    """Run a shell ``script`` (``$1`` … are ``args``) as the unprivileged attacker; it must succeed."""
-    done = subprocess.run(
-        [*attacker(), "sh", "-euc", script, "attacker", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd="/",
-    )
-    assert done.returncode == 0, f"the attacker could not act: {done.stderr}"
-
-
-def let_others_traverse(path: Path) -> None:
-    """Give others search (x) permission on ``path`` and its parents below the temporary folder, so the
-    attacker can reach a folder the test hands them (nothing becomes readable or writable)."""
-    top = Path(tempfile.gettempdir()).resolve()
-    for folder in [path, *path.parents]:
-        if folder == top or folder == Path("/"):
-            break
-        mode = stat.S_IMODE(folder.stat().st_mode)
-        if not mode & 0o001:
-            folder.chmod(mode | 0o001)
-
-
-def tree(folder: Path) -> dict[str, str]:
-    """Every entry under ``folder``: a file's SHA-256 and first bytes, a link's target, or ``dir``."""
-    found: dict[str, str] = {}
-    if not folder.exists():
-        return found
-    for path in sorted(folder.rglob("*")):
-        name = str(path.relative_to(folder))
-        if path.is_symlink():
-            found[name] = "-> " + os.readlink(path)
-        elif path.is_dir():
-            found[name] = "dir"
-        else:
-            data = path.read_bytes()
-            found[name] = f"sha256 {hashlib.sha256(data).hexdigest()[:16]} {data[:60]!r}"
-    return found
-
-
-def records(audit: Path, runbook: str = "") -> list[dict[str, Any]]:
-    """The result records of the notebooks stored in ``audit`` (oldest first)."""
-    found = []
-    for path in sorted(audit.glob(f"*{runbook}*.ipynb")):
-        for cell in json.loads(path.read_text())["cells"]:
-            for output in cell.get("outputs", []):
-                data = output.get("data", {}).get(RECORD_MIME)
-                if data:
-                    found.append(data)
-    return found
-
-
-def codes(record: dict[str, Any]) -> list[str]:
-    return [f["code"] for f in record.get("findings", [])]
-
-
-# ---- the sandbox as a user sets it up -----------------------------------------------------------------
-def served(sandbox: Sandbox) -> str:
-    return tls_handshake("127.0.0.1", sandbox.map_port(443), "localhost").thumbprint
-
-
-def bound(sandbox: Sandbox) -> str:
-    return str(json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["hash"])
-
-
-def store(sandbox: Sandbox) -> dict[str, str]:
-    return tree(sandbox.stores_dir)
-
-
-def target(sandbox: Sandbox) -> dict[str, Any]:
-    """What the sandbox target is: the certificate served over TLS, its HTTP.sys bindings, its store."""
-    return {
-        "served": served(sandbox),
-        "bindings": json.loads(sandbox.httpsys_path.read_text()),
-        "store": store(sandbox),
-    }
-
-
-def first_binding(sandbox: Sandbox, tmp_path: Path, **extra: Any) -> Path:
-    """``octorunbook run`` (01 → 02 → 03) with a self-signed certificate: HTTPS is served. The YAML."""
-    yaml_path = params_file(
-        tmp_path / "params.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(tmp_path / "audit"), **extra
-    )
-    done = octorunbook("run", str(yaml_path))
-    assert done.returncode == 0, done.stdout[-4000:]
-    assert served(sandbox) == bound(sandbox)
-    return yaml_path
-
-
-def processes() -> dict[int, tuple[int, int, str]]:
-    """pid → (parent pid, process group, command line) of every live (not zombie) process."""
-    found = {}
-    for stat_file in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat_file.read_text().rsplit(")", 1)[1].split()
-            cmdline = (
-                (stat_file.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            )
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            found[int(stat_file.parent.name)] = (int(fields[1]), int(fields[2]), cmdline)
-    return found
-
-
-def kill_whole_run(run: subprocess.Popen[Any]) -> None:
-    """``kill -9`` of a run as an operator does it: its process group and each kernel's; then wait (up to
-    a minute, load or not) until every process of those groups is gone."""
-    table = processes()
-    kernels = [pid for pid, (ppid, _, cmd) in table.items() if ppid == run.pid and "kernel" in cmd]
-    groups = {run.pid, *(table[k][1] for k in kernels)} - {os.getpgid(0)}
-    for group in groups:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    run.wait()
-    deadline = time.monotonic() + 60
-    while [p for p, (_, g, _) in processes().items() if g in groups] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    left = [p for p, (_, g, _) in processes().items() if g in groups]
-    assert not left, f"the killed run's processes outlived SIGKILL: {left}"
-
-
+# ---- a renewal killed after its swap, and the journal an attacker would write in its place ----------
 def killed_renewal(sandbox: Sandbox, tmp_path: Path, yaml_path: Path) -> list[Path]:
     """``octorunbook renew --force`` killed with -9 after its swap (drill 'hang-after-swap': the new
     binding is in place, the proof has not run). Returns the state files that run created or changed
@@ -429,113 +279,3 @@ def test_a_crafted_renewal_journal_never_removes_a_certificate_that_was_in_the_s
     )
     assert done.returncode == 1 and "STATE_UNTRUSTED" in done.stdout, done.stdout[-3000:]
     assert list((sandbox.root / "state" / "quarantine").iterdir())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def planted_site(site_text: str, certificate: Path, key: Path, include: Path) -> str:
-    """The managed server block, pointed at the attacker's certificate and including the attacker's file."""
-    lines = []
-    for line in site_text.splitlines(keepends=True):
-        if line.strip().startswith("ssl_certificate "):
-            lines.append(f"    include {include};\n    ssl_certificate {certificate};\n")
-        elif line.strip().startswith("ssl_certificate_key "):
-            lines.append(f"    ssl_certificate_key {key};\n")
-        else:
-            lines.append(line)
-    return "".join(lines)
-
-
-@needs_nginx
-def test_renew_on_nginx_refuses_a_state_folder_an_unprivileged_user_planted_beside_cert_dir(
-    nginx: Any, upstream: Any, ca: trustme.CA, tmp_path: Path
-) -> None:
-    shared = tmp_path / "shared"  # cert_dir's parent: the state home is shared/state
-    shared.mkdir(mode=0o755)
-    port = free_port()
-    yaml_path = params_file(
-        tmp_path / "nginx.yaml",
-        target="nginx",
-        nginx_bin=NGINX,
-        nginx_conf_dir=str(nginx.prefix),
-        nginx_pid=str(nginx.prefix / "nginx.pid"),
-        cert_dir=str(shared / "certs"),
-        octopus_upstream=upstream.url,
-        hostname=HOSTNAME,
-        https_port=port,
-        keep_http=False,
-        hsts_max_age=3600,
-        audit_dir=str(tmp_path / "audit"),
-    )
-    first = octorunbook("run", str(yaml_path))
-    assert first.returncode == 0, first.stdout[-4000:]
-    ours = tls_handshake("127.0.0.1", port, HOSTNAME).thumbprint
-    site = nginx.prefix / "conf.d" / "octopus-portal.conf"
-    site_before = site.read_bytes()
-    assert ours in json.dumps(records(tmp_path / "audit", "03-add-https-binding")[-1]["certificate"])
-
-    # A careless operator lets a team write into the folder; the attacker (nobody) swaps in a state
-    # folder of their own with a journal that restores "the previous site": their certificate, their file.
-    shared.chmod(0o777)
-    let_others_traverse(shared)
-    leaf = ca.issue_cert(HOSTNAME)
-    evil = shared / "evil"
-    chain = b"".join(pem.bytes() for pem in leaf.cert_chain_pems).decode()
-    planted = tls_thumbprint(leaf.cert_chain_pems[0].bytes())
-    journal = {
-        "version": 1,
-        "topology": "parts",
-        "phase": "applying",
-        "runbook": "03-add-https-binding",
-        "operator": "root",
-        "pid": 1,
-        "started_at": "2026-01-01T00:00:00Z",
-        "instance": "OctopusServer",
-        "port": port,
-        "snapshot": {
-            "nginx": {
-                "path": str(site),
-                "exists": True,
-                "managed": True,
-                "thumbprint": planted,
-                "text": planted_site(
-                    site_before.decode(), evil / "planted.crt", evil / "planted.key", evil / "evil.conf"
-                ),
-            },
-            "octopus-behind-proxy": {"trusted_proxies": [], "listen_prefixes": [], "managed": False},
-        },
-        "served_before": {str(port): planted},
-        "commands": [],
-    }
-    as_attacker(
-        'mv "$1/state" "$1/state.old"; mkdir -m 0777 "$1/state" "$1/evil"; cat > "$1/state/$2"',
-        shared,
-        "change-OctopusServer.json",
-        stdin=json.dumps(journal),
-    )
-    as_attacker('cat > "$1"', evil / "planted.crt", stdin=chain)
-    as_attacker('cat > "$1"', evil / "planted.key", stdin=leaf.private_key_pem.bytes().decode())
-    as_attacker('cat > "$1"', evil / "evil.conf", stdin='add_header X-Planted "yes" always;\n')
-    planted_state = tree(shared / "state")
-
-    done = octorunbook("renew", str(yaml_path))
-
-    assert tls_handshake("127.0.0.1", port, HOSTNAME).thumbprint == ours, (
-        "nginx serves the planter's certificate: " + done.stdout[-3000:]
-    )
-    assert http_get("https", "127.0.0.1", port, HOSTNAME).header("X-Planted") is None, "evil.conf is included"
-    assert site.read_bytes() == site_before, "the managed server block was rewritten"
-    assert done.returncode == 1, done.stdout[-3000:]
-    assert "✖ STATE_DIR_UNSAFE: " in done.stdout and "remedy:" in done.stdout, done.stdout[-3000:]
-    assert tree(shared / "state") == planted_state, "the planted folder was read from or written to"
-
-
-def tls_thumbprint(pem: bytes) -> str:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-
-    return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303
