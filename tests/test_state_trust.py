@@ -16,14 +16,12 @@ import shutil
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from trustkit import (
-    BIN,
     attacker,
     bound,
     codes,
@@ -32,6 +30,7 @@ from trustkit import (
     octorunbook,
     params_file,
     records,
+    renewal_hanging_after_its_swap,
     target,
     tree,
 )
@@ -51,23 +50,7 @@ def killed_renewal(sandbox: Sandbox, tmp_path: Path, yaml_path: Path) -> list[Pa
     (its checkpoint, whatever it is called), lock files aside."""
     state = sandbox.root / "state"
     before = tree(state)
-    Sandbox(sandbox.root).init(fail="hang-after-swap", start=False)
-    with (tmp_path / "killed-renewal.out").open("wb") as out:
-        run = subprocess.Popen(
-            [str(BIN / "octorunbook"), "renew", str(yaml_path), "--force"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 300
-        while "hang-after-swap" not in sandbox.meta().get("fired", []):
-            assert run.poll() is None, (tmp_path / "killed-renewal.out").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the swap never happened"
-            time.sleep(0.1)
-        time.sleep(0.5)  # the stand-in has written the new binding and hangs
-    finally:
-        kill_whole_run(run)
+    kill_whole_run(renewal_hanging_after_its_swap(sandbox, tmp_path, yaml_path))
     after = tree(state)
     left = [
         state / name
@@ -143,7 +126,7 @@ def test_renew_refuses_a_state_folder_another_user_owns_or_may_replace(
     make_sandbox: Callable[..., Sandbox], tmp_path: Path, how: str
 ) -> None:
     sandbox = make_sandbox()
-    yaml_path = first_binding(sandbox, tmp_path)
+    yaml_path, _ = first_binding(sandbox, tmp_path)
     state = sandbox.root / "state"
     if how == "owned by another user":
         attacker()  # skips without a way to be another user
@@ -216,7 +199,7 @@ def test_a_crafted_renewal_journal_never_makes_renew_delete_files_outside_its_st
     make_sandbox: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    yaml_path = first_binding(sandbox, tmp_path)
+    yaml_path, _ = first_binding(sandbox, tmp_path)
     old, fields = bound(sandbox), netsh_fields(sandbox)
     elsewhere = tmp_path / "another-service" / "tls"  # another program's certificate and key
     elsewhere.mkdir(parents=True)
@@ -258,7 +241,7 @@ def test_a_crafted_renewal_journal_never_removes_a_certificate_that_was_in_the_s
     make_sandbox: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
     sandbox = make_sandbox()
-    yaml_path = first_binding(sandbox, tmp_path)
+    yaml_path, _ = first_binding(sandbox, tmp_path)
     earlier = bound(sandbox)
     renewed = octorunbook("renew", str(yaml_path), "--force")  # the earlier one stays in the store
     assert renewed.returncode == 0, renewed.stdout[-3000:]

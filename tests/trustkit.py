@@ -139,15 +139,18 @@ def target(sandbox: Sandbox) -> dict[str, Any]:
     }
 
 
-def first_binding(sandbox: Sandbox, tmp_path: Path, **extra: Any) -> Path:
-    """``octorunbook run`` (01 → 02 → 03) with a self-signed certificate: HTTPS is served. The YAML."""
+def first_binding(
+    sandbox: Sandbox, tmp_path: Path, env: dict[str, str] | None = None, **extra: Any
+) -> tuple[Path, str]:
+    """``octorunbook run`` (01 → 02 → 03) with a self-signed certificate: HTTPS is served. The YAML,
+    and what the run printed."""
     yaml_path = params_file(
         tmp_path / "params.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(tmp_path / "audit"), **extra
     )
-    done = octorunbook("run", str(yaml_path))
+    done = octorunbook("run", str(yaml_path), env=env)
     assert done.returncode == 0, done.stdout[-4000:]
     assert served(sandbox) == bound(sandbox)
-    return yaml_path
+    return yaml_path, done.stdout
 
 
 def processes() -> dict[int, tuple[int, int, str]]:
@@ -183,6 +186,33 @@ def kill_whole_run(run: subprocess.Popen[Any]) -> None:
         time.sleep(0.05)
     left = [p for p, (_, g, _) in processes().items() if g in groups]
     assert not left, f"the killed run's processes outlived SIGKILL: {left}"
+
+
+def renewal_hanging_after_its_swap(
+    sandbox: Sandbox, tmp_path: Path, yaml_path: Path
+) -> subprocess.Popen[bytes]:
+    """``octorunbook renew --force`` in its own session, hanging after its swap (drill 'hang-after-swap':
+    the new binding is in place, the proof has not run; the command returns by itself after 120 s)."""
+    Sandbox(sandbox.root).init(fail="hang-after-swap", start=False)
+    log = tmp_path / f"renewal-{time.monotonic_ns()}.out"
+    with log.open("wb") as out:
+        run = subprocess.Popen(
+            [str(BIN / "octorunbook"), "renew", str(yaml_path), "--force"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "hang-after-swap" not in sandbox.meta().get("fired", []):
+            assert run.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the swap never happened"
+            time.sleep(0.1)
+        time.sleep(0.5)  # the stand-in has written the new binding and hangs
+    except BaseException:
+        kill_whole_run(run)
+        raise
+    return run
 
 
 def free_port() -> int:
