@@ -161,35 +161,34 @@ def test_the_state_home_is_created_0700_and_a_sticky_folder_owned_by_root_on_its
 
 
 # ---- 2. writes in the state home never follow links --------------------------------------------------
-def test_a_dry_run_never_writes_through_links_planted_in_the_state_folder(
-    make_sandbox: Callable[..., Sandbox], tmp_path: Path
+@pytest.mark.parametrize("door", ["run with dry_run: true", "renew --force"])
+def test_nothing_is_written_through_links_planted_in_the_state_folder_even_by_a_dry_run(
+    make_sandbox: Callable[..., Sandbox], tmp_path: Path, door: str
 ) -> None:
     sandbox = make_sandbox()
-    first_binding(sandbox, tmp_path)
+    yaml_path, _ = first_binding(sandbox, tmp_path)
     state = sandbox.root / "state"
-    names = {p.name for p in state.iterdir() if p.is_file()}
-    for instance in ("OctopusServer", "octopusserver"):
-        names |= {f"{kind}-{instance}.json" for kind in ("lock", "change", "last-import", "journal")}
-        names |= {f"lock-{instance}.lock", f"checkpoint-{instance}.json"}
-    names |= {n + ".tmp" for n in names} | {Path(n).with_suffix(".tmp").name for n in names}
+    names = {str(p.relative_to(state)) for p in state.rglob("*") if p.is_file()}  # what one run keeps
+    for instance in ("OctopusServer", "octopusserver"):  # and what a run may write: lock, journal, memory
+        names |= {f"{kind}-{instance}.json" for kind in ("lock", "change", "last-import", "checkpoint")}
+        names.add(f"lock-{instance}.lock")
+    names |= {n + ".tmp" for n in names} | {str(Path(n).with_suffix(".tmp")) for n in names}
     victims = tmp_path / "victims"
     victims.mkdir()
     for i, name in enumerate(sorted(names)):
-        (state / name).unlink(missing_ok=True)
+        link, victim = state / name, victims / name.replace("/", "_")
+        link.unlink(missing_ok=True)
         if i % 2:  # a link to a file that does not exist: following it would create the file
-            (state / name).symlink_to(victims / f"created-through-{name}")
+            link.symlink_to(victim.with_name("created-through-" + victim.name))
         else:
-            (victims / name).write_bytes(f"not octorunbook's: {name}\n".encode())
-            (state / name).symlink_to(victims / name)
+            victim.write_bytes(f"not octorunbook's: {name}\n".encode())
+            link.symlink_to(victim)
     before = tree(victims)
     dry = params_file(
-        tmp_path / "dry.yaml",
-        sandbox_dir=str(sandbox.root),
-        audit_dir=str(tmp_path / "audit-dry"),
-        dry_run=True,
+        tmp_path / "dry.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(tmp_path / "audit"), dry_run=True
     )
 
-    done = octorunbook("run", str(dry))
+    done = octorunbook(*(["run", str(dry)] if "dry_run" in door else ["renew", str(yaml_path), "--force"]))
 
     assert tree(victims) == before, "written through a link in the state folder: " + done.stdout[-2000:]
 
