@@ -96,13 +96,21 @@ def test_a_notebook_planted_in_in_progress_is_quarantined_and_never_chained_or_s
         and any(canary in p.read_text("utf-8", "replace") for canary in (by_root, by_other))
     ]
     assert chained == [], "a planted notebook was chained into the audit trail (and signed)"
-    quarantined = " ".join(p.read_text() for p in (audit / "quarantine").rglob("*") if p.is_file())
+    quarantined = " ".join(
+        p.read_text("utf-8", "replace") for p in (audit / "quarantine").rglob("*") if p.is_file()
+    )
     assert by_root in quarantined and by_other in quarantined
-    assert not [p for p in (audit / ".in-progress").rglob("*") if p.is_file() and by_root in p.read_text()]
+    assert not [
+        p
+        for p in (audit / ".in-progress").rglob("*")
+        if p.is_file() and by_root in p.read_text("utf-8", "replace")
+    ]
     verify = octorunbook(
         "audit", "verify", str(audit), "--public-key", str(tmp_path / "keys" / "audit.key.pub")
     )
-    reported = done.stdout + verify.stdout + " ".join(codes(r) for r in records(audit, "04-renew")[-1:])
+    reported = (
+        done.stdout + verify.stdout + " ".join(c for r in records(audit, "04-renew")[-1:] for c in codes(r))
+    )
     assert "STATE_UNTRUSTED" in reported, reported[-3000:]
     anchored = octorunbook(
         "audit",

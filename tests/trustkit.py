@@ -119,7 +119,7 @@ def codes(record: dict[str, Any]) -> list[str]:
 
 # ---- the sandbox as a user sets it up -----------------------------------------------------------------
 def served(sandbox: Sandbox) -> str:
-    return tls_handshake("127.0.0.1", sandbox.map_port(443), "localhost").thumbprint
+    return str(tls_handshake("127.0.0.1", sandbox.map_port(443), "localhost").thumbprint)
 
 
 def bound(sandbox: Sandbox) -> str:
