@@ -44,7 +44,11 @@ def main() -> int:
         bad.write_text(f"sandbox_dir: {folder}/sandbox\nhttps_port: 70000\n")  # HTTPS_PORT out of range
         cases = [
             ("python -c pass", [sys.executable, "-c", "pass"], 0),
-            ("import octorunbook.runner", [sys.executable, "-c", "import octorunbook.runner"], 0),
+            (
+                "import octorunbook.headless.runner",
+                [sys.executable, "-c", "import octorunbook.headless.runner"],
+                0,
+            ),
             ("octorunbook run (refused: exit 2)", [str(BIN / "octorunbook"), "run", str(bad)], 2),
         ]
         print(f"best of {runs} (median), pid {os.getpid()}")

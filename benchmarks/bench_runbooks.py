@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_runbooks.py [--rounds N] [--old REV] [--save-baseline]
 
-Each round creates a fresh sandbox and runs 01 → 02 → 03 through ``octorunbook.runner.run_all``
+Each round creates a fresh sandbox and runs 01 → 02 → 03 through ``octorunbook.headless.runner.run_all``
 (papermill, redacting saves, audit records with HTML, chained manifest), and runs an empty notebook
 through papermill three times with the same kernel. The floor is those three empty runs plus the cells'
 own durations as papermill records them in the three records (the work the operator asked for). papermill
@@ -27,7 +27,7 @@ cells' papermill durations for the kernel:
     preprocessor entry points) after importing nbconvert: 2.4 s profiled for three records, on the path
     between two notebooks. Rendering with an exporter built once takes 0.13–0.15 s per record.
   * the kernel: start-up 0.7–0.9 s and shutdown ≈ 0.2 s per notebook, the same as an empty run's; the
-    first cell (``from octorunbook import forms, steps``) 0.27–0.48 s, counted as cell time.
+    first cell (``from octorunbook import ui; from octorunbook.runbooks import steps``) 0.27–0.48 s, counted as cell time.
 After: the ``octorunbook`` papermill engine (``audit/engine.py``) hands each cell's save to the handler as
 the notebook itself; the handler redacts it in one walk into a copy and writes it with ``json.dumps``
 (papermill's own text saves are parsed with ``json.loads``); the record is validated once, when stored:
@@ -55,8 +55,8 @@ from typing import Any
 import nbformat
 import papermill as pm
 
-from octorunbook.params import Parameters
-from octorunbook.runner import run_all
+from octorunbook.headless.runner import run_all
+from octorunbook.params.core import Parameters
 from octorunbook.targets.sandbox import Sandbox
 
 AIM = 1.25
@@ -91,7 +91,7 @@ class SaveClock:
     def __init__(self) -> None:
         self.in_cells = 0.0
         try:
-            from octorunbook.audit.saves import register_handler
+            from octorunbook.headless.saves import register_handler
         except ImportError:  # the code before this change: no per-notebook saves to time
             self.handler = None
             return

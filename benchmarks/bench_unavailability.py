@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from octorunbook.inline import run_inline
-from octorunbook.params import Parameters
+from octorunbook.evidence.tls import http_get
+from octorunbook.headless.inline import run_inline
+from octorunbook.params.core import Parameters
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.verify import http_get
 
 INTERVAL = 0.02
 

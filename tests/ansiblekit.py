@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import yaml
 
-from octorunbook.node_drain import Server, ping
+from octorunbook.ops.node_drain import Server, ping
 from octorunbook.targets.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent

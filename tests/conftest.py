@@ -62,7 +62,7 @@ def sandbox(make_sandbox: Callable[..., Any]) -> Any:
 
 @pytest.fixture
 def params_for(tmp_path: Path) -> Callable[..., Any]:
-    from octorunbook.params import Parameters
+    from octorunbook.params.core import Parameters
 
     def build(sandbox: Any, **overrides: Any) -> Parameters:
         base: dict[str, Any] = {"sandbox_dir": str(sandbox.root), "audit_dir": str(tmp_path / "audit")}

@@ -17,10 +17,10 @@ import nbformat
 import pytest
 from pebble_ca import SKIP_REASON, Pebble, start_pebble
 
-from octorunbook.auditlog import extract_result
-from octorunbook.inline import run_inline
+from octorunbook.audit.records import extract_result
+from octorunbook.evidence.tls import tls_handshake
+from octorunbook.headless.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.verify import tls_handshake
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON)

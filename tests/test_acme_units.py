@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from acme import challenges, errors, messages
 
-from octorunbook.acme_challenges import CHALLENGE_PREFIX, http01_registered, record_name, resolver_address
-from octorunbook.acme_client import account_acl_argvs
-from octorunbook.acme_errors import problem_error, retry_bad_nonce
-from octorunbook.acme_orders import await_authorizations
+from octorunbook.acme.challenges import CHALLENGE_PREFIX, http01_registered, record_name, resolver_address
+from octorunbook.acme.client import account_acl_argvs
+from octorunbook.acme.errors import problem_error, retry_bad_nonce
+from octorunbook.acme.orders import await_authorizations
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
-from octorunbook.params import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Parameters
+from octorunbook.params.core import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKES = Path(__file__).resolve().parent / "fakes"
@@ -226,7 +226,7 @@ def windows_run() -> Any:
 def test_windows_http01_listener_runs_the_script_with_the_exact_argv_and_stops_after_validation(
     acme_powershell: Path,
 ) -> None:
-    from octorunbook.targets.windows._powershell import POWERSHELL_OPTIONS, script_path
+    from octorunbook.targets.windows.powershell import POWERSHELL_OPTIONS, script_path
 
     run = windows_run()
     with http01_registered(run, "tok-EN_1", "tok-EN_1.thumb"):
@@ -267,7 +267,7 @@ def test_windows_listener_refused_by_httpsys_is_acme_listener_failed_with_its_me
 
 
 def test_the_listener_script_is_windows_powershell_51_syntax_and_unregisters_in_finally() -> None:
-    from octorunbook.targets.windows._powershell import script_path
+    from octorunbook.targets.windows.powershell import script_path
 
     text = script_path("serve-acme-challenge.ps1").read_text()
     assert "System.Net.HttpListener" in text
@@ -293,7 +293,7 @@ def test_the_readme_lets_encrypt_params_yaml_is_valid() -> None:
 def test_preflight_that_cannot_fetch_the_challenge_is_a_warning_naming_port_80() -> None:
     import socket
 
-    from octorunbook.acme_challenges import preflight
+    from octorunbook.acme.challenges import preflight
 
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from ansiblekit import ANSIBLE_PLAYBOOK, BIN, REPO, BalancerProbe, Cluster, PingTrace
 
-from octorunbook.node_drain import Server, ping
+from octorunbook.ops.node_drain import Server, ping
 
 pytestmark = [
     pytest.mark.slow,

@@ -17,18 +17,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from octorunbook.auditlog import (
-    MANIFEST_NAME,
-    RESULT_MIME,
-    extract_result,
-    list_records,
-    read_result,
-    record_name,
-    redact_notebook,
-    show_record,
-    store_record,
-    verify_chain,
-)
+from octorunbook import RESULT_MIME
+from octorunbook.audit.chain import MANIFEST_NAME, verify_chain
+from octorunbook.audit.listing import list_records
+from octorunbook.audit.records import extract_result, read_result, record_name
+from octorunbook.audit.redact import redact_notebook
+from octorunbook.audit.show import show_record
+from octorunbook.audit.store import store_record
 from octorunbook.findings import InputError
 from octorunbook.redaction import MASK, SECRETS
 

@@ -28,8 +28,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from octorunbook.auditlog import extract_result
-from octorunbook.verify import tls_handshake
+from octorunbook.audit.records import extract_result
+from octorunbook.evidence.tls import tls_handshake
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -301,7 +301,7 @@ def _fill_01(operator: Operator, page: Any) -> None:
 
 def _show_form(operator: Operator, page: Any) -> Any:
     """Click into 01's form cell and run it, once its kernel is there (see :func:`_kernel_ready`)."""
-    form_cell = _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("01-import')
+    form_cell = _notebook(page).locator(".jp-CodeCell").filter(has_text='ui.start("01-import')
     form = _notebook(page).locator(".octorunbook-form")
     _kernel_ready(page)
     operator.click(form_cell.locator(".jp-InputArea-editor"), "into the form cell")
@@ -358,7 +358,7 @@ def test_step_by_step_runs_each_notebook_in_jupyterlab(lab: Lab, page: Any) -> N
 
     next_link = _notebook(page).locator(".jp-RenderedMarkdown a").filter(has_text="02 · Verify")
     operator.click(next_link, "open 02 from 01's Next link")
-    _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("02-verify').wait_for()
+    _notebook(page).locator(".jp-CodeCell").filter(has_text='ui.start("02-verify').wait_for()
     operator.run_all("02")
     _wait_for_result(page, "02-verify-certificate")
     verified = _record(page, lab, "02-verify-certificate")
@@ -366,7 +366,7 @@ def test_step_by_step_runs_each_notebook_in_jupyterlab(lab: Lab, page: Any) -> N
 
     next_link = _notebook(page).locator(".jp-RenderedMarkdown a").filter(has_text="03 · Add")
     operator.click(next_link, "open 03 from 02's Next link")
-    _notebook(page).locator(".jp-CodeCell").filter(has_text='forms.start("03-add').wait_for()
+    _notebook(page).locator(".jp-CodeCell").filter(has_text='ui.start("03-add').wait_for()
     operator.run_all("03")
     _wait_for_result(page, "03-add-https-binding")
     _shot(_notebook(page).locator(".octorunbook-plan").first, "plan.png")

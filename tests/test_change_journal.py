@@ -17,14 +17,14 @@ import pytest
 import yaml
 from test_safe_change import import_and_verify, snapshot
 
-from octorunbook.auditlog import extract_result
-from octorunbook.inline import run_inline
-from octorunbook.params import Parameters
-from octorunbook.parts_journal import observed, topology
+from octorunbook.audit.records import extract_result
+from octorunbook.evidence.tls import http_get, tls_handshake
+from octorunbook.headless.inline import run_inline
+from octorunbook.params.core import Parameters
+from octorunbook.runbooks.restore_parts import observed, topology
+from octorunbook.runbooks.undo import Checkpoint, checkpoint_name, read_checkpoint
 from octorunbook.targets.protocols import PortalIntent
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.undo import Checkpoint, checkpoint_name, read_checkpoint
-from octorunbook.verify import http_get, tls_handshake
 
 JOURNAL = checkpoint_name("OctopusServer")
 
@@ -64,7 +64,16 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
 
     # A new certificate B, applied with the portal hanging on restart: kill -9 while 03 waits for it.
     subprocess.run(
-        [sys.executable, "-m", "octorunbook.cli", "sandbox", "init", str(sandbox.root), "--fail", "hang"],
+        [
+            sys.executable,
+            "-m",
+            "octorunbook.cli.main",
+            "sandbox",
+            "init",
+            str(sandbox.root),
+            "--fail",
+            "hang",
+        ],
         check=True,
     )
     audit = tmp_path / "audit-killed"
@@ -76,7 +85,7 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
     )
     env = {**os.environ, "OCTORUNBOOK_WAIT_SECONDS": "120"}
     run = subprocess.Popen(
-        [sys.executable, "-m", "octorunbook.cli", "run", str(killed_yaml)],
+        [sys.executable, "-m", "octorunbook.cli.main", "run", str(killed_yaml)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -126,7 +135,7 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
         )
     )
     done = subprocess.run(
-        [sys.executable, "-m", "octorunbook.cli", "run", str(restoring)],
+        [sys.executable, "-m", "octorunbook.cli.main", "run", str(restoring)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -158,7 +167,7 @@ def test_kill_9_mid_apply_is_reported_and_restored_by_the_next_run_and_the_old_p
 
 def _leave_journal(sandbox: Sandbox, params: Parameters, *, port: int = 443) -> Checkpoint:
     """A checkpoint as a killed 03 leaves it, for the current (good) state as the snapshot."""
-    from octorunbook.runbook import Run, TextReporter
+    from octorunbook.runbooks.run import Run, TextReporter
 
     run = Run("03-add-https-binding", params, TextReporter())
     run.open()

@@ -23,9 +23,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from octorunbook.check import CRITICAL, OK, UNKNOWN, WARNING, ServedCertificate, judge
-from octorunbook.checkrender import prometheus_text, write_textfile
 from octorunbook.commands import CommandRunner
+from octorunbook.evidence.check import CRITICAL, OK, UNKNOWN, WARNING, ServedCertificate, judge
+from octorunbook.evidence.check_render import prometheus_text, write_textfile
 from octorunbook.findings import OctorunbookError
 from octorunbook.redaction import Secret
 
@@ -243,7 +243,7 @@ def test_check_refuses_a_secret_looking_parameter_as_unknown(tmp_path: Path) -> 
 def test_check_after_the_three_runbooks_warns_for_a_pem_that_expires_soon(
     sandbox: Any, tmp_path: Path, params_for: Any
 ) -> None:
-    from octorunbook.inline import run_inline
+    from octorunbook.headless.inline import run_inline
 
     cert = leaf(not_after=NOW + dt.timedelta(days=25, hours=3))
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "portal.pem"))
@@ -370,7 +370,7 @@ def test_check_imports_nothing_heavy(sandbox: Any, tmp_path: Path) -> None:
             "-X",
             "importtime",
             "-m",
-            "octorunbook.cli",
+            "octorunbook.cli.main",
             "check",
             str(params_file(tmp_path, sandbox)),
         ],
@@ -383,7 +383,7 @@ def test_check_imports_nothing_heavy(sandbox: Any, tmp_path: Path) -> None:
     imported = {
         line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
     }
-    assert "octorunbook.check" in imported and "cryptography.x509" in imported
+    assert "octorunbook.evidence.check" in imported and "cryptography.x509" in imported
     heavy = sorted(m for m in imported if m.split(".")[0].startswith(HEAVY))
     assert heavy == []
 
@@ -396,8 +396,8 @@ def test_check_on_windows_reads_the_binding_with_netsh_and_changes_nothing(
     import ssl
     import threading
 
-    from octorunbook.check import check_params
-    from octorunbook.params import Parameters
+    from octorunbook.evidence.check import check_params
+    from octorunbook.params.core import Parameters
 
     try:
         from fakes import OCTOPUS_APP_ID

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from test_auditlog import THUMBPRINT, make_notebook, make_result, store_several
 
-from octorunbook._cli_audit import register
-from octorunbook.auditlog import MANIFEST_NAME, store_record
+from octorunbook.audit.chain import MANIFEST_NAME
+from octorunbook.audit.store import store_record
+from octorunbook.cli.audit import register
 
 
 def run(argv: list[str]) -> int:

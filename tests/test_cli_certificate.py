@@ -10,8 +10,8 @@ from pathlib import Path
 import certcorpus as cc
 import pytest
 
-from octorunbook import _cli_certificate
 from octorunbook.certificates import load_pfx_file
+from octorunbook.cli.main import certificate as _cli_certificate
 from octorunbook.redaction import Secret
 
 ENV = "CLI_TEST_PFX_PASSWORD"

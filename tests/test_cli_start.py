@@ -29,11 +29,11 @@ def imported_modules(*argv: str, exit_code: int | None = None) -> set[str]:
 
 
 def test_importing_the_cli_imports_no_notebook_library() -> None:
-    assert not imported_modules("-c", "import octorunbook.cli") & set(HEAVY)
+    assert not imported_modules("-c", "import octorunbook.cli.main") & set(HEAVY)
 
 
 def test_octorunbook_help_imports_no_notebook_library_nor_cryptography() -> None:
-    found = imported_modules("-m", "octorunbook.cli", "--help")
+    found = imported_modules("-m", "octorunbook.cli.main", "--help")
     assert not found & {*HEAVY, "cryptography", "yaml"}
 
 
@@ -41,21 +41,21 @@ def test_audit_list_imports_no_notebook_library(tmp_path: Path) -> None:
     from test_auditlog import store_several
 
     store_several(tmp_path, 2, html=False)
-    assert not imported_modules("-m", "octorunbook.cli", "audit", "list", str(tmp_path)) & set(HEAVY)
+    assert not imported_modules("-m", "octorunbook.cli.main", "audit", "list", str(tmp_path)) & set(HEAVY)
 
 
 def test_a_run_refused_at_the_parameter_check_imports_no_notebook_library(tmp_path: Path) -> None:
     """The answer to a bad parameter file (exit 2, before anything is written) does not wait ~1.5 s for
     nbformat's schema machinery: the notebook libraries are imported when a notebook is about to run."""
     params = _yaml(tmp_path / "p.yaml", sandbox_dir=str(tmp_path / "sandbox"), https_port=70000)
-    found = imported_modules("-m", "octorunbook.cli", "run", str(params), exit_code=2)
+    found = imported_modules("-m", "octorunbook.cli.main", "run", str(params), exit_code=2)
     assert not found & set(HEAVY)
 
 
 def test_the_help_of_a_command_is_complete_although_other_commands_are_stubs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from octorunbook.cli import main
+    from octorunbook.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["sandbox", "init", "--help"])

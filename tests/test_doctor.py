@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from octorunbook.cli import main
-from octorunbook.doctor import ReadOnlyRunner
+from octorunbook.cli.main import main
+from octorunbook.ops.doctor import ReadOnlyRunner
 from octorunbook.redaction import Secret
 from octorunbook.targets.windows import WindowsCertificateStore
 

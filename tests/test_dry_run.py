@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from test_safe_change import snapshot
 
-from octorunbook.auditlog import extract_result
-from octorunbook.cli import main
+from octorunbook.audit.records import extract_result
+from octorunbook.cli.main import main
 from octorunbook.targets.base import memory_name
 from octorunbook.targets.sandbox import Sandbox
 
@@ -69,7 +69,7 @@ def test_dry_run_procedure_plans_all_three_runbooks_and_changes_nothing(
 def test_dry_run_of_02_alone_with_an_unknown_thumbprint_still_says_cert_not_found(
     sandbox: Sandbox, params_for: Any
 ) -> None:
-    from octorunbook.inline import run_inline
+    from octorunbook.headless.inline import run_inline
 
     record = run_inline("02-verify-certificate", params_for(sandbox, dry_run=True, thumbprint="AB" * 20))
     assert record["status"] == "failed"

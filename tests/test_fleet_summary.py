@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from octorunbook.cli import main
+from octorunbook.cli.main import main
 
 
 def test_fleet_summary_of_a_folder_that_does_not_exist_is_a_usage_error(

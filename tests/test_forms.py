@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from octorunbook import forms
-from octorunbook.forms import Form
-from octorunbook.inline import run_inline
-from octorunbook.params import Parameters
+from octorunbook import ui as forms
+from octorunbook.headless.inline import run_inline
+from octorunbook.params.core import Parameters
+from octorunbook.ui import Form
 
 ENV = "OCTORUNBOOK_TEST_FORM_PASSWORD"
 

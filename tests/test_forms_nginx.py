@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from octorunbook import forms
-from octorunbook.forms import Form
-from octorunbook.forms.fields import NGINX_ONLY
-from octorunbook.params import Parameters
+from octorunbook import ui as forms
+from octorunbook.params.core import Parameters
+from octorunbook.ui import Form
+from octorunbook.ui.fields import NGINX_ONLY
 
 NGINX_FIELDS = ("front", *NGINX_ONLY)
 

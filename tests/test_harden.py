@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from octorunbook.inline import run_inline
+from octorunbook.headless.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
 HARDEN = "05-harden-tls"
@@ -78,7 +78,7 @@ def test_strict_posture_fails_the_renewal_proof_and_rolls_back(sandbox: Sandbox,
 
 
 def test_check_posture_prints_the_table_and_warns(sandbox: Sandbox, params_for: Any, capsys: Any) -> None:
-    from octorunbook.cli import main
+    from octorunbook.cli.main import main
 
     bound_with_legacy_tls(sandbox, params_for(sandbox))
     port = sandbox.status()["port_map"][443]

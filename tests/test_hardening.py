@@ -14,7 +14,8 @@ import pytest
 
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
-from octorunbook.hardening import (
+from octorunbook.targets.base import SslBinding
+from octorunbook.targets.hardening import (
     NGINX_CIPHERS,
     apply_schannel,
     harden_server_block,
@@ -24,9 +25,8 @@ from octorunbook.hardening import (
     read_schannel,
     rollback_schannel,
 )
-from octorunbook.hardening.windows import parse_schannel
-from octorunbook.targets.base import SslBinding
-from octorunbook.targets.windows._powershell import SCRIPTS_DIR
+from octorunbook.targets.hardening.windows import parse_schannel
+from octorunbook.targets.windows.powershell import SCRIPTS_DIR
 
 try:
     from fakes import OCTOPUS_APP_ID, FakeWindows
@@ -276,7 +276,7 @@ def test_nginx_plan_and_block_rewrite_are_exact_and_idempotent() -> None:
 
 def test_nginx_cipher_list_proves_hardened_under_a_posture_scan(serve: Any) -> None:
     """The same OpenSSL cipher string nginx would get, on a real TLS server: no weak suite, no legacy version."""
-    from octorunbook.posture import scan
+    from octorunbook.evidence.posture import scan
 
     server = serve(ciphers=NGINX_CIPHERS)
     report = scan(("127.0.0.1", server.port), "octopus.example.com")

@@ -21,11 +21,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 from octorunbook import RESULT_MIME
 from octorunbook.audit.chain import MANIFEST_NAME, verify_audit_dir
-from octorunbook.audit.engine import register_engine
-from octorunbook.audit.saves import SCHEME, SUMMARY_TAG, RedactingHandler, register_handler
 from octorunbook.findings import InputError
+from octorunbook.headless.engine import register_engine
+from octorunbook.headless.runner import run_all, run_procedure
+from octorunbook.headless.saves import SCHEME, SUMMARY_TAG, RedactingHandler, register_handler
 from octorunbook.redaction import MASK, SECRETS
-from octorunbook.runner import run_all, run_procedure
 
 PACKAGE = Path(__file__).resolve().parent.parent / "octorunbook"
 
@@ -195,10 +195,16 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_papermill_hook_and_the_saves_below_it_never_import_the_runner() -> None:
-    """``_papermill_hook`` ↔ ``runner`` was an import circle; the shared saves now live in ``audit/``."""
-    assert "runner" not in _imports(PACKAGE / "_papermill_hook.py")
-    for module in ("saves.py", "engine.py", "redact.py", "store.py"):
-        assert {"runner", "_papermill_hook"} & _imports(PACKAGE / "audit" / module) == set(), module
+    """The hook and the runner share the saves and the engine; neither may import the other."""
+    runner, hook = "octorunbook.headless.runner", "octorunbook.headless.papermill_hook"
+    assert runner not in _imports(PACKAGE / "headless" / "papermill_hook.py")
+    for path in (
+        PACKAGE / "headless" / "saves.py",
+        PACKAGE / "headless" / "engine.py",
+        PACKAGE / "audit" / "redact.py",
+        PACKAGE / "audit" / "store.py",
+    ):
+        assert {runner, hook} & _imports(path) == set(), path.name
 
 
 def test_each_later_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for_it(
@@ -207,7 +213,7 @@ def test_each_later_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for
     """A procedure starts 02's kernel while 01 runs, and 03's while 02 runs; none is left running."""
     from jupyter_core.utils import run_sync
 
-    from octorunbook.audit.engine import WarmKernel
+    from octorunbook.headless.engine import WarmKernel
 
     taken: list[Any] = []
     take = WarmKernel.take
@@ -230,7 +236,7 @@ def test_a_kernel_started_ahead_with_another_environment_is_shut_down_not_used(t
 
     from jupyter_core.utils import run_sync
 
-    from octorunbook.audit.engine import WarmKernel
+    from octorunbook.headless.engine import WarmKernel
 
     warm = WarmKernel("python3", str(tmp_path), dict(os.environ))
     manager = warm.manager

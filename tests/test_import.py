@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from octorunbook.inline import run_inline
+from octorunbook.headless.inline import run_inline
 
 
 def _cert(tmp_path: Path, *, days_ago: int, days: int, san: bool = True) -> tuple[Path, Path, Path]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from octorunbook.params import Parameters
-from octorunbook.runner import load_params_file
+from octorunbook.headless.runner import load_params_file
+from octorunbook.params.core import Parameters
 from octorunbook.targets.octopus import build_prefix
 
 BIN = Path(sys.executable).parent

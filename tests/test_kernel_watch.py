@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from octorunbook import kernel_watch
+from octorunbook.headless import kernel_watch
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
 
@@ -43,7 +43,7 @@ time.sleep(60)
 """
 _KERNEL = """
 import subprocess, sys, time
-from octorunbook import kernel_watch
+from octorunbook.headless import kernel_watch
 kernel_watch.start()
 command = subprocess.Popen(["sleep", "60"])  # the command a runbook is running, in the kernel's group
 open(sys.argv[1], "w").write(str(command.pid))

@@ -13,6 +13,7 @@ import trustme
 from nginxkit import NGINX, Changes, Upstream, intent, issue, needs_nginx
 
 from octorunbook.commands import CommandRunner
+from octorunbook.evidence.tls import tls_handshake
 from octorunbook.findings import OctorunbookError
 from octorunbook.targets.nginx import NginxFront, NginxInstallation, PemDirectoryStore
 from octorunbook.targets.nginx.config import (
@@ -23,7 +24,6 @@ from octorunbook.targets.nginx.config import (
     render,
 )
 from octorunbook.targets.nginx.process import NginxVersion, parse_version
-from octorunbook.verify import tls_handshake
 
 
 def settings(**overrides: object) -> SiteSettings:

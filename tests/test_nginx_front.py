@@ -12,10 +12,10 @@ import pytest
 import trustme
 from nginxkit import HOSTNAME, Changes, Upstream, intent, issue, needs_nginx
 
+from octorunbook.evidence.tls import http_get, tls_handshake
 from octorunbook.findings import OctorunbookError
 from octorunbook.targets.nginx import NginxFront, NginxSandbox, NginxSiteState
 from octorunbook.targets.protocols import StoredCertificate
-from octorunbook.verify import http_get, tls_handshake
 
 pytestmark = needs_nginx
 

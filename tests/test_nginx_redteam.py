@@ -18,8 +18,9 @@ import trustme
 from nginxkit import HOSTNAME, NGINX, Changes, Upstream, intent, issue, needs_nginx
 
 from octorunbook.commands import CommandRunner
+from octorunbook.evidence.tls import tls_handshake
 from octorunbook.findings import OctorunbookError
-from octorunbook.params import Parameters
+from octorunbook.params.core import Parameters
 from octorunbook.targets.nginx import (
     NginxFront,
     NginxInstallation,
@@ -29,7 +30,6 @@ from octorunbook.targets.nginx import (
 )
 from octorunbook.targets.nginx.config import SiteSettings, render
 from octorunbook.targets.nginx.process import is_master
-from octorunbook.verify import tls_handshake
 
 BIN = Path(sys.executable).parent
 

@@ -14,16 +14,16 @@ import trustme
 from nginxkit import HOSTNAME, NGINX, needs_nginx
 
 from octorunbook.commands import CommandRunner
+from octorunbook.evidence.tls import tls_handshake
 from octorunbook.findings import OctorunbookError
-from octorunbook.params import Parameters
-from octorunbook.undo import checkpoint_name
-from octorunbook.verify import tls_handshake
+from octorunbook.params.core import Parameters
+from octorunbook.runbooks.undo import checkpoint_name
 
 
 # ---- for the lead: the rollback proof of runbook 03 (parts_journal.restore_parts) --------------------
 def _quiet(runbook: str, params: Parameters) -> dict[str, Any]:
-    from octorunbook.inline import run_inline
-    from octorunbook.runbook import TextReporter
+    from octorunbook.headless.inline import run_inline
+    from octorunbook.runbooks.run import TextReporter
 
     return run_inline(runbook, params, TextReporter(open(os.devnull, "w")))  # noqa: SIM115
 

@@ -29,17 +29,17 @@ import pytest
 import trustme
 from nginxkit import HOSTNAME, NGINX, Changes, Upstream, needs_nginx
 
-from octorunbook.inline import run_inline
-from octorunbook.params import Parameters
-from octorunbook.runbook import TextReporter
+from octorunbook.evidence.tls import http_get, tls_handshake
+from octorunbook.headless.inline import run_inline
+from octorunbook.params.core import Parameters
+from octorunbook.runbooks.run import TextReporter
+from octorunbook.runbooks.undo import checkpoint_name
 from octorunbook.targets.nginx import NginxSandbox
 from octorunbook.targets.nginx.process import workers
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.targets.sandbox.proxied import nginx_of
 from octorunbook.targets.sandbox.proxied import upstream as upstream_of
 from octorunbook.targets.state import StateHome
-from octorunbook.undo import checkpoint_name
-from octorunbook.verify import http_get, tls_handshake
 
 pytestmark = needs_nginx
 BIN = Path(sys.executable).parent
@@ -456,7 +456,7 @@ def test_target_nginx_binds_through_the_host_nginx_and_octopus_sees_the_forwarde
 def test_check_compares_the_served_certificate_with_the_one_the_managed_server_block_names(
     front_nginx: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
-    from octorunbook.check import OK, check_params
+    from octorunbook.evidence.check import OK, check_params
 
     sandbox = front_nginx()
     params = _params(sandbox, tmp_path)

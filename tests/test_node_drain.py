@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from octorunbook.cli import main
-from octorunbook.node_drain import Server, ping
+from octorunbook.cli.main import main
+from octorunbook.ops.node_drain import Server, ping
 from octorunbook.targets.sandbox import Sandbox
 from octorunbook.targets.sandbox.server_cli import start_portal
 

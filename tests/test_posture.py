@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import trustme
 
+from octorunbook.evidence.posture import NOT_TESTABLE, PostureReport, scan, text_table
+from octorunbook.evidence.posture._probe import PROTOCOLS, local_refusal, protocol_context
+from octorunbook.evidence.posture._scan import _hsts
 from octorunbook.findings import InputError, TargetError
-from octorunbook.posture import NOT_TESTABLE, PostureReport, scan, text_table
-from octorunbook.posture._probe import PROTOCOLS, local_refusal, protocol_context
-from octorunbook.posture._scan import _hsts
 
 try:
     from tlsserver import HOST, Server, loopback_servers
@@ -151,7 +151,7 @@ def test_hsts_parser_follows_rfc_6797() -> None:
 def test_a_version_the_local_openssl_cannot_offer_is_not_testable_never_rejected(
     serve: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from octorunbook.posture import _probe
+    from octorunbook.evidence.posture import _probe
 
     server = serve(ciphers=HARDENED_CIPHERS)
     real = _probe.local_refusal
@@ -211,7 +211,7 @@ def test_text_table_lists_every_row_and_the_remedies(serve: Any) -> None:
 
 
 def test_posture_panel_shows_rows_and_findings_for_the_notebook(serve: Any) -> None:
-    from octorunbook.posture import posture_panel
+    from octorunbook.evidence.posture import posture_panel
 
     server = serve(ciphers=HARDENED_CIPHERS, hsts=None)
     warned = posture_panel(scan(("127.0.0.1", server.port), HOST))

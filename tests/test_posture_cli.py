@@ -117,8 +117,8 @@ def test_sslyze_backend_is_an_explained_input_error_when_not_installed(tmp_path:
         pass
     else:
         pytest.skip("sslyze is installed here; the backend itself is tested in test_posture_sslyze")
+    from octorunbook.evidence.posture.sslyze import scan_into
     from octorunbook.findings import InputError
-    from octorunbook.posture_sslyze import scan_into
 
     with pytest.raises(InputError, match="^SSLYZE_NOT_INSTALLED:"):
         scan_into(None, "127.0.0.1", 1, "localhost", 1.0)  # type: ignore[arg-type]
@@ -126,8 +126,8 @@ def test_sslyze_backend_is_an_explained_input_error_when_not_installed(tmp_path:
 
 def test_core_never_imports_sslyze() -> None:
     code = (
-        "import sys, octorunbook.cli, octorunbook.posture, octorunbook._cli_posture; "
-        "print([m for m in sys.modules if m.split('.')[0] in ('sslyze', 'nassl') or m == 'octorunbook.posture_sslyze'])"
+        "import sys, octorunbook.cli.main, octorunbook.evidence.posture, octorunbook.cli.posture; "
+        "print([m for m in sys.modules if m.split('.')[0] in ('sslyze', 'nassl') or m == 'octorunbook.evidence.posture.sslyze'])"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -10,8 +10,8 @@ import certcorpus as cc
 from nginxkit import HOSTNAME, Changes, Upstream, intent, needs_nginx
 
 from octorunbook import certificates
-from octorunbook.hardening import harden_server_block, plan_nginx
-from octorunbook.posture import scan
+from octorunbook.evidence.posture import scan
+from octorunbook.targets.hardening import harden_server_block, plan_nginx
 from octorunbook.targets.nginx import NginxFront, NginxSandbox, NginxSiteState
 
 pytestmark = needs_nginx

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from octorunbook.posture import SUITES
-from octorunbook.posture_sslyze import weak_reason
+from octorunbook.evidence.posture import SUITES
+from octorunbook.evidence.posture.sslyze import weak_reason
 
 try:
     from tlsserver import HOST, loopback_servers
@@ -43,7 +43,7 @@ def serve() -> Iterator[Callable[..., Any]]:
 
 @SSLYZE
 def test_sslyze_backend_reports_a_hardened_endpoint(serve: Any) -> None:
-    from octorunbook.posture import scan
+    from octorunbook.evidence.posture import scan
 
     server = serve(ciphers="ECDHE+AESGCM:ECDHE+CHACHA20")
     report = scan(("127.0.0.1", server.port), HOST, backend="sslyze")
@@ -63,7 +63,7 @@ def test_sslyze_backend_finds_legacy_protocols_and_weak_suites(serve: Any) -> No
     import ssl
     import warnings
 
-    from octorunbook.posture import scan
+    from octorunbook.evidence.posture import scan
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

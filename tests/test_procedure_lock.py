@@ -14,15 +14,15 @@ import pytest
 import yaml
 from test_safe_change import import_and_verify
 
-from octorunbook import bind
-from octorunbook.inline import run_inline
+from octorunbook.headless.inline import run_inline
+from octorunbook.runbooks import bind
 from octorunbook.targets.lock import holder_name
 from octorunbook.targets.sandbox import Sandbox
 
 
 def _cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "octorunbook.cli", *args],
+        [sys.executable, "-m", "octorunbook.cli.main", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -16,6 +16,7 @@ import trustme
 from nginxkit import HOSTNAME, Changes, Upstream, intent, issue, needs_nginx
 
 from octorunbook.commands import CommandRunner
+from octorunbook.evidence.tls import http_get, tls_handshake, wait_for_portal
 from octorunbook.findings import VerificationError
 from octorunbook.targets.base import Target
 from octorunbook.targets.httpsys.front import HttpSysFront
@@ -24,7 +25,6 @@ from octorunbook.targets.nginx import NginxSandbox
 from octorunbook.targets.octopus.instance import OctopusServerInstance
 from octorunbook.targets.protocols import Part, PortalIntent
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.verify import http_get, tls_handshake, wait_for_portal
 
 
 def change(parts: Sequence[Part[Any]], wanted: PortalIntent, prove: Callable[[], None]) -> Changes:

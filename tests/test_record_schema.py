@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from octorunbook.inline import run_inline
-from octorunbook.record import json_schema, require_valid
+from octorunbook.headless.inline import run_inline
+from octorunbook.runbooks.record import json_schema, require_valid
 
 SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "result-record.schema.json"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_declarations() -> None:
-    assert json.loads(SCHEMA.read_text()) == json_schema(), "run: python -m octorunbook.record > " + str(
-        SCHEMA
+    assert json.loads(SCHEMA.read_text()) == json_schema(), (
+        "run: python -m octorunbook.runbooks.record > " + str(SCHEMA)
     )
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import certcorpus as cc
 import pytest
 
-from octorunbook.inline import run_inline
+from octorunbook.evidence.tls import tls_handshake
+from octorunbook.headless.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.verify import tls_handshake
 
 RENEW = "04-renew-certificate"
 
@@ -97,8 +97,8 @@ def test_the_expiry_check_panel_says_warning_when_renewal_is_near(
 def test_check_panel_shows_the_plugin_line_and_colours_by_status() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from octorunbook import check
-    from octorunbook.renewal_check import check_panel
+    from octorunbook.evidence import check
+    from octorunbook.evidence.expiry import check_panel
 
     now = datetime.now(UTC)
     served_cert = check.ServedCertificate(
@@ -273,7 +273,7 @@ def test_renewal_has_zero_failed_requests_and_switches_once(sandbox: Sandbox, pa
 
 
 def test_octorunbook_renew_cli_runs_04_headless(sandbox: Sandbox, params_for: Any, tmp_path: Path) -> None:
-    from octorunbook.cli import main
+    from octorunbook.cli.main import main
 
     first_binding(sandbox, params_for(sandbox))
     params = tmp_path / "params.yaml"

@@ -20,12 +20,12 @@ import yaml
 from test_renew import RENEW, first_binding, served
 from test_windows_notebooks import _run, windows_host  # noqa: F401 - the fixture, used by name
 
-from octorunbook.inline import run_inline
-from octorunbook.renewal_journal import renewal_entry
+from octorunbook.evidence.tls import tls_handshake
+from octorunbook.headless.inline import run_inline
+from octorunbook.runbooks.restore_renewal import renewal_entry
+from octorunbook.runbooks.undo import Checkpoint, checkpoint_name
 from octorunbook.targets.base import BindingState
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.undo import Checkpoint, checkpoint_name
-from octorunbook.verify import tls_handshake
 
 JOURNAL = checkpoint_name("OctopusServer")
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds the kernel through /proc")
@@ -74,7 +74,7 @@ def _kill_renewal_after_the_swap(
         )
     )
     run = subprocess.Popen(
-        [sys.executable, "-m", "octorunbook.cli", "renew", str(params), "--force"],
+        [sys.executable, "-m", "octorunbook.cli.main", "renew", str(params), "--force"],
         stdout=(tmp_path / "renew.out").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -106,7 +106,7 @@ def _journal_file(sandbox: Sandbox, target: dict[str, Any] | None) -> Path:
     if target is None:
         return sandbox.root / "state" / JOURNAL
     from octorunbook.commands import CommandRunner
-    from octorunbook.params import Parameters
+    from octorunbook.params.core import Parameters
     from octorunbook.targets import open_target
 
     return open_target(Parameters(**target), CommandRunner()).state_dir / JOURNAL
@@ -211,7 +211,7 @@ def test_kill_9_of_the_renew_process_group_takes_its_kernel_and_the_command_in_f
 
 def _leave_renewal_journal(sandbox: Sandbox, params: Any, new: str, imported: bool) -> None:
     """A renewal journal as a killed 04 leaves it, after swapping to ``new`` with Octopus's command."""
-    from octorunbook.runbook import Run, TextReporter
+    from octorunbook.runbooks.run import Run, TextReporter
 
     run = Run(RENEW, params, TextReporter())
     target = run.open()
@@ -285,7 +285,7 @@ def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding
 def test_on_windows_a_killed_renewal_is_restored_through_netsh_and_powershell_without_a_restart(
     windows_host: dict[str, Any],  # noqa: F811 - the fixture imported above
 ) -> None:
-    from octorunbook.params import Parameters
+    from octorunbook.params.core import Parameters
 
     target = {k: v for k, v in windows_host["params"].items() if not k.startswith("pfx_")}
     target["certificate_source"] = "self-signed"  # 04 makes one that outlives it

@@ -11,9 +11,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from octorunbook.auditlog import extract_result
-from octorunbook.params import Parameters
-from octorunbook.verify import tls_handshake
+from octorunbook.audit.records import extract_result
+from octorunbook.evidence.tls import tls_handshake
+from octorunbook.params.core import Parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -136,7 +136,7 @@ def test_secret_looking_parameter_is_refused_before_anything_runs(tmp_path: Path
 
 
 def test_bad_parameter_values_are_coded_errors_not_tracebacks(sandbox: Any, params_for: Any) -> None:
-    from octorunbook.inline import run_inline
+    from octorunbook.headless.inline import run_inline
 
     record = run_inline("03-add-https-binding", params_for(sandbox, hostname="not a host", https_port=70000))
     assert record["status"] == "failed"
@@ -183,7 +183,7 @@ def test_environment_yml_agrees_with_pyproject() -> None:
 
 def test_core_never_imports_ipywidgets_or_ipython() -> None:
     code = (
-        "import sys, octorunbook.cli, octorunbook.steps, octorunbook.runner, octorunbook.auditlog, "
+        "import sys, octorunbook.cli.main, octorunbook.runbooks.steps, octorunbook.headless.runner, octorunbook.audit, "
         "octorunbook.certificates; bad = [m for m in sys.modules if m.split('.')[0] in ('ipywidgets', 'IPython')];"
         " print(bad); sys.exit(1 if bad else 0)"
     )

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from octorunbook.inline import run_inline
+from octorunbook.evidence.tls import http_get
+from octorunbook.headless.inline import run_inline
 from octorunbook.targets.lock import holder_name
 from octorunbook.targets.sandbox import DRILLS, Sandbox
-from octorunbook.verify import http_get
 
 
 def snapshot(sandbox: Sandbox) -> dict[str, Any]:
@@ -145,8 +145,8 @@ def test_rollback_false_leaves_the_broken_state_and_says_so(make_sandbox: Any, p
 _RACER = """
 import json, sys, time
 from pathlib import Path
-from octorunbook.params import Parameters
-from octorunbook.inline import run_inline
+from octorunbook.params.core import Parameters
+from octorunbook.headless.inline import run_inline
 go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.001)
@@ -183,7 +183,7 @@ def test_two_runs_at_once_one_proceeds_the_other_gets_target_busy(
 _HOLDER = """
 import sys, time
 from pathlib import Path
-from octorunbook.runbook import TargetLock
+from octorunbook.runbooks.run import TargetLock
 lock = TargetLock.for_instance(Path(sys.argv[1]), "OctopusServer", "03-add-https-binding")
 lock.acquire()
 print("held", flush=True)

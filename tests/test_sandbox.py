@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from octorunbook.commands import CommandRunner
+from octorunbook.evidence.tls import http_get, tls_handshake
 from octorunbook.findings import OctorunbookError
 from octorunbook.redaction import Secret
 from octorunbook.targets.octopus import parse_show_configuration
-from octorunbook.verify import http_get, tls_handshake
 
 
 def _pfx(tmp_path: Path, cert: Any, password: str = "pfx-pass-123") -> Path:

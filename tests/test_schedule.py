@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from octorunbook.cli import main
-from octorunbook.schedule import RENEW_SUBCOMMAND, Schedule, octorunbook_executable
-from octorunbook.schedule_systemd import crontab_line, systemd_running, unit_texts
-from octorunbook.targets.windows._powershell import POWERSHELL_OPTIONS, script_path
+from octorunbook.cli.main import main
+from octorunbook.ops.schedule import RENEW_SUBCOMMAND, Schedule, octorunbook_executable
+from octorunbook.ops.schedule_systemd import crontab_line, systemd_running, unit_texts
+from octorunbook.targets.windows.powershell import POWERSHELL_OPTIONS, script_path
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 sys.path.insert(0, str(FAKES))

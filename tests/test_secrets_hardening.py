@@ -23,10 +23,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from octorunbook import forms
-from octorunbook.auditlog import extract_result
+from octorunbook import ui as forms
+from octorunbook.audit.records import extract_result
 from octorunbook.findings import InputError
-from octorunbook.params import Parameters
+from octorunbook.params.core import Parameters
 from octorunbook.redaction import MASK, SECRETS, Secret
 
 BIN = Path(sys.executable).parent
@@ -145,7 +145,7 @@ def test_redacting_handler_masks_a_pasted_password_in_the_injected_cell_and_meta
     run that skipped the entry point): the first write already holds no trace of the value."""
     import papermill as pm
 
-    from octorunbook.runner import SCHEME, register_handler
+    from octorunbook.headless.runner import SCHEME, register_handler
 
     pasted = canary()
     register_handler()

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from octorunbook.inline import run_inline
+from octorunbook.headless.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
 PASSWORD_ENV = "OCTORUNBOOK_TEST_CHAIN_PASSWORD"

@@ -29,7 +29,7 @@ from trustkit import (
     tree,
 )
 
-from octorunbook.verify import http_get, tls_handshake
+from octorunbook.evidence.tls import http_get, tls_handshake
 
 pytestmark = [
     pytest.mark.redteam,

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from octorunbook.commands import CommandRunner
 from octorunbook.redaction import Secret
 from octorunbook.targets.windows import WindowsCertificateStore
-from octorunbook.targets.windows._powershell import script_path
+from octorunbook.targets.windows.powershell import script_path
 
 try:
     from fakes import FakeWindows, raises_code

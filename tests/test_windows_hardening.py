@@ -17,7 +17,7 @@ import tree_sitter_powershell
 from octorunbook.commands import CommandRunner
 from octorunbook.redaction import Secret
 from octorunbook.targets.windows import WindowsCertificateStore, probe_host
-from octorunbook.targets.windows._powershell import SCRIPTS_DIR, script_argv, script_path
+from octorunbook.targets.windows.powershell import SCRIPTS_DIR, script_argv, script_path
 
 try:
     from fakes import FakeWindows, make_pfx, raises_code, thumbprint

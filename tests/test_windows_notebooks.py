@@ -19,8 +19,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from octorunbook.auditlog import extract_result
-from octorunbook.verify import tls_handshake
+from octorunbook.audit.records import extract_result
+from octorunbook.evidence.tls import tls_handshake
 
 try:  # rootdir-relative when pytest puts tests/ on sys.path (rootdir conftest mode)
     from fakes import install

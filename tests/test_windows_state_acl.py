@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from octorunbook.cli import main
+from octorunbook.cli.main import main
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.targets.state import StateHome
 from octorunbook.targets.windows import WindowsFolderGuard, windows_state_guard
-from octorunbook.targets.windows._powershell import POWERSHELL_OPTIONS, SCRIPTS_DIR, script_path
+from octorunbook.targets.windows.powershell import POWERSHELL_OPTIONS, SCRIPTS_DIR, script_path
 from octorunbook.targets.windows.state_acl import FolderReport, SecurityFacts, private_problems
 
 try:

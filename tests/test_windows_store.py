@@ -28,7 +28,7 @@ from octorunbook.targets.windows import (
     probe_host,
     require_elevated,
 )
-from octorunbook.targets.windows._powershell import (
+from octorunbook.targets.windows.powershell import (
     SCRIPTS_DIR,
     extract_json_object,
     iso_utc,

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 import yaml
 
+from octorunbook.evidence.tls import tls_handshake
 from octorunbook.targets.sandbox import Sandbox
-from octorunbook.verify import tls_handshake
 
 BIN = Path(sys.executable).parent
 RECORD_MIME = "application/vnd.octorunbook.result+json"

@@ -92,9 +92,9 @@ nb01 = nb(
     [
         (
             FORM,
-            'from octorunbook import forms, steps\n\nform = forms.start("01-import-certificate", globals())',
+            'from octorunbook import ui\nfrom octorunbook.runbooks import steps\n\nform = ui.start("01-import-certificate", globals())',
         ),
-        (OPEN, "run = forms.begin(form)"),
+        (OPEN, "run = ui.begin(form)"),
         (
             "## 3 · Obtain and judge the certificate\n\nGenerates, loads or looks up the certificate and shows its card: names, "
             "validity, key, signature, thumbprint — with every problem found. An ✖ finding **stops here, before anything is "
@@ -112,7 +112,7 @@ nb01 = nb(
             "## 5 · Continue\n\nOne click runs **02** (prove the key) and **03** (bind HTTPS, prove it over TLS, or roll "
             "back) with the inputs above, each as its own audited run; their result panels appear below the button. "
             "Prefer to step through them? Use the links under *Next*.",
-            "forms.continue_button(form, record)",
+            "ui.continue_button(form, record)",
         ),
     ],
     "## Next\n\n**[02 · Verify the certificate and its private key](02-verify-certificate.ipynb)** — open it, then Run ▸ Run All Cells "
@@ -127,9 +127,9 @@ nb02 = nb(
     [
         (
             FORM,
-            'from octorunbook import forms, steps\n\nform = forms.start("02-verify-certificate", globals())',
+            'from octorunbook import ui\nfrom octorunbook.runbooks import steps\n\nform = ui.start("02-verify-certificate", globals())',
         ),
-        (OPEN, "run = forms.begin(form)"),
+        (OPEN, "run = ui.begin(form)"),
         (
             "## 3 · Which certificate\n\nThe `thumbprint` parameter, or — when empty — the certificate that 01 imported last "
             "on this target (said so in the record). *If it fails* with `THUMBPRINT_REQUIRED`: run 01 or set the thumbprint.",
@@ -152,9 +152,9 @@ nb03 = nb(
     [
         (
             FORM,
-            'from octorunbook import forms, steps\n\nform = forms.start("03-add-https-binding", globals())',
+            'from octorunbook import ui\nfrom octorunbook.runbooks import steps\n\nform = ui.start("03-add-https-binding", globals())',
         ),
-        (OPEN, "run = forms.begin(form)"),
+        (OPEN, "run = ui.begin(form)"),
         (
             "## 3 · Which certificate\n\nThe `thumbprint` parameter, or the certificate 01 imported last on this target.",
             "thumbprint = steps.resolve_thumbprint(run)",
@@ -191,9 +191,9 @@ nb04 = nb(
     [
         (
             FORM,
-            'from octorunbook import forms, renew\n\nform = forms.start("04-renew-certificate", globals())',
+            'from octorunbook import ui\nfrom octorunbook.runbooks import renew\n\nform = ui.start("04-renew-certificate", globals())',
         ),
-        (OPEN, "run = forms.begin(form)"),
+        (OPEN, "run = ui.begin(form)"),
         (
             "## 3 · What the portal has now\n\nA TLS handshake (served thumbprint, expiry), the HTTP.sys binding with every "
             "field, and the certificate in the store. *If it fails* with `NOT_BOUND`: run 01 → 03 first; with "
@@ -242,9 +242,9 @@ nb05 = nb(
     [
         (
             FORM,
-            'from octorunbook import forms, harden\n\nform = forms.start("05-harden-tls", globals())',
+            'from octorunbook import ui\nfrom octorunbook.runbooks import harden\n\nform = ui.start("05-harden-tls", globals())',
         ),
-        (OPEN, "run = forms.begin(form)"),
+        (OPEN, "run = ui.begin(form)"),
         (
             "## 3 · Scan and plan\n\nThe posture table as it is now (check, expected, seen, severity), then the plan: "
             "the exact command or registry values, whether a reboot is needed, what clients it may break, and how to "

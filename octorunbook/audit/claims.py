@@ -42,7 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._files import MAX_RECORD_FILE
+from octorunbook.files import MAX_RECORD_FILE
+
 from ..findings import OctorunbookError
 from .files import file_mode, write_replacing
 from .folder import Folder

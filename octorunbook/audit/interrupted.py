@@ -35,7 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from .._files import MAX_RECORD_FILE
+from octorunbook.files import MAX_RECORD_FILE
+
 from .claims import CLAIM_SUFFIX, IN_PROGRESS, MAX_CLAIM, Claim, claim_name, existing_claim_key, unseal
 from .folder import Folder, NotAFolder, kind
 

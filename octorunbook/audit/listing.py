@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .._files import MAX_RECORD_FILE
+from octorunbook.files import MAX_RECORD_FILE
+
 from ..findings import InputError
 from .chain import MANIFEST_NAME, require_audit_dir, settled_claims
 from .folder import Folder

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from octorunbook.files import MAX_RECORD_FILE, read_limited
+
 from .. import RESULT_MIME
-from .._files import MAX_RECORD_FILE, read_limited
 from ..findings import InputError
 
 

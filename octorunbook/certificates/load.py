@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from .._files import read_limited
+from octorunbook.files import read_limited
+
 from ..findings import InputError
 from ..redaction import Secret
 from .codes import _error

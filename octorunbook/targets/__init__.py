@@ -12,8 +12,9 @@ from .registry import factory
 from .state import StateHome, normalised_instance
 
 if TYPE_CHECKING:
+    from octorunbook.params.core import Parameters
+
     from ..commands import CommandRunner
-    from ..params import Parameters
 
 
 def open_target(params: Parameters, runner: CommandRunner) -> Target:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from octorunbook.params.core import Parameters
+
     from ..commands import CommandRunner
-    from ..params import Parameters
     from .base import Target
 
 

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from urllib.parse import urlsplit
 
+from octorunbook.targets.hardening.nginx import NGINX_CIPHERS, NGINX_PROTOCOLS
+
 from ...findings import InputError, TargetError
-from ...hardening.nginx import NGINX_CIPHERS, NGINX_PROTOCOLS
 from .process import nginx_path, read_config
 
 MARKER = "# Managed by octorunbook"

@@ -31,16 +31,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..._files import read_limited
+from octorunbook.files import read_limited
+from octorunbook.targets.hardening.nginx import harden_server_block, plan_nginx
+
 from ...commands import CommandRunner
 from ...findings import CommandError, Finding, OctorunbookError, TargetError
-from ...hardening.nginx import harden_server_block, plan_nginx
 from ..protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
 from . import config
 from .config import SiteSettings
 
 if TYPE_CHECKING:
-    from ...hardening._plan import HardeningPlan
+    from octorunbook.targets.hardening._plan import HardeningPlan
 from .process import (
     MAX_CONFIG_FILE,
     NginxInstallation,

@@ -23,8 +23,9 @@ from ..protocols import TargetParts
 from . import NginxFront, NginxInstallation, PemDirectoryStore
 
 if TYPE_CHECKING:
+    from octorunbook.params.core import Parameters
+
     from ...commands import CommandRunner
-    from ...params import Parameters
     from ...redaction import Secret
 
 

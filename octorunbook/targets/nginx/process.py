@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..._files import read_limited
+from octorunbook.files import read_limited
+
 from ...commands import CommandResult
 from ...findings import InputError, OctorunbookError, TargetError
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ...node_drain import ONLINE, Server, ping
+from octorunbook.ops.node_drain import ONLINE, Server, ping
 
 
 @dataclass(frozen=True)

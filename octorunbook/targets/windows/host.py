@@ -19,10 +19,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from octorunbook.targets.windows.powershell import run_script, script_details, script_failure
+
 from ...commands import CommandResult, CommandRunner
 from ...findings import TargetError
 from ..base import HostInfo
-from ._powershell import run_script, script_details, script_failure
 
 SERVER_EXE_REMEDY = (
     "Set the server_exe parameter to the full path of Octopus.Server.exe (by default "

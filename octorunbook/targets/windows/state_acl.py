@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from octorunbook.targets.windows.powershell import hresult_is, run_script, script_details
+
 from ...commands import CommandResult, CommandRunner
 from ...findings import TargetError
 from ..state import unsafe
-from ._powershell import hresult_is, run_script, script_details
 
 SCRIPT = "protect-state-folder.ps1"
 

@@ -31,11 +31,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ...commands import CommandResult, CommandRunner
-from ...findings import CommandError, InputError, OctorunbookError, TargetError
-from ...redaction import Secret
-from ..base import KeyCheck, StoredCertificate
-from ._powershell import (
+from octorunbook.targets.windows.powershell import (
     format_hresult,
     hresult_is,
     iso_utc,
@@ -45,6 +41,11 @@ from ._powershell import (
     script_failure,
     strings,
 )
+
+from ...commands import CommandResult, CommandRunner
+from ...findings import CommandError, InputError, OctorunbookError, TargetError
+from ...redaction import Secret
+from ..base import KeyCheck, StoredCertificate
 
 PASSWORD_ENV = "OCTORUNBOOK_PFX_PASSWORD_CHILD"
 ERROR_INVALID_PASSWORD = 0x80070056

@@ -1,0 +1,282 @@
+"""Answering ACME challenges on a target: HTTP-01 through the portal's own port 80, DNS-01 through a hook.
+
+HTTP-01 (RFC 8555 §8.3): the CA fetches ``http://<name>/.well-known/acme-challenge/<token>`` on port
+80, which HTTP.sys — that is, Octopus — already owns. HTTP.sys routes by URL prefix (strong wildcard
+``+`` first, then the longest path), so a second registration of
+``http://+:80/.well-known/acme-challenge/`` receives exactly those requests while Octopus keeps every
+other URL: no service restart, no downtime. This is win-acme's "self-hosting" validation.
+
+* ``windows``: ``serve-acme-challenge.ps1`` runs a ``System.Net.HttpListener`` on that prefix for the
+  duration of the validation (a background call through the one command seam) and unregisters in a
+  ``finally``; it stops when the stop file appears or after its timeout, whichever is first.
+* ``sandbox``: the stand-in portal serves a token from a file (``portal.acme_challenge_dir``), the
+  same way, while it keeps answering ``/api``.
+
+Before the CA is asked, :func:`preflight` fetches the challenge URL itself (through the target's port
+80, with the portal hostname as Host). A failure is a warning, not an error: from inside the network
+the server can look unreachable when the CA's view is fine (hairpin NAT), and the CA's own answer is
+the one that counts — it is reported as ``ACME_CHALLENGE_FAILED`` with the CA's detail.
+
+DNS-01 (RFC 8555 §8.4): ``acme_dns_hook`` is run (through the seam, no shell) with
+
+    OCTORUNBOOK_ACME_ACTION        present | cleanup
+    OCTORUNBOOK_ACME_RECORD_NAME   _acme-challenge.<name>.   (fully qualified, trailing dot)
+    OCTORUNBOOK_ACME_RECORD_VALUE  the TXT value (base64url SHA-256 of the key authorisation)
+    OCTORUNBOOK_ACME_DOMAIN        <name>
+
+the convention of certbot's ``--manual-auth-hook`` and win-acme's script plugin, so any DNS provider's
+CLI can be wrapped. Then the TXT record is polled at ``acme_dns_resolver`` (host[:port]; empty: the
+first ``nameserver`` of /etc/resolv.conf) until the value is visible, with a minimal RFC 1035 query
+(``acme_dns.py``) — no resolver library is a dependency of acme/josepy.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shlex
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from octorunbook.findings import Finding, OctorunbookError, TargetError
+
+if TYPE_CHECKING:
+    from octorunbook.runbooks.run import Run
+    from octorunbook.targets.base import Target
+
+CHALLENGE_PREFIX = "http://+:80/.well-known/acme-challenge/"
+HOOK_ENV = ("OCTORUNBOOK_ACME_ACTION", "OCTORUNBOOK_ACME_RECORD_NAME", "OCTORUNBOOK_ACME_RECORD_VALUE")
+SERVE_SCRIPT = "serve-acme-challenge.ps1"
+
+
+def _wait_seconds(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP-01
+# ------------------------------------------------------------------------------------------------
+@contextmanager
+def http01_registered(run: Run, token: str, key_authorization: str) -> Iterator[None]:
+    """The challenge is served on the target's port 80 inside the ``with``; unregistered after it."""
+    target = run.require_target()
+    if target.kind == "windows":
+        with _windows_listener(run, target, token, key_authorization):
+            yield
+        return
+    from octorunbook.targets.sandbox import Sandbox
+    from octorunbook.targets.sandbox.portal import acme_challenge_dir
+
+    folder = acme_challenge_dir(Sandbox(run.params.resolved_sandbox_dir()))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / token
+    path.write_text(key_authorization)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def windows_listener_argv(token: str, key_authorization: str, stop_file: Path, timeout: int) -> list[str]:
+    """The exact argv of the HttpListener script (the key authorisation is public: the CA fetches it)."""
+    from octorunbook.targets.windows.powershell import script_argv
+
+    return script_argv(
+        SERVE_SCRIPT,
+        "-Prefix",
+        CHALLENGE_PREFIX,
+        "-Token",
+        token,
+        "-KeyAuthorization",
+        key_authorization,
+        "-StopFile",
+        str(stop_file),
+        "-TimeoutSeconds",
+        str(timeout),
+    )
+
+
+@contextmanager
+def _windows_listener(run: Run, target: Target, token: str, key_authorization: str) -> Iterator[None]:
+    """Start the listener script in a background thread, wait until it listens, stop it afterwards."""
+    import tempfile
+
+    from octorunbook.targets.windows.powershell import parse_result
+
+    workdir = Path(tempfile.mkdtemp(prefix="octorunbook-acme-"))
+    stop_file = workdir / "stop"
+    timeout = int(_wait_seconds("OCTORUNBOOK_ACME_LISTEN_SECONDS", 300))
+    argv = windows_listener_argv(token, key_authorization, stop_file, timeout)
+    outcome: dict[str, object] = {}
+
+    def serve() -> None:
+        try:
+            result = target.runner.run(
+                argv, mutating=True, label="acme http-01 listener", timeout=timeout + 30
+            )
+            outcome["data"] = parse_result(result, SERVE_SCRIPT)
+        except OctorunbookError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready = workdir / "stop.ready"  # the script writes <StopFile>.ready once the prefix is registered
+    deadline = time.monotonic() + 30
+    while not ready.exists() and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        if not ready.exists():
+            error = outcome.get("error")
+            if isinstance(error, OctorunbookError):
+                raise error
+            data = outcome.get("data")
+            said = f": {data.get('message')}" if isinstance(data, dict) and data.get("message") else ""
+            raise TargetError(
+                "ACME_LISTENER_FAILED",
+                f"Could not register {CHALLENGE_PREFIX} with HTTP.sys to answer the HTTP-01 challenge{said}.",
+                "Run as Administrator (or reserve the prefix with netsh http add urlacl); or use dns-01.",
+            )
+        yield
+    finally:
+        stop_file.write_text("stop")
+        thread.join(timeout=15)
+        with suppress(OSError):
+            for path in workdir.iterdir():
+                path.unlink()
+            workdir.rmdir()
+    data = outcome.get("data")
+    run.state.setdefault("acme_listener", []).append(data if isinstance(data, dict) else {})
+
+
+def preflight(run: Run, token: str, key_authorization: str, name: str) -> bool:
+    """Fetch the challenge URL ourselves, through the target's port 80, before the CA is asked."""
+    target = run.require_target()
+    host, port = target.endpoint(80)
+    url = f"http://{name}/.well-known/acme-challenge/{token}"
+    seen = ""
+    try:
+        connection = http.client.HTTPConnection(host, port, timeout=5)
+        connection.request("GET", f"/.well-known/acme-challenge/{token}", headers={"Host": name})
+        response = connection.getresponse()
+        body = response.read(4096).decode("utf-8", "replace").strip()
+        connection.close()
+        if response.status == 200 and body == key_authorization:
+            return True
+        seen = f"HTTP {response.status}, {len(body)} bytes that are not the key authorisation"
+    except OSError as exc:
+        seen = f"{type(exc).__name__}: {exc}"
+    run.note(
+        Finding(
+            "ACME_PREFLIGHT_FAILED",
+            "warning",
+            f"Fetching {url} from this machine (port 80 at {host}:{port}) failed: {seen}. The CA is asked "
+            "anyway: its view of the network is the one that counts.",
+            "Port 80 of this server must be reachable from the internet for http-01 (firewall, NAT, load "
+            "balancer); otherwise use acme_challenge: dns-01.",
+        )
+    )
+    return False
+
+
+# ------------------------------------------------------------------------------------------------
+# DNS-01
+# ------------------------------------------------------------------------------------------------
+def record_name(domain: str) -> str:
+    return f"_acme-challenge.{domain.removeprefix('*.').rstrip('.')}."
+
+
+def run_dns_hook(run: Run, action: str, domain: str, value: str) -> None:
+    """Run ``acme_dns_hook`` with the record in its environment; a non-zero exit is ``ACME_DNS``."""
+    target = run.require_target()
+    argv = shlex.split(run.params.acme_dns_hook, posix=os.name != "nt")
+    env = {
+        "OCTORUNBOOK_ACME_ACTION": action,
+        "OCTORUNBOOK_ACME_RECORD_NAME": record_name(domain),
+        "OCTORUNBOOK_ACME_RECORD_VALUE": value,
+        "OCTORUNBOOK_ACME_DOMAIN": domain.removeprefix("*."),
+    }
+    result = target.runner.run(argv, env=env, label=f"acme dns hook {action}", mutating=True, timeout=120)
+    if not result.ok:
+        raise TargetError(
+            "ACME_DNS",
+            f"The DNS hook failed to {action} {record_name(domain)} (exit {result.exit_code}): "
+            f"{(result.stderr or result.stdout).strip()[-500:]}",
+            "Run the hook by hand with OCTORUNBOOK_ACME_ACTION/RECORD_NAME/RECORD_VALUE set and fix it; "
+            "nothing was changed on the server.",
+        )
+
+
+def resolver_address(setting: str) -> tuple[str, int] | None:
+    """``acme_dns_resolver`` as (host, port); empty: the first nameserver of /etc/resolv.conf."""
+    text = setting.strip()
+    if not text:
+        with suppress(OSError):
+            for line in Path("/etc/resolv.conf").read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    return parts[1], 53
+        return None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest.lstrip(":") or 53)
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, int(port)
+    return text, 53
+
+
+def wait_for_txt(run: Run, domain: str, value: str) -> float:
+    """Poll the resolver until the TXT value is visible; seconds waited. ``ACME_DNS`` when it never is."""
+    from octorunbook.acme.dns import query_txt
+
+    address = resolver_address(run.params.acme_dns_resolver)
+    name = record_name(domain)
+    if address is None:
+        run.note(
+            Finding(
+                "ACME_DNS_NOT_CHECKED",
+                "warning",
+                f"No resolver to check {name} with (no acme_dns_resolver and no /etc/resolv.conf).",
+                "Set acme_dns_resolver to the DNS server that should see the record, e.g. 1.1.1.1.",
+            )
+        )
+        return 0.0
+    started = time.monotonic()
+    limit = _wait_seconds("OCTORUNBOOK_ACME_DNS_WAIT_SECONDS", 120)
+    last = ""
+    while True:
+        try:
+            if value in query_txt(name, address):
+                return time.monotonic() - started
+            last = "record not there yet"
+        except OSError as exc:
+            last = str(exc)
+        if time.monotonic() - started > limit:
+            raise TargetError(
+                "ACME_DNS",
+                f"{name} TXT did not show the new value at {address[0]}:{address[1]} within {limit:.0f} s "
+                f"({last}).",
+                "Check the hook really creates the record in the zone that is authoritative for the name; "
+                "raise OCTORUNBOOK_ACME_DNS_WAIT_SECONDS for slow providers.",
+            )
+        time.sleep(0.5)
+
+
+__all__ = [
+    "CHALLENGE_PREFIX",
+    "HOOK_ENV",
+    "http01_registered",
+    "preflight",
+    "record_name",
+    "resolver_address",
+    "run_dns_hook",
+    "wait_for_txt",
+    "windows_listener_argv",
+]

@@ -1,0 +1,212 @@
+"""``octorunbook check`` and ``octorunbook schedule``: the day-two commands (issue 13, sections 2 and 3).
+
+Registered by :mod:`octorunbook.cli.main`; this module imports nothing heavy at import time, and ``check``
+in particular loads only the standard library, cryptography and PyYAML: a monitoring system runs it
+every few minutes.
+
+``check`` parses its own arguments: a Nagios/Icinga plugin must exit 3 (UNKNOWN) on bad arguments,
+where argparse would exit 2 (which a monitoring system reads as CRITICAL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from octorunbook.params.core import Parameters
+
+CHECK_DESCRIPTION = (
+    "Read the certificate the portal serves over TLS (and, with a parameter file, the one bound on the "
+    "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (expires within --warn-days), "
+    "2 CRITICAL (within --critical-days, expired, hostname not covered, served certificate is not the "
+    "bound one), 3 UNKNOWN (cannot connect, bad arguments). Changes nothing."
+)
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _PluginParser(argparse.ArgumentParser):
+    """argparse, but a usage error is UNKNOWN (exit 3) with a one-line message, never exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def check_parser() -> argparse.ArgumentParser:
+    parser = _PluginParser(prog="octorunbook check", description=CHECK_DESCRIPTION)
+    parser.add_argument(
+        "params", nargs="?", help="the runbooks' YAML parameter file (target, hostname, https_port…)"
+    )
+    parser.add_argument("--url", help="check https://host:port instead of the target a parameter file names")
+    parser.add_argument(
+        "--hostname", help="the portal's host name (SNI and the name the certificate must cover)"
+    )
+    parser.add_argument(
+        "--warn-days", type=int, default=30, help="WARNING when it expires within N days (30)"
+    )
+    parser.add_argument(
+        "--critical-days", type=int, default=7, help="CRITICAL when it expires within N days (7)"
+    )
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the handshake (10)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--prometheus", metavar="FILE", help="also write a node-exporter textfile (*.prom)")
+    parser.add_argument(
+        "--posture",
+        action="store_true",
+        help="also scan what the endpoint accepts (protocols, weak suites, chain, HSTS) and print the table; "
+        "a posture finding makes an OK result WARNING",
+    )
+    return parser
+
+
+def load_params(path: str | Path) -> Parameters:
+    """The runbooks' parameter file, without importing the runner (papermill, nbformat) to read it.
+
+    Unknown names are tolerated: a file written for a newer runbook (04's parameters) still checks.
+    """
+    import yaml
+
+    from octorunbook.files import MAX_PARAMETER_FILE, read_limited
+    from octorunbook.findings import InputError
+    from octorunbook.params.core import Parameters
+
+    text = read_limited(path, MAX_PARAMETER_FILE, what="parameter file")
+    try:
+        data = yaml.safe_load(text.decode("utf-8")) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(
+            "PARAMETERS_UNREADABLE", f"{path} is not valid UTF-8 YAML: {exc}", "Fix the file."
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError("PARAMETERS_UNREADABLE", f"{path} must be a YAML mapping of parameter: value.", "")
+    return Parameters.from_mapping(data)
+
+
+MAX_TIMEOUT = 3600  # a handshake that takes an hour is no answer; beyond ~1e9 the socket layer overflows
+
+
+def run_check(argv: list[str]) -> int:
+    from octorunbook.evidence.check import UNKNOWN, CheckResult, unknown
+    from octorunbook.findings import OctorunbookError
+
+    args: argparse.Namespace | None = None
+    result: CheckResult
+    try:
+        args = check_parser().parse_args(argv)
+        result = _run_check(args)
+    except _UsageError as exc:
+        print(f"CERT UNKNOWN - bad arguments: {exc} (see octorunbook check --help)")
+        return UNKNOWN
+    except OctorunbookError as exc:
+        name = getattr(args, "hostname", None) or "portal"
+        result = unknown(name, "", f"{exc.code}: {exc.message}")
+    except Exception as exc:  # noqa: BLE001 - a plugin answers UNKNOWN, never with a traceback
+        print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
+        return UNKNOWN
+    if args is not None and args.prometheus:
+        from octorunbook.evidence.check_render import write_textfile
+
+        try:
+            write_textfile(result, args.prometheus)
+        except (OctorunbookError, OSError) as exc:
+            text = (
+                exc.message
+                if isinstance(exc, OctorunbookError)
+                else f"{exc.strerror or exc} ({exc.filename})"
+            )
+            print(f"CERT UNKNOWN - cannot write {args.prometheus}: {text}")
+            return UNKNOWN
+    posture = _posture(result) if args is not None and args.posture else None
+    status = result.status
+    if posture is not None and posture.findings and status == 0:
+        status = 1  # WARNING: the certificate is fine, what the endpoint accepts is not
+    if args is not None and args.json:
+        import json
+
+        from octorunbook.evidence.check_render import json_text
+
+        data = json.loads(json_text(result))
+        if posture is not None:
+            data["posture"] = posture.to_record()
+            data["exit_status"] = status
+        print(json.dumps(data, indent=2))
+    else:
+        line = result.line()
+        if status != result.status and posture is not None:
+            text, bar, perf = line.partition(" | ")
+            text = text.replace("CERT OK", "CERT WARNING", 1) + f" (posture: {', '.join(posture.codes())})"
+            line = text + bar + perf
+        print(line)
+        if posture is not None:
+            from octorunbook.evidence.posture import text_table
+
+            print(text_table(posture))
+    return status
+
+
+def _posture(result: Any) -> Any:
+    """The posture of the endpoint the check just read (None when it could not be reached)."""
+    from octorunbook.evidence.posture import scan
+    from octorunbook.findings import OctorunbookError
+
+    if result.served is None:
+        return None
+    host, _, port = str(result.endpoint).rpartition(":")
+    try:
+        return scan((host, int(port)), result.hostname)
+    except OctorunbookError:
+        return None
+
+
+def _run_check(args: argparse.Namespace) -> Any:
+    from octorunbook.evidence.check import check_endpoint, check_params, parse_url
+    from octorunbook.findings import InputError
+
+    if args.warn_days < 0 or args.critical_days < 0 or args.critical_days > args.warn_days:
+        raise _UsageError("need 0 <= --critical-days <= --warn-days")
+    if not (0 < args.timeout <= MAX_TIMEOUT):  # nan fails every comparison; 1e400 parses as inf
+        raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
+    if bool(args.params) == bool(args.url):
+        raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
+    limits = {"warn_days": args.warn_days, "critical_days": args.critical_days, "timeout": args.timeout}
+    if args.url:
+        host, port = parse_url(args.url)
+        hostname = args.hostname or host
+        from octorunbook.params.core import hostname_ok
+
+        if not hostname_ok(hostname):
+            raise InputError(
+                "HOSTNAME_INVALID", f"{hostname!r} is not a valid DNS host name.", "Fix --hostname."
+            )
+        return check_endpoint(host, port, hostname, **limits)
+    params = load_params(args.params)
+    if args.hostname:
+        from dataclasses import replace
+
+        params = replace(params, hostname=args.hostname)
+    return check_params(params, **limits)
+
+
+def _check_entry(args: argparse.Namespace) -> int:
+    return run_check(list(args.check_args))
+
+
+def register(sub: Any) -> None:
+    """Add ``check`` to the top-level parser (``schedule`` registers itself, from ``_cli_schedule``)."""
+    check = sub.add_parser(
+        "check",
+        help="Nagios/Icinga-style expiry check of the served certificate (exit 0/1/2/3)",
+        description=CHECK_DESCRIPTION,
+        add_help=False,
+    )
+    check.add_argument("check_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    check.set_defaults(func=_check_entry)
+
+
+def main() -> int:  # pragma: no cover - `python -m octorunbook.cli.check check ...`
+    return run_check(sys.argv[1:])

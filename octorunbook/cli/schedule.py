@@ -1,0 +1,184 @@
+"""``octorunbook schedule install|show|remove``: the daily unattended renewal (see :mod:`octorunbook.ops.schedule`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+SCHEDULE_DESCRIPTION = (
+    "Run the renewal (runbook 04: `octorunbook renew PARAMS.yaml`) every day with the same parameters: "
+    "a Scheduled Task as SYSTEM on Windows, a systemd timer on Linux, or a printed crontab line where "
+    "systemd is not running."
+)
+
+
+def _runner() -> Any:
+    from octorunbook.commands import CommandRunner
+
+    return CommandRunner(timeout=120)
+
+
+def _system(args: argparse.Namespace) -> bool:
+    from octorunbook.ops.schedule_systemd import is_root
+
+    return bool(args.system or (not args.user and is_root()))
+
+
+def _install(args: argparse.Namespace) -> int:
+    from octorunbook.cli.check import load_params
+    from octorunbook.ops.schedule import build_schedule, require_platform_fits, resolve_platform
+
+    params = load_params(args.params)
+    platform = resolve_platform(args.platform)
+    require_platform_fits(params, platform)
+    schedule = build_schedule(args.params, params, at=args.at, name=args.name)
+    if platform == "windows":
+        from octorunbook.ops.schedule_windows import install_task
+        from octorunbook.redaction import secret_from_env
+
+        password = secret_from_env(schedule.password_env) if schedule.password_env else None
+        data = install_task(schedule, _runner(), password)
+        print(f"Scheduled Task {data.get('task_path', '')}{data.get('task_name', schedule.name)} registered:")
+        print(
+            f"  daily at {schedule.at}, as {data.get('user_id')} ({data.get('logon_type')}, {data.get('run_level')})"
+        )
+        print(f"  runs: {' '.join(schedule.command)}")
+        if data.get("secret_protected"):
+            print(f"  PFX password: DPAPI LocalMachine-protected in {data.get('secret_path')}")
+        print(f"  next run: {data.get('next_run_time') or 'unknown'}")
+        return 0
+    from octorunbook.ops.schedule_systemd import crontab_line, install_units, refuse_secret, systemd_running
+
+    refuse_secret(schedule)
+    if platform == "cron":
+        print(
+            "systemd is not running here, so nothing was installed. Add this line to the crontab of the user"
+        )
+        print("the renewal should run as (`crontab -e`):\n")
+        print(f"  {crontab_line(schedule)}\n")
+        return 0
+    system = _system(args)
+    running = systemd_running()
+    paths = install_units(schedule, _runner(), system=system, enable=running)
+    scope = "system" if system else "user"
+    print(
+        f"systemd {scope} timer for {schedule.name}, daily at {schedule.at} (± 15 min), catches up missed runs:"
+    )
+    for path in paths:
+        print(f"  wrote {path}")
+    print(f"  runs: {' '.join(schedule.command)}")
+    if not running:
+        print("  systemd is not running here: the units were written but not enabled.")
+        print(f"  where cron is used instead: {crontab_line(schedule)}")
+    else:
+        flag = "" if system else " --user"
+        print(f"  enabled: systemctl{flag} list-timers {schedule.name}.timer")
+        if not system:
+            print(
+                "  a user timer runs while you are logged in unless lingering is on: loginctl enable-linger"
+            )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from octorunbook.ops.schedule import check_name, resolve_platform
+
+    name = check_name(args.name)
+    platform = resolve_platform(args.platform)
+    if platform == "windows":
+        from octorunbook.ops.schedule_windows import show_task
+
+        data = show_task(name, _runner())
+        if data is None:
+            print(f"no scheduled renewal task {name}")
+            return 1
+        print(f"Scheduled Task {data.get('task_path', '')}{data.get('task_name')}: {data.get('state')}")
+        print(
+            f"  daily at {data.get('at')}, as {data.get('user_id')} ({data.get('logon_type')}, {data.get('run_level')})"
+        )
+        print(f"  runs: {data.get('execute')} {data.get('arguments')}")
+        print(f"  last run: {data.get('last_run_time') or 'never'} (result {data.get('last_task_result')})")
+        print(f"  next run: {data.get('next_run_time') or 'unknown'}")
+        return 0
+    from octorunbook.ops.schedule_systemd import crontab_entry, installed_units
+
+    units = installed_units(name, system=_system(args))
+    for path, text in units.items():
+        print(f"# {path}\n{text}")
+    line = crontab_entry(name, _runner()) if not units else None
+    if line:
+        print(f"crontab: {line}")
+    if not units and not line:
+        print(f"no scheduled renewal {name} (no systemd units, no marked crontab line)")
+        return 1
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    from octorunbook.ops.schedule import check_name, resolve_platform
+
+    name = check_name(args.name)
+    platform = resolve_platform(args.platform)
+    if platform == "windows":
+        from octorunbook.ops.schedule_windows import remove_task
+
+        data = remove_task(name, _runner())
+        if data is None:
+            print(f"no scheduled renewal task {name}: nothing removed")
+            return 0
+        secret = ", machine-protected PFX password deleted" if data.get("secret_removed") else ""
+        print(f"Scheduled Task {name} removed{secret}")
+        return 0
+    from octorunbook.ops.schedule_systemd import crontab_entry, remove_units
+
+    removed = remove_units(name, _runner(), system=_system(args))
+    for path in removed:
+        print(f"removed {path}")
+    line = crontab_entry(name, _runner())
+    if line:
+        print(f"remove this line from the crontab yourself (`crontab -e`): {line}")
+    if not removed and not line:
+        print(f"no scheduled renewal {name}: nothing removed")
+    return 0
+
+
+def register(sub: Any) -> None:
+    from octorunbook.ops.schedule import DEFAULT_AT, DEFAULT_NAME, PLATFORMS
+
+    schedule = sub.add_parser(
+        "schedule", help="run the renewal (04) daily: install, show, remove", description=SCHEDULE_DESCRIPTION
+    )
+    actions = schedule.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--name", default=DEFAULT_NAME, help=f"task / unit name (default {DEFAULT_NAME})")
+        parser.add_argument("--platform", choices=PLATFORMS, default="auto", help="where to schedule (auto)")
+        scope = parser.add_mutually_exclusive_group()
+        scope.add_argument(
+            "--system", action="store_true", help="systemd: a system timer (default when root)"
+        )
+        scope.add_argument(
+            "--user", action="store_true", help="systemd: a --user timer (default when not root)"
+        )
+
+    install = actions.add_parser(
+        "install",
+        help="register the daily renewal",
+        description="Register the daily renewal. " + SCHEDULE_DESCRIPTION,
+    )
+    install.add_argument("params", help="the runbooks' YAML parameter file (its absolute path is scheduled)")
+    install.add_argument("--at", default=DEFAULT_AT, help=f"time of day, HH:MM (default {DEFAULT_AT})")
+    common(install)
+    install.set_defaults(func=_install)
+    show = actions.add_parser(
+        "show", help="show the scheduled renewal", description="Show the scheduled renewal."
+    )
+    common(show)
+    show.set_defaults(func=_show)
+    remove = actions.add_parser(
+        "remove",
+        help="remove the scheduled renewal",
+        description="Remove the scheduled renewal (and its secret).",
+    )
+    common(remove)
+    remove.set_defaults(func=_remove)

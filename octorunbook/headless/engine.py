@@ -1,0 +1,158 @@
+"""The papermill engine ``octorunbook run`` uses: papermill's own (nbclient), with cheaper saves.
+
+papermill saves the running notebook when each cell starts and ends by serialising it with
+``nbformat.writes`` — schema validation, then pure-Python indented JSON — and handing the text to the
+I/O handler, which must parse it again to redact it. That round trip cost more than the redaction
+itself, and the save at a cell's start is counted in the cell's own duration. In this engine, which is
+papermill's ``nbclient`` engine otherwise, a save of an ``octorunbook-redact://`` path hands the
+notebook itself to :meth:`.saves.RedactingHandler.write_notebook`, which redacts it into a copy and
+writes that. Every save is still redacted; the record is validated when it is stored.
+
+papermill's other writes (before the kernel starts, on an error, at the end) still come as text through
+the same handler. Imported only when a run starts: importing papermill costs a second.
+
+A procedure also starts the next notebook's kernel ahead (:class:`WarmKernel`), once the current
+notebook's first cell has run: the 0.7–0.9 s a kernel takes to start then passes while the current
+notebook works. Still one kernel, and one executed notebook, per runbook; a warm kernel is used only if
+it was started exactly as papermill would start it now (kernel, folder, environment), else it is shut
+down and papermill starts its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+from papermill.log import logger
+from papermill.utils import merge_kwargs, remove_args
+
+from octorunbook.headless.saves import SCHEME, register_handler
+
+ENGINE_NAME = "octorunbook"
+# the kernel dies with the run that started it, and takes the command it runs along (see kernel_watch)
+KERNEL_ARGUMENTS = (
+    "--HistoryManager.enabled=False",
+    "--IPKernelApp.log_level=CRITICAL",
+    "--IPKernelApp.extra_extensions=octorunbook.headless.kernel_watch",
+)
+
+
+class WarmKernel:
+    """A kernel started ahead of the notebook that is to use it, with the start it would have had."""
+
+    def __init__(self, kernel_name: str, cwd: str, env: Mapping[str, str]) -> None:
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        self.started_as = (kernel_name, cwd, dict(env))
+        self.manager = AsyncKernelManager(kernel_name=kernel_name)
+        arguments = [*KERNEL_ARGUMENTS, "--HistoryManager.hist_file=:memory:"]  # as nbclient adds it
+        run_sync(self.manager.start_kernel)(extra_arguments=arguments, cwd=cwd, env=dict(env))
+
+    def take(self, kernel_name: str, cwd: str, env: Mapping[str, str]) -> Any | None:
+        """The kernel manager, if the kernel is alive and was started as papermill would start it now."""
+        from jupyter_core.utils import run_sync
+
+        if self.started_as == (kernel_name, cwd, dict(env)) and run_sync(self.manager.is_alive)():
+            return self.manager
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        """Shut the kernel down; one that will not go quietly must not fail the procedure."""
+        from jupyter_core.utils import run_sync
+
+        with contextlib.suppress(Exception):
+            run_sync(self.manager.shutdown_kernel)(now=True)
+
+
+class _RedactedSaves(NotebookExecutionManager):  # type: ignore[misc]
+    on_first_cell: Callable[[], None] | None = None
+
+    def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        super().cell_complete(cell, cell_index, **kwargs)
+        if self.on_first_cell is not None:  # after the cell's clock stopped: not counted as its work
+            callback, self.on_first_cell = self.on_first_cell, None
+            callback()
+
+    def save(self, **kwargs: Any) -> None:
+        if kwargs.get("nb"):  # papermill's callbacks may hand over a replaced notebook object
+            self.nb = kwargs["nb"]
+        if self.output_path and str(self.output_path).startswith(SCHEME):
+            register_handler().write_notebook(self.nb, str(self.output_path))
+            self.last_save_time = self.now()
+        else:
+            super().save(**kwargs)
+
+
+class RedactingEngine(NBClientEngine):  # type: ignore[misc]
+    """papermill's nbclient engine with :class:`_RedactedSaves` as the execution manager, ``km`` (a warm
+    kernel's manager, shut down at the end like papermill's own) and ``on_first_cell`` (called once the
+    notebook's first cell has run: the kernel is up)."""
+
+    @classmethod
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str,
+        output_path: str | None = None,
+        progress_bar: bool = True,
+        log_output: bool = False,
+        autosave_cell_every: int = 30,
+        on_first_cell: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        nb_man = _RedactedSaves(
+            nb,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            autosave_cell_every=autosave_cell_every,
+        )
+        nb_man.on_first_cell = on_first_cell
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: int = 60,
+        execution_timeout: int | None = None,
+        km: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """papermill's own, but a client given a kernel (``km``) shuts it down at the end, as it would one
+        it had started itself."""
+        kwargs = remove_args(["input_path"], **kwargs)
+        safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+        final_kwargs = merge_kwargs(
+            safe_kwargs,
+            timeout=execution_timeout if execution_timeout else kwargs.get("timeout"),
+            startup_timeout=start_timeout,
+            kernel_name=kernel_name,
+            log=logger,
+            log_output=log_output,
+            stdout_file=stdout_file,
+            stderr_file=stderr_file,
+        )
+        client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
+        return client.execute(cleanup_kc=True)
+
+
+def register_engine() -> str:
+    """Register the engine with papermill (idempotent); returns its name for ``engine_name``."""
+    papermill_engines.register(ENGINE_NAME, RedactingEngine)
+    return ENGINE_NAME

@@ -1,0 +1,1 @@
+"""Outside a run: schedule, fleet summary, node drain, doctor."""

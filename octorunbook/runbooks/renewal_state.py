@@ -1,0 +1,290 @@
+"""Runbook 04, part 1: what is served and bound now, whether renewal is due, the new certificate.
+
+Renew or rotate the portal certificate with no restart and no downtime.
+
+HTTP.sys looks the ``sslcert`` binding up at handshake time, so replacing the binding changes the
+certificate for the next connection while Octopus keeps running: only a change of listen prefixes needs
+the service restart that 03 does. So 04 never stops the service. The order is the safe one:
+
+1. **read** what is served now (TLS handshake), what is bound (every field of the ``sslcert`` record)
+   and what is in the store; decide — more than ``renew_before_days`` left and no ``force_renew``: prove
+   the current certificate and end ``unchanged``;
+2. **obtain and judge** the new certificate (same sources and findings as 01) plus the renewal's own
+   check: a certificate that expires sooner, drops the portal's hostname or is weaker is
+   ``RENEWAL_REGRESSES``; then import it (01's import, idempotent);
+3. **swap** the binding, carrying every non-default per-binding setting (a delete-and-add drops
+   ``disablelegacytls`` or ``dsmapperusage`` silently); prove over TLS that the *new* thumbprint is served
+   and the rest of the record is unchanged;
+4. **retire** the old certificate only after the proof (``retire_old``: kept until it expires, or removed);
+   on any failure restore the old binding and prove the old certificate is served again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from octorunbook import certificates
+from octorunbook.evidence.tls import TlsEvidence, tls_handshake
+from octorunbook.findings import Finding, TargetError, VerificationError
+from octorunbook.render import Panel, Row
+from octorunbook.runbooks.run import Run
+from octorunbook.targets.base import SslBinding, StoredCertificate, Target
+
+
+@dataclass(frozen=True)
+class Current:
+    """What the portal has now: the binding record, what a client is served, and the bound certificate."""
+
+    binding: SslBinding
+    served: TlsEvidence | None
+    served_error: str
+    stored: StoredCertificate | None
+    certificate: x509.Certificate | None
+
+    @property
+    def thumbprint(self) -> str:
+        return self.binding.certificate_hash
+
+    @property
+    def not_after(self) -> datetime | None:
+        if self.certificate is not None:
+            return self.certificate.not_valid_after_utc
+        if self.served is not None and self.served.not_after:
+            return datetime.fromisoformat(self.served.not_after)
+        return None
+
+    def days_left(self, now: datetime | None = None) -> int | None:
+        end = self.not_after
+        if end is None:
+            return None
+        return int((end - (now or datetime.now(UTC))).total_seconds() // 86400)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "binding": {**self.binding.to_record(), "fields": dict(self.binding.fields)},
+            "served": self.served.to_record() if self.served else {"error": self.served_error},
+            "in_store": self.stored.to_record() if self.stored else None,
+            "days_left": self.days_left(),
+        }
+
+
+def _port(run: Run) -> int:
+    return run.params.https_port
+
+
+def read_current(run: Run) -> Current:
+    """Served, bound and stored — read only. No binding on the port: there is nothing to renew (run 03)."""
+    target = run.require_target()
+    p = run.params
+    with run.step():
+        target.octopus.require_instance()
+        binding = target.httpsys.show(p.https_port)
+        if binding is None or not binding.is_octopus:
+            raise TargetError(
+                "NOT_BOUND",
+                f"Port {p.https_port} has no Octopus HTTPS binding to renew"
+                + (f" (it belongs to appid {binding.application_id})." if binding else "."),
+                "Add the binding first with 01 → 03 (`octorunbook run params.yaml`), or check https_port.",
+            )
+        served, error = served_now(target, p.https_port, p.hostname)
+        stored = (
+            target.store.get_certificate(binding.certificate_hash, binding.store_name)
+            if target.store.store_exists(binding.store_name)
+            else None
+        )
+        pem = target.store.certificate_pem(binding.certificate_hash, binding.store_name) if stored else None
+        cert = x509.load_pem_x509_certificate(pem) if pem else None
+        current = Current(binding, served, error, stored, cert)
+        run.state["before"] = current.to_record()
+        show_current(run, current, "bound (HTTP.sys)")
+        if served is not None and served.thumbprint != binding.certificate_hash:
+            raise VerificationError(
+                "SERVED_NOT_BOUND",
+                f"The portal serves {served.thumbprint}, but HTTP.sys has {binding.certificate_hash} bound "
+                f"on {binding.ip_port}.",
+                "Something else answers on this port, or a hostname (SNI) binding overrides the IP binding: "
+                "`netsh http show sslcert` lists them. Resolve that before renewing.",
+            )
+    return current
+
+
+def show_current(run: Run, current: Current, bound_label: str) -> None:
+    """The panel 04 opens with: what is bound, what is served, when it expires."""
+    days = current.days_left()
+    before = run.params.renew_before_days
+    served = current.served
+    rows = [
+        Row("info", bound_label, f"{current.thumbprint} ({current.binding.store_name})"),
+        Row(
+            "ok" if served and served.thumbprint == current.thumbprint else "warning",
+            "served over TLS",
+            served.thumbprint if served else f"no answer: {current.served_error}",
+        ),
+        Row(
+            "info" if days is None or days > before else "warning",
+            "expires",
+            f"{current.not_after:%Y-%m-%d} ({days} days left; renew_before_days {before})"
+            if current.not_after
+            else "unknown",
+        ),
+    ]
+    run.reporter.show(Panel("What the portal has now", "info", rows))
+
+
+def served_now(target: Target, port: int, hostname: str) -> tuple[TlsEvidence | None, str]:
+    host, real = target.endpoint(port)
+    try:
+        return tls_handshake(host, real, hostname), ""
+    except OSError as exc:
+        return None, str(exc) or type(exc).__name__
+
+
+def renewal_due(run: Run, current: Current) -> bool:
+    """True when this run should replace the certificate; otherwise the current one was proven and kept."""
+    p = run.params
+    days = current.days_left()
+    if p.force_renew:
+        run.note(Finding("RENEWAL_FORCED", "info", "force_renew: replacing the certificate now.", ""))
+        return True
+    if days is not None and days > p.renew_before_days:
+        if current.served is None:
+            raise VerificationError(
+                "PORTAL_NOT_ANSWERING",
+                f"The portal does not answer over HTTPS: {current.served_error}.",
+                "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
+            )
+        with run.step():
+            require_hostname_covered(run, p.https_port, p.hostname)
+        run.reporter.show(
+            Panel(
+                f"Nothing to renew: {days} days left, more than renew_before_days ({p.renew_before_days})",
+                "ok",
+                [Row("ok", "served and bound", current.thumbprint)],
+            )
+        )
+        run.state["after"] = run.state.get("before")
+        run.verification.append(
+            {
+                "check": "served certificate (SHA-1 thumbprint)",
+                "expected": current.thumbprint,
+                "seen": current.served.thumbprint,
+                "ok": True,
+                "code": "SERVED_WRONG_CERTIFICATE",
+            }
+        )
+        return False
+    return True
+
+
+def require_hostname_covered(run: Run, port: int, hostname: str) -> None:
+    """The served certificate must be valid for ``hostname`` (the SAN rule ``octorunbook check`` applies)."""
+    from octorunbook.evidence.check import read_served
+
+    host, real = run.require_target().endpoint(port)
+    try:
+        served = read_served(host, real, hostname)
+    except OSError as exc:
+        raise VerificationError(
+            "PORTAL_NOT_ANSWERING",
+            f"The portal does not answer over HTTPS: {exc or type(exc).__name__}.",
+            "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
+        ) from exc
+    if not served.covers(hostname):
+        names = ", ".join(served.dns_names + served.ip_addresses) or "none"
+        raise VerificationError(
+            "SERVED_NOT_FOR_HOSTNAME",
+            f"The served certificate {served.thumbprint} does not cover {hostname} (its names: {names}); "
+            "browsers reject it, so there is nothing sound to keep.",
+            "Renew now with a certificate that names the hostname (`octorunbook renew PARAMS --force`), "
+            "or correct `hostname` in the parameters.",
+        )
+
+
+def _strength(key: object) -> int:
+    """Comparable security bits (NIST SP 800-57): RSA 2048 = 112, 3072 = 128, P-256 = 128, P-384 = 192."""
+    if isinstance(key, rsa.RSAPublicKey):
+        size = key.key_size
+        return 80 if size < 2048 else 112 if size < 3072 else 128 if size < 7680 else 192
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.curve.key_size // 2
+    return 0
+
+
+def judge_renewal(run: Run, current: Current, new: certificates.LoadedCertificate) -> None:
+    """The renewal's own findings: a replacement must not expire sooner, drop the hostname, or be weaker."""
+    p = run.params
+    problems: list[str] = []
+    info = new.info
+    old = current.certificate
+    if old is not None and info.not_after < old.not_valid_after_utc:
+        problems.append(
+            f"it expires sooner ({info.not_after:%Y-%m-%d}) than the current one "
+            f"({old.not_valid_after_utc:%Y-%m-%d})"
+        )
+    if not any(certificates.hostname_matches(name, p.hostname) for name in info.dns_names):
+        problems.append(f"it does not name the portal's hostname {p.hostname}")
+    if old is not None:
+        if _strength(new.certificate.public_key()) < _strength(old.public_key()):
+            problems.append(
+                f"its key is weaker ({info.key_description}) than the current one "
+                f"({certificates.inspect(old).key_description})"
+            )
+        old_names = set(certificates.inspect(old).dns_names)
+        dropped = sorted(n for n in old_names if n not in set(info.dns_names))
+        if dropped:
+            run.note(
+                Finding(
+                    "RENEWAL_DROPS_NAMES",
+                    "warning",
+                    f"The new certificate no longer names {', '.join(dropped)}.",
+                    "Clients that use those names will see a name mismatch; include them if they are still used.",
+                )
+            )
+    if info.thumbprint == current.thumbprint:
+        raise TargetError(
+            "RENEWAL_SAME_CERTIFICATE",
+            f"The 'new' certificate {info.thumbprint} is the one already bound.",
+            "Point the source at the renewed certificate (pfx_path / pem files / thumbprint).",
+        )
+    if problems:
+        raise TargetError(
+            "RENEWAL_REGRESSES",
+            "The new certificate would make the portal worse: " + "; ".join(problems) + ".",
+            "Get a certificate that lasts longer, names the portal's hostname and has a key at least as "
+            "strong; nothing was changed.",
+        )
+
+
+@dataclass(frozen=True)
+class Replacement:
+    certificate: certificates.LoadedCertificate
+    imported_now: bool  # this run put it into the store (rollback removes it again)
+
+    @property
+    def thumbprint(self) -> str:
+        return self.certificate.info.thumbprint
+
+
+def obtain_replacement(run: Run, current: Current, prompt: Any = None) -> Replacement | None:
+    """When renewal is due: obtain the new certificate (01's sources), judge it, import it. Else None."""
+    from octorunbook.runbooks.steps import import_certificate, obtain_certificate
+
+    if not renewal_due(run, current):
+        return None
+    loaded = obtain_certificate(run, prompt)
+    with run.step():
+        judge_renewal(run, current, loaded)
+    before = run.state.get("before")
+    import_certificate(run, loaded)
+    imported_now = not (run.state.get("before") or {}).get("in_store")
+    run.state["import"] = run.state.get("before")
+    run.state["before"] = before
+    return Replacement(loaded, imported_now and not run.params.dry_run)
+
+
+__all__ = ["Current", "Replacement", "judge_renewal", "obtain_replacement", "read_current", "renewal_due"]

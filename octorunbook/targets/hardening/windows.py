@@ -1,0 +1,272 @@
+"""Hardening TLS on Windows: per binding (Server 2019+) first, else SCHANNEL machine-wide.
+
+Two ways, in this order of preference:
+
+1. **Per binding** (Windows Server 2019, build 17763, with KB4490481 and later): HTTP.sys's "Disable Legacy
+   TLS" flag on the portal's own ``sslcert`` binding -- ``netsh http update sslcert ... disablelegacytls=enable``
+   -- "enforces a TLS version and cipher suite floor" on that one certificate binding only; no reboot, and
+   nothing else on the machine (Tentacle communications, IIS sites, outbound clients) is touched. Source:
+   Microsoft, "TLS version enforcement capabilities now available per certificate binding on Windows Server
+   2019" (learn.microsoft.com/security/engineering/disable-legacy-tls) and ``netsh http add|update sslcert``
+   syntax (``disablelegacytls=enable|disable``; MicrosoftDocs windowsserverdocs, netsh-http). We *update*
+   the existing binding with its own certhash/appid/store: ``add`` on an endpoint that is bound fails with
+   183, and a delete-then-add would leave a moment without a binding.
+2. **SCHANNEL registry** (any Windows): ``HKLM\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\
+   SCHANNEL\\Protocols\\TLS 1.0|TLS 1.1\\Server`` ``Enabled=0`` and ``DisabledByDefault=1`` (Microsoft,
+   "Transport Layer Security (TLS) registry settings"; ``Enabled=0`` is what stops a protocol being
+   negotiated, ``DisabledByDefault`` only stops it being used unless asked for), and the SSL Cipher Suite
+   Order policy ``HKLM\\SOFTWARE\\Policies\\Microsoft\\Cryptography\\Configuration\\SSL\\00010002`` value
+   ``Functions`` (the comma-separated list gpedit's "SSL Cipher Suite Order" writes; Microsoft, "Prioritizing
+   Schannel Cipher Suites": limited to 1023 characters, and "it is necessary to restart the computer after
+   modifying this setting"). SCHANNEL reads the protocol values at start too: **a reboot is needed**, and
+   the change is machine-wide. Only the ``Server`` keys are changed: this machine's outbound clients keep
+   their settings.
+
+The registry is read and written through the shipped scripts ``read-schannel.ps1`` and ``set-schannel.ps1``
+(the PowerShell seam); ``set-schannel.ps1`` exports the previous values before it changes anything, and
+rollback is the same script applied to that export.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from octorunbook.commands import CommandRunner, netsh_exe
+from octorunbook.findings import TargetError
+from octorunbook.targets.base import SslBinding
+from octorunbook.targets.hardening._plan import HardeningPlan, RegistryChange, RegistryValue
+from octorunbook.targets.windows.powershell import run_script, script_details, script_failure
+
+PROTOCOLS_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
+CIPHER_ORDER_KEY = r"HKLM:\SOFTWARE\Policies\Microsoft\Cryptography\Configuration\SSL\00010002"
+DOTNET_KEYS = (
+    r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319",
+    r"HKLM:\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319",
+)
+DISABLE_LEGACY_TLS_MIN_BUILD = 17763  # Windows Server 2019
+TLS13_MIN_BUILD = 20348  # Windows Server 2022: the first server SCHANNEL with TLS 1.3
+
+# ECDHE with AES-GCM only, strongest first (SCHANNEL names). The TLS 1.3 suites lead where SCHANNEL has them.
+STRONG_SUITES = (
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+)
+TLS13_SUITES = ("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256")
+
+SCHANNEL_MAY_BREAK = (
+    "Tentacles on old Windows (Server 2008 R2 / 2012 without TLS 1.2 enabled): this server's Tentacle and "
+    "polling ports also go through SCHANNEL, so a machine-wide change reaches them too.",
+    "Windows PowerShell 5.1 and .NET Framework clients without SchUseStrongCrypto=1 (scripts calling the "
+    "Octopus API with Invoke-RestMethod, octo.exe / Octopus.Client on .NET 4.5-4.6, build-server plugins): "
+    "they offer only TLS 1.0 unless told otherwise.",
+    "Browsers and tools on Windows 7 / Server 2008 R2 without the TLS 1.1/1.2 update (KB3140245).",
+    "Anything else on this machine that serves TLS through SCHANNEL (IIS sites, RDP, SQL Server, WinRM over HTTPS).",
+)
+PER_BINDING_MAY_BREAK = (
+    "Windows PowerShell 5.1 and .NET Framework clients without SchUseStrongCrypto=1 calling the Octopus API "
+    "(they offer only TLS 1.0); Tentacle communications are not affected (another port, another binding).",
+    "Browsers and tools on Windows 7 / Server 2008 R2 without the TLS 1.1/1.2 update (KB3140245).",
+)
+
+
+@dataclass(frozen=True)
+class SchannelState:
+    """What ``read-schannel.ps1`` read: the Windows build and each value (None: not set, Windows default)."""
+
+    windows_build: int
+    values: tuple[RegistryValue, ...]
+
+    def get(self, path: str, name: str) -> RegistryValue | None:
+        return next((v for v in self.values if v.path.lower() == path.lower() and v.name == name), None)
+
+    def to_record(self) -> dict[str, Any]:
+        return {"windows_build": self.windows_build, "values": [v.to_record() for v in self.values]}
+
+
+def parse_schannel(data: Mapping[str, Any]) -> SchannelState:
+    """The script's JSON as a typed value; a shape we do not know is a TargetError, never a guess."""
+    try:
+        build = int(data["windows_build"])
+        values = tuple(
+            RegistryValue(str(v["path"]), str(v["name"]), str(v.get("type") or ""), _value(v.get("value")))
+            for v in data["values"]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TargetError(
+            "SCHANNEL_UNREADABLE",
+            f"read-schannel.ps1 answered in a shape octorunbook does not know ({exc!r}).",
+            "Run the script by hand in an elevated PowerShell and read its output.",
+        ) from None
+    return SchannelState(build, values)
+
+
+def _value(raw: Any) -> int | str | None:
+    if raw is None or isinstance(raw, (int, str)):
+        return raw
+    raise ValueError(f"unexpected registry value {raw!r}")
+
+
+def read_schannel(runner: CommandRunner) -> SchannelState:
+    data, result = run_script(runner, "read-schannel.ps1", label="read SCHANNEL settings")
+    if data.get("status") != "ok":
+        raise script_failure(data, result, "read-schannel.ps1", "SCHANNEL_READ_FAILED")
+    return parse_schannel(data)
+
+
+def desired_schannel(windows_build: int) -> tuple[RegistryValue, ...]:
+    """The exact values a hardened SCHANNEL has (server side only)."""
+    suites = (TLS13_SUITES if windows_build >= TLS13_MIN_BUILD else ()) + STRONG_SUITES
+    values = [
+        RegistryValue(rf"{PROTOCOLS_KEY}\{protocol}\Server", name, "DWord", value)
+        for protocol in ("TLS 1.0", "TLS 1.1")
+        for name, value in (("Enabled", 0), ("DisabledByDefault", 1))
+    ]
+    values.append(RegistryValue(CIPHER_ORDER_KEY, "Functions", "String", ",".join(suites)))
+    return tuple(values)
+
+
+def plan_schannel(state: SchannelState) -> HardeningPlan:
+    """Current → desired for every value that differs; TLS 1.2 is re-enabled only where it was switched off."""
+    changes: list[RegistryChange] = []
+    for want in desired_schannel(state.windows_build):
+        have = state.get(want.path, want.name)
+        before = have.value if have else None
+        if before != want.value:
+            changes.append(RegistryChange(want.path, want.name, want.kind, before, want.value))
+    tls12 = rf"{PROTOCOLS_KEY}\TLS 1.2\Server"
+    for name, off, on in (("Enabled", 0, 1), ("DisabledByDefault", 1, 0)):
+        have = state.get(tls12, name)
+        if have is not None and have.value == off:  # switching 1.0/1.1 off must not leave no protocol at all
+            changes.append(RegistryChange(tls12, name, "DWord", off, on))
+    notes = [
+        "A reboot is needed before SCHANNEL uses the new values; until then the scan still shows the old posture.",
+        "The change is machine-wide: every SCHANNEL server on this machine is affected, not only the portal.",
+        "If a domain Group Policy sets 'SSL Cipher Suite Order', it overwrites the Functions value at the next "
+        "policy refresh: change it in that GPO instead.",
+    ]
+    clients = _strong_crypto_notes(state)
+    return HardeningPlan(
+        strategy="schannel",
+        changes=tuple(changes),
+        commands=(),
+        rollback_commands=(),
+        reboot_required=bool(changes),
+        notes=tuple(notes + clients),
+        may_break=SCHANNEL_MAY_BREAK,
+    )
+
+
+def _strong_crypto_notes(state: SchannelState) -> list[str]:
+    missing = [p for p in DOTNET_KEYS if (v := state.get(p, "SchUseStrongCrypto")) is None or v.value != 1]
+    if not missing:
+        return []
+    return [
+        "SchUseStrongCrypto is not 1 under " + " and ".join(missing) + ": .NET Framework clients on this "
+        "machine (Windows PowerShell 5.1 included) would offer only TLS 1.0 and could no longer reach the portal."
+    ]
+
+
+def plan_disable_legacy_tls(binding: SslBinding, netsh: str | None = None) -> HardeningPlan:
+    """The per-binding way: the same binding, updated with ``disablelegacytls=enable``."""
+    exe = netsh or netsh_exe()
+    base = (
+        exe,
+        "http",
+        "update",
+        "sslcert",
+        f"ipport={binding.ip_port}",
+        f"certhash={binding.certificate_hash}",
+        f"appid={binding.application_id}",
+        f"certstorename={binding.store_name}",
+    )
+    return HardeningPlan(
+        strategy="per-binding",
+        changes=(),
+        commands=((*base, "disablelegacytls=enable"),),
+        rollback_commands=((*base, "disablelegacytls=disable"),),
+        reboot_required=False,
+        notes=(
+            f"Only the binding {binding.ip_port} changes; HTTP.sys applies it to new connections, no reboot.",
+            "A later delete-and-add of this binding (certificate renewal) drops the flag unless it is re-applied.",
+        ),
+        may_break=PER_BINDING_MAY_BREAK,
+    )
+
+
+def plan_windows(state: SchannelState, binding: SslBinding | None) -> HardeningPlan:
+    """Per binding where Windows has it (build ≥ 17763) and the portal has a binding; else SCHANNEL."""
+    if binding is not None and state.windows_build >= DISABLE_LEGACY_TLS_MIN_BUILD:
+        return plan_disable_legacy_tls(binding)
+    return plan_schannel(state)
+
+
+@dataclass(frozen=True)
+class SchannelApplied:
+    applied: int
+    backup_path: Path
+    previous: tuple[RegistryValue, ...]
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "backup_path": str(self.backup_path),
+            "previous": [v.to_record() for v in self.previous],
+        }
+
+
+def _write_plan(path: Path, values: Sequence[RegistryValue]) -> None:
+    document = {
+        "changes": [{"path": v.path, "name": v.name, "type": v.kind, "value": v.value} for v in values]
+    }
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+
+
+def _set(runner: CommandRunner, plan_path: Path, backup_path: Path, label: str) -> SchannelApplied:
+    """Run set-schannel.ps1 on ``plan_path``; the values it found before changing anything replace our own
+    reading in ``backup_path`` (also when it fails half-way: that file is the rollback plan)."""
+    data, result = run_script(
+        runner, "set-schannel.ps1", ["-PlanPath", str(plan_path)], label=label, mutating=True
+    )
+    previous: tuple[RegistryValue, ...] = ()
+    if isinstance(data.get("previous"), list):
+        previous = parse_schannel({"windows_build": 0, "values": data["previous"]}).values
+        _write_plan(backup_path, previous)
+    if data.get("status") == "not_elevated":
+        raise TargetError(
+            "NOT_ELEVATED",
+            "Access is denied while changing SCHANNEL settings: the HKLM registry needs an elevated session. "
+            f"The values found before the change are in {backup_path}.",
+            "Start JupyterLab (or the terminal running papermill) with 'Run as administrator' and run again.",
+            details=script_details(result, data),
+        )
+    if data.get("status") != "ok":
+        raise script_failure(data, result, "set-schannel.ps1", "SCHANNEL_SET_FAILED")
+    return SchannelApplied(int(data.get("applied") or 0), backup_path, previous)
+
+
+def apply_schannel(runner: CommandRunner, plan: HardeningPlan, workdir: Path) -> SchannelApplied:
+    """Write the plan's exact values. The previous values (as read for the plan) are exported to a backup file
+    first, then replaced by what the script found at the moment of the change; plan and backup stay in
+    ``workdir`` as evidence and as the rollback input."""
+    if plan.strategy != "schannel" or not plan.changes:
+        raise ValueError("apply_schannel takes a SCHANNEL plan with changes")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    workdir.mkdir(parents=True, exist_ok=True)
+    plan_path = workdir / f"schannel-plan-{stamp}.json"
+    _write_plan(plan_path, [RegistryValue(c.path, c.name, c.kind, c.after) for c in plan.changes])
+    backup_path = workdir / f"schannel-backup-{stamp}.json"
+    _write_plan(backup_path, [RegistryValue(c.path, c.name, c.kind, c.before) for c in plan.changes])
+    return _set(runner, plan_path, backup_path, "harden SCHANNEL")
+
+
+def rollback_schannel(runner: CommandRunner, applied: SchannelApplied) -> SchannelApplied:
+    """Restore exactly the exported previous values (a value that was absent is removed again)."""
+    undo = applied.backup_path.with_name(applied.backup_path.stem + "-undo.json")
+    return _set(runner, applied.backup_path, undo, "restore SCHANNEL (rollback)")

@@ -1,0 +1,127 @@
+"""The calls the notebooks' cells make: ``start`` (the form), ``begin`` (open the target), ``continue_button``."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import ipywidgets as w
+from IPython.display import HTML, display
+
+from octorunbook.findings import OctorunbookError
+from octorunbook.params.core import Parameters
+from octorunbook.runbooks.run import RUNBOOKS, Run
+from octorunbook.ui.form import Form
+from octorunbook.ui.reporter import NotebookReporter
+from octorunbook.ui.style import _reason
+
+# The forms shown in this kernel, by runbook: Run All must not lose what the operator typed.
+_SHOWN: dict[str, Form] = {}
+
+_CHOICE_CODES = frozenset(
+    {
+        "TARGET_INVALID",
+        "STORE_INVALID",
+        "CERTIFICATE_SOURCE_INVALID",
+        "KEY_TYPE_INVALID",
+        "PFX_ENCRYPTION_INVALID",
+        "RETIRE_OLD_INVALID",
+        "POSTURE_INVALID",
+    }
+)
+
+
+def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
+    """Cell 2 of every runbook: the parameters (checked for secrets) shown as a form."""
+    try:
+        params = Parameters.from_mapping(namespace)
+        # A value a choice field cannot show (store: Foo) stops here, with its code; the other problems
+        # are shown next to their fields and stop the run when it begins.
+        for finding in params.check():
+            if finding.severity == "error" and finding.code in _CHOICE_CODES:
+                raise OctorunbookError.from_finding(finding)
+    except OctorunbookError as exc:
+        # Still one result record for this notebook; the refused values are not repeated in it.
+        Run(runbook, Parameters(), NotebookReporter()).fail(exc)
+    form = Form(runbook, params, previous=_SHOWN.get(runbook))
+    _SHOWN[runbook] = form
+    form.show()
+    return form
+
+
+def begin(form: Form) -> Run:
+    """Open the target with what the form shows; the run's record is emitted even if this fails."""
+    reporter = NotebookReporter()
+    try:
+        params = form.parameters()
+    except OctorunbookError as exc:
+        Run(form.runbook, Parameters(), reporter).fail(exc)
+    run = Run(form.runbook, params, reporter)
+    with run.step():  # the inputs panel reads the target too: a failure there is still a coded record
+        reporter.show(form.summary())
+    run.open()
+    return run
+
+
+def continue_button(form: Form, record: dict[str, Any]) -> None:
+    """01's last cell: verify (02) and bind (03) now with the same inputs — one click, not two notebooks.
+
+    Each runs headless through papermill exactly as ``octorunbook run`` does, so each leaves its own
+    complete audit record; their result panels appear here. Nothing runs until the button is clicked,
+    so Run-All, papermill and nbval go straight past it.
+    """
+    if form.runbook != RUNBOOKS[0] or record.get("status") not in {"succeeded", "unchanged"}:
+        return
+    thumbprint = str((record.get("certificate") or {}).get("thumbprint", ""))
+    button = w.Button(
+        description="Continue: verify (02) and bind HTTPS (03) now",
+        button_style="primary",
+        icon="play",
+        layout=w.Layout(width="auto"),
+    )
+    out = w.Output()
+
+    def run_next(_button: Any) -> None:
+        from octorunbook.headless.runner import run_procedure
+        from octorunbook.render import result_panel
+
+        button.disabled = True
+        params = replace(form.parameters(), thumbprint=thumbprint)
+        try:
+            # one procedure: the target lock is held from 02's start to 03's end (TARGET_BUSY otherwise)
+            results = run_procedure(
+                RUNBOOKS[1:],
+                params,
+                progress=lambda line: out.append_display_data(HTML(f"<p>{html.escape(line)}</p>")),
+            )
+            for result in results:
+                if result.record is None:
+                    out.append_display_data(
+                        HTML(f"<p>✖ {result.runbook} left no record; see {result.path}</p>")
+                    )
+                    break
+                out.append_display_data(HTML(result_panel(result.record).html()))
+                out.append_display_data(
+                    HTML(f"<p><small>audit record: <code>{result.path}</code></small></p>")
+                )
+        except Exception as exc:  # a callback must never raise into the void: say why on the page
+            out.append_display_data(HTML(f"<p>✖ could not continue: {_reason(exc)}</p>"))
+        finally:
+            button.disabled = False
+
+    button.on_click(run_next)
+    display(
+        w.VBox(
+            [
+                w.HTML(
+                    "<p>Certificate <code>"
+                    + thumbprint
+                    + "</code> is in the store. Next: prove its key (02) and bind it to the portal (03).</p>"
+                ),
+                button,
+                out,
+            ]
+        )
+    )
