@@ -224,7 +224,7 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
         from octorunbook.targets import open_existing_target
 
         target = open_existing_target(params, runner)
-        if target.parts is not None:  # the nginx topology: what the managed server block points at
+        if target.parts.front.kind != "httpsys":  # a front with its own text: what its server block names
             return _front_bound(target.parts, params)
         httpsys, store = target.httpsys, target.store
     binding = httpsys.show(params.https_port)

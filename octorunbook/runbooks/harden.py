@@ -84,7 +84,7 @@ def plan_hardening(run: Run) -> Hardening:
     with run.step():
         before = record_posture(run)
         run.state["before"] = {"posture": run.extra.pop("posture", None)}
-        if target.parts is not None:
+        if isinstance(target.parts.front, HardenableFront):  # a front that owns its TLS text (nginx)
             return _plan_front(run, before)
         binding = target.httpsys.show(p.https_port)
         build = target.host_info().windows_build
@@ -110,9 +110,7 @@ def plan_hardening(run: Run) -> Hardening:
 
 def _plan_front(run: Run, before: PostureReport | None) -> Hardening:
     """A front that owns its TLS text (nginx): its plan for the block as it is now."""
-    parts = run.require_target().parts
-    assert parts is not None
-    front = parts.front
+    front = run.require_target().parts.front
     if not isinstance(front, HardenableFront):
         raise TargetError(
             "RUNBOOK_NOT_FOR_FRONT",

@@ -25,21 +25,27 @@ if TYPE_CHECKING:
     from octorunbook.runbooks.run import Run
 
 
-def read_current(run: Run) -> Current:
-    """What the portal has now: the HTTP.sys binding, or what the nginx front's server block names."""
-    if run.require_target().parts is not None:
-        from octorunbook.runbooks import renew_front
+def _renews_in_place(run: Run) -> bool:
+    """HTTP.sys swaps the binding in place (``renewal_swap``); a front that reloads its own text (nginx)
+    renews through 03's loop over the parts (``renew_front``)."""
+    return run.require_target().parts.front.kind == "httpsys"
 
-        return renew_front.read_current(run)
-    return renewal_state.read_current(run)
+
+def read_current(run: Run) -> Current:
+    """What the portal has now: the HTTP.sys binding, or what the front's server block names."""
+    if _renews_in_place(run):
+        return renewal_state.read_current(run)
+    from octorunbook.runbooks import renew_front
+
+    return renew_front.read_current(run)
 
 
 def plan_swap(run: Run, current: Current, new: Replacement | None) -> SwapPlan | FrontSwapPlan | None:
-    if run.require_target().parts is not None:
-        from octorunbook.runbooks import renew_front
+    if _renews_in_place(run):
+        return renewal_swap.plan_swap(run, current, new)
+    from octorunbook.runbooks import renew_front
 
-        return renew_front.plan_swap(run, current, new)
-    return renewal_swap.plan_swap(run, current, new)
+    return renew_front.plan_swap(run, current, new)
 
 
 def apply_swap(run: Run, plan: SwapPlan | FrontSwapPlan | None) -> None:

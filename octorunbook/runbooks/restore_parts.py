@@ -28,13 +28,12 @@ from octorunbook.runbooks.undo import (
     restores_interrupted,
     show_restored,
 )
-from octorunbook.targets.localmachine import httpsys_parts
 from octorunbook.targets.protocols import OctopusInstance, Part, PortalIntent, TargetParts, TlsFront
 
 
 def topology(run: Run) -> TargetParts:
     """The parts 03 drives on this target: its own (nginx), or HTTP.sys's with the ``store`` parameter."""
-    return httpsys_parts(run.require_target(), run.params.store)
+    return run.require_target().parts
 
 
 def observed(run: Run, ports: list[int]) -> dict[int, str]:

@@ -12,6 +12,7 @@ import os
 import secrets as _random
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +77,7 @@ def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCerti
             loaded = obtain_acme_certificate(run)
         else:
             thumbprint = certificates.normalize_thumbprint(p.thumbprint)
-            if target.parts is not None:  # the nginx topology: the PEM-directory store
-                pem = store_certificate_pem(run, thumbprint)
-                if not pem:
-                    raise no_store_certificate(thumbprint, target.parts.store.name)
-            else:
-                _require_store(target, p.store)
-                pem = target.store.certificate_pem(thumbprint, p.store)
+            pem = STORE_READERS[target.parts.store.family](run, thumbprint)
             if not pem:
                 raise TargetError(
                     "CERT_NOT_FOUND",
@@ -106,10 +101,29 @@ def obtain_certificate(run: Run, prompt: Any = None) -> certificates.LoadedCerti
 def import_certificate(
     run: Run, loaded: certificates.LoadedCertificate
 ) -> StoredCertificate | protocols.StoredCertificate | None:
-    """Import into LocalMachine\\<store> unless it is already there with its key (idempotent)."""
+    """Import into the target's store unless it is already there with its key (idempotent), the way
+    the store's family imports (``IMPORTERS``)."""
+    return IMPORTERS[run.require_target().parts.store.family](run, loaded)
+
+
+def _read_localmachine(run: Run, thumbprint: str) -> bytes | None:
     target = run.require_target()
-    if target.parts is not None:  # the nginx topology: the PEM-directory store
-        return import_into_store(run, loaded)
+    _require_store(target, run.params.store)
+    return target.store.certificate_pem(thumbprint, run.params.store)
+
+
+def _read_pem_directory(run: Run, thumbprint: str) -> bytes | None:
+    pem = store_certificate_pem(run, thumbprint)
+    if not pem:
+        raise no_store_certificate(thumbprint, run.require_target().parts.store.name)
+    return pem
+
+
+def _import_localmachine(
+    run: Run, loaded: certificates.LoadedCertificate
+) -> StoredCertificate | protocols.StoredCertificate | None:
+    """Import into LocalMachine\\<store> from a one-time PFX unless it is already there with its key."""
+    target = run.require_target()
     p = run.params
     with run.step():
         thumbprint = loaded.info.thumbprint
@@ -225,10 +239,7 @@ def resolve_thumbprint(run: Run) -> str:
             return certificates.normalize_thumbprint(run.params.thumbprint)
         last = target.recall("last-import")
         if not last:
-            if target.parts is not None:  # a mistyped instance is the likelier cause: say that first
-                target.parts.instance.require()
-            else:
-                target.octopus.require_instance()
+            target.parts.instance.require()  # a mistyped instance is the likelier cause: say that first
             raise InputError(
                 "THUMBPRINT_REQUIRED",
                 "No thumbprint was given and runbook 01 has not imported a certificate on this target.",
@@ -246,10 +257,14 @@ def resolve_thumbprint(run: Run) -> str:
 
 
 def verify_certificate(run: Run, thumbprint: str) -> StoredCertificate | protocols.StoredCertificate | None:
-    """Prove the certificate in the store; in a dry-run procedure, show what will be proven of 01's."""
+    """Prove the certificate in the store the way its family proves (``PROVERS``): the LocalMachine key
+    test, or the PEM files, their modes and ``nginx -t`` loading them."""
+    return PROVERS[run.require_target().parts.store.family](run, thumbprint)
+
+
+def _verify_localmachine(run: Run, thumbprint: str) -> StoredCertificate | protocols.StoredCertificate | None:
+    """Prove the certificate in LocalMachine\\<store>; in a dry-run procedure, show what will be proven."""
     target = run.require_target()
-    if target.parts is not None:  # the nginx topology: files, modes, and nginx -t loads them
-        return prove_in_store(run, thumbprint)
     p = run.params
     evidence = Evidence()
     with run.step():
@@ -366,6 +381,21 @@ _REMEDIES = {
     "KEY_NOT_USABLE": "The key does not sign: re-import the PFX (01); if it persists, use a CryptoAPI provider.",
     "CERT_EXPIRED": "Renew the certificate and import the new one.",
     "HOSTNAME_MISMATCH": "Use a certificate whose SAN covers the portal hostname.",
+}
+
+
+# How each store family reads, imports and proves: a new family is one entry in each, not a branch.
+STORE_READERS: dict[str, Callable[[Run, str], bytes | None]] = {
+    "localmachine": _read_localmachine,
+    "pem-directory": _read_pem_directory,
+}
+IMPORTERS: dict[
+    str,
+    Callable[[Run, certificates.LoadedCertificate], StoredCertificate | protocols.StoredCertificate | None],
+] = {"localmachine": _import_localmachine, "pem-directory": import_into_store}
+PROVERS: dict[str, Callable[[Run, str], StoredCertificate | protocols.StoredCertificate | None]] = {
+    "localmachine": _verify_localmachine,
+    "pem-directory": prove_in_store,
 }
 
 

@@ -37,10 +37,7 @@ def top_issuer(loaded: certificates.LoadedCertificate) -> str | None:
 
 
 def parts_of(run: Run) -> TargetParts:
-    parts = run.require_target().parts
-    if parts is None:
-        raise RuntimeError("the target has no protocol parts (HTTP.sys topology)")
-    return parts
+    return run.require_target().parts
 
 
 def planned_import(run: Run, thumbprint: str) -> dict[str, Any] | None:

@@ -143,16 +143,14 @@ class Target:
     httpsys: HttpSys
     runner: CommandRunner
     state_dir: Path
+    # What a runbook drives: the store, the TLS front and the Octopus instance (``targets.protocols``).
+    parts: TargetParts
     connect_host: str = "127.0.0.1"
     port_mapper: Callable[[int], int] | None = None
-    # Set when a run drives the parts through ``protocols`` (the nginx topology: PEM store, nginx front,
-    # Octopus behind the proxy); None for the HTTP.sys topology, whose parts 03 builds with the store
-    # parameter (``localmachine.httpsys_parts``).
-    parts: TargetParts | None = None
 
     @property
     def front_kind(self) -> str:
-        return self.parts.front.kind if self.parts is not None else "httpsys"
+        return self.parts.front.kind
 
     def endpoint(self, port: int) -> tuple[str, int]:
         """Where to connect to reach ``port`` on this host (the sandbox maps privileged ports).

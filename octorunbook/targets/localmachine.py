@@ -13,13 +13,16 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .. import certificates
 from ..redaction import Secret
 from . import base
+from .httpsys import HttpSys
 from .httpsys.front import HttpSysFront
+from .octopus import OctopusServer
 from .octopus.instance import OctopusServerInstance
 from .protocols import Proof, StoredCertificate, TargetParts
 
@@ -37,6 +40,7 @@ class StoreByName:
         self.store = store
         self.name = name
         self.kind = type(store).__name__
+        self.family = "localmachine"
         self.pfx_encryption = pfx_encryption
 
     def exists(self) -> bool:
@@ -82,15 +86,19 @@ class StoreByName:
         self.store.remove_certificate(thumbprint, self.name)
 
 
-def httpsys_parts(target: base.Target, store: str) -> TargetParts:
-    """The parts of an HTTP.sys target (Windows or the sandbox) with ``store`` (``My``, ``WebHosting``);
-    a target that carries its own parts (nginx) keeps them."""
-    if target.parts is not None:
-        return target.parts
+def httpsys_parts(
+    store: base.CertificateStore,
+    httpsys: HttpSys,
+    octopus: OctopusServer,
+    host_probe: Callable[[], base.HostInfo],
+    store_name: str,
+) -> TargetParts:
+    """The parts of an HTTP.sys host (Windows or the sandbox): the named LocalMachine store
+    (``My``, ``WebHosting``), the HTTP.sys binding as the front, Octopus on its own https prefix."""
     return TargetParts(
-        StoreByName(target.store, store),
-        HttpSysFront(target.httpsys, target.octopus, windows_build=lambda: target.host_info().windows_build),
-        OctopusServerInstance(target.octopus),
+        StoreByName(store, store_name),
+        HttpSysFront(httpsys, octopus, windows_build=lambda: host_probe().windows_build),
+        OctopusServerInstance(octopus),
     )
 
 

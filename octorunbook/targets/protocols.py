@@ -229,6 +229,9 @@ class CertificateStore(Protocol):
 
     kind: str
     name: str
+    # What an import into it and its proofs mean: "localmachine" (a Windows-shaped named store, filled
+    # from a one-time PFX) or "pem-directory" (files nginx reads). Runbooks 01 and 02 look their steps up by it.
+    family: str
 
     def exists(self) -> bool: ...
 

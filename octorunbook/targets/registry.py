@@ -36,7 +36,7 @@ def _open_sandbox(params: Parameters, runner: CommandRunner, existing: bool) -> 
         sandbox.require()
     else:
         sandbox = ensure_sandbox(params.resolved_sandbox_dir(), front=params.front)
-    return sandbox.open_target(params.instance, runner)
+    return sandbox.open_target(params.instance, runner, params.store)
 
 
 def _sandbox_state(params: Parameters) -> Path:
@@ -46,7 +46,9 @@ def _sandbox_state(params: Parameters) -> Path:
 def _open_windows(params: Parameters, runner: CommandRunner, existing: bool) -> Target:
     from .windows import open_windows_target
 
-    return open_windows_target(instance=params.instance, server_exe=params.server_exe, runner=runner)
+    return open_windows_target(
+        instance=params.instance, server_exe=params.server_exe, runner=runner, store=params.store
+    )
 
 
 def _windows_state(params: Parameters) -> Path:

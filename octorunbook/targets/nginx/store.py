@@ -47,6 +47,7 @@ class PemDirectoryStore:
     """``CertificateStore`` over ``<root>/<THUMBPRINT>/{fullchain,privkey}.pem``."""
 
     kind = "pem-directory"
+    family = "pem-directory"
 
     def __init__(self, root: Path = DEFAULT_ROOT) -> None:
         self.root = Path(root)

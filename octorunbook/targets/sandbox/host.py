@@ -430,31 +430,39 @@ class Sandbox:
     def _front_status(self) -> dict[str, Any]:
         return proxied.front_status(self)
 
-    def open_target(self, instance: str, runner: CommandRunner) -> Target:
+    def open_target(self, instance: str, runner: CommandRunner, store: str = "My") -> Target:
+        """The sandbox as a target: its parts are the HTTP.sys topology (the named store, the binding,
+        Octopus on its prefix) or, with the nginx front, the PEM store, nginx and Octopus behind it."""
         from ..httpsys import HttpSys
+        from ..localmachine import httpsys_parts
         from ..octopus import OctopusServer
         from .store import DirectoryCertificateStore
 
         self.require()
         octopus = OctopusServer(str(self.server_exe), instance, runner)
-        parts = None
+        certificates = DirectoryCertificateStore(self.stores_dir)
+        httpsys = HttpSys(str(self.netsh_exe), runner)
+
+        def probe() -> HostInfo:
+            return HostInfo("sandbox (" + sys.platform + ")", None, True, f"sandbox:{self.root.name}")
+
         if self.front == "nginx":
             parts = proxied.open_parts(self, octopus, runner)
+        else:
+            parts = httpsys_parts(certificates, httpsys, octopus, probe, store)
         return Target(
             kind="sandbox",
             host=f"sandbox:{self.root.name}",
             instance=instance,
-            store=DirectoryCertificateStore(self.stores_dir),
+            store=certificates,
             octopus=octopus,
-            httpsys=HttpSys(str(self.netsh_exe), runner),
+            httpsys=httpsys,
             parts=parts,
             runner=runner,
             state_dir=self.root / "state",
             connect_host="127.0.0.1",
             port_mapper=self.map_port,
-            host_probe=lambda: HostInfo(
-                "sandbox (" + sys.platform + ")", None, True, f"sandbox:{self.root.name}"
-            ),
+            host_probe=probe,
         )
 
 

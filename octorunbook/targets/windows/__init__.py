@@ -19,6 +19,7 @@ from pathlib import Path
 from ...commands import CommandRunner, netsh_exe
 from ..base import HostInfo, Target
 from ..httpsys import HttpSys, console_encoding
+from ..localmachine import httpsys_parts
 from ..octopus import OctopusServer
 from ..state import FolderGuard
 from .host import find_server_exe, probe_host, require_elevated
@@ -72,7 +73,7 @@ class _CachedProbe:
 
 
 def open_windows_target(
-    *, instance: str, server_exe: str, runner: CommandRunner, state_dir: Path | None = None
+    *, instance: str, server_exe: str, runner: CommandRunner, state_dir: Path | None = None, store: str = "My"
 ) -> Target:
     """The Windows host this process runs on, with Octopus instance ``instance``.
 
@@ -80,16 +81,21 @@ def open_windows_target(
     """
     exe = find_server_exe(server_exe, runner)
     computer_name = os.environ.get("COMPUTERNAME") or platform.node() or "localhost"
+    certificates = WindowsCertificateStore(runner)
+    octopus = OctopusServer(exe, instance, runner)
+    httpsys = HttpSys(netsh_exe(), runner, encoding=console_encoding())
+    probe = _CachedProbe(runner)
     return Target(
         kind="windows",
         host=computer_name,
         instance=instance,
-        store=WindowsCertificateStore(runner),
-        octopus=OctopusServer(exe, instance, runner),
-        httpsys=HttpSys(netsh_exe(), runner, encoding=console_encoding()),
+        store=certificates,
+        octopus=octopus,
+        httpsys=httpsys,
         runner=runner,
         state_dir=state_dir or default_state_dir(),
+        parts=httpsys_parts(certificates, httpsys, octopus, probe, store),
         state_guard=windows_state_guard(runner),
         connect_host="127.0.0.1",
-        host_probe=_CachedProbe(runner),
+        host_probe=probe,
     )
