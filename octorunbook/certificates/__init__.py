@@ -36,7 +36,7 @@ from __future__ import annotations
 from ..findings import Finding
 from .codes import CODES
 from .export import AES_MIN_WINDOWS_BUILD, PFX_KDF_ROUNDS, PfxEncryption, choose_pfx_encryption, export_pfx
-from .generate import CLOCK_SKEW, KeyType, _check_dns_name, _new_key, generate_self_signed
+from .generate import CLOCK_SKEW, KeyType, check_dns_name, generate_self_signed, new_key
 from .info import CertificateInfo, LoadedCertificate, inspect, normalize_thumbprint, thumbprint_of
 from .judging import EXPIRY_WARNING_DAYS, MAX_VALIDITY_DAYS, card_text, check_file, hostname_matches, judge
 from .load import load_pem_pair, load_pfx, load_pfx_file
@@ -53,9 +53,8 @@ __all__ = [
     "MAX_VALIDITY_DAYS",
     "PFX_KDF_ROUNDS",
     "PfxEncryption",
-    "_check_dns_name",
-    "_new_key",
     "card_text",
+    "check_dns_name",
     "check_file",
     "choose_pfx_encryption",
     "export_pfx",
@@ -66,6 +65,7 @@ __all__ = [
     "load_pem_pair",
     "load_pfx",
     "load_pfx_file",
+    "new_key",
     "normalize_thumbprint",
     "thumbprint_of",
 ]

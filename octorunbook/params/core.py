@@ -420,7 +420,7 @@ def hostname_ok(name: str, *, wildcard: bool = False) -> bool:
     that 01 then refuses); an IP address is accepted too."""
     import ipaddress
 
-    from octorunbook.certificates import _check_dns_name
+    from octorunbook.certificates import check_dns_name
 
     try:
         ipaddress.ip_address(name)
@@ -428,7 +428,7 @@ def hostname_ok(name: str, *, wildcard: bool = False) -> bool:
     except ValueError:
         pass
     try:
-        _check_dns_name(name, wildcard=wildcard)
+        check_dns_name(name, wildcard=wildcard)
     except InputError:
         return False
     return bool(name)
