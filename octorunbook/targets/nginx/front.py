@@ -41,7 +41,7 @@ from . import config
 from .config import SiteSettings
 
 if TYPE_CHECKING:
-    from octorunbook.targets.hardening._plan import HardeningPlan
+    from octorunbook.targets.hardening.plan import HardeningPlan
 from .process import (
     MAX_CONFIG_FILE,
     NginxInstallation,
