@@ -1,7 +1,8 @@
-"""Certificates: load, generate, inspect and judge them the way Windows and browsers will.
+"""Certificates, pure: load, generate, inspect, judge and export with cryptography alone, knowing no target.
 
-Everything here is pure (``cryptography`` only: no subprocess, no IPython), so the notebooks, the CLI
-and the tests see the same verdict before anything touches a target. The flow is::
+Judged the way Windows and browsers will. Everything here is pure (``cryptography`` only: no
+subprocess, no IPython), so the notebooks, the CLI and the tests see the same verdict before anything
+touches a target. The flow is::
 
     load_pfx / load_pem_pair / generate_self_signed  ->  LoadedCertificate
     judge(loaded, hostname)                          ->  [Finding, ...]   (empty list: good to import)
@@ -19,7 +20,7 @@ Input errors (bad parameters, unreadable files) raise :class:`InputError`; :func
 them into findings instead, so a caller that wants a report never sees an exception.
 
 One module per responsibility, each importing only those above it in this list (and ``findings``,
-``redaction``, ``_files`` outside)::
+``redaction``, ``files`` outside)::
 
     codes     the finding codes, severities and remedies
     info      LoadedCertificate, CertificateInfo, inspect, thumbprints

@@ -1,4 +1,8 @@
-"""Targets: the host a runbook acts on. ``open_target`` picks one from the parameters."""
+"""Targets: the only code that knows a machine (drivers, hosts, the registry, the state home).
+
+``open_target`` picks the host a runbook acts on from the parameters (``registry``), and
+``require_fit`` says whether that host, as it stands, can take them.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The notebook face: ipywidgets forms and IPython display. The only module that imports them.
+"""The notebook face (forms, the reporter): the only code that imports ipywidgets or IPython.
 
 The form is pre-filled from the parameters cell and validates as the operator types, with the reason
 next to the field (✔ fine, ⚠ will work but look, ✖ would fail). Nothing here ever waits for a click:
