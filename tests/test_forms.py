@@ -20,9 +20,9 @@ ENV = "OCTORUNBOOK_TEST_FORM_PASSWORD"
 @pytest.fixture(autouse=True)
 def _no_password_variable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(ENV, raising=False)
-    forms._SHOWN.clear()
+    forms.forget_forms()
     yield
-    forms._SHOWN.clear()
+    forms.forget_forms()
 
 
 @pytest.fixture

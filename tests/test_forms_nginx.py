@@ -33,9 +33,9 @@ NginxParameters = dataclasses.make_dataclass(
 
 @pytest.fixture(autouse=True)
 def _fresh_kernel() -> Iterator[None]:
-    forms._SHOWN.clear()
+    forms.forget_forms()
     yield
-    forms._SHOWN.clear()
+    forms.forget_forms()
 
 
 def shown(form: Form, name: str) -> bool:

@@ -15,12 +15,12 @@ from nginxkit import NGINX, Changes, Upstream, intent, issue, needs_nginx
 from octorunbook.commands import CommandRunner
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.findings import OctorunbookError
+from octorunbook.params.nginx import check_upstream
 from octorunbook.targets.nginx import NginxFront, NginxInstallation, PemDirectoryStore
 from octorunbook.targets.nginx.config import (
     SiteSettings,
     candidate_main_config,
     check_directives,
-    check_upstream,
     render,
 )
 from octorunbook.targets.nginx.process import NginxVersion, parse_version

@@ -441,7 +441,7 @@ def test_sandbox_init_front_nginx_in_a_folder_nginx_cannot_name_leaves_no_portal
 
 def test_a_server_name_with_a_trailing_new_line_is_refused_by_the_front_itself() -> None:
     """``$`` in a Python pattern matches before a final new line: the name broke out of the comment line."""
-    from octorunbook.targets.nginx.config import check_hostname
+    from octorunbook.params.nginx import check_hostname
 
     with pytest.raises(OctorunbookError) as caught:
         check_hostname("octopus.example.com\n")

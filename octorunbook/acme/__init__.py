@@ -1,1 +1,4 @@
-"""RFC 8555 over certbot's `acme`: orders, challenges (answered through a target part), errors."""
+"""ACME (RFC 8555) over certbot's `acme`: the protocol only; challenges are answered through a target part.
+
+Orders, challenges, DNS, and the protocol's failures as coded errors with remedies.
+"""

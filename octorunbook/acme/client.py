@@ -233,7 +233,7 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
         summary["account"] = {
             k: account.get(k) for k in ("url", "reused", "terms_of_service", "terms_agreed_at")
         }
-        cert_key = certificates._new_key(p.key_type)  # type: ignore[arg-type]  # checked by check()
+        cert_key = certificates.new_key(p.key_type)  # type: ignore[arg-type]  # checked by check()
         key_pem = cert_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )

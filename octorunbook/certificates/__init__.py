@@ -1,7 +1,8 @@
-"""Certificates: load, generate, inspect and judge them the way Windows and browsers will.
+"""Certificates, pure: load, generate, inspect, judge and export with cryptography alone, knowing no target.
 
-Everything here is pure (``cryptography`` only: no subprocess, no IPython), so the notebooks, the CLI
-and the tests see the same verdict before anything touches a target. The flow is::
+Judged the way Windows and browsers will. Everything here is pure (``cryptography`` only: no
+subprocess, no IPython), so the notebooks, the CLI and the tests see the same verdict before anything
+touches a target. The flow is::
 
     load_pfx / load_pem_pair / generate_self_signed  ->  LoadedCertificate
     judge(loaded, hostname)                          ->  [Finding, ...]   (empty list: good to import)
@@ -19,7 +20,7 @@ Input errors (bad parameters, unreadable files) raise :class:`InputError`; :func
 them into findings instead, so a caller that wants a report never sees an exception.
 
 One module per responsibility, each importing only those above it in this list (and ``findings``,
-``redaction``, ``_files`` outside)::
+``redaction``, ``files`` outside)::
 
     codes     the finding codes, severities and remedies
     info      LoadedCertificate, CertificateInfo, inspect, thumbprints
@@ -36,7 +37,7 @@ from __future__ import annotations
 from ..findings import Finding
 from .codes import CODES
 from .export import AES_MIN_WINDOWS_BUILD, PFX_KDF_ROUNDS, PfxEncryption, choose_pfx_encryption, export_pfx
-from .generate import CLOCK_SKEW, KeyType, _check_dns_name, _new_key, generate_self_signed
+from .generate import CLOCK_SKEW, KeyType, check_dns_name, generate_self_signed, new_key
 from .info import CertificateInfo, LoadedCertificate, inspect, normalize_thumbprint, thumbprint_of
 from .judging import EXPIRY_WARNING_DAYS, MAX_VALIDITY_DAYS, card_text, check_file, hostname_matches, judge
 from .load import load_pem_pair, load_pfx, load_pfx_file
@@ -53,9 +54,8 @@ __all__ = [
     "MAX_VALIDITY_DAYS",
     "PFX_KDF_ROUNDS",
     "PfxEncryption",
-    "_check_dns_name",
-    "_new_key",
     "card_text",
+    "check_dns_name",
     "check_file",
     "choose_pfx_encryption",
     "export_pfx",
@@ -66,6 +66,7 @@ __all__ = [
     "load_pem_pair",
     "load_pfx",
     "load_pfx_file",
+    "new_key",
     "normalize_thumbprint",
     "thumbprint_of",
 ]

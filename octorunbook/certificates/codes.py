@@ -12,6 +12,8 @@ from typing import Any
 
 from ..findings import Finding, InputError, Severity
 
+__all__ = ["CODES", "error_for", "finding_for"]
+
 CODES: dict[str, str] = {
     "PFX_PASSWORD_MISSING": "the PFX is password-protected and the password environment variable is not set",
     "PFX_WRONG_PASSWORD": "wrong PFX password, or an encryption this machine cannot read (legacy RC2)",
@@ -84,14 +86,18 @@ _REMEDIES: dict[str, str] = {
 }
 
 
-def _finding(code: str, message: str, remedy: str | None = None, **details: Any) -> Finding:
-    """A finding whose severity and usual remedy come from the tables above."""
+def finding_for(code: str, message: str, remedy: str | None = None, **details: Any) -> Finding:
+    """The finding for ``code``, its severity and usual remedy from the tables above.
+
+    Every certificate module reports through this one door, so a code has one severity and one remedy
+    wherever it is found (``load`` refuses, ``judge`` lists, both say the same)."""
     severity: Severity = "warning" if code in _WARNINGS else "error"
     return Finding(
         code, severity, message, _REMEDIES.get(code, "") if remedy is None else remedy, details=details
     )
 
 
-def _error(code: str, message: str, remedy: str | None = None) -> InputError:
-    finding = _finding(code, message, remedy)
+def error_for(code: str, message: str, remedy: str | None = None) -> InputError:
+    """The :class:`InputError` for ``code``: :func:`finding_for` raised, for input that cannot be used at all."""
+    finding = finding_for(code, message, remedy)
     return InputError(finding.code, finding.message, finding.remedy)

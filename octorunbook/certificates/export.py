@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ..redaction import Secret
-from .codes import _error
+from .codes import error_for
 from .info import LoadedCertificate
-from .load import _no_private_key
+from .load import no_private_key_error
 
 PfxEncryption = Literal["compatible", "aes", "auto"]
 AES_MIN_WINDOWS_BUILD = 17763  # Windows Server 2019; 2016 (14393) cannot import PBES2/AES PFX files
@@ -28,7 +28,7 @@ def choose_pfx_encryption(setting: PfxEncryption, windows_build: int | None) -> 
     if setting == "compatible" or setting == "aes":
         return setting
     if setting != "auto":
-        raise _error("PFX_ENCRYPTION_INVALID", f"Unknown PFX encryption {setting!r}.")
+        raise error_for("PFX_ENCRYPTION_INVALID", f"Unknown PFX encryption {setting!r}.")
     return "aes" if windows_build is not None and windows_build >= AES_MIN_WINDOWS_BUILD else "compatible"
 
 
@@ -47,13 +47,13 @@ def export_pfx(
     key = loaded.private_key
     pkcs12_keys = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey)
     if not isinstance(key, pkcs12_keys + (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
-        raise _no_private_key(loaded.certificate)
+        raise no_private_key_error(loaded.certificate)
     if not password:
-        raise _error(
+        raise error_for(
             "PFX_PASSWORD_MISSING", "A PFX needs a non-empty password.", "Set the password variable."
         )
     if encryption not in ("compatible", "aes"):
-        raise _error("PFX_ENCRYPTION_INVALID", f"Unknown PFX encryption {encryption!r}.")
+        raise error_for("PFX_ENCRYPTION_INVALID", f"Unknown PFX encryption {encryption!r}.")
     builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(PFX_KDF_ROUNDS)
     if encryption == "compatible":
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(

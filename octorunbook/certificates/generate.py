@@ -1,6 +1,6 @@
 """Generating the self-signed portal certificate (the sandbox's and a first install's).
 
-Also the one DNS-name rule (:func:`_check_dns_name`) the parameters and the form use, so a name the
+Also the one DNS-name rule (:func:`check_dns_name`) the parameters and the form use, so a name the
 form accepts is a name 01 can put in a certificate.
 """
 
@@ -16,31 +16,38 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .codes import _error
-from .info import LoadedCertificate, _ip, _now
+from .codes import error_for
+from .info import LoadedCertificate, ip_address_of, utc_now
+
+__all__ = ["CLOCK_SKEW", "KeyType", "check_dns_name", "generate_self_signed", "new_key"]
 
 KeyType = Literal["rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384"]
 CLOCK_SKEW = timedelta(minutes=5)
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
-def _check_dns_name(name: str, *, wildcard: bool) -> str:
+def check_dns_name(name: str, *, wildcard: bool) -> str:
     """A lower-case DNS name, or InputError. International names must come in their xn-- form because
-    the SAN holds A-labels and that is what a browser compares."""
+    the SAN holds A-labels and that is what a browser compares.
+
+    The one DNS-name rule: the parameters and the form ask it too, so a name they accept is a name the
+    generator can put in a certificate."""
     lowered = name.strip().lower().rstrip(".")
     labels = lowered.split(".")
     if wildcard and labels[0] == "*" and len(labels) >= 3:
         labels = labels[1:]
     if len(lowered) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         allowed = "; a wildcard only as '*.' before two or more labels" if wildcard else ""
-        raise _error(
+        raise error_for(
             "HOSTNAME_INVALID",
             f"{name!r} is not a valid DNS host name (letters, digits and hyphens in dot-separated labels{allowed}).",
         )
     return lowered
 
 
-def _new_key(key_type: KeyType) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+def new_key(key_type: KeyType) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """A fresh private key of ``key_type``: the self-signed certificate's, and the one an ACME order's CSR
+    carries, so the ``key_type`` parameter means the same key whichever source makes the certificate."""
     if key_type.startswith("rsa"):
         return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[3:]))
     return ec.generate_private_key(ec.SECP256R1() if key_type == "ecdsa-p256" else ec.SECP384R1())
@@ -49,8 +56,8 @@ def _new_key(key_type: KeyType) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKe
 def _san_entries(hostname: str, extra_dns_names: Sequence[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
     for i, raw in enumerate([hostname, *extra_dns_names]):
-        address = _ip(raw)
-        entry = x509.IPAddress(address) if address else x509.DNSName(_check_dns_name(raw, wildcard=i > 0))
+        address = ip_address_of(raw)
+        entry = x509.IPAddress(address) if address else x509.DNSName(check_dns_name(raw, wildcard=i > 0))
         if entry not in names:
             names.append(entry)
     return names
@@ -73,16 +80,18 @@ def generate_self_signed(
     clock runs slow does not reject a certificate made a moment ago.
     """
     if key_type not in get_args(KeyType):
-        raise _error("KEY_TYPE_INVALID", f"Unknown key type {key_type!r}.")
+        raise error_for("KEY_TYPE_INVALID", f"Unknown key type {key_type!r}.")
     if isinstance(validity_days, bool) or not isinstance(validity_days, int) or not 1 <= validity_days <= 825:
-        raise _error("VALIDITY_INVALID", f"validity_days must be between 1 and 825, got {validity_days!r}.")
+        raise error_for(
+            "VALIDITY_INVALID", f"validity_days must be between 1 and 825, got {validity_days!r}."
+        )
     names = _san_entries(hostname, extra_dns_names)
-    key = _new_key(key_type)
+    key = new_key(key_type)
     common_name = hostname.strip().lower()
     subject = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if len(common_name) <= 64 else []
     )
-    not_before = _now(now) - CLOCK_SKEW
+    not_before = utc_now(now) - CLOCK_SKEW
     is_rsa = isinstance(key, rsa.RSAPrivateKey)
     usage = dict.fromkeys(
         ("content_commitment", "data_encipherment", "key_agreement", "key_cert_sign"), False

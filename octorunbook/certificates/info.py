@@ -21,22 +21,42 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from ..redaction import SECRETS
-from .codes import _error
+from .codes import error_for
+
+__all__ = [
+    "BROWSER_CURVES",
+    "CertificateInfo",
+    "LoadedCertificate",
+    "extension_value",
+    "inspect",
+    "ip_address_of",
+    "iso_utc",
+    "normalize_thumbprint",
+    "thumbprint_of",
+    "utc_now",
+]
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u200b\u200c\u200d\u2060\ufeff \t\r\n:"), None)
-_BROWSER_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+# The curves browsers accept (CA/B Forum BR 6.1.5), by the names operators know: ``inspect`` names a key's
+# curve with it and ``judge`` refuses any curve not in it, so the card and the verdict cannot disagree.
+BROWSER_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 _ExtensionT = TypeVar("_ExtensionT", bound=x509.ExtensionType)
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
+    """``2026-11-26T18:30:00Z``: the one way a certificate's dates are written, on the card and in the record."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _now(now: datetime | None) -> datetime:
+def utc_now(now: datetime | None) -> datetime:
+    """``now`` in UTC, or the clock's: every date rule here takes an injectable moment, so a test (and a
+    card printed beside a verdict) sees the same instant the judgement used."""
     return datetime.now(UTC) if now is None else now.astimezone(UTC)
 
 
-def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def ip_address_of(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``name`` spells (brackets allowed), else None. An address belongs in an iPAddress
+    SAN entry and is never matched as a DNS name, so generating and judging a certificate both ask first."""
     try:
         return ipaddress.ip_address(name.strip().strip("[]"))
     except ValueError:
@@ -66,7 +86,7 @@ class CertificateInfo:
 
     def days_left(self, now: datetime | None = None) -> int:
         """Whole days until notAfter (negative once expired), as an operator counts them."""
-        return int((self.not_after - _now(now)).total_seconds() // 86400)
+        return int((self.not_after - utc_now(now)).total_seconds() // 86400)
 
     def to_record(self, store: str | None = None) -> dict[str, Any]:
         return {
@@ -74,8 +94,8 @@ class CertificateInfo:
             "subject": self.subject,
             "issuer": self.issuer,
             "dns_names": list(self.dns_names),
-            "not_before": _iso(self.not_before),
-            "not_after": _iso(self.not_after),
+            "not_before": iso_utc(self.not_before),
+            "not_after": iso_utc(self.not_after),
             "store": store,
             "serial_number": self.serial_number,
             "key": self.key_description,
@@ -110,7 +130,7 @@ def normalize_thumbprint(text: str) -> str:
     """
     cleaned = text.translate(_INVISIBLE)
     if not re.fullmatch(r"[0-9A-Fa-f]{40}", cleaned):
-        raise _error(
+        raise error_for(
             "THUMBPRINT_INVALID",
             f"{text!r} is not a certificate thumbprint: expected 40 hexadecimal characters, got {len(cleaned)}.",
         )
@@ -122,7 +142,9 @@ def thumbprint_of(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA1()).hex().upper()
 
 
-def _extension(cert: x509.Certificate, kind: type[_ExtensionT]) -> _ExtensionT | None:
+def extension_value(cert: x509.Certificate, kind: type[_ExtensionT]) -> _ExtensionT | None:
+    """The value of ``cert``'s extension of type ``kind``, or None: a missing extension is an answer
+    (no SAN, no EKU), not an error, for the inspector and the judge alike."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
@@ -133,7 +155,7 @@ def _key_description(key: object) -> str:
     if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
         return f"{'RSA' if isinstance(key, rsa.RSAPublicKey) else 'DSA'} {key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"ECDSA {_BROWSER_CURVES.get(key.curve.name, key.curve.name)}"
+        return f"ECDSA {BROWSER_CURVES.get(key.curve.name, key.curve.name)}"
     return type(key).__name__.removeprefix("_").removesuffix("PublicKey")
 
 
@@ -152,9 +174,9 @@ def _is_self_signed(cert: x509.Certificate) -> bool:
 
 
 def inspect(cert: x509.Certificate) -> CertificateInfo:
-    san = _extension(cert, x509.SubjectAlternativeName)
-    eku = _extension(cert, x509.ExtendedKeyUsage)
-    basic = _extension(cert, x509.BasicConstraints)
+    san = extension_value(cert, x509.SubjectAlternativeName)
+    eku = extension_value(cert, x509.ExtendedKeyUsage)
+    basic = extension_value(cert, x509.BasicConstraints)
     oid = cert.signature_algorithm_oid
     signature = getattr(oid, "_name", "Unknown OID")
     return CertificateInfo(

@@ -16,18 +16,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
 from ..findings import Finding, InputError, errors
-from ..redaction import Secret, secret_from_env, shown_env_name
-from .codes import _finding
-from .info import _BROWSER_CURVES, CertificateInfo, LoadedCertificate, _extension, _ip, _iso, _now
-from .load import (
-    _key_matches,
-    _key_mismatch,
-    _no_private_key,
-    _read_file,
-    _read_pem_certs,
-    _read_pfx,
-    load_pem_pair,
+from ..redaction import secret_from_env, shown_env_name
+from .codes import finding_for
+from .info import (
+    BROWSER_CURVES,
+    CertificateInfo,
+    LoadedCertificate,
+    extension_value,
+    ip_address_of,
+    iso_utc,
+    utc_now,
 )
+from .load import key_matches, key_mismatch_error, load_any_file, no_private_key_error
 
 EXPIRY_WARNING_DAYS = 30
 MAX_VALIDITY_DAYS = 398  # Apple (support.apple.com/102028) and CA/B Forum BR 6.3.2 before 2026-03-15
@@ -53,7 +53,7 @@ def hostname_matches(pattern: str, hostname: str) -> bool:
     pattern, hostname = pattern.strip().lower().rstrip("."), hostname.strip().lower().rstrip(".")
     if "*" not in pattern:
         return bool(pattern) and pattern == hostname
-    if _ip(hostname) is not None or not pattern.startswith("*.") or "*" in pattern[1:]:
+    if ip_address_of(hostname) is not None or not pattern.startswith("*.") or "*" in pattern[1:]:
         return False
     suffix = pattern[2:]
     head, _, rest = hostname.partition(".")
@@ -64,46 +64,46 @@ def _validity_findings(info: CertificateInfo, now: datetime) -> list[Finding]:
     found: list[Finding] = []
     days = info.days_left(now)
     if now < info.not_before:
-        message = (
-            f"The certificate becomes valid only on {_iso(info.not_before)}; browsers reject it until then."
-        )
-        found.append(_finding("CERT_NOT_YET_VALID", message))
+        message = f"The certificate becomes valid only on {iso_utc(info.not_before)}; browsers reject it until then."
+        found.append(finding_for("CERT_NOT_YET_VALID", message))
     if now > info.not_after:
         found.append(
-            _finding("CERT_EXPIRED", f"The certificate expired on {_iso(info.not_after)} ({-days} days ago).")
+            finding_for(
+                "CERT_EXPIRED", f"The certificate expired on {iso_utc(info.not_after)} ({-days} days ago)."
+            )
         )
     elif days < EXPIRY_WARNING_DAYS:
         found.append(
-            _finding(
-                "CERT_EXPIRES_SOON", f"The certificate expires on {_iso(info.not_after)}, in {days} days."
+            finding_for(
+                "CERT_EXPIRES_SOON", f"The certificate expires on {iso_utc(info.not_after)}, in {days} days."
             )
         )
     lifetime = info.not_after - info.not_before
     if lifetime > timedelta(days=MAX_VALIDITY_DAYS):
         message = f"The certificate is valid for {lifetime.days} days; Apple devices and public CAs refuse over 398."
-        found.append(_finding("VALIDITY_TOO_LONG", message))
+        found.append(finding_for("VALIDITY_TOO_LONG", message))
     return found
 
 
 def _name_findings(cert: x509.Certificate, info: CertificateInfo, hostname: str | None) -> list[Finding]:
     """NO_SAN, or HOSTNAME_MISMATCH: browsers match only SAN entries, never the subject CN, so a
     certificate without a SAN is one finding (not two)."""
-    san = _extension(cert, x509.SubjectAlternativeName)
+    san = extension_value(cert, x509.SubjectAlternativeName)
     names = [*info.dns_names, *(str(a) for a in san.get_values_for_type(x509.IPAddress))] if san else []
     if not names:
         cns = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         seen = f"names {', '.join(cns)} only in its subject CN" if cns else "no host names"
         message = f"The certificate has {seen} and no subjectAltName; browsers ignore the CN since 2017."
-        return [_finding("NO_SAN", message)]
+        return [finding_for("NO_SAN", message)]
     if hostname is None:
         return []
-    address = _ip(hostname)
+    address = ip_address_of(hostname)
     if address is not None and str(address) in names:
         return []
     if address is None and any(hostname_matches(pattern, hostname) for pattern in info.dns_names):
         return []
     message = f"The certificate covers {', '.join(names)} but not {hostname}."
-    return [_finding("HOSTNAME_MISMATCH", message, hostname=hostname, names=names)]
+    return [finding_for("HOSTNAME_MISMATCH", message, hostname=hostname, names=names)]
 
 
 def _key_findings(cert: x509.Certificate, info: CertificateInfo) -> list[Finding]:
@@ -112,20 +112,20 @@ def _key_findings(cert: x509.Certificate, info: CertificateInfo) -> list[Finding
     found: list[Finding] = []
     key = cert.public_key()
     strong = (isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048) or (
-        isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in _BROWSER_CURVES
+        isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in BROWSER_CURVES
     )
     if not strong:
         message = (
             f"The certificate's key is {info.key_description}; browsers accept only RSA of 2048 bits or "
             "more and ECDSA on P-256, P-384 or P-521."
         )
-        found.append(_finding("WEAK_KEY", message))
+        found.append(finding_for("WEAK_KEY", message))
     if cert.signature_algorithm_oid in _WEAK_SIGNATURES:
         message = (
             f"The certificate is signed with {info.signature_algorithm}; browsers reject SHA-1 and MD5 "
             "signatures (NET::ERR_CERT_WEAK_SIGNATURE_ALGORITHM), even from a private CA."
         )
-        found.append(_finding("WEAK_SIGNATURE", message))
+        found.append(finding_for("WEAK_SIGNATURE", message))
     return found
 
 
@@ -139,17 +139,17 @@ def _usage_findings(cert: x509.Certificate, info: CertificateInfo) -> list[Findi
             f"The certificate's Extended Key Usage lists {', '.join(info.eku_oids)} but not Server "
             "Authentication (1.3.6.1.5.5.7.3.1); browsers refuse it for a web site."
         )
-        found.append(_finding("NO_SERVER_AUTH_EKU", message))
-    usage = _extension(cert, x509.KeyUsage)
+        found.append(finding_for("NO_SERVER_AUTH_EKU", message))
+    usage = extension_value(cert, x509.KeyUsage)
     if usage is not None and not usage.digital_signature:
         message = (
             "The certificate's Key Usage lacks Digital Signature, which every ECDHE and TLS 1.3 handshake "
             "needs; browsers will fail the handshake."
         )
-        found.append(_finding("KEY_USAGE_MISSING_DIGITAL_SIGNATURE", message))
+        found.append(finding_for("KEY_USAGE_MISSING_DIGITAL_SIGNATURE", message))
     if info.is_ca:
         message = "The certificate is a CA certificate (basicConstraints CA=true), not a server certificate."
-        found.append(_finding("CA_CERTIFICATE", message))
+        found.append(finding_for("CA_CERTIFICATE", message))
     return found
 
 
@@ -158,7 +158,7 @@ def _trust_findings(loaded: LoadedCertificate, info: CertificateInfo) -> list[Fi
     can build, and the root need not be sent (clients must trust it on their own anyway)."""
     if info.self_signed:
         return [
-            _finding(
+            finding_for(
                 "SELF_SIGNED", "The certificate is self-signed; browsers warn until each client trusts it."
             )
         ]
@@ -167,7 +167,7 @@ def _trust_findings(loaded: LoadedCertificate, info: CertificateInfo) -> list[Fi
             f"The issuer {info.issuer} is not in the file; clients without that CA certificate will "
             "fail unless the Windows store already holds it."
         )
-        return [_finding("CHAIN_INCOMPLETE", message)]
+        return [finding_for("CHAIN_INCOMPLETE", message)]
     return []
 
 
@@ -175,25 +175,14 @@ def judge(loaded: LoadedCertificate, hostname: str | None, now: datetime | None 
     """Every problem Windows or a browser would have with this certificate; an empty list means good."""
     cert, info = loaded.certificate, loaded.info
     found: list[Finding] = []
-    if loaded.private_key is not None and not _key_matches(loaded.private_key, cert):
-        found.append(_key_mismatch(cert).finding)
-    found += _validity_findings(info, _now(now))
+    if loaded.private_key is not None and not key_matches(loaded.private_key, cert):
+        found.append(key_mismatch_error(cert).finding)
+    found += _validity_findings(info, utc_now(now))
     found += _name_findings(cert, info, hostname)
     found += _key_findings(cert, info)
     found += _usage_findings(cert, info)
     found += _trust_findings(loaded, info)
     return found
-
-
-def _load_any(
-    data: bytes, path: str | Path, key_path: str | Path | None, password: Secret | None
-) -> LoadedCertificate:
-    if not data.lstrip().startswith(b"-----BEGIN"):
-        return _read_pfx(data, password)
-    if key_path is None and b"PRIVATE KEY-----" not in data:
-        certs = _read_pem_certs(path, data)
-        return LoadedCertificate(certs[0], None, tuple(certs[1:]), "pem")
-    return load_pem_pair(path, key_path or path, password)
 
 
 def check_file(
@@ -209,18 +198,18 @@ def check_file(
     still judged, so the operator sees everything at once, with PFX_NO_PRIVATE_KEY first."""
     password = secret_from_env(password_env)
     try:
-        loaded = _load_any(_read_file(path), path, key_path, password)
+        loaded = load_any_file(path, key_path, password)
     except InputError as exc:
         if exc.code == "PFX_WRONG_PASSWORD" and password is None:
             message = f"The PFX is password-protected and the environment variable {shown_env_name(password_env)} is not set."
             remedy = (
                 f"Set {shown_env_name(password_env)} to the PFX password (never pass it on the command line)."
             )
-            return None, [_finding("PFX_PASSWORD_MISSING", message, remedy)]
+            return None, [finding_for("PFX_PASSWORD_MISSING", message, remedy)]
         return None, [exc.finding]
     found = judge(loaded, hostname, now)
     if loaded.private_key is None:
-        found.insert(0, _no_private_key(loaded.certificate).finding)
+        found.insert(0, no_private_key_error(loaded.certificate).finding)
     return loaded, found
 
 
@@ -232,7 +221,7 @@ def card_text(info: CertificateInfo, findings: Sequence[Finding], now: datetime 
         ("Subject", info.subject or "(empty)"),
         ("DNS names", ", ".join(info.dns_names) or "(none)"),
         ("Issuer", info.issuer + ("  (self-signed)" if info.self_signed else "")),
-        ("Valid", f"{_iso(info.not_before)} to {_iso(info.not_after)} ({left})"),
+        ("Valid", f"{iso_utc(info.not_before)} to {iso_utc(info.not_after)} ({left})"),
         ("Key", info.key_description),
         ("Signature", info.signature_algorithm),
         ("Thumbprint", info.thumbprint),

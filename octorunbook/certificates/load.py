@@ -19,11 +19,23 @@ from octorunbook.files import read_limited
 
 from ..findings import InputError
 from ..redaction import Secret
-from .codes import _error
+from .codes import error_for
 from .info import LoadedCertificate, thumbprint_of
 
+__all__ = [
+    "key_matches",
+    "key_mismatch_error",
+    "load_any_file",
+    "load_pem_pair",
+    "load_pfx",
+    "load_pfx_file",
+    "no_private_key_error",
+]
 
-def _key_matches(key: PrivateKeyTypes, cert: x509.Certificate) -> bool:
+
+def key_matches(key: PrivateKeyTypes, cert: x509.Certificate) -> bool:
+    """Does ``key`` belong to ``cert`` (the same public key)? Loading a PEM pair picks the leaf with it, and
+    ``judge`` lists ``KEY_MISMATCH`` with it: HTTP.sys would bind such a pair and fail every handshake."""
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     try:
         return key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki)
@@ -31,16 +43,18 @@ def _key_matches(key: PrivateKeyTypes, cert: x509.Certificate) -> bool:
         return False
 
 
-def _key_mismatch(cert: x509.Certificate) -> InputError:
-    return _error(
+def key_mismatch_error(cert: x509.Certificate) -> InputError:
+    """``KEY_MISMATCH`` for ``cert``, in the one wording loading raises and judging lists."""
+    return error_for(
         "KEY_MISMATCH",
         f"The private key does not belong to the certificate {cert.subject.rfc4514_string()} "
         f"({thumbprint_of(cert)}).",
     )
 
 
-def _no_private_key(cert: x509.Certificate) -> InputError:
-    return _error(
+def no_private_key_error(cert: x509.Certificate) -> InputError:
+    """``PFX_NO_PRIVATE_KEY`` for ``cert``: loading and exporting refuse with it, ``check_file`` lists it first."""
+    return error_for(
         "PFX_NO_PRIVATE_KEY",
         f"The file holds the certificate {cert.subject.rfc4514_string()} but no private key, "
         "so HTTP.sys could not use it.",
@@ -61,24 +75,24 @@ def _read_pfx(data: bytes, password: Secret | None) -> LoadedCertificate:
     except Exception as exc:  # the boundary: no byte string may escape as a traceback
         if "password" in str(exc).lower():
             legacy_off = ", and CRYPTOGRAPHY_OPENSSL_NO_LEGACY is set here" if _legacy_disabled() else ""
-            raise _error(
+            raise error_for(
                 "PFX_WRONG_PASSWORD",
                 "The PFX could not be opened with the given password. Either the password is wrong, or the "
                 "file uses an encryption this machine cannot read (legacy RC2-40, which OpenSSL 3 reads only "
                 f"with its legacy provider{legacy_off}).",
             ) from None
-        raise _error(
+        raise error_for(
             "PFX_UNREADABLE",
             "The file is not a PKCS#12 (PFX) file: it may be truncated, a PEM or DER certificate, or "
             "something else entirely.",
         ) from None
     if cert is None and not extra:
-        raise _error("PFX_UNREADABLE", "The PFX holds no certificate.")
+        raise error_for("PFX_UNREADABLE", "The PFX holds no certificate.")
     if cert is None:
         # cryptography returns the certificate that matches the key; with a key and no match the file was
         # assembled wrongly, and without a key the leaf lands among the "additional" certificates.
         if key is not None:
-            raise _key_mismatch(extra[0])
+            raise key_mismatch_error(extra[0])
         cert, extra = extra[0], extra[1:]
     return LoadedCertificate(cert, key, tuple(extra), "pfx")
 
@@ -91,7 +105,7 @@ def load_pfx(data: bytes, password: Secret | None) -> LoadedCertificate:
     """A PFX that holds a certificate and its private key; every failure is an InputError."""
     loaded = _read_pfx(data, password)
     if loaded.private_key is None:
-        raise _no_private_key(loaded.certificate)
+        raise no_private_key_error(loaded.certificate)
     return loaded
 
 
@@ -108,7 +122,7 @@ def _read_pem_certs(path: str | Path, data: bytes) -> list[x509.Certificate]:
     try:
         return x509.load_pem_x509_certificates(data)
     except Exception:
-        raise _error("PEM_UNREADABLE", f"{str(path)!r} holds no readable PEM certificate.") from None
+        raise error_for("PEM_UNREADABLE", f"{str(path)!r} holds no readable PEM certificate.") from None
 
 
 def _read_pem_key(path: str | Path, password: Secret | None) -> PrivateKeyTypes:
@@ -132,7 +146,25 @@ def _read_pem_key(path: str | Path, password: Secret | None) -> PrivateKeyTypes:
         why = (
             "is encrypted and the given password (or none) does not open it" if encrypted else "is unreadable"
         )
-        raise _error("PEM_UNREADABLE", f"The PEM private key in {str(path)!r} {why}.") from None
+        raise error_for("PEM_UNREADABLE", f"The PEM private key in {str(path)!r} {why}.") from None
+
+
+def load_any_file(
+    path: str | Path, key_path: str | Path | None = None, password: Secret | None = None
+) -> LoadedCertificate:
+    """``path`` as a PFX, or as PEM when it starts with ``-----BEGIN``; the private key may be missing.
+
+    For a caller that judges whatever it is given (``check_file``), unlike :func:`load_pfx` and
+    :func:`load_pem_pair`, which need a usable key: a certificate without its key is still worth a verdict,
+    so the operator sees every problem at once. Every failure is an ``InputError``.
+    """
+    data = _read_file(path)
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        return _read_pfx(data, password)
+    if key_path is None and b"PRIVATE KEY-----" not in data:
+        certs = _read_pem_certs(path, data)
+        return LoadedCertificate(certs[0], None, tuple(certs[1:]), "pem")
+    return load_pem_pair(path, key_path or path, password)
 
 
 def load_pem_pair(
@@ -142,7 +174,7 @@ def load_pem_pair(
     chain) and its PEM private key, which may be the same file."""
     certs = _read_pem_certs(cert_path, _read_file(cert_path))
     key = _read_pem_key(key_path, key_password)
-    leaf = next((c for c in certs if _key_matches(key, c)), None)
+    leaf = next((c for c in certs if key_matches(key, c)), None)
     if leaf is None:
-        raise _key_mismatch(certs[0])
+        raise key_mismatch_error(certs[0])
     return LoadedCertificate(leaf, key, tuple(c for c in certs if c is not leaf), "pem")

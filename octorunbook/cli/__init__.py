@@ -1,1 +1,1 @@
-"""The `octorunbook` command: the verb table (main.py) and one module per verb."""
+"""The command line: the verb table (main.py) and one module per verb, named after the verb."""

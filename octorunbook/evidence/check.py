@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
-from octorunbook.evidence.tls import _client_context, _is_ip
+from octorunbook.evidence.tls import sni_for, unverified_context
 from octorunbook.findings import InputError, OctorunbookError
 from octorunbook.targets.protocols import PortalIntent
 
@@ -61,8 +61,11 @@ class ServedCertificate:
         A wildcard matches exactly one left-most label, as RFC 6125 and browsers have it.
         """
         name = hostname.strip().rstrip(".").lower()
-        if _is_ip(name):
+        try:
             wanted = ipaddress.ip_address(name)
+        except ValueError:
+            pass  # a DNS name: matched against the DNS entries below
+        else:
             return any(ipaddress.ip_address(ip) == wanted for ip in self.ip_addresses)
         for pattern in (n.rstrip(".").lower() for n in self.dns_names):
             if pattern == name:
@@ -176,9 +179,9 @@ def read_served(host: str, port: int, sni: str, timeout: float = 10.0) -> Served
 
     Raises ``OSError`` (``ssl.SSLError`` included) when nothing answers or the handshake fails.
     """
-    context = _client_context()
+    context = unverified_context()
     with socket.create_connection((host, port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=None if _is_ip(sni) else sni) as tls:
+        with context.wrap_socket(raw, server_hostname=sni_for(sni)) as tls:
             der = tls.getpeercert(binary_form=True)
             version = tls.version() or ""
     if der is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ipaddress
 import json
 import socket
 import ssl
@@ -19,6 +20,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cryptography import x509
+
+__all__ = [
+    "Check",
+    "Evidence",
+    "HttpAnswer",
+    "TlsEvidence",
+    "http_get",
+    "served_chain_validates",
+    "sni_for",
+    "tls_handshake",
+    "unverified_context",
+    "wait_for_portal",
+]
 
 
 @dataclass(frozen=True)
@@ -89,7 +103,10 @@ class Evidence:
         return [c for c in self.checks if not c.ok]
 
 
-def _client_context() -> ssl.SSLContext:
+def unverified_context() -> ssl.SSLContext:
+    """A TLS client context that accepts any certificate: every proof here asks *which* certificate a
+    server sends (its thumbprint, its names, its dates, what it negotiates) and judges that itself, and a
+    self-signed portal certificate is a legitimate choice a CA check would refuse before we could look."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # we compare the served thumbprint instead of trusting a CA
@@ -98,9 +115,9 @@ def _client_context() -> ssl.SSLContext:
 
 def tls_handshake(host: str, port: int, sni: str, timeout: float = 5.0) -> TlsEvidence:
     """Handshake with SNI ``sni`` and report the served leaf (and chain, where Python exposes it)."""
-    context = _client_context()
+    context = unverified_context()
     with socket.create_connection((host, port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=sni if not _is_ip(sni) else None) as tls:
+        with context.wrap_socket(raw, server_hostname=sni_for(sni)) as tls:
             der = tls.getpeercert(binary_form=True)
             if der is None:
                 raise ssl.SSLError("the server sent no certificate")
@@ -127,14 +144,14 @@ def tls_handshake(host: str, port: int, sni: str, timeout: float = 5.0) -> TlsEv
             )
 
 
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
+def sni_for(name: str) -> str | None:
+    """The ``server_hostname`` to send for ``name``: None for an IP address, which SNI cannot carry
+    (RFC 6066 3), so every handshake here sends the portal's name the way a browser would."""
     try:
         ipaddress.ip_address(name)
     except ValueError:
-        return False
-    return True
+        return name
+    return None
 
 
 def http_get(
@@ -149,7 +166,7 @@ def http_get(
     sock = socket.create_connection((host, port), timeout=timeout)
     if scheme == "https":
         name = host_header.rsplit(":", 1)[0] if not host_header.startswith("[") else host_header
-        sock = _client_context().wrap_socket(sock, server_hostname=None if _is_ip(name) else name)
+        sock = unverified_context().wrap_socket(sock, server_hostname=sni_for(name))
     conn.sock = sock
     try:
         conn.request("GET", path, headers={"Host": host_header, "Accept": "application/json"})
@@ -203,7 +220,7 @@ def served_chain_validates(host: str, port: int, sni: str, anchor_pem: str) -> t
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     try:
         with socket.create_connection((host, port), timeout=5.0) as raw:
-            with context.wrap_socket(raw, server_hostname=sni if not _is_ip(sni) else None):
+            with context.wrap_socket(raw, server_hostname=sni_for(sni)):
                 return True, f"validates to {anchor.subject.rfc4514_string()}"
     except ssl.SSLCertVerificationError as exc:
         return False, f"does not validate: {exc.verify_message}"

@@ -1,1 +1,1 @@
-"""Outside a run: schedule, fleet summary, node drain, doctor."""
+"""Operations outside a run: schedule, fleet summary, node drain, doctor; no runbook imports them."""

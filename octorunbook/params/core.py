@@ -72,6 +72,13 @@ def normalise_hostname(name: str) -> str:
     return text.rstrip(".")  # the certificate generator's rule: "octopus.example.com." is the same name
 
 
+def default_sandbox_dir() -> Path:
+    """Where the sandbox lives when ``sandbox_dir`` is empty: ``$OCTORUNBOOK_HOME/sandbox``, else
+    ``~/.octorunbook/sandbox``. The parameter's default, so it is resolved here, with the parameter."""
+    home = os.environ.get("OCTORUNBOOK_HOME") or str(Path.home() / ".octorunbook")
+    return Path(home) / "sandbox"
+
+
 def url_host(name: str) -> str:
     """``name`` as it goes into a URL or a listen prefix: IPv6 literals in brackets."""
     return f"[{name}]" if ":" in name else name
@@ -249,8 +256,6 @@ class Parameters:
         return f"https://{url_host(self.hostname)}:{self.https_port}/"
 
     def resolved_sandbox_dir(self) -> Path:
-        from octorunbook.targets.sandbox import default_sandbox_dir
-
         return Path(self.sandbox_dir).expanduser() if self.sandbox_dir else default_sandbox_dir()
 
     def check(self) -> list[Finding]:
@@ -420,7 +425,7 @@ def hostname_ok(name: str, *, wildcard: bool = False) -> bool:
     that 01 then refuses); an IP address is accepted too."""
     import ipaddress
 
-    from octorunbook.certificates import _check_dns_name
+    from octorunbook.certificates import check_dns_name
 
     try:
         ipaddress.ip_address(name)
@@ -428,7 +433,7 @@ def hostname_ok(name: str, *, wildcard: bool = False) -> bool:
     except ValueError:
         pass
     try:
-        _check_dns_name(name, wildcard=wildcard)
+        check_dns_name(name, wildcard=wildcard)
     except InputError:
         return False
     return bool(name)

@@ -9,18 +9,39 @@ configuration and into ``-g 'pid …;'``); ``octopus_upstream`` is Octopus's pla
 For ``target: nginx`` the checks that need no command are made here, before a kernel starts (exit 2):
 nginx_bin is an executable file, nginx_conf_dir holds nginx.conf, the HTTPS port is neither the HTTP
 port the redirect server takes nor the port Octopus itself listens on, and the host name can be an
-nginx ``server_name``. Whether nginx runs is the target's state, found when 03 plans (exit 1).
+nginx ``server_name``. Whether nginx runs is the target's state, found when 03 plans (exit 1), and
+whether a sandbox was made for this front is asked of the target before a procedure starts
+(``targets.require_fit``): this module checks shape only and imports no target.
+
+The rules for what nginx's configuration can hold (:func:`unsafe_in_path`, :func:`check_upstream`,
+:func:`check_hostname`) are pure, and live here: the parameters are refused by them at the boundary, and
+the nginx target's writer applies the same rules again to every value it renders.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from octorunbook.findings import Finding, InputError
+
+__all__ = [
+    "ABSOLUTE_PATHS",
+    "DEFAULT_UPSTREAM",
+    "FRONTS",
+    "NGINX_DEFAULTS",
+    "NGINX_UNSAFE",
+    "OCTOPUS_HTTP_PORT",
+    "FrontParameters",
+    "check_hostname",
+    "check_upstream",
+    "front_problems",
+    "unsafe_in_path",
+]
 
 FRONTS = ("httpsys", "nginx")
 # Where nginx and its certificates live: absolute, because nginx resolves a relative path against its own
@@ -32,7 +53,61 @@ NGINX_DEFAULTS = {
     "cert_dir": "/etc/octorunbook/certs",
 }
 ABSOLUTE_PATHS = tuple(NGINX_DEFAULTS)
-DEFAULT_UPSTREAM = "http://127.0.0.1:8080"
+OCTOPUS_HTTP_PORT = 8080  # where Octopus's Linux container (and the sandbox's stand-in) serves plain HTTP
+DEFAULT_UPSTREAM = f"http://127.0.0.1:{OCTOPUS_HTTP_PORT}"
+
+# What nginx reads as syntax in a path, quoted or not: end of directive, blocks, comments, quotes, escapes,
+# variables (ssl_certificate interpolates $), and control characters.
+NGINX_UNSAFE = re.compile(r"[;{}#'\"\\$\x00-\x1f\x7f]")
+_HOSTNAME = re.compile(
+    r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+)
+_UPSTREAM_HOST = re.compile(
+    r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?)$"
+)  # compose names have _
+
+
+def unsafe_in_path(path: str) -> str:
+    """The characters of ``path`` nginx would read as syntax (empty when it is safe to write)."""
+    return "".join(sorted(set(NGINX_UNSAFE.findall(path))))
+
+
+def check_upstream(upstream: str) -> str:
+    """``http://host:port`` (or https): a host name or IP address, a port 1-65535, no user, no path, no
+    query, nothing nginx would read as syntax (nginx -t would refuse ``:99999`` only after 01 and 02 ran)."""
+    parts = urlsplit(upstream.strip())
+    try:
+        port = parts.port  # ValueError above 65535 or not a number
+    except ValueError:
+        port = 0
+    host = parts.netloc if port is None else parts.netloc.rsplit(":", 1)[0]
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or not _UPSTREAM_HOST.match(host)
+        or port == 0
+        or parts.path not in {"", "/"}
+        or parts.query
+        or parts.fragment
+        or re.search(r"[\s;{}'\"$#\\@]", upstream)
+    ):
+        raise InputError(
+            "NGINX_UPSTREAM_INVALID",
+            f"octopus_upstream {upstream!r} is not the address of Octopus's HTTP listener.",
+            "Give it as http://HOST:PORT, e.g. http://127.0.0.1:8080 (the Linux container listens on 8080).",
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def check_hostname(hostname: str) -> str:
+    """``hostname`` as an nginx ``server_name`` (lower case), or ``HOSTNAME_INVALID``."""
+    if not _HOSTNAME.fullmatch(hostname or ""):
+        raise InputError(
+            "HOSTNAME_INVALID",
+            f"{hostname!r} cannot be an nginx server_name.",
+            "Use the name operators type in the browser, e.g. octopus.example.com.",
+        )
+    return hostname.lower()
 
 
 class FrontParameters(Protocol):
@@ -68,8 +143,6 @@ class FrontParameters(Protocol):
     @property
     def nginx_conf_dir(self) -> str: ...
 
-    def resolved_sandbox_dir(self) -> Path: ...
-
 
 def front_problems(p: FrontParameters) -> list[Finding]:
     """Every problem with the front parameters, as error findings. Reads, never writes."""
@@ -99,9 +172,6 @@ def front_problems(p: FrontParameters) -> list[Finding]:
                 f"{name} must be an absolute path, got {value[:200]!r}.",
                 f"Give {name} as a full path, e.g. {NGINX_DEFAULTS[name]}.",
             )
-    from octorunbook.targets.nginx.config import check_hostname, check_upstream
-    from octorunbook.targets.nginx.process import unsafe_in_path
-
     if p.target == "nginx":
         for name in ABSOLUTE_PATHS[1:]:  # written into nginx's configuration or its -g argument
             value = str(getattr(p, name))
@@ -124,13 +194,6 @@ def front_problems(p: FrontParameters) -> list[Finding]:
         except InputError as exc:
             problems.append(exc.finding)
         problems += _port_problems(p, upstream)
-    if p.target == "sandbox":
-        from octorunbook.targets.sandbox.host import Sandbox
-
-        try:
-            Sandbox(p.resolved_sandbox_dir()).require_front(p.front)
-        except InputError as exc:
-            problems.append(exc.finding)
     return problems
 
 
@@ -177,10 +240,8 @@ def _port_problems(p: FrontParameters, upstream: str) -> list[Finding]:
                 "Use https_port 443 (or another free port), or keep_http: false and force_ssl: false.",
             )
         )
-    if p.target == "sandbox":
-        from octorunbook.targets.sandbox.proxied import UPSTREAM_PORT
-
-        octopus_port, local = UPSTREAM_PORT, True
+    if p.target == "sandbox":  # the stand-in Octopus listens where the Linux container does
+        octopus_port, local = OCTOPUS_HTTP_PORT, True
     else:
         parts = urlsplit(upstream)
         octopus_port = parts.port or (443 if parts.scheme == "https" else 80)

@@ -1,4 +1,8 @@
-"""Targets: the host a runbook acts on. ``open_target`` picks one from the parameters."""
+"""Targets: the only code that knows a machine (drivers, hosts, the registry, the state home).
+
+``open_target`` picks the host a runbook acts on from the parameters (``registry``), and
+``require_fit`` says whether that host, as it stands, can take them.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,15 @@ def state_dir_for(params: Parameters) -> Path:
     return factory(params.target).state_dir(params)
 
 
+def require_fit(params: Parameters) -> None:
+    """``InputError`` when the target as it stands cannot take these parameters, though their shape is
+    fine: a sandbox created for the other front (``SANDBOX_FRONT_MISMATCH``). Reads only.
+
+    ``Parameters.check`` checks shape and knows no target; this is the target's half of the check. A
+    procedure asks it before taking the lock, and opening the target for a change asks it again."""
+    factory(params.target).require_fit(params)
+
+
 def target_id(kind: str, instance: str) -> str:
     """The name every state file carries and is checked against: the kind and the normalised instance."""
     return f"{kind}/{normalised_instance(instance)}"
@@ -44,7 +57,9 @@ def lock_keys(instance: str, https_port: int) -> list[str]:
 
 def procedure_lock(params: Parameters, first: str) -> TargetLock:
     """The target's lock, found without opening the target (nothing is started here; the state home is
-    checked, and created private when missing)."""
+    checked, and created private when missing). Parameters the target cannot take are refused first
+    (:func:`require_fit`), before the state home is touched."""
+    require_fit(params)
     guard = None
     if params.target == "windows":  # a DACL, not a mode, makes it private: read and set through the seam
         from ..commands import CommandRunner as Runner
@@ -69,6 +84,7 @@ __all__ = [
     "open_existing_target",
     "open_target",
     "procedure_lock",
+    "require_fit",
     "state_dir_for",
     "target_id",
 ]

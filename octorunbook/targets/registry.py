@@ -2,8 +2,10 @@
 
 Every door (a runbook, a procedure's lock, a check, ``recover``) finds a target here, so adding a
 topology is one entry, not another ``if params.target == …`` in each caller. A factory opens the target
-as it is (``existing=True``: a reader must not create or start anything) and says where the target's
-protected state home is, from the parameters alone, so a lock can be taken before anything is opened.
+as it is (``existing=True``: a reader must not create or start anything), says where the target's
+protected state home is, from the parameters alone, so a lock can be taken before anything is opened,
+and refuses parameters the target as it stands cannot take (the parameter parser checks shape only and
+knows no target).
 """
 
 from __future__ import annotations
@@ -20,12 +22,21 @@ if TYPE_CHECKING:
     from .base import Target
 
 
+def _fits_any(params: Parameters) -> None:
+    """A target that takes any parameters of the right shape."""
+
+
 @dataclass(frozen=True)
 class TargetFactory:
-    """How one kind of target is opened, and where its state home is."""
+    """How one kind of target is opened, where its state home is, and what it refuses before either.
+
+    ``require_fit`` reads only and raises ``InputError`` (exit 2): it runs before a procedure takes
+    the lock, so a misfit stops before anything is created, started or changed.
+    """
 
     open: Callable[[Parameters, CommandRunner, bool], Target]
     state_dir: Callable[[Parameters], Path]
+    require_fit: Callable[[Parameters], None] = _fits_any
 
 
 def _open_sandbox(params: Parameters, runner: CommandRunner, existing: bool) -> Target:
@@ -41,6 +52,14 @@ def _open_sandbox(params: Parameters, runner: CommandRunner, existing: bool) -> 
 
 def _sandbox_state(params: Parameters) -> Path:
     return params.resolved_sandbox_dir() / "state"  # where ``Sandbox.open_target`` keeps it
+
+
+def _sandbox_fit(params: Parameters) -> None:
+    """``SANDBOX_FRONT_MISMATCH`` when the sandbox was created for the other front (one that does not
+    exist yet fits: the first run creates it with ``front``)."""
+    from .sandbox import Sandbox
+
+    Sandbox(params.resolved_sandbox_dir()).require_front(params.front)
 
 
 def _open_windows(params: Parameters, runner: CommandRunner, existing: bool) -> Target:
@@ -70,7 +89,7 @@ def _nginx_state(params: Parameters) -> Path:
 
 
 TARGETS: dict[str, TargetFactory] = {
-    "sandbox": TargetFactory(_open_sandbox, _sandbox_state),
+    "sandbox": TargetFactory(_open_sandbox, _sandbox_state, _sandbox_fit),
     "windows": TargetFactory(_open_windows, _windows_state),
     "nginx": TargetFactory(_open_nginx, _nginx_state),
 }

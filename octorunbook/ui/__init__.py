@@ -1,4 +1,4 @@
-"""The notebook face: ipywidgets forms and IPython display. The only module that imports them.
+"""The notebook face (forms, the reporter): the only code that imports ipywidgets or IPython.
 
 The form is pre-filled from the parameters cell and validates as the operator types, with the reason
 next to the field (✔ fine, ⚠ will work but look, ✖ would fail). Nothing here ever waits for a click:
@@ -30,7 +30,7 @@ One module per part, each importing only those above it::
 
 from __future__ import annotations
 
-from octorunbook.ui.cells import _SHOWN, begin, continue_button, start
+from octorunbook.ui.cells import begin, continue_button, forget_forms, start
 from octorunbook.ui.fields import FIELDS, LABELS, PLACEHOLDERS, SOURCE_FIELDS, SOURCE_LABELS, SOURCE_ONLY
 from octorunbook.ui.form import Form
 from octorunbook.ui.reporter import NotebookReporter
@@ -51,9 +51,9 @@ __all__ = [
     "Form",
     "NotebookReporter",
     "TargetView",
-    "_SHOWN",
     "begin",
     "continue_button",
     "describe",
+    "forget_forms",
     "start",
 ]

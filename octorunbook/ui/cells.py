@@ -15,7 +15,7 @@ from octorunbook.params.core import Parameters
 from octorunbook.runbooks.run import RUNBOOKS, Run
 from octorunbook.ui.form import Form
 from octorunbook.ui.reporter import NotebookReporter
-from octorunbook.ui.style import _reason
+from octorunbook.ui.style import reason_of
 
 # The forms shown in this kernel, by runbook: Run All must not lose what the operator typed.
 _SHOWN: dict[str, Form] = {}
@@ -31,6 +31,12 @@ _CHOICE_CODES = frozenset(
         "POSTURE_INVALID",
     }
 )
+
+
+def forget_forms() -> None:
+    """Forget the forms this kernel has shown, so the next :func:`start` begins from the parameters cell
+    alone, as in a fresh kernel (the tests begin every case this way)."""
+    _SHOWN.clear()
 
 
 def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
@@ -107,7 +113,7 @@ def continue_button(form: Form, record: dict[str, Any]) -> None:
                     HTML(f"<p><small>audit record: <code>{result.path}</code></small></p>")
                 )
         except Exception as exc:  # a callback must never raise into the void: say why on the page
-            out.append_display_data(HTML(f"<p>✖ could not continue: {_reason(exc)}</p>"))
+            out.append_display_data(HTML(f"<p>✖ could not continue: {reason_of(exc)}</p>"))
         finally:
             button.disabled = False
 

@@ -16,7 +16,17 @@ from octorunbook.params.core import Parameters
 from octorunbook.redaction import Secret, password_secret, shown_env_name
 from octorunbook.render import Panel, Row
 from octorunbook.ui.fields import LABELS, NGINX_ONLY, SOURCE_FIELDS, SOURCE_ONLY, fields_for, nginx_in_front
-from octorunbook.ui.style import _COLORS, _DESCRIPTION, ERROR, INFO, OK, WARN, _message, _reason, describe
+from octorunbook.ui.style import (
+    COLORS,
+    DESCRIPTION_STYLE,
+    ERROR,
+    INFO,
+    OK,
+    WARN,
+    describe,
+    message_html,
+    reason_of,
+)
 from octorunbook.ui.target_view import TargetView
 from octorunbook.ui.validation import field_problems
 from octorunbook.ui.widgets import make_widget
@@ -31,7 +41,7 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args, **kwargs)
         except Exception as exc:
             try:
-                self.status.value = _message(ERROR, f"The form hit a problem: {_reason(exc)}")
+                self.status.value = message_html(ERROR, f"The form hit a problem: {reason_of(exc)}")
             except Exception:  # pragma: no cover - nothing left to report with
                 pass
             return None
@@ -69,14 +79,14 @@ class Form:
         self.password = w.Password(
             description="PFX password",
             placeholder="read once when the PFX is opened, then cleared; never saved",
-            style=_DESCRIPTION,
+            style=DESCRIPTION_STYLE,
             layout=w.Layout(width="560px"),
         )
         self.password_row = w.HBox([self.password])
         self.picker = w.Dropdown(
             options=[],
             description="Pick from the store",
-            style=_DESCRIPTION,
+            style=DESCRIPTION_STYLE,
             layout=w.Layout(width="760px"),
         )
         self.picker_message = w.HTML(layout=w.Layout(margin="0 0 0 8px"))
@@ -175,8 +185,8 @@ class Form:
         except Exception as exc:
             self.picker.options = []
             self.picker.disabled = True
-            why = str(exc) if isinstance(exc, LookupError) else _reason(exc)
-            self.picker_message.value = _message(INFO, f"no list: {why}; type the thumbprint above")
+            why = str(exc) if isinstance(exc, LookupError) else reason_of(exc)
+            self.picker_message.value = message_html(INFO, f"no list: {why}; type the thumbprint above")
             return
         self.picker.disabled = not found
         current = str(self.widgets["thumbprint"].value).strip().upper()
@@ -184,9 +194,9 @@ class Form:
         self.picker.options = options
         self.picker.value = current if any(c.thumbprint == current for c in found) else ""
         self.picker_message.value = (
-            _message(INFO, f"{len(found)} certificate(s) with a private key in LocalMachine\\{store}")
+            message_html(INFO, f"{len(found)} certificate(s) with a private key in LocalMachine\\{store}")
             if found
-            else _message(WARN, f"LocalMachine\\{store} holds no certificate with a private key")
+            else message_html(WARN, f"LocalMachine\\{store} holds no certificate with a private key")
         )
 
     # ---- validation ------------------------------------------------------------------------
@@ -199,16 +209,16 @@ class Form:
         found = self.problems()
         for name, message in self.messages.items():
             severity, reason = found.get(name, (OK, ""))
-            message.value = _message(severity, reason)
+            message.value = message_html(severity, reason)
         errors = sum(1 for severity, _ in found.values() if severity == ERROR)
         if errors:
             self.status.value = (
-                f"<div style='color:{_COLORS[ERROR]};font-weight:600;margin-top:6px'>✖ {errors} field(s) "
+                f"<div style='color:{COLORS[ERROR]};font-weight:600;margin-top:6px'>✖ {errors} field(s) "
                 "marked ✖ would stop the run at “Open the target”: fix them, then Run ▸ Run All Cells.</div>"
             )
         else:
             self.status.value = (
-                f"<div style='color:{_COLORS[OK]};font-weight:600;margin-top:6px'>✔ Ready: "
+                f"<div style='color:{COLORS[OK]};font-weight:600;margin-top:6px'>✔ Ready: "
                 "Run ▸ Run All Cells (the kernel keeps what you typed here).</div>"
             )
         return not errors

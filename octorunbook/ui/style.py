@@ -7,19 +7,38 @@ import html
 from octorunbook.findings import OctorunbookError
 from octorunbook.targets.base import StoredCertificate
 
+__all__ = [
+    "COLORS",
+    "DESCRIPTION_STYLE",
+    "ERROR",
+    "INFO",
+    "OK",
+    "WARN",
+    "describe",
+    "message_html",
+    "reason_of",
+]
+
 OK, WARN, ERROR, INFO = "ok", "warning", "error", "info"
-_COLORS = {OK: "#1a7f37", WARN: "#9a6700", ERROR: "#cf222e", INFO: "#0969da"}
+# One colour per severity, shared by the field marks and the form's summary line, so ✖ is the same red
+# wherever the operator sees it.
+COLORS = {OK: "#1a7f37", WARN: "#9a6700", ERROR: "#cf222e", INFO: "#0969da"}
 _SYMBOLS = {OK: "✔", WARN: "⚠", ERROR: "✖", INFO: "ℹ"}
-_DESCRIPTION = {"description_width": "170px"}
+# Every widget's label column has this width, so the fields of all five forms line up under each other.
+DESCRIPTION_STYLE = {"description_width": "170px"}
 
 
-def _message(severity: str, text: str = "") -> str:
+def message_html(severity: str, text: str = "") -> str:
+    """``text`` (escaped) after its severity's symbol, in its colour: how the form puts a reason beside a field."""
     symbol = _SYMBOLS[severity]
     body = f" {html.escape(text)}" if text else ""
-    return f"<span style='color:{_COLORS[severity]};line-height:1.2'>{symbol}{body}</span>"
+    return f"<span style='color:{COLORS[severity]};line-height:1.2'>{symbol}{body}</span>"
 
 
-def _reason(exc: BaseException) -> str:
+def reason_of(exc: BaseException) -> str:
+    """One line for an exception a widget callback caught: ``CODE: message`` for ours, the type otherwise.
+    Callbacks never raise (JupyterLab would show the traceback nowhere), so every part of the form puts
+    what went wrong on the form in these words."""
     if isinstance(exc, OctorunbookError):
         return f"{exc.code}: {exc.message}"
     return f"{type(exc).__name__}: {exc}"

@@ -6,7 +6,7 @@ from typing import Any
 
 from octorunbook.params.core import Parameters
 from octorunbook.targets.base import StoredCertificate, Target
-from octorunbook.ui.style import _reason
+from octorunbook.ui.style import reason_of
 
 
 class TargetView:
@@ -39,7 +39,7 @@ class TargetView:
 
                 self._windows = open_target(self.params, CommandRunner())
             except Exception as exc:  # not on Windows, not elevated, no Octopus: say so, do not fail
-                self._windows_error = f"cannot look at this host: {_reason(exc)}"
+                self._windows_error = f"cannot look at this host: {reason_of(exc)}"
         return self._windows, self._windows_error
 
     def store_exists(self, store: str) -> bool | None:

@@ -15,7 +15,7 @@ from octorunbook.findings import OctorunbookError
 from octorunbook.params.core import hostname_ok
 from octorunbook.redaction import env_name_ok, shown_env_name
 from octorunbook.ui.fields import SOURCE_FIELDS
-from octorunbook.ui.style import ERROR, INFO, OK, WARN, _reason
+from octorunbook.ui.style import ERROR, INFO, OK, WARN, reason_of
 from octorunbook.ui.target_view import TargetView
 
 
@@ -75,7 +75,7 @@ def field_problems(
         try:
             store_exists = view.store_exists(store)
         except Exception as exc:
-            found["store"] = (WARN, f"could not look at the target: {_reason(exc)}")
+            found["store"] = (WARN, f"could not look at the target: {reason_of(exc)}")
         if store_exists is False:
             found["store"] = (
                 ERROR,

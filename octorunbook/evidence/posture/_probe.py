@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-from octorunbook.evidence.tls import _client_context, _is_ip
+from octorunbook.evidence.tls import sni_for, unverified_context
 
 Outcome = Literal["accepted", "rejected", "untestable"]
 
@@ -88,7 +88,7 @@ def reason(exc: ssl.SSLError) -> str:
 
 
 def protocol_context(protocol: Protocol) -> ssl.SSLContext:
-    context = _client_context()
+    context = unverified_context()
     # Legacy versions only: lower the security level so this client will offer them at all. TLS 1.2 uses
     # OpenSSL's DEFAULT list (not Python's, which drops SHA-1 suites: a portal offering only those still
     # speaks TLS 1.2, and the suite rows say what is wrong with it).
@@ -103,7 +103,7 @@ def protocol_context(protocol: Protocol) -> ssl.SSLContext:
 def suite_context(suite: Suite) -> ssl.SSLContext:
     """Raises ssl.SSLError when this OpenSSL has no such suite (RC4 and 3DES are gone from OpenSSL 3's default
     provider, for instance)."""
-    context = _client_context()
+    context = unverified_context()
     context.set_ciphers(f"{suite.openssl}:@SECLEVEL=0" if suite.weak else suite.openssl)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -129,7 +129,7 @@ def handshake(address: str, port: int, sni: str, context: ssl.SSLContext, timeou
         return ProbeResult("untestable", refusal)
     try:
         with socket.create_connection((address, port), timeout=timeout) as raw:
-            with context.wrap_socket(raw, server_hostname=None if _is_ip(sni) else sni) as tls:
+            with context.wrap_socket(raw, server_hostname=sni_for(sni)) as tls:
                 cipher = tls.cipher()
                 detail = f"{tls.version()} {cipher[0] if cipher else ''}".strip()
                 return ProbeResult("accepted", detail, tls.getpeercert(binary_form=True))

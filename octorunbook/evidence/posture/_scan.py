@@ -36,7 +36,7 @@ from octorunbook.evidence.posture._report import (
     RowSeverity,
     finding_for,
 )
-from octorunbook.evidence.tls import _client_context, http_get, tls_handshake
+from octorunbook.evidence.tls import http_get, tls_handshake, unverified_context
 from octorunbook.findings import Finding, InputError, TargetError
 from octorunbook.params.core import hostname_ok
 
@@ -380,4 +380,4 @@ def scan(
 
 
 def _leaf(address: str, port: int, hostname: str, timeout: float) -> bytes | None:
-    return handshake(address, port, hostname, _client_context(), timeout).der
+    return handshake(address, port, hostname, unverified_context(), timeout).der

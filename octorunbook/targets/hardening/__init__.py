@@ -9,7 +9,6 @@ The proof of a hardening is the post-change :func:`octorunbook.evidence.posture.
 
 from __future__ import annotations
 
-from octorunbook.targets.hardening._plan import HardenableFront, HardeningPlan, RegistryChange, RegistryValue
 from octorunbook.targets.hardening.nginx import (
     NGINX_CIPHERS,
     NGINX_PROTOCOLS,
@@ -17,6 +16,7 @@ from octorunbook.targets.hardening.nginx import (
     nginx_directives,
     plan_nginx,
 )
+from octorunbook.targets.hardening.plan import HardenableFront, HardeningPlan, RegistryChange, RegistryValue
 from octorunbook.targets.hardening.windows import (
     SchannelApplied,
     SchannelState,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from octorunbook.targets.hardening._plan import HardeningPlan, RegistryChange
+from octorunbook.targets.hardening.plan import HardeningPlan, RegistryChange
 
 NGINX_PROTOCOLS = "TLSv1.2 TLSv1.3"
 NGINX_CIPHERS = ":".join(

@@ -39,7 +39,7 @@ from typing import Any
 from octorunbook.commands import CommandRunner, netsh_exe
 from octorunbook.findings import TargetError
 from octorunbook.targets.base import SslBinding
-from octorunbook.targets.hardening._plan import HardeningPlan, RegistryChange, RegistryValue
+from octorunbook.targets.hardening.plan import HardeningPlan, RegistryChange, RegistryValue
 from octorunbook.targets.windows.powershell import run_script, script_details, script_failure
 
 PROTOCOLS_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"

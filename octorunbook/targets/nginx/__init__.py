@@ -5,14 +5,13 @@
 
 from typing import TYPE_CHECKING
 
-from .front import DEFAULT_UPSTREAM, NginxFront, NginxSiteState
+from .front import NginxFront, NginxSiteState
 from .process import NginxInstallation, NginxVersion
 from .sandbox import NginxSandbox
 from .store import DEFAULT_ROOT, PemDirectoryStore
 
 __all__ = [
     "DEFAULT_ROOT",
-    "DEFAULT_UPSTREAM",
     "NginxFront",
     "NginxInstallation",
     "NginxSandbox",

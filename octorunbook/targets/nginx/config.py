@@ -37,7 +37,6 @@ import glob
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from urllib.parse import urlsplit
 
 from octorunbook.targets.hardening.nginx import NGINX_CIPHERS, NGINX_PROTOCOLS
 
@@ -50,13 +49,7 @@ HEADER = (
     "Remove this line to take the file over by hand.\n"
 )
 _INCLUDE = re.compile(r"^(?P<indent>[ \t]*)include[ \t]+(?P<pattern>\"[^\"]+\"|'[^']+'|[^;\s]+)[ \t]*;", re.M)
-_HOSTNAME = re.compile(
-    r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
-)
 _DIRECTIVE = re.compile(r"^[a-z_][a-z0-9_]*(\s+[^{};#\s]+)*;$")
-_UPSTREAM_HOST = re.compile(
-    r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?)$"
-)  # compose names have _
 
 
 @dataclass(frozen=True)
@@ -76,43 +69,6 @@ class SiteSettings:
     redirect_http: bool = True
     listen_address: str = ""
     extra_directives: tuple[str, ...] = ()
-
-
-def check_upstream(upstream: str) -> str:
-    """``http://host:port`` (or https): a host name or IP address, a port 1-65535, no user, no path, no
-    query, nothing nginx would read as syntax (nginx -t would refuse ``:99999`` only after 01 and 02 ran)."""
-    parts = urlsplit(upstream.strip())
-    try:
-        port = parts.port  # ValueError above 65535 or not a number
-    except ValueError:
-        port = 0
-    host = parts.netloc if port is None else parts.netloc.rsplit(":", 1)[0]
-    if (
-        parts.scheme not in {"http", "https"}
-        or not parts.hostname
-        or not _UPSTREAM_HOST.match(host)
-        or port == 0
-        or parts.path not in {"", "/"}
-        or parts.query
-        or parts.fragment
-        or re.search(r"[\s;{}'\"$#\\@]", upstream)
-    ):
-        raise InputError(
-            "NGINX_UPSTREAM_INVALID",
-            f"octopus_upstream {upstream!r} is not the address of Octopus's HTTP listener.",
-            "Give it as http://HOST:PORT, e.g. http://127.0.0.1:8080 (the Linux container listens on 8080).",
-        )
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def check_hostname(hostname: str) -> str:
-    if not _HOSTNAME.fullmatch(hostname or ""):
-        raise InputError(
-            "HOSTNAME_INVALID",
-            f"{hostname!r} cannot be an nginx server_name.",
-            "Use the name operators type in the browser, e.g. octopus.example.com.",
-        )
-    return hostname.lower()
 
 
 def check_directives(lines: tuple[str, ...]) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from octorunbook.files import read_limited
+from octorunbook.params.nginx import DEFAULT_UPSTREAM, check_hostname, check_upstream
 from octorunbook.targets.hardening.nginx import harden_server_block, plan_nginx
 
 from ...commands import CommandRunner
@@ -41,7 +42,7 @@ from . import config
 from .config import SiteSettings
 
 if TYPE_CHECKING:
-    from octorunbook.targets.hardening._plan import HardeningPlan
+    from octorunbook.targets.hardening.plan import HardeningPlan
 from .process import (
     MAX_CONFIG_FILE,
     NginxInstallation,
@@ -58,7 +59,6 @@ from .process import (
     workers,
 )
 
-DEFAULT_UPSTREAM = "http://127.0.0.1:8080"
 SITE_NAME = "octopus-portal.conf"
 
 
@@ -109,7 +109,7 @@ class NginxFront:
         self.nginx = installation
         self.runner = runner
         self.site_path = site_path or installation.conf_dir / "conf.d" / SITE_NAME
-        self.upstream = config.check_upstream(upstream)
+        self.upstream = check_upstream(upstream)
         self.port_mapper = port_mapper
         self.listen_address = listen_address
         self.extra_directives = config.check_directives(tuple(extra_directives))
@@ -192,7 +192,7 @@ class NginxFront:
         mapped = self.port_mapper or (lambda port: port)
         keep_http_server = intent.force_ssl or intent.keep_http
         return SiteSettings(
-            hostname=config.check_hostname(intent.hostname),
+            hostname=check_hostname(intent.hostname),
             https_port=mapped(intent.https_port),
             public_https_port=intent.https_port,
             fullchain=files.fullchain,

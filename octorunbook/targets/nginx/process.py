@@ -23,22 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from octorunbook.files import read_limited
+from octorunbook.params.nginx import unsafe_in_path
 
 from ...commands import CommandResult
 from ...findings import InputError, OctorunbookError, TargetError
 
 _PID_DIRECTIVE = re.compile(r"^\s*pid\s+([^;]+);", re.M)
 MAX_CONFIG_FILE = 1024 * 1024  # an nginx configuration file is kilobytes; a FIFO or /dev/zero is refused
-
-
-# What nginx reads as syntax in a path, quoted or not: end of directive, blocks, comments, quotes, escapes,
-# variables (ssl_certificate interpolates $), and control characters.
-NGINX_UNSAFE = re.compile(r"[;{}#'\"\\$\x00-\x1f\x7f]")
-
-
-def unsafe_in_path(path: str) -> str:
-    """The characters of ``path`` nginx would read as syntax (empty when it is safe to write)."""
-    return "".join(sorted(set(NGINX_UNSAFE.findall(path))))
 
 
 def nginx_path(path: Path | str, what: str = "path") -> str:

@@ -26,10 +26,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from octorunbook.params.nginx import unsafe_in_path
+
 from ...commands import CommandRunner
 from ...findings import CommandError, InputError, TargetError
 from .front import NginxFront
-from .process import NginxInstallation, alive, nginx_messages, nginx_path, unsafe_in_path
+from .process import NginxInstallation, alive, nginx_messages, nginx_path
 from .store import PemDirectoryStore
 
 DEFAULT_BIN = "/usr/sbin/nginx"

@@ -1,5 +1,5 @@
 """The built-in sandbox host: rehearse the whole procedure anywhere, unprivileged, on loopback."""
 
-from .host import DRILLS, Sandbox, default_sandbox_dir, ensure_sandbox
+from .host import DRILLS, Sandbox, ensure_sandbox
 
-__all__ = ["DRILLS", "Sandbox", "default_sandbox_dir", "ensure_sandbox"]
+__all__ = ["DRILLS", "Sandbox", "ensure_sandbox"]

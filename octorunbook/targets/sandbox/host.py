@@ -60,11 +60,6 @@ IIS_APP_ID = "{4DC3E181-E14B-4A21-B022-59FC669B0914}"
 OCTOPUS_VERSION = "2025.3.13578"
 
 
-def default_sandbox_dir() -> Path:
-    home = os.environ.get("OCTORUNBOOK_HOME") or str(Path.home() / ".octorunbook")
-    return Path(home) / "sandbox"
-
-
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -480,4 +475,4 @@ def ensure_sandbox(root: Path, front: str = "httpsys") -> Sandbox:
     return sandbox
 
 
-__all__ = ["DRILLS", "OCTOPUS_APP_ID", "Sandbox", "default_sandbox_dir", "ensure_sandbox"]
+__all__ = ["DRILLS", "OCTOPUS_APP_ID", "Sandbox", "ensure_sandbox"]

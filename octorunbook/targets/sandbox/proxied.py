@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from octorunbook.params.nginx import OCTOPUS_HTTP_PORT
+
 from ...commands import CommandRunner
 from ...findings import InputError, OctorunbookError
 from ..nginx import NginxSandbox
@@ -24,7 +26,7 @@ from ..octopus import OctopusServer
 from ..octopus.proxied import ProxiedOctopusInstance
 from ..protocols import TargetParts
 
-UPSTREAM_PORT = 8080  # where the Linux container serves plain HTTP
+UPSTREAM_PORT = OCTOPUS_HTTP_PORT  # the stand-in serves plain HTTP where the Linux container does
 
 
 class Sandbox(Protocol):

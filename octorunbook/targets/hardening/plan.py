@@ -1,9 +1,15 @@
-"""The hardening plan as a value: exact changes, exact commands, what it needs and what it may break."""
+"""The hardening plan as a value: exact changes, exact commands, what it needs and what it may break.
+
+Public beyond this folder: a TLS front that owns its settings (nginx's) answers runbook 05 with these
+values through :class:`HardenableFront`, so the front and the planners here share one plan type.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = ["HardenableFront", "HardeningPlan", "RegistryChange", "RegistryValue", "Strategy", "Value"]
 
 Strategy = Literal["per-binding", "schannel", "nginx"]
 Value = int | str | None
