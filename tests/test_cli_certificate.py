@@ -11,7 +11,7 @@ import certcorpus as cc
 import pytest
 
 from octorunbook.certificates import load_pfx_file
-from octorunbook.cli.main import certificate as _cli_certificate
+from octorunbook.cli import certificate as _cli_certificate
 from octorunbook.redaction import Secret
 
 ENV = "CLI_TEST_PFX_PASSWORD"

@@ -51,7 +51,20 @@ def check_passed_parameters(nb: Any) -> None:
     for problem in params.check():
         if problem.severity == "error":
             raise ParameterError(problem.code, problem.message, problem.remedy)
+    require_target_fit(params)
     require_password(params)
+
+
+def require_target_fit(params: Any) -> None:
+    """The target's half of the parameter check (a sandbox made for the other front), before a kernel."""
+    from octorunbook.findings import InputError
+    from octorunbook.params.core import ParameterError
+    from octorunbook.targets import require_fit
+
+    try:
+        require_fit(params)
+    except InputError as exc:
+        raise ParameterError(exc.code, exc.message, exc.remedy) from None
 
 
 def require_password(params: Any) -> None:

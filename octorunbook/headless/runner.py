@@ -70,11 +70,12 @@ def preflight(params: Parameters) -> Path:
     and an audit folder that can really be written. Raises :class:`ParameterError`; returns the folder.
     """
     from octorunbook.audit.store import probe_audit_dir
-    from octorunbook.headless.papermill_hook import require_password
+    from octorunbook.headless.papermill_hook import require_password, require_target_fit
 
     for problem in params.check():
         if problem.severity == "error":
             raise ParameterError(problem.code, problem.message, problem.remedy)
+    require_target_fit(params)
     try:
         require_password(params)
     except InputError as exc:
