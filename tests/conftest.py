@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The shared kits beside this file (nginxkit, certcorpus, tlsserver, fakes, ...) are imported by their bare names.
+# tests/ is a package, so that tests in different folders may share a basename (tests/targets/nginx/test_store.py,
+# tests/targets/windows/test_store.py); pytest then puts the repository root on sys.path, not tests/. tests/ goes
+# last, so that a test folder named after a library (tests/acme) never shadows the library.
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.append(_TESTS)
 
 pytest_plugins = ("nginxkit",)  # the nginx fixtures: a real nginx under a private prefix
 

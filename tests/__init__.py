@@ -1,0 +1,1 @@
+"""The specification of octorunbook: tests/<folder>/test_<module>.py beside the module each one specifies."""
