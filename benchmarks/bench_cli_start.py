@@ -8,7 +8,7 @@ Where the time went (``python -X importtime``, before): every start imported nbf
 format checkers and rfc3987_syntax's grammar: 1.8 s), cryptography through the certificate commands
 (90 ms) and the sandbox package (40 ms) just to build the parser. Now the parser builds only the command
 being run, and nbformat / nbconvert / cryptography are imported inside the functions that use them;
-``tests/test_cli_start.py`` keeps it that way. ``certificate check`` of a PFX pays for the PKCS#12 key
+``tests/cli/test_main.py`` keeps it that way. ``certificate check`` of a PFX pays for the PKCS#12 key
 derivation itself (~70 ms in ``pkcs12.load_key_and_certificates``), so the aim is measured on a PEM
 certificate and the PFX figure is printed beside it.
 
@@ -42,9 +42,10 @@ def timed(argv: list[str], runs: int, env: dict[str, str]) -> tuple[float, float
 
 def fixtures(folder: Path, env: dict[str, str]) -> tuple[Path, Path, Path, Path]:
     """An audit folder of 3 records, a PFX, and the same certificate and key as PEM files."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root: tests is a package
     from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
-    from test_auditlog import store_several
+
+    from tests.audit.test_audit import store_several
 
     audit = folder / "audit"
     store_several(audit, 3, html=False)

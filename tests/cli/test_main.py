@@ -38,7 +38,7 @@ def test_octorunbook_help_imports_no_notebook_library_nor_cryptography() -> None
 
 
 def test_audit_list_imports_no_notebook_library(tmp_path: Path) -> None:
-    from test_auditlog import store_several
+    from tests.audit.test_audit import store_several
 
     store_several(tmp_path, 2, html=False)
     assert not imported_modules("-m", "octorunbook.cli.main", "audit", "list", str(tmp_path)) & set(HEAVY)

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_auditlog import make_notebook, make_result, manifest_lines, store_several
-from test_cli_audit import run
 
 from octorunbook.audit import files
 from octorunbook.audit.chain import MANIFEST_NAME, canonical, line_hash, verify_audit_dir
@@ -20,6 +18,8 @@ from octorunbook.audit.listing import list_records
 from octorunbook.audit.signing import SIGNING_KEY_ENV, generate_key_pair, load_public_key
 from octorunbook.audit.store import prepare_audit_dir, store_record
 from octorunbook.findings import InputError
+from tests.audit.test_audit import make_notebook, make_result, manifest_lines, store_several
+from tests.cli.test_audit import run
 
 
 @pytest.fixture

@@ -25,13 +25,13 @@ from typing import Any
 
 import nbformat
 import pytest
-from test_auditlog import make_notebook, make_result, manifest_lines, store_several
 
 from octorunbook.audit.claims import CLAIM_SUFFIX, read_own_notebook, save_running_notebook
 from octorunbook.audit.files import make_dir
 from octorunbook.audit.signing import SIGNING_KEY_ENV, generate_key_pair
 from octorunbook.audit.store import prepare_audit_dir
 from octorunbook.findings import OctorunbookError
+from tests.audit.test_audit import make_notebook, make_result, manifest_lines, store_several
 
 BIN = Path(sys.executable).parent
 MARKER = "PLANTED-BY-SOMEONE-ELSE"

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_auditlog import THUMBPRINT, make_notebook, make_result, store_several
 
 from octorunbook.audit.chain import MANIFEST_NAME
 from octorunbook.audit.store import store_record
 from octorunbook.cli.audit import register
+from tests.audit.test_audit import THUMBPRINT, make_notebook, make_result, store_several
 
 
 def run(argv: list[str]) -> int:
