@@ -45,12 +45,12 @@ $(SSLYZE_VENV)/.installed-stamp: pyproject.toml
 	touch $@
 
 sslyze: $(SSLYZE_VENV)/.installed-stamp
-	OCTORUNBOOK_REQUIRE_SSLYZE=1 $(SSLYZE_VENV)/bin/pytest -q -p no:cacheprovider tests/test_posture_sslyze.py
+	OCTORUNBOOK_REQUIRE_SSLYZE=1 $(SSLYZE_VENV)/bin/pytest -q -p no:cacheprovider tests/evidence/posture/test_sslyze.py
 
 test: lint typecheck unit sslyze
 
 screenshots: install
-	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/test_browser.py -q
+	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/ui/test_ui.py -q
 
 bench: install
 	$(BIN)/python benchmarks/bench_runbooks.py

@@ -116,7 +116,9 @@ def test_sslyze_backend_is_an_explained_input_error_when_not_installed(tmp_path:
     except ImportError:
         pass
     else:
-        pytest.skip("sslyze is installed here; the backend itself is tested in test_posture_sslyze")
+        pytest.skip(
+            "sslyze is installed here; the backend itself is tested in evidence/posture/test_sslyze.py"
+        )
     from octorunbook.evidence.posture.sslyze import scan_into
     from octorunbook.findings import InputError
 

@@ -31,7 +31,7 @@ import pytest
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 # The README's gallery is refreshed with `make screenshots` (OCTORUNBOOK_UPDATE_SCREENSHOTS=1); a plain
 # test run saves its screenshots and action lists under the temp dir, so it never dirties the checkout.

@@ -24,7 +24,7 @@ from octorunbook.ops.schedule import RENEW_SUBCOMMAND, Schedule, octorunbook_exe
 from octorunbook.ops.schedule_systemd import crontab_line, systemd_running, unit_texts
 from octorunbook.targets.windows.powershell import POWERSHELL_OPTIONS, script_path
 
-FAKES = Path(__file__).resolve().parent / "fakes"
+FAKES = Path(__file__).resolve().parents[1] / "fakes"
 sys.path.insert(0, str(FAKES))
 from schedule_powershell import protect, unprotect  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""``octorunbook fleet summary``: usage errors (the per-node rows are proven by tests/test_ansible_rollout.py)."""
+"""``octorunbook fleet summary``: usage errors (the per-node rows are proven by tests/ops/test_fleet_rollout.py)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.params.core import Parameters
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 BIN = Path(sys.executable).parent
 

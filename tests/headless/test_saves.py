@@ -27,7 +27,7 @@ from octorunbook.headless.runner import run_all, run_procedure
 from octorunbook.headless.saves import SCHEME, SUMMARY_TAG, RedactingHandler, register_handler
 from octorunbook.redaction import MASK, SECRETS
 
-PACKAGE = Path(__file__).resolve().parent.parent / "octorunbook"
+PACKAGE = Path(__file__).resolve().parents[2] / "octorunbook"
 
 
 @pytest.fixture

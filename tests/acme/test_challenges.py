@@ -24,8 +24,8 @@ from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.params.core import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Parameters
 
-ROOT = Path(__file__).resolve().parent.parent
-FAKES = Path(__file__).resolve().parent / "fakes"
+ROOT = Path(__file__).resolve().parents[2]
+FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
 
 def codes(**values: Any) -> list[str]:
