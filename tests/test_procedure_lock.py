@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
-from test_safe_change import import_and_verify
 
 from octorunbook.headless.inline import run_inline
 from octorunbook.runbooks import bind
 from octorunbook.targets.lock import holder_name
 from octorunbook.targets.sandbox import Sandbox
+from tests.runbooks.test_bind import import_and_verify
 
 
 def _cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:

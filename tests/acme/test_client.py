@@ -189,7 +189,7 @@ def test_the_account_is_registered_once_and_reused_for_the_next_order(
 def test_renewal_by_04_through_acme_has_zero_failed_requests_from_a_client_probing_every_20_ms(
     sandbox: Sandbox, pebble: Pebble, params_for: Any
 ) -> None:
-    from test_renew import Prober
+    from tests.runbooks.test_renew import Prober
 
     params = acme_params(params_for, sandbox, pebble)
     first = run_inline("01-import-certificate", params)

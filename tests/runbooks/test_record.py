@@ -11,7 +11,7 @@ import pytest
 from octorunbook.headless.inline import run_inline
 from octorunbook.runbooks.record import json_schema, require_valid
 
-SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "result-record.schema.json"
+SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "result-record.schema.json"
 
 
 def test_the_published_schema_is_the_one_generated_from_the_declarations() -> None:

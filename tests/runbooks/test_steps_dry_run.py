@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from test_safe_change import snapshot
 
 from octorunbook.audit.records import extract_result
 from octorunbook.cli.main import main
 from octorunbook.targets.base import memory_name
 from octorunbook.targets.sandbox import Sandbox
+from tests.runbooks.test_bind import snapshot
 
 
 def records(audit: Path) -> dict[str, dict[str, Any]]:

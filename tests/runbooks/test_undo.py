@@ -15,7 +15,6 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
-from test_safe_change import import_and_verify, snapshot
 
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import http_get, tls_handshake
@@ -25,6 +24,7 @@ from octorunbook.runbooks.restore_parts import observed, topology
 from octorunbook.runbooks.undo import Checkpoint, checkpoint_name, read_checkpoint
 from octorunbook.targets.protocols import PortalIntent
 from octorunbook.targets.sandbox import Sandbox
+from tests.runbooks.test_bind import import_and_verify, snapshot
 
 JOURNAL = checkpoint_name("OctopusServer")
 

@@ -104,8 +104,9 @@ EXPECTED_CODES = {
 }
 
 
-# legacy-tls is not a failure: it models a server whose SCHANNEL still accepts TLS 1.0/1.1 (tests/test_harden.py);
-# hang-after-swap neither: it holds a renewal between swap and proof to be killed (tests/test_renewal_journal.py)
+# legacy-tls is not a failure: it models a server whose SCHANNEL still accepts TLS 1.0/1.1
+# (runbooks/test_harden.py); hang-after-swap neither: it holds a renewal between swap and proof to be killed
+# (runbooks/test_restore_renewal.py)
 @pytest.mark.parametrize("drill", [d for d in DRILLS if d not in {"legacy-tls", "hang-after-swap"}])
 def test_every_drill_fails_with_its_code_and_rolls_back(
     make_sandbox: Any, params_for: Any, drill: str
