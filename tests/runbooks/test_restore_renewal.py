@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from test_windows_notebooks import _run, windows_host  # noqa: F401 - the fixture, used by name
 
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.headless.inline import run_inline
@@ -26,6 +25,7 @@ from octorunbook.runbooks.undo import Checkpoint, checkpoint_name
 from octorunbook.targets.base import BindingState
 from octorunbook.targets.sandbox import Sandbox
 from tests.runbooks.test_renew import RENEW, first_binding, served
+from tests.targets.windows.test_windows import _run, windows_host  # noqa: F401 - the fixture, used by name
 
 JOURNAL = checkpoint_name("OctopusServer")
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="finds the kernel through /proc")

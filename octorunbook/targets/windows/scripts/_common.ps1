@@ -2,7 +2,7 @@
 # functions only and prints nothing, so every script still prints exactly one JSON object.
 #
 # Windows PowerShell 5.1 safe: no ?. or ?? operators, no ternary, no ConvertTo-Json -AsArray
-# (tests/test_windows_scripts.py parses every script and checks these rules).
+# (tests/targets/windows/test_scripts.py parses every script and checks these rules).
 # The console is left alone: the scripts never set [Console]::OutputEncoding (that would last for the rest
 # of an interactive session); they print ASCII-only JSON instead, which reads the same in every code page.
 # Values handed back are plain strings, numbers and booleans; dates are formatted here, never serialised

@@ -55,7 +55,7 @@ STRONG = (
 def windows(fake: FakeWindows) -> FakeWindows:
     """The shared stand-ins, with powershell answering the SCHANNEL scripts (tests/fakes/schannel.py)."""
     wrapper = fake.bin / "powershell"
-    program = Path(__file__).resolve().parent / "fakes" / "schannel.py"
+    program = Path(__file__).resolve().parents[2] / "fakes" / "schannel.py"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{program}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     return fake

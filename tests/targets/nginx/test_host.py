@@ -2,7 +2,7 @@
 `target: nginx`.
 
 What the parts do on their own (the server block, nginx -t, reload, restore, the PEM store) is
-specified in test_nginx_front, test_nginx_config and test_nginx_store; here the same behaviour is
+specified beside this file in test_front, test_config and test_store; here the same behaviour is
 proven through the runbooks an operator runs (01 → 02 → 03, papermill or in-process), with their
 records, codes and rollback.
 """

@@ -31,7 +31,7 @@ try:
 except ImportError:  # tests/ is a package
     from tests.fakes import FakeWindows, raises_code
 
-FAKES = Path(__file__).resolve().parent / "fakes"
+FAKES = Path(__file__).resolve().parents[2] / "fakes"
 sys.path.insert(0, str(FAKES))
 from acl_powershell import (  # noqa: E402
     A_USER,
