@@ -204,7 +204,7 @@ def test_first_binding_through_octorunbook_run_then_a_rerun_is_unchanged_without
     front_nginx: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
     """Also the canary: a PFX password never reaches any file the procedure writes."""
-    from test_canary import _files_containing, _pfx
+    from tests.test_redaction_canary import _files_containing, _pfx
 
     sandbox = front_nginx()
     canary = "canary-" + secrets.token_hex(12)
