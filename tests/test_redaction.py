@@ -29,6 +29,8 @@ from octorunbook.findings import InputError
 from octorunbook.params.core import Parameters
 from octorunbook.redaction import MASK, SECRETS, Secret
 
+pytestmark = pytest.mark.canary
+
 BIN = Path(sys.executable).parent
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -177,6 +177,7 @@ def test_an_authorisation_the_ca_cannot_be_asked_about_is_unknown_with_the_reaso
     assert entry["status"] == "unknown" and "badNonce" in entry["unknown_because"]
 
 
+@pytest.mark.windows
 def test_account_folder_is_taken_for_administrators_reset_then_limited_to_administrators_and_system(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -223,6 +224,7 @@ def windows_run() -> Any:
     return SimpleNamespace(require_target=lambda: target, state={}, runner=target.runner)
 
 
+@pytest.mark.windows
 def test_windows_http01_listener_runs_the_script_with_the_exact_argv_and_stops_after_validation(
     acme_powershell: Path,
 ) -> None:
@@ -257,6 +259,7 @@ def test_windows_http01_listener_runs_the_script_with_the_exact_argv_and_stops_a
     assert not Path(stop_file).parent.exists(), "the stop/ready files are removed"
 
 
+@pytest.mark.windows
 def test_windows_listener_refused_by_httpsys_is_acme_listener_failed_with_its_message(
     acme_powershell: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,6 +269,7 @@ def test_windows_listener_refused_by_httpsys_is_acme_listener_failed_with_its_me
     assert failure.value.code == "ACME_LISTENER_FAILED" and "Access is denied" in failure.value.message
 
 
+@pytest.mark.windows
 def test_the_listener_script_is_windows_powershell_51_syntax_and_unregisters_in_finally() -> None:
     from octorunbook.targets.windows.powershell import script_path
 

@@ -23,7 +23,7 @@ from octorunbook.headless.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
 BIN = Path(sys.executable).parent
-pytestmark = pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON)
+pytestmark = [pytest.mark.acme, pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON)]
 
 
 @pytest.fixture
@@ -241,6 +241,7 @@ def test_an_unreachable_directory_is_acme_unreachable_and_changes_nothing(
     assert not [c for c in record["commands"] if c["mutating"]] and not record["changes"]
 
 
+@pytest.mark.canary
 def test_external_account_binding_uses_the_hmac_from_the_environment_and_writes_it_nowhere(
     sandbox: Sandbox, make_pebble: Any, params_for: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -468,6 +468,7 @@ def notebook_with_secret_everywhere(secret: str) -> Any:
     return nb
 
 
+@pytest.mark.canary
 def test_a_canary_secret_never_reaches_any_file_in_the_audit_dir(tmp_path: Path, canary: str) -> None:
     store_record(tmp_path, notebook_with_secret_everywhere(canary))
     store_record(tmp_path, make_notebook(make_result()))

@@ -389,6 +389,7 @@ def test_check_imports_nothing_heavy(sandbox: Any, tmp_path: Path) -> None:
 
 
 # -- Windows: the same check through the stand-in netsh and PowerShell, read-only ---------------------------
+@pytest.mark.windows
 def test_check_on_windows_reads_the_binding_with_netsh_and_changes_nothing(
     fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

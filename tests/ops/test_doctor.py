@@ -38,6 +38,7 @@ def _checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in report["checks"]}
 
 
+@pytest.mark.windows
 def test_doctor_runs_every_read_only_script_and_changes_nothing(
     fake: FakeWindows, bound: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -82,6 +83,7 @@ def test_doctor_runs_every_read_only_script_and_changes_nothing(
     assert "✔ HTTP.sys binding 0.0.0.0:443" in out and "nothing was changed" in out
 
 
+@pytest.mark.windows
 def test_the_report_is_redacted(fake: FakeWindows, bound: str, tmp_path: Path) -> None:
     report_path = tmp_path / "report.json"
     main(["doctor", "--target", "windows", "--report", str(report_path)])
@@ -91,6 +93,7 @@ def test_the_report_is_redacted(fake: FakeWindows, bound: str, tmp_path: Path) -
     assert "<computer-name-" in text and bound in text  # thumbprints stay: they identify nothing
 
 
+@pytest.mark.windows
 def test_doctor_records_a_failing_probe_and_goes_on(fake: FakeWindows, tmp_path: Path) -> None:
     fake.scenario("constrained_language")
     report_path = tmp_path / "report.json"
@@ -100,6 +103,7 @@ def test_doctor_records_a_failing_probe_and_goes_on(fake: FakeWindows, tmp_path:
     assert "HTTP.sys binding 0.0.0.0:443" in checks
 
 
+@pytest.mark.windows
 def test_the_read_only_runner_refuses_a_change(fake: FakeWindows) -> None:
     with raises_code("DOCTOR_REFUSED_CHANGE"):
         ReadOnlyRunner().run([fake.netsh, "http", "delete", "sslcert", "ipport=0.0.0.0:443"], mutating=True)

@@ -139,6 +139,7 @@ def test_fleet_summary_reports_a_fetched_copy_that_was_tampered_with(
     assert "node2" in done.stdout and "audit chain broken" in done.stdout
 
 
+@pytest.mark.canary
 def test_secret_canaries_reach_no_file_the_playbook_runs_left(
     cluster: Cluster, first_rollout: dict[str, Any], second_run: dict[str, Any], renewal: dict[str, Any]
 ) -> None:

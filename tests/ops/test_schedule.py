@@ -59,6 +59,7 @@ def secret_file(tmp_path: Path, name: str = "octorunbook-renew") -> Path:
 
 
 # -- Windows -------------------------------------------------------------------------------------------
+@pytest.mark.windows
 def test_windows_install_registers_a_daily_system_task_with_the_exact_argv(
     win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -79,6 +80,7 @@ def test_windows_install_registers_a_daily_system_task_with_the_exact_argv(
     assert not secret_file(tmp_path).exists()  # a self-signed source has no password to keep
 
 
+@pytest.mark.windows
 def test_windows_show_and_remove_read_and_unregister_the_task(
     win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,6 +107,7 @@ def test_windows_show_and_remove_read_and_unregister_the_task(
     ]
 
 
+@pytest.mark.windows
 def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_environment(
     win: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,6 +168,7 @@ def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_
             assert canary.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.windows
 def test_windows_pfx_source_without_the_password_refuses_and_registers_nothing(
     win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -176,6 +180,7 @@ def test_windows_pfx_source_without_the_password_refuses_and_registers_nothing(
     assert win.calls("powershell") == []
 
 
+@pytest.mark.windows
 def test_windows_install_not_elevated_is_a_coded_error(
     win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -184,6 +189,7 @@ def test_windows_install_not_elevated_is_a_coded_error(
     assert "NOT_ELEVATED" in capsys.readouterr().err
 
 
+@pytest.mark.windows
 def test_schedule_scripts_are_windows_powershell_51_and_register_as_system() -> None:
     names = (
         "register-renewal-task.ps1",
@@ -202,6 +208,7 @@ def test_schedule_scripts_are_windows_powershell_51_and_register_as_system() -> 
     assert "Unregister-ScheduledTask" in script_path("remove-renewal-task.ps1").read_text(encoding="utf-8")
 
 
+@pytest.mark.windows
 def test_fake_dpapi_output_never_holds_the_plaintext() -> None:
     assert b"hunter2" not in protect("hunter2") and unprotect(protect("hunter2")) == "hunter2"
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trustme
 from nginxkit import HOSTNAME, NGINX, needs_nginx
 
@@ -18,6 +19,8 @@ from octorunbook.evidence.tls import tls_handshake
 from octorunbook.findings import OctorunbookError
 from octorunbook.params.core import Parameters
 from octorunbook.runbooks.undo import checkpoint_name
+
+pytestmark = pytest.mark.redteam
 
 
 # ---- for the lead: the rollback proof of runbook 03 (parts_journal.restore_parts) --------------------

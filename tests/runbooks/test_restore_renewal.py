@@ -282,6 +282,7 @@ def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding
     assert "0.0.0.0:8443" in kept["message"]
 
 
+@pytest.mark.windows
 def test_on_windows_a_killed_renewal_is_restored_through_netsh_and_powershell_without_a_restart(
     windows_host: dict[str, Any],  # noqa: F811 - the fixture imported above
 ) -> None:

@@ -380,6 +380,7 @@ def test_step_by_step_runs_each_notebook_in_jupyterlab(lab: Lab, page: Any) -> N
     assert len(operator.actions) <= STEP_BY_STEP_ACTIONS, "\n".join(lines)
 
 
+@pytest.mark.canary
 def test_password_typed_into_the_form_never_reaches_disk(lab: Lab, page: Any, tmp_path: Path) -> None:
     """The canary again, through the JupyterLab form: PFX source, password typed (no variable set)."""
     import trustme

@@ -72,6 +72,7 @@ def registry(fake: FakeWindows) -> dict[str, dict[str, Any]]:
     return json.loads((fake.root / "registry.json").read_text())
 
 
+@pytest.mark.windows
 def test_read_schannel_runs_the_script_with_the_exact_argv_and_reads_exact_values(
     windows: FakeWindows, runner: CommandRunner
 ) -> None:
@@ -95,6 +96,7 @@ def test_read_schannel_runs_the_script_with_the_exact_argv_and_reads_exact_value
     assert state.get(TLS11, "Enabled").value is None  # type: ignore[union-attr]
 
 
+@pytest.mark.windows
 def test_schannel_plan_on_a_default_server_2016_lists_the_exact_changes_reboot_and_clients(
     windows: FakeWindows, runner: CommandRunner
 ) -> None:
@@ -118,6 +120,7 @@ def test_schannel_plan_on_a_default_server_2016_lists_the_exact_changes_reboot_a
     assert windows.calls("netsh") == []  # planning never touches HTTP.sys
 
 
+@pytest.mark.windows
 def test_server_2019_plans_the_per_binding_flag_first_with_exact_netsh_argv(
     windows: FakeWindows, runner: CommandRunner
 ) -> None:
@@ -136,6 +139,7 @@ def test_server_2019_plans_the_per_binding_flag_first_with_exact_netsh_argv(
     assert plan_windows(state, None).strategy == "schannel"  # no binding yet: machine-wide
 
 
+@pytest.mark.windows
 def test_server_2022_cipher_order_leads_with_the_tls13_suites(
     windows: FakeWindows, runner: CommandRunner
 ) -> None:
@@ -145,6 +149,7 @@ def test_server_2022_cipher_order_leads_with_the_tls13_suites(
     assert order.after == "TLS_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256," + STRONG
 
 
+@pytest.mark.windows
 def test_plan_changes_only_the_difference_and_reenables_a_disabled_tls12(
     windows: FakeWindows, runner: CommandRunner
 ) -> None:
@@ -168,6 +173,7 @@ def test_plan_changes_only_the_difference_and_reenables_a_disabled_tls12(
     assert not any("SchUseStrongCrypto" in n for n in plan.notes)
 
 
+@pytest.mark.windows
 def test_apply_writes_exact_values_exports_the_previous_ones_and_rollback_restores_them(
     windows: FakeWindows, runner: CommandRunner, tmp_path: Path
 ) -> None:
@@ -216,6 +222,7 @@ def test_apply_writes_exact_values_exports_the_previous_ones_and_rollback_restor
     assert restored == before
 
 
+@pytest.mark.windows
 def test_apply_without_elevation_is_not_elevated_and_leaves_the_backup(
     windows: FakeWindows, runner: CommandRunner, tmp_path: Path
 ) -> None:
@@ -233,6 +240,7 @@ def test_apply_without_elevation_is_not_elevated_and_leaves_the_backup(
     assert not (windows.root / "registry.json").exists()
 
 
+@pytest.mark.windows
 def test_an_unknown_answer_shape_is_refused_not_guessed() -> None:
     with pytest.raises(OctorunbookError, match="^SCHANNEL_UNREADABLE:"):
         parse_schannel(

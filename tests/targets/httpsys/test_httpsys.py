@@ -17,6 +17,8 @@ try:
 except ImportError:  # tests/ is a package
     from tests.fakes import IIS_APP_ID, OCTOPUS_APP_ID, FakeWindows, raises_code
 
+pytestmark = pytest.mark.windows
+
 HASH = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"
 
 

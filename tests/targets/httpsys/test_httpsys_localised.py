@@ -24,6 +24,8 @@ try:
 except ImportError:  # tests/ is a package
     from tests.fakes import OCTOPUS_APP_ID, FakeWindows, make_pfx, raises_code, thumbprint
 
+pytestmark = pytest.mark.windows
+
 HASH = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"
 PASSWORD = "pfx-password-for-localised-tests"
 

@@ -200,6 +200,7 @@ def test_the_debian_defaults_of_target_nginx_are_valid_parameters() -> None:
 
 
 # ---- the procedure through papermill ----------------------------------------------------------
+@pytest.mark.canary
 def test_first_binding_through_octorunbook_run_then_a_rerun_is_unchanged_without_reload(
     front_nginx: Callable[..., Sandbox], tmp_path: Path
 ) -> None:

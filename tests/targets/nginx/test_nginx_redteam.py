@@ -31,6 +31,8 @@ from octorunbook.targets.nginx import (
 from octorunbook.targets.nginx.config import SiteSettings, render
 from octorunbook.targets.nginx.process import is_master
 
+pytestmark = pytest.mark.redteam
+
 BIN = Path(sys.executable).parent
 
 

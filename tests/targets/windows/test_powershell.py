@@ -24,6 +24,8 @@ try:
 except ImportError:  # tests/ is a package
     from tests.fakes import FakeWindows, make_pfx, raises_code, thumbprint
 
+pytestmark = pytest.mark.windows
+
 PASSWORD = "pfx-password-for-hardening-tests"
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
 SCRIPTS = sorted(p for p in SCRIPTS_DIR.glob("*.ps1") if p.name != "_common.ps1")

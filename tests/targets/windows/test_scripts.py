@@ -20,6 +20,8 @@ import tree_sitter
 import tree_sitter_powershell
 import yaml
 
+pytestmark = pytest.mark.windows
+
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPTS = sorted((ROOT / "octorunbook" / "targets" / "windows" / "scripts").glob("*.ps1"))
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))

@@ -31,6 +31,8 @@ try:
 except ImportError:  # tests/ is a package
     from tests.fakes import FakeWindows, raises_code
 
+pytestmark = pytest.mark.windows
+
 FAKES = Path(__file__).resolve().parents[2] / "fakes"
 sys.path.insert(0, str(FAKES))
 from acl_powershell import (  # noqa: E402

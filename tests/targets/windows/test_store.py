@@ -41,6 +41,8 @@ try:
 except ImportError:  # tests/ is a package
     from tests.fakes import FakeWindows, install, make_pfx, raises_code, thumbprint
 
+pytestmark = pytest.mark.windows
+
 PASSWORD = "correct horse battery staple"
 OPTIONS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File"]
 
@@ -162,6 +164,7 @@ def test_every_script_octorunbook_runs_is_shipped_next_to_its_helper() -> None:
 
 
 # -- secrets ---------------------------------------------------------------------------------------
+@pytest.mark.canary
 def test_canary_password_travels_only_in_the_child_environment(
     fake: FakeWindows, store: WindowsCertificateStore, runner: CommandRunner, tmp_path: Path
 ) -> None:

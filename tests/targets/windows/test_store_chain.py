@@ -22,6 +22,8 @@ try:
 except ImportError:  # tests/ is a package
     from tests.fakes import FakeWindows, raises_code
 
+pytestmark = pytest.mark.windows
+
 PASSWORD = "pfx-password-for-chain-tests"
 
 

@@ -27,6 +27,8 @@ try:  # rootdir-relative when pytest puts tests/ on sys.path (rootdir conftest m
 except ImportError:  # pragma: no cover
     from tests.fakes import install
 
+pytestmark = pytest.mark.windows
+
 BIN = Path(sys.executable).parent
 PASSWORD = "win-canary-Pa55word!"
 
@@ -93,6 +95,7 @@ def _run(host: dict[str, Any]) -> tuple[subprocess.CompletedProcess[str], list[d
     return done, [r for r in records if r]
 
 
+@pytest.mark.canary
 def test_windows_target_runs_all_three_notebooks_on_the_stand_ins(windows_host: dict[str, Any]) -> None:
     done, records = _run(windows_host)
     assert done.returncode == 0, done.stdout + done.stderr
