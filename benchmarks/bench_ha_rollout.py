@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+# tests/ last: its folders mirror the package (tests/acme) and must not shadow the libraries of the same name
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
 
 from ansiblekit import ANSIBLE_PLAYBOOK, Cluster  # noqa: E402
 
