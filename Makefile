@@ -8,7 +8,7 @@ FRONT  ?= httpsys
 DEMO   := demo/$(if $(filter nginx,$(FRONT)),nginx,sandbox)
 AUDIT  := demo/$(if $(filter nginx,$(FRONT)),nginx-audit,audit)
 
-.PHONY: install demo test lint typecheck unit sslyze bench clean stop-demo screenshots
+.PHONY: install demo test lint typecheck unit sslyze bench clean stop-demo screenshots crash crash-points
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,6 +48,14 @@ sslyze: $(SSLYZE_VENV)/.installed-stamp
 	OCTORUNBOOK_REQUIRE_SSLYZE=1 $(SSLYZE_VENV)/bin/pytest -q -p no:cacheprovider tests/evidence/posture/test_sslyze.py
 
 test: lint typecheck unit sslyze
+
+# The crash campaign at every point (`make test` kills each procedure at a sample of its points), and the
+# list of points rewritten from an uninterrupted run of each procedure (review the diff like code).
+crash: install
+	OCTORUNBOOK_CRASH_ALL=1 $(BIN)/pytest -q -p no:cacheprovider -m crash tests/test_crash_campaign.py
+
+crash-points: install
+	OCTORUNBOOK_CRASH_UPDATE=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_crash_campaign.py -k uninterrupted
 
 screenshots: install
 	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/ui/test_ui.py -q

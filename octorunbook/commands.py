@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ntpath
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import crashpoints
 from .findings import CommandError, InputError
 from .redaction import SECRETS, Secret, looks_like_secret_name
 
@@ -119,6 +121,8 @@ class CommandRunner:
         for name, secret in (secret_env or {}).items():
             child_env[name] = secret.reveal()
         redacted = tuple(SECRETS.redact(a) for a in argv)
+        point = command_point(argv)
+        crashpoints.reached(point + ":before")
         started = time.monotonic()
         try:
             proc = subprocess.run(
@@ -156,6 +160,7 @@ class CommandRunner:
             ) from None
         seconds = time.monotonic() - started
         self._record(CommandRecord(redacted, proc.returncode, seconds, mutating, label))
+        crashpoints.reached(point + ":after")
         return CommandResult(
             redacted,
             proc.returncode,
@@ -172,6 +177,28 @@ class CommandRunner:
     @property
     def mutating_records(self) -> list[CommandRecord]:
         return [r for r in self.records if r.mutating]
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
+_OPTION = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]*")
+
+
+def command_point(argv: Sequence[str]) -> str:
+    """The crash point of a command (``crashpoints``): ``command:<program>:<verb>``, never a value.
+
+    The verb is the sub-command words that lead argv (``netsh http update sslcert``, ``Octopus.Server
+    configure``); a program that takes options only (``nginx -c CONF -s reload``) is named by its
+    options' names. Values (paths, thumbprints, script text) are left out: one may be a secret.
+    """
+    program = re.split(r"[\\/]", str(argv[0]))[-1] if argv else ""
+    words: list[str] = []
+    for arg in argv[1:4]:
+        if not _WORD.fullmatch(arg):
+            break
+        words.append(arg)
+    if not words:
+        words = [arg.split("=", 1)[0] for arg in argv[1:] if _OPTION.fullmatch(arg.split("=", 1)[0])]
+    return f"command:{program}:{' '.join(words)}"
 
 
 def _decode(data: bytes, encoding: str | None = None) -> str:

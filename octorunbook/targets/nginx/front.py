@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from octorunbook import crashpoints
 from octorunbook.files import read_limited
 from octorunbook.params.nginx import DEFAULT_UPSTREAM, check_hostname, check_upstream
 from octorunbook.targets.hardening.nginx import harden_server_block, plan_nginx
@@ -331,6 +332,7 @@ class NginxFront:
             else:
                 os.replace(candidate, self.site_path)
                 log.change(prefix + "install nginx site", f"{self.site_path} (tested with nginx -t)")
+            crashpoints.reached("nginx:site-written")  # the file changed; the master still serves the old
         finally:
             candidate.unlink(missing_ok=True)
         self.reload(log, prefix)
@@ -354,6 +356,7 @@ class NginxFront:
             # "worker process is shutting down" (it closes its listening sockets right then).
             if now - before and all(retiring(pid) for pid in before & now):
                 log.change(prefix + "reload nginx", f"master {master}: new workers {sorted(now - before)}")
+                crashpoints.reached("nginx:reloaded")  # new workers serve the file
                 return
             time.sleep(0.02)
         raise TargetError(
