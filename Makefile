@@ -52,10 +52,10 @@ test: lint typecheck unit sslyze
 # The crash campaign at every point (`make test` kills each procedure at a sample of its points), and the
 # list of points rewritten from an uninterrupted run of each procedure (review the diff like code).
 crash: install
-	OCTORUNBOOK_CRASH_ALL=1 $(BIN)/pytest -q -p no:cacheprovider -m crash tests/test_crash_campaign.py
+	OCTORUNBOOK_CRASH_ALL=1 $(BIN)/pytest -q -p no:cacheprovider -m crash tests/runbooks/test_undo_crash.py
 
 crash-points: install
-	OCTORUNBOOK_CRASH_UPDATE=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_crash_campaign.py -k uninterrupted
+	OCTORUNBOOK_CRASH_UPDATE=1 $(BIN)/pytest -q -p no:cacheprovider tests/runbooks/test_undo_crash.py -k uninterrupted
 
 screenshots: install
 	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/ui/test_ui.py -q

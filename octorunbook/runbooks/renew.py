@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from octorunbook.evidence.expiry import check_panel, expiry_check
 from octorunbook.runbooks import renewal_state, renewal_swap
+from octorunbook.runbooks.expiry import check_panel, expiry_check
 from octorunbook.runbooks.renewal_state import (
     Current,
     Replacement,

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from octorunbook import crashpoints
 from octorunbook.evidence.tls import HttpAnswer, http_get
 from octorunbook.findings import Finding, TargetError
 from octorunbook.params.core import Parameters
@@ -165,6 +166,7 @@ class Checkpoint:
         }  # the common fields come last: ``extra`` cannot override them
         checkpoint = cls(target.state(), checkpoint_name(target.instance), data)
         checkpoint._save()
+        crashpoints.reached("checkpoint:begun")
         return checkpoint
 
     def _save(self) -> None:
@@ -175,10 +177,13 @@ class Checkpoint:
             raise ValueError(f"unknown checkpoint phase {phase!r}")
         self.data["phase"] = phase
         self._save()
+        crashpoints.reached("checkpoint:" + phase.replace(" ", "-").replace(":", ""))
 
     def done(self) -> None:
         """The change was proven or rolled back: nothing is left to restore."""
+        crashpoints.reached("checkpoint:finalising")
         self.home.remove(self.name)
+        crashpoints.reached("checkpoint:finalised")
 
 
 def _validate(data: dict[str, Any], target: Target) -> str:

@@ -98,7 +98,7 @@ def test_check_panel_shows_the_plugin_line_and_colours_by_status() -> None:
     from datetime import UTC, datetime, timedelta
 
     from octorunbook.evidence import check
-    from octorunbook.evidence.expiry import check_panel
+    from octorunbook.runbooks.expiry import check_panel
 
     now = datetime.now(UTC)
     served_cert = check.ServedCertificate(
