@@ -31,7 +31,7 @@ from nginxkit import HOSTNAME, Changes
 from octorunbook.crashpoints import AT_ENV, KILL_PGID_ENV, TRACE_ENV
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.headless.inline import run_inline
-from octorunbook.params import Parameters
+from octorunbook.params.core import Parameters
 from octorunbook.runbooks.run import TextReporter
 from octorunbook.targets.sandbox import Sandbox
 
