@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NoReturn, Protocol
 
@@ -23,7 +23,7 @@ from octorunbook.certificates import CODES as CERTIFICATE_REASONS
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import REASONS, Finding, InputError, OctorunbookError, TargetError
 from octorunbook.params.core import Parameters
-from octorunbook.redaction import SECRETS, secret_from_env
+from octorunbook.redaction import SECRETS, Secret, secret_from_env
 from octorunbook.render import Panel, Row, result_panel
 from octorunbook.runbooks.record import RunExtras, RunState
 from octorunbook.runbooks.restore_parts import (
@@ -121,6 +121,9 @@ class Run:
         self.extra: RunExtras = {}
         self.status: str | None = None
         self.emitted = False
+        # Asks the operator for the PFX password when its variable is unset: the form's password field
+        # in a notebook (``ui.begin``), nobody headless, where the variable must be set.
+        self.password_prompt: Callable[[], Secret | None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> Target:

@@ -40,7 +40,7 @@ def forget_forms() -> None:
 
 
 def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
-    """Cell 2 of every runbook: the parameters (checked for secrets) shown as a form."""
+    """The cell after the parameters in every runbook: the parameters (checked for secrets) as a form."""
     try:
         params = Parameters.from_mapping(namespace)
         # A value a choice field cannot show (store: Foo) stops here, with its code; the other problems
@@ -65,6 +65,7 @@ def begin(form: Form) -> Run:
     except OctorunbookError as exc:
         Run(form.runbook, Parameters(), reporter).fail(exc)
     run = Run(form.runbook, params, reporter)
+    run.password_prompt = form.take_password  # a PFX whose variable is unset: the typed password, once
     with run.step():  # the inputs panel reads the target too: a failure there is still a coded record
         reporter.show(form.summary())
     run.open()
