@@ -76,8 +76,10 @@ def continue_button(form: Form, record: dict[str, Any]) -> None:
     """01's last cell: verify (02) and bind (03) now with the same inputs — one click, not two notebooks.
 
     Each runs headless through papermill exactly as ``octorunbook run`` does, so each leaves its own
-    complete audit record; their result panels appear here. Nothing runs until the button is clicked,
-    so Run-All, papermill and nbval go straight past it.
+    complete audit record; their result panels appear here. Each is handed what it reads of 01's
+    inputs; what only 03 reads (keep HTTP, the redirect, HSTS, posture) is not an input of 01, so it
+    keeps its default — the panel says so. Nothing runs until the button is clicked, so Run-All,
+    papermill and nbval go straight past it.
     """
     if form.runbook != RUNBOOKS[0] or record.get("status") not in {"succeeded", "unchanged"}:
         return
@@ -126,6 +128,8 @@ def continue_button(form: Form, record: dict[str, Any]) -> None:
                     "<p>Certificate <code>"
                     + thumbprint
                     + "</code> is in the store. Next: prove its key (02) and bind it to the portal (03).</p>"
+                    + "<p><small>03 keeps HTTP, adds no redirect and no HSTS header (its defaults): to choose "
+                    + "those, open 03 instead.</small></p>"
                 ),
                 button,
                 out,
