@@ -190,6 +190,7 @@ class Reads:
             record = run_inline(runbook, Recording(**values), TextReporter(open(os.devnull, "w")))  # noqa: SIM115
         for name, where in reads.items():
             self.seen[runbook].setdefault(name, where)
+        assert list(record["parameters"]) == list(PARAMETERS[runbook])  # the record: what it ran with
         return record
 
     def outside(self) -> dict[str, dict[str, str]]:

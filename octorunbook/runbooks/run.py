@@ -23,6 +23,7 @@ from octorunbook.certificates import CODES as CERTIFICATE_REASONS
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import REASONS, Finding, InputError, OctorunbookError, TargetError
 from octorunbook.params.core import Parameters
+from octorunbook.params.runbooks import subset
 from octorunbook.redaction import SECRETS, Secret, secret_from_env
 from octorunbook.render import Panel, Row, result_panel
 from octorunbook.runbooks.record import RunExtras, RunState
@@ -311,7 +312,8 @@ class Run:
             "octorunbook_version": __version__,
             "environment": self.environment(),
             "octopus_version": self.octopus_version,
-            "parameters": self.params.to_record(),
+            # what this runbook ran with: a parameter it does not read was not handed to it either
+            "parameters": subset(self.runbook, self.params.to_record()),
             "certificate": self.certificate,
             "changes": self.changes,
             "state": self.state,
