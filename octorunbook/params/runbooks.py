@@ -14,14 +14,16 @@ from typing import Any
 
 from octorunbook.params.core import Parameters
 
-# Every runbook: which machine and how to reach it (opening the target), the lock (instance and port),
-# whether anything may change, where its record goes, and the PFX password's variable (every run
-# registers that password so that no output of any runbook can show it, and no child inherits it).
+# Every runbook: which machine and how to reach it (opening the target builds its parts, the HTTP.sys
+# store from ``store``), the lock (instance and port), whether anything may change, where its record
+# goes, and the PFX password's variable (every run registers that password so that no output of any
+# runbook can show it, and no child inherits it).
 OPEN_TARGET = (
     "target",
     "sandbox_dir",
     "instance",
     "server_exe",
+    "store",
     "front",
     "nginx_bin",
     "nginx_conf_dir",
@@ -36,14 +38,13 @@ OPEN_TARGET = (
 )
 # A runbook that changes the target restores an interrupted change first, unless rollback is False.
 CHANGES = ("rollback",)
-# Where a certificate comes from and how it is stored: 01 imports it, 04 imports its replacement.
+# Where a certificate comes from and how it is made: 01 imports it, 04 imports its replacement.
 CERTIFICATE = (
     "certificate_source",
     "pfx_path",
     "pem_cert_path",
     "pem_key_path",
     "thumbprint",
-    "store",
     "extra_dns_names",
     "key_type",
     "validity_days",
@@ -60,8 +61,8 @@ ACME = (
     "acme_dns_hook",
     "acme_dns_resolver",
 )
-# The certificate already in the store that 02 proves and 03 binds.
-STORED = ("thumbprint", "store")
+# The certificate already in the store that 02 proves and 03 binds (empty: 01's last import).
+STORED = ("thumbprint",)
 # What 03 writes into the portal's configuration; 04 on the nginx front writes the same server block.
 BINDING = ("keep_http", "force_ssl", "hsts_max_age")
 # How the TLS posture scanned after a proof counts (03, 04, 05).
@@ -74,7 +75,7 @@ _GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "02-verify-certificate": (OPEN_TARGET, STORED),
     "03-add-https-binding": (OPEN_TARGET, CHANGES, STORED, BINDING, POSTURE),
     "04-renew-certificate": (OPEN_TARGET, CHANGES, CERTIFICATE, ACME, BINDING, POSTURE, RENEWAL),
-    "05-harden-tls": (OPEN_TARGET, CHANGES, ("store",), POSTURE, HARDENING),
+    "05-harden-tls": (OPEN_TARGET, CHANGES, POSTURE, HARDENING),
 }
 
 
