@@ -3,7 +3,7 @@
 One YAML file still describes the whole portal, but a runbook is handed only what it reads, so its
 parameters cell is a list an operator can check line by line, and its record says what it ran with.
 The groups below are named after the reason a runbook reads them; the sets are unions of groups, in
-the order of :class:`~octorunbook.params.core.Parameters`. ``tests/test_one_face.py`` runs every
+the order of :class:`~octorunbook.params.core.Parameters`. ``tests/params/test_runbooks.py`` runs every
 runbook with parameters that record each attribute read and fails on a read outside its set.
 """
 
