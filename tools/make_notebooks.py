@@ -1,10 +1,21 @@
+"""Writes notebooks/01 … 05 (committed without outputs); run it from the repository root after an edit.
+
+Every notebook has one shape: the parameters cell (only the parameters that runbook reads, from
+``octorunbook.params.runbooks``), the form (``ui.start``), the opened run (``ui.begin``), then one call
+per verb on the module named after the runbook — read → plan → apply → finish — each under a markdown
+cell that says what happens and what to do if it fails.
+"""
+
 import hashlib
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-PARAMS = """# Parameters — one YAML file drives all three runbooks: `octorunbook run params.yaml`.
-# Secrets are never parameters: the PFX password comes from the environment variable named below.
+from octorunbook.params.runbooks import PARAMETERS
+
+# One line per parameter: name, type, committed default (the sandbox, never a real server), and help.
+# Each notebook's parameters cell is the lines of the parameters its runbook reads, in this order.
+PARAMETER_LINES = """\
 target: str = "sandbox"  # "sandbox": rehearse on this machine; "windows": this Octopus server (run as Administrator); "nginx": this Linux host, nginx in front of Octopus
 sandbox_dir: str = ""  # sandbox host folder; empty: ~/.octorunbook/sandbox (created on first use)
 instance: str = "OctopusServer"  # Octopus instance name, as Octopus Manager lists it
@@ -12,7 +23,7 @@ server_exe: str = ""  # path to Octopus.Server.exe; empty: registry InstallLocat
 hostname: str = "localhost"  # the name browsers use for the portal; must be in the certificate's SAN
 certificate_source: str = "self-signed"  # "self-signed" (new), "pfx" (file from your CA), "pem" (cert+key files), "store" (already imported, by thumbprint)
 pfx_path: str = ""  # PFX/PKCS#12 file, for certificate_source "pfx"
-pfx_password_env: str = "OCTORUNBOOK_PFX_PASSWORD"  # NAME of the environment variable holding the PFX password (never the password)
+pfx_password_env: str = "OCTORUNBOOK_PFX_PASSWORD"  # NAME of the environment variable holding the PFX password (never the password); every runbook keeps that password out of its output
 pem_cert_path: str = ""  # PEM certificate (+ chain) file, for certificate_source "pem"
 pem_key_path: str = ""  # PEM private key file, for certificate_source "pem"
 thumbprint: str = ""  # certificate thumbprint (any form MMC shows); empty in 02/03: the one 01 imported last
@@ -50,10 +61,40 @@ cert_dir: str = "/etc/octorunbook/certs"  # target nginx: PEM store, one directo
 octopus_upstream: str = "http://127.0.0.1:8080"  # target nginx: Octopus's plain-HTTP address nginx proxies to
 """
 
+_LINES = {line.split(":", 1)[0]: line for line in PARAMETER_LINES.splitlines()}
 
-def nb(title, intro, steps, next_step):
+
+def parameters_cell(runbook):
+    names = PARAMETERS[runbook]
+    missing = [n for n in names if n not in _LINES]
+    if missing:
+        raise SystemExit(f"no parameter line for {missing}: add it to PARAMETER_LINES")
+    header = (
+        f"# Parameters — the {len(names)} that {runbook[:2]} reads. One YAML file drives every runbook: "
+        "`octorunbook run params.yaml` hands each notebook its own.\n"
+        "# Secrets are never parameters: the PFX password comes from the environment variable named below.\n"
+    )
+    return header + "\n".join(_LINES[n] for n in names) + "\n"
+
+
+def nb(runbook, title, intro, verbs, next_step, after=()):
+    """A runbook notebook in the one shape; ``verbs`` is the markdown above read, plan and apply."""
+    module = runbook[3:].replace("-", "_")  # 01-import-certificate -> runbooks/import_certificate.py
+    read, plan, apply = verbs
+    steps = [
+        (
+            FORM,
+            f'from octorunbook import ui\nfrom octorunbook.runbooks import {module}\n\nform = ui.start("{runbook}", globals())',
+        ),
+        (OPEN, "run = ui.begin(form)"),
+        (read, f"current = {module}.read(run)"),
+        (plan, f"plan = {module}.plan(run, current)"),
+        (apply, f"{module}.apply(run, plan)"),
+        (FINISH, f"record = {module}.finish(run)"),
+        *after,
+    ]
     cells = [new_markdown_cell(f"# {title}\n\n{intro}")]
-    p = new_code_cell(PARAMS)
+    p = new_code_cell(parameters_cell(runbook))
     p.metadata["tags"] = ["parameters"]
     cells.append(p)
     for md, code in steps:
@@ -81,103 +122,90 @@ OPEN = (
 )
 FINISH = (
     "## Record\n\nThe result record below is the audit record of this run (`application/vnd.octorunbook.result+json`): "
-    "status, who, when, where, what changed, the evidence and every command with its exit code."
+    "status, who, when, where, what changed, the evidence and every command with its exit code. Every runbook "
+    "ends here, the same way."
+)
+WHICH_CERTIFICATE = (
+    "## 3 · Read: which certificate\n\nThe `thumbprint` parameter, or — when empty — the certificate that 01 "
+    "imported last on this target (said so in the record). Changes nothing. *If it fails* with "
+    "`THUMBPRINT_REQUIRED`: run 01 or set the thumbprint."
 )
 
 nb01 = nb(
+    "01-import-certificate",
     "01 · Import the certificate",
     "Puts the portal's certificate into the **LocalMachine** certificate store (`My` or `WebHosting`) **with its private key** — "
     "what MMC's import wizard does — but judges the certificate first, the way Windows and browsers will. "
-    "Sources: a new self-signed certificate, a PFX file, PEM files, or a certificate already in the store.",
-    [
-        (
-            FORM,
-            'from octorunbook import ui\nfrom octorunbook.runbooks import steps\n\nform = ui.start("01-import-certificate", globals())',
-        ),
-        (OPEN, "run = ui.begin(form)"),
-        (
-            "## 3 · Obtain and judge the certificate\n\nGenerates, loads or looks up the certificate and shows its card: names, "
-            "validity, key, signature, thumbprint — with every problem found. An ✖ finding **stops here, before anything is "
-            "imported**; ⚠ findings are recorded. *If it fails:* follow the remedy next to the finding.",
-            "certificate = steps.obtain_certificate(run, prompt=form.take_password)",
-        ),
-        (
-            "## 4 · Import into the store\n\nImports a one-time PFX (fresh random password, file readable only by you, "
-            "deleted right after) with MachineKeySet + PersistKeySet. Already in the store with its key → nothing to do. "
-            "With `dry_run` this only shows the plan.",
-            "stored = steps.import_certificate(run, certificate)",
-        ),
-        (FINISH, "record = run.finish()"),
-        (
-            "## 5 · Continue\n\nOne click runs **02** (prove the key) and **03** (bind HTTPS, prove it over TLS, or roll "
-            "back) with the inputs above, each as its own audited run; their result panels appear below the button. "
-            "Prefer to step through them? Use the links under *Next*.",
-            "ui.continue_button(form, record)",
-        ),
-    ],
+    "Sources: a new self-signed certificate, a PFX file, PEM files, an ACME CA, or a certificate already in the store.",
+    (
+        "## 3 · Read the certificate\n\nGenerates a new self-signed certificate, loads the PFX or PEM files, "
+        "obtains one from the ACME CA or looks it up in the store, and shows its card: names, validity, key, "
+        "signature, thumbprint — with every problem found. An ✖ finding **stops here, before anything is "
+        "imported**; ⚠ findings are recorded. *If it fails:* follow the remedy next to the finding "
+        "(`PFX_PASSWORD_MISSING`: set the variable named by `pfx_password_env`, or type the password into the form).",
+        "## 4 · Plan the import\n\nLooks in the store: a certificate already there with its private key is left "
+        "alone; otherwise the plan shows where it goes and how (a PFX imported with MachineKeySet + PersistKeySet; "
+        "behind nginx, `fullchain.pem` + `privkey.pem` in a directory of their own). Changes nothing. *If it fails* "
+        "with `STORE_MISSING`: `WebHosting` exists only where IIS is installed — use `My`.",
+        "## 5 · Import into the store\n\nImports a one-time PFX (fresh random password, file readable only by you, "
+        "deleted right after) with MachineKeySet + PersistKeySet. Already in the store with its key → nothing to do. "
+        "With `dry_run` this only shows the plan. *If it fails* with `PFX_NO_PRIVATE_KEY`: the certificate arrived "
+        "without its key and was removed again — export the PFX with its private key (on Windows Server 2016 "
+        "with `pfx_encryption: compatible`).",
+    ),
     "## Next\n\n**[02 · Verify the certificate and its private key](02-verify-certificate.ipynb)** — open it, then Run ▸ Run All Cells "
     "(it picks up the certificate imported here).",
+    after=(
+        (
+            "## Continue\n\nOne click runs **02** (prove the key) and **03** (bind HTTPS, prove it over TLS, or roll "
+            "back) with the inputs above, each as its own audited run; their result panels appear below the button. "
+            "What only 03 asks — keep HTTP, redirect HTTP→HTTPS, HSTS — is not an input of 01, so the button binds "
+            "with 03's defaults (HTTP kept, no redirect, no HSTS). To choose those, or to step through, use the "
+            "links under *Next*.",
+            "ui.continue_button(form, record)",
+        ),
+    ),
 )
 
 nb02 = nb(
+    "02-verify-certificate",
     "02 · Verify the certificate and its private key",
     "Reads the certificate back from the store and proves what HTTP.sys will need: it is **present**, in "
     "**LocalMachine**, in the **right store**, and its **private key is present and usable** (a signature is made and "
     "verified — `HasPrivateKey` alone proves nothing). Changes nothing.",
-    [
-        (
-            FORM,
-            'from octorunbook import ui\nfrom octorunbook.runbooks import steps\n\nform = ui.start("02-verify-certificate", globals())',
-        ),
-        (OPEN, "run = ui.begin(form)"),
-        (
-            "## 3 · Which certificate\n\nThe `thumbprint` parameter, or — when empty — the certificate that 01 imported last "
-            "on this target (said so in the record). *If it fails* with `THUMBPRINT_REQUIRED`: run 01 or set the thumbprint.",
-            "thumbprint = steps.resolve_thumbprint(run)",
-        ),
-        (
-            "## 4 · Prove it\n\nEach check below is a row of evidence: expected vs seen.",
-            "steps.verify_certificate(run, thumbprint)",
-        ),
-        (FINISH, 'record = run.finish("succeeded")'),
-    ],
+    (
+        WHICH_CERTIFICATE,
+        "## 4 · Plan: what will be proven\n\n02 changes nothing, so its plan is the list of checks it makes. "
+        "Nothing here can fail.",
+        "## 5 · Prove it\n\nEach check below is a row of evidence: expected vs seen. *If it fails:* the failing "
+        "row's code says why and the panel gives the remedy — `CERT_NOT_FOUND`: run 01, or check `thumbprint` "
+        "and `store`; `KEY_NOT_USABLE`: re-import the PFX with 01.",
+    ),
     "## Next\n\n**[03 · Add the HTTPS binding and prove it](03-add-https-binding.ipynb)** — open it, then Run ▸ Run All Cells.",
 )
 
 nb03 = nb(
+    "03-add-https-binding",
     "03 · Add the HTTPS binding and prove it",
     "What Octopus Manager's *Web Bindings* wizard does, unattended and provable: add the HTTPS listen prefix, bind the "
     "certificate in HTTP.sys (`Octopus.Server ssl-certificate`), apply ForceSSL/HSTS, restart — then **prove over TLS** "
     "that the portal serves the expected thumbprint. If anything fails, the state from before the run is restored.",
-    [
-        (
-            FORM,
-            'from octorunbook import ui\nfrom octorunbook.runbooks import steps\n\nform = ui.start("03-add-https-binding", globals())',
-        ),
-        (OPEN, "run = ui.begin(form)"),
-        (
-            "## 3 · Which certificate\n\nThe `thumbprint` parameter, or the certificate 01 imported last on this target.",
-            "thumbprint = steps.resolve_thumbprint(run)",
-        ),
-        (
-            "## 4 · Plan\n\nReads the current listen prefixes, ForceSSL, HSTS and the HTTP.sys binding on the port, and shows "
-            "**current → desired** with the exact commands. Only the difference will be applied. *If it fails* with "
-            "`PORT_IN_USE`: another application holds the port.",
-            "plan = steps.plan_binding(run, thumbprint)",
-        ),
-        (
-            "## 5 · Apply, restart, prove — or roll back\n\nStops the service, binds, configures, starts, waits for the portal "
-            "(with progress), then checks over TLS: served thumbprint, `/api`, redirect, HSTS. On any failure the snapshot is "
-            "restored and the old prefixes are checked to answer again.",
-            "steps.apply_binding(run, plan)",
-        ),
-        (FINISH, "record = run.finish()"),
-    ],
+    (
+        WHICH_CERTIFICATE,
+        "## 4 · Plan\n\nReads the current listen prefixes, ForceSSL, HSTS and the HTTP.sys binding on the port "
+        "(behind nginx: the managed server block), and shows **current → desired** with the exact commands. Only "
+        "the difference will be applied. Changes nothing. *If it fails* with `PORT_IN_USE`: another application "
+        "holds the port.",
+        "## 5 · Apply, restart, prove — or roll back\n\nStops the service, binds, configures, starts, waits for the portal "
+        "(with progress), then checks over TLS: served thumbprint, `/api`, redirect, HSTS. On any failure the snapshot is "
+        "restored and the old prefixes are checked to answer again.",
+    ),
     "## Done\n\nThe portal serves HTTPS with the certificate from 01, proven over TLS above. The audit records of the three "
     "runs are in `audit_dir`; `octorunbook audit list` shows them.",
 )
 
 nb04 = nb(
+    "04-renew-certificate",
     "04 · Renew or rotate the certificate — no restart, no downtime",
     "Day two: replaces the certificate the portal serves **without restarting Octopus**. HTTP.sys looks the binding up "
     "at every TLS handshake, so swapping it changes the certificate for the next connection while the portal keeps "
@@ -188,50 +216,33 @@ nb04 = nb(
     "On the nginx front (`target: nginx`, or a sandbox with `front: nginx`) the new certificate gets its own PEM "
     "directory, the managed server block is pointed at it and nginx reloads gracefully (no request fails); the "
     "old directory is retired after the proof.",
-    [
-        (
-            FORM,
-            'from octorunbook import ui\nfrom octorunbook.runbooks import renew\n\nform = ui.start("04-renew-certificate", globals())',
-        ),
-        (OPEN, "run = ui.begin(form)"),
-        (
-            "## 3 · What the portal has now\n\nA TLS handshake (served thumbprint, expiry), the HTTP.sys binding with every "
-            "field, and the certificate in the store. *If it fails* with `NOT_BOUND`: run 01 → 03 first; with "
-            "`SERVED_NOT_BOUND`: something else answers on the port.",
-            "current = renew.read_current(run)",
-        ),
-        (
-            "## 3b · What monitoring sees\n\nThe verdict `octorunbook check params.yaml` gives for this portal "
-            "(exit 0 OK, 1 WARNING within 30 days, 2 CRITICAL within 7 days, expired, wrong host or served ≠ bound, "
-            "3 UNKNOWN), from the handshake and binding just read. It does not stop the run: renewing is what fixes it.",
-            "renew.expiry_check(run, current)",
-        ),
-        (
-            "## 4 · Obtain, judge and import the new certificate\n\nOnly when renewal is due (or `force_renew`). The new "
-            "certificate gets 01's findings plus `RENEWAL_REGRESSES`: it must not expire sooner, drop the portal's hostname "
-            "or have a weaker key. An ✖ stops here, before anything is changed.",
-            "new = renew.obtain_replacement(run, current, prompt=form.take_password)",
-        ),
-        (
-            "## 5 · Plan the swap\n\nShows which command swaps the binding and why: Octopus's own `ssl-certificate` when "
-            "the binding has only default settings, `netsh http update sslcert` carrying every non-default setting "
-            "(`disablelegacytls`, `dsmapperusage`, …) otherwise. The service is not restarted.",
-            "plan = renew.plan_swap(run, current, new)",
-        ),
-        (
-            "## 6 · Swap, prove, retire — or roll back\n\nSwaps the binding, proves over TLS that the new thumbprint is "
-            "served, `/api` answers and every other binding setting is unchanged; then keeps the old certificate until it "
-            "expires (`retire_old: after-expiry`) or removes it (`remove`). On any failure the old binding is restored and "
-            "the old certificate is proven to be served again.",
-            "renew.apply_swap(run, plan)",
-        ),
-        (FINISH, "record = run.finish()"),
-    ],
+    (
+        "## 3 · Read: what the portal has now\n\nA TLS handshake (served thumbprint, expiry), the HTTP.sys binding with "
+        "every field (behind nginx: the managed server block) and the certificate in the store; then the verdict "
+        "`octorunbook check params.yaml` gives for this portal (exit 0 OK, 1 WARNING within 30 days, 2 CRITICAL "
+        "within 7 days, expired, wrong host or served ≠ bound, 3 UNKNOWN) — a verdict, not a stop: renewing is what "
+        "fixes it. Changes nothing. *If it fails* with `NOT_BOUND`: run 01 → 03 first; with `SERVED_NOT_BOUND`: "
+        "something else answers on the port.",
+        "## 4 · Plan: the new certificate and the swap\n\nWith more than `renew_before_days` left (and no "
+        "`force_renew`) the current certificate is proven to cover the hostname and kept: no plan, the run ends "
+        "`unchanged`. Otherwise the new certificate is obtained and judged: 01's findings plus `RENEWAL_REGRESSES` "
+        "— it must not expire sooner, drop the portal's hostname or have a weaker key; an ✖ stops here, before "
+        "anything is changed. It is then imported into the store **beside** the served one (with `dry_run` this "
+        "is only shown) — the portal keeps serving the current certificate — and the plan shows which command "
+        "swaps the binding and why: Octopus's own `ssl-certificate` when the binding has only default settings, "
+        "`netsh http update sslcert` carrying every non-default setting (`disablelegacytls`, `dsmapperusage`, …) "
+        "otherwise; behind nginx, the server block pointed at the new directory. The service is not restarted.",
+        "## 5 · Swap, prove, retire — or roll back\n\nSwaps the binding, proves over TLS that the new thumbprint is "
+        "served, `/api` answers and every other binding setting is unchanged; then keeps the old certificate until it "
+        "expires (`retire_old: after-expiry`) or removes it (`remove`). On any failure the old binding is restored, "
+        "the new certificate removed and the old one proven to be served again. Nothing to do when renewal was not due.",
+    ),
     "## Done\n\nThe record above says what is served now. Keep it renewed unattended: `octorunbook schedule install "
     "params.yaml`; watch it: `octorunbook check params.yaml`.",
 )
 
 nb05 = nb(
+    "05-harden-tls",
     "05 · Harden TLS — scan, plan, and (only when asked) apply and prove",
     "Proving the portal serves the right certificate is half of HTTPS done right; the other half is what the endpoint "
     "**accepts**: TLS 1.0/1.1, weak cipher suites, a chain clients cannot validate, no HSTS. This runbook scans that "
@@ -239,26 +250,17 @@ nb05 = nb(
     "`disablelegacytls=enable` (no reboot), else the SCHANNEL registry values (machine-wide, reboot); behind nginx "
     "`ssl_protocols` / `ssl_ciphers` in the managed server block (`nginx -t`, reload, no reboot). "
     "**It only plans** unless `apply: true`; the scan after the change is the proof.",
-    [
-        (
-            FORM,
-            'from octorunbook import ui\nfrom octorunbook.runbooks import harden\n\nform = ui.start("05-harden-tls", globals())',
-        ),
-        (OPEN, "run = ui.begin(form)"),
-        (
-            "## 3 · Scan and plan\n\nThe posture table as it is now (check, expected, seen, severity), then the plan: "
-            "the exact command or registry values, whether a reboot is needed, what clients it may break, and how to "
-            "undo it. Nothing is changed here.",
-            "hardening = harden.plan_hardening(run)",
-        ),
-        (
-            "## 4 · Apply and prove — only with `apply: true`\n\nRuns the plan, then scans again: TLS 1.0/1.1 must be "
-            "refused. A per-binding change that does not prove is undone. A SCHANNEL change needs a reboot; the record "
-            "says so and the scan after the reboot is the proof.",
-            "harden.apply_hardening(run, hardening)",
-        ),
-        (FINISH, "record = harden.finish(run)"),
-    ],
+    (
+        "## 3 · Read: the posture as it is\n\nThe posture table (check, expected, seen, severity): the protocols and "
+        "cipher suites the portal accepts, its chain, HSTS. Changes nothing. *If the portal cannot be scanned* "
+        "(`POSTURE_NOT_SCANNED`, a warning): it does not answer over HTTPS — `octorunbook check params.yaml` says why.",
+        "## 4 · Plan\n\nThe exact command or registry values, whether a reboot is needed, what clients it may "
+        "break, and how to undo it. Nothing is changed here. *If it fails* with `NOT_BOUND`: there is no HTTPS "
+        "binding on `https_port` to harden — run 01 → 03 first.",
+        "## 5 · Apply and prove — only with `apply: true`\n\nRuns the plan, then scans again: TLS 1.0/1.1 must be "
+        "refused. A per-binding change that does not prove is undone. A SCHANNEL change needs a reboot; the record "
+        "says so and the scan after the reboot is the proof.",
+    ),
     "## Done\n\n`octorunbook posture --url https://HOST:PORT --hostname NAME` (or `octorunbook check --posture`) "
     "shows the same table from any machine.",
 )

@@ -1,47 +1,27 @@
 """The notebooks' cell sequence, in-process (tests, benchmarks, embedding): the same calls, in the same order.
 
-It sits above ``steps``, ``renew`` and ``harden`` so none of them imports another runbook's module.
+Every notebook makes the same four calls on its runbook's module (``runbooks.face``), so one loop
+runs any of them; a failure has already emitted the record, which is returned.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from octorunbook.runbooks import harden, renew
+from octorunbook.runbooks.face import face_of
 from octorunbook.runbooks.run import Run, RunbookFailed, TextReporter
-from octorunbook.runbooks.steps import (
-    apply_binding,
-    import_certificate,
-    obtain_certificate,
-    plan_binding,
-    resolve_thumbprint,
-    verify_certificate,
-)
 
 
 def run_inline(runbook: str, params: Any, reporter: Any = None) -> dict[str, Any]:
-    """Run one runbook's steps exactly as its notebook cells do; return the result record."""
-    run = Run(runbook, params, reporter or TextReporter())
+    """Run one runbook exactly as its notebook cells do; return the result record."""
+    run = Run(runbook, params, reporter or TextReporter())  # ValueError for a name that is no runbook
+    face = face_of(runbook)
     try:
         run.open()
-        if runbook == "01-import-certificate":
-            import_certificate(run, obtain_certificate(run))
-            return run.finish()
-        if runbook == "04-renew-certificate":
-            current = renew.read_current(run)
-            renew.expiry_check(run, current)
-            new = renew.obtain_replacement(run, current)
-            renew.apply_swap(run, renew.plan_swap(run, current, new))
-            return run.finish()
-        if runbook == "05-harden-tls":
-            harden.apply_hardening(run, harden.plan_hardening(run))
-            return harden.finish(run)
-        thumbprint = resolve_thumbprint(run)
-        if runbook == "02-verify-certificate":
-            verify_certificate(run, thumbprint)
-            return run.finish("succeeded")
-        apply_binding(run, plan_binding(run, thumbprint))
-        return run.finish()
+        current = face.read(run)
+        plan = face.plan(run, current)
+        face.apply(run, plan)
+        return face.finish(run)
     except RunbookFailed:
         return run.record()
 

@@ -1,4 +1,8 @@
-"""Headless runs: the three notebooks through papermill, every save redacted, each kept as an audit record.
+"""Headless runs: the notebooks through papermill, every save redacted, each kept as an audit record.
+
+One parameter file drives every runbook; it is checked whole (:func:`preflight`), and each notebook is
+handed the part of it that runbook reads (``params.runbooks``), so its injected parameters are the
+list its own parameters cell declares.
 
 papermill writes the output notebook at start, after every cell and on failure (reference §1.5);
 every one of those writes goes through :class:`RedactingHandler` (``audit/saves.py``; the saves at each
@@ -29,6 +33,7 @@ from octorunbook.headless.saves import RedactingHandler as RedactingHandler
 from octorunbook.headless.saves import register_handler as register_handler
 from octorunbook.headless.saves import with_summary as with_summary
 from octorunbook.params.core import ParameterError, Parameters
+from octorunbook.params.runbooks import subset
 from octorunbook.runbooks.run import PLANNED_IMPORT_ENV, RUNBOOKS
 
 if TYPE_CHECKING:
@@ -172,7 +177,8 @@ def _run_notebook(
             str(source),
             SCHEME + str(output),
             engine_name=register_engine(),
-            parameters={**params.to_record(), "audit_dir": str(audit_dir)},
+            # one file describes the portal; each notebook is handed only what it reads (params.runbooks)
+            parameters=subset(runbook, {**params.to_record(), "audit_dir": str(audit_dir)}),
             kernel_name=kernel_name or "python3",
             progress_bar=False,
             log_output=False,

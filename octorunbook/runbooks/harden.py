@@ -77,13 +77,20 @@ def _per_binding(exe: str, binding: SslBinding) -> HardeningPlan:
     )
 
 
-def plan_hardening(run: Run) -> Hardening:
-    """Scan as it is, then choose and show the plan. Changes nothing."""
-    target = run.require_target()
-    p = run.params
+def scan_posture(run: Run) -> PostureReport | None:
+    """The posture as it is, kept as the state before: the evidence an auditor asks for first, and
+    what the plan is made for. Changes nothing."""
     with run.step():
         before = record_posture(run)
         run.state["before"] = {"posture": run.extra.pop("posture", None)}
+    return before
+
+
+def plan_hardening(run: Run, before: PostureReport | None) -> Hardening:
+    """Choose and show the plan for the posture :func:`scan_posture` found. Changes nothing."""
+    target = run.require_target()
+    p = run.params
+    with run.step():
         if isinstance(target.parts.front, HardenableFront):  # a front that owns its TLS text (nginx)
             return _plan_front(run, before)
         binding = target.httpsys.show(p.https_port)
@@ -300,4 +307,4 @@ def finish(run: Run) -> dict[str, Any]:
     return run.finish("planned" if (not p.apply or p.dry_run) else None)
 
 
-__all__ = ["Hardening", "apply_hardening", "finish", "plan_hardening"]
+__all__ = ["Hardening", "apply_hardening", "finish", "plan_hardening", "scan_posture"]

@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NoReturn, Protocol
 
@@ -23,7 +23,8 @@ from octorunbook.certificates import CODES as CERTIFICATE_REASONS
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import REASONS, Finding, InputError, OctorunbookError, TargetError
 from octorunbook.params.core import Parameters
-from octorunbook.redaction import SECRETS, secret_from_env
+from octorunbook.params.runbooks import subset
+from octorunbook.redaction import SECRETS, Secret, secret_from_env
 from octorunbook.render import Panel, Row, result_panel
 from octorunbook.runbooks.record import RunExtras, RunState
 from octorunbook.runbooks.restore_parts import (
@@ -121,6 +122,9 @@ class Run:
         self.extra: RunExtras = {}
         self.status: str | None = None
         self.emitted = False
+        # Asks the operator for the PFX password when its variable is unset: the form's password field
+        # in a notebook (``ui.begin``), nobody headless, where the variable must be set.
+        self.password_prompt: Callable[[], Secret | None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
     def open(self) -> Target:
@@ -308,7 +312,8 @@ class Run:
             "octorunbook_version": __version__,
             "environment": self.environment(),
             "octopus_version": self.octopus_version,
-            "parameters": self.params.to_record(),
+            # what this runbook ran with: a parameter it does not read was not handed to it either
+            "parameters": subset(self.runbook, self.params.to_record()),
             "certificate": self.certificate,
             "changes": self.changes,
             "state": self.state,

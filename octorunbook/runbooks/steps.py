@@ -108,7 +108,7 @@ def import_certificate(
 
 def _read_localmachine(run: Run, thumbprint: str) -> bytes | None:
     target = run.require_target()
-    _require_store(target, run.params.store)
+    require_store(target, run.params.store)
     return target.store.certificate_pem(thumbprint, run.params.store)
 
 
@@ -127,7 +127,7 @@ def _import_localmachine(
     p = run.params
     with run.step():
         thumbprint = loaded.info.thumbprint
-        _require_store(target, p.store)
+        require_store(target, p.store)
         existing = target.store.get_certificate(thumbprint, p.store)
         run.state["before"] = {"in_store": existing.to_record() if existing else None}
         if loaded.source == "store" or (existing is not None and existing.has_private_key):
@@ -218,7 +218,9 @@ def _import(run: Run, target: Target, loaded: certificates.LoadedCertificate) ->
     return stored
 
 
-def _require_store(target: Target, store: str) -> bool:
+def require_store(target: Target, store: str) -> bool:
+    """STORE_MISSING before the store is searched: WebHosting is absent without IIS, and "not in the
+    store" would send the operator looking for the wrong mistake."""
     if not target.store.store_exists(store):
         raise TargetError(
             "STORE_MISSING",
@@ -268,7 +270,7 @@ def _verify_localmachine(run: Run, thumbprint: str) -> StoredCertificate | proto
     p = run.params
     evidence = Evidence()
     with run.step():
-        _require_store(target, p.store)
+        require_store(target, p.store)
         stored = target.store.get_certificate(thumbprint, p.store)
         planned = run.planned_import(thumbprint) if stored is None else None
         if planned is not None:
@@ -416,6 +418,7 @@ __all__ = [
     "import_certificate",
     "obtain_certificate",
     "plan_binding",
+    "require_store",
     "resolve_thumbprint",
     "verify_certificate",
 ]

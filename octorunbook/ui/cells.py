@@ -40,7 +40,7 @@ def forget_forms() -> None:
 
 
 def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
-    """Cell 2 of every runbook: the parameters (checked for secrets) shown as a form."""
+    """The cell after the parameters in every runbook: the parameters (checked for secrets) as a form."""
     try:
         params = Parameters.from_mapping(namespace)
         # A value a choice field cannot show (store: Foo) stops here, with its code; the other problems
@@ -65,6 +65,7 @@ def begin(form: Form) -> Run:
     except OctorunbookError as exc:
         Run(form.runbook, Parameters(), reporter).fail(exc)
     run = Run(form.runbook, params, reporter)
+    run.password_prompt = form.take_password  # a PFX whose variable is unset: the typed password, once
     with run.step():  # the inputs panel reads the target too: a failure there is still a coded record
         reporter.show(form.summary())
     run.open()
@@ -75,8 +76,10 @@ def continue_button(form: Form, record: dict[str, Any]) -> None:
     """01's last cell: verify (02) and bind (03) now with the same inputs — one click, not two notebooks.
 
     Each runs headless through papermill exactly as ``octorunbook run`` does, so each leaves its own
-    complete audit record; their result panels appear here. Nothing runs until the button is clicked,
-    so Run-All, papermill and nbval go straight past it.
+    complete audit record; their result panels appear here. Each is handed what it reads of 01's
+    inputs; what only 03 reads (keep HTTP, the redirect, HSTS, posture) is not an input of 01, so it
+    keeps its default — the panel says so. Nothing runs until the button is clicked, so Run-All,
+    papermill and nbval go straight past it.
     """
     if form.runbook != RUNBOOKS[0] or record.get("status") not in {"succeeded", "unchanged"}:
         return
@@ -125,6 +128,8 @@ def continue_button(form: Form, record: dict[str, Any]) -> None:
                     "<p>Certificate <code>"
                     + thumbprint
                     + "</code> is in the store. Next: prove its key (02) and bind it to the portal (03).</p>"
+                    + "<p><small>03 keeps HTTP, adds no redirect and no HSTS header (its defaults): to choose "
+                    + "those, open 03 instead.</small></p>"
                 ),
                 button,
                 out,

@@ -1,13 +1,17 @@
 """Which parameters each runbook's form shows, what they are called, and when a field is shown.
 
-Plain data, no widgets: the form, its validation and the tests read the same tables. A field whose
-parameter the installed ``Parameters`` does not have (yet) is left out (:func:`fields_for`), so the
-tables can name parameters a newer ``params`` brings (the nginx front's) without breaking this one.
+Plain data, no widgets: the form, its validation and the tests read the same tables. A form asks the
+questions an operator usually answers, a few of the parameters its runbook reads
+(``params.runbooks``), never one it does not: a field the runbook ignores would be a lie, so the
+table is checked against that set when this module loads. A field whose parameter the installed
+``Parameters`` does not have (yet) is left out (:func:`fields_for`).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from octorunbook.params.runbooks import PARAMETERS
 
 # The nginx front (``target: nginx``, or the sandbox with ``front: nginx``): where nginx runs, where
 # its PEM files go, where it forwards to. Shown only while nginx terminates TLS (:func:`nginx_in_front`).
@@ -16,42 +20,54 @@ NGINX_ONLY = ("nginx_bin", "nginx_conf_dir", "nginx_pid", "cert_dir", "octopus_u
 _CERTIFICATE = ("certificate_source", "pfx_path", "pfx_password_env", "pem_cert_path", "pem_key_path")
 _TARGET = ("target", "front", "hostname")
 
-FIELDS: dict[str, tuple[str, ...]] = {
-    "01-import-certificate": (
-        *_TARGET,
-        *_CERTIFICATE,
-        "thumbprint",
-        "store",
-        "cert_dir",
-        "key_type",
-        "dry_run",
-    ),
-    "02-verify-certificate": (*_TARGET, "thumbprint", "store", "cert_dir", "nginx_bin"),
-    "03-add-https-binding": (
-        *_TARGET,
-        "thumbprint",
-        "store",
-        "https_port",
-        "keep_http",
-        "force_ssl",
-        "hsts_max_age",
-        *NGINX_ONLY,
-        "dry_run",
-    ),
-    "04-renew-certificate": (
-        *_TARGET,
-        *_CERTIFICATE,
-        "thumbprint",
-        "store",
-        "https_port",
-        "renew_before_days",
-        "force_renew",
-        "retire_old",
-        *NGINX_ONLY,
-        "dry_run",
-    ),
-    "05-harden-tls": (*_TARGET, "https_port", "posture", "apply", "dry_run"),
-}
+
+def _read_by_each(fields: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """The table as given, once every field is a parameter its runbook reads (ValueError otherwise)."""
+    stray = {runbook: [n for n in names if n not in PARAMETERS[runbook]] for runbook, names in fields.items()}
+    if any(stray.values()):
+        raise ValueError(f"form fields their runbook does not read: {stray}")
+    return fields
+
+
+FIELDS: dict[str, tuple[str, ...]] = _read_by_each(
+    {
+        "01-import-certificate": (
+            *_TARGET,
+            *_CERTIFICATE,
+            "thumbprint",
+            "store",
+            "cert_dir",
+            "key_type",
+            "dry_run",
+        ),
+        "02-verify-certificate": (*_TARGET, "thumbprint", "store", "cert_dir", "nginx_bin"),
+        "03-add-https-binding": (
+            *_TARGET,
+            "thumbprint",
+            "store",
+            "https_port",
+            "keep_http",
+            "force_ssl",
+            "hsts_max_age",
+            *NGINX_ONLY,
+            "dry_run",
+        ),
+        "04-renew-certificate": (
+            *_TARGET,
+            *_CERTIFICATE,
+            "thumbprint",
+            "store",
+            "https_port",
+            "renew_before_days",
+            "force_renew",
+            "retire_old",
+            *NGINX_ONLY,
+            "dry_run",
+        ),
+        "05-harden-tls": (*_TARGET, "https_port", "posture", "apply", "dry_run"),
+    }
+)
+
 FRONTS = ("httpsys", "nginx")  # the choices of ``front`` when params does not name them itself
 LABELS = {
     "target": "Target",

@@ -14,6 +14,8 @@ import pytest
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.params.core import Parameters
+from octorunbook.params.runbooks import PARAMETERS
+from octorunbook.runbooks.run import ALL_RUNBOOKS
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -155,7 +157,9 @@ def test_notebook_is_committed_without_outputs_and_explains_every_parameter(name
     import papermill
 
     inferred = papermill.inspect_notebook(str(NOTEBOOKS / f"{name}.ipynb"))
-    assert set(inferred) == set(Parameters.names())
+    assert set(inferred) == set(
+        PARAMETERS[name]
+    )  # only what this runbook reads (tests/params/test_runbooks.py)
     assert all(p["help"] and p["inferred_type_name"] != "None" for p in inferred.values())
     defaults = {k: __import__("ast").literal_eval(v["default"]) for k, v in inferred.items()}
     assert Parameters(**defaults) == Parameters()
@@ -226,3 +230,35 @@ def test_bad_parameter_in_a_direct_papermill_run_exits_2_before_a_kernel_starts(
     assert "canary-xyz" not in done.stdout + done.stderr
     assert "Executing notebook with kernel" not in done.stderr  # no kernel was started
     assert not out.exists() and not (tmp_path / "audit").exists()
+
+
+def test_the_runner_hands_each_notebook_only_the_parameters_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import papermill
+
+    from octorunbook.headless.runner import execute, load_params_file
+
+    every = tmp_path / "params.yaml"
+    every.write_text(
+        f"audit_dir: {tmp_path / 'audit'}\nforce_ssl: true\nhsts_max_age: 600\napply: true\n"
+        "renew_before_days: 20\nkey_type: ecdsa-p256\nthumbprint: ''\n"
+    )
+    params = load_params_file(every)
+    handed: dict[str, dict[str, Any]] = {}
+
+    def execute_notebook(source: str, output: str, **kwargs: Any) -> None:
+        handed[Path(source).stem] = kwargs["parameters"]  # and nothing is run
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    for runbook in ALL_RUNBOOKS:
+        assert execute(runbook, params).status == "failed"  # no notebook was written: nothing ran
+    assert {runbook: list(given) for runbook, given in handed.items()} == {
+        runbook: list(names) for runbook, names in PARAMETERS.items()
+    }
+    assert (
+        handed["03-add-https-binding"]["force_ssl"] is True and "apply" not in handed["03-add-https-binding"]
+    )
+    assert handed["05-harden-tls"]["apply"] is True and "force_ssl" not in handed["05-harden-tls"]
+    assert handed["04-renew-certificate"]["renew_before_days"] == 20
+    assert "key_type" not in handed["02-verify-certificate"]

@@ -10,6 +10,7 @@ import pytest
 
 from octorunbook import ui as forms
 from octorunbook.params.core import Parameters
+from octorunbook.params.runbooks import PARAMETERS
 from octorunbook.ui import Form
 from octorunbook.ui.fields import NGINX_ONLY
 
@@ -75,3 +76,11 @@ def test_each_runbook_asks_only_for_the_nginx_facts_it_uses(tmp_path: Path) -> N
     assert asked["03-add-https-binding"] == set(NGINX_FIELDS)
     assert asked["04-renew-certificate"] == set(NGINX_FIELDS)
     assert asked["05-harden-tls"] == {"front"}
+
+
+def test_a_form_shows_only_parameters_its_runbook_reads() -> None:
+    from octorunbook.ui.fields import FIELDS
+
+    assert {
+        runbook: [n for n in names if n not in PARAMETERS[runbook]] for runbook, names in FIELDS.items()
+    } == {runbook: [] for runbook in FIELDS}
