@@ -40,6 +40,7 @@ class ChangeRecord(TypedDict):
     thumbprint: NotRequired[str]  # an import: the certificate it put into a store
     store: NotRequired[str]
     url: NotRequired[str]  # an ACME account: where the CA keeps it
+    order: NotRequired[str]  # an ACME order: where the CA keeps it
 
 
 class CheckRecord(TypedDict):
