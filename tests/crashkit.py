@@ -107,7 +107,7 @@ class Case:
 
     def weaknesses(self) -> set[str]:
         """What 05 turns off, as the posture scan finds it served now."""
-        from octorunbook.posture import scan
+        from octorunbook.evidence.posture import scan
 
         codes = scan(f"127.0.0.1:{self.port}", self.procedure.hostname).codes()
         return {"TLS_LEGACY_PROTOCOL", "TLS_WEAK_CIPHER"} & set(codes)
