@@ -152,13 +152,13 @@ def renewal_due(run: Run, current: Current) -> bool:
         run.note(Finding("RENEWAL_FORCED", "info", "force_renew: replacing the certificate now.", ""))
         return True
     if days is not None and days > p.renew_before_days:
-        if current.served is None:
-            raise VerificationError(
-                "PORTAL_NOT_ANSWERING",
-                f"The portal does not answer over HTTPS: {current.served_error}.",
-                "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
-            )
-        with run.step():
+        with run.step():  # a coded record, never a traceback
+            if current.served is None:
+                raise VerificationError(
+                    "PORTAL_NOT_ANSWERING",
+                    f"The portal does not answer over HTTPS: {current.served_error}.",
+                    "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
+                )
             require_hostname_covered(run, p.https_port, p.hostname)
         run.reporter.show(
             Panel(
