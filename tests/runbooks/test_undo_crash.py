@@ -82,17 +82,9 @@ SERVICE_GAP = (
     "between them, the portal stays down until the next run restores the change and starts it",
     NothingServed,
 )
-UNRELOADED_HARDENING = (
-    "05 on nginx keeps no journal: killed after the hardened server block is written but before nginx is "
-    "reloaded, the next 05 plans from the file, finds nothing to change (exit 0, unchanged) and nginx goes "
-    "on serving the weak suites",
-    NotFinished,
-)
 DOES_NOT_HOLD: dict[tuple[str, str], tuple[str, type[AssertionError]]] = {
     ("run/httpsys", "command:Octopus.Server:service:after#1"): SERVICE_GAP,
     ("run/httpsys", "command:Octopus.Server:service:before#2"): SERVICE_GAP,
-    ("harden/nginx", "nginx:site-written#1"): UNRELOADED_HARDENING,
-    ("harden/nginx", "command:nginx:-p -c -g -s:before#1"): UNRELOADED_HARDENING,
 }
 
 
