@@ -18,14 +18,19 @@ planning anything new (``parts_journal.recover_interrupted``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from octorunbook.findings import Finding, TargetError, VerificationError
 from octorunbook.render import Panel, PlanRow, PlanTable
 from octorunbook.runbooks.bind_proof import prove_portal, require_proven, served_thumbprint
-from octorunbook.runbooks.restore_parts import observed, restore_by_hand, restore_parts, topology
+from octorunbook.runbooks.restore_parts import (
+    forget_added,
+    observed,
+    restore_by_hand,
+    restore_parts,
+    topology,
+)
 from octorunbook.runbooks.store_steps import planned_import
 from octorunbook.runbooks.undo import Checkpoint
 from octorunbook.targets.protocols import Action, Part, PortalIntent, SettingDiff, StoredCertificate
@@ -58,6 +63,7 @@ class TopologyPlan:
     kinds: dict[str, str] = field(default_factory=dict)
     http_address: tuple[str, int] | None = None  # where the proof checks plain HTTP (None: not served)
     served_before: dict[int, str] = field(default_factory=dict)  # port → thumbprint ("": no TLS)
+    added: str = ""  # the certificate this run put into the store (04): a rollback or restore removes it
 
     @property
     def changes(self) -> bool:
@@ -75,9 +81,11 @@ class TopologyPlan:
         return [a.text() for p in self.parts if p.changes for a in p.actions]
 
 
-def _planned_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
-    """Dry-run procedure: 01 only planned the import; the certificate as it will be stored."""
-    planned = planned_import(run, thumbprint)
+def _planned_certificate(
+    run: Run, thumbprint: str, planned: dict[str, Any] | None = None
+) -> StoredCertificate | None:
+    """Dry run: 01 (or 04's own import) only planned the import; the certificate as it will be stored."""
+    planned = planned or planned_import(run, thumbprint)
     store = topology(run).store
     if planned is None or str(planned.get("store", store.name)).lower() != store.name.lower():
         return None
@@ -95,14 +103,27 @@ def _planned_certificate(run: Run, thumbprint: str) -> StoredCertificate | None:
     )
 
 
-def plan(run: Run, thumbprint: str) -> TopologyPlan:
-    """Read every part, compute its desired state, show current → desired and the exact actions."""
+def plan(
+    run: Run,
+    thumbprint: str,
+    *,
+    renewal: bool = False,
+    added: str = "",
+    as_imported: dict[str, Any] | None = None,
+) -> TopologyPlan:
+    """Read every part, compute its desired state, show current → desired and the exact actions.
+
+    ``renewal`` (04): only the certificate changes. The instance keeps its state (no ``configure``, no
+    restart) and what it decides — behind HTTP.sys ForceSSL, HSTS, the http prefix — is planned and
+    proven as it is now (``OctopusInstance.kept``); the front swaps the certificate in place, every
+    per-binding setting carried. ``added``: the replacement this run imported (removed on rollback);
+    ``as_imported``: in a dry run, the certificate as the import would have stored it (it is not there)."""
     parts = topology(run)
     p = run.params
     with run.step():
         parts.instance.require()
         stored = (parts.store.get(thumbprint) if parts.store.exists() else None) or _planned_certificate(
-            run, thumbprint
+            run, thumbprint, as_imported if p.dry_run else None
         )
         if stored is None:
             raise TargetError(
@@ -120,10 +141,12 @@ def plan(run: Run, thumbprint: str) -> TopologyPlan:
         run.certificate = stored.to_record()
         run.extra["implementations"] = parts.kinds()
         intent = PortalIntent(p.hostname, p.https_port, stored, p.force_ssl, p.hsts_max_age, p.keep_http)
+        if renewal:
+            intent = parts.instance.kept(intent, parts.instance.read(intent))
         planned: list[PartPlan] = []
         for part in (parts.front, parts.instance):
             current = part.read(intent)
-            desired = part.desired(intent, current)
+            desired = current if renewal and part is parts.instance else part.desired(intent, current)
             for finding in part.findings(current, desired):
                 run.note(finding)
             diff = tuple(part.diff(current, desired))
@@ -131,7 +154,7 @@ def plan(run: Run, thumbprint: str) -> TopologyPlan:
         http = parts.instance.http_address(intent, planned[1].current)
         old_port = parts.front.serves_at(planned[0].current)
         watched = observed(run, [intent.https_port] + ([old_port] if old_port else []))
-        result = TopologyPlan(intent, tuple(planned), parts.kinds(), http, watched)
+        result = TopologyPlan(intent, tuple(planned), parts.kinds(), http, watched, added)
         run.state["before"] = {pp.part.kind: pp.current.to_record() for pp in planned}
         rows = [PlanRow(d.setting, d.current, d.desired) for pp in planned for d in pp.diff]
         run.extra["plan"] = [
@@ -149,11 +172,9 @@ def _where(store: str) -> str:
     return store if "/" in store or "\\" in store else f"LocalMachine\\{store}"
 
 
-def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | None = None) -> None:
-    """Apply the parts that differ, prove over TLS; on any failure restore them in reverse order.
-
-    ``after_rollback`` runs once the restore is proven (04: remove the certificate this run imported).
-    """
+def apply(run: Run, plan: TopologyPlan) -> None:
+    """Apply the parts that differ, prove over TLS; on any failure restore them in reverse order, and
+    once that restore is proven remove the certificate this run imported (``plan.added``)."""
     p = run.params
     with run.step():
         if p.dry_run:
@@ -197,9 +218,8 @@ def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | 
                     "ROLLBACK_INCOMPLETE",
                     plan.served_before,
                 ):
+                    forget_added(run, plan.added, "rollback")  # proven; otherwise the next run restores it
                     journal.done()
-                    if after_rollback is not None:
-                        after_rollback()  # rolled back and proven; otherwise the next run restores it
             else:
                 journal.phase("left by rollback: False")
                 by_hand = restore_by_hand([(pp.part, pp.current) for pp in changed], plan.intent)
@@ -222,7 +242,38 @@ def apply(run: Run, plan: TopologyPlan, *, after_rollback: Callable[[], None] | 
 def _prove(run: Run, plan: TopologyPlan) -> None:
     """The proof over TLS, then the last word: the certificate is still the one served."""
     require_proven(prove_portal(run, plan.intent, plan.http_address), plan.front.part.kind)
+    _require_front_as_planned(run, plan)
     _require_still_served(run, plan)
+
+
+def _require_front_as_planned(run: Run, plan: TopologyPlan) -> None:
+    """The front reads back exactly as planned: nothing but what the plan showed changed (HTTP.sys: every
+    per-binding setting carried; nginx: the block as rendered)."""
+    if not plan.front.changes:
+        return
+    front = plan.front
+    now = front.part.read(plan.intent)
+    kept = now == front.desired
+    seen = (
+        "as planned"
+        if kept
+        else "; ".join(d.setting + ": " + d.desired for d in front.part.diff(front.desired, now))
+    )
+    run.verification.append(
+        {
+            "check": "binding settings kept",
+            "expected": "the front as planned: every setting but the certificate as before",
+            "seen": seen or "differs",
+            "ok": kept,
+            "code": "BINDING_SETTINGS_LOST",
+        }
+    )
+    if not kept:
+        raise VerificationError(
+            "BINDING_SETTINGS_LOST",
+            f"The {front.part.kind} front does not read back as planned: {seen or 'it differs'}.",
+            "The previous state is being restored; compare the record's state.before with the front now.",
+        )
 
 
 def _require_still_served(run: Run, plan: TopologyPlan) -> None:
@@ -255,4 +306,5 @@ def _begin_journal(run: Run, plan: TopologyPlan) -> Checkpoint:
         plan.commands(),
         plan.served_before,
         implementations=plan.kinds,
+        added=plan.added,
     )

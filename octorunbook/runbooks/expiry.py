@@ -59,9 +59,9 @@ def expiry_check(
         host, port = target.endpoint(p.https_port)
         endpoint = f"{host}:{port}"
         bound = check.BoundCertificate(
-            current.binding.ip_port,
-            current.binding.certificate_hash,
-            current.binding.store_name,
+            current.endpoint,
+            current.thumbprint,
+            current.store,
             current.certificate.not_valid_after_utc if current.certificate is not None else None,
         )
         try:

@@ -15,7 +15,8 @@ The notebook's face (the same four verbs as every runbook, see ``runbooks.face``
 
 Why ``plan`` imports: the swap is planned for the certificate as the store holds it (its thumbprint,
 its store), and an import next to the served certificate changes nothing a client sees. The work is
-``renew`` (``renewal_state``, ``renewal_swap``, and ``renew_front`` on the nginx front).
+``renewal_state`` (read, judge, obtain) and ``renew`` (03's plan and apply with only the certificate
+different, on every front).
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from octorunbook.runbooks import renew
-from octorunbook.runbooks.renew import Current, SwapPlan
-from octorunbook.runbooks.renew_front import FrontSwapPlan
+from octorunbook.runbooks.renew import Current, RenewalPlan
 from octorunbook.runbooks.run import Run
 
 
@@ -35,14 +35,14 @@ def read(run: Run) -> Current:
     return current
 
 
-def plan(run: Run, current: Current) -> SwapPlan | FrontSwapPlan | None:
+def plan(run: Run, current: Current) -> RenewalPlan | None:
     """None when renewal is not due (the current certificate proven and kept); else the replacement,
     judged and stored beside the current one, and the swap planned."""
     replacement = renew.obtain_replacement(run, current, prompt=run.password_prompt)
     return renew.plan_swap(run, current, replacement)
 
 
-def apply(run: Run, plan: SwapPlan | FrontSwapPlan | None) -> None:
+def apply(run: Run, plan: RenewalPlan | None) -> None:
     """Swap, prove, retire — or restore the old binding; nothing when renewal was not due."""
     renew.apply_swap(run, plan)
 

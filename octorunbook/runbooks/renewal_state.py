@@ -1,22 +1,20 @@
-"""Runbook 04, part 1: what is served and bound now, whether renewal is due, the new certificate.
+"""Runbook 04, part 1: what the portal has now, whether renewal is due, and the new certificate.
 
-Renew or rotate the portal certificate with no restart and no downtime.
+Renew or rotate the portal certificate with no restart and no downtime, on every front. A renewal is
+03's change with only the front's certificate different (``renew``): HTTP.sys looks its ``sslcert``
+binding up at handshake time and nginx reloads gracefully, so Octopus keeps running. The order:
 
-HTTP.sys looks the ``sslcert`` binding up at handshake time, so replacing the binding changes the
-certificate for the next connection while Octopus keeps running: only a change of listen prefixes needs
-the service restart that 03 does. So 04 never stops the service. The order is the safe one:
-
-1. **read** what is served now (TLS handshake), what is bound (every field of the ``sslcert`` record)
-   and what is in the store; decide — more than ``renew_before_days`` left and no ``force_renew``: prove
-   the current certificate and end ``unchanged``;
+1. **read** what is served now (TLS handshake), what the front names on the port and what the store
+   holds; decide — more than ``renew_before_days`` left and no ``force_renew``: prove the current
+   certificate and end ``unchanged``;
 2. **obtain and judge** the new certificate (same sources and findings as 01) plus the renewal's own
    check: a certificate that expires sooner, drops the portal's hostname or is weaker is
    ``RENEWAL_REGRESSES``; then import it (01's import, idempotent);
-3. **swap** the binding, carrying every non-default per-binding setting (a delete-and-add drops
-   ``disablelegacytls`` or ``dsmapperusage`` silently); prove over TLS that the *new* thumbprint is served
-   and the rest of the record is unchanged;
-4. **retire** the old certificate only after the proof (``retire_old``: kept until it expires, or removed);
-   on any failure restore the old binding and prove the old certificate is served again.
+3. **swap** (``renew``): the front takes the new certificate, every per-binding setting carried; the
+   proof shows the *new* thumbprint served and the front exactly as planned;
+4. **retire** the old certificate only after the proof (``retire_old``) and only when nothing on the
+   front still serves it; on any failure the old state is restored and proven, and the replacement
+   this run imported is removed again.
 """
 
 from __future__ import annotations
@@ -33,22 +31,23 @@ from octorunbook.evidence.tls import TlsEvidence, tls_handshake
 from octorunbook.findings import Finding, TargetError, VerificationError
 from octorunbook.render import Panel, Row
 from octorunbook.runbooks.run import Run
-from octorunbook.targets.base import SslBinding, StoredCertificate, Target
+from octorunbook.targets.base import Target
+from octorunbook.targets.protocols import PortalIntent, StoredCertificate
 
 
 @dataclass(frozen=True)
 class Current:
-    """What the portal has now: the binding record, what a client is served, and the bound certificate."""
+    """What the portal has now: what the front names on the port, what a client is served, and the
+    named certificate as the store holds it."""
 
-    binding: SslBinding
+    endpoint: str  # HTTP.sys: the sslcert record's ip:port; nginx: ``nginx:<port>``
+    thumbprint: str
+    store: str
+    front: dict[str, Any]  # the front's state as read (its record)
     served: TlsEvidence | None
     served_error: str
     stored: StoredCertificate | None
     certificate: x509.Certificate | None
-
-    @property
-    def thumbprint(self) -> str:
-        return self.binding.certificate_hash
 
     @property
     def not_after(self) -> datetime | None:
@@ -66,51 +65,63 @@ class Current:
 
     def to_record(self) -> dict[str, Any]:
         return {
-            "binding": {**self.binding.to_record(), "fields": dict(self.binding.fields)},
+            "bound": {"endpoint": self.endpoint, "thumbprint": self.thumbprint, "store": self.store},
+            "front": self.front,
             "served": self.served.to_record() if self.served else {"error": self.served_error},
             "in_store": self.stored.to_record() if self.stored else None,
             "days_left": self.days_left(),
         }
 
 
-def _port(run: Run) -> int:
-    return run.params.https_port
-
-
 def read_current(run: Run) -> Current:
-    """Served, bound and stored — read only. No binding on the port: there is nothing to renew (run 03)."""
-    target = run.require_target()
+    """Served, named by the front and stored — read only. Nothing on the port: nothing to renew (run 03)."""
+    parts = run.require_target().parts
     p = run.params
+    front = parts.front
     with run.step():
-        target.octopus.require_instance()
-        binding = target.httpsys.show(p.https_port)
-        if binding is None or not binding.is_octopus:
+        parts.instance.require()
+        state = front.read(PortalIntent.location(p.hostname, p.https_port))
+        thumbprint = front.serves(state)
+        if not thumbprint:
             raise TargetError(
                 "NOT_BOUND",
-                f"Port {p.https_port} has no Octopus HTTPS binding to renew"
-                + (f" (it belongs to appid {binding.application_id})." if binding else "."),
-                "Add the binding first with 01 → 03 (`octorunbook run params.yaml`), or check https_port.",
+                f"The {front.kind} front serves no certificate on port {p.https_port}: there is nothing to renew.",
+                "Add it first with 01 → 03 (`octorunbook run params.yaml`), or check https_port.",
             )
-        served, error = served_now(target, p.https_port, p.hostname)
-        stored = (
-            target.store.get_certificate(binding.certificate_hash, binding.store_name)
-            if target.store.store_exists(binding.store_name)
-            else None
+        served, error = served_now(run.require_target(), p.https_port, p.hostname)
+        stored = parts.store.get(thumbprint) if parts.store.exists() else None
+        pem = parts.store.certificate_pem(thumbprint) if stored else None
+        cert = x509.load_pem_x509_certificates(pem)[0] if pem else None
+        endpoint = str(getattr(state, "endpoint", "") or f"{front.kind}:{p.https_port}")
+        current = Current(
+            endpoint,
+            thumbprint,
+            stored.store if stored else parts.store.name,
+            state.to_record(),
+            served,
+            error,
+            stored,
+            cert,
         )
-        pem = target.store.certificate_pem(binding.certificate_hash, binding.store_name) if stored else None
-        cert = x509.load_pem_x509_certificate(pem) if pem else None
-        current = Current(binding, served, error, stored, cert)
         run.state["before"] = current.to_record()
-        show_current(run, current, "bound (HTTP.sys)")
-        if served is not None and served.thumbprint != binding.certificate_hash:
+        run.extra["implementations"] = parts.kinds()
+        show_current(run, current, f"named by the {front.kind} front")
+        if served is not None and served.thumbprint != thumbprint:
             raise VerificationError(
                 "SERVED_NOT_BOUND",
-                f"The portal serves {served.thumbprint}, but HTTP.sys has {binding.certificate_hash} bound "
-                f"on {binding.ip_port}.",
-                "Something else answers on this port, or a hostname (SNI) binding overrides the IP binding: "
-                "`netsh http show sslcert` lists them. Resolve that before renewing.",
+                f"The portal serves {served.thumbprint}, but the {front.kind} front names {thumbprint} on "
+                f"{endpoint}.",
+                REMEDY_SERVED_NOT_BOUND.get(front.kind, REMEDY_SERVED_NOT_BOUND["nginx"]),
             )
     return current
+
+
+REMEDY_SERVED_NOT_BOUND = {
+    "httpsys": "Something else answers on this port, or a hostname (SNI) binding overrides the IP binding: "
+    "`netsh http show sslcert` lists them. Resolve that before renewing.",
+    "nginx": "Another server block or process answers on this port (`nginx -T | grep -n listen`); resolve "
+    "that before renewing.",
+}
 
 
 def show_current(run: Run, current: Current, bound_label: str) -> None:
@@ -119,7 +130,7 @@ def show_current(run: Run, current: Current, bound_label: str) -> None:
     before = run.params.renew_before_days
     served = current.served
     rows = [
-        Row("info", bound_label, f"{current.thumbprint} ({current.binding.store_name})"),
+        Row("info", bound_label, f"{current.thumbprint} ({current.store})"),
         Row(
             "ok" if served and served.thumbprint == current.thumbprint else "warning",
             "served over TLS",

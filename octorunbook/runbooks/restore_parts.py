@@ -3,8 +3,8 @@ killed run left half-done.
 
 It sits below ``runbook`` (which calls :func:`recover_interrupted` from ``Run.open``) and below ``bind``
 (whose rollback calls :func:`restore_parts`), so it names the run through ``journal.Run``, a protocol,
-and imports neither. A journal without ``"topology": "parts"`` (04's binding swap on HTTP.sys) is
-``journal.recover_interrupted``'s.
+and imports neither. It is the restorer of every checkpoint: 03, 04 (a renewal is 03's change with only
+the front's certificate different) and 05, on every front.
 """
 
 from __future__ import annotations
@@ -102,6 +102,24 @@ def restore_parts(
                     exc.remedy or "Restore it by hand from the record's state.before.",
                 )
             )
+    for (
+        part,
+        previous,
+    ) in pairs:  # each part reads back as it was: settings included, not only the certificate
+        try:
+            same, seen = part.read(where) == previous, "as before"
+        except OctorunbookError as exc:
+            same, seen = False, f"cannot read it: {exc.code}"
+        complete = complete and same
+        run.verification.append(
+            {
+                "check": f"after {label}: {part.kind} as before",
+                "expected": "every setting as in the snapshot",
+                "seen": seen if same or seen != "as before" else "differs",
+                "ok": same,
+                "code": failure_code,
+            }
+        )
     prefix = instance[0].answers_on(instance[1])
     answered = _answers(run, prefix, label) if prefix else ""  # first: it waits out a restart
     front_part, front_previous = front
@@ -150,6 +168,48 @@ def _answers(run: Run, prefix: str, label: str) -> str:
     return "200" if answer is not None else seen
 
 
+def forget_added(run: Run, thumbprint: str, label: str) -> None:
+    """After a proven restore only: remove the certificate the undone change put into the store (04's
+    replacement) — if the store still holds it and no place on the front serves it (``CERT_STILL_BOUND``:
+    kept, with where). Never a certificate the change found in the store: the checkpoint names only
+    what the run itself imported."""
+    if not thumbprint:
+        return
+    parts = topology(run)
+    store = parts.store
+    try:
+        if not store.exists() or store.get(thumbprint) is None:
+            return
+        users = parts.front.users(thumbprint)
+        if users:
+            run.note(
+                Finding(
+                    "CERT_STILL_BOUND",
+                    "warning",
+                    f"The certificate {thumbprint} the undone change imported is kept: {', '.join(users)} "
+                    "serves it.",
+                    "Remove it by hand once nothing uses it.",
+                    details={"bindings": users},
+                )
+            )
+            return
+        store.remove(thumbprint)
+        run.change(
+            f"{label}: remove new certificate", f"{thumbprint} from {store.name} (imported by that run)"
+        )
+    except OctorunbookError as exc:
+        run.change(f"{label}: remove new certificate", f"FAILED: {exc.code} {exc.message}")
+        run.note(
+            Finding(
+                "RETIRE_FAILED",
+                "warning",
+                f"The previous state is back, but removing {thumbprint} (imported by that run) failed: "
+                f"{exc.message}",
+                f"Remove it from {store.name} by hand once nothing uses it.",
+            )
+        )
+
+
 # ---- the change journal for protocol parts -------------------------------------------------------
 
 
@@ -188,7 +248,10 @@ def recover_interrupted(run: Run, checkpoint: Checkpoint) -> None:
     path = checkpoint.path
     what = interrupted_what(data)
     commands = restore_by_hand(pairs, where)
-    by_hand = (commands or f"put back the states in {path} (snapshot)") + f"; then delete {path}"
+    by_hand = commands or f"put back the states in {path} (snapshot)"
+    if checkpoint.added:
+        by_hand += f"; remove {checkpoint.added} from {parts.store.name} (imported by that run)"
+    by_hand += f"; then delete {path}"
     run.extra["interrupted_change"] = {**data, "journal": str(path)}
     run.reporter.show(
         Panel(
@@ -221,6 +284,7 @@ def recover_interrupted(run: Run, checkpoint: Checkpoint) -> None:
             f"The checkpoint {path} is kept, so the next run tries again. Or by hand: {by_hand}.",
             details={"journal": str(path)},
         )
+    forget_added(run, checkpoint.added, "restore interrupted change")
     checkpoint.done()
 
 
@@ -229,6 +293,7 @@ __all__ = [
     "recover_interrupted",
     "restore_by_hand",
     "restore_parts",
+    "forget_added",
     "served_thumbprint",
     "topology",
 ]

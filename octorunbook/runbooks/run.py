@@ -30,15 +30,12 @@ from octorunbook.runbooks.record import RunExtras, RunState
 from octorunbook.runbooks.restore_parts import (
     recover_interrupted as _parts_restorer,  # registers the "parts" restorer
 )
-from octorunbook.runbooks.restore_renewal import (
-    recover_interrupted as _renewal_restorer,  # registers "renewal"
-)
 from octorunbook.runbooks.undo import recover_interrupted
 from octorunbook.targets.base import Target
 from octorunbook.targets.lock import TargetLock, operator_name
 from octorunbook.targets.state import StateHome
 
-RESTORERS = (_parts_restorer, _renewal_restorer)  # imported for their registration
+RESTORERS = (_parts_restorer,)  # imported for its registration: the one restorer, every checkpoint
 RUNBOOKS = ("01-import-certificate", "02-verify-certificate", "03-add-https-binding")  # the procedure
 DAY_TWO = ("04-renew-certificate", "05-harden-tls")  # run on their own, e.g. on a schedule
 ALL_RUNBOOKS = RUNBOOKS + DAY_TWO

@@ -10,7 +10,7 @@ moves through documented phases (``applying`` → ``rolling back`` / ``left by r
 
 A run that finds a checkpoint says so first (``INTERRUPTED_CHANGE``), shows the snapshot, and — unless it
 is a dry run, runbook 02 (which changes nothing) or ``rollback: False`` — hands it to the restorer of its
-kind (``parts`` for 03 and 05, ``renewal`` for 04 on HTTP.sys) before anything new is planned. If that
+kind (``parts`` for 03, 04 and 05 on every front) before anything new is planned. If that
 restore fails the run stops (``INTERRUPTED_RESTORE_FAILED``) and the checkpoint stays for the next run.
 
 The checkpoint is data, never an instruction: it is read only if the state home authenticates it for
@@ -86,6 +86,7 @@ PHASES = ("applying", "rolling back", "left by rollback: False", "restoring")
 WAIT_SECONDS = float(os.environ.get("OCTORUNBOOK_WAIT_SECONDS", "60"))
 _RUNBOOK = re.compile(r"^0[1-5]-[a-z0-9-]{1,40}$")
 _THUMBPRINT_OR_NONE = re.compile(r"^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})?$")
+_ADDED = re.compile(r"^([0-9A-F]{40})?$")  # a thumbprint as the store names it, or none
 _LEGACY = re.compile(r"^change-.*\.json$")
 
 Restorer = Callable[["Run", "Checkpoint"], None]
@@ -132,6 +133,12 @@ class Checkpoint:
         return snapshot
 
     @property
+    def added(self) -> str:
+        """The certificate this change put into the store ("" none): a restore removes it again, once
+        the previous state is proven and nothing on the front serves it."""
+        return str(self.data.get("added", ""))
+
+    @property
     def served_before(self) -> dict[int, str]:
         return {int(port): str(seen) for port, seen in self.data["served_before"].items()}
 
@@ -144,7 +151,7 @@ class Checkpoint:
         snapshot: dict[str, Any],
         commands: list[str],
         served_before: dict[int, str] | None = None,
-        **extra: Any,  # what the kind's restorer needs (04 on HTTP.sys: the swap and the new certificate)
+        **extra: Any,  # what the kind's restorer needs (``added``: the certificate 04 imported)
     ) -> Checkpoint:
         if kind not in RESTORERS:
             raise ValueError(f"no restorer for checkpoint kind {kind!r}")
@@ -206,6 +213,10 @@ def _validate(data: dict[str, Any], target: Target) -> str:
             "bad commands",
         ),
         (isinstance(data.get("served_before"), dict), "bad served_before"),
+        (
+            isinstance(data.get("added", ""), str) and bool(_ADDED.fullmatch(data.get("added", ""))),
+            "added names something that is not a thumbprint",
+        ),
     ]
     for ok, why in checks:
         if not ok:

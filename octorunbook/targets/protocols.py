@@ -271,6 +271,16 @@ class TlsFront(Part[StateT], Protocol[StateT]):
         that moves the portal to another port watches both, so its rollback proves the old one again."""
         ...
 
+    def explain(self, current: StateT, desired: StateT) -> dict[str, Any]:
+        """How apply takes the front from ``current`` to ``desired`` and why (``method``, ``why``, and
+        what it carries), for the plan and the record: a renewal says how the certificate is swapped."""
+        ...
+
+    def users(self, thumbprint: str) -> list[str]:
+        """Every place this front serves ``thumbprint`` now (HTTP.sys: each ``sslcert`` record, IP and
+        hostname ones; nginx: the managed server block) — a certificate still used is never retired."""
+        ...
+
 
 class OctopusInstance(Part[StateT], Protocol[StateT]):
     """The Octopus Server instance behind the front."""
@@ -291,6 +301,12 @@ class OctopusInstance(Part[StateT], Protocol[StateT]):
     def answers_on(self, state: StateT) -> str | None:
         """The prefix the portal answers on in ``state`` (``http://localhost:80/``), which a restore
         proves answers again; None when the front's proof says it all (behind a proxy)."""
+        ...
+
+    def kept(self, intent: PortalIntent, current: StateT) -> PortalIntent:
+        """``intent`` with what this instance decides taken from ``current`` instead of the parameters
+        (behind HTTP.sys: ForceSSL, HSTS and the http prefix are Octopus's). A renewal changes only the
+        certificate: it plans and proves against this, and the instance is not touched."""
         ...
 
 

@@ -113,7 +113,14 @@ class HttpSysFront:
         return _binding(current.endpoint, certificate.thumbprint, certificate.store, OCTOPUS_APP_ID, carried)
 
     def diff(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[SettingDiff]:
-        return [SettingDiff(f"HTTP.sys binding {current.endpoint}", current.text(), desired.text())]
+        """The binding, then each non-default per-binding setting on either side (carried: the same)."""
+        keys = sorted(set(current.carried) | set(desired.carried))
+        return [SettingDiff(f"HTTP.sys binding {current.endpoint}", current.text(), desired.text())] + [
+            SettingDiff(
+                f"  setting {k}", current.carried.get(k, "default"), desired.carried.get(k, "default")
+            )
+            for k in keys
+        ]
 
     def findings(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[Finding]:
         return []
@@ -130,6 +137,26 @@ class HttpSysFront:
         return (
             "netsh-delete-add" if build is not None and build < UPDATE_SSLCERT_MIN_BUILD else "netsh-update"
         )
+
+    def explain(self, current: HttpSysBinding, desired: HttpSysBinding) -> dict[str, Any]:
+        """The method ``argv`` uses and why, with the settings it carries (the plan's title, the record)."""
+        method = self.method(current, desired)
+        kept = ", ".join(sorted(desired.carried))
+        why = {
+            "octopus": "only default per-binding settings: Octopus's own documented command rebinds the port "
+            "(no restart; listen prefixes unchanged)",
+            "netsh-update": f"non-default settings to keep ({kept}): `Octopus.Server ssl-certificate` would drop "
+            "them, `netsh http update sslcert` replaces the hash and keeps them",
+            "netsh-delete-add": f"non-default settings to keep ({kept}) and Windows build {self.windows_build()} "
+            "has no `netsh http update sslcert`: delete and re-add with every setting (a gap of milliseconds)",
+            "netsh-add": f"no binding on {desired.endpoint} yet: add it with every setting ({kept})",
+        }[method]
+        return {"method": method, "why": why, "carried_settings": desired.carried}
+
+    def users(self, thumbprint: str) -> list[str]:
+        """Every ``sslcert`` record (IP, ``[::]`` and hostname ones, any port) that binds ``thumbprint``."""
+        wanted = thumbprint.upper()
+        return [b.ip_port for b in self.httpsys.show_all() if b.certificate_hash.upper() == wanted]
 
     def argv(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[list[str]]:
         """The exact commands that take the endpoint from ``current`` to ``desired``."""

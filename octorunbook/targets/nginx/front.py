@@ -387,6 +387,17 @@ class NginxFront:
     def serves_at(self, state: NginxSiteState) -> int | None:
         return config.public_port(state.text) if state.exists and state.managed else None
 
+    def explain(self, current: NginxSiteState, desired: NginxSiteState) -> dict[str, Any]:
+        return {
+            "method": "nginx-reload",
+            "why": "the managed server block names the new files; `nginx -t`, then a graceful reload: old "
+            "workers finish their connections, new ones serve the new certificate (no restart)",
+        }
+
+    def users(self, thumbprint: str) -> list[str]:
+        """The managed server block, when it names ``thumbprint`` (each certificate has its own folder)."""
+        return [str(self.site_path)] if thumbprint and self.serves(self.read()) == thumbprint.upper() else []
+
     # ---- 05: hardening the managed block ----------------------------------------------------
     def hardening_plan(self, state: NginxSiteState) -> HardeningPlan:
         """``ssl_protocols`` / ``ssl_ciphers`` / ``ssl_prefer_server_ciphers`` of the managed block against

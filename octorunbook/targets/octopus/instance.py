@@ -3,6 +3,7 @@ listen prefixes, ForceSSL and HSTS, changed by ``configure`` and a restart."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -38,6 +39,15 @@ class OctopusServerInstance:
 
     def answers_on(self, state: PortalConfig) -> str | None:
         return state.listen_prefixes[0] if state.listen_prefixes else None
+
+    def kept(self, intent: PortalIntent, current: PortalConfig) -> PortalIntent:
+        """Behind HTTP.sys Octopus itself redirects, sends HSTS and listens on http: as configured now."""
+        return replace(
+            intent,
+            force_ssl=current.force_ssl,
+            hsts_max_age=current.hsts_max_age if current.hsts_enabled else 0,
+            keep_http=any(p.lower().startswith("http:") for p in current.listen_prefixes),
+        )
 
     def read(self, intent: PortalIntent) -> PortalConfig:
         return self.octopus.show_configuration()

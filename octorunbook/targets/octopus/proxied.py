@@ -79,6 +79,10 @@ class ProxiedOctopusInstance:
     def answers_on(self, state: ProxiedOctopusState) -> str | None:
         return None  # reached through the front only: the front's restore proof covers it
 
+    def kept(self, intent: PortalIntent, current: ProxiedOctopusState) -> PortalIntent:
+        """Behind a proxy the front redirects and sends HSTS; Octopus decides none of the intent."""
+        return intent
+
     def read(self, intent: PortalIntent) -> ProxiedOctopusState:
         if self.octopus is None:
             return ProxiedOctopusState((), managed=False)

@@ -1,7 +1,8 @@
 """A renewal (04) killed between its swap and its proof is restored by the next run the way 04 promises:
-the binding only — no service stop or start, no configure — proven over TLS, and the certificate the
-killed run imported removed again. And ``kill -9`` of ``octorunbook renew``'s process group takes its
-kernel, and the command the kernel was running, along."""
+through the one restorer (``restore_parts``, a ``parts`` checkpoint like 03's), the binding only — no
+service stop or start, no configure — proven over TLS with every setting as before, and the certificate
+the killed run imported (the checkpoint's ``added``) removed again. And ``kill -9`` of ``octorunbook
+renew``'s process group takes its kernel, and the command the kernel was running, along."""
 
 from __future__ import annotations
 
@@ -20,9 +21,8 @@ import yaml
 
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.headless.inline import run_inline
-from octorunbook.runbooks.restore_renewal import renewal_entry
 from octorunbook.runbooks.undo import Checkpoint, checkpoint_name
-from octorunbook.targets.base import BindingState
+from octorunbook.targets.protocols import PortalIntent
 from octorunbook.targets.sandbox import Sandbox
 from tests.runbooks.test_renew import RENEW, first_binding, served
 from tests.targets.windows.test_windows import _run, windows_host  # noqa: F401 - the fixture, used by name
@@ -122,18 +122,23 @@ def _assert_restored_binding_only(
     assert record["status"] == "succeeded", record["findings"]
     assert "plan" not in record
     assert record["findings"][0]["code"] == "INTERRUPTED_CHANGE"
-    assert record["interrupted_change"]["kind"] == "renewal"
+    assert record["interrupted_change"]["kind"] == "parts"
+    assert record["interrupted_change"]["added"] == new
     actions = [c["action"] for c in record["changes"]]
     assert actions == [
+        "restore interrupted change: octopus-server already as before",
         "restore interrupted change: restore binding",
         "restore interrupted change: remove new certificate",
     ], actions
     argv = [" ".join(c["argv"]) for c in record["commands"]]
     assert not [a for a in argv if " service " in a or " configure " in a], argv
     proof = {c["check"]: c for c in record["verification"]}
-    assert proof["after restore interrupted change: old certificate served"]["ok"]
-    assert proof["after restore interrupted change: old certificate served"]["seen"] == old
-    assert proof["after restore interrupted change: binding settings as before"]["ok"]
+    served_again = proof[
+        f"after restore interrupted change: port {params.https_port} serves what it served before"
+    ]
+    assert served_again["ok"] and served_again["seen"] == old
+    assert proof["after restore interrupted change: httpsys as before"]["ok"]
+    assert proof["after restore interrupted change: octopus-server as before"]["ok"]
     assert tls_handshake("127.0.0.1", port, "localhost").thumbprint == old
     assert json.loads(sandbox.httpsys_path.read_text())[f"0.0.0.0:{params.https_port}"]["hash"] == old
     assert not (sandbox.stores_dir / "My" / f"{new}.pem").exists(), "what the killed run imported is removed"
@@ -158,12 +163,14 @@ def test_a_renewal_killed_after_the_swap_is_restored_binding_only_without_a_rest
     portal_pid = sandbox.status()["portal_pid"]
 
     journal, _, _ = _kill_renewal_after_the_swap(sandbox, tmp_path, _kill_everything)
-    assert journal["kind"] == "renewal" and journal["phase"] == "applying"
-    entry = journal["renewal"]
-    new = entry["new_certificate"]["thumbprint"]
-    assert entry["method"] == "octopus" and entry["topology"] == "httpsys"
-    assert entry["old_binding"]["certificate_hash"] == old and entry["old_binding"]["fields"]
-    assert entry["new_certificate"] == {"thumbprint": new, "store": "My", "imported_by_run": True}
+    assert journal["kind"] == "parts" and journal["phase"] == "applying"
+    assert journal["runbook"] == RENEW
+    new = journal["added"]
+    assert journal["snapshot"]["httpsys"]["thumbprint"] == old
+    assert journal["snapshot"]["httpsys"]["endpoint"] == "0.0.0.0:443"
+    assert journal["snapshot"]["octopus-server"]["listen_prefixes"]
+    assert len(journal["commands"]) == 1 and "ssl-certificate" in journal["commands"][0], journal["commands"]
+    assert new in journal["commands"][0] and new != old
     assert served(sandbox) == new, "the kill left the swap in place, unproven"
 
     _assert_restored_binding_only(sandbox, params, old, new, portal_pid)
@@ -205,26 +212,28 @@ def test_kill_9_of_the_renew_process_group_takes_its_kernel_and_the_command_in_f
     finally:
         for pid in left:
             os.kill(pid, signal.SIGKILL)
-    new = journal["renewal"]["new_certificate"]["thumbprint"]
+    new = journal["added"]
     _assert_restored_binding_only(sandbox, params, old, new, portal_pid)
 
 
 def _leave_renewal_journal(sandbox: Sandbox, params: Any, new: str, imported: bool) -> None:
-    """A renewal journal as a killed 04 leaves it, after swapping to ``new`` with Octopus's command."""
+    """A checkpoint as a killed 04 leaves it, after swapping to ``new`` with Octopus's command."""
     from octorunbook.runbooks.run import Run, TextReporter
 
     run = Run(RENEW, params, TextReporter())
     target = run.open()
-    before = target.httpsys.show(443)
-    assert before is not None
+    parts = target.parts
+    where = PortalIntent.location("localhost", 443)
+    front, instance = parts.front.read(where), parts.instance.read(where)
+    assert parts.front.serves(front)
     Checkpoint.begin(
         run,
-        "renewal",
+        "parts",
         443,
-        {"binding": BindingState.read(target, 443).to_record()},
+        {parts.front.kind: front.to_record(), parts.instance.kind: instance.to_record()},
         [],
-        {443: before.certificate_hash},
-        **renewal_entry(before, "octopus", {}, new, "My", imported, "localhost"),
+        {443: parts.front.serves(front)},
+        added=new if imported else "",
     )
     target.octopus.ssl_certificate(new, "My", ip_address="0.0.0.0", port=443)
     run.finish()
@@ -241,7 +250,10 @@ def test_a_certificate_that_was_in_the_store_before_the_killed_renewal_is_kept(
     assert served(sandbox) == new
     record = run_inline(RENEW, params_for(sandbox))
     assert record["findings"][0]["code"] == "INTERRUPTED_CHANGE"
-    assert [c["action"] for c in record["changes"]] == ["restore interrupted change: restore binding"]
+    assert [c["action"] for c in record["changes"]] == [
+        "restore interrupted change: octopus-server already as before",
+        "restore interrupted change: restore binding",
+    ]
     assert served(sandbox) == old
     assert (sandbox.stores_dir / "My" / f"{new}.pem").is_file(), "not the killed run's to remove"
 
@@ -278,8 +290,8 @@ def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding
     record = run_inline(RENEW, params_for(sandbox))
     assert served(sandbox) == old
     assert (sandbox.stores_dir / "My" / f"{new}.pem").is_file()
-    kept = next(f for f in record["findings"] if f["code"] == "RETIRE_FAILED")
-    assert "0.0.0.0:8443" in kept["message"]
+    kept = next(f for f in record["findings"] if f["code"] == "CERT_STILL_BOUND")
+    assert "0.0.0.0:8443" in kept["message"] and kept["details"]["bindings"] == ["0.0.0.0:8443"]
 
 
 @pytest.mark.windows
@@ -297,8 +309,8 @@ def test_on_windows_a_killed_renewal_is_restored_through_netsh_and_powershell_wi
     sandbox: Sandbox = windows_host["sandbox"]
     portal_pid = sandbox.status()["portal_pid"]
     journal, _, _ = _kill_renewal_after_the_swap(sandbox, windows_host["tmp"], _kill_everything, target)
-    new = journal["renewal"]["new_certificate"]["thumbprint"]
-    assert journal["renewal"]["new_certificate"]["imported_by_run"]
+    new = journal["added"]
+    assert new
 
     record = _assert_restored_binding_only(
         sandbox, Parameters(**target), old, new, portal_pid, windows_host["https_port"]
