@@ -27,7 +27,6 @@ from octorunbook.runbooks.posture_step import legacy_accepted, record_posture
 from octorunbook.runbooks.restore_parts import observed, restore_parts, topology
 from octorunbook.runbooks.run import Run
 from octorunbook.runbooks.undo import Checkpoint
-from octorunbook.targets.base import SslBinding
 from octorunbook.targets.hardening import (
     HardenableFront,
     HardeningPlan,
@@ -36,15 +35,14 @@ from octorunbook.targets.hardening import (
     read_schannel,
 )
 from octorunbook.targets.hardening.windows import DISABLE_LEGACY_TLS_MIN_BUILD, PER_BINDING_MAY_BREAK
-from octorunbook.targets.httpsys import carried_settings, sslcert_argv
-from octorunbook.targets.httpsys.front import HttpSysFront
+from octorunbook.targets.httpsys.front import HttpSysBinding, HttpSysFront
 from octorunbook.targets.protocols import PortalIntent
 
 
 @dataclass(frozen=True)
 class Hardening:
     before: PostureReport | None
-    binding: SslBinding | None
+    binding: HttpSysBinding | None  # HTTP.sys: the portal's binding as read (None: nginx, or SCHANNEL)
     plan: HardeningPlan
     site: Any = None  # nginx: the managed block's state as read (what a failed proof restores)
 
@@ -53,16 +51,13 @@ class Hardening:
         return self.plan.unchanged
 
 
-def _per_binding(exe: str, binding: SslBinding) -> HardeningPlan:
-    """The portal's binding updated with ``disablelegacytls=enable``, every other setting carried."""
-    settings, _ = carried_settings(binding)
-    args = (binding.ip_port, binding.certificate_hash, binding.application_id, binding.store_name)
-    if settings.get("disablelegacytls") == "enable":
-        commands: tuple[tuple[str, ...], ...] = ()
-        undo: tuple[tuple[str, ...], ...] = ()
-    else:
-        commands = (tuple(sslcert_argv(exe, "update", *args, {**settings, "disablelegacytls": "enable"})),)
-        undo = (tuple(sslcert_argv(exe, "update", *args, {**settings, "disablelegacytls": "disable"})),)
+def _per_binding(front: HttpSysFront, current: HttpSysBinding) -> HardeningPlan:
+    """The portal's binding updated with ``disablelegacytls=enable``, every other setting carried — the
+    front's own in-place swap (``front.argv``), and its inverse as the undo."""
+    desired = front.with_settings(current, {**current.carried, "disablelegacytls": "enable"})
+    commands = tuple(tuple(a) for a in front.argv(current, desired)) if desired != current else ()
+    undo = tuple(tuple(a) for a in front.argv(desired, current)) if desired != current else ()
+    settings = current.carried
     return HardeningPlan(
         strategy="per-binding",
         changes=(),
@@ -70,7 +65,7 @@ def _per_binding(exe: str, binding: SslBinding) -> HardeningPlan:
         rollback_commands=undo,
         reboot_required=False,
         notes=(
-            f"Only the binding {binding.ip_port} changes; HTTP.sys applies it to new connections, no reboot.",
+            f"Only the binding {current.endpoint} changes; HTTP.sys applies it to new connections, no reboot.",
             "Every other setting of the binding is carried: " + (", ".join(sorted(settings)) or "none set"),
         ),
         may_break=PER_BINDING_MAY_BREAK,
@@ -91,15 +86,17 @@ def plan_hardening(run: Run, before: PostureReport | None) -> Hardening:
     target = run.require_target()
     p = run.params
     with run.step():
-        if isinstance(target.parts.front, HardenableFront):  # a front that owns its TLS text (nginx)
-            return _plan_front(run, before)
-        binding = target.httpsys.show(p.https_port)
+        front = target.parts.front
+        if isinstance(front, HardenableFront) or not isinstance(front, HttpSysFront):
+            return _plan_front(run, before)  # a front that owns its TLS text (nginx), or says it cannot
+        current = front.read(PortalIntent.location(p.hostname, p.https_port))
+        binding = current if current.thumbprint else None
         build = target.host_info().windows_build
         per_binding_ok = binding is not None and (
             target.kind == "sandbox" or (build is not None and build >= DISABLE_LEGACY_TLS_MIN_BUILD)
         )
         if per_binding_ok and binding is not None:
-            plan = _per_binding(target.httpsys.exe, binding)
+            plan = _per_binding(front, binding)
         elif target.kind == "windows":
             plan = plan_schannel(read_schannel(run.runner))
         else:
@@ -110,7 +107,8 @@ def plan_hardening(run: Run, before: PostureReport | None) -> Hardening:
             )
         rows = [PlanRow(c.path + "\\" + c.name, str(c.before), str(c.after)) for c in plan.changes]
         if plan.strategy == "per-binding" and binding is not None:
-            rows.append(PlanRow(f"binding {binding.ip_port} disablelegacytls", _flag(binding), "enable"))
+            flag = binding.carried.get("disablelegacytls", "not set")
+            rows.append(PlanRow(f"binding {binding.endpoint} disablelegacytls", flag, "enable"))
         _show_plan(run, plan, rows, "TLS 1.0/1.1 are already off for this binding")
     return Hardening(before, binding, plan)
 
@@ -166,11 +164,6 @@ def _show_plan(run: Run, plan: HardeningPlan, rows: list[PlanRow], nothing: str)
             + [Row("info", "undo", " ".join(c)) for c in plan.rollback_commands],
         )
     )
-
-
-def _flag(binding: SslBinding) -> str:
-    settings, _ = carried_settings(binding)
-    return settings.get("disablelegacytls", "not set")
 
 
 def apply_hardening(run: Run, hardening: Hardening) -> None:
