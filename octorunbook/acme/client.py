@@ -5,7 +5,10 @@ ACME message is written here. What this module adds is what an administrator who
 expects around it:
 
 * **One account per CA and target**, its key generated once and kept in the target's state folder
-  (``<state>/acme/<ca-host>-<hash>/account.key``, mode 0600; on Windows the folder is
+  (``<state>/acme/<ca-host>-<hash>/account.key``, mode 0600, in a folder the state home checks as it
+  checks itself: 0700, ours, not a link — ``STATE_DIR_UNSAFE`` otherwise; the key and ``account.json`` are
+  written without following a link and read back only if ours and private, ``STATE_UNTRUSTED`` and
+  quarantined otherwise: :meth:`~octorunbook.targets.state.StateHome.folder`; on Windows the folder is
   ``%ProgramData%\\octorunbook`` and :func:`account_acl_argvs` gives it to Administrators and limits
   it to Administrators and SYSTEM with ``takeown`` and ``icacls`` through the command seam). The account URL is stored beside it and the account is
   reused on every later run (``only_return_existing`` proves it still exists).
@@ -29,6 +32,7 @@ import hashlib
 import json
 import ntpath
 import os
+import re
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +43,7 @@ from octorunbook.acme.errors import PROBLEM_CODES, acme_errors, retry_bad_nonce
 from octorunbook.commands import windows_system_folder
 from octorunbook.findings import TargetError
 from octorunbook.redaction import Secret, secret_from_env, shown_env_name
+from octorunbook.targets.state import StateHome, untrusted
 
 if TYPE_CHECKING:
     from acme import client as acme_client
@@ -47,14 +52,58 @@ if TYPE_CHECKING:
 
 ACCOUNT_KEY = "account.key"
 ACCOUNT_FILE = "account.json"
+MAX_ACCOUNT_FILE = 64 * 1024  # a PEM RSA key or the account's JSON is a few kilobytes
 
 
 # ------------------------------------------------------------------------------------------------
 # The account
 # ------------------------------------------------------------------------------------------------
 def account_dir(state_dir: Path, directory: str) -> Path:
-    host = urlsplit(directory).hostname or "ca"
+    host = re.sub(r"[^a-z0-9.-]", "-", urlsplit(directory).hostname or "").strip(".-") or "ca"
     return state_dir / "acme" / f"{host}-{hashlib.sha256(directory.encode()).hexdigest()[:10]}"
+
+
+def account_folder(home: StateHome, directory: str) -> Path:
+    """The account's folder in the state home, created 0700 or checked (``STATE_DIR_UNSAFE``: a link,
+    another owner, a group- or world-writable folder)."""
+    return home.folder("acme", account_dir(home.root, directory).name)
+
+
+def read_account_key(home: StateHome, folder: Path) -> bytes | None:
+    """The stored account key (PEM), None when there is none; a key that is a link, not ours, or that
+    anyone else may read or write is quarantined (``STATE_UNTRUSTED``): it may have been seen or swapped."""
+    return home.read_private(folder, ACCOUNT_KEY, MAX_ACCOUNT_FILE, secret=True)
+
+
+def store_account_key(home: StateHome, folder: Path, pem: bytes) -> bytes:
+    """Store a new account key 0600, never through a link; the key stored (another run's, if it was first)."""
+    try:
+        home.write_private(folder, ACCOUNT_KEY, pem, exclusive=True)
+    except FileExistsError:  # another run stored one first (or planted something: read_account_key says)
+        stored = read_account_key(home, folder)
+        if stored is None:
+            raise
+        return stored
+    return pem
+
+
+def read_account_record(home: StateHome, folder: Path) -> dict[str, Any] | None:
+    """The stored account (URL, contact, terms), None when there is none; anything but a record of ours
+    naming an account URL is quarantined (``STATE_UNTRUSTED``)."""
+    raw = home.read_private(folder, ACCOUNT_FILE, MAX_ACCOUNT_FILE)
+    if raw is None:
+        return None
+    try:
+        stored = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        stored = None
+    url = stored.get("url") if isinstance(stored, dict) else None
+    if not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+        path = folder / ACCOUNT_FILE
+        why = "it is not an ACME account record naming the account's URL"
+        raise untrusted(path, why, home.quarantine(path, why))
+    assert isinstance(stored, dict)
+    return stored
 
 
 def account_acl_argvs(folder: Path) -> list[list[str]]:
@@ -77,17 +126,16 @@ def account_acl_argvs(folder: Path) -> list[list[str]]:
     ]
 
 
-def _account_key(run: Run, folder: Path) -> Any:
+def _account_key(run: Run, home: StateHome, folder: Path) -> Any:
     """The account key (RSA 2048, RS256: every ACME CA accepts it), created once, 0600."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from josepy.jwk import JWKRSA
 
     path = folder / ACCOUNT_KEY
-    if path.is_file():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        return JWKRSA(key=key)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stored = read_account_key(home, folder)
+    if stored is not None:
+        return JWKRSA(key=serialization.load_pem_private_key(stored, None))
     target = run.require_target()
     if target.kind == "windows":
         for argv in account_acl_argvs(folder):
@@ -103,9 +151,9 @@ def _account_key(run: Run, folder: Path) -> Any:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
+    kept = store_account_key(home, folder, pem)
+    if kept != pem:  # another run made the account key first: use that one
+        return JWKRSA(key=serialization.load_pem_private_key(kept, None))
     run.secrets_note["private_key_files"].append(
         {"purpose": "ACME account key (kept for reuse)", "path": str(path), "mode": "0600", "removed": False}
     )
@@ -144,16 +192,17 @@ def _eab(run: Run, acme: acme_client.ClientV2, key: Any) -> dict[str, Any] | Non
     return binding
 
 
-def ensure_account(run: Run, acme: acme_client.ClientV2, key: Any, folder: Path) -> dict[str, Any]:
+def ensure_account(
+    run: Run, acme: acme_client.ClientV2, key: Any, home: StateHome, folder: Path
+) -> dict[str, Any]:
     """Reuse the stored account (proven to exist), or register one and store its URL."""
     from acme import errors, messages
 
     p = run.params
-    stored_path = folder / ACCOUNT_FILE
     meta = acme.directory.meta
     terms = str(getattr(meta, "terms_of_service", "") or "")
-    if stored_path.is_file():
-        stored = json.loads(stored_path.read_text())
+    stored = read_account_record(home, folder)
+    if stored is not None:
         regr = messages.RegistrationResource(
             uri=stored["url"], body=messages.Registration.from_json(stored.get("body", {}))
         )
@@ -192,9 +241,7 @@ def ensure_account(run: Run, acme: acme_client.ClientV2, key: Any, folder: Path)
         "created_at": run.started_at,
         "body": {"contact": list(regr.body.contact or ())},
     }
-    tmp = stored_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(stored_path)
+    home.write_private(folder, ACCOUNT_FILE, json.dumps(record, indent=2).encode("utf-8"))
     run.change("acme account", f"registered {regr.uri} at {p.acme_directory_url}", url=regr.uri)
     return {**record, "reused": False}
 
@@ -226,10 +273,11 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
     if p.dry_run:
         return _dry_run(run, summary)
     with acme_errors(directory):
-        folder = account_dir(target.state_dir, directory)
-        key = _account_key(run, folder)
+        home = target.state()
+        folder = account_folder(home, directory)
+        key = _account_key(run, home, folder)
         acme = _client(run, key)
-        account = ensure_account(run, acme, key, folder)
+        account = ensure_account(run, acme, key, home, folder)
         summary["account"] = {
             k: account.get(k) for k in ("url", "reused", "terms_of_service", "terms_agreed_at")
         }
@@ -282,7 +330,7 @@ def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificat
     summary.update(
         dry_run=True,
         terms_of_service=str(getattr(directory.meta, "terms_of_service", "") or ""),
-        account={"stored": (folder / ACCOUNT_FILE).is_file()},
+        account={"stored": os.path.lexists(folder / ACCOUNT_FILE)},  # a dry run creates and reads nothing
     )
     run.note(
         Finding(
@@ -298,4 +346,13 @@ def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificat
     return replace(placeholder, source="acme-dry-run")
 
 
-__all__ = ["account_acl_argvs", "account_dir", "ensure_account", "obtain_acme_certificate"]
+__all__ = [
+    "account_acl_argvs",
+    "account_dir",
+    "account_folder",
+    "ensure_account",
+    "obtain_acme_certificate",
+    "read_account_key",
+    "read_account_record",
+    "store_account_key",
+]

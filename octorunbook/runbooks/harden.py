@@ -190,7 +190,7 @@ def apply_hardening(run: Run, hardening: Hardening) -> None:
                 run.note(Finding("TLS_LEGACY_PROTOCOL", "warning", "TLS 1.0/1.1 are still accepted.", ""))
             return
         if plan.strategy == "schannel":
-            applied = apply_schannel(run.runner, plan, target.state_dir)
+            applied = apply_schannel(run.runner, plan, target.state())
             run.extra["schannel_backup"] = applied.to_record()
             run.change("set SCHANNEL values", f"{len(plan.changes)} registry values; reboot needed")
             run.note(

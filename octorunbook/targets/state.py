@@ -16,6 +16,15 @@ as trustworthy as the folder it sits in and the process that wrote it, so this m
   HMAC keyed by a per-target secret (``home.key``, created 0600 from its first byte). A file failing any
   check is moved to ``quarantine/`` and reported as ``STATE_UNTRUSTED``; nothing in it is acted on.
 
+* **plain private files** (:meth:`StateHome.folder`, :meth:`~StateHome.write_private`,
+  :meth:`~StateHome.read_private`): what another program must read as it is — the SCHANNEL plan a
+  PowerShell script applies, the ACME account key — sits in a checked 0700 sub-folder, written and read
+  with the same no-follow, 0600, owned-by-us guarantees, without the envelope; a secret is refused when
+  others may read it.
+* **leftovers**: a write cut short by ``kill -9`` leaves its temporary file; opening the home (or a
+  sub-folder) removes those of its own shape whose writer is gone, and nothing else
+  (:func:`.state_files.clean_leftovers`).
+
 Validating what a file *says* (thumbprints, ports, paths) is the reader's job: the MAC proves we wrote
 it, not that it still describes the target. Readers re-derive paths from the current parameters and
 prove values against the target before acting.
@@ -38,12 +47,16 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..findings import TargetError
+from .state_files import Refused as _Refused
+from .state_files import check_opened, clean_leftovers, fsync_folder, peek, read_bytes, write_bytes
 
 FORMAT = "octorunbook-state/1"
 KEY_NAME = "home.key"
 QUARANTINE = "quarantine"
 MAX_STATE_FILE = 4 * 1024 * 1024  # a checkpoint holds two nginx server blocks at most
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,80}\.(json|lock)$")
+_PART = re.compile(r"^[a-z0-9][a-z0-9.-]{0,80}$")  # a private sub-folder's name: no dot first, no separator
+_PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")  # a plain private file's name: no dot first
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -167,6 +180,7 @@ class StateHome:
             raise unsafe(root, f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700")
         for sub in (QUARANTINE,):
             self._subfolder(sub)
+        clean_leftovers(root)  # a write cut short by kill -9 left its temporary file
 
     @staticmethod
     def check_existing(root: Path) -> None:
@@ -188,18 +202,65 @@ class StateHome:
         if stat.S_IMODE(info.st_mode) & 0o077:
             raise unsafe(root, f"its mode is {stat.S_IMODE(info.st_mode):04o}, not 0700")
 
-    def _subfolder(self, name: str) -> Path:
-        path = self.root / name
+    def _subfolder(self, name: str, parent: Path | None = None) -> Path:
+        path = (parent or self.root) / name
         with contextlib.suppress(FileExistsError):
             os.mkdir(path, 0o700)
         info = os.lstat(path)
-        if os.name != "nt" and (
-            not stat.S_ISDIR(info.st_mode)
-            or info.st_uid != os.geteuid()
-            or stat.S_IMODE(info.st_mode) & 0o077
-        ):
-            raise unsafe(self.root, f"{path} is not a private folder of ours")
+        if os.name != "nt":
+            mode = stat.S_IMODE(info.st_mode)
+            why = (
+                "is a link"
+                if stat.S_ISLNK(info.st_mode)
+                else "is not a folder"
+                if not stat.S_ISDIR(info.st_mode)
+                else f"belongs to uid {info.st_uid}"
+                if info.st_uid != os.geteuid()
+                else f"has mode {mode:04o}, not 0700"
+                if mode & 0o077
+                else ""
+            )
+            if why:
+                raise unsafe(self.root, f"{path} {why}: it is not a private folder of ours")
         return path
+
+    # ---- private plain files (read by something other than octorunbook: a script, a CA client) ----
+    def folder(self, *parts: str) -> Path:
+        """The private sub-folder ``root/<parts…>``, each level created 0700 or checked: a link, another
+        owner or a mode other than 0700 is ``STATE_DIR_UNSAFE``. A killed write's leftovers are removed."""
+        current = self.root
+        for part in parts:
+            if not _PART.fullmatch(part):
+                raise ValueError(f"not a state sub-folder name: {part!r}")
+            current = self._subfolder(part, current)
+        clean_leftovers(current)
+        return current
+
+    def write_private(self, folder: Path, name: str, data: bytes, *, exclusive: bool = False) -> Path:
+        """``data`` as the plain file ``name`` in ``folder`` (one of :meth:`folder`'s), 0600, durably,
+        never through a link; ``exclusive``: ``FileExistsError`` if anything is there already. For a file
+        a script must read as it is (no envelope): what it says is checked by whoever reads it back."""
+        path = self._private_path(folder, name)
+        write_bytes(folder, path, data, exclusive=exclusive)
+        return path
+
+    def read_private(self, folder: Path, name: str, limit: int, *, secret: bool = False) -> bytes | None:
+        """The bytes of the plain file ``name`` in ``folder``; None when absent. A link, another owner, a
+        file others may write (``secret``: or read), more than ``limit`` bytes: quarantined, ``STATE_UNTRUSTED``."""
+        path = self._private_path(folder, name)
+        try:
+            return read_bytes(path, limit, secret=secret)
+        except FileNotFoundError:
+            return None
+        except _Refused as exc:
+            raise untrusted(path, str(exc), self.quarantine(path, str(exc))) from None
+
+    def _private_path(self, folder: Path, name: str) -> Path:
+        if not _PLAIN.fullmatch(name):
+            raise ValueError(f"not a private file name: {name!r}")
+        if folder != self.root and self.root not in folder.parents:
+            raise ValueError(f"{folder} is not a folder of the state home {self.root}")
+        return folder / name
 
     # ---- the secret that authenticates every file ------------------------------------------------
     def key(self) -> bytes:
@@ -306,8 +367,8 @@ class StateHome:
             if name.endswith(".why"):
                 continue
             path = folder / name
-            why = _peek(folder / f"{name}.why", 2000) or "unknown"
-            found.append(Quarantined(path, why, _peek(path, 20000)))
+            why = peek(folder / f"{name}.why", 2000) or "unknown"
+            found.append(Quarantined(path, why, peek(path, 20000)))
         return found
 
     def discard_quarantine(self) -> list[Quarantined]:
@@ -330,97 +391,20 @@ class StateHome:
         except OSError as exc:
             raise untrusted(path, f"it cannot be opened as a lock ({exc.strerror})", None) from None
         try:
-            _check_opened(fd)
+            check_opened(fd)
         except _Refused as exc:
             os.close(fd)
             raise untrusted(path, str(exc), self.quarantine(path, str(exc))) from None
         return fd
 
     def _write_bytes(self, path: Path, data: bytes, *, exclusive: bool = False) -> None:
-        if exclusive:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            self._fsync_folder()
-            return
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)  # replaces a planted link itself, never what it points at
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        self._fsync_folder()
+        write_bytes(path.parent, path, data, exclusive=exclusive)
 
     def _read_bytes(self, path: Path, limit: int) -> bytes:
-        flags = os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _O_BINARY
-        try:
-            fd = os.open(path, flags)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            if os.path.islink(path):
-                raise _Refused("it is a link") from None
-            raise _Refused(f"it cannot be opened ({exc.strerror})") from None
-        try:
-            info = _check_opened(fd)
-            if info.st_size > limit:
-                raise _Refused(f"it is {info.st_size} bytes, more than a state file holds")
-            data = os.read(fd, limit + 1)
-            if len(data) > limit:
-                raise _Refused("it grew past the size a state file holds")
-            return data
-        finally:
-            os.close(fd)
+        return read_bytes(path, limit)
 
     def _fsync_folder(self) -> None:
-        if os.name == "nt":  # NTFS has no folder handles to fsync; MoveFileEx is durable
-            return
-        with contextlib.suppress(OSError):
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-class _Refused(Exception):
-    """A file on disk that is not ours to trust (the reason is the message)."""
-
-
-def _check_opened(fd: int) -> os.stat_result:
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise _Refused("it is not a regular file")
-    if os.name != "nt":
-        if info.st_uid != os.geteuid():
-            raise _Refused(f"it belongs to uid {info.st_uid}, not to uid {os.geteuid()}")
-        if stat.S_IMODE(info.st_mode) & 0o022:
-            raise _Refused(f"it is writable by other users (mode {stat.S_IMODE(info.st_mode):04o})")
-        if info.st_nlink > 1:
-            raise _Refused("it has other hard links")
-    return info
-
-
-def _peek(path: Path, limit: int) -> str:
-    """Up to ``limit`` characters of a quarantined file, never following a link, never blocking."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return "(a link or unreadable)" if os.path.lexists(path) else ""
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return "(not a regular file)"
-        return os.read(fd, limit).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
+        fsync_folder(self.root)
 
 
 def normalised_instance(instance: str) -> str:

@@ -76,7 +76,7 @@ def test_the_change_loop_binds_the_httpsys_sandbox_and_a_second_run_changes_noth
     again = change(parts, intent(stored), served_is(host, port, stored.thumbprint))
 
     # Octopus's documented order: bind, configure while the service runs, then restart
-    assert [a for a, _ in first.items] == ["bind certificate", "configure", "service stop", "service start"]
+    assert [a for a, _ in first.items] == ["bind certificate", "configure", "service restart"]
     assert again.items == []
     wanted = intent(stored)
     assert all(p.actions(p.read(wanted), p.desired(wanted, p.read(wanted))) == [] for p in parts)

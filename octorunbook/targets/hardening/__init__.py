@@ -25,6 +25,7 @@ from octorunbook.targets.hardening.windows import (
     plan_disable_legacy_tls,
     plan_schannel,
     plan_windows,
+    read_backup,
     read_schannel,
     rollback_schannel,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "plan_nginx",
     "plan_schannel",
     "plan_windows",
+    "read_backup",
     "read_schannel",
     "rollback_schannel",
 ]

@@ -24,7 +24,10 @@ Two ways, in this order of preference:
 
 The registry is read and written through the shipped scripts ``read-schannel.ps1`` and ``set-schannel.ps1``
 (the PowerShell seam); ``set-schannel.ps1`` exports the previous values before it changes anything, and
-rollback is the same script applied to that export.
+rollback is the same script applied to that export. The plan the script reads and the export are plain JSON
+in the target's state home (``<state>/schannel/``, a checked 0700 folder; each file 0600, written without
+following a link: :meth:`~octorunbook.targets.state.StateHome.write_private`), and the export is read back
+and checked against what the script reported before a rollback applies it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from octorunbook.commands import CommandRunner, netsh_exe
 from octorunbook.findings import TargetError
 from octorunbook.targets.base import SslBinding
 from octorunbook.targets.hardening.plan import HardeningPlan, RegistryChange, RegistryValue
+from octorunbook.targets.state import StateHome, untrusted
 from octorunbook.targets.windows.powershell import run_script, script_details, script_failure
 
 PROTOCOLS_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
@@ -48,6 +52,8 @@ DOTNET_KEYS = (
     r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319",
     r"HKLM:\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319",
 )
+SCHANNEL_FOLDER = "schannel"  # in the target's state home: the plans set-schannel.ps1 reads, the exports
+MAX_PLAN_FILE = 64 * 1024  # a plan holds a few registry values
 DISABLE_LEGACY_TLS_MIN_BUILD = 17763  # Windows Server 2019
 TLS13_MIN_BUILD = 20348  # Windows Server 2022: the first server SCHANNEL with TLS 1.3
 
@@ -221,14 +227,57 @@ class SchannelApplied:
         }
 
 
-def _write_plan(path: Path, values: Sequence[RegistryValue]) -> None:
+def _write_plan(home: StateHome, path: Path, values: Sequence[RegistryValue]) -> None:
     document = {
         "changes": [{"path": v.path, "name": v.name, "type": v.kind, "value": v.value} for v in values]
     }
-    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    home.write_private(path.parent, path.name, json.dumps(document, indent=2).encode("utf-8"))
 
 
-def _set(runner: CommandRunner, plan_path: Path, backup_path: Path, label: str) -> SchannelApplied:
+def _managed(value: RegistryValue) -> bool:
+    """A value octorunbook changes (what a plan or an export may name; a file naming another is refused)."""
+    protocols = {rf"{PROTOCOLS_KEY}\{p}\Server".lower() for p in ("TLS 1.0", "TLS 1.1", "TLS 1.2")}
+    return (value.path.lower() in protocols and value.name in {"Enabled", "DisabledByDefault"}) or (
+        value.path.lower() == CIPHER_ORDER_KEY.lower() and value.name == "Functions"
+    )
+
+
+def _canonical(values: Sequence[RegistryValue]) -> list[str]:
+    return sorted(json.dumps(v.to_record(), sort_keys=True) for v in values)
+
+
+def read_backup(home: StateHome, applied: SchannelApplied) -> Path:
+    """The export of ``applied``, read back from the state home and checked before a rollback applies it:
+    ours and private (no link, no other owner or writer), JSON naming only values octorunbook changes, and
+    exactly the values the script reported before its change. ``STATE_UNTRUSTED`` (quarantined) otherwise."""
+    folder = home.folder(SCHANNEL_FOLDER)
+    path = folder / applied.backup_path.name
+    raw = home.read_private(folder, path.name, MAX_PLAN_FILE)
+    if raw is None:
+        raise TargetError(
+            "SCHANNEL_BACKUP_MISSING",
+            f"The export of the previous SCHANNEL values ({path}) is gone: the rollback has nothing to apply.",
+            "Restore the values by hand from this run's record (schannel_backup.previous). Nothing was changed.",
+            details={"backup": str(path)},
+        )
+    why = ""
+    try:
+        values = parse_schannel({"windows_build": 0, "values": json.loads(raw)["changes"]}).values
+    except (TargetError, ValueError, KeyError, TypeError):
+        why = "it is not a SCHANNEL plan"
+    else:
+        if not all(_managed(v) for v in values):
+            why = "it names registry values octorunbook does not change"
+        elif _canonical(values) != _canonical(applied.previous):
+            why = "it no longer holds the values set-schannel.ps1 reported before its change"
+    if why:
+        raise untrusted(path, why, home.quarantine(path, why))
+    return path
+
+
+def _set(
+    runner: CommandRunner, home: StateHome, plan_path: Path, backup_path: Path, label: str
+) -> SchannelApplied:
     """Run set-schannel.ps1 on ``plan_path``; the values it found before changing anything replace our own
     reading in ``backup_path`` (also when it fails half-way: that file is the rollback plan)."""
     data, result = run_script(
@@ -237,7 +286,7 @@ def _set(runner: CommandRunner, plan_path: Path, backup_path: Path, label: str) 
     previous: tuple[RegistryValue, ...] = ()
     if isinstance(data.get("previous"), list):
         previous = parse_schannel({"windows_build": 0, "values": data["previous"]}).values
-        _write_plan(backup_path, previous)
+        _write_plan(home, backup_path, previous)
     if data.get("status") == "not_elevated":
         raise TargetError(
             "NOT_ELEVATED",
@@ -251,22 +300,24 @@ def _set(runner: CommandRunner, plan_path: Path, backup_path: Path, label: str) 
     return SchannelApplied(int(data.get("applied") or 0), backup_path, previous)
 
 
-def apply_schannel(runner: CommandRunner, plan: HardeningPlan, workdir: Path) -> SchannelApplied:
+def apply_schannel(runner: CommandRunner, plan: HardeningPlan, home: StateHome) -> SchannelApplied:
     """Write the plan's exact values. The previous values (as read for the plan) are exported to a backup file
-    first, then replaced by what the script found at the moment of the change; plan and backup stay in
-    ``workdir`` as evidence and as the rollback input."""
+    first, then replaced by what the script found at the moment of the change; plan and backup stay in the
+    state home's ``schannel/`` folder as evidence and as the rollback input."""
     if plan.strategy != "schannel" or not plan.changes:
         raise ValueError("apply_schannel takes a SCHANNEL plan with changes")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    workdir.mkdir(parents=True, exist_ok=True)
-    plan_path = workdir / f"schannel-plan-{stamp}.json"
-    _write_plan(plan_path, [RegistryValue(c.path, c.name, c.kind, c.after) for c in plan.changes])
-    backup_path = workdir / f"schannel-backup-{stamp}.json"
-    _write_plan(backup_path, [RegistryValue(c.path, c.name, c.kind, c.before) for c in plan.changes])
-    return _set(runner, plan_path, backup_path, "harden SCHANNEL")
+    folder = home.folder(SCHANNEL_FOLDER)
+    plan_path = folder / f"schannel-plan-{stamp}.json"
+    _write_plan(home, plan_path, [RegistryValue(c.path, c.name, c.kind, c.after) for c in plan.changes])
+    backup_path = folder / f"schannel-backup-{stamp}.json"
+    _write_plan(home, backup_path, [RegistryValue(c.path, c.name, c.kind, c.before) for c in plan.changes])
+    return _set(runner, home, plan_path, backup_path, "harden SCHANNEL")
 
 
-def rollback_schannel(runner: CommandRunner, applied: SchannelApplied) -> SchannelApplied:
-    """Restore exactly the exported previous values (a value that was absent is removed again)."""
-    undo = applied.backup_path.with_name(applied.backup_path.stem + "-undo.json")
-    return _set(runner, applied.backup_path, undo, "restore SCHANNEL (rollback)")
+def rollback_schannel(runner: CommandRunner, applied: SchannelApplied, home: StateHome) -> SchannelApplied:
+    """Restore exactly the exported previous values (a value that was absent is removed again), once the
+    export read back is proven to be what the script reported (:func:`read_backup`)."""
+    backup = read_backup(home, applied)
+    undo = backup.with_name(backup.stem + "-undo.json")
+    return _set(runner, home, backup, undo, "restore SCHANNEL (rollback)")

@@ -1,5 +1,5 @@
 """Octopus Server terminating TLS itself, behind HTTP.sys, as a ``protocols.OctopusInstance``: its
-listen prefixes, ForceSSL and HSTS, changed by ``configure`` and a restart."""
+listen prefixes, ForceSSL and HSTS, changed by ``configure`` and a restart (``service --stop --start``)."""
 
 from __future__ import annotations
 
@@ -100,8 +100,7 @@ class OctopusServerInstance:
         octo = self.octopus
         return [
             Action("configure", tuple(octo.configure_argv_for(desired))),
-            Action("service stop", tuple(octo.service_argv("stop"))),
-            Action("service start", tuple(octo.service_argv("start"))),
+            Action("service restart", tuple(octo.restart_argv())),
         ]
 
     def apply(self, current: PortalConfig, desired: PortalConfig, log: ChangeLog) -> None:
@@ -121,17 +120,16 @@ class OctopusServerInstance:
 
     def _configure(self, config: PortalConfig, log: ChangeLog, prefix: str) -> None:
         """Octopus's documented order: ``configure`` while the service runs (it writes what the service
-        reads at start), then ``service --stop``, ``--start``: the portal is down for the restart alone
-        (``benchmarks/bench_unavailability.py``)."""
+        reads at start), then ``service --stop --start``, one command: the portal is down for the restart
+        alone (``benchmarks/bench_unavailability.py``), and a run killed between two commands never leaves
+        it stopped."""
         self.octopus.configure_to(config)
         log.change(
             prefix + "configure",
             f"prefixes {','.join(config.listen_prefixes)}; ForceSSL {config.force_ssl}; HSTS {_hsts(config)}",
         )
-        self.octopus.service("stop")
-        log.change(prefix + "service stop", f"instance {self.name}")
-        self.octopus.service("start")
-        log.change(prefix + "service start", f"instance {self.name}")
+        self.octopus.restart()
+        log.change(prefix + "service restart", f"instance {self.name} (service --stop --start)")
 
 
 if TYPE_CHECKING:

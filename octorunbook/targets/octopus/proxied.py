@@ -146,8 +146,7 @@ class ProxiedOctopusInstance:
             return []
         return [
             Action("configure trusted proxies", tuple(self._configure_argv(desired))),
-            Action("service stop", tuple(self.octopus.service_argv("stop"))),
-            Action("service start", tuple(self.octopus.service_argv("start"))),
+            Action("service restart", tuple(self.octopus.restart_argv())),
         ]
 
     def apply(self, current: ProxiedOctopusState, desired: ProxiedOctopusState, log: ChangeLog) -> None:
@@ -162,10 +161,8 @@ class ProxiedOctopusInstance:
         assert self.octopus is not None
         self.octopus.configure(trusted_proxies=state.trusted_proxies)
         log.change(prefix + "configure", f"trusted proxies {','.join(state.trusted_proxies) or 'none'}")
-        self.octopus.service("stop")
-        log.change(prefix + "service stop", f"instance {self.name}")
-        self.octopus.service("start")
-        log.change(prefix + "service start", f"instance {self.name}")
+        self.octopus.restart()  # one command: a killed run never leaves the service stopped
+        log.change(prefix + "service restart", f"instance {self.name} (service --stop --start)")
 
     def state_from_record(self, record: dict[str, Any]) -> ProxiedOctopusState:
         return ProxiedOctopusState(

@@ -26,6 +26,7 @@ from octorunbook.targets.hardening import (
     rollback_schannel,
 )
 from octorunbook.targets.hardening.windows import parse_schannel
+from octorunbook.targets.state import StateHome
 from octorunbook.targets.windows.powershell import SCRIPTS_DIR
 
 try:
@@ -186,9 +187,12 @@ def test_apply_writes_exact_values_exports_the_previous_ones_and_rollback_restor
     )
     before = registry(windows)
     plan = plan_schannel(read_schannel(runner))
-    applied = apply_schannel(runner, plan, tmp_path / "state")
+    home = StateHome.open(tmp_path / "state", "windows/octopusserver")
+    applied = apply_schannel(runner, plan, home)
     set_calls = [a for a in windows.argvs("powershell") if a[5].endswith("set-schannel.ps1")]
-    plan_file = next((tmp_path / "state").glob("schannel-plan-*.json"))
+    plan_file = next((tmp_path / "state" / "schannel").glob("schannel-plan-*.json"))
+    assert stat.S_IMODE(plan_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(applied.backup_path.stat().st_mode) == 0o600
     assert set_calls == [[*OPTIONS, str(SCRIPTS_DIR / "set-schannel.ps1"), "-PlanPath", str(plan_file)]]
     assert json.loads(plan_file.read_text())["changes"][0] == {
         "path": TLS10,
@@ -217,7 +221,7 @@ def test_apply_writes_exact_values_exports_the_previous_ones_and_rollback_restor
         (ORDER, "Functions"): "TLS_RSA_WITH_RC4_128_SHA",
     }
     assert plan_schannel(read_schannel(runner)).changes == ()  # applied: nothing left to change
-    rollback_schannel(runner, applied)
+    rollback_schannel(runner, applied, home)
     restored = {k: v for k, v in registry(windows).items() if v}
     assert restored == before
 
@@ -229,10 +233,11 @@ def test_apply_without_elevation_is_not_elevated_and_leaves_the_backup(
     plan = plan_schannel(read_schannel(runner))
     windows.scenario("not_elevated")
     with pytest.raises(OctorunbookError) as caught:
-        apply_schannel(runner, plan, tmp_path)
+        apply_schannel(runner, plan, StateHome.open(tmp_path / "state", "windows/octopusserver"))
     assert caught.value.code == "NOT_ELEVATED"
     assert "registry" in caught.value.message
-    backup = json.loads(next(tmp_path.glob("schannel-backup-*.json")).read_text())["changes"]
+    backup_file = next((tmp_path / "state" / "schannel").glob("schannel-backup-*.json"))
+    backup = json.loads(backup_file.read_text())["changes"]
     assert [(c["path"], c["name"], c["value"]) for c in backup][:2] == [
         (TLS10, "Enabled", None),
         (TLS10, "DisabledByDefault", None),

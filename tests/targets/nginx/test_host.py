@@ -245,8 +245,7 @@ def test_first_binding_through_octorunbook_run_then_a_rerun_is_unchanged_without
         "install nginx site",
         "reload nginx",
         "configure",
-        "service stop",
-        "service start",
+        "service restart",
     ]
     assert all(v["ok"] for v in record["verification"])
     assert _served(sandbox) == thumbprint

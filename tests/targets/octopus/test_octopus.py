@@ -200,6 +200,31 @@ def test_service_stop_and_start_argv(
     assert fake.octopus_state()["instances"]["OctopusServer"]["service"] == "running"
 
 
+def test_restart_is_one_documented_command_that_also_starts_a_stopped_service(
+    fake: FakeWindows, octopus: OctopusServer, runner: CommandRunner
+) -> None:
+    """``service --stop --start`` (Octopus's HTTPS page): one command, so no run stops between the two."""
+    octopus.restart()
+    octopus.service("stop")
+    octopus.restart()
+    assert fake.argvs("octopus")[0] == [
+        "service",
+        "--console",
+        "--instance",
+        "OctopusServer",
+        "--stop",
+        "--start",
+    ]
+    assert [r.label for r in runner.records] == ["service restart", "service stop", "service restart"]
+    assert fake.octopus_state()["instances"]["OctopusServer"]["service"] == "running"
+
+
+def test_a_restart_that_cannot_start_is_port_in_use(fake: FakeWindows, octopus: OctopusServer) -> None:
+    fake.scenario("port_in_use")
+    with raises_code("PORT_IN_USE"):
+        octopus.restart()
+
+
 def test_service_start_with_the_prefix_held_by_another_process_is_port_in_use(
     fake: FakeWindows, octopus: OctopusServer
 ) -> None:
