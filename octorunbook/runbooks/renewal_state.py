@@ -93,11 +93,15 @@ def read_current(run: Run) -> Current:
             )
         served, error = served_now(target, p.https_port, p.hostname)
         stored = (
-            target.store.get_certificate(binding.certificate_hash, binding.store_name)
-            if target.store.store_exists(binding.store_name)
+            target.parts.store.sibling(binding.store_name).get(binding.certificate_hash)
+            if target.parts.store.sibling(binding.store_name).exists()
             else None
         )
-        pem = target.store.certificate_pem(binding.certificate_hash, binding.store_name) if stored else None
+        pem = (
+            target.parts.store.sibling(binding.store_name).certificate_pem(binding.certificate_hash)
+            if stored
+            else None
+        )
         cert = x509.load_pem_x509_certificate(pem) if pem else None
         current = Current(binding, served, error, stored, cert)
         run.state["before"] = current.to_record()

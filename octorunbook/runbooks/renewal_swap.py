@@ -291,7 +291,7 @@ def retire(run: Run, plan: SwapPlan) -> None:
         )
         return
     try:
-        target.store.remove_certificate(old.thumbprint, old.binding.store_name)
+        target.parts.store.sibling(old.binding.store_name).remove(old.thumbprint)
         run.change("remove old certificate", f"{old.thumbprint} from LocalMachine\\{old.binding.store_name}")
     except OctorunbookError as exc:
         run.note(
@@ -347,7 +347,7 @@ def restore(run: Run, plan: SwapPlan) -> bool:
     )
     if plan.imported_now and ok:
         try:
-            target.store.remove_certificate(plan.thumbprint, plan.store)
+            target.parts.store.sibling(plan.store).remove(plan.thumbprint)
             run.change("rollback: remove new certificate", f"{plan.thumbprint} (imported by this run)")
         except OctorunbookError as exc:
             run.change("rollback: remove new certificate", f"FAILED: {exc.code}")

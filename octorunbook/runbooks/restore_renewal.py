@@ -321,7 +321,10 @@ def _remove_new_certificate(run: Run, target: Target, renewal: InterruptedRenewa
     if not renewal.imported_by_run:
         return  # it was in the store before that run: not ours to remove
     try:
-        if not target.store.store_exists(store) or target.store.get_certificate(new, store) is None:
+        if (
+            not target.parts.store.sibling(store).exists()
+            or target.parts.store.sibling(store).get(new) is None
+        ):
             return
         bound = [b.ip_port for b in target.httpsys.show_all() if b.certificate_hash.upper() == new]
         if bound:
@@ -335,7 +338,7 @@ def _remove_new_certificate(run: Run, target: Target, renewal: InterruptedRenewa
                 )
             )
             return
-        target.store.remove_certificate(new, store)
+        target.parts.store.sibling(store).remove(new)
         run.change(
             f"{LABEL}: remove new certificate", f"{new} from LocalMachine\\{store} (imported by that run)"
         )

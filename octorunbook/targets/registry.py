@@ -47,7 +47,12 @@ def _open_sandbox(params: Parameters, runner: CommandRunner, existing: bool) -> 
         sandbox.require()
     else:
         sandbox = ensure_sandbox(params.resolved_sandbox_dir(), front=params.front)
-    return sandbox.open_target(params.instance, runner, params.store)
+    return sandbox.open_target(
+        params.instance,
+        runner,
+        params.store,
+        params.pfx_encryption,  # type: ignore[arg-type]  # checked by Parameters.check()
+    )
 
 
 def _sandbox_state(params: Parameters) -> Path:
@@ -66,7 +71,11 @@ def _open_windows(params: Parameters, runner: CommandRunner, existing: bool) -> 
     from .windows import open_windows_target
 
     return open_windows_target(
-        instance=params.instance, server_exe=params.server_exe, runner=runner, store=params.store
+        instance=params.instance,
+        server_exe=params.server_exe,
+        runner=runner,
+        store=params.store,
+        pfx_encryption=params.pfx_encryption,  # type: ignore[arg-type]  # checked by Parameters.check()
     )
 
 
