@@ -77,6 +77,14 @@ def _no_build() -> int | None:
     return None
 
 
+def _auto() -> PfxEncryption:
+    return "auto"
+
+
+# The operator's ``pfx_encryption``, read when a certificate is imported (01, 04 take it; 02, 03, 05 do not).
+PfxSetting = Callable[[], PfxEncryption]
+
+
 class LocalMachineStore:
     """``LocalMachine\\<name>`` of one host, through its driver (see the module docstring)."""
 
@@ -88,7 +96,7 @@ class LocalMachineStore:
         name: str,
         *,
         windows_build: Callable[[], int | None] = _no_build,
-        pfx_encryption: PfxEncryption = "auto",
+        pfx_encryption: PfxSetting = _auto,
     ) -> None:
         self.driver = driver
         self.name = name
@@ -106,7 +114,7 @@ class LocalMachineStore:
 
     def encryption(self) -> Literal["compatible", "aes"]:
         """The PFX encryption ``add`` uses: ``pfx_encryption``, with ``auto`` chosen by the host's build."""
-        return choose_pfx_encryption(self.pfx_encryption, self.windows_build())
+        return choose_pfx_encryption(self.pfx_encryption(), self.windows_build())
 
     # -- reading ----------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -166,7 +174,7 @@ def httpsys_parts(
     octopus: OctopusServer,
     host_probe: Callable[[], base.HostInfo],
     store_name: str,
-    pfx_encryption: PfxEncryption = "auto",
+    pfx_encryption: PfxSetting | None = None,
 ) -> TargetParts:
     """The parts of an HTTP.sys host (Windows or the sandbox): the named LocalMachine store
     (``My``, ``WebHosting``), the HTTP.sys binding as the front, Octopus on its own https prefix."""
@@ -175,7 +183,9 @@ def httpsys_parts(
         return host_probe().windows_build
 
     return TargetParts(
-        LocalMachineStore(driver, store_name, windows_build=windows_build, pfx_encryption=pfx_encryption),
+        LocalMachineStore(
+            driver, store_name, windows_build=windows_build, pfx_encryption=pfx_encryption or _auto
+        ),
         HttpSysFront(httpsys, octopus, windows_build=windows_build),
         OctopusServerInstance(octopus),
     )

@@ -127,7 +127,9 @@ def test_add_removes_the_pfx_folder_when_the_driver_fails(tmp_path: Path) -> Non
 def test_the_pfx_encryption_follows_the_setting_and_the_windows_build(
     setting: Any, build: int | None, expected: str
 ) -> None:
-    store = LocalMachineStore(RecordingDriver(), "My", windows_build=lambda: build, pfx_encryption=setting)
+    store = LocalMachineStore(
+        RecordingDriver(), "My", windows_build=lambda: build, pfx_encryption=lambda: setting
+    )
     assert store.encryption() == expected
     assert store.sibling("WebHosting").encryption() == expected
 

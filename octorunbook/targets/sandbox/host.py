@@ -37,7 +37,7 @@ from .portal_start import start_portal
 from .proxied import UPSTREAM_PORT as UPSTREAM_PORT
 
 if TYPE_CHECKING:
-    from ...certificates import PfxEncryption
+    from ..localmachine import PfxSetting
 
 DRILLS = (
     "configure",
@@ -429,7 +429,11 @@ class Sandbox:
         return proxied.front_status(self)
 
     def open_target(
-        self, instance: str, runner: CommandRunner, store: str = "My", pfx_encryption: PfxEncryption = "auto"
+        self,
+        instance: str,
+        runner: CommandRunner,
+        store: str = "My",
+        pfx_encryption: PfxSetting | None = None,
     ) -> Target:
         """The sandbox as a target: its parts are the HTTP.sys topology (the named LocalMachine store
         over the folder driver, the binding, Octopus on its prefix) or, with the nginx front, the PEM

@@ -28,7 +28,7 @@ from .state_acl import WindowsFolderGuard
 from .store import WindowsCertificateStore
 
 if TYPE_CHECKING:
-    from ...certificates import PfxEncryption
+    from ..localmachine import PfxSetting
 
 __all__ = [
     "WindowsCertificateStore",
@@ -83,7 +83,7 @@ def open_windows_target(
     runner: CommandRunner,
     state_dir: Path | None = None,
     store: str = "My",
-    pfx_encryption: PfxEncryption = "auto",
+    pfx_encryption: PfxSetting | None = None,
 ) -> Target:
     """The Windows host this process runs on, with Octopus instance ``instance``; its store part is
     ``LocalMachine\\<store>`` (``pfx_encryption`` for what 01 imports into it).
