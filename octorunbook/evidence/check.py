@@ -211,8 +211,8 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
     sslcert`` and store read as runbook 03 — nothing that changes the host.
     """
     from octorunbook.commands import CommandRunner
-    from octorunbook.targets.base import CertificateStore
     from octorunbook.targets.httpsys import HttpSys
+    from octorunbook.targets.protocols import CertificateStore
 
     runner = CommandRunner(timeout=timeout)
     httpsys: HttpSys
@@ -220,21 +220,23 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
     if params.target == "windows":
         # netsh and the store only: a check needs neither Octopus.Server.exe nor the instance.
         from octorunbook.commands import netsh_exe
+        from octorunbook.targets.localmachine import LocalMachineStore
         from octorunbook.targets.windows import WindowsCertificateStore
 
-        httpsys, store = HttpSys(netsh_exe(), runner), WindowsCertificateStore(runner)
+        httpsys = HttpSys(netsh_exe(), runner)
+        store = LocalMachineStore(WindowsCertificateStore(runner), params.store)
     else:
         from octorunbook.targets import open_existing_target
 
         target = open_existing_target(params, runner)
         if target.parts.front.kind != "httpsys":  # a front with its own text: what its server block names
             return _front_bound(target.parts, params)
-        httpsys, store = target.httpsys, target.store
+        httpsys, store = target.httpsys, target.parts.store
     binding = httpsys.show(params.https_port)
     if binding is None:
         return None
     not_after = None
-    stored = store.get_certificate(binding.certificate_hash, binding.store_name)
+    stored = store.sibling(binding.store_name).get(binding.certificate_hash)
     if stored is not None and stored.not_after:
         try:
             not_after = datetime.fromisoformat(stored.not_after.replace("Z", "+00:00"))

@@ -25,6 +25,7 @@ from typing import Any
 from octorunbook.commands import CommandResult, CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.redaction import SECRETS
+from octorunbook.targets.protocols import CertificateStore, Proof
 
 STORES = ("My", "WebHosting")
 
@@ -73,6 +74,18 @@ class Doctor:
         return seen
 
 
+def _store_exists(store: CertificateStore, name: str) -> bool:
+    return store.sibling(name).exists()
+
+
+def _proven(proofs: list[Proof]) -> list[Proof]:
+    """The store's proofs, or the first that failed as its coded error (a probe records it)."""
+    failed = next((p for p in proofs if not p.ok), None)
+    if failed is not None:
+        raise OctorunbookError(failed.code or "KEY_NOT_USABLE", f"{failed.check}: {failed.seen}")
+    return proofs
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "to_record"):
         return value.to_record()
@@ -101,11 +114,12 @@ def examine(target_kind: str, runner: CommandRunner, *, instance: str, server_ex
     if target_kind == "windows":
         from octorunbook.commands import netsh_exe
         from octorunbook.targets.httpsys import HttpSys, console_encoding
+        from octorunbook.targets.localmachine import LocalMachineStore
         from octorunbook.targets.octopus import OctopusServer
         from octorunbook.targets.windows import WindowsCertificateStore, find_server_exe
 
         doctor.probe("host facts (host-info.ps1)", lambda: _windows_host_facts(runner))
-        store: Any = WindowsCertificateStore(runner)
+        store: CertificateStore = LocalMachineStore(WindowsCertificateStore(runner), "My")
         httpsys = HttpSys(netsh_exe(), runner, encoding=console_encoding())
         exe = doctor.probe("Octopus.Server.exe", lambda: find_server_exe(server_exe, runner))
         octopus = OctopusServer(exe, instance, runner) if exe else None
@@ -114,16 +128,18 @@ def examine(target_kind: str, runner: CommandRunner, *, instance: str, server_ex
 
         target = Sandbox(Path(sandbox_dir or ".")).open_target(instance, runner)
         doctor.probe("host facts", target.host_info)
-        store, httpsys, octopus = target.store, target.httpsys, target.octopus
+        store, httpsys, octopus = target.parts.store, target.httpsys, target.octopus
     for name in STORES:
-        if doctor.probe(f"store {name} exists", partial(store.store_exists, name)):
-            doctor.probe(f"certificates with a key in {name}", partial(store.list_certificates, name))
+        if doctor.probe(f"store {name} exists", partial(_store_exists, store, name)):
+            doctor.probe(f"certificates with a key in {name}", store.sibling(name).certificates)
     binding = doctor.probe(f"HTTP.sys binding 0.0.0.0:{port}", lambda: httpsys.show(port))
     if binding is not None:
         bound_store = next((s for s in STORES if s.lower() == binding.store_name.lower()), binding.store_name)
         thumbprint = binding.certificate_hash
-        doctor.probe("bound certificate", lambda: store.get_certificate(thumbprint, bound_store))
-        doctor.probe("bound certificate's key signs", lambda: store.test_private_key(thumbprint, bound_store))
+        doctor.probe("bound certificate", lambda: store.sibling(bound_store).get(thumbprint))
+        doctor.probe(
+            "bound certificate's key signs", lambda: _proven(store.sibling(bound_store).prove(thumbprint))
+        )
     if octopus is not None:
         doctor.probe("Octopus web portal configuration", octopus.show_configuration)
     return {

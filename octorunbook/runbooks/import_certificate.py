@@ -43,7 +43,7 @@ def read(run: Run) -> certificates.LoadedCertificate:
 
 
 def _localmachine(run: Run, store: protocols.CertificateStore, thumbprint: str) -> tuple[str, str, str]:
-    steps.require_store(run.require_target(), run.params.store)  # STORE_MISSING, not "absent"
+    steps.require_store(run.require_target())  # STORE_MISSING, not "absent"
     exportable = ", Exportable" if run.params.exportable_key else ""
     return (
         f"LocalMachine\\{store.name}\\{thumbprint}",

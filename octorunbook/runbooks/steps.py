@@ -8,17 +8,12 @@
 
 from __future__ import annotations
 
-import os
-import secrets as _random
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from octorunbook import certificates
 from octorunbook.evidence.tls import Evidence
-from octorunbook.findings import Finding, InputError, OctorunbookError, TargetError, VerificationError
+from octorunbook.findings import Finding, InputError, TargetError, VerificationError
 from octorunbook.redaction import Secret, secret_from_env, shown_env_name
 from octorunbook.render import Panel, PlanRow, PlanTable, Row, certificate_panel
 from octorunbook.runbooks import bind
@@ -32,7 +27,8 @@ from octorunbook.runbooks.store_steps import (
     top_issuer,
 )
 from octorunbook.targets import protocols
-from octorunbook.targets.base import StoredCertificate, Target
+from octorunbook.targets.base import STORES, StoredCertificate, Target
+from octorunbook.targets.localmachine import LocalMachineStore
 
 
 # ------------------------------------------------------------------------------------------------
@@ -108,8 +104,8 @@ def import_certificate(
 
 def _read_localmachine(run: Run, thumbprint: str) -> bytes | None:
     target = run.require_target()
-    require_store(target, run.params.store)
-    return target.store.certificate_pem(thumbprint, run.params.store)
+    require_store(target)
+    return target.parts.store.certificate_pem(thumbprint)
 
 
 def _read_pem_directory(run: Run, thumbprint: str) -> bytes | None:
@@ -127,8 +123,8 @@ def _import_localmachine(
     p = run.params
     with run.step():
         thumbprint = loaded.info.thumbprint
-        require_store(target, p.store)
-        existing = target.store.get_certificate(thumbprint, p.store)
+        require_store(target)
+        existing = target.parts.store.get(thumbprint)
         run.state["before"] = {"in_store": existing.to_record() if existing else None}
         if loaded.source == "store" or (existing is not None and existing.has_private_key):
             stored = existing
@@ -167,23 +163,17 @@ def _import_localmachine(
 
 
 def _import(run: Run, target: Target, loaded: certificates.LoadedCertificate) -> StoredCertificate:
-    """Write a one-time PFX (0600, fresh random password, right encryption), import it, delete it."""
+    """The store imports a one-time PFX (0600, fresh random password, the encryption this Windows
+    reads) and deletes it; what the import added and refused is said here."""
     p = run.params
-    build = target.host_info().windows_build
-    encryption = certificates.choose_pfx_encryption(p.pfx_encryption, build)  # type: ignore[arg-type]
-    one_time = Secret(_random.token_urlsafe(24))
-    workdir = Path(tempfile.mkdtemp(prefix="octorunbook-"))  # 0700 by mkdtemp
-    pfx = workdir / "import.pfx"
-    try:
-        fd = os.open(pfx, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(certificates.export_pfx(loaded, one_time, encryption))
-        run.secrets_note["private_key_files"].append(
-            {"purpose": "one-time PFX for import", "mode": "0600", "encryption": encryption, "removed": True}
-        )
-        stored = target.store.import_pfx(pfx, one_time, p.store, exportable=p.exportable_key)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    store = target.parts.store
+    if not isinstance(store, LocalMachineStore):  # IMPORTERS sends only the localmachine family here
+        raise TypeError(f"{store.kind} is not a LocalMachine store")
+    encryption = store.encryption()
+    run.secrets_note["private_key_files"].append(
+        {"purpose": "one-time PFX for import", "mode": "0600", "encryption": encryption, "removed": True}
+    )
+    stored = store.add(loaded, exportable=p.exportable_key)
     run.change(
         "import",
         f"{stored.thumbprint} into LocalMachine\\{p.store} ({encryption} PFX)",
@@ -206,25 +196,17 @@ def _import(run: Run, target: Target, loaded: certificates.LoadedCertificate) ->
                 "Distribute the root to the clients (and this server) by group policy or your PKI, not by hand.",
             )
         )
-    if not stored.has_private_key:
-        target.store.remove_certificate(stored.thumbprint, p.store)
-        run.change("rollback", f"removed {stored.thumbprint}: it arrived without its private key")
-        raise TargetError(
-            "PFX_NO_PRIVATE_KEY",
-            "The certificate was imported without its private key.",
-            "Export the PFX again with the private key; on Windows Server 2016 use pfx_encryption: "
-            "compatible.",
-        )
     return stored
 
 
-def require_store(target: Target, store: str) -> bool:
+def require_store(target: Target) -> bool:
     """STORE_MISSING before the store is searched: WebHosting is absent without IIS, and "not in the
     store" would send the operator looking for the wrong mistake."""
-    if not target.store.store_exists(store):
+    store = target.parts.store
+    if not store.exists():
         raise TargetError(
             "STORE_MISSING",
-            f"The LocalMachine\\{store} store does not exist on {target.host}.",
+            f"The LocalMachine\\{store.name} store does not exist on {target.host}.",
             "WebHosting exists only where IIS 8+ is installed: use store 'My' (Personal), or install IIS.",
         )
     return True
@@ -270,8 +252,9 @@ def _verify_localmachine(run: Run, thumbprint: str) -> StoredCertificate | proto
     p = run.params
     evidence = Evidence()
     with run.step():
-        require_store(target, p.store)
-        stored = target.store.get_certificate(thumbprint, p.store)
+        require_store(target)
+        store = target.parts.store
+        stored = store.get(thumbprint)
         planned = run.planned_import(thumbprint) if stored is None else None
         if planned is not None:
             _plan_verification(run, thumbprint, planned)
@@ -279,11 +262,11 @@ def _verify_localmachine(run: Run, thumbprint: str) -> StoredCertificate | proto
         if stored is None:
             other = next(
                 (
-                    s
-                    for s in ("My", "WebHosting")
-                    if s != p.store
-                    and target.store.store_exists(s)
-                    and target.store.get_certificate(thumbprint, s)
+                    name
+                    for name in STORES
+                    if name != store.name
+                    and (sibling := store.sibling(name)).exists()
+                    and sibling.get(thumbprint)
                 ),
                 None,
             )
@@ -313,18 +296,9 @@ def _verify_localmachine(run: Run, thumbprint: str) -> StoredCertificate | proto
             "PFX_NO_PRIVATE_KEY",
         )
         if stored.has_private_key:
-            try:
-                key = target.store.test_private_key(thumbprint, p.store)
-                evidence.add(
-                    "private key usable",
-                    "sign + verify succeeds",
-                    f"{key.algorithm} via {key.provider}: {key.detail}",
-                    key.usable,
-                    "KEY_NOT_USABLE",
-                )
-            except OctorunbookError as exc:
-                evidence.add("private key usable", "sign + verify succeeds", exc.message, False, exc.code)
-        pem = target.store.certificate_pem(thumbprint, p.store)
+            for proof in store.prove(thumbprint):  # sign + verify: KEY_NOT_USABLE, KEY_NOT_ACCESSIBLE
+                evidence.add(proof.check, proof.expected, proof.seen, proof.ok, proof.code)
+        pem = store.certificate_pem(thumbprint)
         if pem:
             from cryptography import x509
 

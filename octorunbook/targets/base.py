@@ -1,13 +1,16 @@
-"""What a target host is: a LocalMachine certificate store plus an Octopus instance behind HTTP.sys.
+"""What a target host is: its parts (``targets.protocols``: the certificate store, the TLS front, the
+Octopus instance) plus the Octopus and HTTP.sys drivers, its state home and its small memory.
 
-Two implementations share everything but the certificate store:
+Three kinds (``TargetKind``):
 
-* ``windows`` — PowerShell scripts for the store, ``Octopus.Server.exe``, ``netsh http``;
-* ``sandbox`` — a folder-backed store, a stand-in ``Octopus.Server`` and ``netsh`` that speak the
-  documented syntax and output, and a portal process with a real TLS listener on loopback.
+* ``windows`` — the LocalMachine store through PowerShell scripts, ``Octopus.Server.exe``, ``netsh http``;
+* ``sandbox`` — a folder-backed LocalMachine store, a stand-in ``Octopus.Server`` and ``netsh`` that
+  speak the documented syntax and output, and a portal process with a real TLS listener on loopback;
+* ``nginx`` — a PEM-directory store and nginx in front of Octopus's plain HTTP.
 
-The Octopus and HTTP.sys drivers (``octopus.py``, ``httpsys.py``) are the same code for both, so a
-rehearsal on the sandbox exercises exactly what will run on the server.
+The Octopus and HTTP.sys drivers (``octopus.py``, ``httpsys.py``) are the same code for Windows and the
+sandbox, so a rehearsal on the sandbox exercises exactly what will run on the server. The certificate
+store exists once, as ``Target.parts.store`` (the LocalMachine semantics are ``localmachine.py``).
 
 Arrows: this module imports the drivers, never the reverse. Each driver owns the value it parses
 (``SslBinding`` and ``OCTOPUS_APP_ID`` in ``httpsys``, ``PortalConfig`` in ``octopus``) and
@@ -19,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..findings import OctorunbookError
 from .httpsys import OCTOPUS_APP_ID as OCTOPUS_APP_ID
@@ -32,7 +35,6 @@ from .state import FolderGuard, StateHome, normalised_instance, slug
 
 if TYPE_CHECKING:
     from ..commands import CommandRunner
-    from ..redaction import Secret
     from .protocols import TargetParts
 
 TargetKind = Literal["sandbox", "windows", "nginx"]
@@ -41,7 +43,8 @@ STORES = ("My", "WebHosting")
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """Proof that the private key can be opened and used: a signature made and verified."""
+    """Proof that the private key can be opened and used: a signature made and verified (what a
+    ``localmachine.LocalMachineDriver`` reports; the store turns it into a ``Proof``)."""
 
     usable: bool
     algorithm: str
@@ -91,28 +94,6 @@ class BindingState:
         return self.to_record() == other.to_record()
 
 
-class CertificateStore(Protocol):
-    """The LocalMachine certificate store of a target host."""
-
-    def store_exists(self, store: str) -> bool: ...
-
-    def import_pfx(
-        self, pfx_path: Path, password: Secret, store: str, *, exportable: bool = False
-    ) -> StoredCertificate: ...
-
-    def get_certificate(self, thumbprint: str, store: str) -> StoredCertificate | None: ...
-
-    def list_certificates(self, store: str) -> list[StoredCertificate]: ...
-
-    def test_private_key(self, thumbprint: str, store: str) -> KeyCheck: ...
-
-    def remove_certificate(self, thumbprint: str, store: str) -> None: ...
-
-    def certificate_pem(self, thumbprint: str, store: str) -> bytes | None:
-        """The certificate (public part only) as PEM, for judging a store certificate."""
-        ...
-
-
 @dataclass(frozen=True)
 class HostInfo:
     """Facts about the host that decide how we act (PFX encryption, elevation)."""
@@ -133,17 +114,17 @@ def memory_name(key: str, instance: str) -> str:
 
 @dataclass
 class Target:
-    """A host we act on: its store, its Octopus instance, its HTTP.sys bindings."""
+    """A host we act on: its parts (store, TLS front, Octopus instance), its Octopus and HTTP.sys drivers."""
 
     kind: TargetKind
     host: str
     instance: str
-    store: CertificateStore
     octopus: OctopusServer
     httpsys: HttpSys
     runner: CommandRunner
     state_dir: Path
-    # What a runbook drives: the store, the TLS front and the Octopus instance (``targets.protocols``).
+    # What a runbook drives: the store, the TLS front and the Octopus instance (``targets.protocols``);
+    # the certificate store is ``parts.store`` and nowhere else.
     parts: TargetParts
     connect_host: str = "127.0.0.1"
     port_mapper: Callable[[int], int] | None = None

@@ -254,6 +254,12 @@ class CertificateStore(Protocol):
 
     def remove(self, thumbprint: str) -> None: ...
 
+    def sibling(self, name: str) -> CertificateStore:
+        """The store called ``name`` on the same host (``WebHosting`` beside ``My``; itself for its own
+        name), for a binding or a check that names another store. Raises ``STORE_NOT_ON_THIS_TARGET``
+        when this family keeps no store of that name."""
+        ...
+
 
 class TlsFront(Part[StateT], Protocol[StateT]):
     """What terminates TLS on ``intent.https_port`` and which certificate it serves there."""

@@ -13,13 +13,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from octorunbook.params.core import Parameters
 
+    from ..certificates import PfxEncryption
     from ..commands import CommandRunner
     from .base import Target
+    from .localmachine import PfxSetting
+
+
+def _pfx_encryption(params: Parameters) -> PfxSetting:
+    """``pfx_encryption``, read only when a LocalMachine import needs it: 01 and 04 take the parameter,
+    and a runbook that opens the same target without importing must not read it."""
+    return lambda: cast("PfxEncryption", params.pfx_encryption)  # checked by Parameters.check()
 
 
 def _fits_any(params: Parameters) -> None:
@@ -47,7 +55,12 @@ def _open_sandbox(params: Parameters, runner: CommandRunner, existing: bool) -> 
         sandbox.require()
     else:
         sandbox = ensure_sandbox(params.resolved_sandbox_dir(), front=params.front)
-    return sandbox.open_target(params.instance, runner, params.store)
+    return sandbox.open_target(
+        params.instance,
+        runner,
+        params.store,
+        _pfx_encryption(params),
+    )
 
 
 def _sandbox_state(params: Parameters) -> Path:
@@ -66,7 +79,11 @@ def _open_windows(params: Parameters, runner: CommandRunner, existing: bool) -> 
     from .windows import open_windows_target
 
     return open_windows_target(
-        instance=params.instance, server_exe=params.server_exe, runner=runner, store=params.store
+        instance=params.instance,
+        server_exe=params.server_exe,
+        runner=runner,
+        store=params.store,
+        pfx_encryption=_pfx_encryption(params),
     )
 
 

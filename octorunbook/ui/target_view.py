@@ -6,6 +6,7 @@ from typing import Any
 
 from octorunbook.params.core import Parameters
 from octorunbook.targets.base import StoredCertificate, Target
+from octorunbook.targets.protocols import CertificateStore
 from octorunbook.ui.style import reason_of
 
 
@@ -42,26 +43,35 @@ class TargetView:
                 self._windows_error = f"cannot look at this host: {reason_of(exc)}"
         return self._windows, self._windows_error
 
+    def _store(self, store: str) -> CertificateStore | None:
+        """``LocalMachine\\<store>`` of the target; None when the target keeps no LocalMachine stores
+        (nginx: PEM files in cert_dir)."""
+        target, why = self.open()
+        if target is None:
+            raise LookupError(why)
+        if target.parts.store.family != "localmachine":
+            return None
+        return target.parts.store.sibling(store)
+
     def store_exists(self, store: str) -> bool | None:
         target, _ = self.open()
-        return None if target is None else target.store.store_exists(store)
+        if target is None:
+            return None
+        named = self._store(store)
+        return named is not None and named.exists()
 
     def certificates(self, store: str) -> list[StoredCertificate]:
         """Certificates in LocalMachine\\<store> that have a private key: the only ones a binding can use."""
-        target, why = self.open()
-        if target is None:
-            raise LookupError(why)
-        if not target.store.store_exists(store):
+        named = self._store(store)
+        if named is None or not named.exists():
             raise LookupError(f"LocalMachine\\{store} does not exist on this host")
-        return [c for c in target.store.list_certificates(store) if c.has_private_key]
+        return [c for c in named.certificates() if c.has_private_key]
 
     def certificate(self, thumbprint: str, store: str) -> StoredCertificate | None:
-        target, why = self.open()
-        if target is None:
-            raise LookupError(why)
-        if not target.store.store_exists(store):
+        named = self._store(store)
+        if named is None or not named.exists():
             raise LookupError(f"LocalMachine\\{store} does not exist on this host")
-        return target.store.get_certificate(thumbprint, store)
+        return named.get(thumbprint)
 
     def last_import(self) -> dict[str, Any] | None:
         target, _ = self.open()

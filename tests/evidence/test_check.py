@@ -23,11 +23,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from octorunbook.commands import CommandRunner
 from octorunbook.evidence.check import CRITICAL, OK, UNKNOWN, WARNING, ServedCertificate, judge
 from octorunbook.evidence.check_render import prometheus_text, write_textfile
 from octorunbook.findings import OctorunbookError
 from octorunbook.redaction import Secret
+from octorunbook.targets.sandbox.store import DirectoryCertificateStore
 
 BIN = Path(sys.executable).parent
 NOW = dt.datetime.now(dt.UTC)
@@ -58,7 +58,7 @@ def bind(sandbox: Any, tmp_path: Path, cert: trustme.LeafCert, *, restart: bool 
             serialization.BestAvailableEncryption(b"check-pass"),
         )
     )
-    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    store = DirectoryCertificateStore(sandbox.stores_dir)  # the driver under LocalMachine\\My
     thumbprint = str(store.import_pfx(pfx, Secret("check-pass"), "My").thumbprint)
     cli = [str(sandbox.server_exe)]
     steps = [

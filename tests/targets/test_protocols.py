@@ -20,10 +20,9 @@ from octorunbook.evidence.tls import http_get, tls_handshake, wait_for_portal
 from octorunbook.findings import VerificationError
 from octorunbook.targets.base import Target
 from octorunbook.targets.httpsys.front import HttpSysFront
-from octorunbook.targets.localmachine import StoreByName
 from octorunbook.targets.nginx import NginxSandbox
 from octorunbook.targets.octopus.instance import OctopusServerInstance
-from octorunbook.targets.protocols import Part, PortalIntent
+from octorunbook.targets.protocols import CertificateStore, Part, PortalIntent
 from octorunbook.targets.sandbox import Sandbox
 
 
@@ -55,13 +54,14 @@ def served_is(host: str, port: int, thumbprint: str) -> Callable[[], None]:
     return prove
 
 
-def httpsys_parts(sandbox: Sandbox) -> tuple[Target, StoreByName, list[Part[Any]]]:
+def httpsys_parts(sandbox: Sandbox) -> tuple[Target, CertificateStore, list[Part[Any]]]:
     target = sandbox.open_target("OctopusServer", CommandRunner(timeout=60))
     parts: list[Part[Any]] = [
         HttpSysFront(target.httpsys, target.octopus),
         OctopusServerInstance(target.octopus),
     ]
-    return target, StoreByName(target.store, "My"), parts
+    assert target.parts.store.name == "My"
+    return target, target.parts.store, parts
 
 
 def test_the_change_loop_binds_the_httpsys_sandbox_and_a_second_run_changes_nothing(

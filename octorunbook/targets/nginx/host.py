@@ -12,10 +12,9 @@ from __future__ import annotations
 import platform
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-from ...findings import TargetError
-from ..base import HostInfo, KeyCheck, StoredCertificate, Target
+from ..base import HostInfo, Target
 from ..httpsys import HttpSys
 from ..octopus import OctopusServer
 from ..octopus.proxied import ProxiedOctopusInstance
@@ -26,45 +25,10 @@ if TYPE_CHECKING:
     from octorunbook.params.core import Parameters
 
     from ...commands import CommandRunner
-    from ...redaction import Secret
 
 
 def state_dir(params: Parameters) -> Path:
     return Path(params.cert_dir).parent / "state"
-
-
-class NoWindowsStore:
-    """Where a Windows target has LocalMachine stores: none here (01 and 02 use the PEM store)."""
-
-    def _refuse(self) -> NoReturn:
-        raise TargetError(
-            "STORE_NOT_ON_THIS_TARGET",
-            "target: nginx keeps certificates as PEM files in cert_dir, not in a LocalMachine store.",
-            "Use the runbooks 01-03, which use cert_dir on this target.",
-        )
-
-    def store_exists(self, store: str) -> bool:
-        return False
-
-    def import_pfx(
-        self, pfx_path: Path, password: Secret, store: str, *, exportable: bool = False
-    ) -> StoredCertificate:
-        self._refuse()
-
-    def get_certificate(self, thumbprint: str, store: str) -> StoredCertificate | None:
-        return None
-
-    def list_certificates(self, store: str) -> list[StoredCertificate]:
-        return []
-
-    def test_private_key(self, thumbprint: str, store: str) -> KeyCheck:
-        self._refuse()
-
-    def remove_certificate(self, thumbprint: str, store: str) -> None:
-        self._refuse()
-
-    def certificate_pem(self, thumbprint: str, store: str) -> bytes | None:
-        return None
 
 
 def open_nginx_target(params: Parameters, runner: CommandRunner) -> Target:
@@ -84,7 +48,6 @@ def open_nginx_target(params: Parameters, runner: CommandRunner) -> Target:
         kind="nginx",
         host=host,
         instance=params.instance,
-        store=NoWindowsStore(),
         octopus=octopus,
         httpsys=HttpSys("netsh", runner),
         runner=runner,

@@ -205,6 +205,17 @@ class PemDirectoryStore:
     def remove(self, thumbprint: str) -> None:
         shutil.rmtree(self.root / _thumbprint(thumbprint), ignore_errors=True)
 
+    def sibling(self, name: str) -> PemDirectoryStore:
+        """Itself: a PEM target keeps one store, ``cert_dir`` (a LocalMachine name such as ``My`` is not
+        a directory to guess at)."""
+        if name == self.name:
+            return self
+        raise TargetError(
+            "STORE_NOT_ON_THIS_TARGET",
+            f"This target keeps certificates as PEM files in {self.name}, not in a store called {name!r}.",
+            "Use the store this target was opened with (cert_dir); LocalMachine stores exist on Windows only.",
+        )
+
 
 def _unsafe_root(root: Path) -> str:
     """Why others could change what is in ``root`` (empty when they cannot)."""

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...commands import CommandRunner
 from ...findings import InputError, TargetError
@@ -35,6 +35,9 @@ from ..base import OCTOPUS_APP_ID, HostInfo, Target
 from . import proxied
 from .portal_start import start_portal
 from .proxied import UPSTREAM_PORT as UPSTREAM_PORT
+
+if TYPE_CHECKING:
+    from ..localmachine import PfxSetting
 
 DRILLS = (
     "configure",
@@ -425,9 +428,16 @@ class Sandbox:
     def _front_status(self) -> dict[str, Any]:
         return proxied.front_status(self)
 
-    def open_target(self, instance: str, runner: CommandRunner, store: str = "My") -> Target:
-        """The sandbox as a target: its parts are the HTTP.sys topology (the named store, the binding,
-        Octopus on its prefix) or, with the nginx front, the PEM store, nginx and Octopus behind it."""
+    def open_target(
+        self,
+        instance: str,
+        runner: CommandRunner,
+        store: str = "My",
+        pfx_encryption: PfxSetting | None = None,
+    ) -> Target:
+        """The sandbox as a target: its parts are the HTTP.sys topology (the named LocalMachine store
+        over the folder driver, the binding, Octopus on its prefix) or, with the nginx front, the PEM
+        store, nginx and Octopus behind it."""
         from ..httpsys import HttpSys
         from ..localmachine import httpsys_parts
         from ..octopus import OctopusServer
@@ -435,7 +445,6 @@ class Sandbox:
 
         self.require()
         octopus = OctopusServer(str(self.server_exe), instance, runner)
-        certificates = DirectoryCertificateStore(self.stores_dir)
         httpsys = HttpSys(str(self.netsh_exe), runner)
 
         def probe() -> HostInfo:
@@ -444,12 +453,12 @@ class Sandbox:
         if self.front == "nginx":
             parts = proxied.open_parts(self, octopus, runner)
         else:
-            parts = httpsys_parts(certificates, httpsys, octopus, probe, store)
+            driver = DirectoryCertificateStore(self.stores_dir)
+            parts = httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption)
         return Target(
             kind="sandbox",
             host=f"sandbox:{self.root.name}",
             instance=instance,
-            store=certificates,
             octopus=octopus,
             httpsys=httpsys,
             parts=parts,

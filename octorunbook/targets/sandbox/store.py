@@ -1,4 +1,5 @@
-"""The sandbox's LocalMachine certificate stores, backed by a folder.
+"""The sandbox's LocalMachine certificate stores, backed by a folder: the driver under
+``localmachine.LocalMachineStore`` on the sandbox, as ``windows/store.py`` is on Windows.
 
 ``stores/<StoreName>/<THUMBPRINT>.pem`` holds the certificate; ``<THUMBPRINT>.key`` holds the private
 key, written 0600 like Windows' MachineKeys ACL. As on Windows, the PFX's intermediates go into
@@ -54,7 +55,7 @@ def _iso(cert_time: datetime) -> str:
 
 
 class DirectoryCertificateStore:
-    """A LocalMachine store emulated in a folder."""
+    """The LocalMachine stores emulated in a folder (a ``LocalMachineDriver``: the store named per call)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -1,7 +1,7 @@
 """The Windows target: the Octopus server this process runs on.
 
-* the LocalMachine certificate store, through PowerShell scripts shipped in ``scripts/``
-  (``OCTORUNBOOK_POWERSHELL``, default ``powershell.exe``);
+* the LocalMachine certificate store (``localmachine.LocalMachineStore``), through PowerShell scripts
+  shipped in ``scripts/`` (``OCTORUNBOOK_POWERSHELL``, default ``powershell.exe``);
 * the Octopus instance, through ``Octopus.Server.exe`` (``server_exe``, else discovered);
 * HTTP.sys bindings, through ``netsh http`` (``OCTORUNBOOK_NETSH``, default ``netsh.exe``);
 * the state folder (``%ProgramData%\\octorunbook``), created SYSTEM + Administrators only or refused,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...commands import CommandRunner, netsh_exe
 from ..base import HostInfo, Target
@@ -25,6 +26,9 @@ from ..state import FolderGuard
 from .host import find_server_exe, probe_host, require_elevated
 from .state_acl import WindowsFolderGuard
 from .store import WindowsCertificateStore
+
+if TYPE_CHECKING:
+    from ..localmachine import PfxSetting
 
 __all__ = [
     "WindowsCertificateStore",
@@ -73,15 +77,22 @@ class _CachedProbe:
 
 
 def open_windows_target(
-    *, instance: str, server_exe: str, runner: CommandRunner, state_dir: Path | None = None, store: str = "My"
+    *,
+    instance: str,
+    server_exe: str,
+    runner: CommandRunner,
+    state_dir: Path | None = None,
+    store: str = "My",
+    pfx_encryption: PfxSetting | None = None,
 ) -> Target:
-    """The Windows host this process runs on, with Octopus instance ``instance``.
+    """The Windows host this process runs on, with Octopus instance ``instance``; its store part is
+    ``LocalMachine\\<store>`` (``pfx_encryption`` for what 01 imports into it).
 
     Finds Octopus.Server.exe now (``SERVER_EXE_NOT_FOUND`` stops here); everything else runs when asked.
     """
     exe = find_server_exe(server_exe, runner)
     computer_name = os.environ.get("COMPUTERNAME") or platform.node() or "localhost"
-    certificates = WindowsCertificateStore(runner)
+    driver = WindowsCertificateStore(runner)
     octopus = OctopusServer(exe, instance, runner)
     httpsys = HttpSys(netsh_exe(), runner, encoding=console_encoding())
     probe = _CachedProbe(runner)
@@ -89,12 +100,11 @@ def open_windows_target(
         kind="windows",
         host=computer_name,
         instance=instance,
-        store=certificates,
         octopus=octopus,
         httpsys=httpsys,
         runner=runner,
         state_dir=state_dir or default_state_dir(),
-        parts=httpsys_parts(certificates, httpsys, octopus, probe, store),
+        parts=httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption),
         state_guard=windows_state_guard(runner),
         connect_host="127.0.0.1",
         host_probe=probe,

@@ -1,4 +1,6 @@
-"""The LocalMachine certificate store of a Windows host, through the shipped PowerShell scripts.
+"""The driver under ``localmachine.LocalMachineStore`` on a Windows host: the LocalMachine certificate
+stores through the shipped PowerShell scripts, the store named on every call. What an import means (the
+one-time PFX, its encryption, a key that did not come) is the store's; this module runs the commands.
 
 Each method runs one script (``scripts/*.ps1``) through the command seam and turns the one JSON object
 it prints into value objects or a coded error. The scripts do the Windows-specific work; this module
@@ -202,7 +204,7 @@ def _store_missing(store: str, result: CommandResult, data: Mapping[str, Any]) -
 
 
 class WindowsCertificateStore:
-    """``Cert:\\LocalMachine\\<store>`` on the Windows host this process runs on."""
+    """``Cert:\\LocalMachine\\<store>`` on the Windows host this process runs on (a ``LocalMachineDriver``)."""
 
     def __init__(self, runner: CommandRunner) -> None:
         self.runner = runner

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from octorunbook.certificates import load_pfx_file
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.redaction import Secret
@@ -244,11 +245,12 @@ def test_windows_target_runs_the_procedure_end_to_end_on_the_stand_ins(
     host = target.host_info()
     assert host.elevated and host.windows_build == 17763
     target.octopus.require_instance()
-    assert target.store.store_exists("WebHosting")
+    store = target.parts.store.sibling("WebHosting")
+    assert store.exists()
     path = tmp_path / "portal.pfx"
     cert = make_pfx(path, PASSWORD)
-    stored = target.store.import_pfx(path, Secret(PASSWORD), "WebHosting")
-    assert target.store.test_private_key(stored.thumbprint, "WebHosting").usable
+    stored = store.add(load_pfx_file(path, Secret(PASSWORD)))  # through a one-time PFX, as 01 does
+    assert [(p.check, p.ok) for p in store.prove(stored.thumbprint)] == [("private key usable", True)]
     assert target.httpsys.show(443) is None
     target.octopus.service("stop")
     target.octopus.ssl_certificate(stored.thumbprint, "WebHosting", port=443)

@@ -17,6 +17,7 @@ from octorunbook.evidence.tls import http_get, tls_handshake
 from octorunbook.findings import OctorunbookError
 from octorunbook.redaction import Secret
 from octorunbook.targets.octopus import parse_show_configuration
+from octorunbook.targets.sandbox.store import DirectoryCertificateStore
 
 
 def _pfx(tmp_path: Path, cert: Any, password: str = "pfx-pass-123") -> Path:
@@ -82,7 +83,7 @@ def test_bound_certificate_is_served_over_real_tls_with_hsts_and_redirect(
 ) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert("localhost")
-    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    store = DirectoryCertificateStore(sandbox.stores_dir)  # the driver under LocalMachine\\My
     stored = store.import_pfx(_pfx(tmp_path, cert), Secret("pfx-pass-123"), "My")
     assert stored.thumbprint == _thumb(cert) and stored.has_private_key
     key_file = sandbox.stores_dir / "My" / f"{stored.thumbprint}.key"
@@ -136,7 +137,7 @@ def test_bound_certificate_is_served_over_real_tls_with_hsts_and_redirect(
 
 def test_portal_refuses_https_when_bound_certificate_lost_its_key(sandbox: Any, tmp_path: Path) -> None:
     cert = trustme.CA().issue_cert("localhost")
-    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    store = DirectoryCertificateStore(sandbox.stores_dir)  # the driver under LocalMachine\\My
     stored = store.import_pfx(_pfx(tmp_path, cert), Secret("pfx-pass-123"), "My")
     _cli(
         sandbox,
@@ -157,7 +158,7 @@ def test_portal_refuses_https_when_bound_certificate_lost_its_key(sandbox: Any, 
 
 def test_ssl_certificate_without_private_key_fails_like_netsh_1312(sandbox: Any, tmp_path: Path) -> None:
     cert = trustme.CA().issue_cert("localhost")
-    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    store = DirectoryCertificateStore(sandbox.stores_dir)  # the driver under LocalMachine\\My
     stored = store.import_pfx(_pfx(tmp_path, cert), Secret("pfx-pass-123"), "My")
     (sandbox.stores_dir / "My" / f"{stored.thumbprint}.key").unlink()
     result = _cli(sandbox, "ssl-certificate", "--thumbprint", stored.thumbprint, "--certificate-store", "My")
@@ -166,7 +167,7 @@ def test_ssl_certificate_without_private_key_fails_like_netsh_1312(sandbox: Any,
 
 def test_wrong_pfx_password_is_a_coded_error_and_imports_nothing(sandbox: Any, tmp_path: Path) -> None:
     cert = trustme.CA().issue_cert("localhost")
-    store = sandbox.open_target("OctopusServer", CommandRunner()).store
+    store = DirectoryCertificateStore(sandbox.stores_dir)  # the driver under LocalMachine\\My
     with pytest.raises(OctorunbookError) as info:
         store.import_pfx(_pfx(tmp_path, cert), Secret("not-the-password"), "My")
     assert info.value.code == "PFX_WRONG_PASSWORD"
@@ -175,10 +176,10 @@ def test_wrong_pfx_password_is_a_coded_error_and_imports_nothing(sandbox: Any, t
 
 def test_missing_webhosting_store_is_reported_never_created(make_sandbox: Any) -> None:
     sandbox = make_sandbox(webhosting=False)
-    store = sandbox.open_target("OctopusServer", CommandRunner()).store
-    assert not store.store_exists("WebHosting")
+    store = sandbox.open_target("OctopusServer", CommandRunner()).parts.store.sibling("WebHosting")
+    assert not store.exists()
     with pytest.raises(OctorunbookError) as info:
-        store.list_certificates("WebHosting")
+        store.certificates()
     assert info.value.code == "STORE_MISSING"
     assert not (sandbox.stores_dir / "WebHosting").exists()
 

@@ -21,6 +21,7 @@ from octorunbook.commands import CommandRunner
 from octorunbook.findings import InputError, OctorunbookError, TargetError
 from octorunbook.redaction import Secret
 from octorunbook.targets.base import StoredCertificate
+from octorunbook.targets.localmachine import LocalMachineStore
 from octorunbook.targets.windows import (
     WindowsCertificateStore,
     find_server_exe,
@@ -477,7 +478,9 @@ def test_open_windows_target_wires_the_stand_ins_and_probes_once(
     assert target.instance == "OctopusServer"
     assert target.octopus.exe == fake.server_exe
     assert target.httpsys.exe == fake.netsh
-    assert isinstance(target.store, WindowsCertificateStore)
+    store = target.parts.store
+    assert isinstance(store, LocalMachineStore) and isinstance(store.driver, WindowsCertificateStore)
+    assert (store.name, store.family, store.kind) == ("My", "localmachine", "WindowsCertificateStore")
     assert target.endpoint(443) == ("127.0.0.1", 443)
     first = target.host_info()
     assert target.host_info() is first
