@@ -229,9 +229,12 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
         from octorunbook.targets import open_existing_target
 
         target = open_existing_target(params, runner)
-        if target.parts.front.kind != "httpsys":  # a front with its own text: what its server block names
+        from octorunbook.targets.httpsys.front import HttpSysFront
+
+        front = target.parts.front
+        if not isinstance(front, HttpSysFront):  # a front with its own text: what its server block names
             return _front_bound(target.parts, params)
-        httpsys, store = target.httpsys, target.parts.store
+        httpsys, store = front.httpsys, target.parts.store
     binding = httpsys.show(params.https_port)
     if binding is None:
         return None

@@ -128,7 +128,17 @@ def examine(target_kind: str, runner: CommandRunner, *, instance: str, server_ex
 
         target = Sandbox(Path(sandbox_dir or ".")).open_target(instance, runner)
         doctor.probe("host facts", target.host_info)
-        store, httpsys, octopus = target.parts.store, target.httpsys, target.octopus
+        from octorunbook.targets.httpsys.front import HttpSysFront
+        from octorunbook.targets.octopus.instance import OctopusServerInstance
+
+        front, part = target.parts.front, target.parts.instance
+        if not isinstance(front, HttpSysFront) or not isinstance(part, OctopusServerInstance):
+            raise OctorunbookError(
+                "RUNBOOK_NOT_FOR_FRONT",
+                f"doctor examines an HTTP.sys host; this sandbox has the {front.kind} front.",
+                "Use `octorunbook check` and `nginx -T` for the nginx front.",
+            )
+        store, httpsys, octopus = target.parts.store, front.httpsys, part.octopus
     for name in STORES:
         if doctor.probe(f"store {name} exists", partial(_store_exists, store, name)):
             doctor.probe(f"certificates with a key in {name}", store.sibling(name).certificates)

@@ -242,8 +242,8 @@ def apply(run: Run, plan: TopologyPlan) -> None:
 def _prove(run: Run, plan: TopologyPlan) -> None:
     """The proof over TLS, then the last word: the certificate is still the one served."""
     require_proven(prove_portal(run, plan.intent, plan.http_address), plan.front.part.kind)
+    _require_still_served(run, plan)  # first: another tool rebinding is the likelier cause of a difference
     _require_front_as_planned(run, plan)
-    _require_still_served(run, plan)
 
 
 def _require_front_as_planned(run: Run, plan: TopologyPlan) -> None:

@@ -1,5 +1,7 @@
 """What a target host is: its parts (``targets.protocols``: the certificate store, the TLS front, the
-Octopus instance) plus the Octopus and HTTP.sys drivers, its state home and its small memory.
+Octopus instance) and its host facts — where to connect, the Windows build, its state home and its small
+memory. The drivers (``Octopus.Server``, ``netsh``, PowerShell) live inside the parts that use them;
+nothing reaches around a part to its driver.
 
 Three kinds (``TargetKind``):
 
@@ -26,9 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..findings import OctorunbookError
 from .httpsys import OCTOPUS_APP_ID as OCTOPUS_APP_ID
-from .httpsys import HttpSys
 from .httpsys import SslBinding as SslBinding
-from .octopus import OctopusServer
 from .octopus import PortalConfig as PortalConfig
 from .protocols import StoredCertificate as StoredCertificate
 from .state import FolderGuard, StateHome, normalised_instance, slug
@@ -50,48 +50,6 @@ class KeyCheck:
     algorithm: str
     provider: str
     detail: str = ""
-
-
-@dataclass(frozen=True)
-class BindingState:
-    """What 03 touches on the target: the portal configuration and the HTTP.sys binding on the port."""
-
-    config: PortalConfig
-    binding: SslBinding | None
-
-    @classmethod
-    def read(cls, target: Target, port: int) -> BindingState:
-        return cls(target.octopus.show_configuration(), target.httpsys.show(port))
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "portal": self.config.to_record(),
-            "binding": self.binding.to_record() if self.binding else None,
-        }
-
-    @classmethod
-    def from_record(cls, data: dict[str, Any]) -> BindingState:
-        """The inverse of ``to_record`` (a change journal keeps the snapshot this way)."""
-        portal = data["portal"]
-        config = PortalConfig(
-            tuple(str(x) for x in portal["listen_prefixes"]),
-            bool(portal["force_ssl"]),
-            bool(portal["hsts_enabled"]),
-            int(portal["hsts_max_age"]),
-        )
-        b = data.get("binding")
-        binding = (
-            SslBinding(
-                str(b["ip_port"]), str(b["certificate_hash"]), str(b["application_id"]), str(b["store_name"])
-            )
-            if b
-            else None
-        )
-        return cls(config, binding)
-
-    def same_as(self, other: BindingState) -> bool:
-        """Equal as recorded (a binding read from netsh carries extra fields a journal does not keep)."""
-        return self.to_record() == other.to_record()
 
 
 @dataclass(frozen=True)
@@ -119,8 +77,6 @@ class Target:
     kind: TargetKind
     host: str
     instance: str
-    octopus: OctopusServer
-    httpsys: HttpSys
     runner: CommandRunner
     state_dir: Path
     # What a runbook drives: the store, the TLS front and the Octopus instance (``targets.protocols``);

@@ -24,6 +24,7 @@ from octorunbook.headless.inline import run_inline
 from octorunbook.runbooks.undo import Checkpoint, checkpoint_name
 from octorunbook.targets.protocols import PortalIntent
 from octorunbook.targets.sandbox import Sandbox
+from tests.drivers import octopus_of
 from tests.runbooks.test_renew import RENEW, first_binding, served
 from tests.targets.windows.test_windows import _run, windows_host  # noqa: F401 - the fixture, used by name
 
@@ -235,7 +236,7 @@ def _leave_renewal_journal(sandbox: Sandbox, params: Any, new: str, imported: bo
         {443: parts.front.serves(front)},
         added=new if imported else "",
     )
-    target.octopus.ssl_certificate(new, "My", ip_address="0.0.0.0", port=443)
+    octopus_of(target).ssl_certificate(new, "My", ip_address="0.0.0.0", port=443)
     run.finish()
 
 

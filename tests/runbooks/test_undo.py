@@ -24,6 +24,7 @@ from octorunbook.runbooks.restore_parts import observed, topology
 from octorunbook.runbooks.undo import Checkpoint, checkpoint_name, read_checkpoint
 from octorunbook.targets.protocols import PortalIntent
 from octorunbook.targets.sandbox import Sandbox
+from tests.drivers import octopus_of
 from tests.runbooks.test_bind import import_and_verify, snapshot
 
 JOURNAL = checkpoint_name("OctopusServer")
@@ -207,8 +208,8 @@ def test_a_restore_that_fails_keeps_the_journal_and_plans_nothing(sandbox: Sandb
     import_and_verify(sandbox, params)
     journal = _leave_journal(sandbox, params)
     target = journal_target(sandbox, params)
-    config = target.octopus.show_configuration()
-    target.octopus.configure_to(
+    config = octopus_of(target).show_configuration()
+    octopus_of(target).configure_to(
         dataclasses.replace(config, hsts_enabled=not config.hsts_enabled)
     )  # half-done
     Sandbox(sandbox.root).init(fail="service-start", start=False)  # the restore's restart fails once

@@ -17,6 +17,7 @@ from octorunbook.headless.inline import run_inline
 from octorunbook.runbooks import bind
 from octorunbook.targets.lock import holder_name
 from octorunbook.targets.sandbox import Sandbox
+from tests.drivers import octopus_of
 from tests.runbooks.test_bind import import_and_verify
 
 
@@ -153,7 +154,7 @@ def test_03_fails_when_the_served_certificate_is_not_the_one_it_bound_at_the_end
 
     def verify_then_someone_rebinds(run: Any, intent: Any, http: Any) -> Any:
         evidence = real_verify(run, intent, http)  # our certificate is proven ...
-        octopus = run.require_target().octopus  # ... then another tool binds another one and restarts
+        octopus = octopus_of(run.require_target())  # ... then another tool binds another one and restarts
         octopus.ssl_certificate(other, "My", port=443)
         octopus.service("restart")
         return evidence

@@ -24,6 +24,7 @@ from octorunbook.targets.nginx import NginxSandbox
 from octorunbook.targets.octopus.instance import OctopusServerInstance
 from octorunbook.targets.protocols import CertificateStore, Part, PortalIntent
 from octorunbook.targets.sandbox import Sandbox
+from tests.drivers import httpsys_of, octopus_of
 
 
 def change(parts: Sequence[Part[Any]], wanted: PortalIntent, prove: Callable[[], None]) -> Changes:
@@ -57,8 +58,8 @@ def served_is(host: str, port: int, thumbprint: str) -> Callable[[], None]:
 def httpsys_parts(sandbox: Sandbox) -> tuple[Target, CertificateStore, list[Part[Any]]]:
     target = sandbox.open_target("OctopusServer", CommandRunner(timeout=60))
     parts: list[Part[Any]] = [
-        HttpSysFront(target.httpsys, target.octopus),
-        OctopusServerInstance(target.octopus),
+        HttpSysFront(httpsys_of(target), octopus_of(target)),
+        OctopusServerInstance(octopus_of(target)),
     ]
     assert target.parts.store.name == "My"
     return target, target.parts.store, parts
@@ -114,8 +115,8 @@ def test_nginx_sandbox_fronts_the_stand_in_portal_through_the_host_port_map(
 ) -> None:
     """What `sandbox init --front nginx` will do: the stand-in Octopus on plain HTTP behind a real nginx."""
     target = sandbox.open_target("OctopusServer", CommandRunner(timeout=60))
-    target.octopus.configure(listen_prefixes=("http://+:8080/",))
-    target.octopus.service("restart")
+    octopus_of(target).configure(listen_prefixes=("http://+:8080/",))
+    octopus_of(target).service("restart")
     proxy = NginxSandbox(tmp_path / "nginx", port_mapper=sandbox.map_port)
     proxy.init()
     try:

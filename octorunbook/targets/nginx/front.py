@@ -56,6 +56,7 @@ from .process import (
     parse_version,
     read_config,
     retiring,
+    scratch_config,
     site_lock,
     workers,
 )
@@ -430,7 +431,7 @@ class NginxFront:
         scratch = Path(tempfile.mkdtemp(prefix="octorunbook-nginx-t-"))
         try:
             conf = scratch / "nginx.conf"
-            conf.write_text(_scratch_config(scratch, files.fullchain, files.privkey))
+            conf.write_text(scratch_config(scratch, files.fullchain, files.privkey))
             result = self.runner.run(
                 [
                     self.nginx.bin,
@@ -481,23 +482,3 @@ def _served(text: str) -> str:
     with contextlib.suppress(OctorunbookError, ValueError, IndexError):
         return thumbprint_of(x509.load_pem_x509_certificates(read_limited(path, what="certificate"))[0])
     return ""
-
-
-def _scratch_config(scratch: Path, fullchain: Path, privkey: Path) -> str:
-    def at(name: str) -> str:
-        return nginx_path(scratch / name, "temporary folder")  # TMPDIR may hold a space
-
-    return (
-        f"error_log {at('error.log')};\n"
-        "events {}\n"
-        "http {\n"
-        f"    client_body_temp_path {at('body')}; proxy_temp_path {at('proxy')};\n"
-        f"    fastcgi_temp_path {at('fastcgi')}; uwsgi_temp_path {at('uwsgi')}; scgi_temp_path {at('scgi')};\n"
-        f"    access_log off;\n"
-        "    server {\n"
-        "        listen 127.0.0.1:8443 ssl;\n"  # nginx -t binds no socket: any port will do
-        f"        ssl_certificate {nginx_path(fullchain, 'certificate path')};\n"
-        f"        ssl_certificate_key {nginx_path(privkey, 'key path')};\n"
-        "    }\n"
-        "}\n"
-    )

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..base import HostInfo, Target
-from ..httpsys import HttpSys
 from ..octopus import OctopusServer
 from ..octopus.proxied import ProxiedOctopusInstance
 from ..protocols import TargetParts
@@ -48,8 +47,6 @@ def open_nginx_target(params: Parameters, runner: CommandRunner) -> Target:
         kind="nginx",
         host=host,
         instance=params.instance,
-        octopus=octopus,
-        httpsys=HttpSys("netsh", runner),
         runner=runner,
         state_dir=state_dir(params),
         parts=parts,

@@ -199,3 +199,25 @@ def retiring(pid: int) -> bool:
         return b"shutting down" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # gone
+
+
+def scratch_config(scratch: Path, fullchain: Path, privkey: Path) -> str:
+    """A throwaway nginx.conf that only loads the certificate and key (``nginx -t`` on them, nothing bound)."""
+
+    def at(name: str) -> str:
+        return nginx_path(scratch / name, "temporary folder")  # TMPDIR may hold a space
+
+    return (
+        f"error_log {at('error.log')};\n"
+        "events {}\n"
+        "http {\n"
+        f"    client_body_temp_path {at('body')}; proxy_temp_path {at('proxy')};\n"
+        f"    fastcgi_temp_path {at('fastcgi')}; uwsgi_temp_path {at('uwsgi')}; scgi_temp_path {at('scgi')};\n"
+        f"    access_log off;\n"
+        "    server {\n"
+        "        listen 127.0.0.1:8443 ssl;\n"  # nginx -t binds no socket: any port will do
+        f"        ssl_certificate {nginx_path(fullchain, 'certificate path')};\n"
+        f"        ssl_certificate_key {nginx_path(privkey, 'key path')};\n"
+        "    }\n"
+        "}\n"
+    )

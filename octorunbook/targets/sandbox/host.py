@@ -459,8 +459,6 @@ class Sandbox:
             kind="sandbox",
             host=f"sandbox:{self.root.name}",
             instance=instance,
-            octopus=octopus,
-            httpsys=httpsys,
             parts=parts,
             runner=runner,
             state_dir=self.root / "state",

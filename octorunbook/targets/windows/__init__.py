@@ -100,8 +100,6 @@ def open_windows_target(
         kind="windows",
         host=computer_name,
         instance=instance,
-        octopus=octopus,
-        httpsys=httpsys,
         runner=runner,
         state_dir=state_dir or default_state_dir(),
         parts=httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption),

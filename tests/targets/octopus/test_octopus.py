@@ -19,6 +19,7 @@ from octorunbook.targets.base import PortalConfig
 from octorunbook.targets.httpsys import HttpSys
 from octorunbook.targets.octopus import OctopusServer
 from octorunbook.targets.windows import WindowsCertificateStore, open_windows_target
+from tests.drivers import httpsys_of, octopus_of
 
 try:
     from fakes import OCTOPUS_APP_ID, FakeWindows, make_pfx, raises_code, thumbprint
@@ -244,24 +245,24 @@ def test_windows_target_runs_the_procedure_end_to_end_on_the_stand_ins(
     )
     host = target.host_info()
     assert host.elevated and host.windows_build == 17763
-    target.octopus.require_instance()
+    octopus_of(target).require_instance()
     store = target.parts.store.sibling("WebHosting")
     assert store.exists()
     path = tmp_path / "portal.pfx"
     cert = make_pfx(path, PASSWORD)
     stored = store.add(load_pfx_file(path, Secret(PASSWORD)))  # through a one-time PFX, as 01 does
     assert [(p.check, p.ok) for p in store.prove(stored.thumbprint)] == [("private key usable", True)]
-    assert target.httpsys.show(443) is None
-    target.octopus.service("stop")
-    target.octopus.ssl_certificate(stored.thumbprint, "WebHosting", port=443)
-    target.octopus.configure(
+    assert httpsys_of(target).show(443) is None
+    octopus_of(target).service("stop")
+    octopus_of(target).ssl_certificate(stored.thumbprint, "WebHosting", port=443)
+    octopus_of(target).configure(
         listen_prefixes=("http://octopus.example.com:80/", "https://octopus.example.com:443/")
     )
-    target.octopus.service("start")
-    binding = target.httpsys.show(443)
+    octopus_of(target).service("start")
+    binding = httpsys_of(target).show(443)
     assert binding is not None and binding.is_octopus
     assert binding.certificate_hash == thumbprint(cert) and binding.store_name == "WebHosting"
-    assert target.octopus.show_configuration().listen_prefixes[-1] == "https://octopus.example.com:443/"
+    assert octopus_of(target).show_configuration().listen_prefixes[-1] == "https://octopus.example.com:443/"
     assert all(PASSWORD not in arg for record in runner.records for arg in record.argv)
     assert PASSWORD not in fake.log_text()
     assert [r.label for r in runner.mutating_records] == [

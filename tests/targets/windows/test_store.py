@@ -36,6 +36,7 @@ from octorunbook.targets.windows.powershell import (
     normalise,
     strings,
 )
+from tests.drivers import httpsys_of, octopus_of
 
 try:
     from fakes import FakeWindows, install, make_pfx, raises_code, thumbprint
@@ -476,8 +477,8 @@ def test_open_windows_target_wires_the_stand_ins_and_probes_once(
     )
     assert target.kind == "windows"
     assert target.instance == "OctopusServer"
-    assert target.octopus.exe == fake.server_exe
-    assert target.httpsys.exe == fake.netsh
+    assert octopus_of(target).exe == fake.server_exe
+    assert httpsys_of(target).exe == fake.netsh
     store = target.parts.store
     assert isinstance(store, LocalMachineStore) and isinstance(store.driver, WindowsCertificateStore)
     assert (store.name, store.family, store.kind) == ("My", "localmachine", "WindowsCertificateStore")
