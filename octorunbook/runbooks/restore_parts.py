@@ -84,7 +84,7 @@ def restore_parts(
     log = _Labelled(run, label)
     for part, previous in reversed(pairs):
         try:
-            if part.read(where) == previous:
+            if part.read(where) == previous and not _stopped(run, part, instance, previous):
                 run.change(f"{label}: {part.kind} already as before", "the failed change did not alter it")
                 continue
         except OctorunbookError:
@@ -144,6 +144,26 @@ def restore_parts(
         run.state["after"] = {part.kind: part.read(where).to_record() for part, _ in pairs}
     show_restored(run, ok, complete, "previous state served", shown)
     return ok and complete
+
+
+def _stopped(run: Run, part: Part[Any], instance: tuple[OctopusInstance[Any], Any], previous: Any) -> bool:
+    """The instance's configuration is as before but its portal does not answer on its prefix at all
+    (a run killed inside the restart left the service stopped): its restore restarts it."""
+    if part is not instance[0]:
+        return False
+    prefix = instance[0].answers_on(previous)
+    if not prefix:
+        return False
+    parts = urlsplit(prefix)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        answer = probe(run.require_target(), parts.scheme or "http", port, parts.hostname or "localhost")
+    except ConnectionRefusedError:
+        return True  # nothing listens: stopped (a slow answer is not proof of that, so only a refusal counts)
+    except OSError:
+        return False
+    # HTTP.sys itself answering (no application registered for the prefix) says so in its Server header
+    return answer.status in (404, 503) and "HTTPAPI" in (answer.header("Server") or "")
 
 
 def _answers(run: Run, prefix: str, label: str) -> str:

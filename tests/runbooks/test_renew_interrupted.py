@@ -372,3 +372,42 @@ def test_a_renewal_restore_that_fails_keeps_the_journal_and_the_next_run_restore
     assert again["findings"][0]["code"] == "INTERRUPTED_CHANGE", again["findings"]
     assert served(sandbox) == old and not (sandbox.root / "state" / JOURNAL).exists()
     assert not (sandbox.stores_dir / "My" / f"{new}.pem").exists()
+
+
+def test_a_checkpoint_whose_instance_is_as_before_but_stopped_restarts_it(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed inside the restart itself: the configuration is as in the snapshot but the service is stopped.
+    The restore must not call the instance 'already as before': it restarts it, and the portal answers.
+    (The sandbox starts a stopped portal when it is opened, as a booting host would; a Windows host whose
+    service stays stopped is modelled by opening it without that.)"""
+    import octorunbook.targets.sandbox as sandbox_package
+    from octorunbook.runbooks.run import Run, TextReporter
+
+    old = first_binding(sandbox, params_for(sandbox))
+    run = Run(RENEW, params_for(sandbox), TextReporter())
+    target = run.open()
+    parts = target.parts
+    where = PortalIntent.location("localhost", 443)
+    front, instance = parts.front.read(where), parts.instance.read(where)
+    Checkpoint.begin(
+        run,
+        "parts",
+        443,
+        {parts.front.kind: front.to_record(), parts.instance.kind: instance.to_record()},
+        [],
+        {443: old},
+    )
+    octopus_of(target).service("stop")
+    run.finish()
+    with pytest.raises(OSError):
+        tls_handshake("127.0.0.1", sandbox.status()["port_map"][443], "localhost")
+
+    monkeypatch.setattr(sandbox_package, "ensure_sandbox", lambda root, front="httpsys": Sandbox(root))
+    record = run_inline(RENEW, params_for(sandbox))
+    assert record["findings"][0]["code"] == "INTERRUPTED_CHANGE"
+    actions = [c["action"] for c in record["changes"]]
+    assert "restore interrupted change: service restart" in actions, actions
+    assert "restore interrupted change: octopus-server already as before" not in actions
+    assert served(sandbox) == old
+    assert record["status"] == "succeeded", record["findings"]
