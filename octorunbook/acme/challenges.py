@@ -6,11 +6,10 @@ HTTP-01 (RFC 8555 §8.3): the CA fetches ``http://<name>/.well-known/acme-challe
 ``http://+:80/.well-known/acme-challenge/`` receives exactly those requests while Octopus keeps every
 other URL: no service restart, no downtime. This is win-acme's "self-hosting" validation.
 
-* ``windows``: ``serve-acme-challenge.ps1`` runs a ``System.Net.HttpListener`` on that prefix for the
-  duration of the validation (a background call through the one command seam) and unregisters in a
-  ``finally``; it stops when the stop file appears or after its timeout, whichever is first.
-* ``sandbox``: the stand-in portal serves a token from a file (``portal.acme_challenge_dir``), the
-  same way, while it keeps answering ``/api``.
+Who answers is a role of the target (``TargetParts.responder``, a ``protocols.ChallengeResponder``):
+``targets/windows/acme_listener.py`` (an ``HttpListener`` through ``serve-acme-challenge.ps1``) and
+``targets/sandbox/acme_responder.py`` (the stand-in's token folder). A target without one (nginx: a front
+octorunbook does not own) is refused before anything is ordered (``ACME_CHALLENGE_UNSUPPORTED``).
 
 Before the CA is asked, :func:`preflight` fetches the challenge URL itself (through the target's port
 80, with the portal hostname as Host). A failure is a warning, not an error: from inside the network
@@ -35,22 +34,19 @@ from __future__ import annotations
 import http.client
 import os
 import shlex
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from octorunbook.findings import Finding, OctorunbookError, TargetError
+from octorunbook.findings import Finding, TargetError
 
 if TYPE_CHECKING:
     from octorunbook.runbooks.run import Run
-    from octorunbook.targets.base import Target
+    from octorunbook.targets.protocols import ChallengeResponder
 
-CHALLENGE_PREFIX = "http://+:80/.well-known/acme-challenge/"
 HOOK_ENV = ("OCTORUNBOOK_ACME_ACTION", "OCTORUNBOOK_ACME_RECORD_NAME", "OCTORUNBOOK_ACME_RECORD_VALUE")
-SERVE_SCRIPT = "serve-acme-challenge.ps1"
 
 
 def _wait_seconds(name: str, default: float) -> float:
@@ -66,93 +62,25 @@ def _wait_seconds(name: str, default: float) -> float:
 @contextmanager
 def http01_registered(run: Run, token: str, key_authorization: str) -> Iterator[None]:
     """The challenge is served on the target's port 80 inside the ``with``; unregistered after it."""
+    responder = require_responder(run)
+    with responder.serving(token, key_authorization) as report:
+        yield
+    if report:
+        run.state.setdefault("acme_listener", []).append(report)
+
+
+def require_responder(run: Run) -> ChallengeResponder:
+    """The target's HTTP-01 responder, or ``ACME_CHALLENGE_UNSUPPORTED`` before anything is ordered."""
     target = run.require_target()
-    if target.kind == "windows":
-        with _windows_listener(run, target, token, key_authorization):
-            yield
-        return
-    from octorunbook.targets.sandbox import Sandbox
-    from octorunbook.targets.sandbox.portal import acme_challenge_dir
-
-    folder = acme_challenge_dir(Sandbox(run.params.resolved_sandbox_dir()))
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / token
-    path.write_text(key_authorization)
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def windows_listener_argv(token: str, key_authorization: str, stop_file: Path, timeout: int) -> list[str]:
-    """The exact argv of the HttpListener script (the key authorisation is public: the CA fetches it)."""
-    from octorunbook.targets.windows.powershell import script_argv
-
-    return script_argv(
-        SERVE_SCRIPT,
-        "-Prefix",
-        CHALLENGE_PREFIX,
-        "-Token",
-        token,
-        "-KeyAuthorization",
-        key_authorization,
-        "-StopFile",
-        str(stop_file),
-        "-TimeoutSeconds",
-        str(timeout),
-    )
-
-
-@contextmanager
-def _windows_listener(run: Run, target: Target, token: str, key_authorization: str) -> Iterator[None]:
-    """Start the listener script in a background thread, wait until it listens, stop it afterwards."""
-    import tempfile
-
-    from octorunbook.targets.windows.powershell import parse_result
-
-    workdir = Path(tempfile.mkdtemp(prefix="octorunbook-acme-"))
-    stop_file = workdir / "stop"
-    timeout = int(_wait_seconds("OCTORUNBOOK_ACME_LISTEN_SECONDS", 300))
-    argv = windows_listener_argv(token, key_authorization, stop_file, timeout)
-    outcome: dict[str, object] = {}
-
-    def serve() -> None:
-        try:
-            result = target.runner.run(
-                argv, mutating=True, label="acme http-01 listener", timeout=timeout + 30
-            )
-            outcome["data"] = parse_result(result, SERVE_SCRIPT)
-        except OctorunbookError as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready = workdir / "stop.ready"  # the script writes <StopFile>.ready once the prefix is registered
-    deadline = time.monotonic() + 30
-    while not ready.exists() and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        if not ready.exists():
-            error = outcome.get("error")
-            if isinstance(error, OctorunbookError):
-                raise error
-            data = outcome.get("data")
-            said = f": {data.get('message')}" if isinstance(data, dict) and data.get("message") else ""
-            raise TargetError(
-                "ACME_LISTENER_FAILED",
-                f"Could not register {CHALLENGE_PREFIX} with HTTP.sys to answer the HTTP-01 challenge{said}.",
-                "Run as Administrator (or reserve the prefix with netsh http add urlacl); or use dns-01.",
-            )
-        yield
-    finally:
-        stop_file.write_text("stop")
-        thread.join(timeout=15)
-        with suppress(OSError):
-            for path in workdir.iterdir():
-                path.unlink()
-            workdir.rmdir()
-    data = outcome.get("data")
-    run.state.setdefault("acme_listener", []).append(data if isinstance(data, dict) else {})
+    responder = target.parts.responder
+    if responder is None:
+        raise TargetError(
+            "ACME_CHALLENGE_UNSUPPORTED",
+            f"The {target.kind} target cannot answer HTTP-01 challenges itself: octorunbook does not add a "
+            "challenge location to a front it does not own; nothing was ordered.",
+            "Use acme_challenge: dns-01 with acme_dns_hook (it works behind any front).",
+        )
+    return responder
 
 
 def preflight(run: Run, token: str, key_authorization: str, name: str) -> bool:
@@ -270,13 +198,12 @@ def wait_for_txt(run: Run, domain: str, value: str) -> float:
 
 
 __all__ = [
-    "CHALLENGE_PREFIX",
     "HOOK_ENV",
     "http01_registered",
+    "require_responder",
     "preflight",
     "record_name",
     "resolver_address",
     "run_dns_hook",
     "wait_for_txt",
-    "windows_listener_argv",
 ]

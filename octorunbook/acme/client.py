@@ -270,6 +270,10 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
         "challenge": p.acme_challenge,
     }
     run.extra["acme"] = summary
+    if p.acme_challenge == "http-01":
+        from octorunbook.acme.challenges import require_responder
+
+        require_responder(run)  # a target that cannot answer HTTP-01 is refused before an account or order
     if p.dry_run:
         return _dry_run(run, summary)
     with acme_errors(directory):

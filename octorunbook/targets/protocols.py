@@ -35,6 +35,7 @@ current state, so a second run changes nothing and says ``unchanged``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -316,13 +317,28 @@ class OctopusInstance(Part[StateT], Protocol[StateT]):
         ...
 
 
+class ChallengeResponder(Protocol):
+    """A role a target can play for ACME HTTP-01: answer ``/.well-known/acme-challenge/<token>`` on its
+    port 80 while Octopus keeps every other URL (HTTP.sys: a second, stronger URL registration; the
+    sandbox: its stand-in's token folder). A target without one takes dns-01 only."""
+
+    kind: str
+
+    def serving(self, token: str, key_authorization: str) -> AbstractContextManager[dict[str, Any]]:
+        """Answer the token inside the ``with`` (the dict fills with what the responder reports);
+        unregistered after it, pass or fail. Raises a coded error when it cannot register."""
+        ...
+
+
 @dataclass(frozen=True)
 class TargetParts:
-    """The three parts of one topology, as 01, 02 and 03 use them (``kinds`` goes into the record)."""
+    """The parts of one topology, as the runbooks use them (``kinds`` goes into the record): the three
+    parts, and the optional roles (``responder`` for ACME HTTP-01; a front may also be hardenable)."""
 
     store: CertificateStore
     front: TlsFront[Any]
     instance: OctopusInstance[Any]
+    responder: ChallengeResponder | None = None
 
     def kinds(self) -> dict[str, str]:
         return {"store": self.store.kind, "front": self.front.kind, "instance": self.instance.kind}
@@ -331,6 +347,7 @@ class TargetParts:
 __all__ = [
     "Action",
     "CertificateStore",
+    "ChallengeResponder",
     "ChangeLog",
     "OctopusInstance",
     "Part",

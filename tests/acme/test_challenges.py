@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from acme import challenges, errors, messages
 
-from octorunbook.acme.challenges import CHALLENGE_PREFIX, http01_registered, record_name, resolver_address
+from octorunbook.acme.challenges import http01_registered, record_name, resolver_address
 from octorunbook.acme.client import account_acl_argvs
 from octorunbook.acme.errors import problem_error, retry_bad_nonce
 from octorunbook.acme.orders import await_authorizations
 from octorunbook.commands import CommandRunner
 from octorunbook.findings import OctorunbookError
 from octorunbook.params.core import LETS_ENCRYPT, LETS_ENCRYPT_STAGING, Parameters
+from octorunbook.targets.windows.acme_listener import CHALLENGE_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
@@ -220,8 +221,13 @@ def acme_powershell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def windows_run() -> Any:
-    target = SimpleNamespace(kind="windows", runner=CommandRunner(timeout=60))
-    return SimpleNamespace(require_target=lambda: target, state={}, runner=target.runner)
+    """A run on a Windows target whose HTTP-01 responder is the real ``HttpListenerResponder``."""
+    from octorunbook.targets.windows.acme_listener import HttpListenerResponder
+
+    runner = CommandRunner(timeout=60)
+    parts = SimpleNamespace(responder=HttpListenerResponder(runner))
+    target = SimpleNamespace(kind="windows", runner=runner, parts=parts)
+    return SimpleNamespace(require_target=lambda: target, state={}, runner=runner)
 
 
 @pytest.mark.windows
@@ -310,3 +316,30 @@ def test_preflight_that_cannot_fetch_the_challenge_is_a_warning_naming_port_80()
     assert finding.code == "ACME_PREFLIGHT_FAILED" and finding.severity == "warning"
     assert "http://octopus.example.com/.well-known/acme-challenge/tok" in finding.message
     assert "port 80" in finding.remedy.lower()
+
+
+def test_a_target_without_an_http01_responder_is_refused_before_anything_is_ordered() -> None:
+    """nginx: octorunbook does not own the front's locations, so HTTP-01 is refused (dns-01 is the way)."""
+    from octorunbook.acme.challenges import require_responder
+
+    target = SimpleNamespace(kind="nginx", parts=SimpleNamespace(responder=None))
+    run = SimpleNamespace(require_target=lambda: target, state={})
+    with pytest.raises(OctorunbookError) as refused:
+        require_responder(run)  # type: ignore[arg-type]
+    assert refused.value.code == "ACME_CHALLENGE_UNSUPPORTED" and "dns-01" in refused.value.remedy
+
+
+def test_the_sandbox_responder_refuses_a_token_that_is_not_base64url(tmp_path: Path) -> None:
+    """A token comes from the CA: one that would name a path is never written."""
+    from octorunbook.targets.sandbox import Sandbox
+    from octorunbook.targets.sandbox.acme_responder import SandboxChallengeResponder
+
+    responder = SandboxChallengeResponder(Sandbox(tmp_path / "sandbox").run_dir)
+    for token in ("../../etc/passwd", "a/b", "", "tok\nx", "x" * 300):
+        with pytest.raises(OctorunbookError) as refused, responder.serving(token, "k"):
+            pytest.fail("served")
+        assert refused.value.code == "ACME_TOKEN_INVALID"
+    assert not (tmp_path / "etc").exists()
+    with responder.serving("tok-EN_1", "tok-EN_1.thumb") as report:
+        assert (responder.folder / "tok-EN_1").read_text() == "tok-EN_1.thumb" and report == {}
+    assert not (responder.folder / "tok-EN_1").exists()

@@ -17,6 +17,7 @@ free high ports on 127.0.0.1, so two sandboxes run side by side; ``status`` show
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -455,6 +456,9 @@ class Sandbox:
         else:
             driver = DirectoryCertificateStore(self.stores_dir)
             parts = httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption)
+        from .acme_responder import SandboxChallengeResponder
+
+        parts = dataclasses.replace(parts, responder=SandboxChallengeResponder(self.run_dir))  # either front
         return Target(
             kind="sandbox",
             host=f"sandbox:{self.root.name}",

@@ -34,20 +34,11 @@ from cryptography.x509.oid import NameOID
 
 from ..base import OCTOPUS_APP_ID
 from . import nodes
+from .acme_responder import acme_challenge_dir
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 
 INSTALLATION_ID = str(uuid.uuid4())
 ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"
-
-
-def acme_challenge_dir(sandbox: Sandbox) -> Path:
-    """Where the sandbox's HTTP-01 registrations live: one file per token, holding the key authorisation.
-
-    The stand-in for a second HTTP.sys registration of ``http://+:80/.well-known/acme-challenge/``: the
-    running portal serves a token as soon as its file exists (no restart), for any Host header (the
-    strong wildcard ``+`` wins over Octopus's host-named prefix), before any ForceSSL redirect.
-    """
-    return sandbox.run_dir / "acme-challenge"
 
 
 def _acme_response(challenges: Path | None, path: str) -> bytes | None:
@@ -359,7 +350,7 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate
             hung.append(sock)
             print(f"{scheme}://*:{port}/ -> 127.0.0.1:{real} (hanging: sandbox drill 'hang')")
             continue
-        handler = make_handler(config, scheme, hosts, acme_challenge_dir(sandbox), sandbox)
+        handler = make_handler(config, scheme, hosts, acme_challenge_dir(sandbox.run_dir), sandbox)
         server: ThreadingHTTPServer
         if scheme == "https":
             server = TLSServer(address, handler, BindingContexts(sandbox, port, workdir, wrong_certificate))

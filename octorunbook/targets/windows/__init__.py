@@ -12,6 +12,7 @@ Tests put stand-in executables behind those three names; nothing here knows the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..httpsys import HttpSys, console_encoding
 from ..localmachine import httpsys_parts
 from ..octopus import OctopusServer
 from ..state import FolderGuard
+from .acme_listener import HttpListenerResponder
 from .host import find_server_exe, probe_host, require_elevated
 from .state_acl import WindowsFolderGuard
 from .store import WindowsCertificateStore
@@ -102,7 +104,10 @@ def open_windows_target(
         instance=instance,
         runner=runner,
         state_dir=state_dir or default_state_dir(),
-        parts=httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption),
+        parts=dataclasses.replace(
+            httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption),
+            responder=HttpListenerResponder(runner),
+        ),
         state_guard=windows_state_guard(runner),
         connect_host="127.0.0.1",
         host_probe=probe,
