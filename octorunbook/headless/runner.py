@@ -44,10 +44,15 @@ MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
 
 
 def notebooks_dir() -> Path:
+    """Where the runbooks are: ``OCTORUNBOOK_NOTEBOOKS`` when set, else the copies the package carries
+    (``octorunbook/notebooks`` — in the wheel, and in a checkout a link to the repository's ``notebooks/``),
+    found through ``importlib.resources`` so an installed wheel never looks for a repository."""
     env = os.environ.get("OCTORUNBOOK_NOTEBOOKS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "notebooks"
+    from importlib.resources import files
+
+    return Path(str(files("octorunbook") / "notebooks"))
 
 
 def record_notebook(record: dict[str, Any]) -> Any:
