@@ -178,6 +178,12 @@ COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
     ("audit", "cli.audit", "list, verify and show the executed-notebook records in an audit directory"),
     ("renew", "cli.renew", "renew or rotate the portal certificate with no restart (runbook 04, headless)"),
     ("recover", "cli.recover", "show (and with --discard clear) state files set aside as untrusted"),
+    (
+        "notebooks",
+        "cli.notebooks",
+        "where the packaged runbooks are; --copy DIR copies them (never over an edited copy)",
+    ),
+    ("lab", "cli.lab", "copy the runbooks into a working folder and open JupyterLab there (loopback, token)"),
     ("check", "cli.check", "Nagios/Icinga-style expiry check of the served certificate (exit 0/1/2/3)"),
     (
         "schedule",

@@ -1,0 +1,149 @@
+"""``octorunbook notebooks --copy DIR`` and ``octorunbook lab [DIR]``: the runbooks in a folder the operator owns.
+
+The wheel carries the runbooks (``headless.runner.notebooks_dir``); an operator works on copies. A copy is
+made once and never overwritten: a copy that differs from the packaged one (edited, or from an older
+release) is left as it is and named, with which of the two is newer, so nothing the operator changed is
+lost and nothing old runs unnoticed. A ``params.yaml`` template (the parameters and their safe defaults:
+the sandbox, no secrets — those are named by environment variables) is written beside them unless one
+exists. ``lab`` then starts JupyterLab there on loopback; its login token goes to the server through its
+environment (never a child's argv, never a URL printed) and is shown once on this terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TEMPLATE_HEADER = (
+    "# octorunbook parameters — the same file for `octorunbook run`, `renew`, `check`, `schedule` and the forms.\n"
+    "# These defaults talk to the sandbox only. Secrets are never written here: parameters ending in _env\n"
+    "# name the environment variable that holds one.\n"
+)
+
+
+def copy_runbooks(dest: Path) -> list[tuple[str, str]]:
+    """Copy each packaged runbook into ``dest``: (name, what happened) — copied, unchanged, or kept."""
+    from octorunbook.findings import InputError
+    from octorunbook.headless.runner import notebooks_dir
+
+    source = notebooks_dir()
+    runbooks = sorted(source.glob("0*.ipynb"))
+    if not runbooks:
+        raise InputError(
+            "NOTEBOOK_NOT_FOUND",
+            f"No runbooks in {source}.",
+            "Reinstall octorunbook, or set OCTORUNBOOK_NOTEBOOKS to a folder that holds them.",
+        )
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise InputError(
+            "COPY_DEST_NOT_A_FOLDER", f"{dest} is not a folder.", "Choose a folder to copy into."
+        )
+    dest.mkdir(parents=True, exist_ok=True, mode=0o750)
+    done: list[tuple[str, str]] = []
+    for runbook in runbooks:
+        target = dest / runbook.name
+        if target.is_symlink():
+            done.append((runbook.name, "kept: it is a link here, not a file; nothing was written through it"))
+            continue
+        if not target.exists():
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o640)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(runbook.read_bytes())
+            done.append((runbook.name, "copied"))
+        elif target.read_bytes() == runbook.read_bytes():
+            done.append((runbook.name, "unchanged"))
+        else:
+            newer = "your copy" if target.stat().st_mtime > runbook.stat().st_mtime else "the packaged one"
+            done.append(
+                (runbook.name, f"kept: your copy differs ({newer} is newer); the packaged one is {runbook}")
+            )
+    params = dest / "params.yaml"
+    if not params.exists() and not params.is_symlink():
+        fd = os.open(params, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o640)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(params_template())
+        done.append(("params.yaml", "written (a template: the sandbox defaults)"))
+    return done
+
+
+def params_template() -> str:
+    """Every parameter with its default, in the parameters cell's order."""
+    import yaml
+
+    from octorunbook.params.core import Parameters
+
+    defaults = Parameters().to_record()
+    return TEMPLATE_HEADER + yaml.safe_dump(defaults, sort_keys=False, default_flow_style=False)
+
+
+def _show(dest: Path, done: list[tuple[str, str]]) -> None:
+    print(f"runbooks in {dest}:")
+    for name, what in done:
+        print(f"  {name}: {what}")
+
+
+def notebooks_verb(args: argparse.Namespace) -> int:
+    if not args.copy:
+        from octorunbook.headless.runner import notebooks_dir
+
+        print(notebooks_dir())
+        return 0
+    _show(Path(args.copy), copy_runbooks(Path(args.copy)))
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    dest = Path(args.dir or f"octorunbook-{datetime.now(UTC):%Y%m%d}")
+    _show(dest, copy_runbooks(dest))
+    token = secrets.token_urlsafe(24)
+    argv = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={args.port}", "--ServerApp.log_level=WARN",  # WARN: jupyter would print its token URL
+        f"--ServerApp.root_dir={dest.resolve()}",
+    ]  # fmt: skip
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        argv.append("--allow-root")  # JupyterLab refuses root unless told; say so rather than fail
+        print("warning: running JupyterLab as root; prefer an ordinary account that may change the target.")
+    if shutil.which("jupyter-lab") is None and not _has_jupyterlab():
+        print("JupyterLab is not installed here: pip install jupyterlab", file=sys.stderr)
+        return 2
+    print(f"\nJupyterLab on http://127.0.0.1:{args.port}/lab — log in with this token (shown once): {token}")
+    if os.name == "nt":
+        print(
+            "For target: windows run this terminal as Administrator (the LocalMachine store and netsh need it)."
+        )
+    print("Ctrl+C stops it.")
+    if args.no_start:
+        return 0
+    env = {**os.environ, "JUPYTER_TOKEN": token}
+    try:
+        return subprocess.call(argv, env=env, cwd=dest)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _has_jupyterlab() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("jupyterlab") is not None
+
+
+def register(sub: Any) -> None:
+    lab = sub.add_parser(
+        "lab",
+        help="copy the runbooks into a working folder and open JupyterLab there (loopback, token)",
+        description="Copy the runbooks into DIR (default: octorunbook-YYYYMMDD under the current folder; never "
+        "over an edited copy) with a params.yaml template, then start JupyterLab there on 127.0.0.1 with a "
+        "login token that is shown once and never put in a URL or a command line.",
+    )
+    lab.add_argument("dir", nargs="?", help="the working folder (created if missing)")
+    lab.add_argument("--port", type=int, default=8888, help="the loopback port (default 8888)")
+    lab.add_argument("--no-start", action="store_true", help="copy and print, but do not start JupyterLab")
+    lab.set_defaults(func=_lab)

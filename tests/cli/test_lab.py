@@ -1,0 +1,102 @@
+"""``octorunbook notebooks --copy`` and ``octorunbook lab``: copies the operator owns, never overwritten, and a
+JupyterLab on loopback whose token is in no argv and no URL printed."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from octorunbook.cli.lab import copy_runbooks
+from octorunbook.headless.runner import load_params_file
+
+CLI = [sys.executable, "-m", "octorunbook.cli.main"]
+
+
+def test_copy_writes_the_runbooks_and_a_template_the_parser_accepts(tmp_path: Path) -> None:
+    done = dict(copy_runbooks(tmp_path / "work"))
+    assert done["01-import-certificate.ipynb"] == "copied" and done["05-harden-tls.ipynb"] == "copied"
+    params = load_params_file(tmp_path / "work" / "params.yaml")
+    assert params.target == "sandbox"
+    assert oct((tmp_path / "work" / "params.yaml").stat().st_mode & 0o777) == "0o640"
+
+
+def test_an_edited_copy_is_kept_and_named_and_a_planted_link_is_not_followed(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    copy_runbooks(work)
+    (work / "02-verify-certificate.ipynb").write_text('{"edited": true}')
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (work / "03-add-https-binding.ipynb").unlink()
+    (work / "03-add-https-binding.ipynb").symlink_to(victim)
+    done = dict(copy_runbooks(work))
+    assert done["02-verify-certificate.ipynb"].startswith("kept: your copy differs")
+    assert (work / "02-verify-certificate.ipynb").read_text() == '{"edited": true}'
+    assert done["03-add-https-binding.ipynb"].startswith("kept: it is a link")
+    assert victim.read_text() == "keep me"
+    assert done["01-import-certificate.ipynb"] == "unchanged"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_lab_serves_on_loopback_with_a_token_in_no_argv_and_no_printed_url(tmp_path: Path) -> None:
+    port = _free_port()
+    lab = subprocess.Popen(
+        [*CLI, "lab", str(tmp_path / "work"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert lab.stdout is not None
+        lines = []
+        while not any("log in with this token" in line for line in lines):
+            line = lab.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        token = re.search(r"\(shown once\): (\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{port}/lab" in "".join(lines) and "token=" not in "".join(lines)
+        deadline, status = time.monotonic() + 120, None
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=5)
+                status = 200
+            except urllib.error.HTTPError as exc:
+                status = exc.code  # 403: up, and refusing a request without the token
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert status == 403, status
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/status", headers={"Authorization": f"token {token}"}
+        )
+        assert urllib.request.urlopen(request, timeout=10).status == 200
+        for pid in [p for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            assert token.encode() not in argv, f"the token is in the argv of pid {pid}"
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        try:
+            rest, _ = lab.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(lab.pid, signal.SIGKILL)
+            rest, _ = lab.communicate()
+    assert token not in rest, "JupyterLab printed its token (a URL with ?token=)"
