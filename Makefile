@@ -8,7 +8,7 @@ FRONT  ?= httpsys
 DEMO   := demo/$(if $(filter nginx,$(FRONT)),nginx,sandbox)
 AUDIT  := demo/$(if $(filter nginx,$(FRONT)),nginx-audit,audit)
 
-.PHONY: install demo test lint typecheck unit sslyze bench clean stop-demo screenshots crash crash-points
+.PHONY: install docs demo test lint typecheck unit sslyze bench clean stop-demo screenshots crash crash-points
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,11 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/octorunbook demo --front $(FRONT) --dir $(DEMO) --audit-dir $(AUDIT)
+
+# The documentation site: the generated reference pages first, then mkdocs with --strict into site/.
+docs: install
+	$(BIN)/python tools/make_docs.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 stop-demo:
 	-test ! -f demo/sandbox/sandbox.json || $(BIN)/octorunbook sandbox stop demo/sandbox
@@ -70,4 +75,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_ha_rollout.py
 
 clean: stop-demo
-	rm -rf demo .pytest_cache .mypy_cache .ruff_cache $(SSLYZE_VENV)
+	rm -rf demo site .pytest_cache .mypy_cache .ruff_cache $(SSLYZE_VENV)
