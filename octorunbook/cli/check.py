@@ -22,7 +22,8 @@ CHECK_DESCRIPTION = (
     "Read the certificate the portal serves over TLS (and, with a parameter file, the one bound on the "
     "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (expires within --warn-days), "
     "2 CRITICAL (within --critical-days, expired, hostname not covered, served certificate is not the "
-    "bound one), 3 UNKNOWN (cannot connect, bad arguments). Changes nothing."
+    "bound one), 3 UNKNOWN (cannot connect, bad arguments, or a bad parameter file: where every other verb "
+    "exits 2 on bad parameters, check exits 3, the monitoring convention). Changes nothing."
 )
 
 
@@ -40,7 +41,10 @@ class _PluginParser(argparse.ArgumentParser):
 def check_parser() -> argparse.ArgumentParser:
     parser = _PluginParser(prog="octorunbook check", description=CHECK_DESCRIPTION)
     parser.add_argument(
-        "params", nargs="?", help="the runbooks' YAML parameter file (target, hostname, https_port…)"
+        "params",
+        nargs="?",
+        help="the runbooks' YAML parameter file (target, hostname, https_port…), read as `run` reads it; "
+        "a bad one (unknown name, duplicate key…) is UNKNOWN: exit 3, not 2",
     )
     parser.add_argument("--url", help="check https://host:port instead of the target a parameter file names")
     parser.add_argument(
@@ -65,26 +69,12 @@ def check_parser() -> argparse.ArgumentParser:
 
 
 def load_params(path: str | Path) -> Parameters:
-    """The runbooks' parameter file, without importing the runner (papermill, nbformat) to read it.
+    """The runbooks' parameter file, read by the one parser every door uses (unknown names, duplicate
+    keys, aliases, a FIFO or an oversized file refused), without importing the runner (papermill, nbformat).
+    ``check`` answers such a file UNKNOWN (exit 3); every other verb exits 2."""
+    from octorunbook.params.loading import load_params_file
 
-    Unknown names are tolerated: a file written for a newer runbook (04's parameters) still checks.
-    """
-    import yaml
-
-    from octorunbook.files import MAX_PARAMETER_FILE, read_limited
-    from octorunbook.findings import InputError
-    from octorunbook.params.core import Parameters
-
-    text = read_limited(path, MAX_PARAMETER_FILE, what="parameter file")
-    try:
-        data = yaml.safe_load(text.decode("utf-8")) or {}
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(
-            "PARAMETERS_UNREADABLE", f"{path} is not valid UTF-8 YAML: {exc}", "Fix the file."
-        ) from None
-    if not isinstance(data, dict):
-        raise InputError("PARAMETERS_UNREADABLE", f"{path} must be a YAML mapping of parameter: value.", "")
-    return Parameters.from_mapping(data)
+    return load_params_file(path)
 
 
 MAX_TIMEOUT = 3600  # a handshake that takes an hour is no answer; beyond ~1e9 the socket layer overflows

@@ -105,13 +105,51 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """make demo: a sandbox, the three runbooks headless, and what to look at."""
-    from octorunbook.headless.runner import run_all
-    from octorunbook.params.core import Parameters
     from octorunbook.targets.sandbox import Sandbox
 
     root = Path(args.dir).resolve()
     sandbox = Sandbox(root)
+    was_running = sandbox.exists() and sandbox.portal_pid() is not None
     sandbox.init(front=args.front)
+    try:
+        return _demo_runs(args, sandbox, root)
+    except BaseException:
+        _leave_sandbox(sandbox, was_running)
+        raise
+
+
+def _leave_sandbox(sandbox: Any, was_running: bool) -> None:
+    """A demo that failed after starting its sandbox stops what it started, and says so; a portal that was
+    running before the demo is left running, with how to stop it."""
+    stop = f"octorunbook sandbox stop {sandbox.root}"
+    if was_running:
+        print(
+            f"  the sandbox portal in {sandbox.root} was running before the demo and still is: {stop}",
+            file=sys.stderr,
+        )
+        return
+    try:
+        stopped = [name for name, running in sandbox.stop_all().items() if running]
+    except Exception as exc:  # noqa: BLE001 - the demo's own error is the one to show; this one is said
+        print(
+            f"  the sandbox in {sandbox.root} may still be running ({_reason(exc)}): {stop}", file=sys.stderr
+        )
+        return
+    if stopped:
+        print(
+            f"  the demo failed: stopped the sandbox {' and '.join(stopped)} it had started in {sandbox.root}",
+            file=sys.stderr,
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{exc.code}: {exc.message}" if isinstance(exc, OctorunbookError) else type(exc).__name__
+
+
+def _demo_runs(args: argparse.Namespace, sandbox: Any, root: Path) -> int:
+    from octorunbook.headless.runner import run_all
+    from octorunbook.params.core import Parameters
+
     params = Parameters(
         sandbox_dir=str(root),
         hostname="localhost",

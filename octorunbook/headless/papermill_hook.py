@@ -9,9 +9,12 @@ pasted password from reaching ``out.ipynb``. Two doors lead here:
   refused bad parameters before papermill was called at all;
 * a direct ``papermill in.ipynb out.ipynb`` run: the package's ``papermill.io`` entry point is loaded by
   papermill while it registers its I/O handlers, and wraps papermill's local-file handler in
-  :class:`GuardedLocalHandler`. For a notebook that imports octorunbook, the first write refuses bad
-  parameters (exit 2 from the papermill command, before a kernel starts), and every write masks a
-  ``pfx_password_env`` that is not a variable's name, secret-looking parameters and registered secrets.
+  :class:`GuardedLocalHandler`. For a notebook that imports octorunbook, every parameter source on
+  papermill's command line (``-f`` files before papermill reads them, ``-y``/``-b`` texts, ``-p``/``-r``
+  names) goes through the one parser (:mod:`octorunbook.params.loading`: no unknown name, no key twice, no
+  alias, a small regular file), and the first write refuses bad parameters (exit 2 from the papermill
+  command, nothing written, before a kernel starts); every write masks a ``pfx_password_env`` that is not
+  a variable's name, secret-looking parameters and registered secrets.
 
 Either door writing into an audit folder's ``.in-progress/`` writes the way ``octorunbook run`` does
 (:func:`octorunbook.audit.claims.save_running_notebook`): 0640/0600 from the first byte, never through
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from octorunbook.audit.redact import guard_notebook as guard_notebook
 from octorunbook.audit.redact import passed_parameters as passed_parameters
@@ -45,9 +48,10 @@ def is_octorunbook_notebook(nb: Any) -> bool:
 
 def check_passed_parameters(nb: Any) -> None:
     """Raise the first parameter error papermill was given (a ``ParameterError``), touching nothing."""
-    from octorunbook.params.core import ParameterError, Parameters
+    from octorunbook.params.core import ParameterError
+    from octorunbook.params.loading import parse_parameters
 
-    params = Parameters.from_mapping(passed_parameters(nb))
+    params = parse_parameters(passed_parameters(nb))  # the one parser: an unknown name is refused
     for problem in params.check():
         if problem.severity == "error":
             raise ParameterError(problem.code, problem.message, problem.remedy)
@@ -80,15 +84,100 @@ def require_password(params: Any) -> None:
         )
 
 
+def papermill_command_line() -> dict[str, Any] | None:
+    """papermill's options as its own command line parsed them, or None when this is not the papermill CLI."""
+    if not Path(sys.argv[0]).name.startswith("papermill"):
+        return None
+    try:
+        from papermill.cli import papermill as command
+
+        context = command.make_context("papermill", list(sys.argv[1:]), resilient_parsing=True)
+    except Exception:  # noqa: BLE001 - not papermill's CLI as we know it: the first write still checks
+        return None
+    return dict(context.params)
+
+
+def check_command_line(options: dict[str, Any]) -> None:
+    """Every parameter source papermill's command line names, read by the one parser before papermill
+    reads it: each ``-f`` file (regular, ≤ 64 KiB, no aliases, no key twice, text keys), each ``-y`` and
+    ``-b`` text (the same YAML rules), and every name, ``-p`` and ``-r`` included (no unknown name).
+    A ``ParameterError`` names the first problem; nothing is read into papermill, nothing written."""
+    import base64
+    import binascii
+
+    from octorunbook.params.core import ParameterError, Parameters, refuse_secrets
+    from octorunbook.params.loading import PAPERMILL_NAMES, parse_yaml, read_parameter_file
+    from octorunbook.params.names import refuse_unknown
+
+    names: list[str] = []
+    for encoded in options.get("parameters_base64") or ():
+        try:
+            text = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ParameterError(
+                "PARAMETERS_UNREADABLE",
+                "a -b/--parameters_base64 value is not base64.",
+                "Encode the YAML with base64.",
+            ) from None
+        names += list(parse_yaml(text, source="-b/--parameters_base64"))
+    for path in options.get("parameters_file") or ():
+        names += list(read_parameter_file(path))
+    for text in options.get("parameters_yaml") or ():
+        names += list(parse_yaml(text, source="-y/--parameters_yaml"))
+    names += [
+        name for name, _value in [*(options.get("parameters") or ()), *(options.get("parameters_raw") or ())]
+    ]
+    refuse_secrets(dict.fromkeys(names))  # a secret-looking name is the first thing to say
+    refuse_unknown([n for n in names if n not in PAPERMILL_NAMES], Parameters.names())
+
+
+def refuse_and_exit(exc: InputError) -> NoReturn:
+    """On papermill's command line, a refused parameter ends papermill: exit 2, the code on stderr."""
+    if Path(sys.argv[0]).name.startswith("papermill"):
+        print(f"✖ {exc.code}: {exc.message}\n  remedy: {exc.remedy}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise exc
+
+
 class GuardedLocalHandler:
     """papermill's local-file handler, guarding octorunbook notebooks (see the module docstring)."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self._checked: set[str] = set()
+        self._command_line_checked = False
 
     def read(self, path: str) -> Any:
+        options = papermill_command_line()
+        if options is not None and path in (options.get("parameters_file") or ()):
+            self._check_command_line(options)  # papermill is about to read a -f file: ours first
         return self._inner.read(path)
+
+    def _check_command_line(self, options: dict[str, Any] | None) -> None:
+        """The command line's parameter sources, once, when the notebook papermill runs is a runbook."""
+        if self._command_line_checked or options is None:
+            return
+        self._command_line_checked = True
+        if not self._runs_a_runbook(str(options.get("notebook_path") or "")):
+            return
+        try:
+            check_command_line(options)
+        except InputError as exc:
+            refuse_and_exit(exc)
+
+    def _runs_a_runbook(self, notebook: str) -> bool:
+        import json
+
+        from octorunbook.files import MAX_RECORD_FILE, read_limited
+
+        if not notebook or notebook == "-" or "://" in notebook:
+            return False
+        try:
+            return is_octorunbook_notebook(
+                json.loads(read_limited(notebook, MAX_RECORD_FILE, what="notebook"))
+            )
+        except (InputError, ValueError):
+            return False  # papermill reports a notebook it cannot read its own way
 
     def listdir(self, path: str) -> Any:
         return self._inner.listdir(path)
@@ -111,13 +200,11 @@ class GuardedLocalHandler:
         key = str(Path(path).resolve())
         if key not in self._checked:
             self._checked.add(key)
+            self._check_command_line(papermill_command_line())  # -y/-b/-p/-r when there was no -f
             try:
                 check_passed_parameters(nb)
             except InputError as exc:
-                if Path(sys.argv[0]).name.startswith("papermill"):
-                    print(f"✖ {exc.code}: {exc.message}\n  remedy: {exc.remedy}", file=sys.stderr)
-                    raise SystemExit(2) from None
-                raise
+                refuse_and_exit(exc)
         clean = redact_notebook(guard_notebook(nb))
         text = nbformat.writes(clean)  # type: ignore[no-untyped-call,unused-ignore]
         target = Path(path)

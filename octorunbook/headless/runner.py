@@ -22,8 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from octorunbook import RESULT_MIME
 from octorunbook.audit.records import extract_result
 from octorunbook.findings import InputError, TargetError
@@ -33,14 +31,13 @@ from octorunbook.headless.saves import RedactingHandler as RedactingHandler
 from octorunbook.headless.saves import register_handler as register_handler
 from octorunbook.headless.saves import with_summary as with_summary
 from octorunbook.params.core import ParameterError, Parameters
+from octorunbook.params.loading import load_params_file as load_params_file  # the one parser (every door)
 from octorunbook.params.runbooks import subset
 from octorunbook.runbooks.run import PLANNED_IMPORT_ENV, RUNBOOKS
 
 if TYPE_CHECKING:
     from octorunbook.audit.quarantine import SetAside
     from octorunbook.headless.engine import WarmKernel
-
-MAX_PARAMS_FILE = 64 * 1024  # a parameter file is a few hundred bytes
 
 
 def notebooks_dir() -> Path:
@@ -370,43 +367,6 @@ def run_procedure(
             if result.path is not None:
                 progress(f"  record {result.runbook} → {result.path}")
     return results
-
-
-def load_params_file(path: str | Path) -> Parameters:
-    """The YAML parameter file, refused unless it is a small regular file holding one flat mapping
-    without YAML aliases (an alias "bomb" of a few hundred bytes expands to gigabytes)."""
-    from octorunbook.files import read_limited
-
-    text = read_limited(path, MAX_PARAMS_FILE, what="parameter file")
-    try:
-        data = yaml.load(text.decode("utf-8"), Loader=_NoAliasLoader) or {}
-    except UnicodeDecodeError:
-        raise ParameterError(
-            "PARAMETERS_UNREADABLE", f"{path} is not UTF-8 text.", "Save it as UTF-8 YAML."
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ParameterError(
-            "PARAMETERS_UNREADABLE", f"{path} is not valid YAML: {exc}", "Fix the YAML."
-        ) from None
-    if not isinstance(data, dict):
-        raise ParameterError(
-            "PARAMETERS_UNREADABLE",
-            f"{path} must be a YAML mapping of parameter: value.",
-            "Write one parameter per line, e.g. hostname: octopus.example.com.",
-        )
-    return Parameters.from_mapping(data, strict=True)
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """A safe loader that refuses anchors and aliases: no parameter file needs them."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not accepted in a parameter file", event.start_mark
-            )
-        return super().compose_node(parent, index)
 
 
 def _main() -> int:  # pragma: no cover - debugging aid

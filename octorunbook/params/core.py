@@ -16,6 +16,7 @@ from typing import Any
 from octorunbook.findings import Finding, InputError
 from octorunbook.params.acme import ACME_CHALLENGES as ACME_CHALLENGES
 from octorunbook.params.acme import acme_problems
+from octorunbook.params.names import refuse_unknown
 from octorunbook.params.nginx import ABSOLUTE_PATHS as ABSOLUTE_PATHS
 from octorunbook.params.nginx import DEFAULT_UPSTREAM, NGINX_DEFAULTS, front_problems
 from octorunbook.params.nginx import FRONTS as FRONTS
@@ -158,7 +159,11 @@ class Parameters:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, strict: bool = False) -> Parameters:
-        """Build from a notebook namespace or a YAML mapping; refuse anything that looks like a secret."""
+        """Build from a notebook namespace or a YAML mapping; refuse anything that looks like a secret.
+
+        ``strict``: refuse a name that is no parameter (with a did-you-mean). The doors read parameters
+        through :mod:`octorunbook.params.loading`, which is always strict; non-strict is for callers that
+        hand over a mapping holding other things too (a record, a test's namespace)."""
         odd = [k for k in values if not isinstance(k, str)]
         if odd:
             raise ParameterError(
@@ -168,14 +173,8 @@ class Parameters:
             )
         refuse_secrets(values)
         known = set(cls.names())
-        if strict:
-            unknown = sorted(k for k in values if k not in known)
-            if unknown:
-                raise InputError(
-                    "PARAMETER_UNKNOWN",
-                    f"Unknown parameter(s): {', '.join(unknown)}.",
-                    f"Use only: {', '.join(sorted(known))}.",
-                )
+        if strict:  # every door is strict (octorunbook.params.loading): a typo is no default
+            refuse_unknown(values, known)
         chosen = {k: values[k] for k in known if k in values}
         names = chosen.get("extra_dns_names")
         if isinstance(names, (list, tuple)):

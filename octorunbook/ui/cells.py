@@ -12,6 +12,7 @@ from IPython.display import HTML, display
 
 from octorunbook.findings import OctorunbookError
 from octorunbook.params.core import Parameters
+from octorunbook.params.loading import parse_parameters
 from octorunbook.runbooks.run import RUNBOOKS, Run
 from octorunbook.ui.form import Form
 from octorunbook.ui.reporter import NotebookReporter
@@ -39,10 +40,32 @@ def forget_forms() -> None:
     _SHOWN.clear()
 
 
+# What a runbook's own cells and IPython put into the namespace besides the parameters cell.
+_NOT_PARAMETERS = frozenset({"current", "form", "plan", "record", "run", "ui", "In", "Out", "exit", "quit"})
+
+
+def parameters_cell(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """What the parameters cell (or papermill's injected cell) set: every parameter in ``namespace``, and
+    every other plain value it names (``dryrun = True``) so that the one parser refuses it — a typo in
+    the cell must not quietly leave ``dry_run`` at its default. Modules, functions, the runbook's own
+    objects and IPython's ``_``-names are not parameters."""
+    known = set(Parameters.names())
+    return {
+        name: value
+        for name, value in namespace.items()
+        if name in known
+        or (
+            not name.startswith("_")
+            and name not in _NOT_PARAMETERS
+            and (value is None or isinstance(value, (str, bool, int, float)))
+        )
+    }
+
+
 def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
     """The cell after the parameters in every runbook: the parameters (checked for secrets) as a form."""
     try:
-        params = Parameters.from_mapping(namespace)
+        params = parse_parameters(parameters_cell(namespace))
         # A value a choice field cannot show (store: Foo) stops here, with its code; the other problems
         # are shown next to their fields and stop the run when it begins.
         for finding in params.check():

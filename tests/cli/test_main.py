@@ -125,3 +125,48 @@ def test_a_run_killed_mid_change_shows_as_interrupted_and_is_chained_by_the_next
     after = subprocess.run([*cli, "verify", str(audit)], capture_output=True, text=True)
     assert after.returncode == 0, after.stdout
     assert re.search(r"interrupted\s+\S+_03-add-https-binding_\S+\.ipynb: chained record", after.stdout)
+
+
+def test_a_demo_that_fails_after_starting_its_sandbox_stops_it_and_says_so(tmp_path: Path) -> None:
+    """Issue 24: NOTEBOOK_NOT_FOUND after `sandbox.init` used to leave the portal running, unsaid."""
+    from octorunbook.targets.sandbox import Sandbox
+
+    root = tmp_path / "sandbox"
+    try:
+        done = subprocess.run(
+            [str(BIN / "octorunbook"), "demo", "--dir", str(root), "--audit-dir", str(tmp_path / "audit")],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            env={**os.environ, "OCTORUNBOOK_NOTEBOOKS": str(tmp_path / "nonexistent")},
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "✖ NOTEBOOK_NOT_FOUND" in done.stderr
+        assert "stopped the sandbox portal it had started" in done.stderr
+        assert Sandbox(root).portal_pid() is None
+    finally:
+        Sandbox(root).stop_all()
+
+
+def test_a_failed_demo_leaves_a_portal_that_was_already_running_and_says_how_to_stop_it(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [
+            str(BIN / "octorunbook"),
+            "demo",
+            "--dir",
+            str(sandbox.root),
+            "--audit-dir",
+            str(tmp_path / "audit"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "OCTORUNBOOK_NOTEBOOKS": str(tmp_path / "nonexistent")},
+    )
+    assert done.returncode == 2 and "✖ NOTEBOOK_NOT_FOUND" in done.stderr
+    assert f"octorunbook sandbox stop {sandbox.root}" in done.stderr
+    assert sandbox.portal_pid() is not None  # it was the operator's, not the demo's
