@@ -181,6 +181,12 @@ class _Codes:
             elif isinstance(node, ast.Tuple) and len(node.elts) == 2 and id(node.elts[0]) not in skip:
                 if (code := _is_code(node.elts[0])) and _text(node.elts[1]):
                     self.add(code, module, remedy=_text(node.elts[1]))
+            elif (  # a code named once as a constant (``UNKNOWN_CODE = "PARAMETER_UNKNOWN"``) and raised by name
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id.endswith("_CODE") for t in node.targets)
+                and (code := _is_code(node.value))
+            ):
+                self.add(code, module)
             elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
                 for value in node.values[1:]:
                     if code := _is_code(value):
