@@ -231,3 +231,8 @@ def powershell_exe() -> str:
 
 def netsh_exe() -> str:
     return os.environ.get("OCTORUNBOOK_NETSH") or ntpath.join(windows_system_folder(), "netsh.exe")
+
+
+def reg_exe() -> str:
+    """``reg.exe``: reads HTTP.sys bindings from the registry, in no display language."""
+    return os.environ.get("OCTORUNBOOK_REG") or ntpath.join(windows_system_folder(), "reg.exe")

@@ -159,5 +159,8 @@ REASONS: dict[str, str] = {
     "ROLLBACK_INCOMPLETE": "the target may be left between its old and new state",
     "ROLLBACK_SKIPPED": "rollback: False leaves a failed change in place",
     "PARAMETER_LOOKS_SECRET": "papermill writes every parameter into the executed notebook",
+    "BINDING_SETTINGS_UNKNOWN": "a rebind keeps only the settings it is given; one that cannot be read would be "
+    "silently dropped (disablelegacytls, client-certificate checks)",
+    "BINDING_NOT_AS_ASKED": "netsh's exit code does not prove the binding: only reading it back does",
     "INTERNAL_ERROR": "octorunbook met a state it does not handle; the record shows what was done before",
 }

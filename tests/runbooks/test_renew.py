@@ -18,6 +18,7 @@ from octorunbook.headless.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
 RENEW = "04-renew-certificate"
+REGISTRY_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters\\SslBindingInfo"
 
 
 def first_binding(sandbox: Sandbox, params: Any) -> str:
@@ -283,3 +284,43 @@ def test_octorunbook_renew_cli_runs_04_headless(sandbox: Sandbox, params_for: An
     assert main(["renew", str(params), "--force"]) == 0
     records = sorted((tmp_path / "audit").glob("*04-renew-certificate*.ipynb"))
     assert len(records) == 2
+
+
+def german_binding_with_settings(sandbox: Sandbox, params: Any, extra: dict[str, Any] | None = None) -> str:
+    """A bound portal on a 'German' server: netsh labels and words translated; disablelegacytls set."""
+    old = first_binding(sandbox, params)
+    bindings = json.loads(sandbox.httpsys_path.read_text())
+    bindings["0.0.0.0:443"]["flags"] = {"disablelegacytls": "enable", "dsmapperusage": "enable"}
+    bindings["0.0.0.0:443"]["registry_extra"] = extra or {}
+    sandbox.httpsys_path.write_text(json.dumps(bindings))
+    sandbox.write_json(sandbox.meta_path, {**sandbox.meta(), "netsh_language": "de"})
+    return old
+
+
+def test_german_netsh_labels_keep_every_setting_through_a_renewal_read_from_the_registry(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    """Issue 25 item 4: with every label translated, the settings come from the registry and survive."""
+    german_binding_with_settings(sandbox, params_for(sandbox))
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True))
+    assert record["status"] == "succeeded", record["findings"]
+    assert record["swap"]["method"] == "netsh-update"
+    assert record["swap"]["carried_settings"] == {"disablelegacytls": "enable", "dsmapperusage": "enable"}
+    assert any(c["argv"][1:] == ["query", f"{REGISTRY_KEY}\\0.0.0.0:443"] for c in record["commands"]), (
+        commands(record)
+    )
+    flags = json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["flags"]
+    assert flags == {"disablelegacytls": "enable", "dsmapperusage": "enable"}
+
+
+def test_a_setting_neither_netsh_nor_the_registry_explains_refuses_the_swap(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    german_binding_with_settings(sandbox, params_for(sandbox), {"DefaultFlags": ["REG_DWORD", "0x2401"]})
+    before = sandbox.httpsys_path.read_text()
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True))
+    assert record["status"] == "failed"
+    assert "BINDING_SETTINGS_UNKNOWN" in errors(record), record["findings"]
+    finding = next(f for f in record["findings"] if f["code"] == "BINDING_SETTINGS_UNKNOWN")
+    assert "0x2000" in finding["message"] and finding["remedy"]
+    assert sandbox.httpsys_path.read_text() == before

@@ -16,13 +16,35 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...commands import CommandResult, CommandRunner
 from ...findings import CommandError
+from .registry import RegistryBinding, decode, parse_reg_query, query_argv
+from .sslcert import (
+    OCTOPUS_APP_ID,
+    SSLCERT_SETTINGS,
+    SslBinding,
+    carried_settings,
+    meaningful,
+    settings_unknown,
+    sslcert_argv,
+)
 
-OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"  # the application id Octopus binds with
+__all__ = [
+    "OCTOPUS_APP_ID",
+    "SSLCERT_SETTINGS",
+    "HttpSys",
+    "SslBinding",
+    "carried_settings",
+    "console_encoding",
+    "meaningful",
+    "netsh_error",
+    "netsh_error_number",
+    "parse_show_sslcert",
+    "settings_unknown",
+    "sslcert_argv",
+]
 
 _HEX40 = re.compile(r"^[0-9A-Fa-f]{40}$")
 _GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}?$")
@@ -63,29 +85,6 @@ NETSH_ERRORS: dict[int, tuple[str, str, str]] = {
 
 # "Error: 183", "Fehler: 183", "Erreur : 183": a word, a colon, the Win32 error number ending the line.
 _ERROR_NUMBER = re.compile(r"(?:^|[\s,.;])[^\W\d_]+\s?:\s*(\d{1,5})\s*\.?\s*$", re.M)
-
-
-@dataclass(frozen=True)
-class SslBinding:
-    """One HTTP.sys ``sslcert`` record, as ``netsh http show sslcert`` prints it."""
-
-    ip_port: str
-    certificate_hash: str
-    application_id: str
-    store_name: str
-    fields: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def is_octopus(self) -> bool:
-        return self.application_id.strip().upper() == OCTOPUS_APP_ID
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "ip_port": self.ip_port,
-            "certificate_hash": self.certificate_hash,
-            "application_id": self.application_id,
-            "store_name": self.store_name,
-        }
 
 
 def console_encoding() -> str | None:
@@ -173,10 +172,13 @@ def parse_show_sslcert(text: str) -> list[SslBinding]:
 class HttpSys:
     """HTTP.sys SSL bindings on a host, read with ``netsh http show sslcert``."""
 
-    def __init__(self, exe: str, runner: CommandRunner, *, encoding: str | None = None) -> None:
+    def __init__(
+        self, exe: str, runner: CommandRunner, *, encoding: str | None = None, reg: str | None = None
+    ) -> None:
         self.exe = exe
         self.runner = runner
         self.encoding = encoding  # the console code page netsh writes in; None = UTF-8 (the sandbox)
+        self.reg = reg  # reg.exe: the language-independent reading of a binding's settings (None: none)
 
     def show(self, port: int, ip_address: str = "0.0.0.0") -> SslBinding | None:
         endpoint = f"{ip_address}:{port}"
@@ -223,108 +225,85 @@ class HttpSys:
     def set_binding(
         self, verb: str, endpoint: str, thumbprint: str, app_id: str, store: str, settings: dict[str, str]
     ) -> None:
-        """``add`` or ``update`` an ``sslcert`` record with the given settings (renewal keeps them)."""
+        """``add`` or ``update`` an ``sslcert`` record with the given settings (renewal keeps them).
+
+        Failure is read the way :meth:`show` and :meth:`delete` read it (console code page, the number of
+        a ``word: N`` line in any language); success is not taken from the exit code: the binding is read
+        back and compared with what was asked (``BINDING_NOT_AS_ASKED``)."""
         result = self.runner.run(
             sslcert_argv(self.exe, verb, endpoint, thumbprint, app_id, store, settings),
             mutating=True,
             label=f"{verb} HTTP.sys binding",
+            encoding=self.encoding,
         )
         if not result.ok:
-            match = re.search(r"Error:\s*(\d+)", result.output)
-            raise netsh_error(int(match.group(1)) if match else -1, result)
+            number = netsh_error_number(result.output)
+            raise netsh_error(number if number is not None else -1, result)
+        ip_address, _, port = endpoint.rpartition(":")
+        found = self.show(int(port), ip_address)
+        asked = {
+            "certificate_hash": thumbprint.upper(),
+            "application_id": app_id.strip().upper(),
+            "store_name": (store or "MY").lower(),
+            "settings": meaningful(settings),
+        }
+        seen: dict[str, Any] | None = None
+        if found is not None:
+            carried, unknown = self.settings_of(found)
+            if unknown:
+                raise settings_unknown(found, unknown, "after the change")
+            seen = {
+                "certificate_hash": found.certificate_hash,
+                "application_id": found.application_id,
+                "store_name": found.store_name.lower(),
+                "settings": carried,
+            }
+        if seen != asked:
+            raise CommandError(
+                "BINDING_NOT_AS_ASKED",
+                f"netsh reported success, but the binding read back on {endpoint} is not the one asked for.",
+                "Compare `asked` and `seen` in the details: this Windows build may ignore a parameter (or "
+                "another process changed the binding). The run restores the previous binding; report the "
+                "netsh output with this record.",
+                details={
+                    "argv": list(result.argv),
+                    "asked": asked,
+                    "seen": seen,
+                    "output": result.output[-2000:],
+                },
+            )
+
+    def read_registry(self, endpoint: str) -> RegistryBinding | None:
+        """The binding's registry values through ``reg query`` (None: no reg, or reg could not read it)."""
+        if not self.reg:
+            return None
+        result = self.runner.run(
+            query_argv(self.reg, endpoint), label="read HTTP.sys binding (registry)", encoding=self.encoding
+        )
+        values = parse_reg_query(result.stdout) if result.ok else {}
+        return decode(values) if values else None
+
+    def settings_of(self, binding: SslBinding) -> tuple[dict[str, str], dict[str, str]]:
+        """``(carried parameters, unknown raw values)`` of a binding.
+
+        netsh's labels are read first: they are the documented interface, and on an English server every
+        setting is understood without touching the (undocumented, fact N7) registry layout. As soon as one
+        label is not understood (another language, a newer build), the settings come from the registry
+        instead, which no language changes; what the registry does not explain either is returned as
+        unknown with its raw value, for the caller to refuse on (never a setting silently dropped)."""
+        carried, labels = carried_settings(binding)
+        if not labels:
+            return carried, {}
+        unknown = {f"netsh: {label}": binding.fields.get(label, "") for label in labels}
+        registry = self.read_registry(binding.ip_port)
+        if registry is None:
+            unknown["registry"] = "not readable" if self.reg else "not consulted (no reg.exe)"
+            return carried, unknown
+        if registry.thumbprint != binding.certificate_hash.upper():
+            registry.unknown["SslCertHash"] = (
+                f"{registry.thumbprint or 'unreadable'} (netsh: {binding.certificate_hash})"
+            )
+        return dict(registry.settings), dict(registry.unknown)
 
     def describe(self, binding: SslBinding | None) -> dict[str, Any] | None:
         return binding.to_record() if binding else None
-
-
-# The per-binding settings after the store name, in the order netsh prints them (reference §3.2):
-# (label, add/update parameter, default as printed). Old flags print Enabled/Disabled, new ones Set/Not Set.
-SSLCERT_SETTINGS: tuple[tuple[str, str, str], ...] = (
-    ("Verify Client Certificate Revocation", "verifyclientcertrevocation", "Enabled"),
-    (
-        "Verify Revocation Using Cached Client Certificate Only",
-        "verifyrevocationwithcachedclientcertonly",
-        "Disabled",
-    ),
-    ("Usage Check", "usagecheck", "Enabled"),
-    ("Revocation Freshness Time", "revocationfreshnesstime", "0"),
-    ("URL Retrieval Timeout", "urlretrievaltimeout", "0"),
-    ("Ctl Identifier", "sslctlidentifier", "(null)"),
-    ("Ctl Store Name", "sslctlstorename", "(null)"),
-    ("DS Mapper Usage", "dsmapperusage", "Disabled"),
-    ("Negotiate Client Certificate", "clientcertnegotiation", "Disabled"),
-    ("Reject Connections", "reject", "Disabled"),
-    ("Disable HTTP2", "disablehttp2", "Not Set"),
-    ("Disable QUIC", "disablequic", "Not Set"),
-    ("Disable TLS1.2", "disabletls12", "Not Set"),
-    ("Disable TLS1.3", "disabletls13", "Not Set"),
-    ("Disable OCSP Stapling", "disableocspstapling", "Not Set"),
-    ("Enable Token Binding", "enabletokenbinding", "Not Set"),
-    ("Log Extended Events", "logextendedevents", "Not Set"),
-    ("Disable Legacy TLS Versions", "disablelegacytls", "Not Set"),
-    ("Enable Session Ticket", "enablesessionticket", "Not Set"),
-    ("Disable Session ID", "disablesessionid", "Not Set"),
-)
-_SETTING_BY_LABEL = {label.lower(): (parameter, default) for label, parameter, default in SSLCERT_SETTINGS}
-_IDENTITY_LABELS = {
-    "ip:port",
-    "hostname:port",
-    "certificate hash",
-    "application id",
-    "certificate store name",
-}
-_EXTENDED_LABELS = {
-    "extended properties",
-    "propertyid",
-    "receive window",
-    "max settings per frame",
-    "max settings per minute",
-}
-
-
-def carried_settings(binding: SslBinding) -> tuple[dict[str, str], list[str]]:
-    """The binding's non-default per-binding settings as ``add/update sslcert`` parameters.
-
-    A rebind (delete + add, or Octopus's own ``ssl-certificate``) silently drops these: win-acme users
-    lost ``dsmapperusage`` that way (win-acme #1768) and a Server 2019+ binding loses
-    ``disablelegacytls``. Returns ``(parameters, unrecognised labels)``: a label we cannot map (another
-    language, a newer build) is reported, never guessed.
-    """
-    carried: dict[str, str] = {}
-    unknown: list[str] = []
-    for label, value in binding.fields.items():
-        key = label.strip().lower()
-        if key in _IDENTITY_LABELS or key in _EXTENDED_LABELS:
-            continue
-        setting = _SETTING_BY_LABEL.get(key)
-        if setting is None:
-            unknown.append(label)
-            continue
-        parameter, default = setting
-        if value.strip().lower() == default.lower():
-            continue
-        word = value.strip().lower()
-        if word in {"enabled", "set"}:
-            carried[parameter] = "enable"
-        elif word in {"disabled", "not set"}:
-            carried[parameter] = "disable"
-        elif word != "(null)":
-            carried[parameter] = value.strip()
-    return carried, unknown
-
-
-def sslcert_argv(
-    exe: str, verb: str, endpoint: str, thumbprint: str, app_id: str, store: str, settings: dict[str, str]
-) -> list[str]:
-    """``netsh http add|update sslcert`` with every carried setting, as one argv (no shell quoting)."""
-    argv = [
-        exe,
-        "http",
-        verb,
-        "sslcert",
-        f"ipport={endpoint}",
-        f"certhash={thumbprint}",
-        f"appid={app_id}",
-        f"certstorename={store}",
-    ]
-    return argv + [f"{k}={v}" for k, v in sorted(settings.items())]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ...findings import Finding, TargetError
 from ..octopus import OctopusServer
 from ..protocols import Action, ChangeLog, PortalIntent, Proof, SettingDiff, StoredCertificate
-from . import OCTOPUS_APP_ID, SSLCERT_SETTINGS, HttpSys, carried_settings, sslcert_argv
+from . import OCTOPUS_APP_ID, SSLCERT_SETTINGS, HttpSys, SslBinding, settings_unknown, sslcert_argv
 
 # netsh http update sslcert does not exist on Server 2012 R2 (build 9600) and older.
 UPDATE_SSLCERT_MIN_BUILD = 9601
@@ -41,6 +41,8 @@ class HttpSysBinding:
     store_key: str = ""
     application_id: str = ""
     settings: tuple[tuple[str, str], ...] = ()  # non-default per-binding settings, as add/update parameters
+    # settings neither netsh's labels nor the registry explain (raw values): a swap is refused while any
+    unknown: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -49,7 +51,7 @@ class HttpSysBinding:
             "store": self.store,
             "application_id": self.application_id,
             "settings": dict(self.settings),
-        }
+        } | ({"unknown_settings": dict(self.unknown)} if self.unknown else {})
 
     @property
     def carried(self) -> dict[str, str]:
@@ -95,8 +97,15 @@ class HttpSysFront:
         found = self.httpsys.show(intent.https_port, self.ip_address)
         if found is None:
             return HttpSysBinding(endpoint)
-        settings, _ = carried_settings(found)
-        return _binding(endpoint, found.certificate_hash, found.store_name, found.application_id, settings)
+        settings, unknown = self.httpsys.settings_of(found)
+        state = _binding(endpoint, found.certificate_hash, found.store_name, found.application_id, settings)
+        return replace(state, unknown=tuple(sorted(unknown.items())))
+
+    def _require_known(self, state: HttpSysBinding) -> None:
+        """``BINDING_SETTINGS_UNKNOWN`` before any change: a rebind would drop what was not understood."""
+        if state.unknown:
+            binding = SslBinding(state.endpoint, state.thumbprint, state.application_id, state.store)
+            raise settings_unknown(binding, dict(state.unknown), "before the change")
 
     def desired(self, intent: PortalIntent, current: HttpSysBinding) -> HttpSysBinding:
         if current.thumbprint and current.application_id.strip().upper() != OCTOPUS_APP_ID:
@@ -108,6 +117,7 @@ class HttpSysFront:
                 "{4dc3e181-e14b-4a21-b022-59fc669b0914}). Choose another https_port, or remove that binding first.",
                 details={"holder": current.to_record()},
             )
+        self._require_known(current)
         certificate = intent.certificate
         carried = current.carried if current.thumbprint else {}  # what the operator set on the binding stays
         return _binding(current.endpoint, certificate.thumbprint, certificate.store, OCTOPUS_APP_ID, carried)
@@ -213,6 +223,7 @@ class HttpSysFront:
 
     def with_settings(self, state: HttpSysBinding, settings: dict[str, str]) -> HttpSysBinding:
         """``state`` with per-binding ``settings`` (05 turns legacy TLS off this way, in place)."""
+        self._require_known(state)
         return replace(state, settings=tuple(sorted(settings.items())))
 
     def prove_can_serve(self, certificate: StoredCertificate) -> list[Proof]:

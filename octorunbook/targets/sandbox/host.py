@@ -120,6 +120,10 @@ class Sandbox:
     def netsh_exe(self) -> Path:
         return self.root / "bin" / "netsh"
 
+    @property
+    def reg_exe(self) -> Path:
+        return self.root / "bin" / "reg"
+
     def exists(self) -> bool:
         return self.meta_path.is_file()
 
@@ -299,7 +303,11 @@ class Sandbox:
     def _write_stand_ins(self) -> None:
         bin_dir = self.root / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
-        for path, module in ((self.server_exe, "server_cli"), (self.netsh_exe, "netsh")):
+        for path, module in (
+            (self.server_exe, "server_cli"),
+            (self.netsh_exe, "netsh"),
+            (self.reg_exe, "reg"),
+        ):
             path.write_text(
                 "#!/bin/sh\n"
                 f"# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
@@ -446,7 +454,7 @@ class Sandbox:
 
         self.require()
         octopus = OctopusServer(str(self.server_exe), instance, runner)
-        httpsys = HttpSys(str(self.netsh_exe), runner)
+        httpsys = HttpSys(str(self.netsh_exe), runner, reg=str(self.reg_exe))
 
         def probe() -> HostInfo:
             return HostInfo("sandbox (" + sys.platform + ")", None, True, f"sandbox:{self.root.name}")

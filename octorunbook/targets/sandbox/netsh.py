@@ -1,4 +1,9 @@
-"""Stand-in ``netsh http ... sslcert`` for the sandbox, printing the documented English output."""
+"""Stand-in ``netsh http ... sslcert`` for the sandbox, printing the documented English output.
+
+A sandbox whose ``sandbox.json`` says ``"netsh_language": "de"`` prints ``show sslcert`` as a German server
+might: every label and every Enabled/Set word translated (the German words are illustrative, not a
+transcript); the values that identify a binding (endpoint, hash, GUID, store) stay as they are.
+"""
 
 from __future__ import annotations
 
@@ -23,24 +28,68 @@ def _shown(default: str, given: str) -> str:
     return given
 
 
-def _tail(binding: dict[str, Any]) -> str:
+_GERMAN_WORDS = {
+    "Enabled": "Aktiviert",
+    "Disabled": "Deaktiviert",
+    "Set": "Festgelegt",
+    "Not Set": "Nicht festgelegt",
+}
+_GERMAN = {
+    "SSL Certificate bindings:": "SSL-Zertifikatbindungen:",
+    "IP:port": "IP:Port",
+    "Certificate Hash": "Zertifikathash",
+    "Application ID": "Anwendungs-ID",
+    "Certificate Store Name": "Zertifikatspeichername",
+    "Verify Client Certificate Revocation": "Überprüfung der Clientzertifikatsperre",
+    "Verify Revocation Using Cached Client Certificate Only": "Sperrüberprüfung nur mit zwischengespeichertem "
+    "Clientzertifikat",
+    "Usage Check": "Verwendungsüberprüfung",
+    "Revocation Freshness Time": "Aktualitätszeit der Sperrung",
+    "URL Retrieval Timeout": "URL-Abruftimeout",
+    "Ctl Identifier": "Ctl-Bezeichner",
+    "Ctl Store Name": "Ctl-Speichername",
+    "DS Mapper Usage": "DS-Zuordnungsverwendung",
+    "Negotiate Client Certificate": "Clientzertifikat aushandeln",
+    "Reject Connections": "Verbindungen ablehnen",
+    "Disable HTTP2": "HTTP2 deaktivieren",
+    "Disable QUIC": "QUIC deaktivieren",
+    "Disable TLS1.2": "TLS1.2 deaktivieren",
+    "Disable TLS1.3": "TLS1.3 deaktivieren",
+    "Disable OCSP Stapling": "OCSP-Anheftung deaktivieren",
+    "Enable Token Binding": "Tokenbindung aktivieren",
+    "Log Extended Events": "Erweiterte Ereignisse protokollieren",
+    "Disable Legacy TLS Versions": "Legacy-TLS-Versionen deaktivieren",
+    "Enable Session Ticket": "Sitzungsticket aktivieren",
+    "Disable Session ID": "Sitzungs-ID deaktivieren",
+}
+
+
+def _line(label: str, value: str, german: bool) -> str:
+    if german:
+        label, value = _GERMAN.get(label, label), _GERMAN_WORDS.get(value, value)
+    return f"    {label:<28} : {value}"
+
+
+def _tail(binding: dict[str, Any], german: bool) -> str:
     flags: dict[str, str] = binding.get("flags") or {}
     lines = []
     for label, parameter, default in SSLCERT_SETTINGS:
         value = _shown(default, flags[parameter]) if parameter in flags else default
-        lines.append(f"    {label:<28} : {value}")
+        lines.append(_line(label, value, german))
     return "\n".join(lines) + "\n"
 
 
-def render(bindings: dict[str, dict[str, Any]]) -> str:
-    lines = ["", "SSL Certificate bindings:", "-------------------------", ""]
+def render(bindings: dict[str, dict[str, Any]], language: str = "en") -> str:
+    german = language == "de"
+    title = _GERMAN["SSL Certificate bindings:"] if german else "SSL Certificate bindings:"
+    lines = ["", title, "-" * len(title), ""]
     for endpoint, binding in sorted(bindings.items()):
         lines += [
-            f"    IP:port                      : {endpoint}",
-            f"    Certificate Hash             : {binding['hash'].lower()}",
-            f"    Application ID               : {binding['appid'].lower()}",
-            f"    Certificate Store Name       : {binding.get('store') or '(null)'}",
-            _tail(binding),
+            _line("IP:port", endpoint, german),
+            _line("Certificate Hash", binding["hash"].lower(), german),
+            _line("Application ID", binding["appid"].lower(), german),
+            _line("Certificate Store Name", binding.get("store") or "(null)", german),
+            _tail(binding, german),
         ]
     return "\n".join(lines)
 
@@ -63,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             if endpoint and not shown:
                 print("\nThe system cannot find the file specified.\n")
                 return 1
-            print(render(shown))
+            print(render(shown, str(sandbox.meta().get("netsh_language") or "en")))
             return 0
         if action == "delete":
             if endpoint not in bindings:

@@ -18,7 +18,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...commands import CommandRunner, netsh_exe
+from ...commands import CommandRunner, netsh_exe, reg_exe
 from ..base import HostInfo, Target
 from ..httpsys import HttpSys, console_encoding
 from ..localmachine import httpsys_parts
@@ -96,7 +96,7 @@ def open_windows_target(
     computer_name = os.environ.get("COMPUTERNAME") or platform.node() or "localhost"
     driver = WindowsCertificateStore(runner)
     octopus = OctopusServer(exe, instance, runner)
-    httpsys = HttpSys(netsh_exe(), runner, encoding=console_encoding())
+    httpsys = HttpSys(netsh_exe(), runner, encoding=console_encoding(), reg=reg_exe())
     probe = _CachedProbe(runner)
     return Target(
         kind="windows",
