@@ -7,7 +7,8 @@ HTTP-01 (RFC 8555 §8.3): the CA fetches ``http://<name>/.well-known/acme-challe
 other URL: no service restart, no downtime. This is win-acme's "self-hosting" validation.
 
 Who answers is a role of the target (``TargetParts.responder``, a ``protocols.ChallengeResponder``):
-``targets/windows/acme_listener.py`` (an ``HttpListener`` through ``serve-acme-challenge.ps1``) and
+``targets/windows/acme_listener.py`` (one ``HttpListener`` per run through ``serve-acme-challenge.ps1``,
+serving every token of the order from its token folder: HTTP.sys takes one registration of the prefix) and
 ``targets/sandbox/acme_responder.py`` (the stand-in's token folder). A target without one (nginx: a front
 octorunbook does not own) is refused before anything is ordered (``ACME_CHALLENGE_UNSUPPORTED``).
 
@@ -61,7 +62,9 @@ def _wait_seconds(name: str, default: float) -> float:
 # ------------------------------------------------------------------------------------------------
 @contextmanager
 def http01_registered(run: Run, token: str, key_authorization: str) -> Iterator[None]:
-    """The challenge is served on the target's port 80 inside the ``with``; unregistered after it."""
+    """The challenge is served on the target's port 80 inside the ``with``; unregistered after it. The
+    ``with`` blocks of one order nest (``orders.answer_authorizations``' ExitStack): the responder serves
+    them all from one registration, and the one that closes it reports."""
     responder = require_responder(run)
     with responder.serving(token, key_authorization) as report:
         yield
