@@ -123,10 +123,22 @@ def record_name(domain: str) -> str:
     return f"_acme-challenge.{domain.removeprefix('*.').rstrip('.')}."
 
 
+def hook_argv(command: str, *, windows: bool) -> list[str]:
+    """``acme_dns_hook`` as an argv. On Windows the split keeps backslashes (``posix=False``) and with them
+    the quotes around a word — ``"C:\\Program Files\\dns\\hook.exe"`` would be run by a name with quotes
+    in it (``COMMAND_NOT_FOUND``) — so one pair of surrounding quotes (``"`` or ``'``) is stripped from
+    each word.
+    Elsewhere the POSIX rules apply (quotes are syntax there)."""
+    if not windows:
+        return shlex.split(command)
+    words = shlex.split(command, posix=False)
+    return [w[1:-1] if len(w) >= 2 and w[0] == w[-1] and w[0] in "\"'" else w for w in words]
+
+
 def run_dns_hook(run: Run, action: str, domain: str, value: str) -> None:
     """Run ``acme_dns_hook`` with the record in its environment; a non-zero exit is ``ACME_DNS``."""
     target = run.require_target()
-    argv = shlex.split(run.params.acme_dns_hook, posix=os.name != "nt")
+    argv = hook_argv(run.params.acme_dns_hook, windows=os.name == "nt")
     env = {
         "OCTORUNBOOK_ACME_ACTION": action,
         "OCTORUNBOOK_ACME_RECORD_NAME": record_name(domain),
@@ -202,6 +214,7 @@ def wait_for_txt(run: Run, domain: str, value: str) -> float:
 
 __all__ = [
     "HOOK_ENV",
+    "hook_argv",
     "http01_registered",
     "require_responder",
     "preflight",

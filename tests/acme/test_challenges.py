@@ -199,6 +199,43 @@ def test_account_folder_is_taken_for_administrators_reset_then_limited_to_admini
     ]
 
 
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        (r'"C:\Program Files\dns\hook.exe"', [r"C:\Program Files\dns\hook.exe"]),
+        (
+            r'"C:\Program Files\dns\hook.exe" --zone "example com" -v',
+            [r"C:\Program Files\dns\hook.exe", "--zone", "example com", "-v"],
+        ),
+        (r"'C:\Program Files\dns\hook.cmd'", [r"C:\Program Files\dns\hook.cmd"]),
+        (r"C:\tools\hook.exe", [r"C:\tools\hook.exe"]),
+    ],
+)
+def test_a_quoted_windows_hook_path_loses_its_quotes_and_keeps_its_backslashes(
+    command: str, argv: list[str]
+) -> None:
+    from octorunbook.acme.challenges import hook_argv
+
+    assert hook_argv(command, windows=True) == argv
+
+
+def test_a_quoted_hook_path_with_a_space_runs_through_the_seam(tmp_path: Path) -> None:
+    from octorunbook.acme.challenges import run_dns_hook
+
+    hook = tmp_path / "dns tools" / "hook.sh"
+    hook.parent.mkdir()
+    hook.write_text('#!/bin/sh\necho "$OCTORUNBOOK_ACME_ACTION $1" > "$(dirname "$0")/said"\n')
+    hook.chmod(0o755)
+    runner = CommandRunner(timeout=60)
+    target = SimpleNamespace(runner=runner)
+    params = SimpleNamespace(acme_dns_hook=f'"{hook}" zone-1')
+    run: Any = SimpleNamespace(require_target=lambda: target, params=params)
+    run_dns_hook(run, "present", "octopus.example.com", "txt-value")
+    assert (hook.parent / "said").read_text() == "present zone-1\n"
+    (record,) = runner.records
+    assert record.argv == (str(hook), "zone-1") and record.exit_code == 0
+
+
 def test_dns01_record_name_and_resolver_setting() -> None:
     assert record_name("*.octopus.example.com") == "_acme-challenge.octopus.example.com."
     assert resolver_address("127.0.0.1:8053") == ("127.0.0.1", 8053)
