@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,22 @@ def test_missing_executable_is_a_coded_error_and_recorded() -> None:
         runner.run(["/nonexistent/Octopus.Server.exe", "list-instances"])
     assert info.value.code == "COMMAND_NOT_FOUND"
     assert runner.records[-1].exit_code is None
+
+
+def test_no_windows_system_tool_is_run_by_its_bare_name() -> None:
+    """A bare ``icacls`` is looked up on PATH (a folder a user may write to comes first on some hosts):
+    every System32 tool is run by its full path (``windows_system_folder()``), as netsh and PowerShell are."""
+    import ast
+
+    tools = {"icacls", "takeown", "schtasks", "netsh", "certutil", "whoami", "sc", "reg", "powershell", "net"}
+    package = Path(__file__).resolve().parents[1] / "octorunbook"
+    bare = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
+                first = node.elts[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    name = first.value.lower().removesuffix(".exe")
+                    if name in tools:
+                        bare.append(f"{path.relative_to(package)}:{node.lineno}: {first.value}")
+    assert bare == []

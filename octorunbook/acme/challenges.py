@@ -7,7 +7,8 @@ HTTP-01 (RFC 8555 §8.3): the CA fetches ``http://<name>/.well-known/acme-challe
 other URL: no service restart, no downtime. This is win-acme's "self-hosting" validation.
 
 Who answers is a role of the target (``TargetParts.responder``, a ``protocols.ChallengeResponder``):
-``targets/windows/acme_listener.py`` (an ``HttpListener`` through ``serve-acme-challenge.ps1``) and
+``targets/windows/acme_listener.py`` (one ``HttpListener`` per run through ``serve-acme-challenge.ps1``,
+serving every token of the order from its token folder: HTTP.sys takes one registration of the prefix) and
 ``targets/sandbox/acme_responder.py`` (the stand-in's token folder). A target without one (nginx: a front
 octorunbook does not own) is refused before anything is ordered (``ACME_CHALLENGE_UNSUPPORTED``).
 
@@ -61,7 +62,9 @@ def _wait_seconds(name: str, default: float) -> float:
 # ------------------------------------------------------------------------------------------------
 @contextmanager
 def http01_registered(run: Run, token: str, key_authorization: str) -> Iterator[None]:
-    """The challenge is served on the target's port 80 inside the ``with``; unregistered after it."""
+    """The challenge is served on the target's port 80 inside the ``with``; unregistered after it. The
+    ``with`` blocks of one order nest (``orders.answer_authorizations``' ExitStack): the responder serves
+    them all from one registration, and the one that closes it reports."""
     responder = require_responder(run)
     with responder.serving(token, key_authorization) as report:
         yield
@@ -120,10 +123,22 @@ def record_name(domain: str) -> str:
     return f"_acme-challenge.{domain.removeprefix('*.').rstrip('.')}."
 
 
+def hook_argv(command: str, *, windows: bool) -> list[str]:
+    """``acme_dns_hook`` as an argv. On Windows the split keeps backslashes (``posix=False``) and with them
+    the quotes around a word — ``"C:\\Program Files\\dns\\hook.exe"`` would be run by a name with quotes
+    in it (``COMMAND_NOT_FOUND``) — so one pair of surrounding quotes (``"`` or ``'``) is stripped from
+    each word.
+    Elsewhere the POSIX rules apply (quotes are syntax there)."""
+    if not windows:
+        return shlex.split(command)
+    words = shlex.split(command, posix=False)
+    return [w[1:-1] if len(w) >= 2 and w[0] == w[-1] and w[0] in "\"'" else w for w in words]
+
+
 def run_dns_hook(run: Run, action: str, domain: str, value: str) -> None:
     """Run ``acme_dns_hook`` with the record in its environment; a non-zero exit is ``ACME_DNS``."""
     target = run.require_target()
-    argv = shlex.split(run.params.acme_dns_hook, posix=os.name != "nt")
+    argv = hook_argv(run.params.acme_dns_hook, windows=os.name == "nt")
     env = {
         "OCTORUNBOOK_ACME_ACTION": action,
         "OCTORUNBOOK_ACME_RECORD_NAME": record_name(domain),
@@ -199,6 +214,7 @@ def wait_for_txt(run: Run, domain: str, value: str) -> float:
 
 __all__ = [
     "HOOK_ENV",
+    "hook_argv",
     "http01_registered",
     "require_responder",
     "preflight",

@@ -25,8 +25,8 @@ Arrows (nothing imports upward; an implementation never imports another implemen
     notebooks -> ui -> runbooks -> targets.protocols <- targets.windows | targets.sandbox | targets.nginx
                        runbooks -> evidence, audit, certificates -> findings
 
-This module imports no implementation and nothing with side effects; ``LoadedCertificate`` and
-``Finding`` are named for the type checker only (``certificates`` is pure: cryptography and findings).
+This module imports no implementation and nothing with side effects (``TargetError`` for the ACME token
+check); ``LoadedCertificate`` and ``Finding`` are named for the type checker only (``certificates`` is pure: cryptography and findings).
 
 States are frozen values compared with ``==``: an unchanged part is one whose desired state equals its
 current state, so a second run changes nothing and says ``unchanged``.
@@ -34,11 +34,14 @@ current state, so a second run changes nothing and says ``unchanged``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from ..findings import TargetError
 
 if TYPE_CHECKING:
     from ..certificates import LoadedCertificate
@@ -317,16 +320,37 @@ class OctopusInstance(Part[StateT], Protocol[StateT]):
         ...
 
 
+ACME_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def require_acme_token(token: str) -> str:
+    """``token`` when it is a base64url ACME token (RFC 8555 §8.3, no padding); else
+    ``ACME_TOKEN_INVALID``. A token comes from the CA: it names a file only after this check, so it can
+    never name a path, and it never goes on a command line (a leading ``-`` is a parameter name there)."""
+    if not ACME_TOKEN.fullmatch(token):
+        raise TargetError(
+            "ACME_TOKEN_INVALID",
+            "The CA's HTTP-01 token is not base64url (RFC 8555 §8.3); it is not written anywhere.",
+            "Check acme_directory: is it the CA you meant?",
+        )
+    return token
+
+
 class ChallengeResponder(Protocol):
     """A role a target can play for ACME HTTP-01: answer ``/.well-known/acme-challenge/<token>`` on its
     port 80 while Octopus keeps every other URL (HTTP.sys: a second, stronger URL registration; the
-    sandbox: its stand-in's token folder). A target without one takes dns-01 only."""
+    sandbox: its stand-in's token folder). A target without one takes dns-01 only.
+
+    ``serving`` is entered once per authorisation and the ``with`` blocks nest (an order for two names
+    holds both open until the CA has decided): a responder must serve every token that is open at once
+    from one registration — HTTP.sys refuses a second registration of the same prefix (error 183)."""
 
     kind: str
 
     def serving(self, token: str, key_authorization: str) -> AbstractContextManager[dict[str, Any]]:
-        """Answer the token inside the ``with`` (the dict fills with what the responder reports);
-        unregistered after it, pass or fail. Raises a coded error when it cannot register."""
+        """Answer the token inside the ``with`` (the dict fills with what the responder reports, for the
+        ``with`` that closes the registration); unregistered after it, pass or fail. Raises a coded error
+        when it cannot register, ``ACME_TOKEN_INVALID`` for a token that is not base64url."""
         ...
 
 
@@ -345,6 +369,7 @@ class TargetParts:
 
 
 __all__ = [
+    "ACME_TOKEN",
     "Action",
     "CertificateStore",
     "ChallengeResponder",
@@ -359,4 +384,5 @@ __all__ = [
     "StoredCertificate",
     "TargetParts",
     "TlsFront",
+    "require_acme_token",
 ]

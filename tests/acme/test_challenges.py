@@ -199,6 +199,43 @@ def test_account_folder_is_taken_for_administrators_reset_then_limited_to_admini
     ]
 
 
+@pytest.mark.parametrize(
+    ("command", "argv"),
+    [
+        (r'"C:\Program Files\dns\hook.exe"', [r"C:\Program Files\dns\hook.exe"]),
+        (
+            r'"C:\Program Files\dns\hook.exe" --zone "example com" -v',
+            [r"C:\Program Files\dns\hook.exe", "--zone", "example com", "-v"],
+        ),
+        (r"'C:\Program Files\dns\hook.cmd'", [r"C:\Program Files\dns\hook.cmd"]),
+        (r"C:\tools\hook.exe", [r"C:\tools\hook.exe"]),
+    ],
+)
+def test_a_quoted_windows_hook_path_loses_its_quotes_and_keeps_its_backslashes(
+    command: str, argv: list[str]
+) -> None:
+    from octorunbook.acme.challenges import hook_argv
+
+    assert hook_argv(command, windows=True) == argv
+
+
+def test_a_quoted_hook_path_with_a_space_runs_through_the_seam(tmp_path: Path) -> None:
+    from octorunbook.acme.challenges import run_dns_hook
+
+    hook = tmp_path / "dns tools" / "hook.sh"
+    hook.parent.mkdir()
+    hook.write_text('#!/bin/sh\necho "$OCTORUNBOOK_ACME_ACTION $1" > "$(dirname "$0")/said"\n')
+    hook.chmod(0o755)
+    runner = CommandRunner(timeout=60)
+    target = SimpleNamespace(runner=runner)
+    params = SimpleNamespace(acme_dns_hook=f'"{hook}" zone-1')
+    run: Any = SimpleNamespace(require_target=lambda: target, params=params)
+    run_dns_hook(run, "present", "octopus.example.com", "txt-value")
+    assert (hook.parent / "said").read_text() == "present zone-1\n"
+    (record,) = runner.records
+    assert record.argv == (str(hook), "zone-1") and record.exit_code == 0
+
+
 def test_dns01_record_name_and_resolver_setting() -> None:
     assert record_name("*.octopus.example.com") == "_acme-challenge.octopus.example.com."
     assert resolver_address("127.0.0.1:8053") == ("127.0.0.1", 8053)
@@ -230,6 +267,10 @@ def windows_run() -> Any:
     return SimpleNamespace(require_target=lambda: target, state={}, runner=runner)
 
 
+def _listener_argv(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
 @pytest.mark.windows
 def test_windows_http01_listener_runs_the_script_with_the_exact_argv_and_stops_after_validation(
     acme_powershell: Path,
@@ -238,21 +279,18 @@ def test_windows_http01_listener_runs_the_script_with_the_exact_argv_and_stops_a
 
     run = windows_run()
     with http01_registered(run, "tok-EN_1", "tok-EN_1.thumb"):
-        (argv,) = [json.loads(line) for line in acme_powershell.read_text().splitlines()]
-        stop_file = argv[argv.index("-StopFile") + 1]
-        assert not Path(stop_file).exists(), "still listening inside the with"
+        (argv,) = _listener_argv(acme_powershell)
+        folder = Path(argv[argv.index("-TokenFolder") + 1])
+        assert (folder / "tok-EN_1").read_text() == "tok-EN_1.thumb", "served from its file"
+        assert not (folder / "listener.stop").exists(), "still listening inside the with"
     assert argv == [
         *POWERSHELL_OPTIONS,
         "-File",
         str(script_path("serve-acme-challenge.ps1")),
         "-Prefix",
         CHALLENGE_PREFIX,
-        "-Token",
-        "tok-EN_1",
-        "-KeyAuthorization",
-        "tok-EN_1.thumb",
-        "-StopFile",
-        stop_file,
+        "-TokenFolder",
+        str(folder),
         "-TimeoutSeconds",
         "300",
     ]
@@ -262,7 +300,86 @@ def test_windows_http01_listener_runs_the_script_with_the_exact_argv_and_stops_a
     assert run.state["acme_listener"] == [
         {"status": "ok", "prefix": CHALLENGE_PREFIX, "served": 0, "requests": 0, "seconds": 0}
     ]
-    assert not Path(stop_file).parent.exists(), "the stop/ready files are removed"
+    assert not folder.parent.exists(), "the token folder and its private parent are removed"
+
+
+def _fetch(port: int, token: str) -> tuple[int, str]:
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", f"/.well-known/acme-challenge/{token}", headers={"Host": "a.example"})
+    response = connection.getresponse()
+    body = response.read().decode()
+    connection.close()
+    return response.status, body
+
+
+@pytest.mark.windows
+def test_two_names_are_served_by_one_listener_from_files_and_no_token_is_on_its_command_line(
+    acme_powershell: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP.sys refuses a second registration of the prefix (183): one script start for the whole order;
+    a token that begins with ``-`` (a parameter name to ``-File``) travels only through its file."""
+    from contextlib import ExitStack
+
+    port_file = tmp_path / "port"
+    monkeypatch.setenv("FAKE_ACME_PORT_FILE", str(port_file))
+    run = windows_run()
+    tokens = {"-Token": "-Token.thumb", "b_Tok-2": "b_Tok-2.thumb"}
+    with ExitStack() as registered:
+        for token, key_authorization in tokens.items():
+            registered.enter_context(http01_registered(run, token, key_authorization))
+        (argv,) = _listener_argv(acme_powershell)
+        folder = Path(argv[argv.index("-TokenFolder") + 1])
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+        port = int(port_file.read_text())
+        assert {t: _fetch(port, t) for t in tokens} == {t: (200, k) for t, k in tokens.items()}
+        assert _fetch(port, "listener")[0] == 404 and _fetch(port, "..%2Flistener.ready")[0] == 404
+        assert argv[argv.index("-File") + 2 :] == [
+            "-Prefix",
+            CHALLENGE_PREFIX,
+            "-TokenFolder",
+            str(folder),
+            "-TimeoutSeconds",
+            "300",
+        ], "no token and no key authorisation on the command line"
+    assert len(run.runner.records) == 1, "one script start for both names"
+    (report,) = run.state["acme_listener"]
+    assert report["status"] == "ok" and report["served"] == 2 and report["requests"] == 4
+    assert not folder.parent.exists(), "tokens, control files and the folders are removed"
+
+
+@pytest.mark.windows
+def test_each_token_is_removed_when_its_own_with_ends_and_the_listener_outlives_it(
+    acme_powershell: Path,
+) -> None:
+    from octorunbook.targets.windows.acme_listener import HttpListenerResponder
+
+    responder = HttpListenerResponder(CommandRunner(timeout=60))
+    with responder.serving("first", "first.k") as first_report:
+        with responder.serving("second", "second.k") as second_report:
+            (argv,) = _listener_argv(acme_powershell)
+            folder = Path(argv[argv.index("-TokenFolder") + 1])
+            assert sorted(p.name for p in folder.iterdir()) == ["first", "listener.ready", "second"]
+        assert sorted(p.name for p in folder.iterdir()) == ["first", "listener.ready"]
+        assert second_report == {}, "only the last with to end carries the listener's report"
+    assert first_report["status"] == "ok" and not folder.parent.exists()
+    with responder.serving("third", "third.k"):
+        assert len(_listener_argv(acme_powershell)) == 2, "a later order starts a new listener"
+
+
+@pytest.mark.windows
+@pytest.mark.parametrize("token", ["../x", "-a b", "", "tok\nx", "x" * 257, "a.b"])
+def test_the_windows_responder_refuses_a_token_that_is_not_base64url_before_starting_anything(
+    acme_powershell: Path, token: str
+) -> None:
+    from octorunbook.targets.windows.acme_listener import HttpListenerResponder
+
+    responder = HttpListenerResponder(CommandRunner(timeout=60))
+    with pytest.raises(OctorunbookError) as refused, responder.serving(token, "k"):
+        pytest.fail("served")
+    assert refused.value.code == "ACME_TOKEN_INVALID" and not acme_powershell.exists()
 
 
 @pytest.mark.windows
@@ -285,6 +402,24 @@ def test_the_listener_script_is_windows_powershell_51_syntax_and_unregisters_in_
     assert "$listener.Stop()" in finally_block and "$listener.Close()" in finally_block
     for newer_only in ("??", "?.", " ? ", "-AsArray", "&&", "||"):
         assert newer_only not in text, newer_only
+
+
+@pytest.mark.windows
+def test_the_listener_script_takes_no_token_and_serves_only_base64url_names_from_its_private_folder() -> None:
+    """Tokens come through files: the script has no -Token/-KeyAuthorization parameter; the folder is
+    created with its final ACL (protected, SYSTEM/Administrators/the running account) before listening."""
+    from octorunbook.targets.windows.powershell import script_path
+
+    text = script_path("serve-acme-challenge.ps1").read_text()
+    params = text[text.index("param(") : text.index(")\n", text.index("param("))]
+    assert "$TokenFolder" in params and "$Token]" not in params and "$Token," not in params
+    assert "KeyAuthorization" not in params
+    assert "'^[A-Za-z0-9_-]{1,256}\\z'" in text and "$token -cmatch $tokenPattern" in text
+    create = text.index("[System.IO.Directory]::CreateDirectory($TokenFolder, $security)")
+    assert text.index("SetAccessRuleProtection($true, $false)") < create < text.index("$listener.Start()")
+    for sid in ("'S-1-5-18'", "'S-1-5-32-544'", "WindowsIdentity]::GetCurrent().User"):
+        assert sid in text[:create]
+    assert text.index("if (Test-Path -LiteralPath $TokenFolder)") < create, "a planted folder is refused"
 
 
 def test_the_readme_lets_encrypt_params_yaml_is_valid() -> None:

@@ -261,8 +261,15 @@ def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
         if cng
         else "Microsoft Enhanced RSA and AES Cryptographic Provider",
     }
-    target.write_text(json.dumps(entry), encoding="utf-8")
-    _mirror(p["StoreName"], thumbprint, cert, entry["key_pem"])
+    # Present with a working key (the key test signs): kept as it is, never added again; present with a key
+    # that fails the key test (no key material here, or keyset_missing): re-imported with the PFX's key.
+    present = json.loads(target.read_text(encoding="utf-8")) if already else {}
+    keeps = bool(present.get("has_key") and present.get("key_pem")) and "keyset_missing" not in scenarios
+    if keeps:
+        entry = present
+    else:
+        target.write_text(json.dumps(entry), encoding="utf-8")
+        _mirror(p["StoreName"], thumbprint, cert, entry["key_pem"])
     added = [] if already else [f"{p['StoreName']}\\{thumbprint}"]
     # The chain: intermediates into LocalMachine\CA, self-signed roots reported and never added.
     chain_added, chain_present, roots = [], [], []
@@ -295,8 +302,11 @@ def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
             "password_received": received,
             "cleanup": {
                 "removed": removed,
-                "keys_deleted": 1,
-                "left_behind": [f"key of {thumbprint}"] if "cleanup_fails" in scenarios else [],
+                "keys_deleted": 0 if already else 1,
+                "keys_kept": [thumbprint] if already else [],
+                "left_behind": [f"key of {thumbprint}"]
+                if "cleanup_fails" in scenarios and not already
+                else [],
             },
         }
     return {
@@ -304,6 +314,9 @@ def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
         "certificate": describe(entry, p["StoreName"], with_key=True),
         "imported_thumbprints": [thumbprint],
         "already_present": already,
+        "present_kept": [thumbprint] if already and keeps else [],
+        "present_reimported": [thumbprint] if already and not keeps else [],
+        "unused_keys_deleted": 1 if already and keeps else 0,
         "other_certificates": len(extra),
         "chain_added": chain_added,
         "chain_present": chain_present,

@@ -8,13 +8,12 @@ A token comes from the CA: it names a file here only when it is what RFC 8555 §
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...findings import TargetError
+from ..protocols import require_acme_token
 
 
 def acme_challenge_dir(run_dir: Path) -> Path:
@@ -27,18 +26,9 @@ def acme_challenge_dir(run_dir: Path) -> Path:
     return run_dir / "acme-challenge"
 
 
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-
-
 def require_token(token: str) -> str:
     """``token`` when it is a base64url ACME token; else ``ACME_TOKEN_INVALID`` (never a path)."""
-    if not TOKEN.fullmatch(token):
-        raise TargetError(
-            "ACME_TOKEN_INVALID",
-            "The CA's HTTP-01 token is not base64url (RFC 8555 §8.3); it is not written anywhere.",
-            "Check acme_directory: is it the CA you meant?",
-        )
-    return token
+    return require_acme_token(token)
 
 
 class SandboxChallengeResponder:

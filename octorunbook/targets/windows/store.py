@@ -325,12 +325,25 @@ class WindowsCertificateStore:
         error = self._import_error_for(status, data, result, store, path, password)
         cleanup = data.get("cleanup")
         left = strings(cleanup.get("left_behind")) if isinstance(cleanup, dict) else ()
-        if left and isinstance(error, OctorunbookError):
-            # The script removes what a failed import added; what it could not remove is said loudly.
+        kept = strings(cleanup.get("keys_kept")) if isinstance(cleanup, dict) else ()
+        if (left or kept) and isinstance(error, OctorunbookError):
+            # The script removes what a failed import added; what it could not remove is said loudly. The
+            # key of a certificate that was in the store before is never deleted: say which were kept.
+            said = f" The failed import left behind: {', '.join(left)}." if left else ""
+            if kept:
+                said += (
+                    f" The keys of {', '.join(kept)} were kept: the certificate was in the store before the "
+                    "import and may now use the key it brought."
+                )
             return type(error)(
                 error.code,
-                f"{error.message} The failed import left behind: {', '.join(left)}.",
-                error.remedy + " Remove what was left behind with certlm.msc (Local Computer certificates).",
+                error.message + said,
+                error.remedy
+                + (
+                    " Remove what was left behind with certlm.msc (Local Computer certificates)."
+                    if left
+                    else ""
+                ),
                 details=error.finding.details,
             )
         return error

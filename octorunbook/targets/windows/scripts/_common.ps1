@@ -209,12 +209,64 @@ function Remove-OctorunbookPersistedKey {
     return $false
 }
 
+function Get-OctorunbookKeyContainerName {
+    param($Certificate)
+    # The unique name of the key container the certificate's key link points to; '' when it cannot be
+    # read. CryptoAPI: CspKeyContainerInfo.UniqueKeyContainerName; CNG: CngKey.UniqueName.
+    try {
+        $key = Get-OctorunbookPrivateKey -Certificate $Certificate
+        if ($null -eq $key) { return '' }
+        $csp = $null
+        try { $csp = $key.CspKeyContainerInfo } catch { }
+        if ($null -ne $csp) { return [string]$csp.UniqueKeyContainerName }
+        $cng = $null
+        try { $cng = $key.Key } catch { }
+        if ($null -ne $cng) { return [string]$cng.UniqueName }
+    }
+    catch { }
+    return ''
+}
+
+function Test-OctorunbookKeySigns {
+    param($Certificate)
+    # The key test of test-private-key.ps1 as a yes/no: the certificate's private key opens and signs 32
+    # bytes that its public key verifies (SHA-256; SHA-1 for an old CryptoAPI provider). Any failure: no.
+    try {
+        if (-not $Certificate.HasPrivateKey) { return $false }
+        $key = Get-OctorunbookPrivateKey -Certificate $Certificate
+        if ($null -eq $key) { return $false }
+        $data = [byte[]](1..32)
+        $hash = [System.Security.Cryptography.HashAlgorithmName]::SHA256
+        if ($key -is [System.Security.Cryptography.RSA]) {
+            $padding = [System.Security.Cryptography.RSASignaturePadding]::Pkcs1
+            try {
+                $signature = $key.SignData($data, $hash, $padding)
+            }
+            catch {
+                $hash = [System.Security.Cryptography.HashAlgorithmName]::SHA1
+                $signature = $key.SignData($data, $hash, $padding)
+            }
+            $public = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPublicKey($Certificate)
+            return [bool]$public.VerifyData($data, $signature, $hash, $padding)
+        }
+        $signature = $key.SignData($data, $hash)
+        $ecdsa = 'System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions' -as [type]
+        $public = $ecdsa::GetECDsaPublicKey($Certificate)
+        return [bool]$public.VerifyData($data, $signature, $hash)
+    }
+    catch { }
+    return $false
+}
+
 function Undo-OctorunbookImport {
-    param([string]$StoreName, $Added, $ChainAdded, $Collection)
+    param([string]$StoreName, $Added, $ChainAdded, $Collection, $PresentBefore)
     # After a failed import: remove the certificates this run added (to StoreName and to CA) and the key
-    # files it created; report what was removed and what could not be.
+    # files it created; report what was removed and what could not be. Never the key of a certificate that
+    # was in the store before the import ($PresentBefore): X509Store.Add of a certificate already present
+    # re-points the present certificate to the new key, so that key may be the one it uses now.
     $removed = New-Object System.Collections.ArrayList
     $left = New-Object System.Collections.ArrayList
+    $kept = New-Object System.Collections.ArrayList
     foreach ($pair in @(@($StoreName, $Added), @('CA', $ChainAdded))) {
         $name = $pair[0]
         foreach ($thumbprint in @($pair[1])) {
@@ -239,10 +291,14 @@ function Undo-OctorunbookImport {
     $keysDeleted = 0
     foreach ($certificate in $Collection) {
         if (-not $certificate.HasPrivateKey) { continue }
+        if (@($PresentBefore) -contains [string]$certificate.Thumbprint) {
+            [void]$kept.Add([string]$certificate.Thumbprint)
+            continue
+        }
         if (Remove-OctorunbookPersistedKey -Certificate $certificate) { $keysDeleted = $keysDeleted + 1 }
         else { [void]$left.Add('key of ' + [string]$certificate.Thumbprint) }
     }
-    return [ordered]@{ removed = @($removed); keys_deleted = $keysDeleted; left_behind = @($left) }
+    return [ordered]@{ removed = @($removed); keys_deleted = $keysDeleted; keys_kept = @($kept); left_behind = @($left) }
 }
 
 function Get-OctorunbookInnermostException {

@@ -11,10 +11,16 @@
     a self-signed root is never added (never to Root): it is reported in roots_not_added, to be distributed
     by group policy. chain_added lists the intermediates this run added (rollback removes only those).
 
+    A certificate already in the store is never added again while its key passes the key test (sign and
+    verify): X509Store.Add of a present certificate re-points it to the new key container (present_kept;
+    the key this import persisted for it is deleted only when it is provably another container). One whose
+    key fails the key test is re-imported, so it uses the PFX's key (present_reimported).
+
     With PersistKeySet the key files exist as soon as the PFX is read. If anything fails afterwards (adding,
     the read-back, a certificate stored without its key), the script removes what it added and the key files
-    it created, and reports it in cleanup: {removed, keys_deleted, left_behind}; left_behind names anything
-    it could not remove.
+    it created, and reports it in cleanup: {removed, keys_deleted, keys_kept, left_behind}; left_behind
+    names anything it could not remove. The key of a certificate that was in the store before the import
+    is never deleted (keys_kept): after Add it may be the key that certificate uses.
 
     Prints one JSON object; status is one of:
       ok                 certificate = the stored certificate as read back from the store; chain_added,
@@ -46,6 +52,10 @@ Remove-Item -Path 'Env:\OCTORUNBOOK_PFX_PASSWORD_CHILD' -ErrorAction SilentlyCon
 $collection = $null
 $added = New-Object System.Collections.ArrayList
 $chainAdded = New-Object System.Collections.ArrayList
+$presentBefore = New-Object System.Collections.ArrayList
+$presentKept = New-Object System.Collections.ArrayList
+$presentReimported = New-Object System.Collections.ArrayList
+$unusedKeysDeleted = 0
 $succeeded = $false
 try {
     Assert-OctorunbookStoreName -Name $StoreName
@@ -87,11 +97,35 @@ try {
                 $before = $store.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $primary.Thumbprint, $false)
                 $alreadyPresent = ($before.Count -gt 0)
                 $imported = New-Object System.Collections.ArrayList
+                # Which certificates are present before anything is added: their keys are never deleted.
                 foreach ($certificate in $keyed) {
                     $present = $store.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $certificate.Thumbprint, $false)
-                    $store.Add($certificate)
-                    [void]$imported.Add([string]$certificate.Thumbprint)
-                    if ($present.Count -eq 0) { [void]$added.Add([string]$certificate.Thumbprint) }
+                    if ($present.Count -gt 0) { [void]$presentBefore.Add([string]$certificate.Thumbprint) }
+                }
+                foreach ($certificate in $keyed) {
+                    $thumbprint = [string]$certificate.Thumbprint
+                    $present = $store.Certificates.Find([System.Security.Cryptography.X509Certificates.X509FindType]::FindByThumbprint, $thumbprint, $false)
+                    if ($present.Count -eq 0) {
+                        $store.Add($certificate)
+                        [void]$imported.Add($thumbprint)
+                        [void]$added.Add($thumbprint)
+                    }
+                    elseif (Test-OctorunbookKeySigns -Certificate $present[0]) {
+                        # Present with a working key: not added again (Add would re-point it to the new key).
+                        # The key this import persisted is deleted only when it is provably another container.
+                        [void]$presentKept.Add($thumbprint)
+                        $inUse = Get-OctorunbookKeyContainerName -Certificate $present[0]
+                        $persisted = Get-OctorunbookKeyContainerName -Certificate $certificate
+                        if ($inUse -ne '' -and $persisted -ne '' -and $inUse -ne $persisted) {
+                            if (Remove-OctorunbookPersistedKey -Certificate $certificate) { $unusedKeysDeleted = $unusedKeysDeleted + 1 }
+                        }
+                    }
+                    else {
+                        # Present, but its key fails the key test: re-imported, so it uses the key from the PFX.
+                        $store.Add($certificate)
+                        [void]$imported.Add($thumbprint)
+                        [void]$presentReimported.Add($thumbprint)
+                    }
                 }
 
                 # The chain: intermediates into LocalMachine\CA (HTTP.sys sends what it can build from the
@@ -148,6 +182,9 @@ try {
                             certificate          = (Get-OctorunbookCertificateInfo -Certificate $found[0] -StoreName $StoreName -WithKey $true)
                             imported_thumbprints = @($imported)
                             already_present      = $alreadyPresent
+                            present_kept         = @($presentKept)
+                            present_reimported   = @($presentReimported)
+                            unused_keys_deleted  = $unusedKeysDeleted
                             other_certificates   = [int]$others.Count
                             chain_added          = @($chainAdded)
                             chain_present        = @($chainPresent)
@@ -177,7 +214,7 @@ catch {
 }
 if (-not $succeeded -and $null -ne $collection) {
     # Leave nothing behind: what this run added, and the key files PersistKeySet created.
-    $result.cleanup = Undo-OctorunbookImport -StoreName $StoreName -Added $added -ChainAdded $chainAdded -Collection $collection
+    $result.cleanup = Undo-OctorunbookImport -StoreName $StoreName -Added $added -ChainAdded $chainAdded -Collection $collection -PresentBefore $presentBefore
 }
 ConvertTo-OctorunbookJson -InputObject $result
 if ($result.status -eq 'ok') { exit 0 } else { exit 1 }
