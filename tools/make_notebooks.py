@@ -45,6 +45,7 @@ force_renew: bool = False  # 04: replace it now whatever the expiry (a rotation,
 retire_old: str = "after-expiry"  # 04: old certificate after the proof: "after-expiry" (kept; rollback possible) or "remove"
 posture: str = "default"  # TLS posture findings after the proof: "default" (warnings) or "strict" (errors: the proof fails)
 apply: bool = False  # 05: apply the hardening plan (False: plan only)
+schannel_cipher_order: bool = False  # 05 on old Windows: also write the machine-wide cipher suite order (outbound TLS too)
 acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"  # certificate_source "acme": the CA's directory URL; "staging": Let's Encrypt staging
 acme_email: str = ""  # acme: contact address for the CA account (optional)
 acme_challenge: str = "http-01"  # acme: "http-01" (port 80 of this server reachable by the CA) or "dns-01" (acme_dns_hook)

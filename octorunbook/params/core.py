@@ -122,6 +122,7 @@ class Parameters:
     retire_old: str = "after-expiry"
     posture: str = "default"
     apply: bool = False
+    schannel_cipher_order: bool = False
     acme_directory: str = LETS_ENCRYPT
     acme_email: str = ""
     acme_challenge: str = "http-01"

@@ -68,7 +68,7 @@ BINDING = ("keep_http", "force_ssl", "hsts_max_age")
 # How the TLS posture scanned after a proof counts (03, 04, 05).
 POSTURE = ("posture",)
 RENEWAL = ("renew_before_days", "force_renew", "retire_old")
-HARDENING = ("apply",)
+HARDENING = ("apply", "schannel_cipher_order")
 
 _GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "01-import-certificate": (OPEN_TARGET, CHANGES, CERTIFICATE, ACME),

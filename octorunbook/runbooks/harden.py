@@ -98,7 +98,7 @@ def plan_hardening(run: Run, before: PostureReport | None) -> Hardening:
         if per_binding_ok and binding is not None:
             plan = _per_binding(front, binding)
         elif target.kind == "windows":
-            plan = plan_schannel(read_schannel(run.runner))
+            plan = plan_schannel(read_schannel(run.runner), order=p.schannel_cipher_order)
         else:
             raise TargetError(
                 "NOT_BOUND",

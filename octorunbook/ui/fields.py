@@ -64,7 +64,7 @@ FIELDS: dict[str, tuple[str, ...]] = _read_by_each(
             *NGINX_ONLY,
             "dry_run",
         ),
-        "05-harden-tls": (*_TARGET, "https_port", "posture", "apply", "dry_run"),
+        "05-harden-tls": (*_TARGET, "https_port", "posture", "apply", "schannel_cipher_order", "dry_run"),
     }
 )
 
@@ -90,6 +90,7 @@ LABELS = {
     "retire_old": "Old certificate after proof",
     "posture": "Posture findings are",
     "apply": "Apply the plan (else plan only)",
+    "schannel_cipher_order": "Also set the machine-wide cipher order",
     "front": "TLS front",
     "nginx_bin": "nginx binary",
     "nginx_conf_dir": "nginx configuration folder",

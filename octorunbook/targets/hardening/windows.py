@@ -126,22 +126,57 @@ def read_schannel(runner: CommandRunner) -> SchannelState:
     return parse_schannel(data)
 
 
-def desired_schannel(windows_build: int) -> tuple[RegistryValue, ...]:
-    """The exact values a hardened SCHANNEL has (server side only)."""
-    suites = (TLS13_SUITES if windows_build >= TLS13_MIN_BUILD else ()) + STRONG_SUITES
+def cipher_order(windows_build: int) -> str:
+    """The SSL Cipher Suite Order 05 writes when asked: ECDHE with AES-GCM, the TLS 1.3 suites first where
+    SCHANNEL has them."""
+    return ",".join((TLS13_SUITES if windows_build >= TLS13_MIN_BUILD else ()) + STRONG_SUITES)
+
+
+def desired_schannel(windows_build: int, *, order: bool = False) -> tuple[RegistryValue, ...]:
+    """The exact values a hardened SCHANNEL has: the *server* protocol keys only, and the machine-wide cipher
+    suite order only when the operator asked for it (``schannel_cipher_order``)."""
     values = [
         RegistryValue(rf"{PROTOCOLS_KEY}\{protocol}\Server", name, "DWord", value)
         for protocol in ("TLS 1.0", "TLS 1.1")
         for name, value in (("Enabled", 0), ("DisabledByDefault", 1))
     ]
-    values.append(RegistryValue(CIPHER_ORDER_KEY, "Functions", "String", ",".join(suites)))
+    if order:
+        values.append(RegistryValue(CIPHER_ORDER_KEY, "Functions", "String", cipher_order(windows_build)))
     return tuple(values)
 
 
-def plan_schannel(state: SchannelState) -> HardeningPlan:
-    """Current → desired for every value that differs; TLS 1.2 is re-enabled only where it was switched off."""
+CIPHER_ORDER_OUTBOUND = (
+    "The SSL Cipher Suite Order is not a server setting: Schannel applies it to EVERY handshake on this machine, "
+    "outbound included — Octopus to SQL Server, to Tentacles, to package feeds, SMTP and LDAPS. A peer that "
+    "offers none of these suites can no longer be reached."
+)
+
+
+def _require_order_unmanaged(state: SchannelState) -> None:
+    """A cipher order someone already set (a domain GPO, IIS Crypto, an earlier administrator) is shown and
+    never replaced: ``SCHANNEL_CIPHER_ORDER_MANAGED``."""
+    have = state.get(CIPHER_ORDER_KEY, "Functions")
+    mine = {cipher_order(state.windows_build)}
+    if have is not None and have.value not in (None, "") and have.value not in mine:
+        raise TargetError(
+            "SCHANNEL_CIPHER_ORDER_MANAGED",
+            f"An SSL Cipher Suite Order is already set ({CIPHER_ORDER_KEY}\\Functions = {str(have.value)[:300]}); "
+            "05 does not replace a list a policy (GPO, IIS Crypto) or an administrator set.",
+            "Change the order where it is managed (the GPO 'SSL Cipher Suite Order', IIS Crypto), or run 05 with "
+            "schannel_cipher_order: false to harden the protocols only.",
+            details={"functions": str(have.value)},
+        )
+
+
+def plan_schannel(state: SchannelState, *, order: bool = False) -> HardeningPlan:
+    """Current → desired for every value that differs; TLS 1.2 is re-enabled only where it was switched off.
+
+    ``order`` (the operator's ``schannel_cipher_order``) adds the machine-wide cipher suite order — refused
+    when one is already set — with its outbound impact in the plan; without it the order is left alone."""
+    if order:
+        _require_order_unmanaged(state)
     changes: list[RegistryChange] = []
-    for want in desired_schannel(state.windows_build):
+    for want in desired_schannel(state.windows_build, order=order):
         have = state.get(want.path, want.name)
         before = have.value if have else None
         if before != want.value:
@@ -154,9 +189,18 @@ def plan_schannel(state: SchannelState) -> HardeningPlan:
     notes = [
         "A reboot is needed before SCHANNEL uses the new values; until then the scan still shows the old posture.",
         "The change is machine-wide: every SCHANNEL server on this machine is affected, not only the portal.",
-        "If a domain Group Policy sets 'SSL Cipher Suite Order', it overwrites the Functions value at the next "
-        "policy refresh: change it in that GPO instead.",
     ]
+    if order:
+        notes += [
+            CIPHER_ORDER_OUTBOUND,
+            "If a domain Group Policy sets 'SSL Cipher Suite Order' later, it overwrites this value at the next "
+            "policy refresh: manage it in that GPO instead.",
+        ]
+    else:
+        notes.append(
+            "The SSL Cipher Suite Order is left as it is (schannel_cipher_order: false): it would change outbound "
+            "TLS too. Only the server-side protocol keys change."
+        )
     clients = _strong_crypto_notes(state)
     return HardeningPlan(
         strategy="schannel",

@@ -111,8 +111,8 @@ def test_schannel_plan_on_a_default_server_2016_lists_the_exact_changes_reboot_a
         (TLS10, "DisabledByDefault", None, 1),
         (TLS11, "Enabled", None, 0),
         (TLS11, "DisabledByDefault", None, 1),
-        (ORDER, "Functions", None, STRONG),
-    ]
+    ]  # the cipher suite order is machine-wide, outbound too: only with schannel_cipher_order
+    assert any("left as it is (schannel_cipher_order: false)" in n for n in plan.notes)
     assert plan.reboot_required is True
     assert any("reboot is needed" in n for n in plan.notes)
     assert any("SchUseStrongCrypto is not 1" in n for n in plan.notes)
@@ -145,7 +145,7 @@ def test_server_2022_cipher_order_leads_with_the_tls13_suites(
     windows: FakeWindows, runner: CommandRunner
 ) -> None:
     windows.scenario("windows_2022")
-    plan = plan_schannel(read_schannel(runner))
+    plan = plan_schannel(read_schannel(runner), order=True)
     order = next(c for c in plan.changes if c.name == "Functions")
     assert order.after == "TLS_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256," + STRONG
 
@@ -210,7 +210,9 @@ def test_apply_writes_exact_values_exports_the_previous_ones_and_rollback_restor
             "Enabled": {"type": "DWord", "value": 0},
             "DisabledByDefault": {"type": "DWord", "value": 1},
         },
-        ORDER.lower(): {"Functions": {"type": "String", "value": STRONG}},
+        ORDER.lower(): {
+            "Functions": {"type": "String", "value": "TLS_RSA_WITH_RC4_128_SHA"}
+        },  # not asked: kept
     }
     backup = json.loads(applied.backup_path.read_text())["changes"]
     assert {(c["path"], c["name"]): c["value"] for c in backup} == {
@@ -218,7 +220,6 @@ def test_apply_writes_exact_values_exports_the_previous_ones_and_rollback_restor
         (TLS10, "DisabledByDefault"): None,
         (TLS11, "Enabled"): None,
         (TLS11, "DisabledByDefault"): None,
-        (ORDER, "Functions"): "TLS_RSA_WITH_RC4_128_SHA",
     }
     assert plan_schannel(read_schannel(runner)).changes == ()  # applied: nothing left to change
     rollback_schannel(runner, applied, home)
@@ -304,3 +305,26 @@ def test_nginx_cipher_list_proves_hardened_under_a_posture_scan(serve: Any) -> N
 def serve() -> Iterator[Callable[..., Any]]:
     with loopback_servers() as start:
         yield start
+
+
+@pytest.mark.windows
+def test_the_cipher_order_is_written_only_when_asked_with_its_outbound_impact_in_the_plan(
+    windows: FakeWindows, runner: CommandRunner
+) -> None:
+    windows.scenario("windows_2016")
+    plan = plan_schannel(read_schannel(runner), order=True)
+    assert (ORDER, "Functions", None, STRONG) in [(c.path, c.name, c.before, c.after) for c in plan.changes]
+    outbound = next(n for n in plan.notes if "outbound" in n)
+    assert "SQL Server" in outbound and "Tentacles" in outbound and plan.reboot_required
+
+
+@pytest.mark.windows
+def test_a_cipher_order_someone_else_set_is_shown_and_never_replaced(
+    windows: FakeWindows, runner: CommandRunner
+) -> None:
+    seed(windows, {(ORDER, "Functions"): ("String", "TLS_RSA_WITH_RC4_128_SHA")})
+    with pytest.raises(OctorunbookError) as refused:
+        plan_schannel(read_schannel(runner), order=True)
+    assert refused.value.code == "SCHANNEL_CIPHER_ORDER_MANAGED"
+    assert "TLS_RSA_WITH_RC4_128_SHA" in refused.value.message and "GPO" in refused.value.remedy
+    assert plan_schannel(read_schannel(runner)).strategy == "schannel"  # protocols only: still possible
