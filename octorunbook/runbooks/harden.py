@@ -93,7 +93,7 @@ def plan_hardening(run: Run, before: PostureReport | None) -> Hardening:
         binding = current if current.thumbprint else None
         build = target.host_info().windows_build
         per_binding_ok = binding is not None and (
-            target.kind == "sandbox" or (build is not None and build >= DISABLE_LEGACY_TLS_MIN_BUILD)
+            target.kind == "sandbox" or _has_legacy_tls_flag(front, p.https_port, build)
         )
         if per_binding_ok and binding is not None:
             plan = _per_binding(front, binding)
@@ -111,6 +111,15 @@ def plan_hardening(run: Run, before: PostureReport | None) -> Hardening:
             rows.append(PlanRow(f"binding {binding.endpoint} disablelegacytls", flag, "enable"))
         _show_plan(run, plan, rows, "TLS 1.0/1.1 are already off for this binding")
     return Hardening(before, binding, plan)
+
+
+def _has_legacy_tls_flag(front: HttpSysFront, port: int, build: int | None) -> bool:
+    """Per-binding hardening only where this host's netsh shows the *Disable Legacy TLS Versions* field (the
+    build alone is not enough: Server 2019 also needs KB4490481); with translated labels, the build decides."""
+    shown = front.prints_legacy_tls_flag(port)
+    if shown is not None:
+        return shown
+    return build is not None and build >= DISABLE_LEGACY_TLS_MIN_BUILD
 
 
 def _plan_front(run: Run, before: PostureReport | None) -> Hardening:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from octorunbook.headless.inline import run_inline
 from octorunbook.targets.sandbox import Sandbox
 
@@ -91,3 +93,42 @@ def test_check_posture_prints_the_table_and_warns(sandbox: Sandbox, params_for: 
     assert status == 1 and first.startswith("CERT WARNING") and "TLS_LEGACY_PROTOCOL" in first
     assert " | days=" in first
     assert "protocol TLS 1.0" in out
+
+
+class _Front:
+    def __init__(self, shown: bool | None) -> None:
+        self.shown = shown
+
+    def prints_legacy_tls_flag(self, port: int) -> bool | None:
+        return self.shown
+
+
+@pytest.mark.parametrize(
+    ("shown", "build", "per_binding"),
+    [
+        (True, 14393, True),  # netsh shows the field: the flag exists on this host whatever the build says
+        (
+            False,
+            17763,
+            False,
+        ),  # Server 2019 without KB4490481: no field, so SCHANNEL, not a flag netsh ignores
+        (None, 17763, True),  # translated labels: netsh cannot say; the build decides
+        (None, 14393, False),
+        (None, None, False),
+    ],
+)
+def test_per_binding_hardening_needs_the_field_netsh_prints_on_this_host(
+    shown: bool | None, build: int | None, per_binding: bool
+) -> None:
+    from octorunbook.runbooks.harden import _has_legacy_tls_flag
+
+    assert _has_legacy_tls_flag(_Front(shown), 443, build) is per_binding  # type: ignore[arg-type]
+
+
+def test_the_front_reads_the_field_from_netsh_itself(sandbox: Sandbox, params_for: Any) -> None:
+    from octorunbook.commands import CommandRunner
+
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    front = sandbox.open_target("OctopusServer", CommandRunner()).parts.front
+    assert front.prints_legacy_tls_flag(443) is True  # type: ignore[attr-defined]
+    assert front.prints_legacy_tls_flag(8443) is False  # type: ignore[attr-defined]  # nothing bound there

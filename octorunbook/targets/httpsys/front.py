@@ -163,6 +163,18 @@ class HttpSysFront:
         }[method]
         return {"method": method, "why": why, "carried_settings": desired.carried}
 
+    def prints_legacy_tls_flag(self, port: int) -> bool | None:
+        """Whether this host's ``netsh http show sslcert`` prints *Disable Legacy TLS Versions* for the binding on
+        ``port`` — the flag exists here (Server 2019 needs KB4490481 as well as the build). None: the labels
+        are in another language, so netsh cannot say (the caller falls back to the build number)."""
+        found = self.httpsys.show(port, self.ip_address)
+        if found is None:
+            return False
+        labels = {label.strip().lower() for label in found.fields}
+        if "disable legacy tls versions" in labels:
+            return True
+        return None if "certificate hash" not in labels else False
+
     def users(self, thumbprint: str) -> list[str]:
         """Every ``sslcert`` record (IP, ``[::]`` and hostname ones, any port) that binds ``thumbprint``."""
         wanted = thumbprint.upper()
