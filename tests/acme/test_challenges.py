@@ -422,11 +422,10 @@ def test_the_listener_script_takes_no_token_and_serves_only_base64url_names_from
     assert text.index("if (Test-Path -LiteralPath $TokenFolder)") < create, "a planted folder is refused"
 
 
-def test_the_readme_lets_encrypt_params_yaml_is_valid() -> None:
+def test_the_acme_guide_s_lets_encrypt_params_yaml_is_valid() -> None:
     import yaml
 
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## ACME / Let's Encrypt") :]
+    section = (ROOT / "docs" / "how-to" / "acme.md").read_text()
     block = section[
         section.index("```yaml") + len("```yaml") : section.index("```", section.index("```yaml") + 7)
     ]
