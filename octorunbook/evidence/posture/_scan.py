@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from octorunbook.certificates import hostname_matches
+from octorunbook.deadline import Deadline, DeadlineExceeded
 from octorunbook.evidence.posture._probe import (
     PROTOCOLS,
     SUITES,
@@ -133,7 +134,7 @@ class _Scan:
     def find(self, code: str, message: str, **details: object) -> None:
         self.findings.append(finding_for(code, message, self.posture, self.front, **details))
 
-    def protocols(self, address: str, port: int, sni: str, timeout: float) -> bytes | None:
+    def protocols(self, address: str, port: int, sni: str, timeout: float | Deadline) -> bytes | None:
         legacy: list[str] = []
         der: bytes | None = None
         for protocol in PROTOCOLS:
@@ -166,7 +167,9 @@ class _Scan:
             )
         return der
 
-    def suites(self, address: str, port: int, sni: str, timeout: float, suites: Sequence[Suite]) -> None:
+    def suites(
+        self, address: str, port: int, sni: str, timeout: float | Deadline, suites: Sequence[Suite]
+    ) -> None:
         weak: list[str] = []
         for suite in suites:
             try:
@@ -194,7 +197,7 @@ class _Scan:
                 suites=weak,
             )
 
-    def chain(self, address: str, port: int, sni: str, timeout: float, bundle: str | None) -> None:
+    def chain(self, address: str, port: int, sni: str, timeout: float | Deadline, bundle: str | None) -> None:
         system = handshake(address, port, sni, trust_context(None), timeout)
         system_ok = system.outcome == "accepted"
         provided_ok = False
@@ -240,11 +243,16 @@ class _Scan:
         if not ok:
             self.find("HOSTNAME_MISMATCH", f"The served certificate covers {names} but not {hostname}.")
 
-    def hsts(self, address: str, port: int, hostname: str, timeout: float, min_age: int) -> None:
+    def hsts(self, address: str, port: int, hostname: str, timeout: float | Deadline, min_age: int) -> None:
         host_header = hostname if port == 443 else f"{hostname}:{port}"
         expected = f"max-age ≥ {min_age}"
         try:
             answer = http_get("https", address, port, host_header, path="/", timeout=timeout)
+        except DeadlineExceeded as exc:
+            if isinstance(timeout, Deadline):  # the whole scan's budget is spent
+                raise
+            self.row("HSTS header", expected, f"{NOT_TESTABLE}: GET / failed ({exc.message})", "info")
+            return
         except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
             self.row("HSTS header", expected, f"{NOT_TESTABLE}: GET / failed ({exc})", "info")
             return
@@ -328,11 +336,14 @@ def scan(
     posture: PostureMode = "default",
     front: Front | None = None,
     backend: str = "ssl",
-    timeout: float = 5.0,
+    timeout: float | Deadline = 5.0,
     hsts_min_age: int = ONE_YEAR,
     suites: Sequence[Suite] = SUITES,
 ) -> PostureReport:
     """Ask ``endpoint`` (a loopback or explicit address) what it accepts, sending ``hostname`` as SNI and Host.
+
+    ``timeout``: seconds for each handshake and for the HSTS request (each whole, not per read), or one
+    :class:`Deadline` for the whole scan, whose end raises ``NETWORK_TIMEOUT`` (a ``TargetError``).
 
     Raises InputError for a bad endpoint or CA bundle (nothing was probed), and TargetError
     ``ENDPOINT_UNREACHABLE`` when not even a default TLS handshake succeeds. Everything else -- including
@@ -344,6 +355,8 @@ def scan(
     started = time.monotonic()
     try:
         served = tls_handshake(address, port, hostname, timeout=timeout)
+    except DeadlineExceeded:
+        raise
     except (OSError, ssl.SSLError) as exc:
         raise TargetError(
             "ENDPOINT_UNREACHABLE",
@@ -359,7 +372,7 @@ def scan(
             scan_into,  # optional, AGPLv3: imported only when asked for
         )
 
-        scan_into(state, address, port, hostname, timeout)
+        scan_into(state, address, port, hostname, _seconds(timeout))
         der = None
     else:
         der = state.protocols(address, port, hostname, timeout)
@@ -379,5 +392,9 @@ def scan(
     )
 
 
-def _leaf(address: str, port: int, hostname: str, timeout: float) -> bytes | None:
+def _leaf(address: str, port: int, hostname: str, timeout: float | Deadline) -> bytes | None:
     return handshake(address, port, hostname, unverified_context(), timeout).der
+
+
+def _seconds(timeout: float | Deadline) -> float:
+    return timeout.left() if isinstance(timeout, Deadline) else timeout
