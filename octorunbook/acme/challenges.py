@@ -42,6 +42,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from octorunbook.deadline import Deadline, http_request
 from octorunbook.findings import Finding, OctorunbookError, TargetError
 
 if TYPE_CHECKING:
@@ -162,15 +163,21 @@ def preflight(run: Run, token: str, key_authorization: str, name: str) -> bool:
     url = f"http://{name}/.well-known/acme-challenge/{token}"
     seen = ""
     try:
-        connection = http.client.HTTPConnection(host, port, timeout=5)
-        connection.request("GET", f"/.well-known/acme-challenge/{token}", headers={"Host": name})
-        response = connection.getresponse()
-        body = response.read(4096).decode("utf-8", "replace").strip()
-        connection.close()
-        if response.status == 200 and body == key_authorization:
+        reply = http_request(
+            "GET",
+            "http",
+            host,
+            port,
+            f"/.well-known/acme-challenge/{token}",
+            Deadline(5.0, f"GET {url} (through {host}:{port})"),
+            headers={"Host": name},
+            limit=4096,
+        )
+        body = reply.body.decode("utf-8", "replace").strip()
+        if reply.status == 200 and body == key_authorization:
             return True
-        seen = f"HTTP {response.status}, {len(body)} bytes that are not the key authorisation"
-    except OSError as exc:
+        seen = f"HTTP {reply.status}, {len(body)} bytes that are not the key authorisation"
+    except (OSError, http.client.HTTPException) as exc:
         seen = f"{type(exc).__name__}: {exc}"
     run.note(
         Finding(
