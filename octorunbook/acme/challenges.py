@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from octorunbook.deadline import Deadline, http_request
-from octorunbook.findings import Finding, OctorunbookError, TargetError
+from octorunbook.files import read_limited
+from octorunbook.findings import Finding, InputError, OctorunbookError, TargetError
 
 if TYPE_CHECKING:
     from octorunbook.runbooks.run import Run
@@ -224,8 +225,9 @@ def resolver_address(setting: str) -> tuple[str, int] | None:
     """``acme_dns_resolver`` as (host, port); empty: the first nameserver of /etc/resolv.conf."""
     text = setting.strip()
     if not text:
-        with suppress(OSError):
-            for line in Path("/etc/resolv.conf").read_text().splitlines():
+        with suppress(OSError, InputError):
+            text_of = read_limited("/etc/resolv.conf", 64 * 1024, what="resolver configuration")
+            for line in text_of.decode("utf-8", "replace").splitlines():
                 parts = line.split()
                 if len(parts) >= 2 and parts[0] == "nameserver":
                     return parts[1], 53

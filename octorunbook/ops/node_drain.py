@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from octorunbook.deadline import Deadline, Reply, http_request, origin, refuse_cross_origin
+from octorunbook.files import read_limited
 from octorunbook.findings import InputError, TargetError
 from octorunbook.redaction import SECRETS, env_name_ok
 
@@ -61,7 +62,10 @@ class Server:
     def _context(self) -> ssl.SSLContext | None:
         if not self.url.startswith("https://"):
             return None
-        return ssl.create_default_context(cafile=self.ca_bundle)
+        if self.ca_bundle is None:
+            return ssl.create_default_context()
+        pem = read_limited(self.ca_bundle, what="CA bundle").decode("ascii", "replace")
+        return ssl.create_default_context(cadata=pem)
 
     def request(
         self,

@@ -96,3 +96,19 @@ def test_the_named_server_itself_gets_the_key(
     status, page = Server(other_url).request("GET", NODES_PATH, KEY)
     assert status == 200 and isinstance(page, dict)
     assert other_seen[-1].get("X-Octopus-ApiKey") == KEY
+
+
+def test_a_fifo_given_as_the_ca_bundle_is_refused_not_blocked_on(tmp_path: Path) -> None:
+    """OpenSSL opening a FIFO as ``cafile`` blocks forever; the bounded reader refuses it first."""
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [str(BIN / "octorunbook"), "node", "wait", "--ping-url", "https://127.0.0.1:9", "--status", "200"]
+        + ["--ca-bundle", str(fifo), "--timeout", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "FILE_NOT_REGULAR" in done.stderr, done.stderr

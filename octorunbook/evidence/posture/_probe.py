@@ -155,14 +155,14 @@ def handshake(
         return ProbeResult("rejected", f"connection failed ({exc.strerror or exc})")
 
 
-def trust_context(cafile: str | None) -> ssl.SSLContext:
+def trust_context(bundle_pem: str | None) -> ssl.SSLContext:
     """Verification as clients do it: the system store, or only the operator's bundle.
 
     With a bundle, a chain that ends at any certificate in it is accepted (partial chain): operators hand us
     "the chain my clients trust", which may be an intermediate rather than a root.
     """
-    context = ssl.create_default_context(cafile=cafile)
+    context = ssl.create_default_context(cadata=bundle_pem)
     context.check_hostname = False  # the hostname has its own row
-    if cafile is not None:
+    if bundle_pem is not None:
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     return context

@@ -38,6 +38,7 @@ from octorunbook.evidence.posture._report import (
     finding_for,
 )
 from octorunbook.evidence.tls import http_get, tls_handshake, unverified_context
+from octorunbook.files import read_limited
 from octorunbook.findings import Finding, InputError, TargetError
 from octorunbook.params.core import hostname_ok
 
@@ -71,21 +72,21 @@ def _check_bundle(ca_bundle: str | Path | None) -> str | None:
     if ca_bundle is None:
         return None
     path = Path(ca_bundle)
-    if not path.is_file():
-        raise InputError(
-            "FILE_NOT_FOUND",
-            f"The CA bundle {str(path)!r} does not exist.",
-            "Give a PEM file of CA certificates.",
-        )
     try:
-        ssl.create_default_context(cafile=str(path))
+        pem = read_limited(path, what="CA bundle").decode("ascii")
+    except InputError as exc:
+        raise InputError(exc.code, exc.message, "Give a PEM file of CA certificates.") from None
+    except UnicodeDecodeError:
+        pem = ""  # not PEM: refused below, as OpenSSL would
+    try:
+        ssl.create_default_context(cadata=pem)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise InputError(
             "CA_BUNDLE_UNREADABLE",
             f"{str(path)!r} holds no PEM certificate OpenSSL can read ({exc}).",
             "Give the chain or CA certificates your clients trust, as PEM (-----BEGIN CERTIFICATE-----).",
         ) from None
-    return str(path)
+    return pem
 
 
 def _covers(der: bytes, hostname: str) -> tuple[bool, str]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...commands import CommandRunner
+from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
 from . import proxied
@@ -143,8 +144,8 @@ class Sandbox:
 
     def read_json(self, path: Path, default: Any) -> Any:
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
+            return json.loads(read_limited(path, MAX_PARAMETER_FILE, what="sandbox file", follow=False))
+        except (OSError, ValueError, InputError):
             return default
 
     def write_json(self, path: Path, data: Any) -> None:
@@ -363,8 +364,8 @@ class Sandbox:
     # ---- portal ----------------------------------------------------------------------------
     def portal_pid(self) -> int | None:
         try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
+            pid = int(read_limited(self.pid_path, 64, what="pid file", follow=False).strip())
+        except (OSError, ValueError, InputError):
             return None
         try:
             os.kill(pid, 0)
