@@ -403,12 +403,16 @@ class Sandbox:
         meta = self.meta()
         instance = str(meta.get("instance", DEFAULT_INSTANCE))
         try:
-            config = parse_show_configuration(self.instance_path(instance).read_text())
+            text = read_limited(
+                self.instance_path(instance), MAX_PARAMETER_FILE, what="instance configuration"
+            )
+            config = parse_show_configuration(text.decode("utf-8", "replace"))
             stores = sorted(p.name for p in self.stores_dir.iterdir() if p.is_dir())
-        except OSError as exc:
+        except (OSError, InputError) as exc:
+            why = exc.message if isinstance(exc, InputError) else f"{exc.strerror} ({exc.filename})"
             raise TargetError(
                 "SANDBOX_DAMAGED",
-                f"The sandbox at {self.root} is damaged: {exc.strerror} ({exc.filename}).",
+                f"The sandbox at {self.root} is damaged: {why}",
                 "Stop it and create a new sandbox in another folder.",
             ) from None
         return {
