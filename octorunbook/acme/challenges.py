@@ -42,7 +42,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from octorunbook.deadline import Deadline, http_request
+from octorunbook.evidence.deadline import Deadline, http_request
 from octorunbook.files import read_limited
 from octorunbook.findings import Finding, InputError, OctorunbookError, TargetError
 

@@ -11,7 +11,7 @@ import secrets
 import socket
 import struct
 
-from octorunbook.deadline import Deadline
+from octorunbook.evidence.deadline import Deadline
 
 TXT = 16
 IN = 1

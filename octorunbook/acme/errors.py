@@ -140,7 +140,7 @@ __all__ = ["PROBLEM_CODES", "acme_errors", "challenge_failed", "problem_error", 
 def refuse_signed_redirects(session: Any) -> None:
     """A redirect of a signed POST (the account's JWS, the EAB binding) to another origin is
     ``REDIRECT_REFUSED``, naming the Location, before ``requests`` would send the body on."""
-    from octorunbook.deadline import refuse_cross_origin
+    from octorunbook.evidence.deadline import refuse_cross_origin
 
     def check(response: Any, *args: Any, **kwargs: Any) -> Any:
         if response.is_redirect and response.request.method == "POST":

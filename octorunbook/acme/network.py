@@ -4,7 +4,7 @@
 us and it -- that answers one byte a second keeps a renewal waiting forever. :class:`DeadlineAdapter` is the
 transport adapter the ACME session uses instead: each request is watched by a timer that, at the deadline,
 shuts down the sockets the request is using, and the request then fails with ``NETWORK_TIMEOUT``
-(:class:`octorunbook.deadline.DeadlineExceeded`). The body is read inside the watch, so nothing the server
+(:class:`octorunbook.evidence.deadline.DeadlineExceeded`). The body is read inside the watch, so nothing the server
 sends slowly escapes it.
 """
 
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from octorunbook.deadline import Deadline
+from octorunbook.evidence.deadline import Deadline
 
 __all__ = ["REQUEST_SECONDS", "DeadlineAdapter", "mount_deadline"]
 

@@ -161,7 +161,7 @@ def run_check(argv: list[str]) -> int:
 def _posture(result: Any, deadline: Any) -> Any:
     """The posture of the endpoint the check just read (None when it could not be reached), within what is
     left of the check's deadline; the ``NETWORK_TIMEOUT`` error when that passes."""
-    from octorunbook.deadline import DeadlineExceeded
+    from octorunbook.evidence.deadline import DeadlineExceeded
     from octorunbook.evidence.posture import scan
     from octorunbook.findings import OctorunbookError
 
@@ -186,7 +186,7 @@ def _run_check(args: argparse.Namespace) -> Any:
         raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
     if bool(args.params) == bool(args.url):
         raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
-    from octorunbook.deadline import Deadline
+    from octorunbook.evidence.deadline import Deadline
 
     args.deadline = Deadline(args.timeout, f"octorunbook check (--timeout {args.timeout:g})")
     limits = {"warn_days": args.warn_days, "critical_days": args.critical_days, "timeout": args.deadline}

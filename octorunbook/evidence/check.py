@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
-from octorunbook.deadline import Deadline
+from octorunbook.evidence.deadline import Deadline
 from octorunbook.evidence.tls import sni_for, unverified_context
 from octorunbook.findings import InputError, OctorunbookError
 from octorunbook.targets.protocols import PortalIntent

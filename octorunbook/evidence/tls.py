@@ -21,7 +21,7 @@ from typing import Any
 
 from cryptography import x509
 
-from octorunbook.deadline import Deadline, http_request
+from octorunbook.evidence.deadline import Deadline, http_request
 
 __all__ = [
     "Check",

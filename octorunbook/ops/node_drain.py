@@ -26,7 +26,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from octorunbook.deadline import Deadline, Reply, http_request, origin, refuse_cross_origin
+from octorunbook.evidence.deadline import Deadline, Reply, http_request, origin, refuse_cross_origin
 from octorunbook.files import read_limited
 from octorunbook.findings import InputError, TargetError
 from octorunbook.redaction import SECRETS, env_name_ok

@@ -26,7 +26,7 @@ from octorunbook.runbooks.restore_parts import served_thumbprint as served_thumb
 from octorunbook.runbooks.undo import WAIT_SECONDS, probe
 
 if TYPE_CHECKING:
-    from octorunbook.deadline import Deadline
+    from octorunbook.evidence.deadline import Deadline
     from octorunbook.runbooks.run import Run
     from octorunbook.targets.base import Target
     from octorunbook.targets.protocols import PortalIntent

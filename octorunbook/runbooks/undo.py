@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from octorunbook import crashpoints
-from octorunbook.deadline import Deadline
+from octorunbook.evidence.deadline import Deadline
 from octorunbook.evidence.tls import HttpAnswer, http_get
 from octorunbook.findings import Finding, TargetError
 from octorunbook.params.core import Parameters

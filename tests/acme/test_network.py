@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from octorunbook.acme.network import mount_deadline
-from octorunbook.deadline import DeadlineExceeded
+from octorunbook.evidence.deadline import DeadlineExceeded
 
 MARGIN = 8.0  # a loaded 2-core machine; the failure guarded against is "never ends"
 

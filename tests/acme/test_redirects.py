@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from octorunbook.acme.errors import refuse_signed_redirects
-from octorunbook.deadline import RedirectRefused
+from octorunbook.evidence.deadline import RedirectRefused
 
 JWS = b'{"protected": "eyJ...", "payload": "eyJ...", "signature": "canary-signature"}'
 

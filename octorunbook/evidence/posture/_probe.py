@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal
 
-from octorunbook.deadline import Deadline, DeadlineExceeded
+from octorunbook.evidence.deadline import Deadline, DeadlineExceeded
 from octorunbook.evidence.tls import sni_for, unverified_context
 
 Outcome = Literal["accepted", "rejected", "untestable"]

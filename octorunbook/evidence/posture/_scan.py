@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from octorunbook.certificates import hostname_matches
-from octorunbook.deadline import Deadline, DeadlineExceeded
+from octorunbook.evidence.deadline import Deadline, DeadlineExceeded
 from octorunbook.evidence.posture._probe import (
     PROTOCOLS,
     SUITES,

@@ -1,4 +1,5 @@
-"""One deadline for a whole network operation: connect, TLS handshake, request and read together.
+"""One deadline for a whole network operation: connect, TLS handshake, request and read together (every
+network operation of octorunbook uses it: the proofs, check, posture, node drain, ACME).
 
 A socket timeout bounds one blocking call: a server that sends one byte a second never trips a 5-second
 ``recv`` timeout and keeps its client forever. A :class:`Deadline` is the moment the caller's time runs out;

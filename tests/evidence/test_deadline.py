@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from octorunbook.deadline import (
+from octorunbook.evidence.deadline import (
     Deadline,
     DeadlineExceeded,
     RedirectRefused,
