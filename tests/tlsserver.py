@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import ssl
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,12 +30,20 @@ class Server:
         return str(path)
 
 
-def _handler(hsts: str | None) -> type[BaseHTTPRequestHandler]:
+def _handler(hsts: str | None, drip: float | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
 
         def do_GET(self) -> None:  # noqa: N802
+            if drip is not None:  # the handshake was quick; the answer never ends, one byte at a time
+                for byte in itertools.chain(b"HTTP/1.1 200 OK\r\nX-Drip: ", itertools.repeat(ord("a"))):
+                    time.sleep(drip)
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return
             self.send_response(200)
             self.send_header("Content-Length", "2")
             if hsts is not None:
@@ -64,8 +74,9 @@ class _TLSServer(ThreadingHTTPServer):
 
 @contextmanager
 def loopback_servers() -> Iterator[Callable[..., Server]]:
-    """Start TLS web servers on 127.0.0.1 with a given protocol floor, cipher list and HSTS header;
-    all are shut down when the block ends."""
+    """Start TLS web servers on 127.0.0.1 with a given protocol floor, cipher list and HSTS header (or
+    ``drip``: answer every GET one byte per ``drip`` seconds, forever); all are shut down when the block
+    ends."""
     started: list[_TLSServer] = []
 
     def start(
@@ -74,6 +85,7 @@ def loopback_servers() -> Iterator[Callable[..., Server]]:
         ciphers: str | None = None,
         hsts: str | None = "max-age=31536000; includeSubDomains",
         names: tuple[str, ...] = (HOST,),
+        drip: float | None = None,
     ) -> Server:
         ca = trustme.CA(key_type=trustme.KeyType.RSA)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -83,7 +95,7 @@ def loopback_servers() -> Iterator[Callable[..., Server]]:
             context.minimum_version = minimum
         if ciphers:
             context.set_ciphers(ciphers)
-        server = _TLSServer(("127.0.0.1", 0), _handler(hsts))
+        server = _TLSServer(("127.0.0.1", 0), _handler(hsts, drip))
         server.context = context
         started.append(server)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

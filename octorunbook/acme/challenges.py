@@ -38,10 +38,11 @@ import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from octorunbook.findings import Finding, TargetError
+from octorunbook.evidence.deadline import Deadline, http_request
+from octorunbook.files import read_limited
+from octorunbook.findings import Finding, InputError, TargetError
 
 if TYPE_CHECKING:
     from octorunbook.runbooks.run import Run
@@ -93,15 +94,21 @@ def preflight(run: Run, token: str, key_authorization: str, name: str) -> bool:
     url = f"http://{name}/.well-known/acme-challenge/{token}"
     seen = ""
     try:
-        connection = http.client.HTTPConnection(host, port, timeout=5)
-        connection.request("GET", f"/.well-known/acme-challenge/{token}", headers={"Host": name})
-        response = connection.getresponse()
-        body = response.read(4096).decode("utf-8", "replace").strip()
-        connection.close()
-        if response.status == 200 and body == key_authorization:
+        reply = http_request(
+            "GET",
+            "http",
+            host,
+            port,
+            f"/.well-known/acme-challenge/{token}",
+            Deadline(5.0, f"GET {url} (through {host}:{port})"),
+            headers={"Host": name},
+            limit=4096,
+        )
+        body = reply.body.decode("utf-8", "replace").strip()
+        if reply.status == 200 and body == key_authorization:
             return True
-        seen = f"HTTP {response.status}, {len(body)} bytes that are not the key authorisation"
-    except OSError as exc:
+        seen = f"HTTP {reply.status}, {len(body)} bytes that are not the key authorisation"
+    except (OSError, http.client.HTTPException) as exc:
         seen = f"{type(exc).__name__}: {exc}"
     run.note(
         Finding(
@@ -160,8 +167,9 @@ def resolver_address(setting: str) -> tuple[str, int] | None:
     """``acme_dns_resolver`` as (host, port); empty: the first nameserver of /etc/resolv.conf."""
     text = setting.strip()
     if not text:
-        with suppress(OSError):
-            for line in Path("/etc/resolv.conf").read_text().splitlines():
+        with suppress(OSError, InputError):
+            text_of = read_limited("/etc/resolv.conf", 64 * 1024, what="resolver configuration")
+            for line in text_of.decode("utf-8", "replace").splitlines():
                 parts = line.split()
                 if len(parts) >= 2 and parts[0] == "nameserver":
                     return parts[1], 53

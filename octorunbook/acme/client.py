@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from octorunbook import __version__, certificates
-from octorunbook.acme.errors import PROBLEM_CODES, acme_errors, retry_bad_nonce
+from octorunbook.acme.errors import PROBLEM_CODES, acme_errors, refuse_signed_redirects, retry_bad_nonce
+from octorunbook.acme.network import mount_deadline
 from octorunbook.commands import windows_system_folder
 from octorunbook.findings import TargetError
 from octorunbook.redaction import Secret, secret_from_env, shown_env_name
@@ -166,6 +167,8 @@ def _client(run: Run, key: Any) -> acme_client.ClientV2:
     p = run.params
     verify: Any = str(Path(p.acme_ca_bundle).expanduser()) if p.acme_ca_bundle else True
     net = client.ClientNetwork(key, verify_ssl=verify, user_agent=f"octorunbook/{__version__} acme-python")
+    mount_deadline(net.session)  # each request ends at its deadline as a whole, not per read
+    refuse_signed_redirects(net.session)
     directory = client.ClientV2.get_directory(p.acme_directory_url, net)
     return client.ClientV2(directory, net)
 
@@ -329,6 +332,7 @@ def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificat
         net = client.ClientNetwork(
             None, verify_ssl=verify, user_agent=f"octorunbook/{__version__} acme-python"
         )
+        mount_deadline(net.session)
         directory = client.ClientV2.get_directory(p.acme_directory_url, net)
     folder = account_dir(run.require_target().state_dir, p.acme_directory_url)
     summary.update(

@@ -11,6 +11,8 @@ import secrets
 import socket
 import struct
 
+from octorunbook.evidence.deadline import Deadline
+
 TXT = 16
 IN = 1
 
@@ -38,18 +40,22 @@ def _skip_name(data: bytes, offset: int) -> int:
 
 
 def query_txt(name: str, server: tuple[str, int], timeout: float = 2.0) -> list[str]:
-    """The TXT values of ``name`` as ``server`` answers now (empty when there are none)."""
+    """The TXT values of ``name`` as ``server`` answers now (empty when there are none), within ``timeout``
+    seconds in all: stray datagrams that are not the answer do not extend it (``NETWORK_TIMEOUT``)."""
+    deadline = Deadline(timeout, f"the DNS query for {name} to {server[0]}:{server[1]}")
     ident = secrets.randbelow(0x10000)
     question = _encode_name(name) + struct.pack("!HH", TXT, IN)
     packet = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question
     family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(packet, server)
-        while True:
-            data, _ = sock.recvfrom(65535)
-            if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == ident:
-                break
+        with deadline.bounded("waiting for the answer"):
+            deadline.settle(sock)
+            sock.sendto(packet, server)
+            while True:
+                deadline.settle(sock)
+                data, _ = sock.recvfrom(65535)
+                if len(data) >= 12 and struct.unpack("!H", data[:2])[0] == ident:
+                    break
     _, flags, qdcount, ancount, _, _ = struct.unpack("!HHHHHH", data[:12])
     rcode = flags & 0x000F
     if rcode not in (0, 3):  # NOERROR, NXDOMAIN (not there yet)

@@ -135,3 +135,16 @@ def retry_bad_nonce(call: Callable[[], T], run: Run, attempts: int = 3) -> T:
 
 
 __all__ = ["PROBLEM_CODES", "acme_errors", "challenge_failed", "problem_error", "retry_bad_nonce"]
+
+
+def refuse_signed_redirects(session: Any) -> None:
+    """A redirect of a signed POST (the account's JWS, the EAB binding) to another origin is
+    ``REDIRECT_REFUSED``, naming the Location, before ``requests`` would send the body on."""
+    from octorunbook.evidence.deadline import refuse_cross_origin
+
+    def check(response: Any, *args: Any, **kwargs: Any) -> Any:
+        if response.is_redirect and response.request.method == "POST":
+            refuse_cross_origin(response.request.url, response.headers.get("Location"))
+        return response
+
+    session.hooks.setdefault("response", []).append(check)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..files import MAX_MANIFEST_FILE, MAX_RECORD_FILE, open_limited, read_limited
 from ..findings import InputError
 from .claims import IN_PROGRESS
 from .interrupted import scan_in_progress
@@ -98,21 +99,26 @@ def manifest_tail(manifest: Path) -> tuple[int, str, bool]:
     A last line that is not valid JSON (a crash mid-append, or an edit) is chained by the hash of its raw
     bytes; verification reports it, but the new record is still written.
     """
-    if not manifest.exists() or manifest.stat().st_size == 0:
+    try:
+        with open_limited(manifest, MAX_MANIFEST_FILE, what="manifest", follow=False) as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 65536))
+            chunk = handle.read(65536)
+    except InputError as exc:
+        if exc.code == "FILE_NOT_FOUND":
+            return 1, GENESIS, True
+        raise
+    if size == 0:
         return 1, GENESIS, True
-    with open(manifest, "rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, size - 65536))
-        chunk = handle.read()
     body = chunk.rstrip(b"\n")
     if b"\n" not in body and len(chunk) < size:  # a last line longer than 64 KiB: read it all
-        body = manifest.read_bytes().rstrip(b"\n")
+        body = _read_manifest(manifest).rstrip(b"\n")
     last = body.rsplit(b"\n", 1)[-1]
     try:
         entry = json.loads(last)
         return int(entry["seq"]) + 1, str(entry["line_hash"]), chunk.endswith(b"\n")
     except (ValueError, KeyError, TypeError):
-        lines = manifest.read_bytes().rstrip(b"\n").count(b"\n") + 1
+        lines = _read_manifest(manifest).rstrip(b"\n").count(b"\n") + 1
         return lines + 1, sha256(last), chunk.endswith(b"\n")
 
 
@@ -140,7 +146,7 @@ def settled_claims(directory: Path) -> Callable[[str], bool]:
     def settled(claim_id: str) -> bool:
         if not manifest:
             path = directory / MANIFEST_NAME
-            manifest.append(path.read_bytes() if path.is_file() else b"")
+            manifest.append(_read_manifest(path))
         return f'"claim":"{claim_id}"'.encode("ascii") in manifest[0]
 
     return settled
@@ -182,8 +188,7 @@ def manifest_entries(directory: Path) -> list[tuple[int, bytes, dict[str, Any] |
     Split on ``\\n`` only: lines are written with ``ensure_ascii=False``, so a value may hold U+2028, which
     ``str.splitlines`` would also split on. Undecodable bytes survive (surrogateescape) to be hashed.
     """
-    path = directory / MANIFEST_NAME
-    data = path.read_bytes() if path.is_file() else b""
+    data = _read_manifest(directory / MANIFEST_NAME)
     out: list[tuple[int, bytes, dict[str, Any] | None]] = []
     for number, raw in enumerate(data.removesuffix(b"\n").split(b"\n") if data else [], start=1):
         try:
@@ -194,16 +199,28 @@ def manifest_entries(directory: Path) -> list[tuple[int, bytes, dict[str, Any] |
     return out
 
 
+def _read_manifest(path: Path) -> bytes:
+    """The manifest's bytes (none when there is no manifest yet), through the one bounded reader: a FIFO,
+    a device or a link in its place is a coded ``InputError``, never a hang."""
+    try:
+        return read_limited(path, MAX_MANIFEST_FILE, what="manifest", follow=False)
+    except InputError as exc:
+        if exc.code == "FILE_NOT_FOUND":
+            return b""
+        raise
+
+
 def _html_name(record: str) -> str:
     return os.path.splitext(record)[0] + ".html"
 
 
 def _check_file(directory: Path, record: str, name: str, expected: str) -> Problem | None:
     try:
-        with open(os.path.join(directory, name), "rb") as handle:
-            found = sha256(handle.read())
-    except OSError:
-        return Problem("removed", record, f"{name} is listed in the manifest but missing from disk")
+        found = sha256(read_limited(directory / name, MAX_RECORD_FILE, what="record file", follow=False))
+    except InputError as exc:
+        if exc.code == "FILE_NOT_FOUND":
+            return Problem("removed", record, f"{name} is listed in the manifest but missing from disk")
+        return Problem("changed", record, f"{name}: {exc.code}: {exc.message}")
     if found != expected:
         return Problem(
             "changed", record, f"{name}: sha256 is {found[:16]}…, the manifest says {expected[:16]}…"

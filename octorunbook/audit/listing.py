@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from octorunbook.files import MAX_RECORD_FILE
+from octorunbook.files import MAX_MANIFEST_FILE, MAX_RECORD_FILE, read_limited
 
 from ..findings import InputError
 from .chain import MANIFEST_NAME, require_audit_dir, settled_claims
@@ -79,11 +79,13 @@ def _newest(row: RecordSummary) -> tuple[str, int]:
 
 def _manifest_rows(directory: Path) -> list[RecordSummary]:
     """The manifest's rows, parsed in one ``json.loads`` of the whole file (about 3× faster than per line)."""
-    path = directory / MANIFEST_NAME
     try:
-        data = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
+        raw = read_limited(directory / MANIFEST_NAME, MAX_MANIFEST_FILE, what="manifest", follow=False)
+    except InputError as exc:
+        if exc.code == "FILE_NOT_FOUND":
+            return []
+        raise
+    data = raw.decode("utf-8", errors="replace")
     lines = [line for line in data.split("\n") if line.strip()]
     try:
         entries = json.loads("[" + ",".join(lines) + "]")

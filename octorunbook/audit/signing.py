@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..files import read_limited
 from ..findings import InputError
 
 SIGNING_KEY_ENV = "OCTORUNBOOK_AUDIT_SIGNING_KEY"
@@ -77,19 +78,22 @@ class PublicKey:
 
 
 def _read_key_file(path: Path, code: str, what: str) -> bytes:
+    """The key file's bytes, through the one bounded reader (a FIFO or a device in its place is refused
+    from the opened descriptor, never blocked on)."""
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(code, f"The {what} {path} is not a regular file.", "Point at the key file.")
-        if info.st_size > MAX_KEY_BYTES:
+        return read_limited(path, MAX_KEY_BYTES, what=what)
+    except InputError as exc:
+        if exc.code == "FILE_NOT_REGULAR":
             raise InputError(
-                code, f"The {what} {path} is {info.st_size} bytes: not a key.", "Check the path."
-            )
-        return path.read_bytes()
-    except OSError as exc:
+                code, f"The {what} {path} is not a regular file.", "Point at the key file."
+            ) from None
+        if exc.code == "FILE_TOO_LARGE":
+            raise InputError(
+                code, f"The {what} {path} is too large to be a key.", "Check the path."
+            ) from None
         raise InputError(
             "AUDIT_KEY_NOT_FOUND",
-            f"The {what} {path} cannot be read: {exc.strerror}.",
+            f"The {what} {path} cannot be read: {exc.message}",
             "Check the path, or make a key pair with `octorunbook audit keygen`.",
         ) from None
 

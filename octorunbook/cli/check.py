@@ -56,7 +56,12 @@ def check_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--critical-days", type=int, default=7, help="CRITICAL when it expires within N days (7)"
     )
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the handshake (10)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds the whole check may take, --posture scan included; then UNKNOWN (10)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--prometheus", metavar="FILE", help="also write a node-exporter textfile (*.prom)")
     parser.add_argument(
@@ -98,6 +103,11 @@ def run_check(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - a plugin answers UNKNOWN, never with a traceback
         print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
         return UNKNOWN
+    posture = _posture(result, getattr(args, "deadline", None)) if args and args.posture else None
+    if isinstance(posture, OctorunbookError):  # the deadline passed during the scan: no verdict
+        reason = f"{posture.code}: {posture.message}"
+        result = unknown(result.hostname, result.endpoint, reason, result.warn_days, result.critical_days)
+        posture = None
     if args is not None and args.prometheus:
         from octorunbook.evidence.check_render import write_textfile
 
@@ -111,7 +121,6 @@ def run_check(argv: list[str]) -> int:
             )
             print(f"CERT UNKNOWN - cannot write {args.prometheus}: {text}")
             return UNKNOWN
-    posture = _posture(result) if args is not None and args.posture else None
     status = result.status
     if posture is not None and posture.findings and status == 0:
         status = 1  # WARNING: the certificate is fine, what the endpoint accepts is not
@@ -139,8 +148,10 @@ def run_check(argv: list[str]) -> int:
     return status
 
 
-def _posture(result: Any) -> Any:
-    """The posture of the endpoint the check just read (None when it could not be reached)."""
+def _posture(result: Any, deadline: Any) -> Any:
+    """The posture of the endpoint the check just read (None when it could not be reached), within what is
+    left of the check's deadline; the ``NETWORK_TIMEOUT`` error when that passes."""
+    from octorunbook.evidence.deadline import DeadlineExceeded
     from octorunbook.evidence.posture import scan
     from octorunbook.findings import OctorunbookError
 
@@ -148,7 +159,9 @@ def _posture(result: Any) -> Any:
         return None
     host, _, port = str(result.endpoint).rpartition(":")
     try:
-        return scan((host, int(port)), result.hostname)
+        return scan((host, int(port)), result.hostname, timeout=deadline)
+    except DeadlineExceeded as exc:
+        return exc
     except OctorunbookError:
         return None
 
@@ -163,7 +176,10 @@ def _run_check(args: argparse.Namespace) -> Any:
         raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
     if bool(args.params) == bool(args.url):
         raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
-    limits = {"warn_days": args.warn_days, "critical_days": args.critical_days, "timeout": args.timeout}
+    from octorunbook.evidence.deadline import Deadline
+
+    args.deadline = Deadline(args.timeout, f"octorunbook check (--timeout {args.timeout:g})")
+    limits = {"warn_days": args.warn_days, "critical_days": args.critical_days, "timeout": args.deadline}
     if args.url:
         host, port = parse_url(args.url)
         hostname = args.hostname or host

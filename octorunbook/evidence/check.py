@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import socket
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
+from octorunbook.evidence.deadline import Deadline
 from octorunbook.evidence.tls import sni_for, unverified_context
 from octorunbook.findings import InputError, OctorunbookError
 from octorunbook.targets.protocols import PortalIntent
@@ -174,14 +174,15 @@ def _expiry_phrase(days: int) -> str:
     return f"expires in {days} day{'s' if days != 1 else ''}"
 
 
-def read_served(host: str, port: int, sni: str, timeout: float = 10.0) -> ServedCertificate:
+def read_served(host: str, port: int, sni: str, timeout: float | Deadline = 10.0) -> ServedCertificate:
     """One TLS handshake (no trust check: *which* certificate is served is the question, not who signed it).
 
-    Raises ``OSError`` (``ssl.SSLError`` included) when nothing answers or the handshake fails.
+    Raises ``OSError`` (``ssl.SSLError`` included) when nothing answers or the handshake fails, and
+    ``NETWORK_TIMEOUT`` (also an ``OSError``) when connect and handshake together outlast ``timeout``.
     """
-    context = unverified_context()
-    with socket.create_connection((host, port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=sni_for(sni)) as tls:
+    deadline = Deadline.of(timeout, f"the TLS handshake with {host}:{port}")
+    with deadline.connect(host, port) as raw:
+        with deadline.wrap(unverified_context(), raw, sni_for(sni)) as tls:
             der = tls.getpeercert(binary_form=True)
             version = tls.version() or ""
     if der is None:
@@ -339,7 +340,7 @@ def check_endpoint(
     warn_days: int = 30,
     critical_days: int = 7,
     params: Parameters | None = None,
-    timeout: float = 10.0,
+    timeout: float | Deadline = 10.0,
 ) -> CheckResult:
     """Handshake with ``host:port`` as ``hostname``; with ``params``, also compare with the target's binding."""
     endpoint = f"{host}:{port}"
@@ -347,7 +348,9 @@ def check_endpoint(
         served = read_served(host, port, hostname, timeout=timeout)
     except (OSError, ValueError) as exc:
         reason = (
-            f"cannot read a certificate from {endpoint}: {exc.strerror or exc}"
+            f"cannot read a certificate from {endpoint}: {exc.code}: {exc.message}"
+            if isinstance(exc, OctorunbookError)
+            else f"cannot read a certificate from {endpoint}: {exc.strerror or exc}"
             if isinstance(exc, OSError)
             else f"{endpoint} served an unreadable certificate: {exc}"
         )
@@ -376,7 +379,7 @@ def check_endpoint(
 
 
 def check_params(
-    params: Parameters, *, warn_days: int = 30, critical_days: int = 7, timeout: float = 10.0
+    params: Parameters, *, warn_days: int = 30, critical_days: int = 7, timeout: float | Deadline = 10.0
 ) -> CheckResult:
     """The check for the portal a parameter file describes: its loopback endpoint, its hostname, its binding."""
     for finding in params.check():

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import inspect
 import ipaddress
 import json
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cryptography import x509
+
+from octorunbook.evidence.deadline import Deadline, http_request
 
 __all__ = [
     "Check",
@@ -113,11 +115,13 @@ def unverified_context() -> ssl.SSLContext:
     return context
 
 
-def tls_handshake(host: str, port: int, sni: str, timeout: float = 5.0) -> TlsEvidence:
-    """Handshake with SNI ``sni`` and report the served leaf (and chain, where Python exposes it)."""
-    context = unverified_context()
-    with socket.create_connection((host, port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=sni_for(sni)) as tls:
+def tls_handshake(host: str, port: int, sni: str, timeout: float | Deadline = 5.0) -> TlsEvidence:
+    """Handshake with SNI ``sni`` and report the served leaf (and chain, where Python exposes it).
+
+    Connect and handshake together end at ``timeout`` (seconds, or the caller's :class:`Deadline`)."""
+    deadline = Deadline.of(timeout, f"the TLS handshake with {host}:{port}")
+    with deadline.connect(host, port) as raw:
+        with deadline.wrap(unverified_context(), raw, sni_for(sni)) as tls:
             der = tls.getpeercert(binary_form=True)
             if der is None:
                 raise ssl.SSLError("the server sent no certificate")
@@ -155,56 +159,79 @@ def sni_for(name: str) -> str | None:
 
 
 def http_get(
-    scheme: str, host: str, port: int, host_header: str, path: str = "/api", timeout: float = 5.0
+    scheme: str,
+    host: str,
+    port: int,
+    host_header: str,
+    path: str = "/api",
+    timeout: float | Deadline = 5.0,
 ) -> HttpAnswer:
     """One GET without following redirects (a redirect is evidence, not a detour).
 
     We connect to ``host:port`` (loopback) but send ``host_header`` as the Host header and, for HTTPS,
-    its name as SNI: HTTP.sys routes by both.
+    its name as SNI: HTTP.sys routes by both. Connect, handshake, request and the whole answer end at
+    ``timeout`` (seconds, or the caller's :class:`Deadline`): ``NETWORK_TIMEOUT`` then.
     """
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    sock = socket.create_connection((host, port), timeout=timeout)
-    if scheme == "https":
-        name = host_header.rsplit(":", 1)[0] if not host_header.startswith("[") else host_header
-        sock = unverified_context().wrap_socket(sock, server_hostname=sni_for(name))
-    conn.sock = sock
-    try:
-        conn.request("GET", path, headers={"Host": host_header, "Accept": "application/json"})
-        response = conn.getresponse()
-        body = response.read(1_000_000)
-        return HttpAnswer(response.status, dict(response.getheaders()), body)
-    finally:
-        conn.close()
+    deadline = Deadline.of(timeout, f"GET {path} from {host}:{port}")
+    name = host_header.rsplit(":", 1)[0] if not host_header.startswith("[") else host_header
+    reply = http_request(
+        "GET",
+        scheme,
+        host,
+        port,
+        path,
+        deadline,
+        headers={"Host": host_header, "Accept": "application/json"},
+        context=unverified_context(),
+        server_hostname=sni_for(name),
+    )
+    return HttpAnswer(reply.status, dict(reply.headers), reply.body)
 
 
 def wait_for_portal(
-    probe: Callable[[], HttpAnswer],
+    probe: Callable[..., HttpAnswer],
     *,
     timeout: float = 60.0,
     interval: float = 0.5,
     progress: Callable[[float, float, str], None] | None = None,
+    probe_timeout: float = 5.0,
 ) -> tuple[HttpAnswer | None, str]:
     """Poll until the portal answers (any HTTP status), for at most ``timeout`` seconds.
 
     OctopusDSC waits up to five minutes after a start; the runbook default is shorter and visible.
-    Returns the answer (or None) and the last error seen.
+    Returns the answer (or None) and the last error seen. A probe that takes a :class:`Deadline` (one
+    positional parameter) is given this one, capped at ``probe_timeout`` for each try, so a slow answer
+    cannot carry the wait past ``timeout``.
     """
+    deadline = Deadline(timeout, "waiting for the portal")
+    takes_deadline = _takes_argument(probe)
     started = time.monotonic()
     last_error = ""
     while True:
         elapsed = time.monotonic() - started
         try:
-            return probe(), ""
+            return (probe(deadline.capped(probe_timeout)) if takes_deadline else probe()), ""
         except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
         if progress is not None:
-            progress(elapsed, timeout, last_error)
-        if elapsed >= timeout:
+            progress(min(elapsed, timeout), timeout, last_error)
+        if deadline.expired:
             return None, last_error
-        time.sleep(interval)
+        time.sleep(min(interval, deadline.left()))
 
 
-def served_chain_validates(host: str, port: int, sni: str, anchor_pem: str) -> tuple[bool, str]:
+def _takes_argument(probe: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(probe).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(p.kind in positional and p.default is inspect.Parameter.empty for p in parameters)
+
+
+def served_chain_validates(
+    host: str, port: int, sni: str, anchor_pem: str, timeout: float | Deadline = 5.0
+) -> tuple[bool, str]:
     """Does what the portal sends validate up to ``anchor_pem`` alone (the top issuer the PFX carried)?
 
     Only that one certificate is trusted, so an intermediate the server does not send cannot be filled in
@@ -218,9 +245,10 @@ def served_chain_validates(host: str, port: int, sni: str, anchor_pem: str) -> t
     anchor = x509.load_pem_x509_certificate(anchor_pem.encode())
     if anchor.subject != anchor.issuer:
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    deadline = Deadline.of(timeout, f"the TLS handshake with {host}:{port}")
     try:
-        with socket.create_connection((host, port), timeout=5.0) as raw:
-            with context.wrap_socket(raw, server_hostname=sni_for(sni)):
+        with deadline.connect(host, port) as raw:
+            with deadline.wrap(context, raw, sni_for(sni)):
                 return True, f"validates to {anchor.subject.rfc4514_string()}"
     except ssl.SSLCertVerificationError as exc:
         return False, f"does not validate: {exc.verify_message}"

@@ -62,8 +62,14 @@ def summarise_node(folder: Path, expect_thumbprint: str | None = None) -> NodeSu
     if not (folder / MANIFEST_NAME).is_file() and not any(folder.glob("*.ipynb")):
         empty = ("no records: the rollout never reached this node",) if expect_thumbprint else ()
         return NodeSummary(folder.name, "", "", "no records", "", "", 0, "empty", empty)
-    rows = list_records(folder)
-    verification = verify_audit_dir(folder)
+    try:
+        rows = list_records(folder)
+        verification = verify_audit_dir(folder)
+    except OctorunbookError as exc:  # one unreadable copy (a FIFO for its manifest, say): said, and go on
+        problem = f"audit folder unreadable: {exc.code}: {exc.message}"
+        return NodeSummary(
+            folder.name, "", "", "unreadable", "", "", 0, f"unreadable: {exc.code}", (problem,)
+        )
     chain = "intact"
     problems: list[str] = []
     if verification.problems:

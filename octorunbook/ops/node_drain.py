@@ -9,28 +9,32 @@ The facts this relies on (Octopus docs, "Load balancers" and "Octopus Server Nod
   The PUT is not shown in the documentation excerpt we had, so the client is defensive: it reads the node
   back after the PUT and trusts only what the server then says (``NODE_DRAIN_NOT_APPLIED`` otherwise).
 
-The API key travels in the ``X-Octopus-ApiKey`` header only: the command line carries the *name* of the
-variable holding it, the key is never printed, and it is registered as a secret for redaction.
+The API key travels in the ``X-Octopus-ApiKey`` header only, and only to the origin (scheme, host, port)
+the operator named: a redirect elsewhere is ``REDIRECT_REFUSED``. The command line carries the *name* of
+the variable holding it, the key is never printed, and it is registered as a secret for redaction. Every
+request ends at its deadline as a whole (a server that trickles its answer cannot hold a drain).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from octorunbook.evidence.deadline import Deadline, Reply, http_request, origin, refuse_cross_origin
+from octorunbook.files import read_limited
 from octorunbook.findings import InputError, TargetError
 from octorunbook.redaction import SECRETS, env_name_ok
 
 PING_PATH = "/api/octopusservernodes/ping"
 NODES_PATH = "/api/octopusservernodes"
 DRAINING, ONLINE = 418, 200
+MAX_REDIRECTS = 5
 
 
 class NodeError(TargetError):
@@ -58,12 +62,26 @@ class Server:
     def _context(self) -> ssl.SSLContext | None:
         if not self.url.startswith("https://"):
             return None
-        return ssl.create_default_context(cafile=self.ca_bundle)
+        if self.ca_bundle is None:
+            return ssl.create_default_context()
+        pem = read_limited(self.ca_bundle, what="CA bundle").decode("ascii", "replace")
+        return ssl.create_default_context(cadata=pem)
 
     def request(
-        self, method: str, path: str, api_key: str | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        api_key: str | None = None,
+        body: Any = None,
+        deadline: Deadline | None = None,
     ) -> tuple[int, Any]:
-        """(HTTP status, decoded JSON or None); a refused or timed-out connection is status 0."""
+        """(HTTP status, decoded JSON or None); a refused or timed-out connection is status 0.
+
+        The whole exchange (connect, handshake, request, answer) ends at ``deadline`` (default: ``timeout``
+        seconds from now). A redirect is followed only on this server's own origin and only for GET; a
+        request carrying the API key that is sent to another origin is ``REDIRECT_REFUSED``.
+        """
+        deadline = deadline or Deadline(self.timeout, f"{method} {self.url}{path.split('?')[0]}")
         headers = {"Accept": "application/json"}
         data = None
         if api_key is not None:
@@ -71,18 +89,46 @@ class Server:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        url = self.url + path
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                reply = self._send(method, url, headers, data, deadline)
+            except (OSError, http.client.HTTPException):
+                return 0, None
+            location = reply.header("Location")
+            if not (300 <= reply.status < 400 and location is not None):
+                break
+            if api_key is not None:
+                url = refuse_cross_origin(url, location)  # REDIRECT_REFUSED on another origin
+            elif origin(urllib.parse.urljoin(url, location)) != origin(url):
+                break  # an unauthenticated ping is not chased to another host: its status is the answer
+            else:
+                url = urllib.parse.urljoin(url, location)
+            if method != "GET":
+                break
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._context()) as answer:
-                status, raw = answer.status, answer.read()
-        except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
-        except (OSError, ssl.SSLError):
-            return 0, None
-        try:
-            return status, json.loads(raw) if raw else None
+            return reply.status, json.loads(reply.body) if reply.body else None
         except ValueError:
-            return status, None
+            return reply.status, None
+
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None, deadline: Deadline
+    ) -> Reply:
+        parts = urllib.parse.urlsplit(url)
+        scheme, host, port = origin(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        return http_request(
+            method,
+            scheme,
+            host,
+            port,
+            target,
+            deadline,
+            headers={"Host": parts.netloc, **headers},
+            body=data,
+            context=self._context(),
+            server_hostname=host if scheme == "https" else None,
+        )
 
 
 def api_key_from(env_name: str) -> str:
@@ -104,17 +150,19 @@ def api_key_from(env_name: str) -> str:
     return key
 
 
-def ping(node: Server) -> int:
-    """The status the load balancer sees on this node's ping: 200, 418, or anything else (0 = no answer)."""
-    return node.request("GET", PING_PATH)[0]
+def ping(node: Server, deadline: Deadline | None = None) -> int:
+    """The status the load balancer sees on this node's ping: 200, 418, or anything else (0 = no answer),
+    within ``deadline`` (default: the node's ``timeout``)."""
+    return node.request("GET", PING_PATH, deadline=deadline)[0]
 
 
 def wait_for(node: Server, expected: int, timeout: float, interval: float = 0.25) -> float:
     """Poll the ping until it answers ``expected``; the seconds it took, or ``NODE_WAIT_TIMEOUT``."""
     started = time.monotonic()
-    seen = ping(node)
+    deadline = Deadline(timeout, f"waiting for {node.url}{PING_PATH}")
+    seen = ping(node, deadline.capped(node.timeout))
     while seen != expected:
-        if time.monotonic() - started >= timeout:
+        if deadline.expired:
             what = {0: "no answer", ONLINE: "200 (online)", DRAINING: "418 (draining)"}.get(seen, str(seen))
             raise NodeError(
                 "NODE_WAIT_TIMEOUT",
@@ -122,8 +170,8 @@ def wait_for(node: Server, expected: int, timeout: float, interval: float = 0.25
                 "Look at the node (service running? drain state in Configuration ▸ Nodes) and run the "
                 "command again, or raise --timeout.",
             )
-        time.sleep(interval)
-        seen = ping(node)
+        time.sleep(min(interval, deadline.left()))
+        seen = ping(node, deadline.capped(node.timeout)) if not deadline.expired else seen
     return time.monotonic() - started
 
 

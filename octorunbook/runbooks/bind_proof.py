@@ -26,6 +26,7 @@ from octorunbook.runbooks.restore_parts import served_thumbprint as served_thumb
 from octorunbook.runbooks.undo import WAIT_SECONDS, probe
 
 if TYPE_CHECKING:
+    from octorunbook.evidence.deadline import Deadline
     from octorunbook.runbooks.run import Run
     from octorunbook.targets.base import Target
     from octorunbook.targets.protocols import PortalIntent
@@ -61,8 +62,8 @@ REMEDIES = {  # what an operator does about a failed row, by front (``TlsFront.k
 }
 
 
-def _through_front(target: Target, scheme: str, port: int, hostname: str) -> HttpAnswer:
-    answer = probe(target, scheme, port, hostname)
+def _through_front(target: Target, scheme: str, port: int, hostname: str, deadline: Deadline) -> HttpAnswer:
+    answer = probe(target, scheme, port, hostname, deadline)
     if answer.status in PROXY_ERRORS:
         raise http.client.HTTPException(f"{answer.status} from the front: Octopus behind it does not answer")
     return answer
@@ -82,7 +83,9 @@ def prove_portal(run: Run, intent: PortalIntent, http: tuple[str, int] | None) -
         run.reporter.progress("waiting for the portal over HTTPS", elapsed, total, detail)
 
     answer, error = wait_for_portal(
-        lambda: _through_front(target, "https", port, hostname), timeout=WAIT_SECONDS, progress=progress
+        lambda deadline: _through_front(target, "https", port, hostname, deadline),
+        timeout=WAIT_SECONDS,
+        progress=progress,
     )
     host, real = target.endpoint(port)
     if answer is None:  # said first: the likelier cause of everything else that fails below

@@ -194,9 +194,7 @@ def apply_hardening(run: Run, hardening: Hardening) -> None:
                     "HARDENING_NOT_APPLIED", "info", f"Not applied: {reason}.", "Set apply: true to apply it."
                 )
             )
-            after = record_posture(run)
-            if plan.unchanged and after is not None and legacy_accepted(after):
-                run.note(Finding("TLS_LEGACY_PROTOCOL", "warning", "TLS 1.0/1.1 are still accepted.", ""))
+            record_posture(run)  # its findings (TLS_LEGACY_PROTOCOL among them) are noted once, there
             return
         if plan.strategy == "schannel":
             applied = apply_schannel(run.runner, plan, target.state())

@@ -7,6 +7,8 @@ warnings. With ``posture: strict`` they are errors and the run's proof fails (03
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from octorunbook.evidence.posture import PostureReport, posture_panel, scan
 from octorunbook.evidence.tls import Evidence
 from octorunbook.findings import Finding, OctorunbookError
@@ -35,7 +37,7 @@ def record_posture(run: Run, evidence: Evidence | None = None) -> PostureReport 
         )
         return None
     run.extra["posture"] = report.to_record()
-    run.findings += list(report.findings)
+    _supersede(run, list(report.findings))
     run.reporter.show(posture_panel(report))
     errors = [f for f in report.findings if f.severity == "error"]
     if evidence is not None and p.posture == "strict":
@@ -47,6 +49,19 @@ def record_posture(run: Run, evidence: Evidence | None = None) -> PostureReport 
             errors[0].code if errors else "",
         )
     return report
+
+
+_NOTED: WeakKeyDictionary[Run, list[Finding]] = WeakKeyDictionary()
+
+
+def _supersede(run: Run, findings: list[Finding]) -> None:
+    """Note ``findings`` in place of those an earlier scan of this run noted (05 scans before and after:
+    each posture finding is listed once, as the latest scan saw it; the earlier scan stays in its own
+    record section). Only the scans' own findings are replaced, never another step's of the same code."""
+    earlier = _NOTED.get(run, [])
+    run.findings[:] = [f for f in run.findings if not any(f is old for old in earlier)]
+    run.findings += findings
+    _NOTED[run] = findings
 
 
 def legacy_accepted(report: PostureReport) -> bool:

@@ -172,7 +172,7 @@ def _answers(run: Run, prefix: str, label: str) -> str:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     target = run.require_target()
     answer, error = wait_for_portal(
-        lambda: probe(target, parts.scheme or "http", port, parts.hostname or "localhost"),
+        lambda deadline: probe(target, parts.scheme or "http", port, parts.hostname or "localhost", deadline),
         timeout=WAIT_SECONDS,
     )
     seen = str(answer.status) if answer is not None else error or "no answer"

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from octorunbook import crashpoints
+from octorunbook.evidence.deadline import Deadline
 from octorunbook.evidence.tls import HttpAnswer, http_get
 from octorunbook.findings import Finding, TargetError
 from octorunbook.params.core import Parameters
@@ -294,10 +295,14 @@ def recover_interrupted(run: Run) -> None:
     RESTORERS[checkpoint.kind](run, checkpoint)
 
 
-def probe(target: Target, scheme: str, port: int, hostname: str) -> HttpAnswer:
-    """GET /api on ``port`` of the target (through its port map), with ``hostname`` as Host and SNI."""
+def probe(
+    target: Target, scheme: str, port: int, hostname: str, timeout: float | Deadline = 5.0
+) -> HttpAnswer:
+    """GET /api on ``port`` of the target (through its port map), with ``hostname`` as Host and SNI;
+    the whole exchange ends at ``timeout`` (seconds, or the caller's deadline)."""
     host, real = target.endpoint(port)
-    return http_get(scheme, host, real, f"{hostname}:{port}" if port not in (80, 443) else hostname)
+    host_header = f"{hostname}:{port}" if port not in (80, 443) else hostname
+    return http_get(scheme, host, real, host_header, timeout=timeout)
 
 
 def show_restored(run: Run, ok: bool, complete: bool, check: str, seen: str) -> None:

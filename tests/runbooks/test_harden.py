@@ -132,3 +132,21 @@ def test_the_front_reads_the_field_from_netsh_itself(sandbox: Sandbox, params_fo
     front = sandbox.open_target("OctopusServer", CommandRunner()).parts.front
     assert front.prints_legacy_tls_flag(443) is True  # type: ignore[attr-defined]
     assert front.prints_legacy_tls_flag(8443) is False  # type: ignore[attr-defined]  # nothing bound there
+
+
+def test_05_lists_each_posture_finding_once_as_the_latest_scan_saw_it(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    """05 scans before and after: the findings panel (the record's findings) lists each posture finding
+    once; the scan before stays in ``state.before``."""
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    planned = run_inline(HARDEN, params_for(sandbox))
+    listed = [f["code"] for f in planned["findings"]]
+    for code in ("TLS_LEGACY_PROTOCOL", "CHAIN_UNTRUSTED_FOR_CLIENTS", "HSTS_MISSING"):
+        assert listed.count(code) == 1, listed
+    applied = run_inline(HARDEN, params_for(sandbox, apply=True))
+    assert applied["status"] == "succeeded", applied["findings"]
+    listed = [f["code"] for f in applied["findings"]]
+    assert "TLS_LEGACY_PROTOCOL" not in listed  # fixed: the scan after says so; the one before is history
+    assert "TLS_LEGACY_PROTOCOL" in codes(applied["state"]["before"]["posture"])
+    assert listed.count("CHAIN_UNTRUSTED_FOR_CLIENTS") == 1 and listed.count("HSTS_MISSING") == 1, listed

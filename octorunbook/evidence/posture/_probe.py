@@ -12,12 +12,12 @@ network: a handshake into a memory BIO either produces a ClientHello (it can) or
 
 from __future__ import annotations
 
-import socket
 import ssl
 import warnings
 from dataclasses import dataclass
 from typing import Literal
 
+from octorunbook.evidence.deadline import Deadline, DeadlineExceeded
 from octorunbook.evidence.tls import sni_for, unverified_context
 
 Outcome = Literal["accepted", "rejected", "untestable"]
@@ -122,17 +122,27 @@ def local_refusal(context: ssl.SSLContext) -> str:
     return ""  # pragma: no cover - a handshake cannot complete without a peer
 
 
-def handshake(address: str, port: int, sni: str, context: ssl.SSLContext, timeout: float) -> ProbeResult:
-    """One TLS handshake: accepted (with what was negotiated) or rejected (with the server's answer)."""
+def handshake(
+    address: str, port: int, sni: str, context: ssl.SSLContext, timeout: float | Deadline
+) -> ProbeResult:
+    """One TLS handshake: accepted (with what was negotiated) or rejected (with the server's answer).
+
+    Connect and handshake end at ``timeout``: seconds (a server that never answers this hello rejected
+    it), or the caller's whole :class:`Deadline`, whose end raises ``NETWORK_TIMEOUT``."""
     refusal = local_refusal(context)
     if refusal:
         return ProbeResult("untestable", refusal)
+    deadline = Deadline.of(timeout, f"the TLS handshake with {address}:{port}")
     try:
-        with socket.create_connection((address, port), timeout=timeout) as raw:
-            with context.wrap_socket(raw, server_hostname=sni_for(sni)) as tls:
+        with deadline.connect(address, port) as raw:
+            with deadline.wrap(context, raw, sni_for(sni)) as tls:
                 cipher = tls.cipher()
                 detail = f"{tls.version()} {cipher[0] if cipher else ''}".strip()
                 return ProbeResult("accepted", detail, tls.getpeercert(binary_form=True))
+    except DeadlineExceeded:
+        if isinstance(timeout, Deadline):  # the caller's whole budget is spent: no answer, no verdict
+            raise
+        return ProbeResult("rejected", f"no handshake within {timeout:g} s")
     except ssl.SSLCertVerificationError as exc:
         return ProbeResult("rejected", exc.verify_message or str(exc))
     except ssl.SSLEOFError:
@@ -145,14 +155,14 @@ def handshake(address: str, port: int, sni: str, context: ssl.SSLContext, timeou
         return ProbeResult("rejected", f"connection failed ({exc.strerror or exc})")
 
 
-def trust_context(cafile: str | None) -> ssl.SSLContext:
+def trust_context(bundle_pem: str | None) -> ssl.SSLContext:
     """Verification as clients do it: the system store, or only the operator's bundle.
 
     With a bundle, a chain that ends at any certificate in it is accepted (partial chain): operators hand us
     "the chain my clients trust", which may be an intermediate rather than a root.
     """
-    context = ssl.create_default_context(cafile=cafile)
+    context = ssl.create_default_context(cadata=bundle_pem)
     context.check_hostname = False  # the hostname has its own row
-    if cafile is not None:
+    if bundle_pem is not None:
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     return context

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from octorunbook.certificates import hostname_matches
+from octorunbook.evidence.deadline import Deadline, DeadlineExceeded
 from octorunbook.evidence.posture._probe import (
     PROTOCOLS,
     SUITES,
@@ -37,6 +38,7 @@ from octorunbook.evidence.posture._report import (
     finding_for,
 )
 from octorunbook.evidence.tls import http_get, tls_handshake, unverified_context
+from octorunbook.files import read_limited
 from octorunbook.findings import Finding, InputError, TargetError
 from octorunbook.params.core import hostname_ok
 
@@ -70,21 +72,21 @@ def _check_bundle(ca_bundle: str | Path | None) -> str | None:
     if ca_bundle is None:
         return None
     path = Path(ca_bundle)
-    if not path.is_file():
-        raise InputError(
-            "FILE_NOT_FOUND",
-            f"The CA bundle {str(path)!r} does not exist.",
-            "Give a PEM file of CA certificates.",
-        )
     try:
-        ssl.create_default_context(cafile=str(path))
+        pem = read_limited(path, what="CA bundle").decode("ascii")
+    except InputError as exc:
+        raise InputError(exc.code, exc.message, "Give a PEM file of CA certificates.") from None
+    except UnicodeDecodeError:
+        pem = ""  # not PEM: refused below, as OpenSSL would
+    try:
+        ssl.create_default_context(cadata=pem)
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise InputError(
             "CA_BUNDLE_UNREADABLE",
             f"{str(path)!r} holds no PEM certificate OpenSSL can read ({exc}).",
             "Give the chain or CA certificates your clients trust, as PEM (-----BEGIN CERTIFICATE-----).",
         ) from None
-    return str(path)
+    return pem
 
 
 def _covers(der: bytes, hostname: str) -> tuple[bool, str]:
@@ -133,7 +135,7 @@ class _Scan:
     def find(self, code: str, message: str, **details: object) -> None:
         self.findings.append(finding_for(code, message, self.posture, self.front, **details))
 
-    def protocols(self, address: str, port: int, sni: str, timeout: float) -> bytes | None:
+    def protocols(self, address: str, port: int, sni: str, timeout: float | Deadline) -> bytes | None:
         legacy: list[str] = []
         der: bytes | None = None
         for protocol in PROTOCOLS:
@@ -166,7 +168,9 @@ class _Scan:
             )
         return der
 
-    def suites(self, address: str, port: int, sni: str, timeout: float, suites: Sequence[Suite]) -> None:
+    def suites(
+        self, address: str, port: int, sni: str, timeout: float | Deadline, suites: Sequence[Suite]
+    ) -> None:
         weak: list[str] = []
         for suite in suites:
             try:
@@ -194,7 +198,7 @@ class _Scan:
                 suites=weak,
             )
 
-    def chain(self, address: str, port: int, sni: str, timeout: float, bundle: str | None) -> None:
+    def chain(self, address: str, port: int, sni: str, timeout: float | Deadline, bundle: str | None) -> None:
         system = handshake(address, port, sni, trust_context(None), timeout)
         system_ok = system.outcome == "accepted"
         provided_ok = False
@@ -240,11 +244,16 @@ class _Scan:
         if not ok:
             self.find("HOSTNAME_MISMATCH", f"The served certificate covers {names} but not {hostname}.")
 
-    def hsts(self, address: str, port: int, hostname: str, timeout: float, min_age: int) -> None:
+    def hsts(self, address: str, port: int, hostname: str, timeout: float | Deadline, min_age: int) -> None:
         host_header = hostname if port == 443 else f"{hostname}:{port}"
         expected = f"max-age ≥ {min_age}"
         try:
             answer = http_get("https", address, port, host_header, path="/", timeout=timeout)
+        except DeadlineExceeded as exc:
+            if isinstance(timeout, Deadline):  # the whole scan's budget is spent
+                raise
+            self.row("HSTS header", expected, f"{NOT_TESTABLE}: GET / failed ({exc.message})", "info")
+            return
         except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
             self.row("HSTS header", expected, f"{NOT_TESTABLE}: GET / failed ({exc})", "info")
             return
@@ -328,11 +337,14 @@ def scan(
     posture: PostureMode = "default",
     front: Front | None = None,
     backend: str = "ssl",
-    timeout: float = 5.0,
+    timeout: float | Deadline = 5.0,
     hsts_min_age: int = ONE_YEAR,
     suites: Sequence[Suite] = SUITES,
 ) -> PostureReport:
     """Ask ``endpoint`` (a loopback or explicit address) what it accepts, sending ``hostname`` as SNI and Host.
+
+    ``timeout``: seconds for each handshake and for the HSTS request (each whole, not per read), or one
+    :class:`Deadline` for the whole scan, whose end raises ``NETWORK_TIMEOUT`` (a ``TargetError``).
 
     Raises InputError for a bad endpoint or CA bundle (nothing was probed), and TargetError
     ``ENDPOINT_UNREACHABLE`` when not even a default TLS handshake succeeds. Everything else -- including
@@ -344,6 +356,8 @@ def scan(
     started = time.monotonic()
     try:
         served = tls_handshake(address, port, hostname, timeout=timeout)
+    except DeadlineExceeded:
+        raise
     except (OSError, ssl.SSLError) as exc:
         raise TargetError(
             "ENDPOINT_UNREACHABLE",
@@ -359,7 +373,7 @@ def scan(
             scan_into,  # optional, AGPLv3: imported only when asked for
         )
 
-        scan_into(state, address, port, hostname, timeout)
+        scan_into(state, address, port, hostname, _seconds(timeout))
         der = None
     else:
         der = state.protocols(address, port, hostname, timeout)
@@ -379,5 +393,9 @@ def scan(
     )
 
 
-def _leaf(address: str, port: int, hostname: str, timeout: float) -> bytes | None:
+def _leaf(address: str, port: int, hostname: str, timeout: float | Deadline) -> bytes | None:
     return handshake(address, port, hostname, unverified_context(), timeout).der
+
+
+def _seconds(timeout: float | Deadline) -> float:
+    return timeout.left() if isinstance(timeout, Deadline) else timeout

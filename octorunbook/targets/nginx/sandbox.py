@@ -29,6 +29,7 @@ from pathlib import Path
 from octorunbook.params.nginx import unsafe_in_path
 
 from ...commands import CommandRunner
+from ...files import read_limited
 from ...findings import CommandError, InputError, TargetError
 from .front import NginxFront
 from .process import NginxInstallation, alive, nginx_messages, nginx_path
@@ -150,8 +151,8 @@ class NginxSandbox:
 
     def pid(self) -> int | None:
         try:
-            pid = int(self.installation.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            pid = int(read_limited(self.installation.pid_file, 64, what="pid file").strip())
+        except (OSError, ValueError, InputError):
             return None
         return pid if alive(pid) else None
 

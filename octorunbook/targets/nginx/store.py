@@ -31,6 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ... import certificates
+from ...files import read_limited
 from ...findings import InputError, OctorunbookError, TargetError
 from ..protocols import PemFiles, Proof, StoredCertificate
 
@@ -118,8 +119,10 @@ class PemDirectoryStore:
         files = self.files(thumbprint)
         try:
             leaf = _read_leaf(files.fullchain)
-        except FileNotFoundError:
-            return None
+        except InputError as exc:
+            if exc.code == "FILE_NOT_FOUND":
+                return None
+            raise
         info = certificates.inspect(leaf)
         return StoredCertificate(
             thumbprint=info.thumbprint,
@@ -149,9 +152,11 @@ class PemDirectoryStore:
 
     def certificate_pem(self, thumbprint: str) -> bytes | None:
         try:
-            return self.files(thumbprint).fullchain.read_bytes()
-        except FileNotFoundError:
-            return None
+            return read_limited(self.files(thumbprint).fullchain, what="certificate chain")
+        except InputError as exc:
+            if exc.code == "FILE_NOT_FOUND":
+                return None
+            raise
 
     def prove(self, thumbprint: str) -> list[Proof]:
         """02 for a PEM store: the files are there, the key opens and is the certificate's, and only
@@ -263,7 +268,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 
 
 def _read_leaf(path: Path) -> x509.Certificate:
-    data = path.read_bytes()
+    data = read_limited(path, what="certificate")
     try:
         return x509.load_pem_x509_certificates(data)[0]
     except ValueError:

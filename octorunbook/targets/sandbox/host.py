@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...commands import CommandRunner
+from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
 from . import proxied
@@ -148,8 +149,8 @@ class Sandbox:
 
     def read_json(self, path: Path, default: Any) -> Any:
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
+            return json.loads(read_limited(path, MAX_PARAMETER_FILE, what="sandbox file", follow=False))
+        except (OSError, ValueError, InputError):
             return default
 
     def write_json(self, path: Path, data: Any) -> None:
@@ -372,8 +373,8 @@ class Sandbox:
     # ---- portal ----------------------------------------------------------------------------
     def portal_pid(self) -> int | None:
         try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
+            pid = int(read_limited(self.pid_path, 64, what="pid file", follow=False).strip())
+        except (OSError, ValueError, InputError):
             return None
         try:
             os.kill(pid, 0)
@@ -411,12 +412,16 @@ class Sandbox:
         meta = self.meta()
         instance = str(meta.get("instance", DEFAULT_INSTANCE))
         try:
-            config = parse_show_configuration(self.instance_path(instance).read_text())
+            text = read_limited(
+                self.instance_path(instance), MAX_PARAMETER_FILE, what="instance configuration"
+            )
+            config = parse_show_configuration(text.decode("utf-8", "replace"))
             stores = sorted(p.name for p in self.stores_dir.iterdir() if p.is_dir())
-        except OSError as exc:
+        except (OSError, InputError) as exc:
+            why = exc.message if isinstance(exc, InputError) else f"{exc.strerror} ({exc.filename})"
             raise TargetError(
                 "SANDBOX_DAMAGED",
-                f"The sandbox at {self.root} is damaged: {exc.strerror} ({exc.filename}).",
+                f"The sandbox at {self.root} is damaged: {why}",
                 "Stop it and create a new sandbox in another folder.",
             ) from None
         return {

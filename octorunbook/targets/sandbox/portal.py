@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ...files import read_limited
+from ...findings import InputError
 from ..base import OCTOPUS_APP_ID
 from . import nodes
 from .acme_responder import acme_challenge_dir
@@ -48,8 +50,8 @@ def _acme_response(challenges: Path | None, path: str) -> bytes | None:
     if not token or not all(c.isalnum() or c in "-_" for c in token):
         return None
     try:
-        return (challenges / token).read_bytes()
-    except OSError:
+        return read_limited(challenges / token, 4096, what="challenge", follow=False)
+    except InputError:
         return None
 
 
@@ -293,11 +295,14 @@ def served_chain(cert_path: Path, ca_store: Path, workdir: Path) -> Path:
     from cryptography.hazmat.primitives import serialization
 
     intermediates = (
-        [x509.load_pem_x509_certificate(p.read_bytes()) for p in sorted(ca_store.glob("*.pem"))]
+        [
+            x509.load_pem_x509_certificate(read_limited(p, follow=False))
+            for p in sorted(ca_store.glob("*.pem"))
+        ]
         if ca_store.is_dir()
         else []
     )
-    chain = [x509.load_pem_x509_certificate(cert_path.read_bytes())]
+    chain = [x509.load_pem_x509_certificate(read_limited(cert_path, follow=False))]
     while len(chain) < 10:
         issuer = next((c for c in intermediates if c.subject == chain[-1].issuer and c not in chain), None)
         if issuer is None or chain[-1].subject == chain[-1].issuer:

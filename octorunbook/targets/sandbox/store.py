@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ...files import read_limited
 from ...findings import InputError, TargetError
 from ...redaction import Secret
 from ..base import KeyCheck, StoredCertificate
@@ -78,11 +79,9 @@ class DirectoryCertificateStore:
     ) -> StoredCertificate:
         folder = self._dir(store)
         try:
-            data = Path(pfx_path).read_bytes()
-        except OSError as exc:
-            raise InputError(
-                "FILE_NOT_FOUND", f"Cannot read {pfx_path}: {exc.strerror}.", "Check pfx_path."
-            ) from None
+            data = read_limited(pfx_path, what="PFX file")
+        except InputError as exc:
+            raise InputError(exc.code, f"Cannot read {pfx_path}: {exc.message}", "Check pfx_path.") from None
         try:
             key, cert, extra = pkcs12.load_key_and_certificates(data, password.reveal().encode())
         except ValueError:
@@ -136,7 +135,8 @@ class DirectoryCertificateStore:
         path = self._dir(store) / f"{thumbprint.upper()}.pem"
         if not path.is_file():
             return None
-        return x509.load_pem_x509_certificates(path.read_bytes())[0], path
+        pem = read_limited(path, what="certificate", follow=False)
+        return x509.load_pem_x509_certificates(pem)[0], path
 
     def get_certificate(self, thumbprint: str, store: str) -> StoredCertificate | None:
         loaded = self._load(thumbprint, store)
@@ -155,7 +155,9 @@ class DirectoryCertificateStore:
             not_after=_iso(cert.not_valid_after_utc),
             has_private_key=has_key,
             key_provider="sandbox (folder)" if has_key else "",
-            key_exportable=(exportable.read_text().strip() == "1") if exportable.is_file() else None,
+            key_exportable=(read_limited(exportable, 16, follow=False).strip() == b"1")
+            if exportable.is_file()
+            else None,
             eku_oids=_eku(cert),
         )
 
@@ -169,7 +171,7 @@ class DirectoryCertificateStore:
 
     def certificate_pem(self, thumbprint: str, store: str) -> bytes | None:
         loaded = self._load(thumbprint, store)
-        return None if loaded is None else loaded[1].read_bytes()
+        return None if loaded is None else read_limited(loaded[1], what="certificate", follow=False)
 
     def private_key_path(self, thumbprint: str, store: str) -> Path:
         return self._dir(store) / f"{thumbprint.upper()}.key"
@@ -184,8 +186,9 @@ class DirectoryCertificateStore:
             )
         cert, path = loaded
         try:
-            key = serialization.load_pem_private_key(path.with_suffix(".key").read_bytes(), None)
-        except (OSError, ValueError):
+            pem = read_limited(path.with_suffix(".key"), what="private key", follow=False)
+            key = serialization.load_pem_private_key(pem, None)
+        except (OSError, ValueError, InputError):
             raise TargetError(
                 "KEY_NOT_ACCESSIBLE",
                 "The certificate says it has a private key, but the key cannot be opened (Keyset does not exist).",
