@@ -152,8 +152,10 @@ def cron_line(minute: int, hour: int, argv: Sequence[str], *, cwd: str, comment:
 
 
 # -- nginx ---------------------------------------------------------------------------------------------
-def nginx_argument(value: str, what: str = "value", *, code: str = "", remedy: str = "") -> str:
-    """One argument of an nginx directive: double-quoted when it holds white space, else bare."""
+def nginx_argument(
+    value: str, what: str = "value", *, code: str = "", remedy: str = "", quote: bool = False
+) -> str:
+    """One argument of an nginx directive: double-quoted when it holds white space (or ``quote``), else bare."""
     destination = "nginx's configuration"
     _printable(destination, what, value, code)
     bad = "".join(sorted(set(_NGINX_SYNTAX.findall(value))))
@@ -161,7 +163,7 @@ def nginx_argument(value: str, what: str = "value", *, code: str = "", remedy: s
         refuse(destination, what, value, f"it holds {bad!r}, which nginx reads as syntax", remedy, code)
     if not value:
         refuse(destination, what, value, "an empty argument", remedy, code)
-    return f'"{value}"' if re.search(r"\s", value) else value
+    return f'"{value}"' if quote or re.search(r"\s", value) else value
 
 
 def nginx_directive(line: str, what: str = "directive", *, code: str = "", remedy: str = "") -> str:

@@ -255,6 +255,8 @@ def nginx_tokens(text: str) -> list[list[str]]:
 def test_an_nginx_argument_reads_back_as_the_one_argument_of_one_directive(value: str) -> None:
     was_refused, arg = refused(emit.nginx_argument, value)
     if not was_refused:
+        quoted = emit.nginx_argument(value, quote=True)
+        assert nginx_tokens(f"include {quoted};") == [["include", value, ";"]]
         assert nginx_tokens(f"server_name {arg};\nlisten 80;") == [
             ["server_name", value, ";"],
             ["listen", "80", ";"],

@@ -238,7 +238,8 @@ def candidate_main_config(main_conf: Path, site: Path, candidate: Path | None) -
         files = sorted({*glob.glob(absolute), str(site)})
         chosen = [str(candidate) if f == str(site) else f for f in files if f != str(site) or candidate]
         indent = match.group("indent")
-        return "\n".join(f'{indent}include "{f}";' for f in chosen) or f"{indent}# (managed site removed)"
+        lines = (f"{indent}include {nginx_path(f, 'included file', quote=True)};" for f in chosen)
+        return "\n".join(lines) or f"{indent}# (managed site removed)"
 
     rewritten = _INCLUDE.sub(expand, text)
     if not found:

@@ -32,7 +32,7 @@ _PID_DIRECTIVE = re.compile(r"^\s*pid\s+([^;]+);", re.M)
 MAX_CONFIG_FILE = 1024 * 1024  # an nginx configuration file is kilobytes; a FIFO or /dev/zero is refused
 
 
-def nginx_path(path: Path | str, what: str = "path") -> str:
+def nginx_path(path: Path | str, what: str = "path", *, quote: bool = False) -> str:
     """``path`` as it is written into nginx's configuration: refused (``PATH_INVALID``) when it holds
     syntax or a control character, quoted when it holds white space (nginx would split it into two
     arguments), bare otherwise (so files written before keep their text): :func:`octorunbook.emit.nginx_argument`."""
@@ -40,6 +40,7 @@ def nginx_path(path: Path | str, what: str = "path") -> str:
         str(path),
         what,
         code="PATH_INVALID",
+        quote=quote,
         remedy="Use a path of letters, digits and / . - _ (the defaults are /etc/nginx and /etc/octorunbook/certs).",
     )
 
