@@ -290,6 +290,7 @@ def test_an_nginx_comment_hides_nothing_after_it(text: str) -> None:
 NGINX = shutil.which("nginx")
 
 
+@pytest.mark.nginx
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed here")
 @pytest.mark.parametrize(
     "value",
@@ -315,6 +316,7 @@ def test_nginx_t_reads_an_accepted_argument_as_one_argument(tmp_path: Path, valu
 
 # -- Windows: CommandLineToArgvW (msvcrt 2008 rules), written here -------------------------------------
 def windows_argv(line: str) -> list[str]:
+    """CommandLineToArgvW after the program name: backslashes count only before a quote."""
     args: list[str] = []
     i, n = 0, len(line)
     while True:

@@ -19,12 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from octorunbook.cli.main import main
 from octorunbook.findings import InputError
 from octorunbook.ops.schedule import RENEW_SUBCOMMAND, Schedule, octorunbook_executable
 from octorunbook.ops.schedule_systemd import crontab_line, systemd_running, unit_texts
+from octorunbook.ops.schedule_windows import register_argv
 from octorunbook.targets.windows.powershell import POWERSHELL_OPTIONS, script_path
+from tests.test_emit import windows_argv
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 sys.path.insert(0, str(FAKES))
@@ -416,3 +420,30 @@ def test_units_written_through_the_cli_pass_systemd_analyze_verify_with_one_exec
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "not absolute" not in verified.stderr and "Ignoring" not in verified.stderr, verified.stderr
+
+
+@pytest.mark.windows
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_the_task_arguments_the_script_builds_read_back_as_the_values_or_are_refused(
+    folder: str, exe: str
+) -> None:
+    """register_argv's checks are enough for the string register-renewal-task.ps1 concatenates."""
+    schedule = Schedule("renew", "03:17", Path("C:/drop", folder, "p.yaml"), "C:\\o\\" + exe, "PW")
+    try:
+        argv = register_argv(schedule, Path("C:/ProgramData/octorunbook/secrets/renew.dpapi"))
+    except InputError as exc:
+        assert exc.code == "RENDER_UNSAFE"
+        return
+    named = dict(zip(argv[::2], argv[1::2], strict=True))
+    runner = "C:\\Program Files\\octorunbook\\run-renewal-task.ps1"
+    arguments = (  # as the script writes them
+        f'-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{runner}"'
+        f' -Octorunbook "{named["-Octorunbook"]}" -Subcommand "{named["-Subcommand"]}"'
+        f' -ParamsPath "{named["-ParamsPath"]}" -SecretPath "{named["-SecretPath"]}" -PasswordEnv PW'
+    )
+    assert "%" not in arguments  # the Task Scheduler would expand %VAR%
+    words = windows_argv(arguments)
+    assert words[words.index("-Octorunbook") + 1] == schedule.octorunbook
+    assert words[words.index("-ParamsPath") + 1] == str(schedule.params_path)
+    assert len(words) == 16
