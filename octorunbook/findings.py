@@ -159,5 +159,7 @@ REASONS: dict[str, str] = {
     "ROLLBACK_INCOMPLETE": "the target may be left between its old and new state",
     "ROLLBACK_SKIPPED": "rollback: False leaves a failed change in place",
     "PARAMETER_LOOKS_SECRET": "papermill writes every parameter into the executed notebook",
+    "RENDER_UNSAFE": "a value another program reads as syntax (a line break, a quote, a %) would add a directive "
+    "or an argument nobody asked for",
     "INTERNAL_ERROR": "octorunbook met a state it does not handle; the record shows what was done before",
 }
