@@ -28,6 +28,9 @@ Windows             :func:`windows_argument` (an argv element for ``powershell.e
 JSON (Ansible)      :func:`json_document` (NaN and infinities, which are not JSON)
 ==================  =========================================================================
 
+A caller whose refusal code was released before this module keeps it (``code=``: ``PATH_INVALID`` for
+nginx paths, ``NGINX_DIRECTIVE_INVALID`` for extra directives); the details always name the destination.
+
 The property tests (``tests/test_emit.py``) parse each output back with a parser of their own and
 prove it is exactly one directive or argument with the same value, or a refusal.
 """
