@@ -162,5 +162,7 @@ REASONS: dict[str, str] = {
     "BINDING_SETTINGS_UNKNOWN": "a rebind keeps only the settings it is given; one that cannot be read would be "
     "silently dropped (disablelegacytls, client-certificate checks)",
     "BINDING_NOT_AS_ASKED": "netsh's exit code does not prove the binding: only reading it back does",
+    "RENDER_UNSAFE": "a value another program reads as syntax (a line break, a quote, a %) would add a directive "
+    "or an argument nobody asked for",
     "INTERNAL_ERROR": "octorunbook met a state it does not handle; the record shows what was done before",
 }

@@ -47,15 +47,17 @@ def _install(args: argparse.Namespace) -> int:
             print(f"  PFX password: DPAPI LocalMachine-protected in {data.get('secret_path')}")
         print(f"  next run: {data.get('next_run_time') or 'unknown'}")
         return 0
+    from octorunbook.findings import OctorunbookError
     from octorunbook.ops.schedule_systemd import crontab_line, install_units, refuse_secret, systemd_running
 
     refuse_secret(schedule)
     if platform == "cron":
+        line = crontab_line(schedule)  # refused (RENDER_UNSAFE) before anything is printed
         print(
             "systemd is not running here, so nothing was installed. Add this line to the crontab of the user"
         )
         print("the renewal should run as (`crontab -e`):\n")
-        print(f"  {crontab_line(schedule)}\n")
+        print(f"  {line}\n")
         return 0
     system = _system(args)
     running = systemd_running()
@@ -69,7 +71,10 @@ def _install(args: argparse.Namespace) -> int:
     print(f"  runs: {' '.join(schedule.command)}")
     if not running:
         print("  systemd is not running here: the units were written but not enabled.")
-        print(f"  where cron is used instead: {crontab_line(schedule)}")
+        try:
+            print(f"  where cron is used instead: {crontab_line(schedule)}")
+        except OctorunbookError as exc:  # the units are written; only the cron alternative cannot be
+            print(f"  no crontab line instead: {exc}")
     else:
         flag = "" if system else " --user"
         print(f"  enabled: systemctl{flag} list-timers {schedule.name}.timer")

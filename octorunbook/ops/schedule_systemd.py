@@ -20,12 +20,12 @@ unit or an environment file); schedule a PEM pair or self-signed source on Linux
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from octorunbook.commands import CommandRunner
+from octorunbook.emit import cron_line, systemd_exec, systemd_path, systemd_text
 from octorunbook.findings import InputError, TargetError
 from octorunbook.ops.schedule import Schedule
 from octorunbook.ops.schedule import (
@@ -44,14 +44,6 @@ def unit_dir(system: bool) -> Path:
         return Path("/etc/systemd/system")
     config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(config) / "systemd" / "user"
-
-
-def _exec_quote(argument: str) -> str:
-    """One ExecStart= word: double-quoted when needed; systemd's % specifiers and $ expansion escaped."""
-    text = argument.replace("%", "%%").replace("$", "$$")
-    if text and not any(c in text for c in " \t\"\\'"):
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def refuse_secret(schedule: Schedule) -> None:
@@ -74,27 +66,31 @@ class Units:
 
 
 def unit_texts(schedule: Schedule) -> Units:
-    command = " ".join(_exec_quote(a) for a in schedule.command)
+    """Both unit files; every value through :mod:`octorunbook.emit`, so a path with a line break is
+    ``RENDER_UNSAFE`` instead of a second ``ExecStart=``."""
+    command = systemd_exec(schedule.command, "scheduled command")
+    folder = systemd_path(str(schedule.params_path.parent), "parameter file's folder")
+    name = systemd_text(schedule.name, "schedule name")
     service = (
         "[Unit]\n"
-        f"Description=octorunbook: renew the Octopus portal certificate ({schedule.name})\n"
+        f"Description=octorunbook: renew the Octopus portal certificate ({name})\n"
         "Wants=network-online.target\n"
         "After=network-online.target\n"
         "\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"WorkingDirectory={_exec_quote(str(schedule.params_path.parent))}\n"
+        f"WorkingDirectory={folder}\n"
         f"ExecStart={command}\n"
     )
     timer = (
         "[Unit]\n"
-        f"Description=Daily renewal of the Octopus portal certificate ({schedule.name})\n"
+        f"Description=Daily renewal of the Octopus portal certificate ({name})\n"
         "\n"
         "[Timer]\n"
-        f"OnCalendar=*-*-* {schedule.at}:00\n"
+        f"OnCalendar=*-*-* {systemd_text(schedule.at, 'time of day')}:00\n"
         "Persistent=true\n"
         f"RandomizedDelaySec={RANDOMIZED_DELAY}\n"
-        f"Unit={schedule.name}.service\n"
+        f"Unit={name}.service\n"
         "\n"
         "[Install]\n"
         "WantedBy=timers.target\n"
@@ -103,10 +99,15 @@ def unit_texts(schedule: Schedule) -> Units:
 
 
 def crontab_line(schedule: Schedule) -> str:
-    """``17 3 * * * cd DIR && octorunbook renew PARAMS  # octorunbook:NAME`` (cron treats % as newline)."""
-    command = " ".join(shlex.quote(a) for a in schedule.command).replace("%", "\\%")
-    folder = shlex.quote(str(schedule.params_path.parent)).replace("%", "\\%")
-    return f"{schedule.minute} {schedule.hour} * * * cd {folder} && {command}  # octorunbook:{schedule.name}"
+    """``17 3 * * * cd DIR && octorunbook renew PARAMS  # octorunbook:NAME`` (a path with % is refused:
+    cron reads it as a line break)."""
+    return cron_line(
+        schedule.minute,
+        schedule.hour,
+        schedule.command,
+        cwd=str(schedule.params_path.parent),
+        comment=f"octorunbook:{schedule.name}",
+    )
 
 
 def _systemctl(system: bool, *args: str) -> list[str]:

@@ -18,10 +18,12 @@ judged here: an install whose secret another account could read is ``SCHEDULE_SE
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from octorunbook.commands import CommandRunner
+from octorunbook.emit import refuse, task_argument
 from octorunbook.findings import InputError, TargetError
 from octorunbook.ops.schedule import RENEW_SUBCOMMAND, Schedule
 from octorunbook.redaction import Secret
@@ -31,6 +33,7 @@ from octorunbook.targets.windows.state_acl import SecurityFacts, private_problem
 
 SECRET_ENV = "OCTORUNBOOK_SCHEDULE_SECRET"
 TASK_PATH = "\\octorunbook\\"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def secret_path(name: str, state_dir: Path | None = None) -> Path:
@@ -38,7 +41,23 @@ def secret_path(name: str, state_dir: Path | None = None) -> Path:
 
 
 def register_argv(schedule: Schedule, secret: Path | None) -> list[str]:
-    """The named arguments of ``register-renewal-task.ps1`` (paths only: never a secret)."""
+    """The named arguments of ``register-renewal-task.ps1`` (paths only: never a secret).
+
+    The script writes the task's arguments as ``-ParamsPath "VALUE"``; each value is checked here for that
+    place first (:func:`octorunbook.emit.task_argument`: no ``"``, no ``%``, no trailing backslash)."""
+    values = [("octorunbook command", schedule.octorunbook), ("subcommand", RENEW_SUBCOMMAND)]
+    values.append(("parameter file path", str(schedule.params_path)))
+    if secret is not None:
+        values.append(("secret path", str(secret)))
+        if not _ENV_NAME.fullmatch(schedule.password_env):
+            refuse(
+                "a Scheduled Task's arguments",
+                "pfx_password_env",
+                schedule.password_env,
+                "it is not a variable name",
+            )
+    for what, value in values:
+        task_argument(value, what)
     arguments = [
         "-TaskName",
         schedule.name,
@@ -79,11 +98,13 @@ def install_task(
                 "the install again; it is protected for this machine with DPAPI, never written in clear.",
             )
         secret = secret_path(schedule.name, state_dir)
+    arguments = register_argv(schedule, secret)  # refused before the secrets folder is touched
+    if secret is not None:
         windows_state_guard(runner).protect(secret.parent)
     data, result = run_script(
         runner,
         "register-renewal-task.ps1",
-        register_argv(schedule, secret),
+        arguments,
         label="register the scheduled renewal task",
         mutating=True,
         secret_env={SECRET_ENV: password} if secret is not None and password is not None else None,

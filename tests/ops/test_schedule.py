@@ -8,6 +8,7 @@ import hashlib
 import re
 import secrets
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -18,11 +19,16 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from octorunbook.cli.main import main
+from octorunbook.findings import InputError
 from octorunbook.ops.schedule import RENEW_SUBCOMMAND, Schedule, octorunbook_executable
 from octorunbook.ops.schedule_systemd import crontab_line, systemd_running, unit_texts
+from octorunbook.ops.schedule_windows import register_argv
 from octorunbook.targets.windows.powershell import POWERSHELL_OPTIONS, script_path
+from tests.test_emit import windows_argv
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 sys.path.insert(0, str(FAKES))
@@ -238,11 +244,21 @@ def test_systemd_units_run_the_renewal_daily_persistent_and_spread() -> None:
     assert "WorkingDirectory=/etc/octo/100%%\n" in units.service
 
 
-def test_crontab_line_is_marked_and_escapes_percent() -> None:
-    line = crontab_line(schedule_for(Path("/srv/a%b/params.yaml"), at="04:05"))
+def test_crontab_line_is_marked_and_quotes_for_sh() -> None:
+    line = crontab_line(schedule_for(Path("/srv/a b/params.yaml"), at="04:05"))
     assert line == (
-        "5 4 * * * cd /srv/a\\%b && '/opt/octo runbook/.venv/bin/octorunbook' renew /srv/a\\%b/params.yaml"
+        "5 4 * * * cd '/srv/a b' && '/opt/octo runbook/.venv/bin/octorunbook' renew '/srv/a b/params.yaml'"
         "  # octorunbook:octorunbook-renew"
+    )
+
+
+def test_crontab_line_refuses_percent_which_cron_reads_as_a_line_break() -> None:
+    # cronie turns \% into %, but a backslash before it cannot be expressed, and crons differ: refused.
+    with pytest.raises(InputError) as caught:
+        crontab_line(schedule_for(Path("/srv/a%b/params.yaml"), at="04:05"))
+    assert (
+        caught.value.code == "RENDER_UNSAFE"
+        and caught.value.finding.details["destination"] == "a crontab line"
     )
 
 
@@ -350,3 +366,84 @@ def test_bad_time_or_name_is_refused_before_anything_is_written(
 def test_a_windows_target_is_not_scheduled_on_linux(tmp_path: Path, run_cli: Any) -> None:
     done = run_cli("install", str(write_params(tmp_path, target="windows")), "--platform", "cron")
     assert done.returncode == 1 and "SCHEDULE_TARGET_ELSEWHERE" in done.stderr
+
+
+# -- a value a scheduler would read as syntax (issue 24) --------------------------------------------------
+def broken_params(tmp_path: Path) -> Path:
+    """A real parameter file in a folder whose name holds a line break and a would-be second directive."""
+    folder = tmp_path / "x\nExecStart=touch pwned"
+    folder.mkdir()
+    return write_params(folder)
+
+
+def test_a_line_break_in_the_params_path_is_refused_for_systemd_and_nothing_is_written(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    done = run_cli("install", str(broken_params(tmp_path)), "--platform", "systemd", "--user")
+    assert done.returncode == 2 and "RENDER_UNSAFE" in done.stderr and "Traceback" not in done.stderr
+    assert "a systemd unit" in done.stderr
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_a_line_break_in_the_params_path_is_refused_for_cron_and_no_line_is_printed(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    done = run_cli("install", str(broken_params(tmp_path)), "--platform", "cron")
+    assert done.returncode == 2 and "RENDER_UNSAFE" in done.stderr and "a crontab line" in done.stderr
+    assert "* * *" not in done.stdout and "nothing was installed" not in done.stdout
+
+
+@pytest.mark.windows
+def test_a_line_break_in_the_params_path_is_refused_for_the_scheduled_task(
+    win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = broken_params(tmp_path)
+    assert main(["schedule", "install", str(params), "--platform", "windows"]) == 2
+    assert "RENDER_UNSAFE" in capsys.readouterr().err
+    assert win.calls("powershell") == []
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_units_written_through_the_cli_pass_systemd_analyze_verify_with_one_exec_start(
+    tmp_path: Path, run_cli: Any
+) -> None:
+    folder = tmp_path / "odd folder 100% $HOME 'q' \"d\" \\b; x"
+    folder.mkdir()
+    params = write_params(folder)
+    done = run_cli("install", str(params), "--platform", "systemd", "--user")
+    assert done.returncode == 0, done.stderr
+    service = tmp_path / "xdg" / "systemd" / "user" / "octorunbook-renew.service"
+    text = service.read_text()
+    assert text.count("ExecStart=") == 1 and text.count("WorkingDirectory=") == 1
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(service)], capture_output=True, text=True, check=False
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "not absolute" not in verified.stderr and "Ignoring" not in verified.stderr, verified.stderr
+
+
+@pytest.mark.windows
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_the_task_arguments_the_script_builds_read_back_as_the_values_or_are_refused(
+    folder: str, exe: str
+) -> None:
+    """register_argv's checks are enough for the string register-renewal-task.ps1 concatenates."""
+    schedule = Schedule("renew", "03:17", Path("C:/drop", folder, "p.yaml"), "C:\\o\\" + exe, "PW")
+    try:
+        argv = register_argv(schedule, Path("C:/ProgramData/octorunbook/secrets/renew.dpapi"))
+    except InputError as exc:
+        assert exc.code == "RENDER_UNSAFE"
+        return
+    named = dict(zip(argv[::2], argv[1::2], strict=True))
+    runner = "C:\\Program Files\\octorunbook\\run-renewal-task.ps1"
+    arguments = (  # as the script writes them
+        f'-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{runner}"'
+        f' -Octorunbook "{named["-Octorunbook"]}" -Subcommand "{named["-Subcommand"]}"'
+        f' -ParamsPath "{named["-ParamsPath"]}" -SecretPath "{named["-SecretPath"]}" -PasswordEnv PW'
+    )
+    assert "%" not in arguments  # the Task Scheduler would expand %VAR%
+    words = windows_argv(arguments)
+    assert words[words.index("-Octorunbook") + 1] == schedule.octorunbook
+    assert words[words.index("-ParamsPath") + 1] == str(schedule.params_path)
+    assert len(words) == 16

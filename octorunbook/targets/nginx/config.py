@@ -38,9 +38,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from octorunbook.emit import nginx_argument, nginx_comment, nginx_directive, refuse
 from octorunbook.targets.hardening.nginx import NGINX_CIPHERS, NGINX_PROTOCOLS
 
-from ...findings import InputError, TargetError
+from ...findings import TargetError
 from .process import nginx_path, read_config
 
 MARKER = "# Managed by octorunbook"
@@ -49,7 +50,6 @@ HEADER = (
     "Remove this line to take the file over by hand.\n"
 )
 _INCLUDE = re.compile(r"^(?P<indent>[ \t]*)include[ \t]+(?P<pattern>\"[^\"]+\"|'[^']+'|[^;\s]+)[ \t]*;", re.M)
-_DIRECTIVE = re.compile(r"^[a-z_][a-z0-9_]*(\s+[^{};#\s]+)*;$")
 
 
 @dataclass(frozen=True)
@@ -72,19 +72,28 @@ class SiteSettings:
 
 
 def check_directives(lines: tuple[str, ...]) -> tuple[str, ...]:
-    """Extra simple directives for the TLS server (``client_max_body_size 100m;``): one per line."""
-    for line in lines:
-        if not _DIRECTIVE.fullmatch(line.strip()):
-            raise InputError(
-                "NGINX_DIRECTIVE_INVALID",
-                f"{line!r} is not one simple nginx directive (name, arguments, ';', no blocks).",
-                "Give each extra directive as one line such as `client_max_body_size 100m;`.",
-            )
-    return tuple(line.strip() for line in lines)
+    """Extra simple directives for the TLS server (``client_max_body_size 100m;``): one per line, each one
+    directive (:func:`octorunbook.emit.nginx_directive`), else ``NGINX_DIRECTIVE_INVALID``."""
+    return tuple(
+        nginx_directive(
+            line,
+            "extra directive",
+            code="NGINX_DIRECTIVE_INVALID",
+            remedy="Give each extra directive as one line such as `client_max_body_size 100m;`.",
+        )
+        for line in lines
+    )
+
+
+def _bare(value: str, what: str) -> str:
+    """A value nginx must read as one bare word (a host name in a URL): syntax or white space refused."""
+    if re.search(r"\s", value):
+        refuse("nginx's configuration", what, value, "it holds white space")
+    return nginx_argument(value, what)
 
 
 def _listen(address: str, port: int) -> str:
-    return f"{address}:{port}" if address else str(port)
+    return _bare(f"{address}:{port}" if address else str(port), "listen address")
 
 
 def _proxy_location(scheme: str) -> list[str]:
@@ -104,13 +113,20 @@ def _proxy_location(scheme: str) -> list[str]:
 
 
 def render(s: SiteSettings) -> str:
-    """The whole managed file for ``s``: deterministic, so equal settings give equal text."""
+    """The whole managed file for ``s``: deterministic, so equal settings give equal text. Every value goes
+    through :mod:`octorunbook.emit` here, whatever checked the parameters before."""
+    hostname = _bare(s.hostname, "hostname")
+    upstream = _bare(s.upstream, "Octopus upstream")
+    port_text = "" if s.public_https_port == 443 else f":{s.public_https_port}"
+    comment = nginx_comment(
+        f"portal https://{hostname}{port_text}/ -> {upstream}; certificate {s.thumbprint}"
+    )
+    extra = check_directives(s.extra_directives)
     listen = f"    listen {_listen(s.listen_address, s.https_port)} ssl" + (
         " http2;" if s.http2 == "listen" else ";"
     )
     lines = [
-        f"# portal https://{s.hostname}{'' if s.public_https_port == 443 else f':{s.public_https_port}'}/ "
-        f"-> {s.upstream}; certificate {s.thumbprint}",
+        comment,
         "",
         "map $http_upgrade $octorunbook_connection_upgrade {",
         "    default upgrade;",
@@ -120,7 +136,7 @@ def render(s: SiteSettings) -> str:
         "server {",
         listen,
         *(["    http2 on;"] if s.http2 == "directive" else []),
-        f"    server_name {s.hostname};",
+        f"    server_name {hostname};",
         "",
         f"    ssl_certificate     {nginx_path(s.fullchain, 'certificate path')};",
         f"    ssl_certificate_key {nginx_path(s.privkey, 'key path')};",
@@ -132,20 +148,19 @@ def render(s: SiteSettings) -> str:
             if s.hsts_max_age > 0
             else []
         ),
-        *(f"    {d}" for d in s.extra_directives),
+        *(f"    {d}" for d in extra),
         "",
         *_proxy_location("https"),
         "}",
     ]
     if s.http_port is not None:
         lines += ["", "server {", f"    listen {_listen(s.listen_address, s.http_port)};"]
-        lines.append(f"    server_name {s.hostname};")
+        lines.append(f"    server_name {hostname};")
         if s.redirect_http:
-            port = "" if s.public_https_port == 443 else f":{s.public_https_port}"
-            lines += [f"    return 308 https://{s.hostname}{port}$request_uri;", "}"]
+            lines += [f"    return 308 https://{hostname}{port_text}$request_uri;", "}"]
         else:
             lines += ["", *_proxy_location("http"), "}"]
-    return HEADER + "\n".join(lines).replace("UPSTREAM", s.upstream) + "\n"
+    return HEADER + "\n".join(lines).replace("UPSTREAM", upstream) + "\n"
 
 
 def is_managed(text: str) -> bool:
@@ -223,7 +238,8 @@ def candidate_main_config(main_conf: Path, site: Path, candidate: Path | None) -
         files = sorted({*glob.glob(absolute), str(site)})
         chosen = [str(candidate) if f == str(site) else f for f in files if f != str(site) or candidate]
         indent = match.group("indent")
-        return "\n".join(f'{indent}include "{f}";' for f in chosen) or f"{indent}# (managed site removed)"
+        lines = (f"{indent}include {nginx_path(f, 'included file', quote=True)};" for f in chosen)
+        return "\n".join(lines) or f"{indent}# (managed site removed)"
 
     rewritten = _INCLUDE.sub(expand, text)
     if not found:

@@ -22,29 +22,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from octorunbook.emit import nginx_argument
 from octorunbook.files import read_limited
-from octorunbook.params.nginx import unsafe_in_path
 
 from ...commands import CommandResult
-from ...findings import InputError, OctorunbookError, TargetError
+from ...findings import OctorunbookError, TargetError
 
 _PID_DIRECTIVE = re.compile(r"^\s*pid\s+([^;]+);", re.M)
 MAX_CONFIG_FILE = 1024 * 1024  # an nginx configuration file is kilobytes; a FIFO or /dev/zero is refused
 
 
-def nginx_path(path: Path | str, what: str = "path") -> str:
-    """``path`` as it is written into nginx's configuration: refused when it holds syntax, quoted when it
-    holds white space (nginx would split it into two arguments), bare otherwise (so files written before
-    keep their text)."""
-    text = str(path)
-    bad = unsafe_in_path(text)
-    if bad:
-        raise InputError(
-            "PATH_INVALID",
-            f"The {what} {text[:200]!r} holds {bad!r}, which nginx reads as configuration syntax.",
-            "Use a path of letters, digits and / . - _ (the defaults are /etc/nginx and /etc/octorunbook/certs).",
-        )
-    return f'"{text}"' if re.search(r"\s", text) else text
+def nginx_path(path: Path | str, what: str = "path", *, quote: bool = False) -> str:
+    """``path`` as it is written into nginx's configuration: refused (``PATH_INVALID``) when it holds
+    syntax or a control character, quoted when it holds white space (nginx would split it into two
+    arguments), bare otherwise (so files written before keep their text): :func:`octorunbook.emit.nginx_argument`."""
+    return nginx_argument(
+        str(path),
+        what,
+        code="PATH_INVALID",
+        quote=quote,
+        remedy="Use a path of letters, digits and / . - _ (the defaults are /etc/nginx and /etc/octorunbook/certs).",
+    )
 
 
 @contextlib.contextmanager

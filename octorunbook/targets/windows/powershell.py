@@ -4,8 +4,10 @@ Every script is run the same way, with no profile, no prompts and no execution-p
 
     powershell.exe -NoProfile -NonInteractive -ExecutionPolicy Bypass -File <script> -Name value ...
 
-``-File`` with a list argv (no shell, no ``-Command`` string) means no quoting rules to get wrong; a
-password never travels here at all: it goes in the child's environment (``secret_env``).
+``-File`` with a list argv (no shell, no ``-Command`` string) leaves one rule: powershell.exe re-parses
+its command line, so an argument with a double quote or a control character is refused
+(``RENDER_UNSAFE``, :func:`octorunbook.emit.windows_argument`). A password never travels here at all:
+it goes in the child's environment (``secret_env``).
 
 The scripts build plain values and format dates themselves, but the reader does not trust that:
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from octorunbook.commands import CommandResult, CommandRunner, powershell_exe
+from octorunbook.emit import windows_argument
 from octorunbook.findings import CommandError, TargetError
 from octorunbook.jsontext import find_json_object
 from octorunbook.redaction import Secret
@@ -53,8 +56,10 @@ def script_path(name: str) -> Path:
 
 
 def script_argv(name: str, *arguments: str) -> list[str]:
-    """The exact argv for one shipped script (named arguments as separate tokens)."""
-    return [powershell_exe(), *POWERSHELL_OPTIONS, "-File", str(script_path(name)), *arguments]
+    """The exact argv for one shipped script (named arguments as separate tokens); each argument is one
+    powershell.exe can carry unchanged (:func:`octorunbook.emit.windows_argument`), else RENDER_UNSAFE."""
+    checked = [windows_argument(a, f"argument of {name}") for a in arguments]
+    return [powershell_exe(), *POWERSHELL_OPTIONS, "-File", str(script_path(name)), *checked]
 
 
 def format_hresult(value: Any) -> str:

@@ -46,6 +46,8 @@ try {
     if ($At -notmatch '^([01][0-9]|2[0-3]):[0-5][0-9]$') { throw "Invalid time of day '$At': use HH:mm." }
     foreach ($value in @($Octorunbook, $Subcommand, $ParamsPath, $SecretPath)) {
         if ($value -match '"') { throw "A path for the task contains a double quote: $value" }
+        # The task's arguments put each value in "..." and the Task Scheduler expands %VAR% in them.
+        if ($value -match '[%\x00-\x1f]|\\$') { throw "A path for the task contains %, a control character or a trailing backslash: $value" }
     }
     if ($SecretPath -and ($PasswordEnv -notmatch '^[A-Za-z_][A-Za-z0-9_]*$')) {
         throw "PasswordEnv must be an environment variable name, got '$PasswordEnv'."
