@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from octorunbook import __version__, certificates
 from octorunbook.acme.errors import PROBLEM_CODES, acme_errors, refuse_signed_redirects, retry_bad_nonce
 from octorunbook.acme.network import mount_deadline
+from octorunbook.acme.neworder import new_order, require_profile
 from octorunbook.commands import windows_system_folder
 from octorunbook.findings import TargetError
 from octorunbook.redaction import Secret, secret_from_env, shown_env_name
@@ -280,10 +281,12 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
     if p.dry_run:
         return _dry_run(run, summary)
     with acme_errors(directory):
+        acme = _client(run, None)
+        require_profile(run, acme.directory)  # before any account or order: ACME_PROFILE_UNSUPPORTED
         home = target.state()
         folder = account_folder(home, directory)
         key = _account_key(run, home, folder)
-        acme = _client(run, key)
+        acme.net.key = key  # the directory was read unsigned; every request from here on is signed
         account = ensure_account(run, acme, key, home, folder)
         summary["account"] = {
             k: account.get(k) for k in ("url", "reused", "terms_of_service", "terms_agreed_at")
@@ -295,7 +298,7 @@ def obtain_acme_certificate(run: Run) -> certificates.LoadedCertificate:
         from acme import crypto_util
 
         csr = crypto_util.make_csr(key_pem, list(p.dns_names))
-        order = retry_bad_nonce(lambda: acme.new_order(csr), run)
+        order = new_order(run, acme, csr)  # with acme_profile, and replaces when ARI found it due
         summary["order_url"] = order.uri
         with ExitStack() as registered:
             summary["authorizations"] = answer_authorizations(run, acme, order, registered)
@@ -334,6 +337,7 @@ def _dry_run(run: Run, summary: dict[str, Any]) -> certificates.LoadedCertificat
         )
         mount_deadline(net.session)
         directory = client.ClientV2.get_directory(p.acme_directory_url, net)
+    require_profile(run, directory)
     folder = account_dir(run.require_target().state_dir, p.acme_directory_url)
     summary.update(
         dry_run=True,

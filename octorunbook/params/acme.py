@@ -49,6 +49,9 @@ class AcmeParameters(Protocol):
     def acme_dns_resolver(self) -> str: ...
 
     @property
+    def acme_profile(self) -> str: ...
+
+    @property
     def acme_directory_url(self) -> str: ...
 
     @property
@@ -56,6 +59,7 @@ class AcmeParameters(Protocol):
 
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s:,]+@[^@\s:,]+\.[^@\s:,]+$")
 
 
@@ -131,6 +135,13 @@ def acme_problems(p: AcmeParameters) -> list[Finding]:
             "ACME_DNS_RESOLVER_INVALID",
             f"acme_dns_resolver must be host or host:port, got {p.acme_dns_resolver!r}.",
             "Use the resolver the CA's view should match, e.g. 1.1.1.1 or 127.0.0.1:8053.",
+        )
+    if p.acme_profile and not _PROFILE.match(p.acme_profile):
+        bad(
+            "ACME_PROFILE_INVALID",
+            f"acme_profile must be a profile name such as classic, tlsserver or shortlived, got "
+            f"{p.acme_profile!r}.",
+            "Use a name your CA's directory lists under meta.profiles, or leave it empty for the CA's default.",
         )
     return problems
 

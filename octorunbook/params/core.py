@@ -137,6 +137,7 @@ class Parameters:
     nginx_pid: str = NGINX_DEFAULTS["nginx_pid"]
     cert_dir: str = NGINX_DEFAULTS["cert_dir"]
     octopus_upstream: str = DEFAULT_UPSTREAM
+    acme_profile: str = ""
 
     def __post_init__(self) -> None:
         # Validation and use see the same value: "localhost " must not pass as "localhost" and then

@@ -60,6 +60,7 @@ ACME = (
     "acme_eab_hmac_env",
     "acme_dns_hook",
     "acme_dns_resolver",
+    "acme_profile",
 )
 # The certificate already in the store that 02 proves and 03 binds (empty: 01's last import).
 STORED = ("thumbprint",)
