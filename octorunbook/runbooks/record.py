@@ -61,6 +61,7 @@ RunState = TypedDict(
         "interrupted_snapshot": Any,
         "acme_bad_nonce_retries": int,
         "acme_listener": list[dict[str, Any]],
+        "acme_replaces": str,  # 04: the RFC 9773 certID of the certificate a due ARI renewal replaces
     },
     total=False,
 )
@@ -82,6 +83,7 @@ class RunExtras(TypedDict, total=False):
     swap: dict[str, Any]  # 04 on HTTP.sys: how the binding was swapped and which settings were carried
     check: dict[str, Any]  # the expiry check
     acme: dict[str, Any]  # the ACME order: CA, account, authorisations, certificate
+    ari: dict[str, Any]  # 04: the CA's renewal information (RFC 9773): window, chosen time, explanationURL
 
 
 class ResultRecord(RunExtras):
