@@ -192,6 +192,50 @@ def renewal_due(run: Run, current: Current) -> bool:
     return True
 
 
+def renewal_decision(run: Run, current: Current) -> bool:
+    """The CA's word first (ARI, RFC 9773: :func:`octorunbook.acme.ari.ari_due`); without ARI for this
+    certificate, or with ``force_renew``, :func:`renewal_due` decides as it always has."""
+    from octorunbook.acme.ari import ari_due
+
+    due = None if run.params.force_renew else ari_due(run, current.certificate)
+    if due is None:
+        return renewal_due(run, current)
+    if not due:
+        ari: dict[str, Any] = run.extra.get("ari") or {}
+        window: dict[str, Any] = ari.get("window") or {}
+        keep_current(
+            run,
+            current,
+            f"Nothing to renew: the CA suggests renewing between {window.get('start')} and {window.get('end')} "
+            f"(this portal at {ari.get('renew_at')})",
+        )
+    return due
+
+
+def keep_current(run: Run, current: Current, headline: str) -> None:
+    """Not due: the current certificate is proven (answering, covering the hostname) and kept."""
+    p = run.params
+    with run.step():  # a coded record, never a traceback
+        if current.served is None:
+            raise VerificationError(
+                "PORTAL_NOT_ANSWERING",
+                f"The portal does not answer over HTTPS: {current.served_error}.",
+                "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
+            )
+        require_hostname_covered(run, p.https_port, p.hostname)
+    run.reporter.show(Panel(headline, "ok", [Row("ok", "served and bound", current.thumbprint)]))
+    run.state["after"] = run.state.get("before")
+    run.verification.append(
+        {
+            "check": "served certificate (SHA-1 thumbprint)",
+            "expected": current.thumbprint,
+            "seen": current.served.thumbprint,
+            "ok": True,
+            "code": "SERVED_WRONG_CERTIFICATE",
+        }
+    )
+
+
 def require_hostname_covered(run: Run, port: int, hostname: str) -> None:
     """The served certificate must be valid for ``hostname`` (the SAN rule ``octorunbook check`` applies)."""
     from octorunbook.evidence.check import read_served
@@ -285,7 +329,7 @@ def obtain_replacement(run: Run, current: Current, prompt: Any = None) -> Replac
     """When renewal is due: obtain the new certificate (01's sources), judge it, import it. Else None."""
     from octorunbook.runbooks.steps import import_certificate, obtain_certificate
 
-    if not renewal_due(run, current):
+    if not renewal_decision(run, current):
         return None
     loaded = obtain_certificate(run, prompt)
     with run.step():
@@ -298,4 +342,13 @@ def obtain_replacement(run: Run, current: Current, prompt: Any = None) -> Replac
     return Replacement(loaded, imported_now and not run.params.dry_run)
 
 
-__all__ = ["Current", "Replacement", "judge_renewal", "obtain_replacement", "read_current", "renewal_due"]
+__all__ = [
+    "Current",
+    "Replacement",
+    "judge_renewal",
+    "keep_current",
+    "obtain_replacement",
+    "read_current",
+    "renewal_decision",
+    "renewal_due",
+]
