@@ -8,6 +8,9 @@
   ``-dnsserver`` = challtestsrv, which answers 127.0.0.1 for every A query (AAAA off);
 * challtestsrv's management API sets TXT records for DNS-01 (``set_txt`` / ``clear_txt``).
 
+Debian 13's pebble 2.6 in ``.ci/pebble-trixie`` (``.ci/run`` unpacks it) is preferred: it serves ARI
+(``renewalInfo``, RFC 9773) and checks ``replaces``; the system's 2.4 does neither (``ARI_SKIP_REASON``).
+
 Both processes are stopped by :meth:`Pebble.stop` (the fixture calls it, pass or fail).
 """
 
@@ -26,9 +29,24 @@ from pathlib import Path
 
 import trustme
 
-MISSING = [name for name in ("pebble", "pebble-challtestsrv") if shutil.which(name) is None]
+# Debian 13's pebble 2.6 (ARI, RFC 9773), unpacked by .ci/run, is preferred over the system's (Debian 12: 2.4).
+TRIXIE = Path(__file__).resolve().parents[1] / ".ci" / "pebble-trixie" / "usr" / "bin"
+
+
+def _binary(name: str) -> str | None:
+    local = TRIXIE / name
+    return str(local) if os.access(local, os.X_OK) else shutil.which(name)
+
+
+PEBBLE, CHALLTESTSRV = _binary("pebble"), _binary("pebble-challtestsrv")
+MISSING = [name for name, path in (("pebble", PEBBLE), ("pebble-challtestsrv", CHALLTESTSRV)) if path is None]
 SKIP_REASON = (
     f"{' and '.join(MISSING)} not installed (Debian package 'pebble'; .ci/run installs it)" if MISSING else ""
+)
+ARI_SKIP_REASON = SKIP_REASON or (
+    ""
+    if os.access(TRIXIE / "pebble", os.X_OK)
+    else f"pebble 2.6 with ARI not unpacked in {TRIXIE} (.ci/run fetches it)"
 )
 
 
@@ -125,7 +143,7 @@ def start_pebble(folder: Path, http_port: int, eab: dict[str, str] | None = None
     pebble.processes.append(
         subprocess.Popen(
             [
-                "pebble-challtestsrv",
+                str(CHALLTESTSRV),
                 "-dns01",
                 f"127.0.0.1:{dns}",
                 "-management",
@@ -146,7 +164,7 @@ def start_pebble(folder: Path, http_port: int, eab: dict[str, str] | None = None
     )
     pebble.processes.append(
         subprocess.Popen(
-            ["pebble", "-config", str(folder / "pebble.json"), "-dnsserver", f"127.0.0.1:{dns}"],
+            [str(PEBBLE), "-config", str(folder / "pebble.json"), "-dnsserver", f"127.0.0.1:{dns}"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**env, "PEBBLE_VA_NOSLEEP": "1"},

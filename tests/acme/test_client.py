@@ -9,13 +9,12 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from pebble_ca import SKIP_REASON, Pebble, start_pebble
+from pebble_ca import SKIP_REASON, Pebble
 
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
@@ -24,26 +23,6 @@ from octorunbook.targets.sandbox import Sandbox
 
 BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.acme, pytest.mark.skipif(bool(SKIP_REASON), reason=SKIP_REASON)]
-
-
-@pytest.fixture
-def make_pebble(tmp_path: Path) -> Iterator[Any]:
-    """Start pebble validating HTTP-01 on a given port; every one started is stopped, pass or fail."""
-    started: list[Pebble] = []
-
-    def start(http_port: int, eab: dict[str, str] | None = None) -> Pebble:
-        started.append(start_pebble(tmp_path / f"pebble{len(started)}", http_port, eab))
-        return started[-1]
-
-    yield start
-    for ca in started:
-        ca.stop()
-
-
-@pytest.fixture
-def pebble(sandbox: Sandbox, make_pebble: Any) -> Pebble:
-    """Pebble validating HTTP-01 on the port the sandbox portal's http://localhost:80/ really uses."""
-    return make_pebble(sandbox.status()["port_map"][80])  # type: ignore[no-any-return]
 
 
 def acme_params(params_for: Any, sandbox: Sandbox, pebble: Pebble, **extra: Any) -> Any:
