@@ -17,11 +17,11 @@ and alert on the check timestamp growing old for exactly that case.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 
+from octorunbook.emit import json_document
 from octorunbook.evidence.check import CheckResult
 from octorunbook.findings import InputError
 
@@ -98,4 +98,4 @@ def write_textfile(result: CheckResult, path: str | Path) -> Path:
 
 
 def json_text(result: CheckResult) -> str:
-    return json.dumps(result.to_record(), indent=2)
+    return json_document(result.to_record())
