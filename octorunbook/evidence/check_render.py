@@ -21,7 +21,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from octorunbook.emit import json_document
+from octorunbook.emit import json_document, prometheus_label
 from octorunbook.evidence.check import CheckResult
 from octorunbook.findings import InputError
 
@@ -36,13 +36,8 @@ _HELP = {
 }
 
 
-def _label(value: str) -> str:
-    """A label value in the text exposition format: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{name}="{_label(value)}"' for name, value in labels.items()) + "}"
+    return "{" + ",".join(f'{name}="{prometheus_label(value, name)}"' for name, value in labels.items()) + "}"
 
 
 def prometheus_text(result: CheckResult) -> str:
