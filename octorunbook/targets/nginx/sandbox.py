@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ...commands import CommandRunner
 from ...emit import nginx_argument
-from ...files import read_limited
+from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import CommandError, InputError, TargetError
 from .front import NginxFront
 from .process import NginxInstallation, alive, nginx_messages, nginx_path
@@ -120,7 +120,9 @@ class NginxSandbox:
         """The real loopback port for a virtual one (443, 80 and any other asked for)."""
         if self.port_mapper is not None:
             return self.port_mapper(port)
-        mapping: dict[str, int] = json.loads(self.ports_path.read_text())
+        mapping: dict[str, int] = json.loads(
+            read_limited(self.ports_path, MAX_PARAMETER_FILE, what="sandbox port map", follow=False)
+        )
         if str(port) not in mapping:
             mapping[str(port)] = port if port >= 1024 else _free_port()
             self.ports_path.write_text(json.dumps(mapping))
