@@ -3,7 +3,7 @@
 Each destination has one function here. It checks the value against that destination's syntax and
 returns the text to write, or raises ``RENDER_UNSAFE`` (an :class:`InputError`, nothing written) when
 the value cannot be expressed there *exactly*. A value is escaped only where the format defines the
-escape (systemd's ``%%`` and ``$$``, POSIX shell quoting, XML entities); where it has none, the value is
+escape (systemd's ``%%`` and ``$$``, POSIX shell quoting, XML entities, Prometheus label escapes); where it has none, the value is
 refused: never "escaped and hoped".
 
 Refused everywhere: control characters (line breaks above all: one more ``ExecStart=`` or one more
@@ -26,6 +26,9 @@ Windows             :func:`windows_argument` (an argv element for ``powershell.e
                     arguments: ``"``, ``%`` (the Task Scheduler expands ``%VAR%``), a trailing
                     backslash, a leading dash), :func:`xml_text` (characters XML 1.0 cannot carry)
 JSON (Ansible)      :func:`json_document` (NaN and infinities, which are not JSON)
+Prometheus          :func:`prometheus_label` (a label value of the text exposition format:
+                    ``\\``, ``"`` and a line feed escaped as the format defines; any other
+                    control or format character refused)
 ==================  =========================================================================
 
 A caller whose refusal code was released before this module keeps it (``code=``: ``PATH_INVALID`` for
@@ -240,3 +243,20 @@ def json_document(value: Any, *, indent: int | None = 2) -> str:
         return json.dumps(value, indent=indent, ensure_ascii=True, allow_nan=False, sort_keys=False)
     except ValueError as exc:
         refuse("a JSON document", "value", str(exc), "NaN and infinities are not JSON")
+
+
+# -- Prometheus ----------------------------------------------------------------------------------------
+def prometheus_label(value: str, what: str = "label value") -> str:
+    """The inside of ``name="…"`` in the Prometheus text exposition format (node-exporter's textfile
+    collector): ``\\`` as ``\\\\``, ``"`` as ``\\"``, a line feed as ``\\n``, the only escapes the format
+    has; any other control or format character is refused."""
+    char = unprintable(value.replace("\n", ""))  # a line feed has its escape
+    if char:
+        name = unicodedata.name(char, f"U+{ord(char):04X}")
+        refuse(
+            "a Prometheus textfile",
+            what,
+            value,
+            f"it holds the control or format character {name} ({char!r})",
+        )
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

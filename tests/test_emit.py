@@ -424,6 +424,34 @@ def test_json_document_is_ascii_strict_json_with_the_same_value(value: Any) -> N
         assert text.isascii() and json.loads(text) == value
 
 
+# -- Prometheus (node-exporter's textfile collector) -----------------------------------------------------
+def prometheus_label_value(line: str) -> str:
+    """The value of the one label of ``m{l="…"} 1``, read as the text exposition format's parser reads it:
+    ``\\\\``, ``\\"`` and ``\\n`` are the only escapes; an unescaped ``"`` ends the value."""
+    assert "\n" not in line and line.startswith('m{l="')
+    chars, index = [], len('m{l="')
+    escapes = {"\\": "\\", '"': '"', "n": "\n"}
+    while line[index] != '"':
+        if line[index] == "\\":
+            chars.append(escapes[line[index + 1]])  # any other escape is a parse error
+            index += 2
+        else:
+            chars.append(line[index])
+            index += 1
+    assert line[index:] == '"} 1', line
+    return "".join(chars)
+
+
+@given(TEXT)
+@example("C:\\certs\\")
+@example('say "hi"\nm{l="x"} 2')
+def test_a_prometheus_label_value_reads_back_as_the_same_value_on_one_line(value: str) -> None:
+    was_refused, text = refused(emit.prometheus_label, value)
+    assert was_refused == any(unicodedata.category(c) in REFUSED_EVERYWHERE for c in value.replace("\n", ""))
+    if not was_refused:
+        assert prometheus_label_value(f'm{{l="{text}"}} 1') == value
+
+
 def test_a_refusal_names_the_destination_and_the_character() -> None:
     with pytest.raises(InputError) as caught:
         emit.systemd_exec(["/opt/octorunbook", "renew", "/srv/x\nExecStart=/bin/sh"])

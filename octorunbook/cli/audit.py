@@ -8,10 +8,10 @@ be trusted, 2 the operator pointed at something that is not an audit directory, 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from octorunbook.emit import json_document
 from octorunbook.findings import OctorunbookError
 
 COLUMNS = ("when", "runbook", "host", "target", "status", "thumbprint", "operator")
@@ -108,7 +108,7 @@ def _list(args: argparse.Namespace) -> int:
     except OctorunbookError as error:
         return _fail(error)
     if args.json:
-        print(json.dumps([row._asdict() for row in rows], indent=2, ensure_ascii=False))
+        print(json_document([row._asdict() for row in rows]))
         return 0
     table = [
         [(row.when + (" *" if row.unverified else "")), *(getattr(row, c) for c in COLUMNS[1:])]
@@ -181,7 +181,7 @@ def _show(args: argparse.Namespace) -> int:
         key = load_public_key(args.public_key) if args.public_key else None
         if args.json:
             result: dict[str, Any] = read_result(args.record)
-            text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+            text = json_document(result) + "\n"
         else:
             text = show_record(args.record)
         trusted, lines = verification_lines(args.record, key)

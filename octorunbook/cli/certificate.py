@@ -8,13 +8,13 @@ variables, never from the command line, where they would land in shell history a
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any, get_args
 
 from octorunbook import certificates as certs
+from octorunbook.emit import json_document
 from octorunbook.findings import InputError, errors
 from octorunbook.redaction import SECRETS, secret_from_env, shown_env_name
 
@@ -123,7 +123,7 @@ def run_check(args: argparse.Namespace) -> int:
             "certificate": loaded.info.to_record() if loaded else None,
             "findings": [f.to_dict() for f in findings],
         }
-        print(json.dumps(SECRETS.redact_obj(document), indent=2, ensure_ascii=False))
+        print(json_document(SECRETS.redact_obj(document)))
     elif loaded is not None:
         print(SECRETS.redact(certs.card_text(loaded.info, findings)))
     else:

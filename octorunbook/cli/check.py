@@ -127,13 +127,14 @@ def run_check(argv: list[str]) -> int:
     if args is not None and args.json:
         import json
 
+        from octorunbook.emit import json_document
         from octorunbook.evidence.check_render import json_text
 
         data = json.loads(json_text(result))
         if posture is not None:
             data["posture"] = posture.to_record()
             data["exit_status"] = status
-        print(json.dumps(data, indent=2))
+        print(json_document(data))
     else:
         line = result.line()
         if status != result.status and posture is not None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from octorunbook.emit import json_document
 from octorunbook.ops.doctor import ReadOnlyRunner, examine, redact_report
 
 
@@ -28,7 +29,7 @@ def doctor_command(args: Any) -> int:
         detail = f"{check['code']}: {check['message']}" if not check["ok"] else _summary(check["seen"])
         print(f"{mark} {check['name']}: {detail}")
     out = Path(args.report)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.write_text(json_document(report) + "\n", encoding="utf-8")
     print(f"\nreport (redacted, nothing was changed): {out}")
     return 0 if all(c["ok"] for c in report["checks"]) else 1
 

@@ -9,8 +9,9 @@ serve that certificate, 2 AUDIT_ROOT is not a folder of node folders.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from octorunbook.emit import json_document
 
 
 def register(sub: Any) -> None:
@@ -36,7 +37,7 @@ def _summary(args: argparse.Namespace) -> int:
 
     nodes = summarise(args.audit_root, args.expect_thumbprint)
     if args.json:
-        print(json.dumps([n.to_dict() for n in nodes], indent=2, ensure_ascii=False))
+        print(json_document([n.to_dict() for n in nodes]))
     else:
         print(table(nodes))
     return 1 if any(n.problems for n in nodes) else 0

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from octorunbook.files import MAX_RECORD_FILE, read_limited
+
 TEMPLATE_HEADER = (
     "# octorunbook parameters — the same file for `octorunbook run`, `renew`, `check`, `schedule` and the forms.\n"
     "# These defaults talk to the sandbox only. Secrets are never written here: parameters ending in _env\n"
@@ -57,7 +59,7 @@ def copy_runbooks(dest: Path) -> list[tuple[str, str]]:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(runbook.read_bytes())
             done.append((runbook.name, "copied"))
-        elif target.read_bytes() == runbook.read_bytes():
+        elif read_limited(target, MAX_RECORD_FILE, what="runbook copy") == runbook.read_bytes():
             done.append((runbook.name, "unchanged"))
         else:
             newer = "your copy" if target.stat().st_mtime > runbook.stat().st_mtime else "the packaged one"

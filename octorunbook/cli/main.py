@@ -6,13 +6,13 @@ Exit codes: 0 success, 1 a runbook or check failed, 2 a usage error (bad argumen
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from octorunbook import __version__
+from octorunbook.emit import json_document
 from octorunbook.findings import InputError, OctorunbookError
 
 
@@ -67,7 +67,7 @@ def _sandbox_status(args: argparse.Namespace) -> int:
 
     status = Sandbox(Path(args.dir)).status()
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(json_document(status))
     else:
         _print_status(status)
     return 0

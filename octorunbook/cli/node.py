@@ -10,8 +10,9 @@ Exit 0 done, 1 the node or the API did not answer as expected, 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
+
+from octorunbook.emit import json_document
 
 
 def _server_args(parser: argparse.ArgumentParser, api: bool) -> None:
@@ -68,7 +69,7 @@ def _drain(args: argparse.Namespace) -> int:
     node, before = set_drain(server, args.node, key, args.drained)
     seconds = wait_for(pinged, args.expect, args.timeout)
     print(
-        json.dumps(
+        json_document(
             {
                 "node": node.get("Name"),
                 "id": node.get("Id"),
@@ -76,7 +77,8 @@ def _drain(args: argparse.Namespace) -> int:
                 "was_drained": before,
                 "ping": args.expect,
                 "waited_seconds": round(seconds, 2),
-            }
+            },
+            indent=None,
         )
     )
     return 0
@@ -86,5 +88,5 @@ def _wait(args: argparse.Namespace) -> int:
     from octorunbook.ops.node_drain import Server, wait_for
 
     seconds = wait_for(Server(args.ping_url, args.ca_bundle), args.status, args.timeout)
-    print(json.dumps({"ping": args.status, "waited_seconds": round(seconds, 2)}))
+    print(json_document({"ping": args.status, "waited_seconds": round(seconds, 2)}, indent=None))
     return 0

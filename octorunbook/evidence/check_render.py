@@ -17,11 +17,11 @@ and alert on the check timestamp growing old for exactly that case.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
 
+from octorunbook.emit import json_document, prometheus_label
 from octorunbook.evidence.check import CheckResult
 from octorunbook.findings import InputError
 
@@ -36,13 +36,8 @@ _HELP = {
 }
 
 
-def _label(value: str) -> str:
-    """A label value in the text exposition format: backslash, double quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def _labels(**labels: str) -> str:
-    return "{" + ",".join(f'{name}="{_label(value)}"' for name, value in labels.items()) + "}"
+    return "{" + ",".join(f'{name}="{prometheus_label(value, name)}"' for name, value in labels.items()) + "}"
 
 
 def prometheus_text(result: CheckResult) -> str:
@@ -98,4 +93,4 @@ def write_textfile(result: CheckResult, path: str | Path) -> Path:
 
 
 def json_text(result: CheckResult) -> str:
-    return json.dumps(result.to_record(), indent=2)
+    return json_document(result.to_record())

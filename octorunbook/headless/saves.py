@@ -99,7 +99,10 @@ class RedactingHandler:
         return Path(path[len(SCHEME) :] if path.startswith(SCHEME) else path)
 
     def read(self, path: str) -> str:
-        return self._path(path).read_text(encoding="utf-8")
+        """The notebook papermill runs (the operator's copy or the packaged one), read by the bounded reader."""
+        from octorunbook.files import MAX_RECORD_FILE, read_limited
+
+        return read_limited(self._path(path), MAX_RECORD_FILE, what="notebook").decode("utf-8")
 
     def listdir(self, path: str) -> list[str]:
         return [str(p) for p in self._path(path).iterdir()]

@@ -13,8 +13,8 @@ nginx ``server_name``. Whether nginx runs is the target's state, found when 03 p
 whether a sandbox was made for this front is asked of the target before a procedure starts
 (``targets.require_fit``): this module checks shape only and imports no target.
 
-The rules for what nginx's configuration can hold (:func:`unsafe_in_path`, :func:`check_upstream`,
-:func:`check_hostname`) are pure, and live here: the parameters are refused by them at the boundary, and
+The rules for what nginx's configuration can hold (:func:`check_upstream`, :func:`check_hostname`, and
+for paths the one writer's :func:`octorunbook.emit.nginx_argument`) are pure, and live here: the parameters are refused by them at the boundary, and
 the nginx target's writer applies the same rules again to every value it renders.
 """
 
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from octorunbook.emit import nginx_argument
 from octorunbook.findings import Finding, InputError
 
 __all__ = [
@@ -34,13 +35,11 @@ __all__ = [
     "DEFAULT_UPSTREAM",
     "FRONTS",
     "NGINX_DEFAULTS",
-    "NGINX_UNSAFE",
     "OCTOPUS_HTTP_PORT",
     "FrontParameters",
     "check_hostname",
     "check_upstream",
     "front_problems",
-    "unsafe_in_path",
 ]
 
 FRONTS = ("httpsys", "nginx")
@@ -56,20 +55,12 @@ ABSOLUTE_PATHS = tuple(NGINX_DEFAULTS)
 OCTOPUS_HTTP_PORT = 8080  # where Octopus's Linux container (and the sandbox's stand-in) serves plain HTTP
 DEFAULT_UPSTREAM = f"http://127.0.0.1:{OCTOPUS_HTTP_PORT}"
 
-# What nginx reads as syntax in a path, quoted or not: end of directive, blocks, comments, quotes, escapes,
-# variables (ssl_certificate interpolates $), and control characters.
-NGINX_UNSAFE = re.compile(r"[;{}#'\"\\$\x00-\x1f\x7f]")
 _HOSTNAME = re.compile(
     r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 )
 _UPSTREAM_HOST = re.compile(
     r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9._-]{0,251}[A-Za-z0-9_])?)$"
 )  # compose names have _
-
-
-def unsafe_in_path(path: str) -> str:
-    """The characters of ``path`` nginx would read as syntax (empty when it is safe to write)."""
-    return "".join(sorted(set(NGINX_UNSAFE.findall(path))))
 
 
 def check_upstream(upstream: str) -> str:
@@ -175,13 +166,17 @@ def front_problems(p: FrontParameters) -> list[Finding]:
     if p.target == "nginx":
         for name in ABSOLUTE_PATHS[1:]:  # written into nginx's configuration or its -g argument
             value = str(getattr(p, name))
-            if unsafe_in_path(value) and value.startswith("/"):
-                bad(
-                    "PATH_INVALID",
-                    f"{name} {value[:200]!r} holds {unsafe_in_path(value)!r}, which nginx reads as "
-                    "configuration syntax (it is written into the server block or into -g 'pid …;').",
-                    f"Use a path of letters, digits and / . - _ such as {NGINX_DEFAULTS[name]}.",
+            if not value.startswith("/"):
+                continue
+            try:  # the one rule of emit.py: nginx's syntax, control and format characters
+                nginx_argument(
+                    value,
+                    name,
+                    code="PATH_INVALID",
+                    remedy=f"Use a path of letters, digits and / . - _ such as {NGINX_DEFAULTS[name]}.",
                 )
+            except InputError as exc:
+                problems.append(exc.finding)
         problems += _installation_problems(p)
     try:
         upstream = check_upstream(p.octopus_upstream)

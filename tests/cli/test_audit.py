@@ -102,6 +102,20 @@ def test_audit_show_json_prints_the_result_record(tmp_path: Path, capsys: pytest
     assert json.loads(capsys.readouterr().out) == make_result()
 
 
+def test_audit_json_for_another_program_is_strict_ascii_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the Ansible role reads goes through emit.json_document: ASCII only, the same values."""
+    result = make_result(operator="zoë", summary="Zertifikat für café.example \u202e")
+    path = store_record(tmp_path, make_notebook(result), html=False)
+    assert run(["audit", "show", str(path), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii() and json.loads(out) == result
+    assert run(["audit", "list", str(tmp_path), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii() and json.loads(out)[0]["operator"] == "zoë"
+
+
 def test_audit_show_exits_2_for_a_record_without_result(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

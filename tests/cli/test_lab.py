@@ -46,6 +46,19 @@ def test_an_edited_copy_is_kept_and_named_and_a_planted_link_is_not_followed(tmp
     assert done["01-import-certificate.ipynb"] == "unchanged"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_a_fifo_in_place_of_a_copy_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """The copy is compared through the bounded reader: a FIFO there would block a plain read forever."""
+    from octorunbook.findings import InputError
+
+    work = tmp_path / "work"
+    work.mkdir()
+    os.mkfifo(work / "01-import-certificate.ipynb")
+    with pytest.raises(InputError) as caught:
+        copy_runbooks(work)
+    assert caught.value.code == "FILE_NOT_REGULAR"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

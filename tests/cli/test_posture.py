@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,29 @@ def test_posture_refuses_a_malformed_hostname_with_exit_2_and_no_traceback(hostn
     done = _posture("--url", f"https://127.0.0.1:{port}", "--hostname", hostname)
     assert done.returncode == 2, done.stderr
     assert "HOSTNAME_INVALID" in done.stderr and "Traceback" not in done.stderr
+
+
+MARGIN = 8.0  # generous for a loaded 2-core machine; the failure this guards against is "never ends"
+
+
+def test_posture_ends_at_its_timeout_against_a_dripping_portal_with_a_coded_exit_3() -> None:
+    """A server that completes each handshake and then answers HTTP one byte at a time: every step alone
+    would be bounded, the scan as a whole is held to ``--timeout`` (``NETWORK_TIMEOUT``, exit 3)."""
+    from tests.tlsserver import HOST, loopback_servers
+
+    with loopback_servers() as start:
+        server = start(drip=0.5)
+        started = time.monotonic()
+        done = _posture("--url", f"https://127.0.0.1:{server.port}", "--hostname", HOST, "--timeout", "3")
+        elapsed = time.monotonic() - started
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "NETWORK_TIMEOUT" in done.stderr and "--timeout 3" in done.stderr, done.stderr
+    assert done.stdout == ""
+    assert 3.0 <= elapsed < 3.0 + MARGIN, elapsed
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "1e400", "3601", "soon"])
+def test_posture_refuses_a_timeout_that_is_not_a_positive_finite_number_with_exit_2(timeout: str) -> None:
+    done = _posture("--url", "https://127.0.0.1:1", "--hostname", "localhost", "--timeout", timeout)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--timeout" in done.stderr and "Traceback" not in done.stderr

@@ -26,10 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from octorunbook.params.nginx import unsafe_in_path
-
 from ...commands import CommandRunner
-from ...files import read_limited
+from ...emit import nginx_argument
+from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import CommandError, InputError, TargetError
 from .front import NginxFront
 from .process import NginxInstallation, alive, nginx_messages, nginx_path
@@ -105,13 +104,12 @@ class NginxSandbox:
             raise InputError(
                 "SANDBOX_DIR_INVALID", f"{self.prefix} is a file, not a folder.", "Choose a folder."
             )
-        if unsafe_in_path(str(self.prefix)):
-            raise InputError(
-                "SANDBOX_DIR_INVALID",
-                f"{self.prefix} holds {unsafe_in_path(str(self.prefix))!r}, which nginx reads as configuration "
-                "syntax: nginx cannot be given paths inside it.",
-                "Choose a folder whose path has letters, digits, spaces and / . - _ only.",
-            )
+        nginx_argument(  # nginx is given paths inside it: the one rule of emit.py
+            str(self.prefix),
+            "sandbox folder",
+            code="SANDBOX_DIR_INVALID",
+            remedy="Choose a folder whose path has letters, digits, spaces and / . - _ only.",
+        )
         for sub in ("conf.d", "logs", "temp"):
             (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         (self.prefix / "nginx.conf").write_text(main_config(self.prefix))
@@ -122,7 +120,9 @@ class NginxSandbox:
         """The real loopback port for a virtual one (443, 80 and any other asked for)."""
         if self.port_mapper is not None:
             return self.port_mapper(port)
-        mapping: dict[str, int] = json.loads(self.ports_path.read_text())
+        mapping: dict[str, int] = json.loads(
+            read_limited(self.ports_path, MAX_PARAMETER_FILE, what="sandbox port map", follow=False)
+        )
         if str(port) not in mapping:
             mapping[str(port)] = port if port >= 1024 else _free_port()
             self.ports_path.write_text(json.dumps(mapping))

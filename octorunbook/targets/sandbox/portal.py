@@ -61,7 +61,8 @@ class PortalConfigView:
     def __init__(self, sandbox: Sandbox, instance: str) -> None:
         from ..octopus import parse_show_configuration
 
-        config = parse_show_configuration(sandbox.instance_path(instance).read_text())
+        path = sandbox.instance_path(instance)
+        config = parse_show_configuration(read_limited(path, what="sandbox instance configuration").decode())
         self.prefixes = list(config.listen_prefixes)
         self.force_ssl = config.force_ssl
         self.hsts = config.hsts_enabled
