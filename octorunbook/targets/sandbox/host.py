@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -35,6 +34,9 @@ from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
 from . import proxied
+from .loopback import free_port as _free_port
+from .loopback import is_zombie as _is_zombie
+from .loopback import port_is_free as _port_is_free
 from .portal_start import start_portal
 from .proxied import UPSTREAM_PORT as UPSTREAM_PORT
 
@@ -63,29 +65,6 @@ def drills_for(front: str) -> tuple[str, ...]:
 
 IIS_APP_ID = "{4DC3E181-E14B-4A21-B022-59FC669B0914}"
 OCTOPUS_VERSION = "2025.3.13578"
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 @dataclass
