@@ -182,14 +182,21 @@ def alive(pid: int) -> bool:
 
 
 def is_master(pid: int) -> bool:
-    """``pid`` is an nginx master process (its title says so; unknown when /proc cannot tell)."""
+    """``pid`` is an nginx master process (its title says so; unknown when /proc cannot tell).
+
+    nginx writes its pid file before the master sets its title, so for a moment after a start (longer on a
+    busy machine) the master still shows the command line it was started with: an nginx binary's argv
+    counts as the master too (a worker or a stale pid never looks like that)."""
     try:
         title = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
         return False
     except OSError:
         return True
-    return title.startswith(b"nginx: master process")
+    if title.startswith(b"nginx: master process"):
+        return True
+    program = title.split(b"\0", 1)[0]
+    return program.rsplit(b"/", 1)[-1] == b"nginx"
 
 
 def retiring(pid: int) -> bool:
