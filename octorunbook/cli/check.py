@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 CHECK_DESCRIPTION = (
     "Read the certificate the portal serves over TLS (and, with a parameter file, the one bound on the "
-    "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (expires within --warn-days), "
-    "2 CRITICAL (within --critical-days, expired, hostname not covered, served certificate is not the "
-    "bound one), 3 UNKNOWN (cannot connect, bad arguments, or a bad parameter file: where every other verb "
+    "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (a third of the certificate's own "
+    "lifetime left, or --warn-days), 2 CRITICAL (a sixth left, or --critical-days; expired, hostname not "
+    "covered, served certificate is not the bound one), 3 UNKNOWN (cannot connect, bad arguments, or a bad parameter file: where every other verb "
     "exits 2 on bad parameters, check exits 3, the monitoring convention). Changes nothing."
 )
 
@@ -51,10 +51,16 @@ def check_parser() -> argparse.ArgumentParser:
         "--hostname", help="the portal's host name (SNI and the name the certificate must cover)"
     )
     parser.add_argument(
-        "--warn-days", type=int, default=30, help="WARNING when it expires within N days (30)"
+        "--warn-days",
+        type=int,
+        default=None,
+        help="WARNING when it expires within N days (default: a third of its own lifetime left)",
     )
     parser.add_argument(
-        "--critical-days", type=int, default=7, help="CRITICAL when it expires within N days (7)"
+        "--critical-days",
+        type=int,
+        default=None,
+        help="CRITICAL when it expires within N days (default: a sixth of its own lifetime left)",
     )
     parser.add_argument(
         "--timeout",
@@ -170,7 +176,8 @@ def _run_check(args: argparse.Namespace) -> Any:
     from octorunbook.evidence.check import check_endpoint, check_params, parse_url
     from octorunbook.findings import InputError
 
-    if args.warn_days < 0 or args.critical_days < 0 or args.critical_days > args.warn_days:
+    given = [d for d in (args.warn_days, args.critical_days) if d is not None]
+    if any(d < 0 for d in given) or (len(given) == 2 and args.critical_days > args.warn_days):
         raise _UsageError("need 0 <= --critical-days <= --warn-days")
     if not (0 < args.timeout <= MAX_TIMEOUT):  # nan fails every comparison; 1e400 parses as inf
         raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")

@@ -117,7 +117,7 @@ class Parameters:
     dry_run: bool = False
     rollback: bool = True
     audit_dir: str = "audit"
-    renew_before_days: int = 30
+    renew_before_days: int = 0  # 0: by the certificate's lifetime (evidence.lifetime); N > 0: N days
     force_renew: bool = False
     retire_old: str = "after-expiry"
     posture: str = "default"
@@ -331,7 +331,8 @@ class Parameters:
             bad(
                 "RENEW_BEFORE_DAYS_INVALID",
                 f"renew_before_days must be 0-3650, got {self.renew_before_days}.",
-                "30 is usual for yearly certificates; ACME clients renew with 30 of 90 days left.",
+                "0 (the default) renews with a third of the certificate's lifetime left (half under 10 days); "
+                "a number of days overrides that, e.g. 30 for yearly certificates.",
             )
         if self.posture not in POSTURES:
             bad(

@@ -83,7 +83,7 @@ def test_nothing_due_but_served_certificate_not_for_the_hostname_is_an_error_not
     assert not [c for c in record["commands"] if c["mutating"]]
 
 
-def test_the_expiry_check_panel_says_warning_when_renewal_is_near(
+def test_the_expiry_check_panel_judges_by_the_certificate_lifetime(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
     params = params_for(sandbox, **pem_pair(tmp_path / "short", days=20))
@@ -91,8 +91,11 @@ def test_the_expiry_check_panel_says_warning_when_renewal_is_near(
     assert run_inline("03-add-https-binding", params)["status"] == "succeeded"
     record = run_inline(RENEW, params_for(sandbox, renew_before_days=10))
     assert record["status"] == "unchanged", record["findings"]
-    assert record["check"]["status"] == "WARNING" and record["check"]["days_left"] in (18, 19)
-    assert record["check"]["message"].endswith(";30;7")
+    # a 20-day certificate with 18 days left is fine by its lifetime (warning at 1/3 left)…
+    assert record["check"]["status"] == "OK" and record["check"]["days_left"] in (18, 19)
+    assert record["check"]["thresholds"]["rule"] == "lifetime"
+    assert record["check"]["message"].endswith(";6.7;3.3 lifetime_days=20")
+    assert record["state"]["before"]["renewal_rule"] == {"rule": "absolute", "renew_before_days": 10}
 
 
 def test_check_panel_shows_the_plugin_line_and_colours_by_status() -> None:
