@@ -60,6 +60,7 @@ nginx_conf_dir: str = "/etc/nginx"  # target nginx: nginx's configuration root (
 nginx_pid: str = "/run/nginx.pid"  # target nginx: pid file of the running master (reload signals it)
 cert_dir: str = "/etc/octorunbook/certs"  # target nginx: PEM store, one directory per thumbprint (key 0600, dir 0700)
 octopus_upstream: str = "http://127.0.0.1:8080"  # target nginx: Octopus's plain-HTTP address nginx proxies to
+notify_env: str = ""  # NAME of the environment variable holding Apprise URLs (mailto://, Teams, Slack, json://…): failed runs and checks past WARNING notify them (never the URLs: they carry tokens)
 """
 
 _LINES = {line.split(":", 1)[0]: line for line in PARAMETER_LINES.splitlines()}

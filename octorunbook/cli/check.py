@@ -68,6 +68,12 @@ def check_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds the whole check may take, --posture scan included; then UNKNOWN (10)",
     )
+    parser.add_argument(
+        "--notify-env",
+        metavar="NAME",
+        help="environment variable holding Apprise URLs: a result past WARNING sends one message "
+        "(default: the parameter file's notify_env)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--prometheus", metavar="FILE", help="also write a node-exporter textfile (*.prom)")
     parser.add_argument(
@@ -127,6 +133,7 @@ def run_check(argv: list[str]) -> int:
             )
             print(f"CERT UNKNOWN - cannot write {args.prometheus}: {text}")
             return UNKNOWN
+    _notify(args, result)
     status = result.status
     if posture is not None and posture.findings and status == 0:
         status = 1  # WARNING: the certificate is fine, what the endpoint accepts is not
@@ -152,6 +159,15 @@ def run_check(argv: list[str]) -> int:
 
             print(text_table(posture))
     return status
+
+
+def _notify(args: argparse.Namespace | None, result: Any) -> None:
+    """WARNING or CRITICAL: one message to the Apprise URLs the named variable holds (never printed)."""
+    env = (getattr(args, "notify_env", None) or getattr(args, "params_notify_env", "")) if args else ""
+    if env and result.status in (1, 2):
+        from octorunbook.ops.notify import notify_check
+
+        notify_check(env, result)  # a check writes no record
 
 
 def _posture(result: Any, deadline: Any) -> Any:
@@ -198,6 +214,7 @@ def _run_check(args: argparse.Namespace) -> Any:
             )
         return check_endpoint(host, port, hostname, **limits)
     params = load_params(args.params)
+    args.params_notify_env = params.notify_env
     if args.hostname:
         from dataclasses import replace
 

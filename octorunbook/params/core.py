@@ -86,7 +86,7 @@ def url_host(name: str) -> str:
 
 
 # Fields that name the environment variable holding a secret: a value pasted there may be the secret.
-SECRET_ENV_FIELDS = frozenset({"pfx_password_env", "acme_eab_hmac_env"})
+SECRET_ENV_FIELDS = frozenset({"pfx_password_env", "acme_eab_hmac_env", "notify_env"})
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,7 @@ class Parameters:
     nginx_pid: str = NGINX_DEFAULTS["nginx_pid"]
     cert_dir: str = NGINX_DEFAULTS["cert_dir"]
     octopus_upstream: str = DEFAULT_UPSTREAM
+    notify_env: str = ""  # NAME of the environment variable holding Apprise URLs (never the URLs)
 
     def __post_init__(self) -> None:
         # Validation and use see the same value: "localhost " must not pass as "localhost" and then
@@ -242,6 +243,8 @@ class Parameters:
         (most likely the password itself, pasted into the wrong field) is shown only by its length."""
         record = asdict(self)
         record["pfx_password_env"] = shown_env_name(self.pfx_password_env)
+        if self.notify_env:  # a pasted URL (a token) is shown by its length only
+            record["notify_env"] = shown_env_name(self.notify_env)
         if self.acme_eab_hmac_env:  # no default: shown only when it names a variable that is set
             record["acme_eab_hmac_env"] = shown_env_name(self.acme_eab_hmac_env)
         return record
@@ -367,6 +370,13 @@ class Parameters:
                 f"pfx_password_env must be an environment variable *name*; the value given "
                 f"({len(self.pfx_password_env)} characters) is not one, and is not shown.",
                 "Put the password in an environment variable and give its name, e.g. OCTORUNBOOK_PFX_PASSWORD.",
+            )
+        if self.notify_env and not env_name_ok(self.notify_env):
+            bad(
+                "NOTIFY_ENV_INVALID",
+                f"notify_env must be an environment variable *name*; the value given "
+                f"({len(self.notify_env)} characters) is not one, and is not shown (an Apprise URL carries a token).",
+                "Put the Apprise URLs in an environment variable and give its name, e.g. OCTORUNBOOK_NOTIFY_URLS.",
             )
         if not self.keep_http and self.force_ssl:
             problems.append(
