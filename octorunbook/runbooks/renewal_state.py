@@ -187,9 +187,15 @@ def renewal_due(run: Run, current: Current) -> bool:
     seconds = current.seconds_left()
     days = current.days_left()
     before, rule = current.renew_before(p.renew_before_days)
-    recorded = run.state.get("before")
-    if isinstance(recorded, dict):  # the record says which rule decided
-        recorded["renewal_rule"] = {"rule": rule, "renew_before_days": days_text(before)}
+    run.note(  # the record says which rule decided
+        Finding(
+            "RENEWAL_RULE",
+            "info",
+            f"Renews {_rule_text(current, before, rule, p.renew_before_days)}.",
+            "",
+            details={"rule": rule, "renew_before_days": days_text(before)},
+        )
+    )
     if p.force_renew:
         run.note(Finding("RENEWAL_FORCED", "info", "force_renew: replacing the certificate now.", ""))
         return True
