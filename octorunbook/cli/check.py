@@ -74,6 +74,12 @@ def check_parser() -> argparse.ArgumentParser:
         help="environment variable holding Apprise URLs: a result past WARNING sends one message "
         "(default: the parameter file's notify_env)",
     )
+    parser.add_argument(
+        "--audit-dir",
+        metavar="DIR",
+        help="also CRITICAL when the newest successful renewal record (04) in DIR is older than twice the "
+        "schedule's cadence (48 hours; 24 for certificates under 10 days): renewals have stopped",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--prometheus", metavar="FILE", help="also write a node-exporter textfile (*.prom)")
     parser.add_argument(
@@ -115,6 +121,8 @@ def run_check(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - a plugin answers UNKNOWN, never with a traceback
         print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
         return UNKNOWN
+    if args is not None and args.audit_dir:
+        result = _dead_mans_switch(result, args.audit_dir)
     posture = _posture(result, getattr(args, "deadline", None)) if args and args.posture else None
     if isinstance(posture, OctorunbookError):  # the deadline passed during the scan: no verdict
         reason = f"{posture.code}: {posture.message}"
@@ -159,6 +167,26 @@ def run_check(argv: list[str]) -> int:
 
             print(text_table(posture))
     return status
+
+
+def _dead_mans_switch(result: Any, audit_dir: str) -> Any:
+    """CRITICAL, with the reason added, when the scheduled renewals have stopped."""
+    from dataclasses import replace
+
+    from octorunbook.evidence.check import CRITICAL
+    from octorunbook.evidence.lifetime import lifetime_days
+    from octorunbook.evidence.renewals import renewals_stopped
+    from octorunbook.findings import OctorunbookError
+
+    served = result.served
+    lifetime = lifetime_days(served.not_before, served.not_after) if served is not None else None
+    try:
+        reason = renewals_stopped(audit_dir, lifetime)
+    except OctorunbookError as exc:
+        reason = f"cannot read the audit folder {audit_dir}: {exc.code}: {exc.message}"
+    if reason is None:
+        return result
+    return replace(result, status=CRITICAL, reasons=(*result.reasons, reason))
 
 
 def _notify(args: argparse.Namespace | None, result: Any) -> None:
