@@ -223,7 +223,8 @@ def execute(
 ) -> RunResult:
     """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
     done = _run_notebook(runbook, params, progress=progress, kernel_name=kernel_name)
-    if isinstance(done, RunResult):
+    if isinstance(done, RunResult):  # the notebook left no output: failed, without a record
+        _notify(params, [done])
         return done
     result = done.store()
     if progress:

@@ -129,3 +129,28 @@ def test_notify_env_must_be_a_name_and_a_pasted_url_is_not_shown() -> None:
     findings = [f for f in pasted.check() if f.code == "NOTIFY_ENV_INVALID"]
     assert findings and "tok3n" not in findings[0].message
     assert "tok3n" not in json.dumps(pasted.to_record())
+
+
+def test_a_check_past_warning_notifies_once_and_an_ok_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from octorunbook.evidence.check import ServedCertificate, judge
+    from octorunbook.ops.notify import notify_check
+
+    now = dt.datetime.now(dt.UTC)
+
+    def result(left: float) -> Any:
+        end = now + dt.timedelta(days=left)
+        cert = ServedCertificate(
+            "AB" * 20, "CN=x", ("p.example.com",), (), end - dt.timedelta(days=90), end, ""
+        )
+        return judge(cert, "p.example.com", endpoint="127.0.0.1:443", now=now)
+
+    with Receiver() as receiver:
+        monkeypatch.setenv("OCTORUNBOOK_TEST_NOTIFY", f"json://127.0.0.1:{receiver.port}/hook")
+        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(60)) is None  # OK: nothing sent
+        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(20)) is True  # WARNING: 1/3 of 90 days
+    assert len(receiver.requests) == 1
+    body = json.loads(receiver.requests[0]["body"])
+    assert "CHECK_WARNING" in body["title"] and "p.example.com" in body["title"]
+    assert "remedy: Renew now" in body["message"]
