@@ -133,8 +133,10 @@ def systemd_path(value: str, what: str = "path") -> str:
 
 
 # -- cron ----------------------------------------------------------------------------------------------
-def cron_line(minute: int, hour: int, argv: Sequence[str], *, cwd: str, comment: str) -> str:
-    """``M H * * * cd CWD && ARGV  # COMMENT``: one crontab line, each word quoted for sh."""
+def cron_line(minute: int, hour: int | Sequence[int], argv: Sequence[str], *, cwd: str, comment: str) -> str:
+    """``M H * * * cd CWD && ARGV  # COMMENT``: one crontab line, each word quoted for sh; ``hour`` may be
+    several hours (``17 3,15 * * *``: twice a day)."""
+    hours = (hour,) if isinstance(hour, int) else tuple(hour)
     for what, value in (
         ("folder", cwd),
         *((f"command word {i}", a) for i, a in enumerate(argv)),
@@ -149,9 +151,9 @@ def cron_line(minute: int, hour: int, argv: Sequence[str], *, cwd: str, comment:
                 "cron turns % into a line break, and crons differ on how (or whether) it can be escaped",
                 "Keep the parameter file and octorunbook in folders whose paths hold no '%', or use a systemd timer.",
             )
-    if not (0 <= minute <= 59 and 0 <= hour <= 23):
-        refuse("a crontab line", "time", f"{hour}:{minute}", "it is not a time of day")
-    line = f"{minute} {hour} * * * cd {shlex.quote(cwd)} && {shlex.join(argv)}  # {comment}"
+    if not hours or not (0 <= minute <= 59 and all(isinstance(h, int) and 0 <= h <= 23 for h in hours)):
+        refuse("a crontab line", "time", f"{hours}:{minute}", "it is not a time of day")
+    line = f"{minute} {','.join(str(h) for h in hours)} * * * cd {shlex.quote(cwd)} && {shlex.join(argv)}  # {comment}"
     if len(line.encode("utf-8")) >= CRON_MAX_LINE:
         refuse("a crontab line", "line", line, f"cron reads at most {CRON_MAX_LINE} characters of a line")
     return line

@@ -132,6 +132,10 @@ class VerificationError(OctorunbookError):
 # (Certificate codes explain themselves in ``certificates.CODES``; the run record looks in both, so this
 # module imports nothing of ours.)
 REASONS: dict[str, str] = {
+    "NOTIFY_ENV_INVALID": "the Apprise URLs carry tokens: only the name of the variable holding them may be a "
+    "parameter",
+    "RENEWAL_RULE": "a fixed 30 days is too late for a 45-day certificate and impossible for a 6-day one",
+    "NOTIFY_FAILED": "a failure nobody hears about is how certificates lapse",
     "TARGET_BUSY": "two runs changing one Octopus instance at once would each restore the other's half-done state",
     "STALE_LOCK_REMOVED": "a run that was killed may have left the target between its old and new state",
     "PORT_IN_USE": "HTTP.sys binds one certificate per IP:port; binding Octopus would take HTTPS away from the holder",

@@ -40,7 +40,7 @@ hsts_max_age: int = 0  # send Strict-Transport-Security with this max-age in sec
 dry_run: bool = False  # plan only: show current → desired and the commands, change nothing
 rollback: bool = True  # on any failure restore the state before this run (False leaves it for inspection)
 audit_dir: str = "audit"  # where executed notebooks (audit records) are written
-renew_before_days: int = 30  # 04: replace the certificate when fewer days than this are left; else end unchanged
+renew_before_days: int = 0  # 04: 0: renew with a third of the certificate's lifetime left (half under 10 days); N: with fewer than N days left
 force_renew: bool = False  # 04: replace it now whatever the expiry (a rotation, e.g. after a key compromise)
 retire_old: str = "after-expiry"  # 04: old certificate after the proof: "after-expiry" (kept; rollback possible) or "remove"
 posture: str = "default"  # TLS posture findings after the proof: "default" (warnings) or "strict" (errors: the proof fails)
@@ -61,6 +61,7 @@ nginx_pid: str = "/run/nginx.pid"  # target nginx: pid file of the running maste
 cert_dir: str = "/etc/octorunbook/certs"  # target nginx: PEM store, one directory per thumbprint (key 0600, dir 0700)
 octopus_upstream: str = "http://127.0.0.1:8080"  # target nginx: Octopus's plain-HTTP address nginx proxies to
 acme_profile: str = ""  # acme: certificate profile the CA lists (e.g. "classic", "tlsserver", "shortlived"); empty: the CA's default
+notify_env: str = ""  # NAME of the environment variable holding Apprise URLs (mailto://, Teams, Slack, json://…): failed runs and checks past WARNING notify them (never the URLs: they carry tokens)
 """
 
 _LINES = {line.split(":", 1)[0]: line for line in PARAMETER_LINES.splitlines()}

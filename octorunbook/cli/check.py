@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 CHECK_DESCRIPTION = (
     "Read the certificate the portal serves over TLS (and, with a parameter file, the one bound on the "
-    "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (expires within --warn-days), "
-    "2 CRITICAL (within --critical-days, expired, hostname not covered, served certificate is not the "
-    "bound one), 3 UNKNOWN (cannot connect, bad arguments, or a bad parameter file: where every other verb "
+    "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (a third of the certificate's own "
+    "lifetime left, or --warn-days), 2 CRITICAL (a sixth left, or --critical-days; expired, hostname not "
+    "covered, served certificate is not the bound one), 3 UNKNOWN (cannot connect, bad arguments, or a bad parameter file: where every other verb "
     "exits 2 on bad parameters, check exits 3, the monitoring convention). Changes nothing."
 )
 
@@ -51,16 +51,34 @@ def check_parser() -> argparse.ArgumentParser:
         "--hostname", help="the portal's host name (SNI and the name the certificate must cover)"
     )
     parser.add_argument(
-        "--warn-days", type=int, default=30, help="WARNING when it expires within N days (30)"
+        "--warn-days",
+        type=int,
+        default=None,
+        help="WARNING when it expires within N days (default: a third of its own lifetime left)",
     )
     parser.add_argument(
-        "--critical-days", type=int, default=7, help="CRITICAL when it expires within N days (7)"
+        "--critical-days",
+        type=int,
+        default=None,
+        help="CRITICAL when it expires within N days (default: a sixth of its own lifetime left)",
     )
     parser.add_argument(
         "--timeout",
         type=float,
         default=10.0,
         help="seconds the whole check may take, --posture scan included; then UNKNOWN (10)",
+    )
+    parser.add_argument(
+        "--notify-env",
+        metavar="NAME",
+        help="environment variable holding Apprise URLs: a result past WARNING sends one message "
+        "(default: the parameter file's notify_env)",
+    )
+    parser.add_argument(
+        "--audit-dir",
+        metavar="DIR",
+        help="also CRITICAL when the newest successful renewal record (04) in DIR is older than twice the "
+        "schedule's cadence (48 hours; 24 for certificates under 10 days): renewals have stopped",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--prometheus", metavar="FILE", help="also write a node-exporter textfile (*.prom)")
@@ -103,6 +121,8 @@ def run_check(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - a plugin answers UNKNOWN, never with a traceback
         print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
         return UNKNOWN
+    if args is not None and args.audit_dir:
+        result = _dead_mans_switch(result, args.audit_dir)
     posture = _posture(result, getattr(args, "deadline", None)) if args and args.posture else None
     if isinstance(posture, OctorunbookError):  # the deadline passed during the scan: no verdict
         reason = f"{posture.code}: {posture.message}"
@@ -121,6 +141,7 @@ def run_check(argv: list[str]) -> int:
             )
             print(f"CERT UNKNOWN - cannot write {args.prometheus}: {text}")
             return UNKNOWN
+    _notify(args, result)
     status = result.status
     if posture is not None and posture.findings and status == 0:
         status = 1  # WARNING: the certificate is fine, what the endpoint accepts is not
@@ -149,6 +170,35 @@ def run_check(argv: list[str]) -> int:
     return status
 
 
+def _dead_mans_switch(result: Any, audit_dir: str) -> Any:
+    """CRITICAL, with the reason added, when the scheduled renewals have stopped."""
+    from dataclasses import replace
+
+    from octorunbook.evidence.check import CRITICAL
+    from octorunbook.evidence.lifetime import lifetime_days
+    from octorunbook.evidence.renewals import renewals_stopped
+    from octorunbook.findings import OctorunbookError
+
+    served = result.served
+    lifetime = lifetime_days(served.not_before, served.not_after) if served is not None else None
+    try:
+        reason = renewals_stopped(audit_dir, lifetime)
+    except OctorunbookError as exc:
+        reason = f"cannot read the audit folder {audit_dir}: {exc.code}: {exc.message}"
+    if reason is None:
+        return result
+    return replace(result, status=CRITICAL, reasons=(*result.reasons, reason))
+
+
+def _notify(args: argparse.Namespace | None, result: Any) -> None:
+    """WARNING or CRITICAL: one message to the Apprise URLs the named variable holds (never printed)."""
+    env = (getattr(args, "notify_env", None) or getattr(args, "params_notify_env", "")) if args else ""
+    if env and result.status in (1, 2):
+        from octorunbook.ops.notify import notify_check
+
+        notify_check(env, result)  # a check writes no record
+
+
 def _posture(result: Any, deadline: Any) -> Any:
     """The posture of the endpoint the check just read (None when it could not be reached), within what is
     left of the check's deadline; the ``NETWORK_TIMEOUT`` error when that passes."""
@@ -171,7 +221,8 @@ def _run_check(args: argparse.Namespace) -> Any:
     from octorunbook.evidence.check import check_endpoint, check_params, parse_url
     from octorunbook.findings import InputError
 
-    if args.warn_days < 0 or args.critical_days < 0 or args.critical_days > args.warn_days:
+    given = [d for d in (args.warn_days, args.critical_days) if d is not None]
+    if any(d < 0 for d in given) or (len(given) == 2 and args.critical_days > args.warn_days):
         raise _UsageError("need 0 <= --critical-days <= --warn-days")
     if not (0 < args.timeout <= MAX_TIMEOUT):  # nan fails every comparison; 1e400 parses as inf
         raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
@@ -192,6 +243,7 @@ def _run_check(args: argparse.Namespace) -> Any:
             )
         return check_endpoint(host, port, hostname, **limits)
     params = load_params(args.params)
+    args.params_notify_env = params.notify_env
     if args.hostname:
         from dataclasses import replace
 

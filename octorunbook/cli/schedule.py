@@ -31,7 +31,11 @@ def _install(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     platform = resolve_platform(args.platform)
     require_platform_fits(params, platform)
-    schedule = build_schedule(args.params, params, at=args.at, name=args.name)
+    runs, lifetime, why = _cadence(params, args.cadence)
+    schedule = build_schedule(
+        args.params, params, at=args.at, name=args.name, runs_per_day=runs, lifetime_days=lifetime
+    )
+    print(f"cadence: {schedule.cadence_text()}{why}")
     if platform == "windows":
         from octorunbook.ops.schedule_windows import install_task
         from octorunbook.redaction import secret_from_env
@@ -40,7 +44,8 @@ def _install(args: argparse.Namespace) -> int:
         data = install_task(schedule, _runner(), password)
         print(f"Scheduled Task {data.get('task_path', '')}{data.get('task_name', schedule.name)} registered:")
         print(
-            f"  daily at {schedule.at}, as {data.get('user_id')} ({data.get('logon_type')}, {data.get('run_level')})"
+            f"  {schedule.when()}, as {data.get('user_id')} ({data.get('logon_type')}, "
+            f"{data.get('run_level')})"
         )
         print(f"  runs: {' '.join(schedule.command)}")
         if data.get("secret_protected"):
@@ -63,9 +68,7 @@ def _install(args: argparse.Namespace) -> int:
     running = systemd_running()
     paths = install_units(schedule, _runner(), system=system, enable=running)
     scope = "system" if system else "user"
-    print(
-        f"systemd {scope} timer for {schedule.name}, daily at {schedule.at} (± 15 min), catches up missed runs:"
-    )
+    print(f"systemd {scope} timer for {schedule.name}, {schedule.when()} (± 15 min), catches up missed runs:")
     for path in paths:
         print(f"  wrote {path}")
     print(f"  runs: {' '.join(schedule.command)}")
@@ -83,6 +86,41 @@ def _install(args: argparse.Namespace) -> int:
                 "  a user timer runs while you are logged in unless lingering is on: loginctl enable-linger"
             )
     return 0
+
+
+CADENCES = ("auto", "daily", "twice-daily")
+
+
+def _cadence(params: Any, choice: str) -> tuple[int, float | None, str]:
+    """Runs per day, the certificate's lifetime, and a note: ``auto`` reads the served certificate
+    (a TLS handshake, read-only) and runs twice a day when it lives under 10 days."""
+    from octorunbook.evidence.lifetime import runs_per_day
+
+    lifetime, problem = _certificate_lifetime(params)
+    if choice == "daily":
+        return 1, lifetime, " (--cadence daily)"
+    if choice == "twice-daily":
+        return 2, lifetime, " (--cadence twice-daily)"
+    note = f"; daily until it can: {problem}" if lifetime is None and problem else ""
+    return runs_per_day(lifetime), lifetime, note
+
+
+def _certificate_lifetime(params: Any) -> tuple[float | None, str]:
+    """``notAfter - notBefore`` of the certificate the portal serves now (None, and why, when unread)."""
+    from octorunbook.evidence.check import check_endpoint, check_params
+    from octorunbook.evidence.lifetime import lifetime_days
+    from octorunbook.findings import OctorunbookError
+
+    try:
+        if params.target == "sandbox":
+            result = check_params(params, timeout=10.0)
+        else:  # the handshake only: the binding is the renewal's business
+            result = check_endpoint("127.0.0.1", params.https_port, params.hostname, timeout=10.0)
+    except OctorunbookError as exc:
+        return None, f"{exc.code}: {exc.message}"
+    if result.served is None:
+        return None, "; ".join(result.reasons)
+    return lifetime_days(result.served.not_before, result.served.not_after), ""
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -173,6 +211,13 @@ def register(sub: Any) -> None:
     )
     install.add_argument("params", help="the runbooks' YAML parameter file (its absolute path is scheduled)")
     install.add_argument("--at", default=DEFAULT_AT, help=f"time of day, HH:MM (default {DEFAULT_AT})")
+    install.add_argument(
+        "--cadence",
+        choices=CADENCES,
+        default="auto",
+        help="auto (default): twice a day (--at and 12 hours later) when the served certificate lives under "
+        "10 days, else daily",
+    )
     common(install)
     install.set_defaults(func=_install)
     show = actions.add_parser(

@@ -5,9 +5,10 @@ endpoint, the portal hostname as SNI, as :mod:`octorunbook.evidence.tls` does) a
 the one **bound** on the target (the HTTP.sys ``sslcert`` record, read with the same read-only driver
 runbook 03 uses). Then it judges, the way monitoring systems expect::
 
-    0 OK        valid for more than --warn-days
-    1 WARNING   expires within --warn-days (default 30)
-    2 CRITICAL  expires within --critical-days (default 7), expired or not yet valid, its names do not
+    0 OK        more than the warning threshold left
+    1 WARNING   within the warning threshold: ⅓ of the certificate's own lifetime left, or --warn-days
+    2 CRITICAL  within the critical threshold (⅙ of the lifetime left, or --critical-days), expired or
+                not yet valid, its names do not
                 cover the hostname (browsers refuse it), or the served certificate is not the bound one
                 (HTTP.sys still serves an old certificate, or something else answers on the port)
     3 UNKNOWN   cannot connect, cannot read the target, bad arguments
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from octorunbook.evidence.deadline import Deadline
+from octorunbook.evidence.lifetime import ABSOLUTE, Thresholds, days_text, lifetime_days, thresholds
 from octorunbook.evidence.tls import sni_for, unverified_context
 from octorunbook.findings import InputError, OctorunbookError
 from octorunbook.targets.protocols import PortalIntent
@@ -40,7 +42,8 @@ if TYPE_CHECKING:
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 DAY = 86400
-DEFAULT_WARN_DAYS, DEFAULT_CRITICAL_DAYS = 30, 7
+DEFAULT_WARN_DAYS: int | None = None  # None: by the certificate's lifetime (evidence.lifetime)
+DEFAULT_CRITICAL_DAYS: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,13 @@ class CheckResult:
     status: int
     hostname: str
     endpoint: str
-    warn_days: int
-    critical_days: int
+    warn_days: float
+    critical_days: float
     reasons: tuple[str, ...] = ()
     served: ServedCertificate | None = None
     bound: BoundCertificate | None = None
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    limits: Thresholds | None = None  # which rule gave the thresholds (None: absolute, as given)
 
     @property
     def status_name(self) -> str:
@@ -143,7 +147,14 @@ class CheckResult:
         summary = f"{self.hostname} {_expiry_phrase(days)}"
         if self.reasons:
             summary = f"{self.hostname}: {'; '.join(self.reasons)}"
-        return f"CERT {self.status_name} - {summary} | days={days};{self.warn_days};{self.critical_days}"
+        return f"CERT {self.status_name} - {summary} | {self.perfdata(days)}"
+
+    def perfdata(self, days: int) -> str:
+        """``days=84;30;15`` and, when the lifetime set a threshold, ``lifetime_days=90`` after it."""
+        text = f"days={days};{days_text(self.warn_days)};{days_text(self.critical_days)}"
+        if self.limits is not None and self.limits.rule != ABSOLUTE and self.limits.lifetime_days:
+            text += f" lifetime_days={days_text(self.limits.lifetime_days)}"
+        return text
 
     def to_record(self) -> dict[str, Any]:
         seconds = self.seconds_left
@@ -155,8 +166,9 @@ class CheckResult:
             "endpoint": self.endpoint,
             "days_left": self.days_left,
             "seconds_left": None if seconds is None else int(seconds),
-            "warn_days": self.warn_days,
-            "critical_days": self.critical_days,
+            "warn_days": days_text(self.warn_days),
+            "critical_days": days_text(self.critical_days),
+            "thresholds": (self.limits or thresholds(None, self.warn_days, self.critical_days)).to_record(),
             "reasons": list(self.reasons),
             "served": self.served.to_record() if self.served else None,
             "bound": self.bound.to_record() if self.bound else None,
@@ -265,23 +277,27 @@ def judge(
     served: ServedCertificate,
     hostname: str,
     *,
-    warn_days: int,
-    critical_days: int,
+    warn_days: float | None = None,
+    critical_days: float | None = None,
     endpoint: str,
     bound: BoundCertificate | None = None,
     compare_bound: bool = False,
     now: datetime | None = None,
 ) -> CheckResult:
-    """The verdict for a served certificate (pure: no I/O, so every rule is tested directly)."""
+    """The verdict for a served certificate (pure: no I/O, so every rule is tested directly).
+
+    ``warn_days`` / ``critical_days`` None: ⅓ and ⅙ of the certificate's own lifetime left."""
     moment = now or datetime.now(UTC)
+    limits = thresholds(lifetime_days(served.not_before, served.not_after), warn_days, critical_days)
+    warn, crit = limits.warn_days, limits.critical_days
     seconds = (served.not_after - moment).total_seconds()
     days = int(seconds // DAY)
     critical: list[str] = []
     if seconds <= 0:
         critical.append(f"certificate {served.thumbprint} {_expiry_phrase(days)}")
-    elif seconds <= critical_days * DAY:
+    elif seconds <= crit * DAY:
         critical.append(
-            f"certificate {served.thumbprint} {_expiry_phrase(days)} (critical at {critical_days})"
+            f"certificate {served.thumbprint} {_expiry_phrase(days)} (critical at {_at(limits, crit)})"
         )
     if served.not_before > moment:
         critical.append(f"certificate {served.thumbprint} is not valid before {_iso(served.not_before)}")
@@ -298,18 +314,34 @@ def judge(
             )
     status = CRITICAL if critical else OK
     reasons = tuple(critical)
-    if not critical and seconds <= warn_days * DAY:
+    if not critical and seconds <= warn * DAY:
         status = WARNING
-        reasons = (f"{_expiry_phrase(days)} (warning at {warn_days})",)
+        reasons = (f"{_expiry_phrase(days)} (warning at {_at(limits, warn, critical=False)})",)
     return CheckResult(
-        status, hostname, endpoint, warn_days, critical_days, reasons, served, bound, checked_at=moment
+        status, hostname, endpoint, warn, crit, reasons, served, bound, checked_at=moment, limits=limits
     )
 
 
+def _at(limits: Thresholds, days: float, *, critical: bool = True) -> str:
+    """``7`` (absolute) or ``15 days: 1/6 of its 90-day lifetime`` (by lifetime)."""
+    rule = limits.critical_rule if critical else limits.warn_rule
+    if rule == ABSOLUTE or limits.lifetime_days is None:
+        return f"{days_text(days)}"
+    share = "1/6" if critical else "1/3"
+    return f"{days_text(days)} days: {share} of its {days_text(limits.lifetime_days)}-day lifetime"
+
+
 def unknown(
-    hostname: str, endpoint: str, reason: str, warn_days: int = 30, critical_days: int = 7
+    hostname: str,
+    endpoint: str,
+    reason: str,
+    warn_days: float | None = None,
+    critical_days: float | None = None,
 ) -> CheckResult:
-    return CheckResult(UNKNOWN, hostname, endpoint, warn_days, critical_days, (reason,))
+    limits = thresholds(None, warn_days, critical_days)
+    return CheckResult(
+        UNKNOWN, hostname, endpoint, limits.warn_days, limits.critical_days, (reason,), limits=limits
+    )
 
 
 def parse_url(url: str) -> tuple[str, int]:
@@ -337,8 +369,8 @@ def check_endpoint(
     port: int,
     hostname: str,
     *,
-    warn_days: int = 30,
-    critical_days: int = 7,
+    warn_days: int | None = None,
+    critical_days: int | None = None,
     params: Parameters | None = None,
     timeout: float | Deadline = 10.0,
 ) -> CheckResult:
@@ -379,7 +411,11 @@ def check_endpoint(
 
 
 def check_params(
-    params: Parameters, *, warn_days: int = 30, critical_days: int = 7, timeout: float | Deadline = 10.0
+    params: Parameters,
+    *,
+    warn_days: int | None = None,
+    critical_days: int | None = None,
+    timeout: float | Deadline = 10.0,
 ) -> CheckResult:
     """The check for the portal a parameter file describes: its loopback endpoint, its hostname, its binding."""
     for finding in params.check():

@@ -223,12 +223,22 @@ def execute(
 ) -> RunResult:
     """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
     done = _run_notebook(runbook, params, progress=progress, kernel_name=kernel_name)
-    if isinstance(done, RunResult):
+    if isinstance(done, RunResult):  # the notebook left no output: failed, without a record
+        _notify(params, [done])
         return done
     result = done.store()
     if progress:
         progress(f"{_symbol(result.status)} {runbook}: {result.status} → {result.path}")
+    _notify(params, [result])
     return result
+
+
+def _notify(params: Parameters, results: Sequence[RunResult]) -> None:
+    """One message per failed (rolled-back) run, to the Apprise URLs ``notify_env`` names."""
+    from octorunbook.ops.notify import notify_run
+
+    for result in results:
+        notify_run(params, result.runbook, result.status, result.record, result.path)
 
 
 def run_all(
@@ -366,6 +376,7 @@ def run_procedure(
         for result in results:
             if result.path is not None:
                 progress(f"  record {result.runbook} → {result.path}")
+    _notify(params, results)
     return results
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from octorunbook.evidence.lifetime import days_text
 from octorunbook.findings import InputError, TargetError
 
 if TYPE_CHECKING:
@@ -54,6 +55,35 @@ class Schedule:
     params_path: Path
     octorunbook: str
     password_env: str = ""  # set when the source is a PFX drop file: the variable 04 reads it from
+    runs_per_day: int = 1  # 2 for certificates under 10 days of lifetime (evidence.lifetime.runs_per_day)
+    lifetime_days: float | None = None  # the served/bound certificate's lifetime the cadence fits
+
+    @property
+    def times(self) -> tuple[str, ...]:
+        """``("03:17",)`` daily, or ``("03:17", "15:17")``: the same minute, spread evenly over the day."""
+        step = 24 // self.runs_per_day
+        return tuple(f"{(self.hour + i * step) % 24:02d}:{self.minute:02d}" for i in range(self.runs_per_day))
+
+    @property
+    def hours(self) -> tuple[int, ...]:
+        return tuple(sorted(int(t.split(":")[0]) for t in self.times))
+
+    @property
+    def cadence_hours(self) -> int:
+        """Hours between two runs (24 daily, 12 twice a day): what the dead man's switch measures."""
+        return 24 // self.runs_per_day
+
+    def when(self) -> str:
+        """``daily at 03:17`` or ``twice a day at 03:17 and 15:17``."""
+        times = " and ".join(self.times)
+        return f"daily at {times}" if self.runs_per_day == 1 else f"twice a day at {times}"
+
+    def cadence_text(self) -> str:
+        """:meth:`when`, and why: the lifetime it fits."""
+        text = self.when()
+        if self.lifetime_days is None:
+            return text + " (the certificate's lifetime could not be read)"
+        return text + f" (the certificate lives {days_text(self.lifetime_days)} days)"
 
     @property
     def command(self) -> tuple[str, ...]:
@@ -106,10 +136,20 @@ def octorunbook_executable() -> str:
     )
 
 
-def build_schedule(params_path: str | Path, params: Parameters, *, at: str, name: str) -> Schedule:
+def build_schedule(
+    params_path: str | Path,
+    params: Parameters,
+    *,
+    at: str,
+    name: str,
+    runs_per_day: int = 1,
+    lifetime_days: float | None = None,
+) -> Schedule:
     """Validate once, here: a bad time or name is refused before anything is registered."""
     path = Path(params_path).expanduser().absolute()
     return Schedule(
+        runs_per_day=runs_per_day if runs_per_day in (1, 2) else 1,
+        lifetime_days=lifetime_days,
         name=check_name(name),
         at=check_at(at),
         params_path=path,

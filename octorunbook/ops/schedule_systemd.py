@@ -84,11 +84,12 @@ def unit_texts(schedule: Schedule) -> Units:
     )
     timer = (
         "[Unit]\n"
-        f"Description=Daily renewal of the Octopus portal certificate ({name})\n"
+        f"Description={'Daily' if schedule.runs_per_day == 1 else 'Twice-daily'} renewal of the Octopus "
+        f"portal certificate ({name})\n"
         "\n"
         "[Timer]\n"
-        f"OnCalendar=*-*-* {systemd_text(schedule.at, 'time of day')}:00\n"
-        "Persistent=true\n"
+        + "".join(f"OnCalendar=*-*-* {systemd_text(at, 'time of day')}:00\n" for at in schedule.times)
+        + "Persistent=true\n"
         f"RandomizedDelaySec={RANDOMIZED_DELAY}\n"
         f"Unit={name}.service\n"
         "\n"
@@ -103,7 +104,7 @@ def crontab_line(schedule: Schedule) -> str:
     cron reads it as a line break)."""
     return cron_line(
         schedule.minute,
-        schedule.hour,
+        schedule.hours,
         schedule.command,
         cwd=str(schedule.params_path.parent),
         comment=f"octorunbook:{schedule.name}",

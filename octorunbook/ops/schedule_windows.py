@@ -62,7 +62,7 @@ def register_argv(schedule: Schedule, secret: Path | None) -> list[str]:
         "-TaskName",
         schedule.name,
         "-At",
-        schedule.at,
+        ",".join(schedule.times),  # one daily trigger per time: twice a day for short-lived certificates
         "-Octorunbook",
         schedule.octorunbook,
         "-Subcommand",

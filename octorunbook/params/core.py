@@ -86,7 +86,7 @@ def url_host(name: str) -> str:
 
 
 # Fields that name the environment variable holding a secret: a value pasted there may be the secret.
-SECRET_ENV_FIELDS = frozenset({"pfx_password_env", "acme_eab_hmac_env"})
+SECRET_ENV_FIELDS = frozenset({"pfx_password_env", "acme_eab_hmac_env", "notify_env"})
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class Parameters:
     dry_run: bool = False
     rollback: bool = True
     audit_dir: str = "audit"
-    renew_before_days: int = 30
+    renew_before_days: int = 0  # 0: by the certificate's lifetime (evidence.lifetime); N > 0: N days
     force_renew: bool = False
     retire_old: str = "after-expiry"
     posture: str = "default"
@@ -138,6 +138,7 @@ class Parameters:
     cert_dir: str = NGINX_DEFAULTS["cert_dir"]
     octopus_upstream: str = DEFAULT_UPSTREAM
     acme_profile: str = ""
+    notify_env: str = ""  # NAME of the environment variable holding Apprise URLs (never the URLs)
 
     def __post_init__(self) -> None:
         # Validation and use see the same value: "localhost " must not pass as "localhost" and then
@@ -243,6 +244,8 @@ class Parameters:
         (most likely the password itself, pasted into the wrong field) is shown only by its length."""
         record = asdict(self)
         record["pfx_password_env"] = shown_env_name(self.pfx_password_env)
+        if self.notify_env:  # a pasted URL (a token) is shown by its length only
+            record["notify_env"] = shown_env_name(self.notify_env)
         if self.acme_eab_hmac_env:  # no default: shown only when it names a variable that is set
             record["acme_eab_hmac_env"] = shown_env_name(self.acme_eab_hmac_env)
         return record
@@ -332,7 +335,8 @@ class Parameters:
             bad(
                 "RENEW_BEFORE_DAYS_INVALID",
                 f"renew_before_days must be 0-3650, got {self.renew_before_days}.",
-                "30 is usual for yearly certificates; ACME clients renew with 30 of 90 days left.",
+                "0 (the default) renews with a third of the certificate's lifetime left (half under 10 days); "
+                "a number of days overrides that, e.g. 30 for yearly certificates.",
             )
         if self.posture not in POSTURES:
             bad(
@@ -367,6 +371,13 @@ class Parameters:
                 f"pfx_password_env must be an environment variable *name*; the value given "
                 f"({len(self.pfx_password_env)} characters) is not one, and is not shown.",
                 "Put the password in an environment variable and give its name, e.g. OCTORUNBOOK_PFX_PASSWORD.",
+            )
+        if self.notify_env and not env_name_ok(self.notify_env):
+            bad(
+                "NOTIFY_ENV_INVALID",
+                f"notify_env must be an environment variable *name*; the value given "
+                f"({len(self.notify_env)} characters) is not one, and is not shown (an Apprise URL carries a token).",
+                "Put the Apprise URLs in an environment variable and give its name, e.g. OCTORUNBOOK_NOTIFY_URLS.",
             )
         if not self.keep_http and self.force_ssl:
             problems.append(

@@ -68,7 +68,9 @@ STORED = ("thumbprint",)
 BINDING = ("keep_http", "force_ssl", "hsts_max_age")
 # How the TLS posture scanned after a proof counts (03, 04, 05).
 POSTURE = ("posture",)
-RENEWAL = ("renew_before_days", "force_renew", "retire_old")
+# notify_env: read by the headless runner (run/renew) and check, around every runbook; listed with 04, whose
+# scheduled runs are the ones nobody watches.
+RENEWAL = ("renew_before_days", "force_renew", "retire_old", "notify_env")
 HARDENING = ("apply", "schannel_cipher_order")
 
 _GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {

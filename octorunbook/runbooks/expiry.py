@@ -1,6 +1,7 @@
 """Runbook 04's monitoring cell: what ``octorunbook check`` would say about the portal, as a panel.
 
-The same verdict as the command (one ``judge``, the same thresholds and the same one-line output a
+The same verdict as the command (one ``judge``, the same thresholds — by default ⅓ and ⅙ of the
+certificate's own lifetime left, :mod:`octorunbook.evidence.lifetime` — and the same one-line output a
 Nagios/Icinga check prints), taken from the handshake and binding 04 has just read, so the record of
 every renewal run — scheduled ones included — carries the check a monitoring system would have seen.
 It reads only; a CRITICAL verdict does not stop the run (renewing is what fixes it).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from octorunbook.evidence import check
 from octorunbook.evidence.check import CheckResult
+from octorunbook.evidence.lifetime import days_text
 from octorunbook.render import Panel, Row
 from octorunbook.runbooks.renewal_state import Current
 from octorunbook.runbooks.run import Run
@@ -38,9 +40,15 @@ def check_panel(result: CheckResult) -> Panel:
                 f"{result.bound.thumbprint} ({result.bound.store}) on {result.bound.endpoint}",
             )
         )
+    limits = result.limits
+    rule = (
+        f" ({limits.rule}: ⅓ and ⅙ of its {days_text(limits.lifetime_days)}-day lifetime)"
+        if limits is not None and limits.rule != "absolute" and limits.lifetime_days
+        else ""
+    )
     note = (
-        f"warning within {result.warn_days} days, critical within {result.critical_days} · "
-        f"the same as `octorunbook check params.yaml` (exit {result.status})"
+        f"warning within {days_text(result.warn_days)} days, critical within "
+        f"{days_text(result.critical_days)}{rule} · the same as `octorunbook check params.yaml` (exit {result.status})"
     )
     return Panel(f"Expiry check: {result.status_name}", PANEL_STATUS[result.status], rows, note)
 
@@ -49,8 +57,8 @@ def expiry_check(
     run: Run,
     current: Current,
     *,
-    warn_days: int = check.DEFAULT_WARN_DAYS,
-    critical_days: int = check.DEFAULT_CRITICAL_DAYS,
+    warn_days: int | None = check.DEFAULT_WARN_DAYS,
+    critical_days: int | None = check.DEFAULT_CRITICAL_DAYS,
 ) -> CheckResult:
     """Handshake with the portal as its hostname, judge against the binding 04 read; show and record it."""
     target = run.require_target()

@@ -5,8 +5,9 @@ Renew or rotate the portal certificate with no restart and no downtime, on every
 binding up at handshake time and nginx reloads gracefully, so Octopus keeps running. The order:
 
 1. **read** what is served now (TLS handshake), what the front names on the port and what the store
-   holds; decide — more than ``renew_before_days`` left and no ``force_renew``: prove the current
-   certificate and end ``unchanged``;
+   holds; decide — more than the renewal threshold left and no ``force_renew``: prove the current
+   certificate and end ``unchanged``. The threshold is a third of the certificate's own lifetime (half
+   under 10 days: :mod:`octorunbook.evidence.lifetime`), or ``renew_before_days`` when set above 0;
 2. **obtain and judge** the new certificate (same sources and findings as 01) plus the renewal's own
    check: a certificate that expires sooner, drops the portal's hostname or is weaker is
    ``RENEWAL_REGRESSES``; then import it (01's import, idempotent);
@@ -27,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from octorunbook import certificates
+from octorunbook.evidence.lifetime import SHORT_LIVED_DAYS, days_text, lifetime_days, renew_before
 from octorunbook.evidence.tls import TlsEvidence, tls_handshake
 from octorunbook.findings import Finding, TargetError, VerificationError
 from octorunbook.render import Panel, Row
@@ -57,11 +59,23 @@ class Current:
             return datetime.fromisoformat(self.served.not_after)
         return None
 
-    def days_left(self, now: datetime | None = None) -> int | None:
+    @property
+    def lifetime_days(self) -> float | None:
+        """``notAfter - notBefore`` of the bound certificate, when the store gave it."""
+        cert = self.certificate
+        return None if cert is None else lifetime_days(cert.not_valid_before_utc, cert.not_valid_after_utc)
+
+    def renew_before(self, renew_before_days: int) -> tuple[float, str]:
+        """Days left at which to renew, and the rule (``lifetime`` or ``absolute``)."""
+        return renew_before(self.lifetime_days, renew_before_days)
+
+    def seconds_left(self, now: datetime | None = None) -> float | None:
         end = self.not_after
-        if end is None:
-            return None
-        return int((end - (now or datetime.now(UTC))).total_seconds() // 86400)
+        return None if end is None else (end - (now or datetime.now(UTC))).total_seconds()
+
+    def days_left(self, now: datetime | None = None) -> int | None:
+        seconds = self.seconds_left(now)
+        return None if seconds is None else int(seconds // 86400)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -70,6 +84,7 @@ class Current:
             "served": self.served.to_record() if self.served else {"error": self.served_error},
             "in_store": self.stored.to_record() if self.stored else None,
             "days_left": self.days_left(),
+            "lifetime_days": None if self.lifetime_days is None else days_text(self.lifetime_days),
         }
 
 
@@ -127,7 +142,8 @@ REMEDY_SERVED_NOT_BOUND = {
 def show_current(run: Run, current: Current, bound_label: str) -> None:
     """The panel 04 opens with: what is bound, what is served, when it expires."""
     days = current.days_left()
-    before = run.params.renew_before_days
+    before, rule = current.renew_before(run.params.renew_before_days)
+    why = _rule_text(current, before, rule, run.params.renew_before_days)
     served = current.served
     rows = [
         Row("info", bound_label, f"{current.thumbprint} ({current.store})"),
@@ -139,12 +155,22 @@ def show_current(run: Run, current: Current, bound_label: str) -> None:
         Row(
             "info" if days is None or days > before else "warning",
             "expires",
-            f"{current.not_after:%Y-%m-%d} ({days} days left; renew_before_days {before})"
+            f"{current.not_after:%Y-%m-%d} ({days} days left; renews {why})"
             if current.not_after
             else "unknown",
         ),
     ]
     run.reporter.show(Panel("What the portal has now", "info", rows))
+
+
+def _rule_text(current: Current, before: float, rule: str, renew_before_days: int) -> str:
+    """``with 30 days left (renew_before_days)`` or ``with 15 days left (1/3 of its 45-day lifetime)``."""
+    if rule == "absolute":
+        source = "renew_before_days" if renew_before_days > 0 else "lifetime unknown"
+        return f"with {days_text(before)} days left ({source})"
+    lifetime = current.lifetime_days or 0.0
+    share = "1/2" if lifetime < SHORT_LIVED_DAYS else "1/3"
+    return f"with {days_text(before)} days left ({share} of its {days_text(lifetime)}-day lifetime)"
 
 
 def served_now(target: Target, port: int, hostname: str) -> tuple[TlsEvidence | None, str]:
@@ -158,11 +184,22 @@ def served_now(target: Target, port: int, hostname: str) -> tuple[TlsEvidence | 
 def renewal_due(run: Run, current: Current) -> bool:
     """True when this run should replace the certificate; otherwise the current one was proven and kept."""
     p = run.params
+    seconds = current.seconds_left()
     days = current.days_left()
+    before, rule = current.renew_before(p.renew_before_days)
+    run.note(  # the record says which rule decided
+        Finding(
+            "RENEWAL_RULE",
+            "info",
+            f"Renews {_rule_text(current, before, rule, p.renew_before_days)}.",
+            "",
+            details={"rule": rule, "renew_before_days": days_text(before)},
+        )
+    )
     if p.force_renew:
         run.note(Finding("RENEWAL_FORCED", "info", "force_renew: replacing the certificate now.", ""))
         return True
-    if days is not None and days > p.renew_before_days:
+    if seconds is not None and seconds > before * 86400:
         with run.step():  # a coded record, never a traceback
             if current.served is None:
                 raise VerificationError(
@@ -173,7 +210,7 @@ def renewal_due(run: Run, current: Current) -> bool:
             require_hostname_covered(run, p.https_port, p.hostname)
         run.reporter.show(
             Panel(
-                f"Nothing to renew: {days} days left, more than renew_before_days ({p.renew_before_days})",
+                f"Nothing to renew: {days} days left; renews {_rule_text(current, before, rule, p.renew_before_days)}",
                 "ok",
                 [Row("ok", "served and bound", current.thumbprint)],
             )

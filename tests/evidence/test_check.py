@@ -44,6 +44,12 @@ def leaf(
     )
 
 
+def lived(lifetime: float, *, left: dt.timedelta) -> trustme.LeafCert:
+    """A certificate of ``lifetime`` days with ``left`` of it to run."""
+    end = NOW + left
+    return leaf(not_before=end - dt.timedelta(days=lifetime), not_after=end)
+
+
 def bind(sandbox: Any, tmp_path: Path, cert: trustme.LeafCert, *, restart: bool = True) -> str:
     """Import into the sandbox's LocalMachine\\My and bind it on 0.0.0.0:443 as 03 would; the thumbprint."""
     key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), None)
@@ -93,23 +99,25 @@ def free_port() -> int:
 
 # -- the four situations on the real sandbox portal ---------------------------------------------------
 def test_check_is_ok_when_the_served_certificate_has_months_left(sandbox: Any, tmp_path: Path) -> None:
-    bind(sandbox, tmp_path, leaf(not_after=NOW + dt.timedelta(days=84, hours=12)))
+    bind(sandbox, tmp_path, lived(90, left=dt.timedelta(days=84, hours=12)))
     done = check(str(params_file(tmp_path, sandbox)))
     assert done.returncode == OK, done.stdout
-    assert done.stdout.strip() == "CERT OK - localhost expires in 84 days | days=84;30;7"
+    # a 90-day certificate: WARNING with a third (30 days) left, CRITICAL with a sixth (15)
+    assert done.stdout.strip() == "CERT OK - localhost expires in 84 days | days=84;30;15 lifetime_days=90"
 
 
 def test_check_warns_within_warn_days(sandbox: Any, tmp_path: Path) -> None:
-    bind(sandbox, tmp_path, leaf(not_after=NOW + dt.timedelta(days=20, hours=12)))
+    bind(sandbox, tmp_path, lived(90, left=dt.timedelta(days=20, hours=12)))
     done = check(str(params_file(tmp_path, sandbox)))
     assert done.returncode == WARNING, done.stdout
     assert done.stdout.startswith("CERT WARNING - localhost: expires in 20 days")
-    assert done.stdout.strip().endswith("| days=20;30;7")
+    assert "1/3 of its 90-day lifetime" in done.stdout
+    assert done.stdout.strip().endswith("| days=20;30;15 lifetime_days=90")
     assert check(str(params_file(tmp_path, sandbox)), "--warn-days", "14").returncode == OK
 
 
 def test_check_is_critical_within_critical_days(sandbox: Any, tmp_path: Path) -> None:
-    thumbprint = bind(sandbox, tmp_path, leaf(not_after=NOW + dt.timedelta(days=3, hours=12)))
+    thumbprint = bind(sandbox, tmp_path, lived(90, left=dt.timedelta(days=3, hours=12)))
     done = check(str(params_file(tmp_path, sandbox)), "--json")
     assert done.returncode == CRITICAL, done.stdout
     record = json.loads(done.stdout)
@@ -126,7 +134,7 @@ def test_check_is_critical_for_an_expired_certificate(sandbox: Any, tmp_path: Pa
     )
     done = check(str(params_file(tmp_path, sandbox)))
     assert done.returncode == CRITICAL, done.stdout
-    assert "expired 3 days ago" in done.stdout and "| days=-3;30;7" in done.stdout
+    assert "expired 3 days ago" in done.stdout and "| days=-3;29.3;14.7 lifetime_days=88" in done.stdout
 
 
 def test_check_is_critical_when_the_certificate_does_not_cover_the_hostname(
@@ -181,8 +189,12 @@ def test_check_by_url_reads_the_sandbox_portal_without_a_parameter_file(sandbox:
     bind(sandbox, tmp_path, leaf(not_after=NOW + dt.timedelta(days=10, hours=2)))
     port = sandbox.status()["port_map"][443]
     done = check("--url", f"https://127.0.0.1:{port}/", "--hostname", "localhost")
+    assert done.returncode == OK, done.stdout  # 10 of its 11 days left
+    absolute = ("--warn-days", "30", "--critical-days", "7")  # given explicitly: absolute days
+    done = check("--url", f"https://127.0.0.1:{port}/", "--hostname", "localhost", *absolute, "--json")
     assert done.returncode == WARNING, done.stdout
-    assert done.stdout.strip().endswith("| days=10;30;7")
+    record = json.loads(done.stdout)
+    assert record["message"].endswith("| days=10;30;7") and record["thresholds"]["rule"] == "absolute"
 
 
 @pytest.mark.parametrize(
@@ -245,7 +257,7 @@ def test_check_after_the_three_runbooks_warns_for_a_pem_that_expires_soon(
 ) -> None:
     from octorunbook.headless.inline import run_inline
 
-    cert = leaf(not_after=NOW + dt.timedelta(days=25, hours=3))
+    cert = lived(90, left=dt.timedelta(days=25, hours=3))
     cert.cert_chain_pems[0].write_to_path(str(tmp_path / "portal.pem"))
     cert.private_key_pem.write_to_path(str(tmp_path / "portal.key"))
     values = {
@@ -405,7 +417,11 @@ def test_check_on_windows_reads_the_binding_with_netsh_and_changes_nothing(
     except ImportError:  # tests/ imported as a package
         from tests.fakes import OCTOPUS_APP_ID
 
-    served_cert = leaf("octopus.example.com", not_after=NOW + dt.timedelta(days=5, hours=1))
+    served_cert = leaf(
+        "octopus.example.com",
+        not_before=NOW - dt.timedelta(days=30),
+        not_after=NOW + dt.timedelta(days=5, hours=1),
+    )
     bound_cert = leaf("octopus.example.com")
     bound = x509.load_pem_x509_certificate(bound_cert.cert_chain_pems[0].bytes())
     from cryptography.hazmat.primitives import hashes

@@ -88,7 +88,7 @@ def register(p: dict[str, Any]) -> dict[str, Any]:
         "arguments": arguments,
         "secret_path": p.get("SecretPath", ""),
         "secret_protected": protected,
-        "next_run_time": f"2026-11-29T{p['At']}:00.0000000Z",
+        "next_run_time": f"2026-11-29T{p['At'].split(',')[0]}:00.0000000Z",
     }
     current = tasks()
     current[TASK_PATH + p["TaskName"]] = task

@@ -50,6 +50,11 @@ def commands(record: dict[str, Any]) -> list[str]:
     return [" ".join(c["argv"]) for c in record["commands"]]
 
 
+def rule(record: dict[str, Any]) -> dict[str, Any]:
+    """The renewal rule 04 decided by (its ``RENEWAL_RULE`` finding's details)."""
+    return next(f["details"] for f in record["findings"] if f["code"] == "RENEWAL_RULE")
+
+
 def errors(record: dict[str, Any]) -> list[str]:
     return [f["code"] for f in record["findings"] if f["severity"] == "error"]
 
@@ -83,7 +88,7 @@ def test_nothing_due_but_served_certificate_not_for_the_hostname_is_an_error_not
     assert not [c for c in record["commands"] if c["mutating"]]
 
 
-def test_the_expiry_check_panel_says_warning_when_renewal_is_near(
+def test_the_expiry_check_panel_judges_by_the_certificate_lifetime(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
     params = params_for(sandbox, **pem_pair(tmp_path / "short", days=20))
@@ -91,8 +96,11 @@ def test_the_expiry_check_panel_says_warning_when_renewal_is_near(
     assert run_inline("03-add-https-binding", params)["status"] == "succeeded"
     record = run_inline(RENEW, params_for(sandbox, renew_before_days=10))
     assert record["status"] == "unchanged", record["findings"]
-    assert record["check"]["status"] == "WARNING" and record["check"]["days_left"] in (18, 19)
-    assert record["check"]["message"].endswith(";30;7")
+    # a 20-day certificate with 18 days left is fine by its lifetime (warning at 1/3 left)…
+    assert record["check"]["status"] == "OK" and record["check"]["days_left"] in (18, 19)
+    assert record["check"]["thresholds"]["rule"] == "lifetime"
+    assert record["check"]["message"].endswith(";6.7;3.3 lifetime_days=20")
+    assert rule(record) == {"rule": "absolute", "renew_before_days": 10}
 
 
 def test_check_panel_shows_the_plugin_line_and_colours_by_status() -> None:
@@ -324,3 +332,43 @@ def test_a_setting_neither_netsh_nor_the_registry_explains_refuses_the_swap(
     finding = next(f for f in record["findings"] if f["code"] == "BINDING_SETTINGS_UNKNOWN")
     assert "0x2000" in finding["message"] and finding["remedy"]
     assert sandbox.httpsys_path.read_text() == before
+
+
+def lived_pem(folder: Path, days: int, left: float) -> dict[str, str]:
+    """A PEM pair for ``localhost`` of ``days`` lifetime with ``left`` days of it to run."""
+    from datetime import timedelta
+
+    key = cc.rsa_key()
+    cert = cc.leaf(key, names=["localhost"], days=days, starts=timedelta(days=left - days))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "new.crt").write_bytes(cc.pem(cert, cc.ca()[0]))
+    (folder / "new.key").write_bytes(cc.key_pem(key))
+    return {
+        "certificate_source": "pem",
+        "pem_cert_path": str(folder / "new.crt"),
+        "pem_key_path": str(folder / "new.key"),
+    }
+
+
+def test_a_six_day_certificate_is_renewed_with_half_its_lifetime_left_by_default(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    params = params_for(sandbox, **lived_pem(tmp_path / "old", 6, left=2.5))
+    assert run_inline("01-import-certificate", params)["status"] == "succeeded"
+    assert run_inline("03-add-https-binding", params)["status"] == "succeeded"
+    record = run_inline(RENEW, params_for(sandbox, **lived_pem(tmp_path / "new", 6, left=5.9)))
+    assert record["status"] == "succeeded", record["findings"]
+    assert rule(record) == {"rule": "lifetime", "renew_before_days": 3}
+    assert record["check"]["status"] == "OK"  # 2.5 of 6 days left: above 1/3 (2), not critical
+
+
+def test_a_45_day_certificate_with_more_than_a_third_left_is_kept(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    params = params_for(sandbox, **lived_pem(tmp_path / "old", 45, left=20))
+    assert run_inline("01-import-certificate", params)["status"] == "succeeded"
+    assert run_inline("03-add-https-binding", params)["status"] == "succeeded"
+    record = run_inline(RENEW, params)
+    assert record["status"] == "unchanged", record["findings"]
+    assert rule(record) == {"rule": "lifetime", "renew_before_days": 15}
+    assert record["check"]["thresholds"]["warn_days"] == 15 and record["check"]["status"] == "OK"

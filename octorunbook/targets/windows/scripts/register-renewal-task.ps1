@@ -2,7 +2,8 @@
 .SYNOPSIS
     Register the daily certificate renewal (octorunbook runbook 04) as a Scheduled Task running as SYSTEM.
 .DESCRIPTION
-    The task \octorunbook\<TaskName> runs every day at <At> (local time) as NT AUTHORITY\SYSTEM with
+    The task \octorunbook\<TaskName> runs every day at <At> (local time; "HH:mm,HH:mm": two daily
+    triggers, for certificates under 10 days of lifetime) as NT AUTHORITY\SYSTEM with
     logon type ServiceAccount, which is "Run whether user is logged on or not" without a stored password,
     and with the highest privileges (importing into LocalMachine and binding HTTP.sys need them).
     A missed run (server off at that time) starts as soon as possible; a run still going is not doubled.
@@ -43,7 +44,7 @@ $taskPath = '\octorunbook\'
 . (Join-Path $PSScriptRoot '_common.ps1')
 try {
     if ($TaskName -notmatch '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$') { throw "Invalid task name '$TaskName'." }
-    if ($At -notmatch '^([01][0-9]|2[0-3]):[0-5][0-9]$') { throw "Invalid time of day '$At': use HH:mm." }
+    if ($At -notmatch '^([01][0-9]|2[0-3]):[0-5][0-9](,([01][0-9]|2[0-3]):[0-5][0-9])?$') { throw "Invalid time of day '$At': use HH:mm (or HH:mm,HH:mm for two daily triggers)." }
     foreach ($value in @($Octorunbook, $Subcommand, $ParamsPath, $SecretPath)) {
         if ($value -match '"') { throw "A path for the task contains a double quote: $value" }
         # The task's arguments put each value in "..." and the Task Scheduler expands %VAR% in them.
@@ -104,7 +105,10 @@ try {
             $arguments = $arguments + ' -SecretPath "' + $SecretPath + '" -PasswordEnv ' + $PasswordEnv
         }
         $action = New-ScheduledTaskAction -Execute $powershell -Argument $arguments -WorkingDirectory (Split-Path -Parent $ParamsPath)
-        $trigger = New-ScheduledTaskTrigger -Daily -At ([datetime]::ParseExact($At, 'HH:mm', [Globalization.CultureInfo]::InvariantCulture))
+        $trigger = @()
+        foreach ($time in $At.Split(',')) {
+            $trigger += New-ScheduledTaskTrigger -Daily -At ([datetime]::ParseExact($time, 'HH:mm', [Globalization.CultureInfo]::InvariantCulture))
+        }
         $principal = New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\SYSTEM' -LogonType ServiceAccount -RunLevel Highest
         $settings = New-ScheduledTaskSettingsSet -StartWhenAvailable -MultipleInstances IgnoreNew -ExecutionTimeLimit (New-TimeSpan -Hours 2)
         $task = Register-ScheduledTask -TaskName $TaskName -TaskPath $taskPath -Action $action -Trigger $trigger `

@@ -1,0 +1,147 @@
+"""Loud failures (issue 26): one message per failed run or alarming check, through Apprise.
+
+Let's Encrypt stopped its expiry e-mails on 2025-06-04 and a renewal that fails at 03:17 tells nobody.
+``notify_env`` names an environment variable holding one or more Apprise URLs (``mailto://``, Teams,
+Slack, ``json://host:port/path`` …, separated by white space or commas). The URLs carry tokens, so they
+are secrets: only the variable's *name* is a parameter; the URLs are read from the environment at send
+time, registered with the redaction registry, and never written to a record, a log or the terminal.
+What is said about a delivery names the scheme and host only (``json://127.0.0.1:8080``).
+
+Each message says what an operator needs and nothing secret: the code, the target, the remedy and the
+record's path. Sending never changes the outcome of the run or the check: a notification that cannot be
+delivered is reported (``NOTIFY_FAILED`` on stderr) and the run's own exit code stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from octorunbook.redaction import SECRETS, env_name_ok
+
+if TYPE_CHECKING:
+    from octorunbook.params.core import Parameters
+
+TITLE = "octorunbook: {code} on {target}"
+_SPLIT = re.compile(r"[\s,]+")
+FAILED_STATUSES = ("failed",)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One notification: every field is safe to show (no URL, no token)."""
+
+    code: str
+    target: str
+    summary: str
+    remedy: str
+    record: str
+
+    @property
+    def title(self) -> str:
+        return TITLE.format(code=self.code, target=self.target)
+
+    @property
+    def body(self) -> str:
+        lines = [self.summary, f"code: {self.code}", f"target: {self.target}"]
+        if self.remedy:
+            lines.append(f"remedy: {self.remedy}")
+        lines.append(f"record: {self.record or 'none'}")
+        return "\n".join(lines)
+
+
+def urls(env_name: str) -> list[str]:
+    """The Apprise URLs in ``env_name`` (empty when unset); each registered as a secret at once."""
+    if not env_name or not env_name_ok(env_name):
+        return []
+    found = [u for u in _SPLIT.split(os.environ.get(env_name, "")) if u]
+    for url in found:
+        SECRETS.add(url)
+    return found
+
+
+def shown(url: str) -> str:
+    """``scheme://host[:port]``: what may be said about a destination (no user, password, path or query)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "an unreadable URL"
+    return f"{parts.scheme or '?'}://{host}{port}"
+
+
+def send(env_name: str, message: Message) -> bool | None:
+    """Send ``message`` to every URL in ``env_name``: True delivered, False failed (said on stderr),
+    None when ``env_name`` is empty or unset (nothing to do)."""
+    targets = urls(env_name)
+    if not targets:
+        return None
+    import apprise
+
+    quiet = logging.getLogger("apprise")  # its log lines may name a URL: silenced for this send
+    level, propagate = quiet.level, quiet.propagate
+    quiet.setLevel(logging.CRITICAL + 1)
+    quiet.propagate = False
+    try:
+        bundle = apprise.Apprise()
+        added = [url for url in targets if bundle.add(url)]
+        delivered = bool(added) and bool(bundle.notify(title=message.title, body=message.body))
+    except Exception as exc:  # noqa: BLE001 - a notification never breaks the run it reports
+        delivered, added = False, []
+        reason = type(exc).__name__
+    else:
+        reason = "refused" if added else "no URL Apprise understands"
+    finally:
+        quiet.setLevel(level)
+        quiet.propagate = propagate
+    if not delivered:
+        where = ", ".join(shown(url) for url in targets)
+        print(
+            f"NOTIFY_FAILED: the failure notification to {where} was not delivered ({reason}); "
+            f"check the URLs in ${env_name}.",
+            file=sys.stderr,
+        )
+    return delivered
+
+
+def first_error(record: dict[str, Any] | None) -> tuple[str, str, str]:
+    """(code, message, remedy) of the record's first error finding; ``RUN_FAILED`` when it has none."""
+    for finding in (record or {}).get("findings") or []:
+        if isinstance(finding, dict) and finding.get("severity") == "error":
+            return str(finding.get("code")), str(finding.get("message", "")), str(finding.get("remedy", ""))
+    return "RUN_FAILED", "The run failed without a coded finding.", "Read the record."
+
+
+def target_of(params: Parameters) -> str:
+    return f"{params.hostname} ({params.target}:{params.https_port})"
+
+
+def notify_run(params: Parameters, runbook: str, status: str, record: Any, path: Any) -> bool | None:
+    """One message for a failed (and rolled-back) run; nothing for any other status."""
+    if status not in FAILED_STATUSES or not getattr(params, "notify_env", ""):
+        return None
+    code, text, remedy = first_error(record if isinstance(record, dict) else None)
+    rolled = " The change was rolled back." if params.rollback and not params.dry_run else ""
+    summary = f"{runbook} {status} on {target_of(params)}: {text}{rolled}"
+    return send(params.notify_env, Message(code, target_of(params), summary, remedy, str(path or "")))
+
+
+def notify_check(env_name: str, result: Any, record_path: str = "") -> bool | None:
+    """One message for a ``check`` past WARNING (WARNING, CRITICAL); nothing for OK or UNKNOWN."""
+    if not env_name or result.status not in (1, 2):
+        return None
+    code = f"CHECK_{result.status_name}"
+    remedy = (
+        "Renew now: `octorunbook renew PARAMS.yaml --force`; then `octorunbook schedule show` and "
+        "`octorunbook audit list` to see why the scheduled renewal did not."
+    )
+    return send(
+        env_name,
+        Message(code, f"{result.hostname} ({result.endpoint})", result.line(), remedy, record_path),
+    )

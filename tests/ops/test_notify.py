@@ -1,0 +1,156 @@
+"""Loud failures (issue 26): a failed renewal sends exactly one message to the Apprise URLs that
+``notify_env`` names — with the code, the target, the remedy and the record's path — and the URLs'
+token is nowhere: not in the message, the audit folder, the record, stdout or stderr."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import certcorpus as cc
+import pytest
+import yaml
+
+from octorunbook.headless.inline import run_inline
+from octorunbook.ops.notify import Message, send, shown
+
+BIN = Path(sys.executable).parent
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that keeps every request (method, path, headers, body)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append({"path": self.path, "headers": dict(self.headers), "body": body.decode()})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def pem_files(folder: Path, days: int) -> dict[str, str]:
+    key = cc.rsa_key()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "c.crt").write_bytes(cc.pem(cc.leaf(key, names=["localhost"], days=days), cc.ca()[0]))
+    (folder / "c.key").write_bytes(cc.key_pem(key))
+    return {
+        "certificate_source": "pem",
+        "pem_cert_path": str(folder / "c.crt"),
+        "pem_key_path": str(folder / "c.key"),
+    }
+
+
+def test_a_failed_renewal_notifies_once_and_the_token_is_nowhere(
+    sandbox: Any, params_for: Any, tmp_path: Path
+) -> None:
+    bound = params_for(sandbox, **pem_files(tmp_path / "long", 90))
+    assert run_inline("01-import-certificate", bound)["status"] == "succeeded"
+    assert run_inline("03-add-https-binding", bound)["status"] == "succeeded"
+    canary = "canary" + secrets.token_hex(12)
+    audit = tmp_path / "audit"
+    values = {
+        "sandbox_dir": str(sandbox.root),
+        "audit_dir": str(audit),
+        "hostname": "localhost",
+        "force_renew": True,
+        "notify_env": "OCTORUNBOOK_TEST_NOTIFY",
+        **pem_files(tmp_path / "short", 20),  # expires sooner than the bound one: RENEWAL_REGRESSES
+    }
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(values))
+    with Receiver() as receiver:
+        url = f"json://octorunbook:{canary}@127.0.0.1:{receiver.port}/hook/{canary}"
+        env = {"OCTORUNBOOK_TEST_NOTIFY": url, "PATH": str(BIN) + ":/usr/bin:/bin", "HOME": str(tmp_path)}
+        done = subprocess.run(
+            [str(BIN / "octorunbook"), "renew", str(params)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+            env=env,
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(receiver.requests) == 1, receiver.requests
+    message = json.loads(receiver.requests[0]["body"])
+    text = f"{message.get('title')}\n{message.get('message')}"
+    records = sorted(audit.glob("**/*04-renew-certificate*.ipynb"))
+    assert records, sorted(p.name for p in audit.rglob("*"))
+    assert "RENEWAL_REGRESSES" in text and "localhost" in text
+    assert "remedy: Get a certificate that lasts longer" in text
+    assert f"record: {records[-1]}" in text
+    assert canary not in text
+    assert canary not in done.stdout and canary not in done.stderr
+    for path in audit.rglob("*"):
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
+
+
+def test_an_undeliverable_notification_is_said_without_the_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OCTORUNBOOK_TEST_NOTIFY", "json://user:s3cr3t-token@127.0.0.1:9/hook")
+    message = Message("RENEWAL_REGRESSES", "localhost", "failed", "fix it", "/audit/r.ipynb")
+    assert send("OCTORUNBOOK_TEST_NOTIFY", message) is False
+    err = capsys.readouterr().err
+    assert "NOTIFY_FAILED" in err and "json://127.0.0.1:9" in err and "s3cr3t" not in err
+    assert send("OCTORUNBOOK_UNSET_VARIABLE", message) is None
+    assert shown("mailto://me:pw@example.com/?to=x") == "mailto://example.com"
+
+
+def test_notify_env_must_be_a_name_and_a_pasted_url_is_not_shown() -> None:
+    from octorunbook.params.core import Parameters
+
+    pasted = Parameters(notify_env="json://u:tok3n@example.com/hook")
+    findings = [f for f in pasted.check() if f.code == "NOTIFY_ENV_INVALID"]
+    assert findings and "tok3n" not in findings[0].message
+    assert "tok3n" not in json.dumps(pasted.to_record())
+
+
+def test_a_check_past_warning_notifies_once_and_an_ok_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from octorunbook.evidence.check import ServedCertificate, judge
+    from octorunbook.ops.notify import notify_check
+
+    now = dt.datetime.now(dt.UTC)
+
+    def result(left: float) -> Any:
+        end = now + dt.timedelta(days=left)
+        cert = ServedCertificate(
+            "AB" * 20, "CN=x", ("p.example.com",), (), end - dt.timedelta(days=90), end, ""
+        )
+        return judge(cert, "p.example.com", endpoint="127.0.0.1:443", now=now)
+
+    with Receiver() as receiver:
+        monkeypatch.setenv("OCTORUNBOOK_TEST_NOTIFY", f"json://127.0.0.1:{receiver.port}/hook")
+        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(60)) is None  # OK: nothing sent
+        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(20)) is True  # WARNING: 1/3 of 90 days
+    assert len(receiver.requests) == 1
+    body = json.loads(receiver.requests[0]["body"])
+    assert "CHECK_WARNING" in body["title"] and "p.example.com" in body["title"]
+    assert "remedy: Renew now" in body["message"]
