@@ -200,30 +200,10 @@ def renewal_due(run: Run, current: Current) -> bool:
         run.note(Finding("RENEWAL_FORCED", "info", "force_renew: replacing the certificate now.", ""))
         return True
     if seconds is not None and seconds > before * 86400:
-        with run.step():  # a coded record, never a traceback
-            if current.served is None:
-                raise VerificationError(
-                    "PORTAL_NOT_ANSWERING",
-                    f"The portal does not answer over HTTPS: {current.served_error}.",
-                    "Read the Octopus server log; `octorunbook check` shows the same from a monitor.",
-                )
-            require_hostname_covered(run, p.https_port, p.hostname)
-        run.reporter.show(
-            Panel(
-                f"Nothing to renew: {days} days left; renews {_rule_text(current, before, rule, p.renew_before_days)}",
-                "ok",
-                [Row("ok", "served and bound", current.thumbprint)],
-            )
-        )
-        run.state["after"] = run.state.get("before")
-        run.verification.append(
-            {
-                "check": "served certificate (SHA-1 thumbprint)",
-                "expected": current.thumbprint,
-                "seen": current.served.thumbprint,
-                "ok": True,
-                "code": "SERVED_WRONG_CERTIFICATE",
-            }
+        keep_current(
+            run,
+            current,
+            f"Nothing to renew: {days} days left; renews {_rule_text(current, before, rule, p.renew_before_days)}",
         )
         return False
     return True
