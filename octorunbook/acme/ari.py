@@ -76,35 +76,39 @@ def retry_after_seconds(value: str | None, now: datetime) -> int | None:
     return max(0, int((when - now).total_seconds()))
 
 
-def _session(run: Run) -> tuple[Any, Any]:
+def _session(directory_url: str, ca_bundle: str, seconds: float) -> tuple[Any, Any]:
     from acme import client
 
     from octorunbook.acme.errors import refuse_signed_redirects
     from octorunbook.acme.network import mount_deadline
 
-    p = run.params
-    verify: Any = str(Path(p.acme_ca_bundle).expanduser()) if p.acme_ca_bundle else True
+    verify: Any = str(Path(ca_bundle).expanduser()) if ca_bundle else True
     net = client.ClientNetwork(None, verify_ssl=verify, user_agent=f"octorunbook/{__version__} acme-python")
-    mount_deadline(net.session, ARI_SECONDS)
+    mount_deadline(net.session, seconds)
     refuse_signed_redirects(net.session)
-    return net, client.ClientV2.get_directory(p.acme_directory_url, net)
+    return net, client.ClientV2.get_directory(directory_url, net)
 
 
-def fetch_renewal_info(run: Run, cert_id: str) -> dict[str, Any] | None:
+def renewal_info(
+    directory_url: str, cert_id: str, *, ca_bundle: str = "", seconds: float = ARI_SECONDS
+) -> dict[str, Any] | None:
     """The CA's answer for ``cert_id`` as a record, or None when the CA has no ``renewalInfo``.
-    Raises our coded errors (``acme_errors``) for the network; the caller turns them into a warning."""
+
+    Used by 04 (through :func:`fetch_renewal_info`) and by ``octorunbook check --acme-directory``: both
+    read one answer the same way. ``seconds`` bounds the directory and ``renewalInfo`` requests together.
+    Raises our coded errors (``acme_errors``) for the network; callers decide what that means for them."""
     from acme import messages
 
     from octorunbook.acme.errors import acme_errors
 
-    with acme_errors(run.params.acme_directory_url):
-        net, directory = _session(run)
+    with acme_errors(directory_url):
+        started = time.monotonic()
+        net, directory = _session(directory_url, ca_bundle, seconds)
         try:
             base = str(directory["renewalInfo"])
         except KeyError:
             return None
         url = f"{base.rstrip('/')}/{cert_id}"
-        started = time.monotonic()
         for attempt in (1, 2):
             response = net.session.get(
                 url, verify=net.verify_ssl, headers={"User-Agent": net.user_agent}, allow_redirects=False
@@ -114,7 +118,7 @@ def fetch_renewal_info(run: Run, cert_id: str) -> dict[str, Any] | None:
             short = retry is not None and retry <= RETRY_WAIT_MAX
             if attempt == 2 or response.status_code not in {429, 503} or not short:
                 break
-            if time.monotonic() - started + float(retry or 0) >= ARI_SECONDS:
+            if time.monotonic() - started + float(retry or 0) >= seconds:
                 break
             time.sleep(
                 float(retry or 0)
@@ -133,6 +137,12 @@ def fetch_renewal_info(run: Run, cert_id: str) -> dict[str, Any] | None:
         if isinstance(explanation, str) and explanation:
             record["explanation_url"] = explanation[:2048]
         return record
+
+
+def fetch_renewal_info(run: Run, cert_id: str) -> dict[str, Any] | None:
+    """:func:`renewal_info` for the CA the run's parameters name."""
+    p = run.params
+    return renewal_info(p.acme_directory_url, cert_id, ca_bundle=p.acme_ca_bundle)
 
 
 def ari_due(run: Run, cert: x509.Certificate | None) -> bool | None:
@@ -198,4 +208,12 @@ def ari_due(run: Run, cert: x509.Certificate | None) -> bool | None:
     return due
 
 
-__all__ = ["ARI_SECONDS", "ari_due", "ari_id", "fetch_renewal_info", "renew_at", "retry_after_seconds"]
+__all__ = [
+    "ARI_SECONDS",
+    "ari_due",
+    "ari_id",
+    "fetch_renewal_info",
+    "renew_at",
+    "renewal_info",
+    "retry_after_seconds",
+]

@@ -78,7 +78,22 @@ def check_parser() -> argparse.ArgumentParser:
         "--audit-dir",
         metavar="DIR",
         help="also CRITICAL when the newest successful renewal record (04) in DIR is older than twice the "
-        "schedule's cadence (48 hours; 24 for certificates under 10 days): renewals have stopped",
+        "schedule's cadence (48 hours; 24 for certificates under 10 days): renewals have stopped; and "
+        "the CA's renewal window a renewal record holds for the served certificate: WARNING while it is "
+        "open, CRITICAL once it has passed (read offline)",
+    )
+    parser.add_argument(
+        "--acme-directory",
+        metavar="URL",
+        help="ask this ACME CA (its directory URL) for the served certificate's renewal window (ARI, "
+        "RFC 9773): WARNING while it is open and the certificate is not replaced, CRITICAL once it has "
+        "passed; a CA that cannot answer is UNKNOWN",
+    )
+    parser.add_argument(
+        "--acme-ca-bundle",
+        metavar="FILE",
+        default="",
+        help="PEM bundle that verifies the ACME CA's own HTTPS (a private or test CA); default: the system's",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--prometheus", metavar="FILE", help="also write a node-exporter textfile (*.prom)")
@@ -121,8 +136,12 @@ def run_check(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - a plugin answers UNKNOWN, never with a traceback
         print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
         return UNKNOWN
-    if args is not None and args.audit_dir:
-        result = _dead_mans_switch(result, args.audit_dir)
+    base = result
+    alarms = _alarms(args, result)
+    if alarms:
+        from octorunbook.evidence.check_alarms import with_alarms
+
+        result = with_alarms(result, alarms)
     posture = _posture(result, getattr(args, "deadline", None)) if args and args.posture else None
     if isinstance(posture, OctorunbookError):  # the deadline passed during the scan: no verdict
         reason = f"{posture.code}: {posture.message}"
@@ -141,7 +160,7 @@ def run_check(argv: list[str]) -> int:
             )
             print(f"CERT UNKNOWN - cannot write {args.prometheus}: {text}")
             return UNKNOWN
-    _notify(args, result)
+    _notify(args, base, alarms)
     status = result.status
     if posture is not None and posture.findings and status == 0:
         status = 1  # WARNING: the certificate is fine, what the endpoint accepts is not
@@ -170,33 +189,39 @@ def run_check(argv: list[str]) -> int:
     return status
 
 
-def _dead_mans_switch(result: Any, audit_dir: str) -> Any:
-    """CRITICAL, with the reason added, when the scheduled renewals have stopped."""
-    from dataclasses import replace
-
-    from octorunbook.evidence.check import CRITICAL
+def _alarms(args: argparse.Namespace | None, result: Any) -> list[Any]:
+    """``--audit-dir`` and ``--acme-directory``: what the expiry verdict cannot see (stopped renewals,
+    the CA's renewal window); imported only when asked for, so a plain check stays fast."""
+    if args is None or not (args.audit_dir or args.acme_directory):
+        return []
+    from octorunbook.evidence import check_alarms
     from octorunbook.evidence.lifetime import lifetime_days
-    from octorunbook.evidence.renewals import renewals_stopped
-    from octorunbook.findings import OctorunbookError
 
     served = result.served
-    lifetime = lifetime_days(served.not_before, served.not_after) if served is not None else None
-    try:
-        reason = renewals_stopped(audit_dir, lifetime)
-    except OctorunbookError as exc:
-        reason = f"cannot read the audit folder {audit_dir}: {exc.code}: {exc.message}"
-    if reason is None:
-        return result
-    return replace(result, status=CRITICAL, reasons=(*result.reasons, reason))
+    alarms: list[Any] = []
+    if args.audit_dir:
+        lifetime = lifetime_days(served.not_before, served.not_after) if served is not None else None
+        alarms += check_alarms.audit_alarms(args.audit_dir, served, lifetime)
+    if args.acme_directory:
+        deadline = getattr(args, "deadline", None)
+        seconds = deadline.left() if deadline is not None else args.timeout
+        alarms += check_alarms.ca_alarms(args.acme_directory, args.acme_ca_bundle, served, seconds)
+    return alarms
 
 
-def _notify(args: argparse.Namespace | None, result: Any) -> None:
-    """WARNING or CRITICAL: one message to the Apprise URLs the named variable holds (never printed)."""
+def _notify(args: argparse.Namespace | None, result: Any, alarms: list[Any]) -> None:
+    """One message per alarm past WARNING, and one for an expiry verdict past WARNING, to the Apprise URLs
+    the named variable holds (never printed)."""
     env = (getattr(args, "notify_env", None) or getattr(args, "params_notify_env", "")) if args else ""
-    if env and result.status in (1, 2):
+    if env:
         from octorunbook.ops.notify import notify_check
 
-        notify_check(env, result)  # a check writes no record
+        record = ""
+        if args is not None and args.audit_dir:
+            from octorunbook.evidence.check_alarms import newest_record
+
+            record = newest_record(args.audit_dir)
+        notify_check(env, result, record, alarms)
 
 
 def _posture(result: Any, deadline: Any) -> Any:
@@ -228,6 +253,8 @@ def _run_check(args: argparse.Namespace) -> Any:
         raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
     if bool(args.params) == bool(args.url):
         raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
+    if args.acme_directory and not args.acme_directory.startswith("https://"):
+        raise _UsageError("--acme-directory must be the CA's https:// directory URL")
     from octorunbook.evidence.deadline import Deadline
 
     args.deadline = Deadline(args.timeout, f"octorunbook check (--timeout {args.timeout:g})")

@@ -57,6 +57,7 @@ class ServedCertificate:
     not_before: datetime
     not_after: datetime
     tls_version: str
+    der: bytes = field(default=b"", repr=False, compare=False)  # for the CA's renewal window (check_alarms)
 
     def covers(self, hostname: str) -> bool:
         """True when a browser would accept this certificate for ``hostname`` (SAN only: browsers ignore CN).
@@ -214,6 +215,7 @@ def read_served(host: str, port: int, sni: str, timeout: float | Deadline = 10.0
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,
         tls_version=version,
+        der=der,
     )
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -118,6 +119,20 @@ def first_error(record: dict[str, Any] | None) -> tuple[str, str, str]:
     return "RUN_FAILED", "The run failed without a coded finding.", "Read the record."
 
 
+def rolled_back(record: dict[str, Any] | None) -> str:
+    """What the record says about the rollback, as a sentence for the message ('' when none ran)."""
+    found = (record or {}).get("findings") or []
+    codes = {f.get("code") for f in found if isinstance(f, dict)}
+    actions = [str(c.get("action", "")) for c in (record or {}).get("changes") or [] if isinstance(c, dict)]
+    if "ROLLBACK_INCOMPLETE" in codes:
+        return " The rollback is INCOMPLETE: the portal may be between its old and new state."
+    if "ROLLBACK_SKIPPED" in codes:
+        return " rollback: False left the failed change in place."
+    if any(action.startswith("rollback") for action in actions):
+        return " The change was rolled back: the portal serves what it served before."
+    return ""
+
+
 def target_of(params: Parameters) -> str:
     return f"{params.hostname} ({params.target}:{params.https_port})"
 
@@ -126,22 +141,38 @@ def notify_run(params: Parameters, runbook: str, status: str, record: Any, path:
     """One message for a failed (and rolled-back) run; nothing for any other status."""
     if status not in FAILED_STATUSES or not getattr(params, "notify_env", ""):
         return None
-    code, text, remedy = first_error(record if isinstance(record, dict) else None)
-    rolled = " The change was rolled back." if params.rollback and not params.dry_run else ""
-    summary = f"{runbook} {status} on {target_of(params)}: {text}{rolled}"
+    data = record if isinstance(record, dict) else None
+    code, text, remedy = first_error(data)
+    summary = f"{runbook} {status} on {target_of(params)}: {text}{rolled_back(data)}"
     return send(params.notify_env, Message(code, target_of(params), summary, remedy, str(path or "")))
 
 
-def notify_check(env_name: str, result: Any, record_path: str = "") -> bool | None:
-    """One message for a ``check`` past WARNING (WARNING, CRITICAL); nothing for OK or UNKNOWN."""
-    if not env_name or result.status not in (1, 2):
-        return None
-    code = f"CHECK_{result.status_name}"
-    remedy = (
-        "Renew now: `octorunbook renew PARAMS.yaml --force`; then `octorunbook schedule show` and "
-        "`octorunbook audit list` to see why the scheduled renewal did not."
-    )
-    return send(
-        env_name,
-        Message(code, f"{result.hostname} ({result.endpoint})", result.line(), remedy, record_path),
-    )
+CHECK_REMEDY = (
+    "Renew now: `octorunbook renew PARAMS.yaml --force`; then `octorunbook schedule show` and "
+    "`octorunbook audit list` to see why the scheduled renewal did not."
+)
+
+
+def notify_check(
+    env_name: str, result: Any, record_path: str = "", alarms: Sequence[Any] = ()
+) -> list[bool | None]:
+    """One message for an expiry verdict past WARNING (``CHECK_WARNING``, ``CHECK_CRITICAL``) and one per
+    alarm past WARNING (:class:`octorunbook.evidence.check_alarms.Alarm`: an open or passed ARI window,
+    stopped renewals), each with its own code and remedy; nothing for OK or UNKNOWN. ``result`` is the
+    verdict *before* the alarms were added, so one event is never told twice."""
+    if not env_name:
+        return []
+    target = f"{result.hostname} ({result.endpoint})"
+    messages: list[Message] = []
+    if result.status in (1, 2):
+        messages.append(
+            Message(f"CHECK_{result.status_name}", target, result.line(), CHECK_REMEDY, record_path)
+        )
+    seen = {m.code for m in messages}
+    for alarm in alarms:
+        if alarm.status in (1, 2) and alarm.code not in seen:
+            seen.add(alarm.code)
+            level = "CRITICAL" if alarm.status == 2 else "WARNING"
+            summary = f"CERT {level} - {result.hostname}: {alarm.reason}"
+            messages.append(Message(alarm.code, target, summary, alarm.remedy, alarm.record or record_path))
+    return [send(env_name, message) for message in messages]

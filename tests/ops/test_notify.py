@@ -148,9 +148,87 @@ def test_a_check_past_warning_notifies_once_and_an_ok_one_does_not(monkeypatch: 
 
     with Receiver() as receiver:
         monkeypatch.setenv("OCTORUNBOOK_TEST_NOTIFY", f"json://127.0.0.1:{receiver.port}/hook")
-        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(60)) is None  # OK: nothing sent
-        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(20)) is True  # WARNING: 1/3 of 90 days
+        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(60)) == []  # OK: nothing sent
+        assert notify_check("OCTORUNBOOK_TEST_NOTIFY", result(20)) == [True]  # WARNING: 1/3 of 90 days
     assert len(receiver.requests) == 1
     body = json.loads(receiver.requests[0]["body"])
     assert "CHECK_WARNING" in body["title"] and "p.example.com" in body["title"]
     assert "remedy: Renew now" in body["message"]
+
+
+def test_a_rolled_back_renewal_notifies_once_saying_it_was_rolled_back(
+    sandbox: Any, params_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from octorunbook.ops.notify import notify_run
+    from octorunbook.targets.sandbox import Sandbox
+
+    assert run_inline("01-import-certificate", params_for(sandbox))["status"] == "succeeded"
+    assert run_inline("03-add-https-binding", params_for(sandbox))["status"] == "succeeded"
+    Sandbox(sandbox.root).init(fail="swap", start=False)
+    params = params_for(sandbox, force_renew=True, notify_env="OCTORUNBOOK_TEST_NOTIFY")
+    record = run_inline("04-renew-certificate", params)
+    assert record["status"] == "failed"
+    canary = "canary" + secrets.token_hex(12)
+    with Receiver() as receiver:
+        monkeypatch.setenv("OCTORUNBOOK_TEST_NOTIFY", f"json://u:{canary}@127.0.0.1:{receiver.port}/{canary}")
+        assert notify_run(params, "04-renew-certificate", "failed", record, "/audit/r.ipynb") is True
+        assert notify_run(params, "04-renew-certificate", "succeeded", record, "/audit/r.ipynb") is None
+    assert len(receiver.requests) == 1
+    body = json.loads(receiver.requests[0]["body"])
+    text = f"{body['title']}\n{body['message']}"
+    code = next(f["code"] for f in record["findings"] if f["severity"] == "error")
+    assert code in body["title"] and "localhost" in body["title"]
+    assert "The change was rolled back: the portal serves what it served before." in text
+    assert "remedy: " in text and "record: /audit/r.ipynb" in text and canary not in text
+
+
+def test_a_refused_renewal_that_changed_nothing_does_not_claim_a_rollback() -> None:
+    from octorunbook.ops.notify import rolled_back
+
+    assert (
+        rolled_back({"findings": [{"code": "RENEWAL_REGRESSES", "severity": "error"}], "changes": []}) == ""
+    )
+    incomplete = {"findings": [{"code": "ROLLBACK_INCOMPLETE", "severity": "error"}]}
+    assert "INCOMPLETE" in rolled_back(incomplete)
+
+
+def test_a_missed_schedule_notifies_once_with_its_own_code_and_remedy(sandbox: Any, tmp_path: Path) -> None:
+    from tests.evidence.test_check import bind, leaf
+
+    bind(sandbox, tmp_path, leaf())
+    audit = tmp_path / "audit"
+    audit.mkdir()  # no renewal ever recorded: the dead man's switch is CRITICAL
+    canary = "canary" + secrets.token_hex(12)
+    port = sandbox.status()["port_map"][443]
+    with Receiver() as receiver:
+        env = {
+            "OCTORUNBOOK_TEST_NOTIFY": f"json://u:{canary}@127.0.0.1:{receiver.port}/{canary}",
+            "PATH": str(BIN) + ":/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        }
+        done = subprocess.run(
+            [
+                str(BIN / "octorunbook"),
+                "check",
+                "--url",
+                f"https://127.0.0.1:{port}/",
+                "--hostname",
+                "localhost",
+                "--audit-dir",
+                str(audit),
+                "--notify-env",
+                "OCTORUNBOOK_TEST_NOTIFY",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env=env,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(receiver.requests) == 1, receiver.requests  # the certificate itself is fine: one event
+    body = json.loads(receiver.requests[0]["body"])
+    text = f"{body['title']}\n{body['message']}"
+    assert "RENEWALS_STOPPED" in body["title"] and "localhost" in body["title"]
+    assert "remedy: Check the schedule" in text and f"record: {audit}" in text
+    assert canary not in text and canary not in done.stdout + done.stderr
