@@ -55,6 +55,9 @@ class Case:
     password: str | None = PASSWORD  # the password environment variable's value; None: unset
     hostname: str | None = HOST
     key_pem: bytes | None = None  # a separate PEM key file
+    public: bool = (
+        False  # the corpus root is put in the trust store (SSL_CERT_FILE): a public CA's certificate
+    )
 
     def write(self, folder: Path) -> tuple[Path, Path | None]:
         path = folder / f"{self.name}.{'pem' if self.data.startswith(b'-----') else 'pfx'}"
@@ -115,6 +118,22 @@ def ca() -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
         .sign(key, hashes.SHA256())
     )
     return cert, key
+
+
+def expired_intermediate() -> x509.Certificate:
+    """An intermediate the corpus root issued that expired a year ago (a stale one left in a chain file)."""
+    ca_cert, ca_key = ca()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name("Corpus Retired Intermediate"))
+        .issuer_name(ca_cert.subject)
+        .public_key(rsa_key(2048, "intermediate").public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=730))
+        .not_valid_after(NOW - timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
 
 
 def leaf(
@@ -273,6 +292,10 @@ _BUILDERS: dict[str, Callable[[], Case]] = {
     "self_signed": lambda: Case("self_signed", _S({"SELF_SIGNED"}), _self_signed_pfx()),
     "chain_incomplete": lambda: Case("chain_incomplete", _S({"CHAIN_INCOMPLETE"}), pfx(rsa_key(), leaf())),
     "validity_too_long": lambda: Case("validity_too_long", _S({"VALIDITY_TOO_LONG"}), good_pfx(days=500)),
+    "public_over_baseline": lambda: Case("public_over_baseline", _S({"LIFETIME_OVER_BASELINE"}), good_pfx(days=300), public=True),
+    "public_client_auth": lambda: Case("public_client_auth", _S({"CLIENT_AUTH_EKU"}), good_pfx(eku=[ExtendedKeyUsageOID.SERVER_AUTH, *EKU_CLIENT]), public=True),
+    "private_client_auth": lambda: Case("private_client_auth", _S(), good_pfx(eku=[ExtendedKeyUsageOID.SERVER_AUTH, *EKU_CLIENT])),
+    "expired_intermediate_in_chain": lambda: Case("expired_intermediate_in_chain", _S({"INTERMEDIATE_RETIRED"}), _with_extra(expired_intermediate())),
     "key_usage_without_digital_signature": lambda: Case("key_usage_without_digital_signature", _S({"KEY_USAGE_MISSING_DIGITAL_SIGNATURE"}), good_pfx(key_usage=_key_usage(digital_signature=False))),
     "many_problems_at_once": lambda: Case("many_problems_at_once", _S({"CERT_EXPIRED", "NO_SAN", "WEAK_KEY", "WEAK_SIGNATURE", "CHAIN_INCOMPLETE"}), pfx(rsa_key(1024), resign_weak(leaf(rsa_key(1024), no_san=True, starts=timedelta(days=-91)), "sha1"))),
 }  # fmt: skip
@@ -283,6 +306,12 @@ def _exported(encryption: Literal["compatible", "aes"]) -> bytes:
     """The good RSA certificate, key and CA written by octorunbook's own export_pfx."""
     good = LoadedCertificate(leaf(), rsa_key(), (ca()[0],), "pem")
     return export_pfx(good, Secret(PASSWORD), encryption)
+
+
+def _with_extra(extra: x509.Certificate) -> bytes:
+    """The good PFX with one more CA certificate in its chain."""
+    key = rsa_key()
+    return pfx(key, leaf(key), [ca()[0], extra])
 
 
 def _self_signed_pfx() -> bytes:

@@ -36,6 +36,12 @@ CODES: dict[str, str] = {
     "SELF_SIGNED": "self-signed: browsers warn until it is trusted on each client",
     "CHAIN_INCOMPLETE": "the issuing CA certificate is neither the certificate itself nor in the file",
     "VALIDITY_TOO_LONG": "lifetime over 398 days; public CAs and Apple devices refuse it",
+    "LIFETIME_OVER_BASELINE": "a publicly trusted certificate valid longer than CA/Browser Forum ballot SC-081 "
+    "allows for its issue date (398 days; 200 from 2026-03-15, 100 from 2027-03-15, 47 from 2029-03-15)",
+    "CLIENT_AUTH_EKU": "a publicly trusted server certificate that also carries the client-auth EKU, which "
+    "public CAs no longer issue",
+    "INTERMEDIATE_RETIRED": "the file's chain holds an intermediate that has expired or that its CA no longer "
+    "issues from",
     "KEY_USAGE_MISSING_DIGITAL_SIGNATURE": "Key Usage without digitalSignature; ECDHE and TLS 1.3 need it",
     "THUMBPRINT_INVALID": "not 40 hexadecimal characters",
     "HOSTNAME_INVALID": "not a valid DNS host name",
@@ -45,7 +51,15 @@ CODES: dict[str, str] = {
 }
 
 
-_WARNINGS = {"CERT_EXPIRES_SOON", "CA_CERTIFICATE", "SELF_SIGNED", "CHAIN_INCOMPLETE", "VALIDITY_TOO_LONG"}
+_WARNINGS = {
+    "CERT_EXPIRES_SOON",
+    "CA_CERTIFICATE",
+    "SELF_SIGNED",
+    "CHAIN_INCOMPLETE",
+    "VALIDITY_TOO_LONG",
+    "CLIENT_AUTH_EKU",
+    "INTERMEDIATE_RETIRED",
+}
 
 
 _REMEDIES: dict[str, str] = {
@@ -74,6 +88,12 @@ _REMEDIES: dict[str, str] = {
     "CHAIN_INCOMPLETE": "Include the intermediate CA certificate(s) in the PFX, or import them into the "
     "Intermediate Certification Authorities store.",
     "VALIDITY_TOO_LONG": "Fine for a private CA trusted by Windows clients only; otherwise use 397 days or less.",
+    "LIFETIME_OVER_BASELINE": "Get a certificate of the lifetime the CA issues today (ACME renews it on "
+    "its own: certificate_source acme); `octorunbook check` and 04 follow the shorter lifetime by themselves.",
+    "CLIENT_AUTH_EKU": "Nothing to do for the portal; give anything that used this certificate to "
+    "authenticate as a client a client certificate of its own.",
+    "INTERMEDIATE_RETIRED": "Take the chain from the CA with each new certificate (ACME does); remove the "
+    "stale intermediate from the file and never pin an intermediate.",
     "KEY_USAGE_MISSING_DIGITAL_SIGNATURE": "Issue it with Key Usage Digital Signature (and Key Encipherment "
     "for RSA).",
     "THUMBPRINT_INVALID": "Copy the Thumbprint field from the certificate's Details tab or from "

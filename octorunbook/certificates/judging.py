@@ -17,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorit
 
 from ..findings import Finding, InputError, errors
 from ..redaction import secret_from_env, shown_env_name
+from .baseline import regime_findings
 from .codes import finding_for
 from .info import (
     BROWSER_CURVES,
@@ -135,9 +136,11 @@ def _usage_findings(cert: x509.Certificate, info: CertificateInfo) -> list[Findi
     requires the explicit id-kp-serverAuth OID, so it cannot be relied on."""
     found: list[Finding] = []
     if info.eku_oids and ExtendedKeyUsageOID.SERVER_AUTH.dotted_string not in info.eku_oids:
+        client = ExtendedKeyUsageOID.CLIENT_AUTH.dotted_string in info.eku_oids
         message = (
             f"The certificate's Extended Key Usage lists {', '.join(info.eku_oids)} but not Server "
             "Authentication (1.3.6.1.5.5.7.3.1); browsers refuse it for a web site."
+            + (" It relies on Client Authentication: it is a client certificate." if client else "")
         )
         found.append(finding_for("NO_SERVER_AUTH_EKU", message))
     usage = extension_value(cert, x509.KeyUsage)
@@ -182,6 +185,7 @@ def judge(loaded: LoadedCertificate, hostname: str | None, now: datetime | None 
     found += _key_findings(cert, info)
     found += _usage_findings(cert, info)
     found += _trust_findings(loaded, info)
+    found += regime_findings(loaded, utc_now(now))
     return found
 
 

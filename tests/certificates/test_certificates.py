@@ -23,7 +23,8 @@ from octorunbook.redaction import Secret
 # Codes that are raised for parameters or store lookups, never by check_file on a file.
 NOT_FROM_FILES = {"CERT_NOT_FOUND", "FILE_NOT_FOUND", "FILE_UNREADABLE", "THUMBPRINT_INVALID", "HOSTNAME_INVALID",
                   "VALIDITY_INVALID", "KEY_TYPE_INVALID", "PFX_ENCRYPTION_INVALID"}  # fmt: skip
-WARNINGS = {"CERT_EXPIRES_SOON", "CA_CERTIFICATE", "SELF_SIGNED", "CHAIN_INCOMPLETE", "VALIDITY_TOO_LONG"}
+WARNINGS = {"CERT_EXPIRES_SOON", "CA_CERTIFICATE", "SELF_SIGNED", "CHAIN_INCOMPLETE", "VALIDITY_TOO_LONG",
+            "CLIENT_AUTH_EKU", "INTERMEDIATE_RETIRED"}  # fmt: skip
 
 
 def check(case: cc.Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[c.LoadedCertificate | None, list[c.Finding]]:  # fmt: skip
@@ -32,6 +33,12 @@ def check(case: cc.Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tup
     else:
         monkeypatch.setenv(cc.PASSWORD_ENV, case.password)
     path, key_path = case.write(tmp_path)
+    if case.public:  # the corpus root as a root this machine trusts
+        bundle = tmp_path / "trusted-roots.pem"
+        bundle.write_bytes(cc.pem(cc.ca()[0]))
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    else:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     return c.check_file(
         path, hostname=case.hostname, password_env=cc.PASSWORD_ENV, key_path=key_path, now=cc.NOW
     )
