@@ -202,7 +202,10 @@ def ari_due(run: Run, cert: x509.Certificate | None) -> bool | None:
                 "warning" if late else "info",
                 f"The CA's renewal window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC "
                 f"{'has passed' if late else 'is open'}: renewing now{why}.",
-                "Nothing to do; if the window passed, check that scheduled renewals run." if late else "",
+                "Nothing to do: renewed now. A window the CA set in the past means it wants the certificate "
+                "replaced at once (a revocation); otherwise check that scheduled renewals run."
+                if late
+                else "",
             )
         )
     return due

@@ -372,3 +372,21 @@ def test_a_45_day_certificate_with_more_than_a_third_left_is_kept(
     assert record["status"] == "unchanged", record["findings"]
     assert rule(record) == {"rule": "lifetime", "renew_before_days": 15}
     assert record["check"]["thresholds"]["warn_days"] == 15 and record["check"]["status"] == "OK"
+
+
+def test_a_six_day_certificate_rotates_by_the_lifetime_rule_with_zero_failed_requests(
+    sandbox: Sandbox, params_for: Any, tmp_path: Path
+) -> None:
+    """A ``shortlived`` (160-hour) certificate renewed by 04's own rule, not forced, while a client keeps
+    opening connections: every request answered, the old certificate until one switch, then the new."""
+    params = params_for(sandbox, **lived_pem(tmp_path / "old", 6, left=2.5))
+    old = first_binding(sandbox, params)
+    with Prober(sandbox.status()["port_map"][443]) as probe:
+        record = run_inline(RENEW, params_for(sandbox, **lived_pem(tmp_path / "new", 6, left=5.9)))
+    assert record["status"] == "succeeded", record["findings"]
+    assert rule(record) == {"rule": "lifetime", "renew_before_days": 3}
+    new = record["tls"]["thumbprint"]
+    assert new != old and probe.failures == [], probe.failures
+    assert len(probe.seen) > 10 and probe.seen[0] == old and probe.seen[-1] == new
+    switch = probe.seen.index(new)
+    assert set(probe.seen[:switch]) == {old} and set(probe.seen[switch:]) == {new}
