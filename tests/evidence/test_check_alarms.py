@@ -104,3 +104,21 @@ def test_alarms_add_their_reasons_and_the_worst_status_wins() -> None:
         [Alarm("ACME_ARI_UNAVAILABLE", UNKNOWN, "CA down", ""), Alarm("RENEWALS_STOPPED", CRITICAL, "s", "")],
     )
     assert both.status == CRITICAL and both.reasons == ("CA down", "s")
+
+
+def test_a_plain_check_imports_neither_the_alarms_nor_any_acme_code() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "octorunbook.cli.main", "check", "--url",
+         "https://127.0.0.1:9/", "--hostname", "localhost", "--timeout", "5"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == UNKNOWN, done.stdout  # nothing listens on port 9
+    imported = {
+        line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "octorunbook.evidence.check" in imported
+    loaded = sorted(m for m in imported if m.split(".")[0] in {"acme", "josepy", "requests", "apprise"})
+    assert loaded == [] and not {"octorunbook.acme", "octorunbook.evidence.check_alarms"} & imported
