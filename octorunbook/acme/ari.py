@@ -103,7 +103,8 @@ def renewal_info(
 
     with acme_errors(directory_url):
         started = time.monotonic()
-        net, directory = _session(directory_url, ca_bundle, seconds)
+        each = seconds / 3  # the directory, renewalInfo and one retry: together within ``seconds``
+        net, directory = _session(directory_url, ca_bundle, each)
         try:
             base = str(directory["renewalInfo"])
         except KeyError:
@@ -118,7 +119,7 @@ def renewal_info(
             short = retry is not None and retry <= RETRY_WAIT_MAX
             if attempt == 2 or response.status_code not in {429, 503} or not short:
                 break
-            if time.monotonic() - started + float(retry or 0) >= seconds:
+            if time.monotonic() - started + float(retry or 0) + each >= seconds:
                 break
             time.sleep(
                 float(retry or 0)

@@ -234,10 +234,14 @@ def ca_alarms(directory_url: str, ca_bundle: str, served: Any, seconds: float) -
                 "cannot be asked about it"
             )
         ]
+    if seconds <= 0:
+        return [
+            _unavailable(f"no time was left within --timeout to ask {directory_url} for the renewal window")
+        ]
     from octorunbook.acme.ari import renewal_info
 
     try:
-        answer = renewal_info(directory_url, cert_id, ca_bundle=ca_bundle, seconds=max(1.0, seconds))
+        answer = renewal_info(directory_url, cert_id, ca_bundle=ca_bundle, seconds=seconds)
     except OctorunbookError as exc:
         return [
             _unavailable(f"cannot read the renewal window from {directory_url}: {exc.code}: {exc.message}")

@@ -62,7 +62,7 @@ def test_check_reports_the_window_of_a_revoked_certificate_through_both_doors_an
     canary = "canary" + secrets.token_hex(12)
     port = sandbox.status()["port_map"][443]
     url = ("--url", f"https://127.0.0.1:{port}/", "--hostname", "localhost", "--notify-env", ENV_NAME)
-    ca = ("--acme-directory", pebble.directory, "--acme-ca-bundle", str(pebble.bundle))
+    ca = ("--acme-directory", pebble.directory, "--acme-ca-bundle", str(pebble.bundle), "--timeout", "60")
 
     with Receiver() as receiver:
         hook = f"json://octorunbook:{canary}@127.0.0.1:{receiver.port}/hook/{canary}"
