@@ -137,7 +137,11 @@ def run_check(argv: list[str]) -> int:
         print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
         return UNKNOWN
     base = result
-    alarms = _alarms(args, result)
+    try:
+        alarms = _alarms(args, result)
+    except Exception as exc:  # noqa: BLE001 - a plugin answers UNKNOWN, never with a traceback
+        print(f"CERT UNKNOWN - internal error: {type(exc).__name__}: {exc}")
+        return UNKNOWN
     if alarms:
         from octorunbook.evidence.check_alarms import with_alarms
 
