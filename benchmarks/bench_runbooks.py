@@ -216,6 +216,9 @@ def main() -> None:
     parser.add_argument("--save-baseline", action="store_true", help=f"write the figures to {BASELINE.name}")
     parser.add_argument("--one-round", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # As installed: kernels (and --old children) read bytecode caches rather than compile octorunbook's
+    # modules on every import, which would count the compiler as the cells' work.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     if args.one_round:  # a child of --old: one round, figures as JSON
         Path(args.one_round).mkdir(parents=True)
         print(json.dumps(ours(Path(args.one_round), 0)))
