@@ -1,7 +1,7 @@
 """``octorunbook check`` and ``octorunbook schedule``: the day-two commands (issue 13, sections 2 and 3).
 
 Registered by :mod:`octorunbook.cli.main`; this module imports nothing heavy at import time, and ``check``
-in particular loads only the standard library (cryptography for a certificate outside the plain profile,
+in particular loads only the standard library (cryptography for a certificate outside the reader's profile,
 PyYAML and the target's drivers for a parameter file): a monitoring system runs it every minute. Plain
 arguments (whole option names, each once, values not starting with ``-``) are read without building the
 argparse parser (:func:`plain_args`, held to argparse's answer by tests/cli/test_check_start.py); anything

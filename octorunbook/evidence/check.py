@@ -15,9 +15,9 @@ runbook 03 uses). Then it judges, the way monitoring systems expect::
 
 A check changes nothing: it never creates a sandbox, never starts a portal, never writes a binding.
 It must start fast (monitoring runs it every minute): nothing here imports papermill, nbformat,
-nbconvert, ipywidgets or Jupyter, nor — for a ``--url`` check of a certificate in the plain profile
-(:mod:`octorunbook.evidence.leaf_der`) — cryptography, http.client or the target drivers; cryptography is
-loaded after the handshake only for a certificate outside that profile. Tests hold it to that with
+nbconvert, ipywidgets or Jupyter, nor — for a ``--url`` check of a certificate in the reader's profile,
+plain or public-CA-shaped (:mod:`octorunbook.evidence.leaf_der`) — cryptography, http.client or the
+target drivers; cryptography is loaded after the handshake only for a certificate outside that profile. Tests hold it to that with
 ``python -X importtime`` (tests/evidence/test_check.py, tests/cli/test_check_start.py).
 """
 
@@ -212,7 +212,7 @@ def read_served(host: str, port: int, sni: str, timeout: float | Deadline = 10.0
 
 
 def read_with_cryptography(der: bytes) -> LeafFields:
-    """The same fields read by cryptography: every certificate outside the plain profile, whatever it holds
+    """The same fields read by cryptography: every certificate outside the reader's profile, whatever it holds
     (``ValueError`` for one cryptography cannot read: the check answers UNKNOWN, as it always has)."""
     from cryptography import x509
 

@@ -1,15 +1,26 @@
 """A strict DER reader for what ``octorunbook check`` judges in a served leaf: its names and validity.
 
 ``octorunbook check`` runs every minute on every portal; importing cryptography's x509 costs it ~45 ms
-(more than the rest of the check together). This reader answers for the **plain profile** only — a v3
+(more than the rest of the check together). This reader answers for the **common profile** only — a v3
 certificate signed with RSA/ECDSA/Ed25519, single-valued name attributes in PrintableString / UTF8String /
-IA5String, a validity in canonical UTCTime (GeneralizedTime from 2050), and no extension but
-subjectAltName (DNS and IP entries), basicConstraints, keyUsage, extendedKeyUsage, subject and authority
-key identifiers — every element in canonical DER. For anything else it returns None and the caller reads
-the certificate with cryptography, exactly as before: a certificate this reader accepts is one
-cryptography accepts too, with the same subject (RFC 4514, cryptography's escaping), names and dates
-(``tests/evidence/test_leaf_der.py`` holds the two readers to the same answers, and to the fallback for
-each thing outside the profile). Never a weaker reading: when unsure, it steps aside.
+IA5String, a validity in canonical UTCTime (GeneralizedTime from 2050), every element in canonical DER,
+and these extensions, each at most once:
+
+* subjectAltName (DNS and IP entries), basicConstraints, keyUsage, extendedKeyUsage, subject and authority
+  key identifiers, in their plain forms;
+* what a public CA adds (Let's Encrypt and the like), non-critical and in the forms they use, each read
+  as strictly as cryptography parses it: authorityInfoAccess (URIs), cRLDistributionPoints (full names
+  of URIs), certificatePolicies (CPS qualifiers at most), the embedded SCT list (v1, SHA-256 with RSA or
+  ECDSA), TLS feature (status_request / status_request_v2);
+* any other extension cryptography does **not** parse (its ``UnrecognizedExtension``), when it is
+  non-critical and its value is well-formed DER.
+
+For anything else — a critical extension it does not know, one cryptography parses in another form, a
+malformed element — it returns None and the caller reads the certificate with cryptography, exactly as
+before: a certificate this reader accepts is one cryptography accepts too, with the same subject
+(RFC 4514, cryptography's escaping), names and dates (``tests/evidence/test_leaf_der.py`` holds the two
+readers to the same answers, and to the fallback for each thing outside the profile). Never a weaker
+reading: when unsure, it steps aside.
 """
 
 from __future__ import annotations
@@ -32,8 +43,21 @@ _KEYS = {
     bytes.fromhex("301006072a8648ce3d020106052b81040023"),
     bytes.fromhex("300506032b6570"),
 }
-_SAN, _BASIC, _KEY_USAGE, _EKU, _SKI, _AKI = (
-    bytes.fromhex("551d" + n) for n in ("11", "13", "0f", "25", "0e", "23")
+_SAN, _BASIC, _KEY_USAGE, _EKU, _SKI, _AKI, _CRL_DP, _POLICIES = (
+    bytes.fromhex("551d" + n) for n in ("11", "13", "0f", "25", "0e", "23", "1f", "20")
+)
+_AIA, _TLS_FEATURE = bytes.fromhex("2b06010505070101"), bytes.fromhex("2b06010505070118")
+_SCT_LIST = bytes.fromhex("2b06010401d679020402")
+_CPS = bytes.fromhex("2b06010505070201")
+# Every extension OID cryptography may parse into a type of its own (x509.ExtensionOID, CRLEntryExtensionOID,
+# OCSPExtensionOID; a test holds this set to cryptography's): those are read here in full or not at all —
+# only an OID cryptography keeps as raw bytes (UnrecognizedExtension) may be skipped on its DER alone.
+_PARSED_BY_CRYPTOGRAPHY = frozenset(
+    "1.3.36.8.3.3 1.3.6.1.4.1.11129.2.4.2 1.3.6.1.4.1.11129.2.4.3 1.3.6.1.4.1.11129.2.4.5 1.3.6.1.4.1.311.21.7 "
+    "1.3.6.1.5.5.7.1.1 1.3.6.1.5.5.7.1.11 1.3.6.1.5.5.7.1.24 1.3.6.1.5.5.7.48.1.2 1.3.6.1.5.5.7.48.1.4 "
+    "1.3.6.1.5.5.7.48.1.5 1.3.6.1.5.5.7.48.1.1 1.3.6.1.5.5.7.48.1.3 1.3.6.1.5.5.7.48.1.6 1.3.6.1.5.5.7.48.1.7 "
+    "1.3.6.1.5.5.7.48.1.8 1.3.6.1.5.5.7.48.1.9".split()
+    + [f"2.5.29.{n}" for n in range(1, 80)]  # the whole certificateExtension arc, known or yet to come
 )
 _SHORT = {"2.5.4.3": "CN", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.6": "C",
           "2.5.4.9": "STREET", "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID"}  # fmt: skip
@@ -41,7 +65,7 @@ _PRINTABLE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 
 class _Aside(Exception):
-    """Outside the plain profile: cryptography reads this certificate."""
+    """Outside the profile: cryptography reads this certificate."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +121,8 @@ def _only(data: bytes, start: int, end: int, tag: int) -> tuple[int, int]:
 
 
 def _oid(raw: bytes) -> str:
+    if len(raw) > 32:  # rust-asn1 refuses an OID over 63 bytes; none used here comes near 32
+        raise _Aside
     arcs: list[int] = []
     value = 0
     size = 0
@@ -215,12 +241,30 @@ def _extensions(der: bytes, start: int, end: int) -> tuple[tuple[str, ...], tupl
         if oid in seen:
             raise _Aside
         seen.add(oid)
+        critical = len(parts) == 3
         value = der[parts[-1][1] : parts[-1][2]]
         if oid == _SAN:
             dns, ips = _san(value)
+        elif oid in _PUBLIC_CA:
+            if critical or not _PUBLIC_CA[oid](value):
+                raise _Aside
         elif not _known_extension(oid, value):
-            raise _Aside
+            if critical or _oid(oid) in _PARSED_BY_CRYPTOGRAPHY:
+                raise _Aside
+            _well_formed(value, 0, len(value), 0)  # kept as raw bytes by cryptography: skipped, if DER
     return dns, ips
+
+
+def _well_formed(data: bytes, start: int, end: int, depth: int) -> None:
+    """Exactly one DER element from ``start`` to ``end``, every constructed one within well-formed too."""
+    if depth > 16:
+        raise _Aside
+    items = _items(data, start, end)
+    if depth == 0 and len(items) != 1:
+        raise _Aside
+    for tag, s, e in items:
+        if tag & 0x20:
+            _well_formed(data, s, e, depth + 1)
 
 
 def _san(value: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -263,3 +307,99 @@ def _known_extension(oid: bytes, value: bytes) -> bool:
         s, e = _only(value, s, e, 0x80)  # keyIdentifier alone
         return e > s
     return False
+
+
+def _elements(data: bytes, start: int, end: int, tag: int) -> list[tuple[int, int]]:
+    """The (start, end) of each element within ``start``..``end``: at least one, every one tagged ``tag``."""
+    items = _items(data, start, end)
+    if not items or any(t != tag for t, _, _ in items):
+        raise _Aside
+    return [(s, e) for _, s, e in items]
+
+
+def _top(value: bytes) -> list[tuple[int, int]]:
+    """The elements of a value that is one non-empty SEQUENCE OF SEQUENCE."""
+    return _elements(value, *_only(value, 0, len(value), 0x30), 0x30)
+
+
+def _uris(data: bytes, start: int, end: int) -> None:
+    """GeneralNames that are all uniformResourceIdentifiers ([6] IA5String), non-empty ones, at least one."""
+    for s, e in _elements(data, start, end, 0x86):
+        if e == s or not data[s:e].isascii():
+            raise _Aside
+
+
+def _access(value: bytes) -> bool:
+    """authorityInfoAccess: AccessDescriptions of a method OID and a URI (OCSP, caIssuers)."""
+    for s, e in _top(value):
+        parts = _items(value, s, e)
+        if [tag for tag, _, _ in parts] != [0x06, 0x86]:
+            return False
+        _oid(value[parts[0][1] : parts[0][2]])
+        _uris(value, parts[0][2], e)
+    return True
+
+
+def _crl_points(value: bytes) -> bool:
+    """cRLDistributionPoints: each point a distributionPoint of fullName URIs, no reasons, no cRLIssuer."""
+    for s, e in _top(value):
+        s, e = _only(value, s, e, 0xA0)  # distributionPoint [0] (a CHOICE: explicitly tagged)
+        _uris(value, *_only(value, s, e, 0xA0))  # fullName [0] GeneralNames
+    return True
+
+
+def _policies(value: bytes) -> bool:
+    """certificatePolicies: distinct policy OIDs, each with no qualifier or CPS-pointer qualifiers only."""
+    seen: set[bytes] = set()
+    for s, e in _top(value):
+        parts = _items(value, s, e)
+        if not 1 <= len(parts) <= 2 or parts[0][0] != 0x06 or value[parts[0][1] : parts[0][2]] in seen:
+            return False
+        seen.add(value[parts[0][1] : parts[0][2]])
+        _oid(value[parts[0][1] : parts[0][2]])
+        if len(parts) == 2:
+            if parts[1][0] != 0x30:
+                return False
+            for q_s, q_e in _elements(value, parts[1][1], parts[1][2], 0x30):
+                qualifier = _items(value, q_s, q_e)
+                if [tag for tag, _, _ in qualifier] != [0x06, 0x16] or value[
+                    qualifier[0][1] : qualifier[0][2]
+                ] != _CPS:
+                    return False
+                if not value[qualifier[1][1] : qualifier[1][2]].isascii():
+                    return False
+    return True
+
+
+def _tls_feature(value: bytes) -> bool:
+    """TLS feature (OCSP must-staple): status_request (5) and status_request_v2 (17), each at most once."""
+    features = [value[s:e] for s, e in _elements(value, *_only(value, 0, len(value), 0x30), 0x02)]
+    return all(f in (b"\x05", b"\x11") for f in features) and len(set(features)) == len(features)
+
+
+def _scts(value: bytes) -> bool:
+    """The embedded SCT list (RFC 6962 3.3): an OCTET STRING holding the TLS-encoded list, each SCT v1 with a
+    32-byte log id, a timestamp before 2100, its extensions, SHA-256 with RSA or ECDSA, and a signature."""
+    s, e = _only(value, 0, len(value), 0x04)
+    tls = value[s:e]
+    if len(tls) < 2 or int.from_bytes(tls[:2], "big") != len(tls) - 2 or len(tls) == 2:
+        return False
+    pos = 2
+    while pos < len(tls):
+        size = int.from_bytes(tls[pos : pos + 2], "big")
+        sct, pos = tls[pos + 2 : pos + 2 + size], pos + 2 + size
+        if len(sct) != size or size < 47 or sct[0] != 0:
+            return False
+        if int.from_bytes(sct[33:41], "big") >= 4102444800000:
+            return False
+        ext = int.from_bytes(sct[41:43], "big")
+        rest = sct[43 + ext :]
+        if len(rest) < 4 or rest[0] != 4 or rest[1] not in (1, 3):
+            return False
+        if int.from_bytes(rest[2:4], "big") != len(rest) - 4 or len(rest) == 4:
+            return False
+    return pos == len(tls)
+
+
+_PUBLIC_CA = {_AIA: _access, _CRL_DP: _crl_points, _POLICIES: _policies, _TLS_FEATURE: _tls_feature,
+              _SCT_LIST: _scts}  # fmt: skip

@@ -1,6 +1,7 @@
 """``octorunbook check`` starts slim: a monitoring system runs it every minute on every portal (issue 28).
 
-The ``--url`` check of a certificate in the plain profile imports neither cryptography nor the target
+The ``--url`` check of a certificate in the reader's profile — trustme's, and one shaped as a public CA
+issues it (AIA, CRL DP, policies, embedded SCTs) — imports neither cryptography nor the target
 drivers, http.client, argparse or the notebook stack; its answer is the one cryptography's reading gives,
 and plain arguments are read exactly as argparse reads them. No timing is asserted here:
 ``benchmarks/bench_check.py`` measures the time.
@@ -8,9 +9,13 @@ and plain arguments are read exactly as argparse reads them. No timing is assert
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -47,6 +52,47 @@ def portal() -> Iterator[int]:
         yield start().port
 
 
+@pytest.fixture(scope="module")
+def public_ca_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A real TLS server on loopback serving a Let's Encrypt-shaped leaf for :data:`HOST`: its port."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.evidence.test_leaf_der import public_ca_leaf
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    folder = tmp_path_factory.mktemp("public-ca")
+    (folder / "leaf.pem").write_bytes(
+        x509.load_der_x509_certificate(public_ca_leaf([HOST], key=key)).public_bytes(
+            serialization.Encoding.PEM
+        )
+    )
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "leaf.pem", folder / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed: the module's tests are done
+            with contextlib.suppress(OSError), context.wrap_socket(client, server_side=True) as tls:
+                tls.recv(1)  # until the check hangs up
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
 def imported(argv: list[str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, check=False, timeout=120
@@ -56,8 +102,11 @@ def imported(argv: list[str]) -> tuple[subprocess.CompletedProcess[str], set[str
     return done, names
 
 
-def test_a_url_check_imports_no_cryptography_no_driver_no_notebook_library(portal: int) -> None:
-    url = f"https://127.0.0.1:{portal}"
+@pytest.mark.parametrize("served", ["trustme", "public CA"])
+def test_a_url_check_imports_no_cryptography_no_driver_no_notebook_library(
+    served: str, request: pytest.FixtureRequest
+) -> None:
+    url = f"https://127.0.0.1:{request.getfixturevalue('portal' if served == 'trustme' else 'public_ca_portal')}"
     done, names = imported(["-m", "octorunbook.cli.main", "check", "--url", url, "--hostname", HOST])
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert done.stdout.startswith(f"CERT OK - {HOST} expires in "), done.stdout

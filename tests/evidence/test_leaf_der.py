@@ -1,7 +1,7 @@
 """The check's DER reader gives cryptography's answer, or steps aside: never a reading of its own.
 
-``octorunbook check`` reads a served leaf in the plain profile without importing cryptography
-(octorunbook/evidence/leaf_der.py); anything else goes to cryptography after the handshake. These tests
+``octorunbook check`` reads a served leaf in the common profile (plain or public-CA-shaped) without
+importing cryptography (octorunbook/evidence/leaf_der.py); anything else goes to cryptography after the handshake. These tests
 hold the reader to exactly cryptography's subject, names and dates for real certificates (trustme's, the
 generator's, the corpus's), to stepping aside for what is outside the profile, and — over thousands of
 corrupted certificates — to never accepting one that cryptography would refuse or read differently.
@@ -10,6 +10,7 @@ corrupted certificates — to never accepting one that cryptography would refuse
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import random
 
@@ -62,6 +63,7 @@ def cn(*values: str, oid: x509.ObjectIdentifier = NameOID.COMMON_NAME) -> x509.N
     return x509.Name([x509.NameAttribute(oid, value) for value in values])
 
 
+@functools.cache
 def plain_certificates() -> dict[str, bytes]:
     """Certificates a portal serves: each must be read by the fast path, with cryptography's answer."""
     self_signed = generate_self_signed("octopus.example.com", ["*.example.com", "10.0.0.7", "::1"])
@@ -102,14 +104,6 @@ def pem_leaf(pem: bytes) -> bytes:
     return der(x509.load_pem_x509_certificate(pem))
 
 
-@pytest.mark.parametrize("name", list(plain_certificates()))
-def test_the_reader_answers_as_cryptography_for_certificates_portals_serve(name: str) -> None:
-    data = plain_certificates()[name]
-    fast = read_leaf(data)
-    assert fast is not None, f"{name}: outside the plain profile"
-    assert fast == read_with_cryptography(data)
-
-
 def outside_the_profile() -> dict[str, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     two_valued = x509.Name(
@@ -121,7 +115,7 @@ def outside_the_profile() -> dict[str, bytes]:
         "T61String": built(
             x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t", x509.name._ASN1Type.T61String)]), key=key
         ),
-        "an extension outside the list": built(
+        "an empty authorityInfoAccess": built(
             cn("a"),
             key=key,
             extensions=[
@@ -150,24 +144,30 @@ def test_the_reader_steps_aside_outside_the_plain_profile(name: str) -> None:
 
 
 def test_a_corrupted_certificate_is_never_read_unless_cryptography_reads_it_the_same() -> None:
-    """Thousands of one- and two-byte corruptions of plain certificates: whatever the reader accepts,
-    cryptography accepts too, with the same subject, names and dates."""
+    """Thousands of one- and two-byte corruptions of plain and public-CA-shaped certificates (half of the
+    latter's within the extensions a public CA adds): whatever the reader accepts, cryptography accepts too,
+    with the same subject, names and dates."""
     rng = random.Random(28)
-    accepted = 0
-    for data in plain_certificates().values():
-        for _ in range(400):
-            corrupt = bytearray(data)
-            for _ in range(rng.choice((1, 2))):
-                where = rng.randrange(len(corrupt))
-                corrupt[where] = rng.choice(
-                    (rng.randrange(256), corrupt[where] ^ 0x80, corrupt[where] + 1 & 0xFF)
-                )
-            fast = read_leaf(bytes(corrupt))
-            if fast is None:
-                continue
-            accepted += 1
-            assert fast == read_with_cryptography(bytes(corrupt)), corrupt.hex()
-    assert accepted > 100  # the corruptions that stay in the profile (a signature or key byte) are read
+    accepted = {"plain": 0, "public CA": 0}
+    for kind, certificates in (("plain", plain_certificates()), ("public CA", public_ca_certificates())):
+        for data in certificates.values():
+            aia = data.find(
+                bytes.fromhex("2b06010505070101")
+            )  # from AIA on: AIA, SAN, policies, CRL DP, SCTs
+            for i in range(400):
+                corrupt = bytearray(data)
+                for _ in range(rng.choice((1, 2))):
+                    where = rng.randrange(aia if aia > 0 and i % 2 else 0, len(corrupt))
+                    corrupt[where] = rng.choice(
+                        (rng.randrange(256), corrupt[where] ^ 0x80, corrupt[where] + 1 & 0xFF)
+                    )
+                fast = read_leaf(bytes(corrupt))
+                if fast is None:
+                    continue
+                accepted[kind] += 1
+                assert fast == read_with_cryptography(bytes(corrupt)), corrupt.hex()
+    # the corruptions that stay in the profile (a signature, key, serial or SCT byte) are read
+    assert accepted["plain"] > 100 and accepted["public CA"] > 100, accepted
 
 
 def test_ip_entries_are_the_addresses_cryptography_prints() -> None:
@@ -181,3 +181,190 @@ def test_ip_entries_are_the_addresses_cryptography_prints() -> None:
     fast = read_leaf(data)
     assert fast is not None and fast.ip_addresses == ("2001:db8::1", "127.0.0.1")
     assert fast == read_with_cryptography(data)
+
+
+# What a public CA (Let's Encrypt and the like) puts in a leaf besides the plain profile.
+OCSP, CA_ISSUERS = (
+    x509.oid.AuthorityInformationAccessOID.OCSP,
+    x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+)
+DOMAIN_VALIDATED = x509.ObjectIdentifier("2.23.140.1.2.1")
+SCT_LIST = x509.oid.ExtensionOID.PRECERT_SIGNED_CERTIFICATE_TIMESTAMPS
+UNKNOWN = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1.2")
+
+
+def der_octets(content: bytes) -> bytes:
+    size = len(content)
+    count = (size.bit_length() + 7) // 8
+    head = bytes([size]) if size < 0x80 else bytes([0x80 | count]) + size.to_bytes(count, "big")
+    return b"\x04" + head + content
+
+
+def sct_list(rng: random.Random, count: int = 2, *, trailing: bytes = b"", version: int = 0) -> bytes:
+    """An embedded SCT list as a CT log returns it: v1, a log id, now, extensions (a static-CT leaf index on
+    the second), SHA-256/ECDSA and a signature — the DER OCTET STRING that is the extension's value."""
+    scts = b""
+    for i in range(count):
+        extensions = b"" if i == 0 else b"\x00\x00\x05" + rng.randbytes(5)
+        signature = rng.randbytes(70)
+        sct = (
+            bytes([version])
+            + rng.randbytes(32)
+            + int(NOW.timestamp() * 1000).to_bytes(8, "big")
+            + len(extensions).to_bytes(2, "big")
+            + extensions
+            + b"\x04\x03"
+            + len(signature).to_bytes(2, "big")
+            + signature
+        )
+        scts += len(sct).to_bytes(2, "big") + sct
+    return der_octets(len(scts).to_bytes(2, "big") + scts + trailing)
+
+
+def public_ca_extensions(
+    names: list[str], *, sct: bytes | None = None, must_staple: bool = False, cps: bool = False
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """A Let's Encrypt-shaped leaf's extensions, in their order: key usage, EKU, basic constraints, SKI/AKI
+    placeholders left to the caller's key, AIA, SAN, policies, CRL DP, SCTs (and must-staple when asked)."""
+    rng = random.Random(",".join(names))
+    policies = [x509.PolicyInformation(DOMAIN_VALIDATED, None)]
+    if cps:
+        policies.append(x509.PolicyInformation(x509.ObjectIdentifier("1.3.6.1.4.1.44947.1.1.1"),
+                                               ["http://cps.example.org"]))  # fmt: skip
+    found: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
+        (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.SubjectKeyIdentifier(rng.randbytes(20)), False),
+        (x509.AuthorityKeyIdentifier(rng.randbytes(20), None, None), False),
+        (x509.AuthorityInformationAccess([
+            x509.AccessDescription(OCSP, x509.UniformResourceIdentifier("http://r11.o.lencr.org")),
+            x509.AccessDescription(CA_ISSUERS, x509.UniformResourceIdentifier("http://r11.i.lencr.org/")),
+        ]), False),
+        (x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False),
+        (x509.CertificatePolicies(policies), False),
+        (x509.CRLDistributionPoints([
+            x509.DistributionPoint([x509.UniformResourceIdentifier("http://r11.c.lencr.org/42.crl")],
+                                   None, None, None)
+        ]), False),
+        (x509.UnrecognizedExtension(SCT_LIST, sct if sct is not None else sct_list(rng)), False),
+    ]  # fmt: skip
+    if must_staple:
+        found.append((x509.TLSFeature([x509.TLSFeatureType.status_request]), False))
+    return found
+
+
+def public_ca_leaf(
+    names: list[str],
+    *,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
+    extra: list[tuple[x509.ExtensionType, bool]] | None = None,
+    not_before: dt.datetime = NOW - dt.timedelta(days=1),
+    not_after: dt.datetime = NOW + dt.timedelta(days=89),
+    **shape: bool,
+) -> bytes:
+    """A leaf shaped as a public CA issues it (issuer "C=US, O=Let's Encrypt, CN=R11", an empty subject)."""
+    issuer = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Let's Encrypt"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, "R11")])  # fmt: skip
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    for extension, critical in [*public_ca_extensions(names, **shape), *(extra or [])]:
+        builder = builder.add_extension(extension, critical=critical)
+    return der(builder.sign(key, hashes.SHA256()))
+
+
+@functools.cache
+def public_ca_certificates() -> dict[str, bytes]:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    unknown = x509.UnrecognizedExtension(UNKNOWN, b"\x30\x06\x02\x01\x01\x04\x01\x00")
+    return {
+        "Let's Encrypt-shaped, ECDSA": public_ca_leaf(["portal.example.com", "www.portal.example.com"]),
+        "Let's Encrypt-shaped, RSA": public_ca_leaf(["portal.example.com"], key=rsa_key),
+        "with OCSP must-staple": public_ca_leaf(["portal.example.com"], must_staple=True),
+        "with a CPS qualifier": public_ca_leaf(["*.example.com"], cps=True),
+        "with a non-critical extension cryptography does not parse": public_ca_leaf(
+            ["portal.example.com"], extra=[(unknown, False)]
+        ),
+    }
+
+
+def served() -> dict[str, bytes]:
+    return {**plain_certificates(), **public_ca_certificates()}
+
+
+@pytest.mark.parametrize("name", list(served()))
+def test_the_reader_answers_as_cryptography_for_certificates_portals_serve(name: str) -> None:
+    """The plain profile, and what a public CA issues (below: AIA, CRL DP, policies, SCTs, must-staple)."""
+    data = served()[name]
+    fast = read_leaf(data)
+    assert fast is not None, f"{name}: outside the profile"
+    assert fast == read_with_cryptography(data)
+
+
+def outside_the_public_ca_profile() -> dict[str, bytes]:
+    rng = random.Random(5)
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = ["portal.example.com"]
+    user_notice = x509.PolicyInformation(DOMAIN_VALIDATED, [x509.UserNotice(None, "hello")])
+    return {
+        "a critical extension it does not know": public_ca_leaf(
+            names, key=key, extra=[(x509.UnrecognizedExtension(UNKNOWN, b"\x05\x00"), True)]
+        ),
+        "a non-critical unknown extension that is not DER": public_ca_leaf(
+            names, key=key, extra=[(x509.UnrecognizedExtension(UNKNOWN, b"\x30\x05\x02\x01"), False)]
+        ),
+        "an unknown extension of two DER elements": public_ca_leaf(
+            names, key=key, extra=[(x509.UnrecognizedExtension(UNKNOWN, b"\x05\x00\x05\x00"), False)]
+        ),
+        "critical must-staple": built(
+            cn("a"), key=key, extensions=[(x509.TLSFeature([x509.TLSFeatureType.status_request]), True)]
+        ),
+        "a user notice qualifier": built(cn("a"), key=key, extensions=[(x509.CertificatePolicies([user_notice]), False)]),
+        "AIA to a directory name": built(cn("a"), key=key, extensions=[
+            (x509.AuthorityInformationAccess([x509.AccessDescription(OCSP, x509.DirectoryName(cn("o")))]), False)
+        ]),
+        "a CRL distribution point with a CRL issuer": built(cn("a"), key=key, extensions=[
+            (x509.CRLDistributionPoints([x509.DistributionPoint(None, None, None, [x509.DNSName("c.example")])]),
+             False)
+        ]),
+        "an extension cryptography parses, outside the reader's list": built(
+            cn("a"), key=key, extensions=[(x509.InhibitAnyPolicy(0), False)]
+        ),
+        "an SCT list with a byte after it": public_ca_leaf(names, key=key, sct=sct_list(rng, trailing=b"\x00")),
+        "an SCT of version 2": public_ca_leaf(names, key=key, sct=sct_list(rng, version=1)),
+        "an SCT list that is empty": public_ca_leaf(names, key=key, sct=der_octets(b"\x00\x00")),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(outside_the_public_ca_profile()))
+def test_the_reader_steps_aside_outside_the_public_ca_profile(name: str) -> None:
+    data = outside_the_public_ca_profile()[name]
+    assert read_leaf(data) is None
+    try:
+        read_with_cryptography(data)  # cryptography decides: it reads it, or the check answers UNKNOWN
+    except ValueError:
+        assert "SCT" in name
+
+
+def test_every_extension_cryptography_parses_is_one_the_reader_knows_as_parsed() -> None:
+    """Only an extension cryptography keeps as raw bytes may be skipped on its DER alone: the reader's list
+    of parsed OIDs covers every one this cryptography names (an upgrade adding one fails here first)."""
+    from octorunbook.evidence.leaf_der import _PARSED_BY_CRYPTOGRAPHY
+
+    named = {
+        oid.dotted_string
+        for holder in (x509.oid.ExtensionOID, x509.oid.CRLEntryExtensionOID, x509.oid.OCSPExtensionOID)
+        for oid in vars(holder).values()
+        if isinstance(oid, x509.ObjectIdentifier)
+    }
+    assert named <= _PARSED_BY_CRYPTOGRAPHY
+    assert UNKNOWN.dotted_string not in _PARSED_BY_CRYPTOGRAPHY
