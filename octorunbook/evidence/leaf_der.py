@@ -361,12 +361,11 @@ def _policies(value: bytes) -> bool:
             if parts[1][0] != 0x30:
                 return False
             for q_s, q_e in _elements(value, parts[1][1], parts[1][2], 0x30):
-                qualifier = _items(value, q_s, q_e)
-                if [tag for tag, _, _ in qualifier] != [0x06, 0x16] or value[
-                    qualifier[0][1] : qualifier[0][2]
-                ] != _CPS:
+                qualifier = _items(value, q_s, q_e)  # (policyQualifierId, the CPS URI as an IA5String)
+                if [tag for tag, _, _ in qualifier] != [0x06, 0x16]:
                     return False
-                if not value[qualifier[1][1] : qualifier[1][2]].isascii():
+                (_, id_s, id_e), (_, uri_s, uri_e) = qualifier
+                if value[id_s:id_e] != _CPS or not value[uri_s:uri_e].isascii():
                     return False
     return True
 

@@ -368,3 +368,28 @@ def test_every_extension_cryptography_parses_is_one_the_reader_knows_as_parsed()
     }
     assert named <= _PARSED_BY_CRYPTOGRAPHY
     assert UNKNOWN.dotted_string not in _PARSED_BY_CRYPTOGRAPHY
+
+
+# Extensions seen in the wild that cryptography names nowhere: qcStatements, logotype, Netscape cert type and
+# comment, Microsoft's template name / application policies / CA version, biometric info, the CA/B Forum's
+# Tor service descriptor, RFC 3779's IP and AS resources, SMIMECapabilities, ...
+WILD = (
+    "1.3.6.1.5.5.7.1.3 1.3.6.1.5.5.7.1.12 2.16.840.1.113730.1.1 2.16.840.1.113730.1.13 1.3.6.1.4.1.311.20.2 \
+1.3.6.1.4.1.311.21.10 1.3.6.1.4.1.311.21.1 1.3.6.1.4.1.311.21.2 1.3.6.1.5.5.7.1.2 2.23.140.1.31 \
+1.3.6.1.5.5.7.1.7 1.3.6.1.5.5.7.1.8 1.2.840.113549.1.9.15 1.3.6.1.4.1.11129.2.4.4 1.3.6.1.5.5.7.1.26".split()
+)
+
+
+@pytest.mark.parametrize("oid", WILD)
+def test_an_extension_outside_the_parsed_list_is_kept_raw_by_cryptography(oid: str) -> None:
+    """The other side of the list: an OID outside it is one cryptography does not parse (a NULL value, which
+    no parsed extension allows, comes back raw) — so skipping it on its DER alone reads as cryptography does."""
+    from octorunbook.evidence.leaf_der import _PARSED_BY_CRYPTOGRAPHY
+
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), b"\x05\x00")
+    data = public_ca_leaf(["a.example"], extra=[(unknown, False)])
+    assert oid not in _PARSED_BY_CRYPTOGRAPHY
+    assert isinstance(x509.load_der_x509_certificate(data).extensions.get_extension_for_oid(unknown.oid).value,
+                      x509.UnrecognizedExtension)  # fmt: skip
+    assert read_leaf(data) == read_with_cryptography(data)
+    assert read_leaf(data) is not None
