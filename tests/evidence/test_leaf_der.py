@@ -345,6 +345,20 @@ def outside_the_public_ca_profile() -> dict[str, bytes]:
     }  # fmt: skip
 
 
+def test_an_extension_twice_is_left_to_cryptography() -> None:
+    """AIA twice (a second one written under another OID, then renamed in the DER): the reader steps aside,
+    and cryptography refuses it."""
+    aia = dict(public_ca_extensions(["a.example"]))
+    value = next(e for e in aia if isinstance(e, x509.AuthorityInformationAccess)).public_bytes()
+    copy = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.2"), value)
+    data = public_ca_leaf(["a.example"], extra=[(copy, False)])
+    twice = data.replace(bytes.fromhex("06082b06010505070102"), bytes.fromhex("06082b06010505070101"))
+    assert twice != data and read_leaf(data) is not None
+    assert read_leaf(twice) is None
+    with pytest.raises(x509.DuplicateExtension):
+        read_with_cryptography(twice)
+
+
 @pytest.mark.parametrize("name", list(outside_the_public_ca_profile()))
 def test_the_reader_steps_aside_outside_the_public_ca_profile(name: str) -> None:
     data = outside_the_public_ca_profile()[name]
