@@ -1,7 +1,7 @@
 """CLI start (issue 17, aim 1): how long a script or scheduler waits for ``octorunbook`` to answer.
 
 Aims, as ratios to a bare ``python -c pass`` of the same venv: ``octorunbook --help`` and ``audit list``
-(3 records) ≤ 4×; ``certificate check`` ≤ 6× (``octorunbook check`` does not exist yet). Each figure is
+(3 records) ≤ 4×; ``certificate check`` ≤ 6× (``octorunbook check``: ``bench_check.py``, ≤ 3×). Each figure is
 the best of N runs (the machine is shared; the minimum is the least disturbed run), medians beside it.
 
 Where the time went (``python -X importtime``, before): every start imported nbformat (its jsonschema
@@ -93,7 +93,7 @@ def main() -> None:
         ratio = best / floor
         verdict = ("✔" if ratio <= aim else "✖") + f" ≤ {aim:g}×" if aim else "  (for information)"
         print(f"  {label:38} {best * 1000:6.0f} ms [{median * 1000:5.0f}]  {ratio:4.1f}×  {verdict}")
-    print("  octorunbook check: not a command yet (a later issue); its aim is ≤ 6×")
+    print("  octorunbook check: see benchmarks/bench_check.py (paired runs against a live portal; aim ≤ 3×)")
 
 
 if __name__ == "__main__":

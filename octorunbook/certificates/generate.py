@@ -6,7 +6,6 @@ form accepts is a name 01 can put in a certificate.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal, get_args
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ..params.hostnames import dns_name
 from .codes import error_for
 from .info import LoadedCertificate, ip_address_of, utc_now
 
@@ -23,7 +23,6 @@ __all__ = ["CLOCK_SKEW", "KeyType", "check_dns_name", "generate_self_signed", "n
 
 KeyType = Literal["rsa2048", "rsa3072", "rsa4096", "ecdsa-p256", "ecdsa-p384"]
 CLOCK_SKEW = timedelta(minutes=5)
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 def check_dns_name(name: str, *, wildcard: bool) -> str:
@@ -32,11 +31,8 @@ def check_dns_name(name: str, *, wildcard: bool) -> str:
 
     The one DNS-name rule: the parameters and the form ask it too, so a name they accept is a name the
     generator can put in a certificate."""
-    lowered = name.strip().lower().rstrip(".")
-    labels = lowered.split(".")
-    if wildcard and labels[0] == "*" and len(labels) >= 3:
-        labels = labels[1:]
-    if len(lowered) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+    lowered = dns_name(name, wildcard=wildcard)  # the rule itself: in params, standard library only
+    if lowered is None:
         allowed = "; a wildcard only as '*.' before two or more labels" if wildcard else ""
         raise error_for(
             "HOSTNAME_INVALID",

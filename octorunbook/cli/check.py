@@ -1,8 +1,11 @@
 """``octorunbook check`` and ``octorunbook schedule``: the day-two commands (issue 13, sections 2 and 3).
 
 Registered by :mod:`octorunbook.cli.main`; this module imports nothing heavy at import time, and ``check``
-in particular loads only the standard library, cryptography and PyYAML: a monitoring system runs it
-every few minutes.
+in particular loads only the standard library (cryptography for a certificate outside the reader's profile,
+PyYAML and the target's drivers for a parameter file): a monitoring system runs it every minute. Plain
+arguments (whole option names, each once, values not starting with ``-``) are read without building the
+argparse parser (:func:`plain_args`, held to argparse's answer by tests/cli/test_check_start.py); anything
+else — ``--help``, a usage error, an abbreviation — goes to argparse as before.
 
 ``check`` parses its own arguments: a Nagios/Icinga plugin must exit 3 (UNKNOWN) on bad arguments,
 where argparse would exit 2 (which a monitoring system reads as CRITICAL).
@@ -10,12 +13,14 @@ where argparse would exit 2 (which a monitoring system reads as CRITICAL).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
     from octorunbook.params.core import Parameters
 
 CHECK_DESCRIPTION = (
@@ -31,14 +36,15 @@ class _UsageError(Exception):
     pass
 
 
-class _PluginParser(argparse.ArgumentParser):
-    """argparse, but a usage error is UNKNOWN (exit 3) with a one-line message, never exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
 def check_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class _PluginParser(argparse.ArgumentParser):
+        """argparse, but a usage error is UNKNOWN (exit 3) with a one-line message, never exit 2."""
+
+        def error(self, message: str) -> NoReturn:
+            raise _UsageError(message)
+
     parser = _PluginParser(prog="octorunbook check", description=CHECK_DESCRIPTION)
     parser.add_argument(
         "params",
@@ -117,15 +123,64 @@ def load_params(path: str | Path) -> Parameters:
 
 MAX_TIMEOUT = 3600  # a handshake that takes an hour is no answer; beyond ~1e9 the socket layer overflows
 
+# The options of check_parser(), for plain_args: (dest, conversion) of each valued one, the flags, defaults.
+_VALUED: dict[str, tuple[str, Any]] = {
+    "--url": ("url", str),
+    "--hostname": ("hostname", str),
+    "--warn-days": ("warn_days", int),
+    "--critical-days": ("critical_days", int),
+    "--timeout": ("timeout", float),
+    "--notify-env": ("notify_env", str),
+    "--audit-dir": ("audit_dir", str),
+    "--acme-directory": ("acme_directory", str),
+    "--acme-ca-bundle": ("acme_ca_bundle", str),
+    "--prometheus": ("prometheus", str),
+}
+_FLAGS = {"--json": "json", "--posture": "posture"}
+_DEFAULTS: dict[str, Any] = {
+    "params": None, **{dest: None for dest, _ in _VALUED.values()}, "timeout": 10.0, "acme_ca_bundle": "", "json": False,
+    "posture": False,
+}  # fmt: skip
+
+
+def plain_args(argv: list[str]) -> SimpleNamespace | None:
+    """The namespace ``check_parser().parse_args(argv)`` returns, for plain arguments; None for anything
+    else (argparse then answers: help, usage errors, abbreviations, ``--name=value``, repeats)."""
+    values = dict(_DEFAULTS)
+    seen: set[str] = set()
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            if "params" in seen:
+                return None
+            seen.add("params")
+            values["params"] = word
+            continue
+        if word in seen or (word not in _VALUED and word not in _FLAGS):
+            return None
+        seen.add(word)
+        if word in _FLAGS:
+            values[_FLAGS[word]] = True
+            continue
+        value = next(words, None)
+        if value is None or value.startswith("-"):
+            return None
+        dest, convert = _VALUED[word]
+        try:
+            values[dest] = convert(value)
+        except ValueError:
+            return None
+    return SimpleNamespace(**values)
+
 
 def run_check(argv: list[str]) -> int:
     from octorunbook.evidence.check import UNKNOWN, CheckResult, unknown
     from octorunbook.findings import OctorunbookError
 
-    args: argparse.Namespace | None = None
+    args: Any = None
     result: CheckResult
     try:
-        args = check_parser().parse_args(argv)
+        args = plain_args(argv) or check_parser().parse_args(argv)
         result = _run_check(args)
     except _UsageError as exc:
         print(f"CERT UNKNOWN - bad arguments: {exc} (see octorunbook check --help)")
@@ -213,7 +268,7 @@ def _alarms(args: argparse.Namespace | None, result: Any) -> list[Any]:
     return alarms
 
 
-def _notify(args: argparse.Namespace | None, result: Any, alarms: list[Any]) -> None:
+def _notify(args: Any, result: Any, alarms: list[Any]) -> None:
     """One message per alarm past WARNING, and one for an expiry verdict past WARNING, to the Apprise URLs
     the named variable holds (never printed)."""
     env = (getattr(args, "notify_env", None) or getattr(args, "params_notify_env", "")) if args else ""
@@ -246,7 +301,7 @@ def _posture(result: Any, deadline: Any) -> Any:
         return None
 
 
-def _run_check(args: argparse.Namespace) -> Any:
+def _run_check(args: Any) -> Any:
     from octorunbook.evidence.check import check_endpoint, check_params, parse_url
     from octorunbook.findings import InputError
 
@@ -266,7 +321,7 @@ def _run_check(args: argparse.Namespace) -> Any:
     if args.url:
         host, port = parse_url(args.url)
         hostname = args.hostname or host
-        from octorunbook.params.core import hostname_ok
+        from octorunbook.params.hostnames import hostname_ok
 
         if not hostname_ok(hostname):
             raise InputError(
@@ -288,6 +343,8 @@ def _check_entry(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add ``check`` to the top-level parser (``schedule`` registers itself, from ``_cli_schedule``)."""
+    import argparse
+
     check = sub.add_parser(
         "check",
         help="Nagios/Icinga-style expiry check of the served certificate (exit 0/1/2/3)",

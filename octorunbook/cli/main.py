@@ -5,18 +5,19 @@ Exit codes: 0 success, 1 a runbook or check failed, 2 a usage error (bad argumen
 
 from __future__ import annotations
 
-import argparse
 import sys
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from octorunbook import __version__
-from octorunbook.emit import json_document
-from octorunbook.findings import InputError, OctorunbookError
+# Nothing heavier at the top: ``octorunbook check`` (a monitoring plugin, run every minute) starts here,
+# and is dispatched in main() before argparse, pathlib or the findings are imported for the other verbs.
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
 
 
 def _sandbox_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from octorunbook.targets.sandbox import Sandbox
 
     sandbox = Sandbox(Path(args.dir))
@@ -63,10 +64,14 @@ def _print_status(status: dict[str, Any]) -> None:
 
 
 def _sandbox_status(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from octorunbook.targets.sandbox import Sandbox
 
     status = Sandbox(Path(args.dir)).status()
     if args.json:
+        from octorunbook.emit import json_document  # emit imports xml.sax (and urllib.request): ~40 ms
+
         print(json_document(status))
     else:
         _print_status(status)
@@ -74,6 +79,8 @@ def _sandbox_status(args: argparse.Namespace) -> int:
 
 
 def _sandbox_stop(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from octorunbook.targets.sandbox import Sandbox
 
     sandbox = Sandbox(Path(args.dir))
@@ -84,6 +91,8 @@ def _sandbox_stop(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from octorunbook.headless.runner import load_params_file, run_all
 
     params = load_params_file(args.params)
@@ -105,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """make demo: a sandbox, the three runbooks headless, and what to look at."""
+    from pathlib import Path
+
     from octorunbook.targets.sandbox import Sandbox
 
     root = Path(args.dir).resolve()
@@ -143,10 +154,14 @@ def _leave_sandbox(sandbox: Any, was_running: bool) -> None:
 
 
 def _reason(exc: BaseException) -> str:
+    from octorunbook.findings import OctorunbookError
+
     return f"{exc.code}: {exc.message}" if isinstance(exc, OctorunbookError) else type(exc).__name__
 
 
 def _demo_runs(args: argparse.Namespace, sandbox: Any, root: Path) -> int:
+    from pathlib import Path
+
     from octorunbook.headless.runner import run_all
     from octorunbook.params.core import Parameters
 
@@ -195,6 +210,8 @@ def _demo_runs(args: argparse.Namespace, sandbox: Any, root: Path) -> int:
 
 
 def _port(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -312,6 +329,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     Without ``argv`` every command is built in full (tests, documentation).
     """
+    import argparse
+
+    from octorunbook import __version__
+
     chosen = _command_word(argv) if argv is not None else None
     full = argv is None
     parser = argparse.ArgumentParser(
@@ -363,6 +384,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def _print_head(audit_dir: str | Path) -> None:
     """The audit head after a run, for the operator to paste into the change ticket."""
+    from pathlib import Path
+
     from octorunbook.audit.chain import MANIFEST_NAME, head_hint
 
     if (Path(audit_dir) / MANIFEST_NAME).is_file():
@@ -375,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         from octorunbook.cli.check import run_check
 
         return run_check(words[1:])
+    from octorunbook.findings import InputError, OctorunbookError
+
     parser = build_parser(words)
     args = parser.parse_args(words)
     try:

@@ -14,8 +14,11 @@ runbook 03 uses). Then it judges, the way monitoring systems expect::
     3 UNKNOWN   cannot connect, cannot read the target, bad arguments
 
 A check changes nothing: it never creates a sandbox, never starts a portal, never writes a binding.
-It must start fast (monitoring runs it every few minutes): nothing here imports papermill, nbformat,
-nbconvert, ipywidgets or Jupyter — a test holds it to that with ``python -X importtime``.
+It must start fast (monitoring runs it every minute): nothing here imports papermill, nbformat,
+nbconvert, ipywidgets or Jupyter, nor — for a ``--url`` check of a certificate in the reader's profile,
+plain or public-CA-shaped (:mod:`octorunbook.evidence.leaf_der`) — cryptography, http.client or the
+target drivers; cryptography is loaded after the handshake only for a certificate outside that profile. Tests hold it to that with
+``python -X importtime`` (tests/evidence/test_check.py, tests/cli/test_check_start.py).
 """
 
 from __future__ import annotations
@@ -27,13 +30,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-
-from octorunbook.evidence.deadline import Deadline
+from octorunbook.evidence.deadline import Deadline, sni_for, unverified_context
+from octorunbook.evidence.leaf_der import LeafFields, read_leaf
 from octorunbook.evidence.lifetime import ABSOLUTE, Thresholds, days_text, lifetime_days, thresholds
-from octorunbook.evidence.tls import sni_for, unverified_context
 from octorunbook.findings import InputError, OctorunbookError
-from octorunbook.targets.protocols import PortalIntent
 
 if TYPE_CHECKING:
     from octorunbook.params.core import Parameters
@@ -200,6 +200,24 @@ def read_served(host: str, port: int, sni: str, timeout: float | Deadline = 10.0
             version = tls.version() or ""
     if der is None:
         raise ssl.SSLError("the server sent no certificate")
+    fields = read_leaf(der) or read_with_cryptography(der)
+    return ServedCertificate(
+        thumbprint=hashlib.sha1(der).hexdigest().upper(),  # noqa: S324 - the Windows thumbprint
+        subject=fields.subject,
+        dns_names=fields.dns_names,
+        ip_addresses=fields.ip_addresses,
+        not_before=fields.not_before,
+        not_after=fields.not_after,
+        tls_version=version,
+        der=der,
+    )
+
+
+def read_with_cryptography(der: bytes) -> LeafFields:
+    """The same fields read by cryptography: every certificate outside the reader's profile, whatever it holds
+    (``ValueError`` for one cryptography cannot read: the check answers UNKNOWN, as it always has)."""
+    from cryptography import x509
+
     leaf = x509.load_der_x509_certificate(der)
     try:
         san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -207,15 +225,8 @@ def read_served(host: str, port: int, sni: str, timeout: float | Deadline = 10.0
         ips = tuple(str(ip) for ip in san.get_values_for_type(x509.IPAddress))
     except x509.ExtensionNotFound:
         dns, ips = (), ()
-    return ServedCertificate(
-        thumbprint=hashlib.sha1(der).hexdigest().upper(),  # noqa: S324 - the Windows thumbprint
-        subject=leaf.subject.rfc4514_string(),
-        dns_names=dns,
-        ip_addresses=ips,
-        not_before=leaf.not_valid_before_utc,
-        not_after=leaf.not_valid_after_utc,
-        tls_version=version,
-        der=der,
+    return LeafFields(
+        leaf.subject.rfc4514_string(), dns, ips, leaf.not_valid_before_utc, leaf.not_valid_after_utc
     )
 
 
@@ -264,6 +275,8 @@ def read_bound(params: Parameters, timeout: float = 60.0) -> BoundCertificate | 
 
 
 def _front_bound(parts: TargetParts, params: Parameters) -> BoundCertificate | None:
+    from octorunbook.targets.protocols import PortalIntent
+
     state = parts.front.read(PortalIntent.location(params.hostname, params.https_port))
     thumbprint = parts.front.serves(state)
     if not thumbprint:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import inspect
-import ipaddress
 import json
 import ssl
 import time
@@ -21,7 +20,8 @@ from typing import Any
 
 from cryptography import x509
 
-from octorunbook.evidence.deadline import Deadline, http_request
+# the handshake helpers live beside Deadline (``octorunbook check`` imports them without this module)
+from octorunbook.evidence.deadline import Deadline, http_request, sni_for, unverified_context
 
 __all__ = [
     "Check",
@@ -105,16 +105,6 @@ class Evidence:
         return [c for c in self.checks if not c.ok]
 
 
-def unverified_context() -> ssl.SSLContext:
-    """A TLS client context that accepts any certificate: every proof here asks *which* certificate a
-    server sends (its thumbprint, its names, its dates, what it negotiates) and judges that itself, and a
-    self-signed portal certificate is a legitimate choice a CA check would refuse before we could look."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # we compare the served thumbprint instead of trusting a CA
-    return context
-
-
 def tls_handshake(host: str, port: int, sni: str, timeout: float | Deadline = 5.0) -> TlsEvidence:
     """Handshake with SNI ``sni`` and report the served leaf (and chain, where Python exposes it).
 
@@ -146,16 +136,6 @@ def tls_handshake(host: str, port: int, sni: str, timeout: float | Deadline = 5.
                 cipher=cipher[0] if cipher else "",
                 not_after=leaf.not_valid_after_utc.isoformat(),
             )
-
-
-def sni_for(name: str) -> str | None:
-    """The ``server_hostname`` to send for ``name``: None for an IP address, which SNI cannot carry
-    (RFC 6066 3), so every handshake here sends the portal's name the way a browser would."""
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return name
-    return None
 
 
 def http_get(

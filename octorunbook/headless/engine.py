@@ -70,10 +70,29 @@ class WarmKernel:
 
 
 class _RedactedSaves(NotebookExecutionManager):  # type: ignore[misc]
+    """papermill's manager, with the saves handed over as the notebook, and none for a markdown cell.
+
+    papermill saves when every cell starts and ends, markdown cells included: half of a runbook's saves
+    (each a redaction walk and two renamed files) told only that a heading had been "run". A markdown cell
+    changes nothing but its own timing metadata, which the next save (the next code cell's start, or the
+    notebook's end) writes anyway; every code cell is still saved when it starts and when it ends.
+    """
+
     on_first_cell: Callable[[], None] | None = None
+    _markdown = False  # set while papermill starts or completes a cell that does not run
+
+    def _markdown_unsaved(self, step: Callable[..., None], cell: Any, *args: Any, **kwargs: Any) -> None:
+        self._markdown = cell.get("cell_type") != "code"
+        try:
+            step(cell, *args, **kwargs)
+        finally:
+            self._markdown = False
+
+    def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+        self._markdown_unsaved(super().cell_start, cell, cell_index, **kwargs)
 
     def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
-        super().cell_complete(cell, cell_index, **kwargs)
+        self._markdown_unsaved(super().cell_complete, cell, cell_index, **kwargs)
         if self.on_first_cell is not None:  # after the cell's clock stopped: not counted as its work
             callback, self.on_first_cell = self.on_first_cell, None
             callback()
@@ -81,6 +100,8 @@ class _RedactedSaves(NotebookExecutionManager):  # type: ignore[misc]
     def save(self, **kwargs: Any) -> None:
         if kwargs.get("nb"):  # papermill's callbacks may hand over a replaced notebook object
             self.nb = kwargs["nb"]
+        if self._markdown:  # nothing ran: the next save writes this cell's timing
+            return
         if self.output_path and str(self.output_path).startswith(SCHEME):
             register_handler().write_notebook(self.nb, str(self.output_path))
             self.last_save_time = self.now()

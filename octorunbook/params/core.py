@@ -16,6 +16,7 @@ from typing import Any
 from octorunbook.findings import Finding, InputError
 from octorunbook.params.acme import ACME_CHALLENGES as ACME_CHALLENGES
 from octorunbook.params.acme import acme_problems
+from octorunbook.params.hostnames import hostname_ok as hostname_ok
 from octorunbook.params.names import refuse_unknown
 from octorunbook.params.nginx import ABSOLUTE_PATHS as ABSOLUTE_PATHS
 from octorunbook.params.nginx import DEFAULT_UPSTREAM, NGINX_DEFAULTS, front_problems
@@ -430,25 +431,6 @@ class Parameters:
 
     def _acme_check(self) -> list[Finding]:
         return acme_problems(self)
-
-
-def hostname_ok(name: str, *, wildcard: bool = False) -> bool:
-    """The same rule the certificate generator applies (one rule, so the form never says ✔ to a name
-    that 01 then refuses); an IP address is accepted too."""
-    import ipaddress
-
-    from octorunbook.certificates import check_dns_name
-
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        pass
-    try:
-        check_dns_name(name, wildcard=wildcard)
-    except InputError:
-        return False
-    return bool(name)
 
 
 def _file_check(name: str, value: str) -> list[Finding]:

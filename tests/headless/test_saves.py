@@ -92,29 +92,19 @@ def test_a_save_handed_over_as_text_is_a_valid_notebook_with_its_summary_and_no_
     assert written.cells[3].outputs[0].text == f"the password is {MASK}\n"
 
 
-def test_every_save_the_engine_makes_during_a_run_is_redacted_when_written(
-    tmp_path: Path, canary: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The kernel prints the secret; no save papermill makes, at any cell's start or end, holds it."""
-    monkeypatch.setenv("OCTORUNBOOK_TEST_SECRET", canary)
-    source = tmp_path / "in.ipynb"
-    nb = new_notebook(
-        cells=[
-            new_code_cell("import os\nsecret = os.environ['OCTORUNBOOK_TEST_SECRET']"),
-            new_code_cell("print('the password is', secret)"),
-            new_code_cell("print('done')"),
-        ]
-    )
+def run_with_the_engine(nb: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Run ``nb`` through papermill with the ``octorunbook`` engine into ``tmp_path/out.ipynb``: what the
+    file held after each save the engine handed over."""
+    source, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(source))
-    out = tmp_path / "out.ipynb"
     handler = register_handler()
-    seen: list[str] = []
+    saves: list[dict[str, Any]] = []
     inner = handler.write_notebook
 
     def snapshot(notebook: Any, path: str) -> None:
         inner(notebook, path)
-        seen.append(out.read_text(encoding="utf-8"))
+        saves.append(json.loads(out.read_text(encoding="utf-8")))
 
     monkeypatch.setattr(handler, "write_notebook", snapshot)
     pm.execute_notebook(
@@ -124,10 +114,63 @@ def test_every_save_the_engine_makes_during_a_run_is_redacted_when_written(
         kernel_name="python3",
         progress_bar=False,
     )
+    return saves
+
+
+def test_every_save_the_engine_makes_during_a_run_is_redacted_when_written(
+    tmp_path: Path, canary: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel prints the secret; no save papermill makes, at any cell's start or end, holds it."""
+    monkeypatch.setenv("OCTORUNBOOK_TEST_SECRET", canary)
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import os\nsecret = os.environ['OCTORUNBOOK_TEST_SECRET']"),
+            new_code_cell("print('the password is', secret)"),
+            new_code_cell("print('done')"),
+        ]
+    )
+    seen = [json.dumps(saved) for saved in run_with_the_engine(nb, tmp_path, monkeypatch)]
     assert len(seen) >= 6  # each cell's start and end
     assert any("the password is" in text for text in seen)
     assert [i for i, text in enumerate(seen) if canary in text] == []
-    assert canary not in out.read_text(encoding="utf-8")
+    assert canary not in (tmp_path / "out.ipynb").read_text(encoding="utf-8")
+
+
+def test_a_markdown_cell_costs_no_save_yet_every_code_cell_is_saved_when_it_starts_and_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill would save twice for each heading; the engine saves only around cells that run, and the
+    headings' timing still reaches the file with the next save (issue 28: fewer saves per cell)."""
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# a runbook"),
+            new_code_cell("x = 1"),
+            new_markdown_cell("## 1 · a step"),
+            new_markdown_cell("what it does"),
+            new_code_cell("print(x)"),
+            new_markdown_cell("the end"),
+        ]
+    )
+    saves = run_with_the_engine(nb, tmp_path, monkeypatch)
+    out = tmp_path / "out.ipynb"
+
+    def running(saved: dict[str, Any]) -> list[str]:
+        return [
+            c["cell_type"]
+            for c in saved["cells"]
+            if c["metadata"].get("papermill", {}).get("status") == "running"
+        ]
+
+    assert [running(saved) for saved in saves].count(["code"]) == 2  # each code cell saved as it starts
+    assert all("markdown" not in running(saved) for saved in saves)  # never saved for a heading
+    # each code cell's end is saved with its outputs, before anything else runs
+    ended = [s for s in saves if not running(s) and any(c.get("outputs") for c in s["cells"])]
+    assert ended, "the save at the end of the cell that printed"
+    final = json.loads(out.read_text(encoding="utf-8"))
+    cells = [c for c in final["cells"] if SUMMARY_TAG not in c["metadata"].get("tags", [])]
+    assert [c["metadata"]["papermill"]["status"] for c in cells] == ["completed"] * 6
+    assert all(c["metadata"]["papermill"]["duration"] is not None for c in cells)
+    assert len(saves) <= 2 * 2 + 4  # two per code cell, and papermill's own (start, end, kernel info)
 
 
 def test_one_cached_exporter_renders_each_record_as_a_fresh_exporter_would(tmp_path: Path) -> None:
