@@ -85,7 +85,12 @@ def params_template() -> str:
     return TEMPLATE_HEADER + yaml.safe_dump(defaults, sort_keys=False, default_flow_style=False)
 
 
-def _show(dest: Path, done: list[tuple[str, str]]) -> None:
+def working_folder(given: str | None) -> Path:
+    """The folder the operator works in: ``given``, else a dated one under the current folder."""
+    return Path(given or f"octorunbook-{datetime.now(UTC):%Y%m%d}")
+
+
+def show_copies(dest: Path, done: list[tuple[str, str]]) -> None:
     print(f"runbooks in {dest}:")
     for name, what in done:
         print(f"  {name}: {what}")
@@ -97,13 +102,13 @@ def notebooks_verb(args: argparse.Namespace) -> int:
 
         print(notebooks_dir())
         return 0
-    _show(Path(args.copy), copy_runbooks(Path(args.copy)))
+    show_copies(Path(args.copy), copy_runbooks(Path(args.copy)))
     return 0
 
 
 def _lab(args: argparse.Namespace) -> int:
-    dest = Path(args.dir or f"octorunbook-{datetime.now(UTC):%Y%m%d}")
-    _show(dest, copy_runbooks(dest))
+    dest = working_folder(args.dir)
+    show_copies(dest, copy_runbooks(dest))
     token = secrets.token_urlsafe(24)
     argv = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
