@@ -16,11 +16,16 @@ import argparse
 import importlib.util
 import os
 import secrets
-import subprocess
 import sys
 from typing import Any
 
-from octorunbook.cli.lab import copy_runbooks, show_copies, working_folder
+from octorunbook.cli.lab import (
+    add_working_folder_arguments,
+    copy_runbooks,
+    serve,
+    show_copies,
+    working_folder,
+)
 
 FIRST_PAGE = "01-import-certificate.ipynb"
 
@@ -49,18 +54,8 @@ def _app(args: argparse.Namespace) -> int:
     print(f"\nThe runbooks as pages on {base}/ — log in with this token (shown once): {token}")
     print(f"Start with 01: {base}/voila/render/{FIRST_PAGE}")
     print("Opening a page changes nothing: each runbook waits for its Plan or Run button.")
-    if os.name == "nt":
-        print(
-            "For target: windows run this terminal as Administrator (the LocalMachine store and netsh need it)."
-        )
-    print("Ctrl+C stops it.")
-    if args.no_start:
-        return 0
     env = {**os.environ, "JUPYTER_TOKEN": token, "OCTORUNBOOK_UI": "operator"}
-    try:
-        return subprocess.call(voila_argv(str(dest.resolve()), args.port), env=env, cwd=dest)
-    except KeyboardInterrupt:
-        return 0
+    return serve(voila_argv(str(dest.resolve()), args.port), env, dest, start=not args.no_start)
 
 
 def register(sub: Any) -> None:
@@ -72,7 +67,5 @@ def register(sub: Any) -> None:
         "login token shown once: each page is the runbook's form with Plan and Run buttons; opening a page "
         "changes nothing, and every run leaves its executed notebook in audit_dir as the audit record.",
     )
-    app.add_argument("dir", nargs="?", help="the working folder (created if missing)")
-    app.add_argument("--port", type=int, default=8866, help="the loopback port (default 8866)")
-    app.add_argument("--no-start", action="store_true", help="copy and print, but do not start Voilà")
+    add_working_folder_arguments(app, port=8866, server="Voilà")
     app.set_defaults(func=_app)

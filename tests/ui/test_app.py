@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -27,21 +26,14 @@ import nbformat
 import pytest
 
 from octorunbook.audit.records import extract_result
+from octorunbook.targets.sandbox.loopback import free_port
+from tests.ui.browser import launch_chromium, require_chromium, stop_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 OCTORUNBOOK = Path(sys.executable).parent / "octorunbook"
 HOSTNAME = "octopus.sandbox.test"
 RESULT_TIMEOUT_S = 180
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -59,14 +51,12 @@ class App:
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
     """``octorunbook app WORK --port P`` as an operator starts it; always stopped (process group) afterwards."""
-    if not CHROMIUM.is_file():
-        pytest.skip("Chromium not installed at /usr/bin/chromium: apt-get install chromium (done by .ci/run)")
-    pytest.importorskip("playwright.sync_api")
+    require_chromium()
     pytest.importorskip("voila")
     home = tmp_path / "home"
     home.mkdir()
     root = tmp_path / "work"
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "OCTORUNBOOK_HOME": str(home),
@@ -104,14 +94,7 @@ def app(tmp_path: Path) -> Iterator[App]:
             time.sleep(0.3)
         yield App(f"http://127.0.0.1:{port}", token, root, home, log)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_server(server)
         from octorunbook.targets.sandbox import Sandbox
 
         if (home / "sandbox").exists():
@@ -125,11 +108,7 @@ def page(app: App) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-        )
+        browser = launch_chromium(playwright)
         try:
             opened = browser.new_page(viewport={"width": 1400, "height": 1000})
             opened.set_default_timeout(90_000)
