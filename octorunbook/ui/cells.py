@@ -15,7 +15,7 @@ from octorunbook.params.core import Parameters
 from octorunbook.params.loading import parse_parameters
 from octorunbook.runbooks.run import RUNBOOKS, Run
 from octorunbook.ui.form import Form
-from octorunbook.ui.operator import OperatorControls, hold_cells_below, operator_mode, query_parameters
+from octorunbook.ui.operator import OperatorControls, hold_cells_below, operator_mode, with_address
 from octorunbook.ui.reporter import NotebookReporter
 from octorunbook.ui.style import reason_of
 
@@ -73,8 +73,8 @@ def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
         hold_cells_below()
     try:
         given = parameters_cell(namespace)
-        if operator:
-            given.update(query_parameters(runbook))  # Continue's link: the inputs of the page before
+        if operator:  # Continue's link: the inputs of the page before, when the parser accepts them
+            given = with_address(runbook, given)
         params = parse_parameters(given)
         # A value a choice field cannot show (store: Foo) stops here, with its code; the other problems
         # are shown next to their fields and stop the run when it begins.

@@ -32,6 +32,7 @@ from IPython.display import HTML, display
 
 from octorunbook.findings import OctorunbookError
 from octorunbook.params.core import Parameters
+from octorunbook.params.loading import parse_parameters
 from octorunbook.params.runbooks import parameters_of
 from octorunbook.runbooks.run import RUNBOOKS
 from octorunbook.ui.form import Form
@@ -78,6 +79,30 @@ def query_parameters(runbook: str, environ: Mapping[str, str] = os.environ) -> d
     return {name: values[-1] for name, values in query.items() if name in wanted}
 
 
+def with_address(
+    runbook: str, given: dict[str, Any], environ: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
+    """The parameters cell's values with the address's on top, if the one parser accepts them together.
+
+    An address whose values are refused is said on the page and left out — the form then shows the
+    runbook's own values — so opening a page with a bad address changes nothing either (not even a record).
+    """
+    carried = query_parameters(runbook, environ)
+    if not carried:
+        return given
+    try:
+        parse_parameters({**given, **carried})
+    except OctorunbookError as exc:
+        display(
+            HTML(
+                f"<p style='color:{COLORS[ERROR]}'>✖ The page's address was not used — {html.escape(exc.code)}: "
+                f"{html.escape(exc.message)} The form shows the runbook's own values.</p>"
+            )
+        )
+        return given
+    return {**given, **carried}
+
+
 def continue_query(runbook: str, params: Parameters, record: Mapping[str, Any]) -> str:
     """The next page's inputs: what it reads of this run's, where they differ from the defaults. The
     record's view of the parameters is used, so a password pasted into a ``*_env`` field never reaches
@@ -102,11 +127,13 @@ def _run_environment(runbook: str, form: Form) -> Iterator[None]:
     operator's copy), not the packaged one. A typed password travels only in the run's environment,
     under the variable ``pfx_password_env`` names, and is gone from it (and from the form) afterwards.
     """
-    before = {key: os.environ.get(key) for key in ("OCTORUNBOOK_NOTEBOOKS",)}
+    secret = form.take_password()  # PFX_PASSWORD_TOO_SHORT stops here, before the environment is touched
+    name = str(form.values().get("pfx_password_env", ""))
+    # the run's kernel needs neither the server's login token nor the page's address
+    before = {key: os.environ.pop(key, None) for key in ("JUPYTER_TOKEN", "QUERY_STRING")}
+    before["OCTORUNBOOK_NOTEBOOKS"] = os.environ.get("OCTORUNBOOK_NOTEBOOKS")
     if (Path.cwd() / f"{runbook}.ipynb").is_file():
         os.environ["OCTORUNBOOK_NOTEBOOKS"] = str(Path.cwd())
-    secret = form.take_password()
-    name = str(form.values().get("pfx_password_env", ""))
     if secret and name and not os.environ.get(name):
         before[name] = None
         os.environ[name] = secret.reveal()

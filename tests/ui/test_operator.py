@@ -12,7 +12,7 @@ import pytest
 
 from octorunbook.cli.app import voila_argv
 from octorunbook.params.core import Parameters
-from octorunbook.ui.operator import continue_query, operator_mode, query_parameters
+from octorunbook.ui.operator import continue_query, operator_mode, query_parameters, with_address
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +40,16 @@ def test_the_address_carries_only_the_parameters_the_page_reads() -> None:
         "hostname": "octopus.corp",
         "hsts_max_age": "3600",
     }
+
+
+def test_an_address_the_parser_refuses_is_said_and_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr("octorunbook.ui.operator.display", lambda item: shown.append(item.data))
+    given = {"hostname": "localhost"}
+    assert with_address("03-add-https-binding", given, {"QUERY_STRING": "https_port=443x"}) == given
+    assert len(shown) == 1 and "https_port" in shown[0]  # the refusal, on the page
+    taken = with_address("03-add-https-binding", given, {"QUERY_STRING": "https_port=8443&hostname=a.b"})
+    assert taken == {"hostname": "a.b", "https_port": "8443"}
 
 
 def test_continue_hands_over_what_differs_and_never_a_pasted_password() -> None:
