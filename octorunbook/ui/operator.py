@@ -130,8 +130,11 @@ def _run_environment(runbook: str, form: Form) -> Iterator[None]:
     secret = form.take_password()  # PFX_PASSWORD_TOO_SHORT stops here, before the environment is touched
     name = str(form.values().get("pfx_password_env", ""))
     # the run's kernel needs neither the server's login token nor the page's address
-    before = {key: os.environ.pop(key, None) for key in ("JUPYTER_TOKEN", "QUERY_STRING")}
-    before["OCTORUNBOOK_NOTEBOOKS"] = os.environ.get("OCTORUNBOOK_NOTEBOOKS")
+    before = {
+        "JUPYTER_TOKEN": os.environ.pop("JUPYTER_TOKEN", None),
+        "QUERY_STRING": os.environ.pop("QUERY_STRING", None),
+        "OCTORUNBOOK_NOTEBOOKS": os.environ.get("OCTORUNBOOK_NOTEBOOKS"),
+    }
     if (Path.cwd() / f"{runbook}.ipynb").is_file():
         os.environ["OCTORUNBOOK_NOTEBOOKS"] = str(Path.cwd())
     if secret and name and not os.environ.get(name):
