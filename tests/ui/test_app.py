@@ -134,13 +134,22 @@ def _rendered(page: Any) -> Any:
     # Voilà renders the cells in order as it runs them: the last heading is there once all have run
     page.get_by_role("heading", name=re.compile(r"^(Next|Done)")).wait_for()
     page.wait_for_load_state("load")
+    # The widgets answer once the page's kernel connection is up (seconds after the last cell on a busy
+    # machine; a click before it is lost): a value typed into the form and judged by the kernel proves it.
+    hostname = _hostname(form)
+    kept = hostname.input_value()
+    hostname.fill("not a host name")
+    form.get_by_text("would stop the run").wait_for()
+    hostname.fill(kept)
+    form.get_by_text("Ready: press Plan").wait_for()
     return form
 
 
-def _run(page: Any, runbook: str) -> Any:
-    page.locator(".octorunbook-operator button[title='Run']").click()
+def _run(page: Any, runbook: str, button: str = "Run", outcome: str = "succeeded") -> Any:
+    """Press ``button`` under the form and wait for the result panel saying ``outcome``."""
+    page.locator(f".octorunbook-operator button[title='{button}']").click()
     panels = page.locator(".octorunbook-operator .octorunbook-panel")
-    done = panels.filter(has_text=f"{runbook} succeeded")
+    done = panels.filter(has_text=f"{runbook}{'' if outcome == 'succeeded' else ':'} {outcome}")
     failed = panels.filter(has_text=f"{runbook} FAILED")
     deadline = time.monotonic() + RESULT_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -153,7 +162,8 @@ def _run(page: Any, runbook: str) -> Any:
             pytest.fail(f"{runbook} could not run:\n{said.first.inner_text()}")
         page.wait_for_timeout(250)
     pytest.fail(
-        f"no result panel for {runbook} within {RESULT_TIMEOUT_S} s:\n{page.locator('body').inner_text()[-3000:]}"
+        f"no result panel for {runbook} within {RESULT_TIMEOUT_S} s; under the buttons:\n"
+        f"{page.locator('.octorunbook-operator').inner_text()[-3000:]}"
     )
 
 
@@ -170,7 +180,7 @@ def _hostname(form: Any) -> Any:
 
 
 def test_opening_a_page_changes_nothing_and_run_then_continue_does_the_procedure(app: App, page: Any) -> None:
-    """01's page opens onto a waiting form; Run imports; Continue opens 02's page, whose Run proves it."""
+    """01's page opens onto a waiting form; Run imports; Continue opens 02's page, whose Run proves the key."""
     form = _open(page, app, "01-import-certificate")
     page.wait_for_timeout(1000)  # a cell still running after the page is shown would change things now
     assert not (app.home / "sandbox").exists(), "opening 01 touched the sandbox"
