@@ -87,7 +87,7 @@ def nb(runbook, title, intro, verbs, next_step, after=()):
     steps = [
         (
             FORM,
-            f'from octorunbook import ui\nfrom octorunbook.runbooks import {module}\n\nform = ui.start("{runbook}", globals())',
+            f'{LAB_HINT}from octorunbook import ui\nfrom octorunbook.runbooks import {module}\n\nform = ui.start("{runbook}", globals())',
         ),
         (OPEN, "run = ui.begin(form)"),
         (read, f"current = {module}.read(run)"),
@@ -110,12 +110,18 @@ def nb(runbook, title, intro, verbs, next_step, after=()):
     return book
 
 
+# The markdown reads right in JupyterLab and on a page of `octorunbook app` (Voilà, code hidden): what is
+# JupyterLab's alone (its Run menu, Shift+Enter) is a comment in the form cell, and the line under the form
+# says how to start the run where it is shown (ui.form, ui.operator).
 FORM = (
     "## 1 · Check the inputs\n\nThe form below is filled from the parameters. Each field is checked as you type; "
     "the reason appears next to it: ✔ fine, ⚠ works but look, ✖ would stop the run before anything is changed. "
-    "**Nothing waits for a click**: Run ▸ Run All Cells runs the whole runbook with what the form shows.\n\n"
-    "*To change a value first:* run this cell alone (click into it, Shift+Enter), edit the form, then "
-    "Run ▸ Run All Cells — the kernel keeps what you typed (a value you change in the parameters cell wins)."
+    "The line under the form says how to start the run."
+)
+LAB_HINT = (
+    "# In JupyterLab nothing waits for a click: Run ▸ Run All Cells runs the whole runbook with what the form shows.\n"
+    "# To change a value first: run this cell alone (Shift+Enter), edit the form, then Run ▸ Run All Cells —\n"
+    "# the kernel keeps what you typed (a value you change in the parameters cell wins).\n"
 )
 OPEN = (
     "## 2 · Open the target\n\nChecks the parameters again, opens the target (the sandbox is created on first "
@@ -124,7 +130,8 @@ OPEN = (
     "is active."
 )
 FINISH = (
-    "## Record\n\nThe result record below is the audit record of this run (`application/vnd.octorunbook.result+json`): "
+    "## Record\n\nThe result record — below in a notebook, under the Run button on a page of `octorunbook app` — "
+    "is the audit record of this run (`application/vnd.octorunbook.result+json`): "
     "status, who, when, where, what changed, the evidence and every command with its exit code. Every runbook "
     "ends here, the same way."
 )
@@ -156,12 +163,14 @@ nb01 = nb(
         "without its key and was removed again — export the PFX with its private key (on Windows Server 2016 "
         "with `pfx_encryption: compatible`).",
     ),
-    "## Next\n\n**[02 · Verify the certificate and its private key](02-verify-certificate.ipynb)** — open it, then Run ▸ Run All Cells "
+    "## Next\n\n**[02 · Verify the certificate and its private key](02-verify-certificate.ipynb)** — open it and run it "
     "(it picks up the certificate imported here).",
     after=(
         (
-            "## Continue\n\nOne click runs **02** (prove the key) and **03** (bind HTTPS, prove it over TLS, or roll "
-            "back) with the inputs above, each as its own audited run; their result panels appear below the button. "
+            "## Continue\n\nIn a notebook, one click runs **02** (prove the key) and **03** (bind HTTPS, prove it over "
+            "TLS, or roll back) with the inputs above, each as its own audited run; their result panels appear below "
+            "the button. (On a page of `octorunbook app`, Continue appears under the Run button once 01 has "
+            "succeeded and opens 02's page with these inputs.) "
             "What only 03 asks — keep HTTP, redirect HTTP→HTTPS, HSTS — is not an input of 01, so the button binds "
             "with 03's defaults (HTTP kept, no redirect, no HSTS). To choose those, or to step through, use the "
             "links under *Next*.",
@@ -184,7 +193,7 @@ nb02 = nb(
         "row's code says why and the panel gives the remedy — `CERT_NOT_FOUND`: run 01, or check `thumbprint` "
         "and `store`; `KEY_NOT_USABLE`: re-import the PFX with 01.",
     ),
-    "## Next\n\n**[03 · Add the HTTPS binding and prove it](03-add-https-binding.ipynb)** — open it, then Run ▸ Run All Cells.",
+    "## Next\n\n**[03 · Add the HTTPS binding and prove it](03-add-https-binding.ipynb)** — open it and run it.",
 )
 
 nb03 = nb(

@@ -85,7 +85,12 @@ def params_template() -> str:
     return TEMPLATE_HEADER + yaml.safe_dump(defaults, sort_keys=False, default_flow_style=False)
 
 
-def _show(dest: Path, done: list[tuple[str, str]]) -> None:
+def working_folder(given: str | None) -> Path:
+    """The folder the operator works in: ``given``, else a dated one under the current folder."""
+    return Path(given or f"octorunbook-{datetime.now(UTC):%Y%m%d}")
+
+
+def show_copies(dest: Path, done: list[tuple[str, str]]) -> None:
     print(f"runbooks in {dest}:")
     for name, what in done:
         print(f"  {name}: {what}")
@@ -97,13 +102,13 @@ def notebooks_verb(args: argparse.Namespace) -> int:
 
         print(notebooks_dir())
         return 0
-    _show(Path(args.copy), copy_runbooks(Path(args.copy)))
+    show_copies(Path(args.copy), copy_runbooks(Path(args.copy)))
     return 0
 
 
 def _lab(args: argparse.Namespace) -> int:
-    dest = Path(args.dir or f"octorunbook-{datetime.now(UTC):%Y%m%d}")
-    _show(dest, copy_runbooks(dest))
+    dest = working_folder(args.dir)
+    show_copies(dest, copy_runbooks(dest))
     token = secrets.token_urlsafe(24)
     argv = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -117,14 +122,18 @@ def _lab(args: argparse.Namespace) -> int:
         print("JupyterLab is not installed here: pip install jupyterlab", file=sys.stderr)
         return 2
     print(f"\nJupyterLab on http://127.0.0.1:{args.port}/lab — log in with this token (shown once): {token}")
+    return serve(argv, {**os.environ, "JUPYTER_TOKEN": token}, dest, start=not args.no_start)
+
+
+def serve(argv: list[str], env: dict[str, str], dest: Path, *, start: bool) -> int:
+    """Run the server (``lab``'s JupyterLab, ``app``'s Voilà) in the working folder until Ctrl+C."""
     if os.name == "nt":
         print(
             "For target: windows run this terminal as Administrator (the LocalMachine store and netsh need it)."
         )
     print("Ctrl+C stops it.")
-    if args.no_start:
+    if not start:
         return 0
-    env = {**os.environ, "JUPYTER_TOKEN": token}
     try:
         return subprocess.call(argv, env=env, cwd=dest)
     except KeyboardInterrupt:
@@ -145,7 +154,12 @@ def register(sub: Any) -> None:
         "over an edited copy) with a params.yaml template, then start JupyterLab there on 127.0.0.1 with a "
         "login token that is shown once and never put in a URL or a command line.",
     )
-    lab.add_argument("dir", nargs="?", help="the working folder (created if missing)")
-    lab.add_argument("--port", type=int, default=8888, help="the loopback port (default 8888)")
-    lab.add_argument("--no-start", action="store_true", help="copy and print, but do not start JupyterLab")
+    add_working_folder_arguments(lab, port=8888, server="JupyterLab")
     lab.set_defaults(func=_lab)
+
+
+def add_working_folder_arguments(parser: Any, *, port: int, server: str) -> None:
+    """DIR, --port and --no-start: the same for every verb that serves the runbooks (``lab``, ``app``)."""
+    parser.add_argument("dir", nargs="?", help="the working folder (created if missing)")
+    parser.add_argument("--port", type=int, default=port, help=f"the loopback port (default {port})")
+    parser.add_argument("--no-start", action="store_true", help=f"copy and print, but do not start {server}")

@@ -239,6 +239,7 @@ COMMAND_MODULES: tuple[tuple[str, str, str], ...] = (
         "where the packaged runbooks are; --copy DIR copies them (never over an edited copy)",
     ),
     ("lab", "cli.lab", "copy the runbooks into a working folder and open JupyterLab there (loopback, token)"),
+    ("app", "cli.app", "the runbooks as pages without code for an operator (Voilà on loopback, token)"),
     ("check", "cli.check", "Nagios/Icinga-style expiry check of the served certificate (exit 0/1/2/3)"),
     (
         "schedule",

@@ -1,9 +1,11 @@
 """The notebook face (forms, the reporter): the only code that imports ipywidgets or IPython.
 
 The form is pre-filled from the parameters cell and validates as the operator types, with the reason
-next to the field (✔ fine, ⚠ will work but look, ✖ would fail). Nothing here ever waits for a click:
-the cells below read what the form shows, so Run-All, papermill and nbval go straight through with the
-committed defaults.
+next to the field (✔ fine, ⚠ will work but look, ✖ would fail). In a notebook nothing here waits for a
+click: the cells below read what the form shows, so Run-All, papermill and nbval go straight through with
+the committed defaults. On a Voilà page (``octorunbook app``, operator mode) it is the other way round:
+Voilà runs every cell on opening, so the cells below the form do nothing and the form's Run button runs
+the runbook (``operator``).
 
 Three choices shape it:
 
@@ -25,6 +27,7 @@ One module per part, each importing only those above it::
     widgets      one widget per parameter
     validation   per-field severity and reason
     form         Form
+    operator     operator mode: is this a Voilà page, Plan/Run buttons, Continue to the next page
     cells        start, begin, continue_button (what the notebook cells call)
 """
 

@@ -15,6 +15,7 @@ from octorunbook.params.core import Parameters
 from octorunbook.params.loading import parse_parameters
 from octorunbook.runbooks.run import RUNBOOKS, Run
 from octorunbook.ui.form import Form
+from octorunbook.ui.operator import OperatorControls, hold_cells_below, operator_mode, with_address
 from octorunbook.ui.reporter import NotebookReporter
 from octorunbook.ui.style import reason_of
 
@@ -63,9 +64,18 @@ def parameters_cell(namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
-    """The cell after the parameters in every runbook: the parameters (checked for secrets) as a form."""
+    """The cell after the parameters in every runbook: the parameters (checked for secrets) as a form.
+
+    In operator mode (a Voilà page, ``ui.operator``) the form also has Plan and Run buttons, the cells
+    below it run as empty cells, and the page's address may carry the inputs Continue handed over."""
+    operator = operator_mode()
+    if operator:  # Voilà runs every cell on opening: the cells below wait for the Run button
+        hold_cells_below()
     try:
-        params = parse_parameters(parameters_cell(namespace))
+        given = parameters_cell(namespace)
+        if operator:  # Continue's link: the inputs of the page before, when the parser accepts them
+            given = with_address(runbook, given)
+        params = parse_parameters(given)
         # A value a choice field cannot show (store: Foo) stops here, with its code; the other problems
         # are shown next to their fields and stop the run when it begins.
         for finding in params.check():
@@ -74,9 +84,11 @@ def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
     except OctorunbookError as exc:
         # Still one result record for this notebook; the refused values are not repeated in it.
         Run(runbook, Parameters(), NotebookReporter()).fail(exc)
-    form = Form(runbook, params, previous=_SHOWN.get(runbook))
+    form = Form(runbook, params, previous=_SHOWN.get(runbook), operator=operator)
     _SHOWN[runbook] = form
     form.show()
+    if operator:
+        OperatorControls(form).show()
     return form
 
 

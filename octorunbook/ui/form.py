@@ -56,8 +56,11 @@ class Form:
     every field whose parameter did not change in between.
     """
 
-    def __init__(self, runbook: str, params: Parameters, previous: Form | None = None) -> None:
+    def __init__(
+        self, runbook: str, params: Parameters, previous: Form | None = None, *, operator: bool = False
+    ) -> None:
         self.runbook = runbook
+        self.operator = operator  # a Voilà page (ui.operator): the Run button starts the run, not Run All
         self.initial = params
         self.view = TargetView(params)
         self.notes: dict[str, str] = {}
@@ -214,14 +217,22 @@ class Form:
         if errors:
             self.status.value = (
                 f"<div style='color:{COLORS[ERROR]};font-weight:600;margin-top:6px'>✖ {errors} field(s) "
-                "marked ✖ would stop the run at “Open the target”: fix them, then Run ▸ Run All Cells.</div>"
+                f"marked ✖ would stop the run at “Open the target”: fix them, then {self._start_hint()}.</div>"
             )
         else:
             self.status.value = (
                 f"<div style='color:{COLORS[OK]};font-weight:600;margin-top:6px'>✔ Ready: "
-                "Run ▸ Run All Cells (the kernel keeps what you typed here).</div>"
+                f"{self._start_hint(ready=True)}.</div>"
             )
         return not errors
+
+    def _start_hint(self, ready: bool = False) -> str:
+        """How a run is started where this form is shown: the page's buttons, or JupyterLab's Run menu."""
+        if self.operator:
+            return "press Plan to see what would change, or Run" if ready else "press Run"
+        if ready:
+            return "Run ▸ Run All Cells (the kernel keeps what you typed here)"
+        return "Run ▸ Run All Cells"
 
     # ---- display ---------------------------------------------------------------------------
     def widget(self) -> w.Widget:

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import pytest
 
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
+from tests.ui.browser import launch_chromium, require_chromium, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -40,7 +40,6 @@ SCREENSHOTS = (
     if os.environ.get("OCTORUNBOOK_UPDATE_SCREENSHOTS")
     else Path(tempfile.gettempdir()) / "octorunbook-screenshots"
 )
-CHROMIUM = Path("/usr/bin/chromium")
 JUPYTER = Path(sys.executable).parent / "jupyter"
 HOSTNAME = "octopus.sandbox.test"
 MAX_ACTIONS = (
@@ -85,9 +84,7 @@ def _settings(directory: Path) -> None:
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab on 127.0.0.1:<free port> with a token; always killed (process group) afterwards."""
-    if not CHROMIUM.is_file():
-        pytest.skip("Chromium not installed at /usr/bin/chromium: apt-get install chromium (done by .ci/run)")
-    pytest.importorskip("playwright.sync_api")
+    require_chromium()
     root = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOKS, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "audit"))
     home = tmp_path / "home"
@@ -145,14 +142,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         with contextlib.suppress(Exception):  # kernels first: they live in their own sessions
             for kernel in found.api("GET", "/api/kernels") or []:
                 found.api("DELETE", f"/api/kernels/{kernel['id']}")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
+        stop_server(server)
         from octorunbook.targets.sandbox import Sandbox
 
         Sandbox(home / "sandbox").stop()
@@ -267,18 +257,7 @@ def page(lab: Lab) -> Iterator[Any]:
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(playwright)
         try:
             opened = browser.new_page(viewport={"width": 1400, "height": 1000})
             opened.set_default_timeout(60_000)

@@ -1,0 +1,241 @@
+"""Operator mode: a runbook as a page without code (Voilà, ``octorunbook app``) that changes nothing on opening.
+
+Voilà runs every cell of a notebook when its page opens. The cells below a runbook's form change the
+target, so in operator mode opening a page must not run them: the form cell shows the form with a Plan
+and a Run button and turns every later cell of this kernel into an empty one (an IPython input
+transformer, so the notebook is the same file JupyterLab, papermill and nbval run unchanged). Only a
+click runs the runbook, and it runs it the way ``octorunbook run`` does — papermill, in a kernel of its
+own, every save redacted — so the executed notebook in ``audit_dir`` is the audit record of that click,
+the same artefact a headless run leaves. Its result panel is shown under the buttons; after a run that
+succeeded, Continue opens the next runbook's page with the inputs it reads.
+
+How the kernel knows: Voilà 0.5 starts each page's kernel with ``SERVER_SOFTWARE=voila/<version>`` in
+its environment (``voila/handler.py``) — under ``octorunbook app`` and under the Voilà preview inside
+JupyterLab alike; ``octorunbook app`` also sets ``OCTORUNBOOK_UI=operator``. A runbook's own kernel,
+started by the runner (``OCTORUNBOOK_RECORDED_BY_RUNNER``), inherits both and is never in operator mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+import ipywidgets as w
+from IPython import get_ipython
+from IPython.display import HTML, display
+
+from octorunbook.findings import OctorunbookError
+from octorunbook.params.core import Parameters
+from octorunbook.params.loading import parse_parameters
+from octorunbook.params.runbooks import parameters_of
+from octorunbook.runbooks.run import RUNBOOKS
+from octorunbook.ui.form import Form
+from octorunbook.ui.style import COLORS, ERROR, reason_of
+
+OPERATOR_ENV = "OCTORUNBOOK_UI"  # "operator": set by `octorunbook app` for Voilà and its kernels
+RUNNER_ENV = "OCTORUNBOOK_RECORDED_BY_RUNNER"  # set while the runner's papermill kernels run
+
+# The guided procedure: after a run that succeeded, Continue opens the next page.
+NEXT = {RUNBOOKS[0]: RUNBOOKS[1], RUNBOOKS[1]: RUNBOOKS[2]}
+TITLES = {
+    "01-import-certificate": "01 · Import the certificate",
+    "02-verify-certificate": "02 · Verify the certificate",
+    "03-add-https-binding": "03 · Add the HTTPS binding",
+    "04-renew-certificate": "04 · Renew or rotate the certificate",
+    "05-harden-tls": "05 · Harden TLS",
+}
+
+
+def operator_mode(environ: Mapping[str, str] = os.environ) -> bool:
+    """True in a Voilà page's kernel; never in a kernel the runner started (a run's own notebook)."""
+    if environ.get(RUNNER_ENV):
+        return False
+    return environ.get(OPERATOR_ENV) == "operator" or environ.get("SERVER_SOFTWARE", "").startswith("voila/")
+
+
+def _empty(lines: list[str]) -> list[str]:
+    return []
+
+
+def hold_cells_below() -> None:
+    """Every cell this kernel runs from now on runs as an empty cell: opening the page changes nothing."""
+    shell = get_ipython()
+    if shell is not None and _empty not in shell.input_transformers_cleanup:
+        shell.input_transformers_cleanup.append(_empty)
+
+
+def query_parameters(runbook: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The parameters of ``runbook`` the page's address carries (Continue's link): read like any door's,
+    through the one parser, so a bad value is refused with its code. Other names (the login token) are
+    not parameters of this page and are left alone."""
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    wanted = set(parameters_of(runbook))
+    return {name: values[-1] for name, values in query.items() if name in wanted}
+
+
+def with_address(
+    runbook: str, given: dict[str, Any], environ: Mapping[str, str] = os.environ
+) -> dict[str, Any]:
+    """The parameters cell's values with the address's on top, if the one parser accepts them together.
+
+    An address whose values are refused is said on the page and left out — the form then shows the
+    runbook's own values — so opening a page with a bad address changes nothing either (not even a record).
+    """
+    carried = query_parameters(runbook, environ)
+    if not carried:
+        return given
+    try:
+        parse_parameters({**given, **carried})
+    except OctorunbookError as exc:
+        display(
+            HTML(
+                f"<p style='color:{COLORS[ERROR]}'>✖ The page's address was not used — {html.escape(exc.code)}: "
+                f"{html.escape(exc.message)} The form shows the runbook's own values.</p>"
+            )
+        )
+        return given
+    return {**given, **carried}
+
+
+def continue_query(runbook: str, params: Parameters, record: Mapping[str, Any]) -> str:
+    """The next page's inputs: what it reads of this run's, where they differ from the defaults. The
+    record's view of the parameters is used, so a password pasted into a ``*_env`` field never reaches
+    an address (it is shown by its length, which the next form refuses)."""
+    shown = {**params.to_record(), "audit_dir": str(record.get("parameters", {}).get("audit_dir", ""))}
+    thumbprint = str((record.get("certificate") or {}).get("thumbprint", ""))
+    if thumbprint:
+        shown["thumbprint"] = thumbprint
+    carried = {
+        name: str(shown[name])
+        for name in parameters_of(runbook)
+        if name in shown and shown[name] != getattr(Parameters, name) and shown[name] != ""
+    }
+    return urlencode(carried, quote_via=quote)
+
+
+@contextlib.contextmanager
+def _run_environment(runbook: str, form: Form) -> Iterator[None]:
+    """For one click: run the notebook this page shows, and hand a typed PFX password to the run's kernel.
+
+    Voilà starts the page's kernel in the notebook's folder, so the runbook run is that file (the
+    operator's copy), not the packaged one. A typed password travels only in the run's environment,
+    under the variable ``pfx_password_env`` names, and is gone from it (and from the form) afterwards.
+    """
+    secret = form.take_password()  # PFX_PASSWORD_TOO_SHORT stops here, before the environment is touched
+    name = str(form.values().get("pfx_password_env", ""))
+    # the run's kernel needs neither the server's login token nor the page's address
+    before = {
+        "JUPYTER_TOKEN": os.environ.pop("JUPYTER_TOKEN", None),
+        "QUERY_STRING": os.environ.pop("QUERY_STRING", None),
+        "OCTORUNBOOK_NOTEBOOKS": os.environ.get("OCTORUNBOOK_NOTEBOOKS"),
+    }
+    if (Path.cwd() / f"{runbook}.ipynb").is_file():
+        os.environ["OCTORUNBOOK_NOTEBOOKS"] = str(Path.cwd())
+    if secret and name and not os.environ.get(name):
+        before[name] = None
+        os.environ[name] = secret.reveal()
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class OperatorControls:
+    """Plan and Run under the form; the run's progress, result panel and Continue under them."""
+
+    def __init__(self, form: Form) -> None:
+        self.form = form
+        self.plan = w.Button(
+            description="Plan (change nothing)", icon="search", layout=w.Layout(width="auto")
+        )
+        self.run = w.Button(
+            description="Run", button_style="primary", icon="play", layout=w.Layout(width="auto")
+        )
+        self.out = w.Output()
+        self.plan.on_click(lambda _button: self.start(dry_run=True))
+        self.run.on_click(lambda _button: self.start(dry_run=False))
+
+    def widget(self) -> w.Widget:
+        box = w.VBox([w.HBox([self.plan, self.run]), self.out], layout=w.Layout(margin="4px 0"))
+        box.add_class("octorunbook-operator")
+        return box
+
+    def show(self) -> None:
+        bundle = self.widget()._repr_mimebundle_()
+        bundle["text/plain"] = f"[operator controls {self.form.runbook}: Plan and Run]"
+        display(bundle, raw=True)
+
+    def _say(self, text: str) -> None:
+        self.out.append_display_data(HTML(text))
+
+    def start(self, dry_run: bool) -> None:
+        """One click: the runbook through papermill with what the form shows (a plan: ``dry_run``).
+
+        A widget callback must never raise (the reason would vanish): every failure is said on the page.
+        """
+        from octorunbook.headless.runner import execute
+        from octorunbook.render import result_panel
+
+        runbook = self.form.runbook
+        self.out.clear_output()
+        if not self.form.validate():
+            self._say(
+                f"<p style='color:{COLORS[ERROR]}'>✖ Fix the fields marked ✖ first; nothing was run.</p>"
+            )
+            return
+        self.plan.disabled = self.run.disabled = True
+        try:
+            params = self.form.parameters()
+            if dry_run:
+                params = replace(params, dry_run=True)
+            self._say(f"<p>▶ {html.escape(runbook)}: {'planning' if params.dry_run else 'running'} …</p>")
+            with _run_environment(runbook, self.form):
+                result = execute(
+                    runbook,
+                    params,
+                    progress=lambda line: self._say(f"<p><small>{html.escape(line)}</small></p>"),
+                )
+            if result.record is None:
+                self._say(
+                    f"<p>✖ {html.escape(runbook)} left no record; see {html.escape(str(result.path))}</p>"
+                )
+                return
+            self._say(result_panel(result.record).html())
+            self._say(
+                "<p><small>audit record (the executed notebook): "
+                f"<code>{html.escape(str(result.path))}</code></small></p>"
+            )
+            following = NEXT.get(runbook)
+            if following and result.status in {"succeeded", "unchanged"}:
+                self._say(_continue_link(following, continue_query(following, params, result.record)))
+        except OctorunbookError as exc:
+            self._say(
+                f"<p style='color:{COLORS[ERROR]}'>✖ {html.escape(exc.code)}: {html.escape(exc.message)}"
+                f"<br>remedy: {html.escape(exc.remedy)}</p>"
+            )
+        except Exception as exc:
+            self._say(f"<p style='color:{COLORS[ERROR]}'>✖ could not run: {html.escape(reason_of(exc))}</p>")
+        finally:
+            self.plan.disabled = self.run.disabled = False
+
+
+def _continue_link(runbook: str, query: str) -> str:
+    """A link, not a kernel action: the next page is its own Voilà page (relative to this one), opened in
+    this tab (``_self``: JupyterLab's renderer sends a link without a target to a new tab)."""
+    href = f"{quote(runbook)}.ipynb" + (f"?{query}" if query else "")
+    return (
+        f"<p><a class='octorunbook-continue' href='{html.escape(href, quote=True)}' target='_self' "
+        "style='display:inline-block;"
+        "padding:6px 14px;border-radius:4px;background:#0969da;color:#fff;text-decoration:none;font-weight:600'>"
+        f"Continue ▸ {html.escape(TITLES[runbook])}</a></p>"
+    )

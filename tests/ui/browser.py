@@ -1,0 +1,48 @@
+"""What the browser tests share: Debian's Chromium (never a downloaded browser) and a server's stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def require_chromium() -> None:
+    """Skip, saying why, where there is no Chromium or no Playwright."""
+    if not CHROMIUM.is_file():
+        pytest.skip("Chromium not installed at /usr/bin/chromium: apt-get install chromium (done by .ci/run)")
+    pytest.importorskip("playwright.sync_api")
+
+
+def launch_chromium(playwright: Any) -> Any:
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server's process group (its kernels too), SIGKILL if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)

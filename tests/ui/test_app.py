@@ -1,0 +1,254 @@
+"""Operator mode as an operator meets it: ``octorunbook app`` (Voilà), Debian's Chromium, the sandbox behind it.
+
+The fixture starts the real ``octorunbook app`` on a free loopback port over a fresh working folder and
+reads the token it prints once; Playwright drives Chromium (never a downloaded browser) through the
+pages. Opening a page must change nothing — no sandbox, no certificate, no record — until Run is pressed;
+each run leaves its executed notebook in the working folder's ``audit/`` as the audit record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+from octorunbook.audit.records import extract_result
+from octorunbook.targets.sandbox.loopback import free_port
+from tests.ui.browser import launch_chromium, require_chromium, stop_server
+
+OCTORUNBOOK = Path(sys.executable).parent / "octorunbook"
+HOSTNAME = "octopus.sandbox.test"
+RESULT_TIMEOUT_S = 180
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class App:
+    url: str
+    token: str
+    root: Path
+    home: Path
+    log: Path
+
+    def records(self, runbook: str) -> list[Path]:
+        return sorted((self.root / "audit").glob(f"*{runbook}*.ipynb"))
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    """``octorunbook app WORK --port P`` as an operator starts it; always stopped (process group) afterwards."""
+    require_chromium()
+    pytest.importorskip("voila")
+    home = tmp_path / "home"
+    home.mkdir()
+    root = tmp_path / "work"
+    port = free_port()
+    env = {
+        **os.environ,
+        "OCTORUNBOOK_HOME": str(home),
+        "OCTORUNBOOK_WAIT_SECONDS": os.environ.get("OCTORUNBOOK_WAIT_SECONDS", "8"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    for name in ("OCTORUNBOOK_PFX_PASSWORD", "OCTORUNBOOK_NOTEBOOKS", "OCTORUNBOOK_UI", "JUPYTER_TOKEN"):
+        env.pop(name, None)
+    log = tmp_path / "app.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [str(OCTORUNBOOK), "app", str(root), "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        token = ""
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"octorunbook app exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+            found = re.search(r"token \(shown once\): (\S+)", log.read_text())
+            if found:
+                token = found.group(1)
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5)  # noqa: S310
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"octorunbook app did not answer within 90 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield App(f"http://127.0.0.1:{port}", token, root, home, log)
+    finally:
+        stop_server(server)
+        from octorunbook.targets.sandbox import Sandbox
+
+        if (home / "sandbox").exists():
+            Sandbox(home / "sandbox").stop()
+
+
+@pytest.fixture
+def page(app: App) -> Iterator[Any]:
+    """Debian's Chromium through Playwright, logged in once with the token (the pages' own addresses
+    then carry no token)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            opened = browser.new_page(viewport={"width": 1400, "height": 1000})
+            opened.set_default_timeout(90_000)
+            opened.goto(f"{app.url}/login")
+            opened.locator("#password_input").fill(app.token)
+            opened.locator("#password_input").press("Enter")
+            opened.wait_for_url(re.compile(r"^(?!.*/login).*$"))
+            yield opened
+        finally:
+            browser.close()
+
+
+def _open(page: Any, app: App, runbook: str) -> Any:
+    """Open ``runbook``'s page and wait until Voilà has run every cell (the last markdown is shown)."""
+    page.goto(f"{app.url}/voila/render/{runbook}.ipynb")
+    return _rendered(page)
+
+
+def _rendered(page: Any) -> Any:
+    form = page.locator(".octorunbook-form")
+    form.wait_for(state="visible")
+    page.locator(".octorunbook-operator button[title='Run']").wait_for()
+    # Voilà renders the cells in order as it runs them: the last heading is there once all have run
+    page.get_by_role("heading", name=re.compile(r"^(Next|Done)")).wait_for()
+    page.wait_for_load_state("load")
+    # The widgets answer once the page's kernel connection is up (seconds after the last cell on a busy
+    # machine; a click before it is lost): a value typed into the form and judged by the kernel proves it.
+    hostname = _hostname(form)
+    kept = hostname.input_value()
+    hostname.fill("not a host name")
+    form.get_by_text("would stop the run").wait_for()
+    hostname.fill(kept)
+    form.get_by_text("Ready: press Plan").wait_for()
+    return form
+
+
+def _run(page: Any, runbook: str, button: str = "Run", outcome: str = "succeeded") -> Any:
+    """Press ``button`` under the form and wait for the result panel saying ``outcome``."""
+    page.locator(f".octorunbook-operator button[title='{button}']").click()
+    panels = page.locator(".octorunbook-operator .octorunbook-panel")
+    done = panels.filter(has_text=f"{runbook}{'' if outcome == 'succeeded' else ':'} {outcome}")
+    failed = panels.filter(has_text=f"{runbook} FAILED")
+    deadline = time.monotonic() + RESULT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if done.count():
+            return done.first
+        if failed.count():
+            pytest.fail(f"{runbook} failed in the page:\n{failed.first.inner_text()}")
+        said = page.locator(".octorunbook-operator").get_by_text(re.compile("^✖"))
+        if said.count():
+            pytest.fail(f"{runbook} could not run:\n{said.first.inner_text()}")
+        page.wait_for_timeout(250)
+    pytest.fail(
+        f"no result panel for {runbook} within {RESULT_TIMEOUT_S} s; under the buttons:\n"
+        f"{page.locator('.octorunbook-operator').inner_text()[-3000:]}"
+    )
+
+
+def _record(app: App, runbook: str) -> dict[str, Any]:
+    paths = app.records(runbook)
+    assert paths, f"no audit record for {runbook} in {app.root / 'audit'}"
+    record = extract_result(nbformat.read(str(paths[-1]), as_version=4))
+    assert record is not None
+    return record
+
+
+def _hostname(form: Any) -> Any:
+    return form.locator(".widget-text").filter(has_text="Portal hostname").locator("input")
+
+
+def test_opening_a_page_changes_nothing_and_run_then_continue_does_the_procedure(app: App, page: Any) -> None:
+    """01's page opens onto a waiting form; Run imports; Continue opens 02's page, whose Run proves the key."""
+    form = _open(page, app, "01-import-certificate")
+    page.wait_for_timeout(1000)  # a cell still running after the page is shown would change things now
+    assert not (app.home / "sandbox").exists(), "opening 01 touched the sandbox"
+    assert not app.records("01-import-certificate"), "opening 01 wrote a record"
+    body = page.locator("body").inner_text()
+    assert "Run ▸ Run All Cells" not in body and "Shift+Enter" not in body  # JupyterLab's words stay there
+    assert "import_certificate" not in body  # no code on the page
+
+    _hostname(form).fill(HOSTNAME)
+    form.get_by_text("Ready: press Plan").wait_for()
+    _run(page, "01-import-certificate")
+    imported = _record(app, "01-import-certificate")
+    assert imported["status"] == "succeeded" and HOSTNAME in imported["certificate"]["dns_names"]
+    thumbprint = imported["certificate"]["thumbprint"]
+
+    page.get_by_role("link", name="Continue ▸ 02 · Verify the certificate").click()
+    page.wait_for_url(re.compile(r"/voila/render/02-verify-certificate\.ipynb"))
+    form = _rendered(page)
+    assert not app.records("02-verify-certificate"), "opening 02 wrote a record"
+    assert _hostname(form).input_value() == HOSTNAME  # handed over by Continue
+    assert (
+        thumbprint
+        in form.locator(".widget-text").filter(has_text="Thumbprint").locator("input").input_value()
+    )
+    _run(page, "02-verify-certificate")
+    verified = _record(app, "02-verify-certificate")
+    assert verified["status"] == "succeeded" and verified["certificate"]["thumbprint"] == thumbprint
+    assert len(app.records("01-import-certificate")) == 1  # opening 02 ran nothing of 01 again
+
+
+@pytest.mark.canary
+def test_password_typed_into_the_page_never_reaches_disk_or_the_page(app: App, page: Any) -> None:
+    """A PFX whose password is typed into the page (no variable set): imported, and the password is
+    nowhere — not in the records, not in the working folder, not in the page after the run."""
+    import trustme
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    canary = "page-canary-" + secrets.token_hex(10)
+    issued = trustme.CA().issue_cert(HOSTNAME)
+    key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), None)
+    cert = x509.load_pem_x509_certificate(issued.cert_chain_pems[0].bytes())
+    form = _open(page, app, "01-import-certificate")
+    pfx = app.root / "portal.pfx"
+    pfx.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"p",
+            key,  # type: ignore[arg-type]
+            cert,
+            None,
+            serialization.BestAvailableEncryption(canary.encode()),
+        )
+    )
+    _hostname(form).fill(HOSTNAME)
+    form.locator(".widget-toggle-button").filter(has_text="PFX file").click()
+    form.locator(".widget-text").filter(has_text="PFX file").locator("input").fill(str(pfx))
+    form.locator("input[type='password']").fill(canary)
+    form.get_by_text("Ready: press Plan").wait_for()
+    _run(page, "01-import-certificate")
+    imported = _record(app, "01-import-certificate")
+    assert imported["certificate"]["thumbprint"] == cert.fingerprint(hashes.SHA1()).hex().upper()
+    assert canary not in page.content()
+    assert form.locator("input[type='password']").input_value() == ""
+    hits = [
+        str(path)
+        for folder in (app.root, app.home, app.log.parent)
+        for path in folder.rglob("*")
+        if path.is_file() and path != pfx and canary.encode() in path.read_bytes()
+    ]
+    assert hits == []

@@ -1,0 +1,108 @@
+"""Operator mode without a browser: how a kernel knows it serves a Voilà page, and that opening one changes nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import nbformat
+import pytest
+
+from octorunbook.cli.app import voila_argv
+from octorunbook.params.core import Parameters
+from octorunbook.ui.operator import continue_query, operator_mode, query_parameters, with_address
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_voila_kernel_is_in_operator_mode_and_a_runners_kernel_never_is() -> None:
+    assert operator_mode({"SERVER_SOFTWARE": "voila/0.5.13"})
+    assert operator_mode({"OCTORUNBOOK_UI": "operator"})
+    assert not operator_mode({})
+    assert not operator_mode({"SERVER_SOFTWARE": "Apache/2.4"})
+    # the run a button starts inherits the page kernel's environment: its notebook must run every cell
+    assert not operator_mode(
+        {
+            "SERVER_SOFTWARE": "voila/0.5.13",
+            "OCTORUNBOOK_UI": "operator",
+            "OCTORUNBOOK_RECORDED_BY_RUNNER": "1",
+        }
+    )
+
+
+def test_the_address_carries_only_the_parameters_the_page_reads() -> None:
+    environ = {"QUERY_STRING": "token=abc&hostname=octopus.corp&hsts_max_age=3600&bogus=1"}
+    # 02 reads the hostname but not HSTS; the login token is no parameter of any page
+    assert query_parameters("02-verify-certificate", environ) == {"hostname": "octopus.corp"}
+    assert query_parameters("03-add-https-binding", environ) == {
+        "hostname": "octopus.corp",
+        "hsts_max_age": "3600",
+    }
+
+
+def test_an_address_the_parser_refuses_is_said_and_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr("octorunbook.ui.operator.display", lambda item: shown.append(item.data))
+    given = {"hostname": "localhost"}
+    assert with_address("03-add-https-binding", given, {"QUERY_STRING": "https_port=443x"}) == given
+    assert len(shown) == 1 and "https_port" in shown[0]  # the refusal, on the page
+    taken = with_address("03-add-https-binding", given, {"QUERY_STRING": "https_port=8443&hostname=a.b"})
+    assert taken == {"hostname": "a.b", "https_port": "8443"}
+
+
+def test_continue_hands_over_what_differs_and_never_a_pasted_password() -> None:
+    params = Parameters(hostname="octopus.corp", pfx_password_env="hunter2-is-no-variable-name")
+    record = {"certificate": {"thumbprint": "AB" * 20}, "parameters": {"audit_dir": "/work/audit"}}
+    carried = parse_qs(continue_query("02-verify-certificate", params, record))
+    assert carried["hostname"] == ["octopus.corp"] and carried["thumbprint"] == ["AB" * 20]
+    assert carried["audit_dir"] == ["/work/audit"]
+    assert "target" not in carried  # the default: not repeated in the address
+    assert "hunter2" not in continue_query("02-verify-certificate", params, record)
+
+
+@pytest.mark.slow
+def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every cell of 01 run as Voilà runs them on opening (its kernel environment): the form is shown, the
+    cells that read, plan and import run as empty cells, the sandbox is not even created, no record."""
+    from nbclient import NotebookClient
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("OCTORUNBOOK_HOME", str(home))
+    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
+    monkeypatch.setenv("QUERY_STRING", "hostname=octopus.sandbox.test")
+    monkeypatch.delenv("OCTORUNBOOK_RECORDED_BY_RUNNER", raising=False)
+    book = nbformat.read(ROOT / "notebooks" / "01-import-certificate.ipynb", as_version=4)
+    NotebookClient(book, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    code = [cell for cell in book.cells if cell.cell_type == "code"]
+    form_at = next(i for i, cell in enumerate(code) if "ui.start(" in cell.source)
+    shown = code[form_at].outputs
+    assert [o for o in shown if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], shown
+    assert all(cell.outputs == [] for cell in code[form_at + 1 :]), [c.outputs for c in code[form_at + 1 :]]
+    assert not (home / "sandbox").exists()
+    assert not (tmp_path / "audit").exists()
+    widgets = book.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert any(
+        s["state"].get("value") == "octopus.sandbox.test" for s in widgets.values()
+    )  # from the address
+
+
+def test_octorunbook_app_binds_loopback_and_keeps_the_token_out_of_its_command_line(tmp_path: Path) -> None:
+    argv = voila_argv(str(tmp_path), 8866)
+    assert "--Voila.ip=127.0.0.1" in argv and "--Voila.auto_token=True" in argv
+    assert not [a for a in argv if "token=" in a.lower() and "auto_token" not in a.lower()]
+    done = subprocess.run(
+        [sys.executable, "-m", "octorunbook.cli.main", "app", str(tmp_path / "work"), "--no-start"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert "01-import-certificate.ipynb: copied" in done.stdout
+    assert "http://127.0.0.1:8866/voila/render/01-import-certificate.ipynb" in done.stdout
+    assert (tmp_path / "work" / "params.yaml").is_file()
+    printed = done.stdout.split("shown once): ")[1].split()[0]
+    assert printed not in done.stdout.replace(f"shown once): {printed}", "")  # in no address
