@@ -100,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     words = args[2:]
     params = dict(w.split("=", 1) for w in words if "=" in w)
     verbs = [w.lower() for w in words if "=" not in w]
+    if verbs[:3] in (["http", "add", "sslcert"], ["http", "update", "sslcert"]) and verbs[3:] in (
+        ["help"],
+        ["?"],
+    ):
+        lacks = {str(n).lower() for n in sandbox.meta().get("netsh_lacks") or []}
+        print(usage(verbs[1], [p for p in sorted(_PARAMETERS) if p not in lacks]))
+        return 0
     if verbs[:1] == ["http"] and len(verbs) == 3 and verbs[2] == "urlacl":
         return urlacl(sandbox, verbs[1], params)
     if verbs[:1] != ["http"] or len(verbs) < 3 or verbs[2] != "sslcert":
@@ -173,6 +180,24 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     print("The following command was not found: " + " ".join(words) + ".")
     return 1
+
+
+def usage(verb: str, parameters: list[str]) -> str:
+    """``netsh http add sslcert help`` as Windows prints it: the syntax, then one line per parameter.
+    (A build without a setting does not list it: ``sandbox.json`` ``netsh_lacks`` models one.)"""
+    lines = [
+        f"\nUsage: {verb} sslcert [ipport=]IP Address:port | [hostnameport=]<name:port> | [ccs=]<port>",
+        "         [certhash=]string",
+        "         [appid=]GUID",
+        "         [[certstorename=]string]",
+    ]
+    lines += [f"         [{name}=]enable|disable" for name in parameters]
+    lines += [
+        "\nParameters:\n",
+        "    Tag              Value",
+        "    ipport         - IP address and port for the binding.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def urlacl(sandbox: Sandbox, action: str, params: dict[str, str]) -> int:
