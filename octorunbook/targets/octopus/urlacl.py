@@ -51,6 +51,17 @@ def needs_reservation(account: str) -> bool:
     return bool(account) and account.strip().lower() not in LOCAL_SYSTEM
 
 
+def parse_reservations(text: str) -> list[dict[str, str]]:
+    """Every ``Reserved URL`` of English ``netsh http show urlacl`` output with its first ``User:``."""
+    found: list[dict[str, str]] = []
+    for block in re.split(r"(?=^\s*Reserved URL\s*:)", text, flags=re.M):
+        url = _RESERVED.search(block)
+        if url:
+            user = _USER.search(block)
+            found.append({"url": url.group(1), "user": user.group(1) if user else ""})
+    return found
+
+
 def parse_start_name(text: str) -> str:
     """``SERVICE_START_NAME`` of ``sc qc`` output, or "" when it is not there."""
     found = _START_NAME.search(text)
