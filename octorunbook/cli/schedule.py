@@ -78,9 +78,10 @@ def _install_windows(args: argparse.Namespace, params: Any, schedule: Any) -> in
     """Paths and secrets judged first, then the task; then one dry run as the task's account."""
     import os
 
-    from octorunbook.ops.schedule_paths import check_task_paths
+    from octorunbook.ops.schedule_paths import check_importable_by_task, check_task_paths
     from octorunbook.ops.schedule_windows import dry_run_task, gather_secrets, install_task
 
+    check_importable_by_task()
     local_paths = [str(schedule.params_path), *check_task_paths(params, windows=os.name == "nt")]
     secrets = gather_secrets(schedule)
     runner = _runner()

@@ -20,6 +20,7 @@ task reaches it as the computer account (``DOMAIN\HOST$``), which the share must
 from __future__ import annotations
 
 import re
+import site
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,3 +96,25 @@ def check_task_paths(params: Parameters, *, windows: bool) -> list[str]:
             details={"paths": problems},
         )
     return paths
+
+
+def check_importable_by_task() -> None:
+    """``pip install --user`` puts octorunbook in *this* account's user site-packages, which another
+    account's interpreter never searches: the task would fail with ModuleNotFoundError every night."""
+    import octorunbook
+
+    package = Path(octorunbook.__file__).resolve().parent
+    try:
+        user_site = Path(site.getusersitepackages()).resolve()
+    except (AttributeError, OSError):  # a virtual environment may have no user site at all
+        return
+    if package.is_relative_to(user_site):
+        raise InputError(
+            "SCHEDULE_USER_INSTALL",
+            f"octorunbook is installed in this account's user site-packages ({user_site}, `pip install "
+            "--user`): the scheduled task runs as SYSTEM, whose Python never looks there.",
+            "Install octorunbook into a virtual environment SYSTEM can read (e.g. `py -3.11 -m venv "
+            "C:\\octorunbook\\.venv` and install the wheel there) and run `schedule install` from it. "
+            "Nothing was registered.",
+            details={"package": str(package), "user_site": str(user_site)},
+        )

@@ -140,6 +140,20 @@ def test_a_dry_run_that_fails_as_system_is_a_coded_error_with_its_last_run_resul
     assert main(["schedule", "show", "--platform", "windows", "--name", "portal"]) == 0  # it stays, said
 
 
+def test_an_install_in_the_user_site_packages_is_refused_before_anything_is_registered(
+    win: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import site
+
+    import octorunbook
+
+    monkeypatch.setattr(site, "getusersitepackages", lambda: str(Path(octorunbook.__file__).parents[1]))
+    params = write_params(tmp_path, target="windows")
+    assert main(["schedule", "install", str(params), "--platform", "windows"]) == 2
+    assert "SCHEDULE_USER_INSTALL" in capsys.readouterr().err
+    assert win.calls("powershell") == []
+
+
 def test_no_dry_run_skips_the_start(win: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     params = write_params(tmp_path, target="windows")
     assert main(["schedule", "install", str(params), "--platform", "windows", "--no-dry-run"]) == 0
