@@ -60,7 +60,9 @@ def legacy_secret_path(name: str, state_dir: Path | None = None) -> Path:
     return (state_dir or default_state_dir()) / "secrets" / f"{name}.pfx-password.dpapi"
 
 
-def register_argv(schedule: Schedule, secret: Path | None, local_paths: Sequence[str] = ()) -> list[str]:
+def register_argv(
+    schedule: Schedule, secret: Path | None, local_paths: Sequence[str] = (), legacy: Path | None = None
+) -> list[str]:
     """The named arguments of ``register-renewal-task.ps1`` (paths and variable names: never a secret).
 
     The script writes the task's arguments as ``-ParamsPath "VALUE"``; each value is checked here for that
@@ -93,6 +95,9 @@ def register_argv(schedule: Schedule, secret: Path | None, local_paths: Sequence
         arguments += ["-SecretPath", str(secret), "-SecretNames", ",".join(schedule.secret_envs)]
     if local_paths:  # | cannot occur in a Windows path: the one separator -File can carry
         arguments += ["-LocalPaths", "|".join(local_paths)]
+    if legacy is not None:
+        task_argument(str(legacy), "legacy secret path")
+        arguments += ["-LegacySecretPath", str(legacy)]
     return arguments
 
 
@@ -148,7 +153,10 @@ def install_task(
     secret = secret_path(schedule.name, state_dir) if schedule.secret_envs else None
     if secret is not None and secrets is None:
         secrets = gather_secrets(schedule)
-    arguments = register_argv(schedule, secret, local_paths)  # refused before the secrets folder is touched
+    legacy = legacy_secret_path(schedule.name, state_dir)
+    arguments = register_argv(
+        schedule, secret, local_paths, legacy
+    )  # refused before the secrets folder is touched
     if secret is not None:
         windows_state_guard(runner).protect(secret.parent)
     data, result = run_script(

@@ -108,7 +108,11 @@ def register(p: dict[str, Any]) -> dict[str, Any]:
     current = tasks()
     current[TASK_PATH + p["TaskName"]] = task
     _state.write_json("tasks.json", current)
-    return {"status": "ok", **task, "secret_acl": secret_acl}
+    legacy = Path(p["LegacySecretPath"]) if p.get("LegacySecretPath") else None
+    legacy_removed = bool(legacy and legacy.exists())
+    if legacy is not None and legacy_removed:
+        legacy.unlink()
+    return {"status": "ok", **task, "secret_acl": secret_acl, "legacy_secret_removed": legacy_removed}
 
 
 def show(p: dict[str, Any]) -> dict[str, Any]:

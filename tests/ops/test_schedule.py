@@ -69,6 +69,10 @@ def test_windows_install_registers_a_daily_system_task_with_the_exact_argv(
             *("-TaskName", "octorunbook-renew", "-At", "04:05", "-Octorunbook", exe),
             *("-Subcommand", "renew", "-ParamsPath", str(params)),
             *("-LocalPaths", f"{params}|{tmp_path / 'audit'}"),
+            *(
+                "-LegacySecretPath",
+                str(secret_file(tmp_path).with_name("octorunbook-renew.pfx-password.dpapi")),
+            ),
         ),
         ps_argv(win, "test-renewal-task.ps1", "-TaskName", "octorunbook-renew", "-WaitSeconds", "900"),
     ]
@@ -137,6 +141,7 @@ def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_
         *("-Subcommand", "renew", "-ParamsPath", str(params)),
         *("-SecretPath", str(secret), "-SecretNames", "DROP_PFX_PASSWORD"),
         *("-LocalPaths", f"{params}|{tmp_path / 'audit'}|{pfx}"),
+        *("-LegacySecretPath", str(secret.with_name("octorunbook-renew.pfx-password.dpapi"))),
     )
     assert "OCTORUNBOOK_SCHEDULE_SECRET" in call["env_names"]  # handed over in the child's environment
     assert json.loads(unprotect(secret.read_bytes())) == {"DROP_PFX_PASSWORD": canary}

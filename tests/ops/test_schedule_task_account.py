@@ -226,3 +226,24 @@ def test_a_network_drive_letter_is_judged_by_its_drive_type_on_the_host() -> Non
         < code.index("$phase = 'protect'")
         < code.index("Register-ScheduledTask")
     )
+
+
+def test_a_reinstall_deletes_the_pfx_password_file_of_the_task_it_replaces(
+    win: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DROP_PFX_PASSWORD", PFX_PASSWORD)
+    pfx = tmp_path / "portal.pfx"
+    pfx.write_bytes(b"x")
+    params = write_params(
+        tmp_path,
+        target="windows",
+        certificate_source="pfx",
+        pfx_path=str(pfx),
+        pfx_password_env="DROP_PFX_PASSWORD",
+    )
+    install = ["schedule", "install", str(params), "--platform", "windows", "--no-dry-run"]
+    assert main(install) == 0  # the secrets folder, made private
+    legacy = secret_file(tmp_path).with_name("octorunbook-renew.pfx-password.dpapi")
+    legacy.write_bytes(b"FAKE-DPAPI-LocalMachine\x00old")  # what an earlier version kept
+    assert main(install) == 0
+    assert not legacy.exists() and secret_file(tmp_path).exists()

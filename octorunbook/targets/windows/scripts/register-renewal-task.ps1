@@ -15,6 +15,9 @@
     (DriveInfo.DriveType Network: a drive mapped in this logon session, which SYSTEM does not see) is
     status network_path before anything is protected or registered.
 
+    -LegacySecretPath (the task's PFX password file from before every secret was kept together) is
+    deleted once the task is registered: nothing reads it any more.
+
     With -SecretPath, the secrets - one JSON object {"VARIABLE": "value"} for the variables listed in
     -SecretNames - are read from the environment variable OCTORUNBOOK_SCHEDULE_SECRET
     of this process (never from argv) and protected with DPAPI for the machine (LocalMachine scope).
@@ -40,7 +43,8 @@ param(
     [Parameter(Mandatory = $true)][string]$ParamsPath,
     [string]$SecretPath,
     [string]$SecretNames,
-    [string]$LocalPaths
+    [string]$LocalPaths,
+    [string]$LegacySecretPath
 )
 
 $ErrorActionPreference = 'Stop'
@@ -133,6 +137,12 @@ try {
         $task = Register-ScheduledTask -TaskName $TaskName -TaskPath $taskPath -Action $action -Trigger $trigger `
             -Principal $principal -Settings $settings -Force `
             -Description 'octorunbook: renew the Octopus Deploy portal certificate (runbook 04); audited records in audit_dir.'
+        $legacyRemoved = $false
+        if ($LegacySecretPath -and (Test-OctorunbookPathPresent -LiteralPath $LegacySecretPath)) {
+            # the PFX password file of this task before every secret was kept together: no longer read
+            [System.IO.File]::Delete($LegacySecretPath)
+            $legacyRemoved = $true
+        }
         $info = Get-ScheduledTaskInfo -TaskName $TaskName -TaskPath $taskPath
         $next = ''
         if ($null -ne $info.NextRunTime) { $next = Format-OctorunbookDate -Value $info.NextRunTime }
@@ -149,6 +159,7 @@ try {
             secret_path      = [string]$SecretPath
             secret_protected = $secretProtected
             secret_acl       = $secretAcl
+            legacy_secret_removed = $legacyRemoved
             next_run_time    = $next
         }
     }
