@@ -168,6 +168,16 @@ def _round_trip(host: Host, spare: int, port: int) -> dict[str, Any]:
     flags = {p: _FLIP[d] for _, p, d in SSLCERT_SETTINGS if d in _FLIP and p in listed}
     seen: dict[str, Any] = {"endpoint": endpoint, "asked": flags}
     run = httpsys.runner.run
+    unknown = {"octorunbookprobe": "enable"}  # does add refuse a parameter it does not know, or bind anyway?
+    probe = run(sslcert_argv(httpsys.exe, "add", endpoint, thumbprint, FIELD_TEST_APP_ID, "My", unknown),
+                mutating=True, label="field test: add with an unknown parameter", encoding=httpsys.encoding)  # fmt: skip
+    seen["unknown_parameter_on_add"] = {
+        "exit_code": probe.exit_code,
+        "bound": httpsys.show(spare) is not None,
+    }
+    if seen["unknown_parameter_on_add"]["bound"]:
+        run([httpsys.exe, "http", "delete", "sslcert", f"ipport={endpoint}"], mutating=True,
+            label="field test: delete", encoding=httpsys.encoding)  # fmt: skip
     added = run(sslcert_argv(httpsys.exe, "add", endpoint, thumbprint, FIELD_TEST_APP_ID, "My", flags),
                 mutating=True, label="field test: add", encoding=httpsys.encoding)  # fmt: skip
     try:

@@ -71,7 +71,9 @@ def test_the_round_trip_adds_reads_back_updates_and_deletes_one_binding_on_the_s
         seen["update_keeps_unspecified_settings"], bool
     )  # what the stand-in says; Windows decides
     changed = [c["argv"][1:4] + [a for a in c["argv"] if a.startswith("ipport=")] for c in report["changed"]]
+    assert seen["unknown_parameter_on_add"] == {"exit_code": 1, "bound": False}  # the stand-in refuses it
     assert changed == [
+        ["http", "add", "sslcert", "ipport=0.0.0.0:44399"],
         ["http", "add", "sslcert", "ipport=0.0.0.0:44399"],
         ["http", "update", "sslcert", "ipport=0.0.0.0:44399"],
         ["http", "delete", "sslcert", "ipport=0.0.0.0:44399"],
