@@ -17,6 +17,8 @@ def _renew(args: argparse.Namespace) -> int:
         params = replace(params, audit_dir=args.audit_dir)
     if args.force:
         params = replace(params, force_renew=True)
+    if args.dry_run:
+        params = replace(params, dry_run=True)
     result = execute(RENEWAL_RUNBOOK, params, progress=print)
     record = result.record or {}
     tls = record.get("tls") or {}
@@ -44,4 +46,9 @@ def register(sub: Any) -> None:
     renew.add_argument("params", help="YAML file of runbook parameters (the same file `run` uses)")
     renew.add_argument("--audit-dir", help="override audit_dir from the YAML file")
     renew.add_argument("--force", action="store_true", help="replace the certificate now (force_renew)")
+    renew.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan only (dry_run): read, judge and prove what can be read; change nothing",
+    )
     renew.set_defaults(func=_renew)

@@ -37,21 +37,7 @@ def _install(args: argparse.Namespace) -> int:
     )
     print(f"cadence: {schedule.cadence_text()}{why}")
     if platform == "windows":
-        from octorunbook.ops.schedule_windows import install_task
-        from octorunbook.redaction import secret_from_env
-
-        password = secret_from_env(schedule.password_env) if schedule.password_env else None
-        data = install_task(schedule, _runner(), password)
-        print(f"Scheduled Task {data.get('task_path', '')}{data.get('task_name', schedule.name)} registered:")
-        print(
-            f"  {schedule.when()}, as {data.get('user_id')} ({data.get('logon_type')}, "
-            f"{data.get('run_level')})"
-        )
-        print(f"  runs: {' '.join(schedule.command)}")
-        if data.get("secret_protected"):
-            print(f"  PFX password: DPAPI LocalMachine-protected in {data.get('secret_path')}")
-        print(f"  next run: {data.get('next_run_time') or 'unknown'}")
-        return 0
+        return _install_windows(args, params, schedule)
     from octorunbook.findings import OctorunbookError
     from octorunbook.ops.schedule_systemd import crontab_line, install_units, refuse_secret, systemd_running
 
@@ -85,6 +71,35 @@ def _install(args: argparse.Namespace) -> int:
             print(
                 "  a user timer runs while you are logged in unless lingering is on: loginctl enable-linger"
             )
+    return 0
+
+
+def _install_windows(args: argparse.Namespace, params: Any, schedule: Any) -> int:
+    """Paths and secrets judged first, then the task; then one dry run as the task's account."""
+    import os
+
+    from octorunbook.ops.schedule_paths import check_importable_by_task, check_task_paths
+    from octorunbook.ops.schedule_windows import dry_run_task, gather_secrets, install_task
+
+    check_importable_by_task()
+    local_paths = [str(schedule.params_path), *check_task_paths(params, windows=os.name == "nt")]
+    secrets = gather_secrets(schedule)
+    runner = _runner()
+    data = install_task(schedule, runner, secrets, local_paths=local_paths)
+    print(f"Scheduled Task {data.get('task_path', '')}{data.get('task_name', schedule.name)} registered:")
+    print(
+        f"  {schedule.when()}, as {data.get('user_id')} ({data.get('logon_type')}, {data.get('run_level')})"
+    )
+    print(f"  runs: {' '.join(schedule.command)}")
+    if data.get("secret_protected"):
+        names = ", ".join(schedule.secret_envs)
+        print(f"  secrets ({names}): DPAPI LocalMachine-protected in {data.get('secret_path')}")
+    print(f"  next run: {data.get('next_run_time') or 'unknown'}")
+    if args.no_dry_run:
+        print("  dry run as the task's account: skipped (--no-dry-run)")
+        return 0
+    run = dry_run_task(schedule.name, runner)  # SCHEDULE_DRY_RUN_FAILED: exit 1, the task stays
+    print(f"  dry run as {run.get('user_id')}: Last Run Result 0 ({run.get('last_run_time') or 'just now'})")
     return 0
 
 
@@ -217,6 +232,11 @@ def register(sub: Any) -> None:
         default="auto",
         help="auto (default): twice a day (--at and 12 hours later) when the served certificate lives under "
         "10 days, else daily",
+    )
+    install.add_argument(
+        "--no-dry-run",
+        action="store_true",
+        help="Windows: do not start the task once with --dry-run as its account after registering it",
     )
     common(install)
     install.set_defaults(func=_install)

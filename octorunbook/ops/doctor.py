@@ -161,7 +161,16 @@ def examine(target_kind: str, runner: CommandRunner, *, instance: str, server_ex
     }
 
 
-_SENSITIVE_KEYS = {"computer_name", "user", "subject", "issuer", "host", "dns_names", "friendly_name"}
+_SENSITIVE_KEYS = {
+    "computer_name",
+    "user",
+    "account",
+    "subject",
+    "issuer",
+    "host",
+    "dns_names",
+    "friendly_name",
+}
 
 
 def redact_report(report: Mapping[str, Any]) -> dict[str, Any]:

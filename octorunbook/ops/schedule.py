@@ -55,6 +55,7 @@ class Schedule:
     params_path: Path
     octorunbook: str
     password_env: str = ""  # set when the source is a PFX drop file: the variable 04 reads it from
+    secret_envs: tuple[str, ...] = ()  # every variable the parameters name that holds a secret
     runs_per_day: int = 1  # 2 for certificates under 10 days of lifetime (evidence.lifetime.runs_per_day)
     lifetime_days: float | None = None  # the served/bound certificate's lifetime the cadence fits
 
@@ -155,7 +156,24 @@ def build_schedule(
         params_path=path,
         octorunbook=octorunbook_executable(),
         password_env=params.pfx_password_env if params.certificate_source == "pfx" else "",
+        secret_envs=secret_variables(params),
     )
+
+
+def secret_variables(params: Parameters) -> tuple[str, ...]:
+    """The environment variables a run with ``params`` reads a secret from, each once.
+
+    An unattended run has nobody to ask: the PFX password (a drop-file source), the EAB HMAC key (an
+    ACME account with external account binding) and the Apprise URLs of ``notify_env`` (they carry
+    tokens) must all be handed over, or the run fails its preflight every night."""
+    names = []
+    if params.certificate_source == "pfx":
+        names.append(params.pfx_password_env)
+    if params.certificate_source == "acme" and params.acme_eab_hmac_env:
+        names.append(params.acme_eab_hmac_env)
+    if params.notify_env:
+        names.append(params.notify_env)
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def systemd_running() -> bool:

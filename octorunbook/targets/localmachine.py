@@ -44,6 +44,7 @@ from .httpsys import HttpSys
 from .httpsys.front import HttpSysFront
 from .octopus import OctopusServer
 from .octopus.instance import OctopusServerInstance
+from .octopus.urlacl import UrlAcls
 from .protocols import Proof, StoredCertificate, TargetParts
 
 KEY_USABLE = ("private key usable", "sign + verify succeeds")
@@ -175,6 +176,7 @@ def httpsys_parts(
     host_probe: Callable[[], base.HostInfo],
     store_name: str,
     pfx_encryption: PfxSetting | None = None,
+    url_acls: UrlAcls | None = None,
 ) -> TargetParts:
     """The parts of an HTTP.sys host (Windows or the sandbox): the named LocalMachine store
     (``My``, ``WebHosting``), the HTTP.sys binding as the front, Octopus on its own https prefix."""
@@ -187,7 +189,7 @@ def httpsys_parts(
             driver, store_name, windows_build=windows_build, pfx_encryption=pfx_encryption or _auto
         ),
         HttpSysFront(httpsys, octopus, windows_build=windows_build),
-        OctopusServerInstance(octopus),
+        OctopusServerInstance(octopus, url_acls),
     )
 
 

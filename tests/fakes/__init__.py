@@ -28,7 +28,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 HERE = Path(__file__).resolve().parent
 OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"
 IIS_APP_ID = "{4dc3e181-e14b-4a21-b022-59fc669b0914}"
-PROGRAMS = {"powershell": "powershell.py", "netsh": "netsh.py", "Octopus.Server.exe": "octopus_server.py"}
+PROGRAMS = {
+    "powershell": "powershell.py",
+    "netsh": "netsh.py",
+    "Octopus.Server.exe": "octopus_server.py",
+    "sc": "sc.py",
+}
 
 
 @dataclass
@@ -121,6 +126,7 @@ def install(
     monkeypatch.setenv("FAKE_OCTOPUS_SERVER_EXE", str(bin_dir / "Octopus.Server.exe"))
     monkeypatch.setenv("OCTORUNBOOK_POWERSHELL", str(bin_dir / "powershell"))
     monkeypatch.setenv("OCTORUNBOOK_NETSH", str(bin_dir / "netsh"))
+    monkeypatch.setenv("OCTORUNBOOK_SC", str(bin_dir / "sc"))
     monkeypatch.delenv("OCTORUNBOOK_PFX_PASSWORD_CHILD", raising=False)
     # each stand-in host has its own %ProgramData%: the state folder is created private by this fake
     monkeypatch.setenv("ProgramData", str(tmp_path / "ProgramData"))

@@ -10,11 +10,21 @@ from the installer's *environment* into a protected file and, at run time, into 
 environment — and nowhere else. The secret file is written the way the script writes it (into a
 folder that must already exist, with its protected ACL from creation: ``acl_powershell``), and the
 ACL the script reads back is reported as ``secret_acl``; ``protect-state-folder.ps1`` answers too.
+
+The secrets travel as one JSON object ``{variable: value}`` (``-SecretNames`` lists the variables).
+``-LocalPaths`` is judged against ``network_drives.json`` (drive letters mapped in the operator's
+session, e.g. ``["Z:"]``). ``test-renewal-task.ps1`` runs the registered action once with ``-DryRun``
+the way the Task Scheduler would: as SYSTEM, in the action's environment only (``PATH``, ``ProgramData``
+and the stand-ins' own variables; none of the operator's), and keeps its exit code as the twin's Last
+Run Result. ``FAKE_TASK_OCTORUNBOOK``, when set, replaces the octorunbook command the action names (a
+probe standing in for the renewal).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,12 +63,16 @@ def register(p: dict[str, Any]) -> dict[str, Any]:
             "message": "Access is denied.",
             "hresult": -2147024891,
         }
+    for path in (p.get("LocalPaths") or "").split("|"):
+        drive = path[:2].upper()
+        if path and drive in {str(d).upper() for d in _state.read_json("network_drives.json", [])}:
+            return {"status": "network_path", "path": path, "drive": drive + "\\"}
     protected = False
     secret_acl: dict[str, Any] | None = None
     if p.get("SecretPath"):
         plain = os.environ.get(SECRET_ENV, "")
         if not plain:
-            return {"status": "secret_missing", "message": "The PFX password was not handed to this script."}
+            return {"status": "secret_missing", "message": "The secrets were not handed to this script."}
         path = Path(p["SecretPath"])
         if not path.parent.is_dir():
             return {
@@ -75,7 +89,7 @@ def register(p: dict[str, Any]) -> dict[str, Any]:
         f' -Octorunbook "{p["Octorunbook"]}" -Subcommand "{p["Subcommand"]}" -ParamsPath "{p["ParamsPath"]}"'
     )
     if protected:
-        arguments += f' -SecretPath "{p["SecretPath"]}" -PasswordEnv {p["PasswordEnv"]}'
+        arguments += f' -SecretPath "{p["SecretPath"]}" -SecretNames {p["SecretNames"]}'
     task = {
         "task_name": p["TaskName"],
         "task_path": TASK_PATH,
@@ -89,11 +103,16 @@ def register(p: dict[str, Any]) -> dict[str, Any]:
         "secret_path": p.get("SecretPath", ""),
         "secret_protected": protected,
         "next_run_time": f"2026-11-29T{p['At'].split(',')[0]}:00.0000000Z",
+        "working_directory": str(Path(p["ParamsPath"]).parent),
     }
     current = tasks()
     current[TASK_PATH + p["TaskName"]] = task
     _state.write_json("tasks.json", current)
-    return {"status": "ok", **task, "secret_acl": secret_acl}
+    legacy = Path(p["LegacySecretPath"]) if p.get("LegacySecretPath") else None
+    legacy_removed = bool(legacy and legacy.exists())
+    if legacy is not None and legacy_removed:
+        legacy.unlink()
+    return {"status": "ok", **task, "secret_acl": secret_acl, "legacy_secret_removed": legacy_removed}
 
 
 def show(p: dict[str, Any]) -> dict[str, Any]:
@@ -107,10 +126,12 @@ def remove(p: dict[str, Any]) -> dict[str, Any]:
     current = tasks()
     task_removed = current.pop(TASK_PATH + p["TaskName"], None) is not None
     _state.write_json("tasks.json", current)
-    secret = Path(p["SecretPath"]) if p.get("SecretPath") else None
-    secret_removed = bool(secret and secret.exists())
-    if secret is not None and secret_removed:
-        secret.unlink()
+    secret_removed = False
+    for name in ("SecretPath", "LegacySecretPath"):
+        secret = Path(p[name]) if p.get(name) else None
+        if secret is not None and secret.exists():
+            secret.unlink()
+            secret_removed = True
     if not (task_removed or secret_removed):
         return {"status": "not_found", "task_name": p["TaskName"], "task_path": TASK_PATH}
     return {
@@ -121,20 +142,56 @@ def remove(p: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_renewal(p: dict[str, Any]) -> int:
-    """What the task runs: the renewal command, the unprotected password in its environment only."""
-    env = dict(os.environ)
+def run_renewal(p: dict[str, Any], env: dict[str, str] | None = None) -> int:
+    """What the task runs: the renewal command, the unprotected secrets in its environment only."""
+    env = dict(os.environ if env is None else env)
     if p.get("SecretPath"):
-        env[p["PasswordEnv"]] = unprotect(Path(p["SecretPath"]).read_bytes())
-    return subprocess.run(
-        [p["Octorunbook"], p["Subcommand"], p["ParamsPath"]], env=env, check=False
-    ).returncode
+        text = unprotect(Path(p["SecretPath"]).read_bytes())
+        if p.get("SecretNames"):
+            values = json.loads(text)
+            for name in p["SecretNames"].split(","):
+                env[name] = values[name]
+        else:
+            env[p["PasswordEnv"]] = text
+    command = [p["Octorunbook"], p["Subcommand"], p["ParamsPath"]] + (
+        ["--dry-run"] if p.get("DryRun") else []
+    )
+    return subprocess.run(command, env=env, cwd=env.pop("FAKE_TASK_CWD", "") or None, check=False).returncode
+
+
+SYSTEM_ENV = ("PATH", "ProgramData", "FAKE_WINDOWS_DIR", "FAKE_SCENARIO", "SystemRoot")
+
+
+def test_task(p: dict[str, Any]) -> dict[str, Any]:
+    """The twin task: the registered action plus -DryRun, as SYSTEM, in the task's own environment."""
+    task = tasks().get(TASK_PATH + p["TaskName"])
+    if task is None:
+        return {"status": "not_found", "task_name": p["TaskName"], "task_path": TASK_PATH}
+    words = shlex.split(task["arguments"])
+    script = Path(words[words.index("-File") + 1])
+    bound = bind(script, [*words[words.index("-File") + 2 :], "-DryRun"])
+    if os.environ.get("FAKE_TASK_OCTORUNBOOK"):
+        bound["Octorunbook"] = os.environ["FAKE_TASK_OCTORUNBOOK"]
+    env = {k: os.environ[k] for k in SYSTEM_ENV if k in os.environ}
+    env["USERNAME"] = "SYSTEM"
+    env["FAKE_TASK_CWD"] = task.get("working_directory", "")
+    code = run_renewal(bound, env)
+    return {
+        "status": "ok",
+        "task_name": p["TaskName"],
+        "twin_name": p["TaskName"] + "-dry-run",
+        "user_id": task["user_id"],
+        "finished": True,
+        "last_task_result": code,
+        "last_run_time": "2026-11-28T20:30:00.0000000Z",
+    }
 
 
 SCRIPTS = {
     "register-renewal-task.ps1": register,
     "show-renewal-task.ps1": show,
     "remove-renewal-task.ps1": remove,
+    "test-renewal-task.ps1": test_task,
     "protect-state-folder.ps1": protect_state_folder,
 }
 

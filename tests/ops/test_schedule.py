@@ -5,6 +5,7 @@ in clear."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import shlex
@@ -39,20 +40,9 @@ NO_SYSTEMD = "systemd is not PID 1 here (a container): a real user timer cannot 
 
 def write_params(tmp_path: Path, **values: Any) -> Path:
     path = tmp_path / "params.yaml"
+    values.setdefault("audit_dir", str(tmp_path / "audit"))  # a scheduled run refuses a relative one
     path.write_text(yaml.safe_dump({"hostname": "octopus.example.com", **values}))
     return path
-
-
-@pytest.fixture
-def win(fake: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The stand-in Windows, with powershell answering the scheduled-renewal scripts."""
-    wrapper = fake.bin / "powershell-schedule"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKES / "schedule_powershell.py"}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("OCTORUNBOOK_POWERSHELL", str(wrapper))
-    monkeypatch.setenv("ProgramData", str(tmp_path / "ProgramData"))
-    fake.wrapper = wrapper
-    return fake
 
 
 def ps_argv(fake: Any, script: str, *arguments: str) -> list[str]:
@@ -61,7 +51,7 @@ def ps_argv(fake: Any, script: str, *arguments: str) -> list[str]:
 
 
 def secret_file(tmp_path: Path, name: str = "octorunbook-renew") -> Path:
-    return tmp_path / "ProgramData" / "octorunbook" / "secrets" / f"{name}.pfx-password.dpapi"
+    return tmp_path / "ProgramData" / "octorunbook" / "secrets" / f"{name}.secrets.dpapi"
 
 
 # -- Windows -------------------------------------------------------------------------------------------
@@ -78,11 +68,18 @@ def test_windows_install_registers_a_daily_system_task_with_the_exact_argv(
             "register-renewal-task.ps1",
             *("-TaskName", "octorunbook-renew", "-At", "04:05", "-Octorunbook", exe),
             *("-Subcommand", "renew", "-ParamsPath", str(params)),
-        )
+            *("-LocalPaths", f"{params}|{tmp_path / 'audit'}"),
+            *(
+                "-LegacySecretPath",
+                str(secret_file(tmp_path).with_name("octorunbook-renew.pfx-password.dpapi")),
+            ),
+        ),
+        ps_argv(win, "test-renewal-task.ps1", "-TaskName", "octorunbook-renew", "-WaitSeconds", "900"),
     ]
     out = capsys.readouterr().out
     assert "daily at 04:05, as SYSTEM (ServiceAccount, Highest)" in out
     assert f"runs: {exe} renew {params}" in out
+    assert "dry run as SYSTEM: Last Run Result 0" in out
     assert not secret_file(tmp_path).exists()  # a self-signed source has no password to keep
 
 
@@ -99,15 +96,16 @@ def test_windows_show_and_remove_read_and_unregister_the_task(
     assert main(["schedule", "remove", "--platform", "windows", "--name", "portal"]) == 0
     assert "Scheduled Task portal removed" in capsys.readouterr().out
     assert main(["schedule", "show", "--platform", "windows", "--name", "portal"]) == 1
-    assert win.argvs("powershell")[1:] == [
+    assert win.argvs("powershell")[2:] == [
         ps_argv(win, "show-renewal-task.ps1", "-TaskName", "portal"),
         ps_argv(
             win,
             "remove-renewal-task.ps1",
-            "-TaskName",
-            "portal",
-            "-SecretPath",
-            str(secret_file(tmp_path, "portal")),
+            *("-TaskName", "portal", "-SecretPath", str(secret_file(tmp_path, "portal"))),
+            *(
+                "-LegacySecretPath",
+                str(secret_file(tmp_path, "portal").with_name("portal.pfx-password.dpapi")),
+            ),
         ),
         ps_argv(win, "show-renewal-task.ps1", "-TaskName", "portal"),
     ]
@@ -132,7 +130,7 @@ def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_
     assert main(["schedule", "install", str(params), "--platform", "windows"]) == 0
 
     secret = secret_file(tmp_path)
-    inspect, create, call = win.calls("powershell")
+    inspect, create, call, dry_run = win.calls("powershell")
     # The secrets folder is made SYSTEM + Administrators only before the secret is written into it.
     assert inspect["argv"] == ps_argv(win, "protect-state-folder.ps1", "-Path", str(secret.parent))
     assert create["argv"] == ps_argv(win, "protect-state-folder.ps1", "-Path", str(secret.parent), "-Create")
@@ -141,10 +139,15 @@ def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_
         "register-renewal-task.ps1",
         *("-TaskName", "octorunbook-renew", "-At", "03:17", "-Octorunbook", octorunbook_executable()),
         *("-Subcommand", "renew", "-ParamsPath", str(params)),
-        *("-SecretPath", str(secret), "-PasswordEnv", "DROP_PFX_PASSWORD"),
+        *("-SecretPath", str(secret), "-SecretNames", "DROP_PFX_PASSWORD"),
+        *("-LocalPaths", f"{params}|{tmp_path / 'audit'}|{pfx}"),
+        *("-LegacySecretPath", str(secret.with_name("octorunbook-renew.pfx-password.dpapi"))),
     )
     assert "OCTORUNBOOK_SCHEDULE_SECRET" in call["env_names"]  # handed over in the child's environment
-    assert unprotect(secret.read_bytes()) == canary
+    assert json.loads(unprotect(secret.read_bytes())) == {"DROP_PFX_PASSWORD": canary}
+    assert dry_run["argv"] == ps_argv(
+        win, "test-renewal-task.ps1", "-TaskName", "octorunbook-renew", "-WaitSeconds", "900"
+    )
 
     # The scheduler runs the task's action; the launcher puts the password in the renewal's environment.
     task = win.calls("powershell")  # (re-read below after the run)
@@ -429,7 +432,9 @@ def test_the_task_arguments_the_script_builds_read_back_as_the_values_or_are_ref
     folder: str, exe: str
 ) -> None:
     """register_argv's checks are enough for the string register-renewal-task.ps1 concatenates."""
-    schedule = Schedule("renew", "03:17", Path("C:/drop", folder, "p.yaml"), "C:\\o\\" + exe, "PW")
+    schedule = Schedule(
+        "renew", "03:17", Path("C:/drop", folder, "p.yaml"), "C:\\o\\" + exe, "PW", secret_envs=("PW",)
+    )
     try:
         argv = register_argv(schedule, Path("C:/ProgramData/octorunbook/secrets/renew.dpapi"))
     except InputError as exc:
@@ -440,7 +445,7 @@ def test_the_task_arguments_the_script_builds_read_back_as_the_values_or_are_ref
     arguments = (  # as the script writes them
         f'-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "{runner}"'
         f' -Octorunbook "{named["-Octorunbook"]}" -Subcommand "{named["-Subcommand"]}"'
-        f' -ParamsPath "{named["-ParamsPath"]}" -SecretPath "{named["-SecretPath"]}" -PasswordEnv PW'
+        f' -ParamsPath "{named["-ParamsPath"]}" -SecretPath "{named["-SecretPath"]}" -SecretNames PW'
     )
     assert "%" not in arguments  # the Task Scheduler would expand %VAR%
     words = windows_argv(arguments)

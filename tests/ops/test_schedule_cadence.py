@@ -13,7 +13,7 @@ import yaml
 
 from octorunbook.ops.schedule import octorunbook_executable
 from tests.evidence.test_check import bind, leaf
-from tests.ops.test_schedule import ps_argv, run_cli, win  # noqa: F401 - fixtures
+from tests.ops.test_schedule import ps_argv, run_cli  # noqa: F401 - fixtures (win: tests/ops/conftest.py)
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -71,7 +71,8 @@ def test_an_unreadable_certificate_is_scheduled_daily_and_says_why(tmp_path: Pat
 @pytest.mark.windows
 def test_the_scheduled_task_gets_two_daily_triggers(win: Any, tmp_path: Path, run_cli: Any) -> None:  # noqa: F811
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"target": "windows", "hostname": "octopus.example.com"}))
+    values = {"target": "windows", "hostname": "octopus.example.com", "audit_dir": str(tmp_path / "audit")}
+    params.write_text(yaml.safe_dump(values))
     done = run_cli("install", str(params), "--platform", "windows", "--cadence", "twice-daily")
     assert done.returncode == 0, done.stderr
     assert "twice a day at 03:17 and 15:17" in done.stdout

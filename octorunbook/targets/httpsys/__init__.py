@@ -169,6 +169,9 @@ def parse_show_sslcert(text: str) -> list[SslBinding]:
     return bindings
 
 
+_PARAMETER_NAME = re.compile(r"\b([a-z][a-z0-9]*)=")
+
+
 class HttpSys:
     """HTTP.sys SSL bindings on a host, read with ``netsh http show sslcert``."""
 
@@ -179,6 +182,24 @@ class HttpSys:
         self.runner = runner
         self.encoding = encoding  # the console code page netsh writes in; None = UTF-8 (the sandbox)
         self.reg = reg  # reg.exe: the language-independent reading of a binding's settings (None: none)
+        self._add_parameters: frozenset[str] | None = None
+        self._add_parameters_read = False
+
+    def add_parameters(self) -> frozenset[str] | None:
+        """The parameter names ``netsh http add sslcert help`` lists on this host, read once.
+
+        Parameter names are syntax (``disablelegacytls=``), not translated prose, so they are found in any
+        display language. None: the help could not be read (or names not even ``certhash``)."""
+        if not self._add_parameters_read:
+            self._add_parameters_read = True
+            result = self.runner.run(
+                [self.exe, "http", "add", "sslcert", "help"],
+                label="read which binding settings this netsh knows",
+                encoding=self.encoding,
+            )
+            names = frozenset(_PARAMETER_NAME.findall(result.output.lower()))
+            self._add_parameters = names if "certhash" in names else None
+        return self._add_parameters
 
     def show(self, port: int, ip_address: str = "0.0.0.0") -> SslBinding | None:
         endpoint = f"{ip_address}:{port}"

@@ -107,6 +107,26 @@ class HttpSysFront:
             binding = SslBinding(state.endpoint, state.thumbprint, state.application_id, state.store)
             raise settings_unknown(binding, dict(state.unknown), "before the change")
 
+    def _require_supported(self, current: HttpSysBinding, carried: dict[str, str]) -> None:
+        """``BINDING_SETTING_UNSUPPORTED`` before any change: a setting this host's netsh does not list in
+        ``add sslcert help`` would be refused (or, worse, accepted and dropped) by the re-bind. Dropping it
+        silently would weaken the binding, so the operator decides. A help that cannot be read proves
+        nothing either way: the read-back after the change (``BINDING_NOT_AS_ASKED``) still holds."""
+        if not carried:
+            return
+        known = self.httpsys.add_parameters()
+        missing = sorted(k for k in carried if known is not None and k.lower() not in known)
+        if missing:
+            raise TargetError(
+                "BINDING_SETTING_UNSUPPORTED",
+                f"The binding on {current.endpoint} has {', '.join(missing)}, which `netsh http add sslcert "
+                "help` on this host does not list: re-binding would lose it. Nothing was changed.",
+                "Compare `netsh http show sslcert` with `netsh http add sslcert help` (an update may be missing: "
+                "Server 2019 needs KB4490481 for disablelegacytls). Install it, or remove the setting from the "
+                "binding yourself if you accept losing it, and run again.",
+                details={"unsupported": missing, "carried": carried},
+            )
+
     def desired(self, intent: PortalIntent, current: HttpSysBinding) -> HttpSysBinding:
         if current.thumbprint and current.application_id.strip().upper() != OCTOPUS_APP_ID:
             raise TargetError(
@@ -120,6 +140,7 @@ class HttpSysFront:
         self._require_known(current)
         certificate = intent.certificate
         carried = current.carried if current.thumbprint else {}  # what the operator set on the binding stays
+        self._require_supported(current, carried)
         return _binding(current.endpoint, certificate.thumbprint, certificate.store, OCTOPUS_APP_ID, carried)
 
     def diff(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[SettingDiff]:
@@ -208,6 +229,7 @@ class HttpSysFront:
             self.octopus.ssl_certificate(
                 desired.thumbprint, desired.store, ip_address=self.ip_address, port=desired.port
             )
+            self._read_back(desired)
             return
         args = (desired.endpoint, desired.thumbprint, OCTOPUS_APP_ID, desired.store, desired.carried)
         if method == "netsh-update":
@@ -216,6 +238,19 @@ class HttpSysFront:
         if current.thumbprint:
             self.httpsys.delete(current.port, self.ip_address)
         self.httpsys.set_binding("add", *args)
+
+    def _read_back(self, desired: HttpSysBinding) -> None:
+        """``Octopus.Server.exe ssl-certificate`` says nothing netsh would: the binding is read back."""
+        found = self.read(PortalIntent.location("localhost", desired.port))
+        seen = (found.thumbprint.upper(), (found.store or "MY").lower())
+        if seen != (desired.thumbprint.upper(), (desired.store or "MY").lower()):
+            raise TargetError(
+                "BINDING_NOT_AS_ASKED",
+                f"Octopus.Server.exe ssl-certificate reported success, but {desired.endpoint} binds "
+                f"{found.thumbprint or 'nothing'} ({found.store or '-'}), not {desired.thumbprint} ({desired.store}).",
+                f"Run `netsh http show sslcert ipport={desired.endpoint}`; bind by hand if needed and run again.",
+                details={"asked": desired.to_record(), "seen": found.to_record()},
+            )
 
     def apply(self, current: HttpSysBinding, desired: HttpSysBinding, log: ChangeLog) -> None:
         if current == desired:

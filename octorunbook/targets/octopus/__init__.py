@@ -17,6 +17,7 @@ from ...commands import CommandResult, CommandRunner
 from ...findings import CommandError, TargetError
 from ...jsontext import find_json_object
 from ..httpsys import netsh_error
+from .urlacl import UrlAcl
 
 ServiceAction = Literal["stop", "start", "restart"]
 
@@ -29,14 +30,22 @@ class PortalConfig:
     force_ssl: bool
     hsts_enabled: bool
     hsts_max_age: int
+    url_acl: UrlAcl | None = None  # the https URL's reservation, read only for a custom service account
 
     def to_record(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "listen_prefixes": list(self.listen_prefixes),
             "force_ssl": self.force_ssl,
             "hsts_enabled": self.hsts_enabled,
             "hsts_max_age": self.hsts_max_age,
         }
+        if self.url_acl is not None:
+            record["url_acl"] = self.url_acl.to_record()
+        return record
+
+    def portal(self) -> PortalConfig:
+        """The Octopus configuration alone (what ``configure`` and a restart change)."""
+        return PortalConfig(self.listen_prefixes, self.force_ssl, self.hsts_enabled, self.hsts_max_age)
 
 
 _INSTANCE_LINE = re.compile(r"Instance '(?P<name>[^']+)' uses configuration '(?P<config>[^']*)'")

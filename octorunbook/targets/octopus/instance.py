@@ -11,6 +11,7 @@ from ...findings import Finding
 from ..base import PortalConfig
 from ..protocols import Action, ChangeLog, PortalIntent, SettingDiff
 from . import OctopusServer, build_prefix
+from .urlacl import UrlAcl, UrlAcls, needs_reservation, reservation_url
 
 
 def _hsts(config: PortalConfig) -> str:
@@ -22,9 +23,10 @@ class OctopusServerInstance:
 
     kind = "octopus-server"
 
-    def __init__(self, octopus: OctopusServer) -> None:
+    def __init__(self, octopus: OctopusServer, url_acls: UrlAcls | None = None) -> None:
         self.octopus = octopus
         self.name = octopus.instance
+        self.url_acls = url_acls  # None: this host cannot say who the service runs as (not managed)
 
     def require(self) -> None:
         self.octopus.require_instance()
@@ -50,9 +52,24 @@ class OctopusServerInstance:
         )
 
     def read(self, intent: PortalIntent) -> PortalConfig:
-        return self.octopus.show_configuration()
+        config = self.octopus.show_configuration()
+        if self.url_acls is None:
+            return config
+        account = self.url_acls.service_account(self.name)
+        url = reservation_url(intent.https_port)
+        if account and not needs_reservation(account):
+            return config  # LocalSystem may listen on any URL
+        acl = self.url_acls.show(url, account) if account else UrlAcl(url, False)
+        return replace(config, url_acl=acl)
 
     def desired(self, intent: PortalIntent, current: PortalConfig) -> PortalConfig:
+        desired = self._desired_portal(intent, current)
+        acl = current.url_acl
+        if acl is not None and acl.account and not acl.reserved:
+            acl = replace(acl, reserved=True, user=acl.account)
+        return replace(desired, url_acl=acl)
+
+    def _desired_portal(self, intent: PortalIntent, current: PortalConfig) -> PortalConfig:
         https = build_prefix("https", intent.hostname, intent.https_port)
         prefixes = [
             p for p in current.listen_prefixes if intent.keep_http or not p.lower().startswith("http:")
@@ -71,9 +88,44 @@ class OctopusServerInstance:
             ),
             SettingDiff("ForceSSL (redirect HTTP)", str(current.force_ssl), str(desired.force_ssl)),
             SettingDiff("HSTS", _hsts(current), _hsts(desired)),
-        ]
+        ] + (
+            [SettingDiff(f"URL ACL {current.url_acl.url}", current.url_acl.shown(), desired.url_acl.shown())]
+            if current.url_acl is not None and desired.url_acl is not None
+            else []
+        )
 
     def findings(self, current: PortalConfig, desired: PortalConfig) -> list[Finding]:
+        return self._acl_findings(current) + self._weakened(current, desired)
+
+    def _acl_findings(self, current: PortalConfig) -> list[Finding]:
+        acl = current.url_acl
+        if acl is None:
+            return []
+        if not acl.account:
+            return [
+                Finding(
+                    "URLACL_ACCOUNT_UNKNOWN",
+                    "warning",
+                    f"The logon account of the Octopus service could not be read (sc qc): if it is not "
+                    f"LocalSystem it needs a URL reservation for {acl.url}, which this run does not add.",
+                    f'Check `sc qc "OctopusDeploy"`; for a custom account run `netsh http add urlacl '
+                    f"url={acl.url} user=<account>` before the run.",
+                )
+            ]
+        if acl.reserved and acl.user and acl.user.lower() != acl.account.lower():
+            return [
+                Finding(
+                    "URLACL_OTHER_USER",
+                    "warning",
+                    f"{acl.url} is reserved for {acl.user}, but Octopus runs as {acl.account}: the reservation "
+                    "is left as it is (it may serve another program) and the restart may be refused.",
+                    f"If the reservation is Octopus's, replace it: `netsh http delete urlacl url={acl.url}` and "
+                    f"`netsh http add urlacl url={acl.url} user={acl.account}`.",
+                )
+            ]
+        return []
+
+    def _weakened(self, current: PortalConfig, desired: PortalConfig) -> list[Finding]:
         weakened = [
             name
             for name, was, will in (
@@ -95,20 +147,41 @@ class OctopusServerInstance:
         ]
 
     def actions(self, current: PortalConfig, desired: PortalConfig) -> list[Action]:
-        if current == desired:
-            return []
         octo = self.octopus
-        return [
-            Action("configure", tuple(octo.configure_argv_for(desired))),
-            Action("service restart", tuple(octo.restart_argv())),
-        ]
+        found = []
+        acl = self._to_add(current, desired)
+        if acl is not None and self.url_acls is not None:
+            found.append(Action("reserve URL", tuple(self.url_acls.add_argv(acl.url, acl.account))))
+        if current.portal() != desired.portal():
+            found += [
+                Action("configure", tuple(octo.configure_argv_for(desired))),
+                Action("service restart", tuple(octo.restart_argv())),
+            ]
+        return found
 
     def apply(self, current: PortalConfig, desired: PortalConfig, log: ChangeLog) -> None:
-        if current != desired:
+        acl = self._to_add(current, desired)
+        if acl is not None and self.url_acls is not None:  # before the restart that needs it
+            self.url_acls.add(acl.url, acl.account)
+            log.change("reserve URL", f"netsh http add urlacl url={acl.url} user={acl.account}")
+        if current.portal() != desired.portal():
             self._configure(desired, log, "")
 
     def restore(self, previous: PortalConfig, log: ChangeLog) -> None:
         self._configure(previous, log, "rollback: ")
+        acl = previous.url_acl
+        if acl is not None and not acl.reserved and self.url_acls is not None:
+            # only a reservation this run added: one that was there before is never touched
+            if self.url_acls.show(acl.url, acl.account).reserved:
+                self.url_acls.delete(acl.url)
+                log.change("rollback: remove URL reservation", f"netsh http delete urlacl url={acl.url}")
+
+    @staticmethod
+    def _to_add(current: PortalConfig, desired: PortalConfig) -> UrlAcl | None:
+        was, will = current.url_acl, desired.url_acl
+        if will is not None and will.reserved and (was is None or not was.reserved) and will.account:
+            return will
+        return None
 
     def state_from_record(self, record: dict[str, Any]) -> PortalConfig:
         return PortalConfig(
@@ -116,6 +189,7 @@ class OctopusServerInstance:
             bool(record["force_ssl"]),
             bool(record["hsts_enabled"]),
             int(record["hsts_max_age"]),
+            UrlAcl.from_record(record.get("url_acl")),
         )
 
     def _configure(self, config: PortalConfig, log: ChangeLog, prefix: str) -> None:

@@ -104,6 +104,18 @@ class Sandbox:
     def reg_exe(self) -> Path:
         return self.root / "bin" / "reg"
 
+    @property
+    def sc_exe(self) -> Path:
+        return self.root / "bin" / "sc"
+
+    @property
+    def urlacl_path(self) -> Path:
+        return self.root / "urlacl.json"
+
+    def service_account(self) -> str:
+        """Who the sandbox's Octopus service runs as (``sandbox.json`` ``service_account``; LocalSystem)."""
+        return str(self.meta().get("service_account") or "LocalSystem")
+
     def exists(self) -> bool:
         return self.meta_path.is_file()
 
@@ -287,6 +299,7 @@ class Sandbox:
             (self.server_exe, "server_cli"),
             (self.netsh_exe, "netsh"),
             (self.reg_exe, "reg"),
+            (self.sc_exe, "sc"),
         ):
             path.write_text(
                 "#!/bin/sh\n"
@@ -434,11 +447,13 @@ class Sandbox:
         from ..httpsys import HttpSys
         from ..localmachine import httpsys_parts
         from ..octopus import OctopusServer
+        from ..octopus.urlacl import UrlAcls
         from .store import DirectoryCertificateStore
 
         self.require()
         octopus = OctopusServer(str(self.server_exe), instance, runner)
         httpsys = HttpSys(str(self.netsh_exe), runner, reg=str(self.reg_exe))
+        url_acls = UrlAcls(str(self.netsh_exe), str(self.sc_exe), runner)
 
         def probe() -> HostInfo:
             return HostInfo("sandbox (" + sys.platform + ")", None, True, f"sandbox:{self.root.name}")
@@ -447,7 +462,7 @@ class Sandbox:
             parts = proxied.open_parts(self, octopus, runner)
         else:
             driver = DirectoryCertificateStore(self.stores_dir)
-            parts = httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption)
+            parts = httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption, url_acls)
         from .acme_responder import SandboxChallengeResponder
 
         parts = dataclasses.replace(parts, responder=SandboxChallengeResponder(self.run_dir))  # either front

@@ -100,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     words = args[2:]
     params = dict(w.split("=", 1) for w in words if "=" in w)
     verbs = [w.lower() for w in words if "=" not in w]
+    if verbs[:3] in (["http", "add", "sslcert"], ["http", "update", "sslcert"]) and verbs[3:] in (
+        ["help"],
+        ["?"],
+    ):
+        lacks = {str(n).lower() for n in sandbox.meta().get("netsh_lacks") or []}
+        print(usage(verbs[1], [p for p in sorted(_PARAMETERS) if p not in lacks]))
+        return 0
+    if verbs[:1] == ["http"] and len(verbs) == 3 and verbs[2] == "urlacl":
+        return urlacl(sandbox, verbs[1], params)
     if verbs[:1] != ["http"] or len(verbs) < 3 or verbs[2] != "sslcert":
         print("The following command was not found: " + " ".join(words) + ".")
         return 1
@@ -171,6 +180,61 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     print("The following command was not found: " + " ".join(words) + ".")
     return 1
+
+
+def usage(verb: str, parameters: list[str]) -> str:
+    """``netsh http add sslcert help`` as Windows prints it: the syntax, then one line per parameter.
+    (A build without a setting does not list it: ``sandbox.json`` ``netsh_lacks`` models one.)"""
+    lines = [
+        f"\nUsage: {verb} sslcert [ipport=]IP Address:port | [hostnameport=]<name:port> | [ccs=]<port>",
+        "         [certhash=]string",
+        "         [appid=]GUID",
+        "         [[certstorename=]string]",
+    ]
+    lines += [f"         [{name}=]enable|disable" for name in parameters]
+    lines += [
+        "\nParameters:\n",
+        "    Tag              Value",
+        "    ipport         - IP address and port for the binding.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def urlacl(sandbox: Sandbox, action: str, params: dict[str, str]) -> int:
+    """``netsh http show|add|delete urlacl``: the reservations in ``urlacl.json`` (URL -> user)."""
+    url = params.get("url", "")
+    with sandbox.locked():
+        reservations: dict[str, str] = sandbox.read_json(sandbox.urlacl_path, {})
+        found = {u: user for u, user in reservations.items() if not url or u.lower() == url.lower()}
+        if action == "show":
+            print("\nURL Reservations:\n-----------------\n")
+            for reserved, user in sorted(found.items()):
+                print(f"    Reserved URL            : {reserved}\n        User: {user}")
+                print(
+                    "            Listen: Yes\n            Delegate: No\n            SDDL: D:(A;;GX;;;S-1-5-21-0)\n"
+                )
+            return 0
+        if action == "add" and url and params.get("user"):
+            if found:
+                print(
+                    "\nUrl reservation add failed, Error: 183\nCannot create a file when that file already exists.\n"
+                )
+                return 1
+            reservations[url] = params["user"]
+        elif action == "delete" and url:
+            if not found:
+                print(
+                    "\nUrl reservation delete failed, Error: 2\nThe system cannot find the file specified.\n"
+                )
+                return 1
+            for reserved in found:
+                del reservations[reserved]
+        else:
+            print("\nOne or more essential parameters were not entered.\n")
+            return 1
+        sandbox.write_json(sandbox.urlacl_path, reservations)
+    print(f"\nURL reservation successfully {'added' if action == 'add' else 'deleted'}\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ...findings import TargetError
 from ..base import OCTOPUS_APP_ID
+from ..octopus.urlacl import LOCAL_SYSTEM
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 from .portal_start import start_portal
 
@@ -251,6 +252,9 @@ def _service(sandbox: Sandbox, instance: str, options: dict[str, str]) -> int:
         if sandbox.stop():
             print("Service stopped")
     if "start" in options or "restart" in options:
+        refused = _listen_refused(sandbox, instance)
+        if refused:
+            return _fail(refused)
         if sandbox.consume_drill("service-start"):
             return _fail(
                 "System.Net.HttpListenerException (0x80004005): The process cannot access the file because it "
@@ -267,6 +271,24 @@ def _service(sandbox: Sandbox, instance: str, options: dict[str, str]) -> int:
             return _fail(f"{exc.message} {exc.finding.details.get('log', '')}")
         print("Service started")
     return 0
+
+
+def _listen_refused(sandbox: Sandbox, instance: str) -> str:
+    """HTTP.sys lets a service account that is not LocalSystem register a prefix only under a reservation."""
+    account = sandbox.service_account()
+    if account.strip().lower() in LOCAL_SYSTEM:
+        return ""
+    data = sandbox.read_json(sandbox.instance_path(instance), {})
+    prefixes = str(data.get("Octopus", {}).get("WebPortal", {}).get("ListenPrefixes") or "").split(",")
+    reserved = {u.lower() for u in sandbox.read_json(sandbox.urlacl_path, {})}
+    for prefix in (p.strip() for p in prefixes if p.strip()):
+        scheme = prefix.split(":", 1)[0].lower()
+        if f"{scheme}://+:{prefix_port(prefix)}/" not in reserved and prefix.lower() not in reserved:
+            return (
+                f"An Access Denied error was received trying to start the HttpListener. {account} may not listen "
+                f"on {prefix} (no URL reservation)."
+            )
+    return ""
 
 
 if __name__ == "__main__":

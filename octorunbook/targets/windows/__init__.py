@@ -18,11 +18,12 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...commands import CommandRunner, netsh_exe, reg_exe
+from ...commands import CommandRunner, netsh_exe, reg_exe, windows_system_folder
 from ..base import HostInfo, Target
 from ..httpsys import HttpSys, console_encoding
 from ..localmachine import httpsys_parts
 from ..octopus import OctopusServer
+from ..octopus.urlacl import UrlAcls
 from ..state import FolderGuard
 from .acme_listener import HttpListenerResponder
 from .host import find_server_exe, probe_host, require_elevated
@@ -42,6 +43,13 @@ __all__ = [
     "require_elevated",
     "windows_state_guard",
 ]
+
+
+def sc_exe() -> str:
+    """``sc.exe``: reads the logon account of the Octopus service (``sc qc``)."""
+    import ntpath
+
+    return os.environ.get("OCTORUNBOOK_SC") or ntpath.join(windows_system_folder(), "sc.exe")
 
 
 def default_state_dir() -> Path:
@@ -97,6 +105,7 @@ def open_windows_target(
     driver = WindowsCertificateStore(runner)
     octopus = OctopusServer(exe, instance, runner)
     httpsys = HttpSys(netsh_exe(), runner, encoding=console_encoding(), reg=reg_exe())
+    url_acls = UrlAcls(netsh_exe(), sc_exe(), runner, encoding=console_encoding())
     probe = _CachedProbe(runner)
     return Target(
         kind="windows",
@@ -105,7 +114,7 @@ def open_windows_target(
         runner=runner,
         state_dir=state_dir or default_state_dir(),
         parts=dataclasses.replace(
-            httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption),
+            httpsys_parts(driver, httpsys, octopus, probe, store, pfx_encryption, url_acls),
             responder=HttpListenerResponder(runner),
         ),
         state_guard=windows_state_guard(runner),

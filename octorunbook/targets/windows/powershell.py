@@ -176,9 +176,14 @@ def run_script(
     label: str,
     mutating: bool = False,
     secret_env: Mapping[str, Secret] | None = None,
+    timeout: float | None = None,
 ) -> tuple[dict[str, Any], CommandResult]:
     result = runner.run(
-        script_argv(script, *arguments), mutating=mutating, label=label, secret_env=secret_env
+        script_argv(script, *arguments),
+        mutating=mutating,
+        label=label,
+        secret_env=secret_env,
+        timeout=timeout,
     )
     return parse_result(result, script), result
 

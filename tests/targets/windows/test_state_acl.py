@@ -359,10 +359,11 @@ def install_pfx_schedule(tmp_path: Path) -> int:
                 "certificate_source": "pfx",
                 "pfx_path": "C:/drop/portal.pfx",
                 "pfx_password_env": "DROP_PFX_PASSWORD",
+                "audit_dir": "C:/octorunbook/audit",
             }
         )
     )
-    return main(["schedule", "install", str(params), "--platform", "windows"])
+    return main(["schedule", "install", str(params), "--platform", "windows", "--no-dry-run"])
 
 
 def test_the_secret_is_written_into_a_secrets_folder_made_private_first(
@@ -378,7 +379,7 @@ def test_the_secret_is_written_into_a_secrets_folder_made_private_first(
     ]
     assert win.argvs("powershell")[:2] == [inspect_argv(secrets), create_argv(secrets)]
     assert win.acls()[str(secrets)] == private_folder()
-    secret = secrets / "octorunbook-renew.pfx-password.dpapi"
+    secret = secrets / "octorunbook-renew.secrets.dpapi"
     assert win.acls()[str(secret)]["protected"] is True
 
 

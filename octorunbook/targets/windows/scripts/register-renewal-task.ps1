@@ -11,7 +11,15 @@
     The task starts run-renewal-task.ps1 (beside this script), which runs
     "<Octorunbook> <Subcommand> <ParamsPath>" and exits with its exit code.
 
-    With -SecretPath, the PFX password is read from the environment variable OCTORUNBOOK_SCHEDULE_SECRET
+    With -LocalPaths ("C:\a|D:\b": every path the renewal uses), a path on a network drive letter
+    (DriveInfo.DriveType Network: a drive mapped in this logon session, which SYSTEM does not see) is
+    status network_path before anything is protected or registered.
+
+    -LegacySecretPath (the task's PFX password file from before every secret was kept together) is
+    deleted once the task is registered: nothing reads it any more.
+
+    With -SecretPath, the secrets - one JSON object {"VARIABLE": "value"} for the variables listed in
+    -SecretNames - are read from the environment variable OCTORUNBOOK_SCHEDULE_SECRET
     of this process (never from argv) and protected with DPAPI for the machine (LocalMachine scope).
     LocalMachine DPAPI lets any local process unprotect the bytes, so the file's ACL is the lock: the
     file is created (FileMode CreateNew, through a FileStream given a FileSecurity) with its final
@@ -19,10 +27,10 @@
     only - in a folder the caller has already created with the same protection. Writing first and
     calling Set-Acl afterwards would leave a window in which the inherited ACL applies. The ACL is
     read back and reported as secret_acl. The launcher unprotects the password at run time into the
-    variable named -PasswordEnv of the renewal's own process. The password never appears in the task
+    variables named -SecretNames of the renewal's own process. No secret appears in the task
     definition or its command line.
 
-    Prints one JSON object: status ok (task, principal, action, next run, secret_acl), secret_missing,
+    Prints one JSON object: status ok (task, principal, action, next run, secret_acl), network_path, secret_missing,
     not_elevated (Register-ScheduledTask as SYSTEM needs an elevated session) or error.
     Windows PowerShell 5.1: no ?. ?? or ternary operators.
 #>
@@ -34,7 +42,9 @@ param(
     [Parameter(Mandatory = $true)][string]$Subcommand,
     [Parameter(Mandatory = $true)][string]$ParamsPath,
     [string]$SecretPath,
-    [string]$PasswordEnv
+    [string]$SecretNames,
+    [string]$LocalPaths,
+    [string]$LegacySecretPath
 )
 
 $ErrorActionPreference = 'Stop'
@@ -50,20 +60,33 @@ try {
         # The task's arguments put each value in "..." and the Task Scheduler expands %VAR% in them.
         if ($value -match '[%\x00-\x1f]|\\$') { throw "A path for the task contains %, a control character or a trailing backslash: $value" }
     }
-    if ($SecretPath -and ($PasswordEnv -notmatch '^[A-Za-z_][A-Za-z0-9_]*$')) {
-        throw "PasswordEnv must be an environment variable name, got '$PasswordEnv'."
+    if ($SecretPath -and ($SecretNames -notmatch '^[A-Za-z_][A-Za-z0-9_]*(,[A-Za-z_][A-Za-z0-9_]*)*$')) {
+        throw "SecretNames must be environment variable names separated by commas, got '$SecretNames'."
+    }
+
+    if ($LocalPaths) {
+        $phase = 'paths'
+        foreach ($path in $LocalPaths.Split('|')) {
+            if ($path -match '^[A-Za-z]:') {
+                $drive = New-Object System.IO.DriveInfo -ArgumentList $path.Substring(0, 2)
+                if ($drive.DriveType -eq [System.IO.DriveType]::Network) {
+                    $result = [ordered]@{ status = 'network_path'; path = $path; drive = $drive.Name }
+                    break
+                }
+            }
+        }
     }
 
     $secretProtected = $false
     $secretAcl = $null
-    if ($SecretPath) {
+    if ($null -eq $result -and $SecretPath) {
         $phase = 'protect'
         $plain = [Environment]::GetEnvironmentVariable('OCTORUNBOOK_SCHEDULE_SECRET', 'Process')
         [Environment]::SetEnvironmentVariable('OCTORUNBOOK_SCHEDULE_SECRET', $null, 'Process')
         if ([string]::IsNullOrEmpty($plain)) {
             $result = [ordered]@{
                 status  = 'secret_missing'
-                message = 'The PFX password was not handed to this script (OCTORUNBOOK_SCHEDULE_SECRET is empty).'
+                message = 'The secrets were not handed to this script (OCTORUNBOOK_SCHEDULE_SECRET is empty).'
             }
         }
         else {
@@ -102,7 +125,7 @@ try {
         $arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -File "' + $runner + '"' +
             ' -Octorunbook "' + $Octorunbook + '" -Subcommand "' + $Subcommand + '" -ParamsPath "' + $ParamsPath + '"'
         if ($secretProtected) {
-            $arguments = $arguments + ' -SecretPath "' + $SecretPath + '" -PasswordEnv ' + $PasswordEnv
+            $arguments = $arguments + ' -SecretPath "' + $SecretPath + '" -SecretNames ' + $SecretNames
         }
         $action = New-ScheduledTaskAction -Execute $powershell -Argument $arguments -WorkingDirectory (Split-Path -Parent $ParamsPath)
         $trigger = @()
@@ -114,6 +137,12 @@ try {
         $task = Register-ScheduledTask -TaskName $TaskName -TaskPath $taskPath -Action $action -Trigger $trigger `
             -Principal $principal -Settings $settings -Force `
             -Description 'octorunbook: renew the Octopus Deploy portal certificate (runbook 04); audited records in audit_dir.'
+        $legacyRemoved = $false
+        if ($LegacySecretPath -and (Test-OctorunbookPathPresent -LiteralPath $LegacySecretPath)) {
+            # the PFX password file of this task before every secret was kept together: no longer read
+            [System.IO.File]::Delete($LegacySecretPath)
+            $legacyRemoved = $true
+        }
         $info = Get-ScheduledTaskInfo -TaskName $TaskName -TaskPath $taskPath
         $next = ''
         if ($null -ne $info.NextRunTime) { $next = Format-OctorunbookDate -Value $info.NextRunTime }
@@ -130,6 +159,7 @@ try {
             secret_path      = [string]$SecretPath
             secret_protected = $secretProtected
             secret_acl       = $secretAcl
+            legacy_secret_removed = $legacyRemoved
             next_run_time    = $next
         }
     }

@@ -2,14 +2,16 @@
 .SYNOPSIS
     Remove the scheduled renewal task \octorunbook\<TaskName> and the machine-protected PFX password it used.
 .DESCRIPTION
-    Unregister-ScheduledTask -Confirm:$false, then deletes -SecretPath when given and present.
+    Unregister-ScheduledTask -Confirm:$false, then deletes -SecretPath and -LegacySecretPath (the PFX
+    password file of a task registered before every secret was kept together) when given and present.
     Prints one JSON object: status ok (task_removed, secret_removed), not_found (neither a task nor a
     secret), not_elevated or error. Windows PowerShell 5.1 syntax only.
 #>
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)][string]$TaskName,
-    [string]$SecretPath
+    [string]$SecretPath,
+    [string]$LegacySecretPath
 )
 
 $ErrorActionPreference = 'Stop'
@@ -27,10 +29,12 @@ try {
         Unregister-ScheduledTask -TaskName $TaskName -TaskPath $taskPath -Confirm:$false
         $taskRemoved = $true
     }
-    if ($SecretPath -and (Test-Path -LiteralPath $SecretPath)) {
-        $phase = 'remove-secret'
-        Remove-Item -LiteralPath $SecretPath -Force
-        $secretRemoved = $true
+    foreach ($path in @($SecretPath, $LegacySecretPath)) {
+        if ($path -and (Test-Path -LiteralPath $path)) {
+            $phase = 'remove-secret'
+            Remove-Item -LiteralPath $path -Force
+            $secretRemoved = $true
+        }
     }
     if ($taskRemoved -or $secretRemoved) {
         $result = [ordered]@{ status = 'ok'; task_name = $TaskName; task_removed = $taskRemoved; secret_removed = $secretRemoved }
