@@ -202,6 +202,27 @@ def test_a_pfx_the_vault_password_does_not_open_stops_before_the_node_is_drained
         single.stop()
 
 
+def test_acme_in_the_shared_parameters_is_refused_before_any_node_is_touched(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Every node behind one balancer ordering the same names would race for the challenge: the role
+    refuses certificate_source: acme (HA_ACME_PER_NODE) instead of silently replacing it with pfx."""
+    single = Cluster(tmp_path_factory.mktemp("ha-acme"), 1)
+    try:
+        single.start()
+        pfx, _ = single.make_pfx("portal.pfx", validity_days=300)
+        shared = '{"portal_https_params": {"target": "sandbox", "store": "My", "certificate_source": "acme"}}'
+        with PingTrace(single.nodes) as trace:
+            run = single.playbook("-e", shared, pfx=pfx)
+        assert run.returncode != 0
+        assert "HA_ACME_PER_NODE" in run.stdout
+        assert trace.statuses("node1") == [200]  # never drained
+        assert list((single.base / "audit" / "node1").iterdir()) == []  # no runbook ran
+        assert single.nodes[0].sandbox.status()["bindings"] == {}
+    finally:
+        single.stop()
+
+
 def test_ansible_lint_passes_on_the_collection(tmp_path: Path) -> None:
     collections = tmp_path / "ansible_collections" / "octorunbook"
     collections.mkdir(parents=True)
