@@ -36,6 +36,41 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("OCTORUNBOOK_PFX_PASSWORD", None)
 
 
+# `make check` (the edit loop) leaves out every test that starts a server or a long-lived process: these
+# fixtures start one (a sandbox portal, nginx, pebble, JupyterLab, a rehearsal cluster), and the campaign
+# markers below mean one. `make test` runs everything.
+SERVER_FIXTURES = frozenset({"make_sandbox", "nginx", "make_pebble", "lab", "windows_host", "cluster"})
+SERVER_MARKERS = ("slow", "browser", "nginx", "acme", "crash", "wheel")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SERVER_FIXTURES or any(item.get_closest_marker(m) for m in SERVER_MARKERS):
+            item.add_marker(pytest.mark.server)
+        # Under pytest-xdist (--dist loadgroup) the tests of a module that share a module- or class-scoped
+        # fixture (the rehearsal cluster and its first rollout, ...) run on one worker, which builds it once.
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else ()
+        if any(d and d[-1].scope in ("module", "class", "package") for d in definitions):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.partition("::")[0]))
+    # Longest first, so that no worker starts a long group last while the other one idles: the rehearsal
+    # cluster's module (minutes), then the end-to-end campaigns and notebooks, then other tests with a server,
+    # then the rest (a stable sort: within each band, and within a module, the order is unchanged).
+    items.sort(key=_band)
+
+
+def _band(item: pytest.Item) -> int:
+    if "cluster" in getattr(item, "fixturenames", ()):
+        return 0
+    if item.nodeid.partition("::")[0].endswith(".ipynb") or any(
+        item.get_closest_marker(m) for m in ("slow", "browser", "wheel", "crash")
+    ):
+        return 1
+    return 2 if item.get_closest_marker("server") else 3
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     from octorunbook.targets.sandbox import Sandbox
 
