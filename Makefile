@@ -37,12 +37,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy octorunbook
 
-# The whole suite on pytest-xdist workers (`make unit XDIST=` runs it in one process). --dist loadgroup: a
-# notebook's nbval cells, and the tests of a module sharing a module-scoped fixture, stay on one worker
-# (notebooks/conftest.py, tests/conftest.py); every other test goes to whichever worker is free. Two workers
+# The whole suite on pytest-xdist workers (`make unit XDIST=` runs it in one process). A notebook's nbval
+# cells, and the tests of a module sharing a module-scoped fixture, stay on one worker (the scheduler in
+# tests/conftest.py); every other test goes to whichever worker is free, longest first. Two workers
 # on this 2-core machine: most of a test's time is a child process (a portal, a kernel, nginx, ansible)
 # starting. --durations=30 prints the slowest every run (docs/explanation/performance.md).
-XDIST ?= -n 2 --dist loadgroup
+XDIST ?= -n 2 --no-loadscope-reorder
 unit: install
 	$(BIN)/pytest -p no:cacheprovider $(XDIST) --durations=30 tests notebooks --nbval-lax --nbval-current-env
 

@@ -2,7 +2,8 @@
 
 * Audit records written by interactive runs land in ``notebooks/audit/`` (``audit_dir: audit``, relative
   to the kernel's folder); they are executed notebooks, not templates, so nbval must not collect them.
-* Under pytest-xdist a notebook's cells stay together on one worker (``--dist loadgroup``).
+* Under pytest-xdist a notebook's cells stay together on one worker (``tests/conftest.py``'s scheduler;
+  ``make unit`` collects both folders).
 * Run alone, this folder does not load ``tests/conftest.py``: without a home of its own, nbval's kernels
   would create (and leave running) a sandbox in ``~/.octorunbook``.
 """
@@ -27,16 +28,6 @@ def pytest_configure(config: pytest.Config) -> None:
         _OWN_HOME = Path(tempfile.mkdtemp(prefix="octorunbook-nbval-home-"))
         os.environ["OCTORUNBOOK_HOME"] = str(_OWN_HOME)
         os.environ.setdefault("OCTORUNBOOK_WAIT_SECONDS", "8")
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A notebook's cells run in order in one kernel: under pytest-xdist (``--dist loadgroup``, ``make test``)
-    they all go to the same worker, one group per notebook; other tests are spread one by one."""
-    for item in items:
-        notebook = item.nodeid.partition("::")[0]
-        if notebook.endswith(".ipynb"):
-            item.add_marker(pytest.mark.xdist_group(Path(notebook).stem))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -41,24 +42,65 @@ def pytest_configure(config: pytest.Config) -> None:
 # markers below mean one. `make test` runs everything.
 SERVER_FIXTURES = frozenset({"make_sandbox", "nginx", "make_pebble", "lab", "windows_host", "cluster"})
 SERVER_MARKERS = ("slow", "browser", "nginx", "acme", "crash", "wheel")
+# Modules whose tests start one without those fixtures (the slowest of `-m "not server"` before they were
+# listed, --durations): papermill and its kernels, runbooks run inline, a portal of their own, TLS servers
+# on loopback, the documentation site built with --strict, every read-only script of the doctor.
+SERVER_MODULES = frozenset(
+    {
+        "tests/headless/test_papermill_hook.py",
+        "tests/headless/test_runner.py",
+        "tests/cli/test_posture.py",
+        "tests/cli/test_main.py",
+        "tests/evidence/test_check.py",
+        "tests/evidence/posture/test_posture.py",
+        "tests/test_redaction.py",
+        "tests/test_docs.py",
+        "tests/ops/test_doctor.py",
+    }
+)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & SERVER_FIXTURES or any(item.get_closest_marker(m) for m in SERVER_MARKERS):
+        module = item.nodeid.partition("::")[0]
+        server = module in SERVER_MODULES or any(item.get_closest_marker(m) for m in SERVER_MARKERS)
+        if server or fixtures & SERVER_FIXTURES:
             item.add_marker(pytest.mark.server)
-        # Under pytest-xdist (--dist loadgroup) the tests of a module that share a module- or class-scoped
-        # fixture (the rehearsal cluster and its first rollout, ...) run on one worker, which builds it once.
-        info = getattr(item, "_fixtureinfo", None)
-        definitions = info.name2fixturedefs.values() if info is not None else ()
-        if any(d and d[-1].scope in ("module", "class", "package") for d in definitions):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.partition("::")[0]))
-    # Longest first, so that no worker starts a long group last while the other one idles: the rehearsal
-    # cluster's module (minutes), then the end-to-end campaigns and notebooks, then other tests with a server,
-    # then the rest (a stable sort: within each band, and within a module, the order is unchanged).
+    # Longest first, so that no pytest-xdist worker starts a long unit last while the other one idles: the
+    # rehearsal cluster's module (minutes), then the end-to-end campaigns and notebooks, then other tests
+    # with a server, then the rest (a stable sort: within each band, and within a module, the order holds).
     items.sort(key=_band)
+
+
+@functools.cache
+def _shares_fixtures(root: Path, path: str) -> bool:
+    """A test module with a module- or class-scoped fixture of its own: its tests share what it builds."""
+    try:
+        source = (root / path).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return 'scope="module"' in source or 'scope="class"' in source
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist, every test is its own unit of work, except two kinds that must stay on one worker:
+    a notebook's nbval cells (they run in order in one kernel) and the tests of a module sharing a module- or
+    class-scoped fixture (the rehearsal cluster is built once, not once per worker). pytest-xdist's own
+    ``--dist loadgroup`` cannot do this with pytest 9: it renames ``item._nodeid``, which pytest 9 no longer
+    reads, so its groups are silently ignored. Units go out in collection order (``--no-loadscope-reorder``
+    keeps the longest-first order above)."""
+    if config.getvalue("dist") not in ("load", "loadscope", "loadgroup", "loadfile"):
+        return None  # each, worksteal: as asked
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.partition("::")[0]
+            grouped = path.endswith(".ipynb") or _shares_fixtures(self.config.rootpath, path)
+            return path if grouped else nodeid
+
+    return Grouped(config, log)
 
 
 def _band(item: pytest.Item) -> int:
