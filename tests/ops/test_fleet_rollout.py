@@ -25,6 +25,9 @@ pytestmark = [
 ]
 
 
+# The slowest setup of the suite (--durations, issue 28), by design: three sandbox nodes, a balancer and the
+# real ansible-playbook rolling 01 → 03 over them one at a time, then again and a renewal. Built once for the
+# module (under pytest-xdist the module stays on one worker, tests/conftest.py, and starts first).
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     started = Cluster(tmp_path_factory.mktemp("ha"), 3)

@@ -177,6 +177,8 @@ def test_a_renewal_killed_after_the_swap_is_restored_binding_only_without_a_rest
     _assert_restored_binding_only(sandbox, params, old, new, portal_pid)
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real renewal held at its swap, killed with its
+# process group, and the restoring run after it.
 def test_kill_9_of_the_renew_process_group_takes_its_kernel_and_the_command_in_flight_along(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
