@@ -85,7 +85,8 @@ def _shares_fixtures(root: Path, path: str) -> bool:
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under pytest-xdist, every test is its own unit of work, except two kinds that must stay on one worker:
-    a notebook's nbval cells (they run in order in one kernel) and the tests of a module sharing a module- or
+    the notebooks' nbval cells (each notebook's cells run in order in one kernel, and 01 → 05 run in order on
+    the default sandbox of ``OCTORUNBOOK_HOME``, as they do without xdist) and the tests of a module sharing a module- or
     class-scoped fixture (the rehearsal cluster is built once, not once per worker). pytest-xdist's own
     ``--dist loadgroup`` cannot do this with pytest 9: it renames ``item._nodeid``, which pytest 9 no longer
     reads, so its groups are silently ignored. Units go out in collection order (``--no-loadscope-reorder``
@@ -97,8 +98,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class Grouped(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.partition("::")[0]
-            grouped = path.endswith(".ipynb") or _shares_fixtures(self.config.rootpath, path)
-            return path if grouped else nodeid
+            if path.endswith(".ipynb"):  # 01 → 05 in order, on the one default sandbox of the worker's home
+                return str(Path(path).parent)
+            return path if _shares_fixtures(self.config.rootpath, path) else nodeid
 
     return Grouped(config, log)
 
