@@ -165,6 +165,8 @@ def _kill_everything(run: subprocess.Popen[bytes], kernels: list[int]) -> None:
     os.killpg(run.pid, signal.SIGKILL)
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real renewal killed at its swap, and the
+# restoring run.
 def test_a_renewal_killed_after_the_swap_is_restored_binding_only_without_a_restart(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
@@ -308,6 +310,8 @@ def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding
     assert "0.0.0.0:8443" in kept["message"] and kept["details"]["bindings"] == ["0.0.0.0:8443"]
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real renewal on the Windows stand-ins killed at
+# its swap, and the restoring run.
 @pytest.mark.windows
 def test_on_windows_a_killed_renewal_is_restored_through_netsh_and_powershell_without_a_restart(
     windows_host: dict[str, Any],  # noqa: F811 - the fixture imported above
