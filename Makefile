@@ -8,7 +8,7 @@ FRONT  ?= httpsys
 DEMO   := demo/$(if $(filter nginx,$(FRONT)),nginx,sandbox)
 AUDIT  := demo/$(if $(filter nginx,$(FRONT)),nginx-audit,audit)
 
-.PHONY: install docs demo test lint typecheck unit sslyze bench clean stop-demo screenshots crash crash-points
+.PHONY: install docs demo test check lint typecheck unit sslyze FORCE bench clean stop-demo screenshots crash crash-points
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,17 +37,40 @@ lint: install
 typecheck: install
 	$(BIN)/mypy octorunbook
 
+# The whole suite on pytest-xdist workers (`make unit XDIST=` runs it in one process). A notebook's nbval
+# cells, and the tests of a module sharing a module-scoped fixture, stay on one worker (the scheduler in
+# tests/conftest.py); every other test goes to whichever worker is free, longest first. Two workers
+# on this 2-core machine: most of a test's time is a child process (a portal, a kernel, nginx, ansible)
+# starting. --durations=30 prints the slowest every run (docs/explanation/performance.md).
+XDIST ?= -n 2 --no-loadscope-reorder
 unit: install
-	$(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env
+	$(BIN)/pytest -p no:cacheprovider $(XDIST) --durations=30 tests notebooks --nbval-lax --nbval-current-env
+
+# The edit loop (≤ 90 s): lint, types and the tests that start no server, no kernel and no long-running
+# tool (tests/conftest.py marks the others `server`). `make test` is still the whole suite.
+check: lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) -m "not server" tests
 
 # sslyze (AGPLv3, an opt-in extra) pins cryptography<47: its scan tests run in a venv of their own, so the
 # main suite keeps the cryptography the package is tested with.
+# It is rebuilt only when what it installs changes (.deps: the package's dependencies, the sslyze extra and
+# the two test tools that step needs, read from pyproject.toml and rewritten only when they differ), not on
+# every edit of pyproject.toml: a warm venv is reused and the step costs the scan tests alone.
 SSLYZE_VENV := .venv-sslyze
-$(SSLYZE_VENV)/.installed-stamp: pyproject.toml
+SSLYZE_DEPS := $(SSLYZE_VENV)/.deps
+$(SSLYZE_DEPS): FORCE install
+	@mkdir -p $(SSLYZE_VENV)
+	@$(BIN)/python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	  extra = p["optional-dependencies"]; \
+	  tools = [r for r in extra["test"] if r.split(">")[0].split("=")[0] in ("pytest", "trustme")]; \
+	  print("\n".join(p["dependencies"] + extra["sslyze"] + tools))' >$@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+$(SSLYZE_VENV)/.installed-stamp: $(SSLYZE_DEPS)
 	test -x $(SSLYZE_VENV)/bin/python || $(PY) -m venv $(SSLYZE_VENV)
 	$(SSLYZE_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SSLYZE_VENV)/bin/python -m pip install --quiet -e ".[test,sslyze]"
+	$(SSLYZE_VENV)/bin/python -m pip install --quiet -e ".[sslyze]" -r $(SSLYZE_DEPS)
 	touch $@
+FORCE:
 
 sslyze: $(SSLYZE_VENV)/.installed-stamp
 	OCTORUNBOOK_REQUIRE_SSLYZE=1 $(SSLYZE_VENV)/bin/pytest -q -p no:cacheprovider tests/evidence/posture/test_sslyze.py

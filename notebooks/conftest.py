@@ -2,6 +2,8 @@
 
 * Audit records written by interactive runs land in ``notebooks/audit/`` (``audit_dir: audit``, relative
   to the kernel's folder); they are executed notebooks, not templates, so nbval must not collect them.
+* Under pytest-xdist the notebooks' cells stay together, in order, on one worker (tests/conftest.py;
+  ``make unit`` collects both folders).
 * Run alone, this folder does not load ``tests/conftest.py``: without a home of its own, nbval's kernels
   would create (and leave running) a sandbox in ``~/.octorunbook``.
 """

@@ -83,23 +83,32 @@ class PingTrace(Watcher):
     events: list[tuple[float, str, int]] = field(default_factory=list)
 
     def _loop(self) -> None:
-        last: dict[str, int] = {}
+        # One poller per node: on a busy machine a slow answer from one node must not delay the samples
+        # of the others (a sample taken late reads as two nodes out of the pool at once). The 5 s timeout
+        # is for load too: a restarting portal refuses at once (0), a busy one only answers late.
+        pollers = [threading.Thread(target=self._poll, args=(node,), daemon=True) for node in self.nodes]
+        for poller in pollers:
+            poller.start()
+        for poller in pollers:
+            poller.join()
+
+    def _poll(self, node: Node) -> None:
+        last: int | None = None
         while not self._stop.is_set():
-            for node in self.nodes:
-                status = ping(Server(node.url, timeout=1.0))
-                if last.get(node.name) != status:
-                    last[node.name] = status
-                    self.events.append((time.monotonic(), node.name, status))
+            status = ping(Server(node.url, timeout=5.0))
+            if last != status:
+                last = status
+                self.events.append((time.monotonic(), node.name, status))
             time.sleep(0.05)
 
     def statuses(self, name: str) -> list[int]:
-        return [status for _, node, status in self.events if node == name]
+        return [status for _, node, status in self.events if node == name]  # one poller: in order
 
     def most_out_at_once(self) -> int:
         """The largest number of nodes not answering 200 at the same moment."""
         state = {node.name: 200 for node in self.nodes}
         worst = 0
-        for _, name, status in self.events:
+        for _, name, status in sorted(self.events):
             state[name] = status
             worst = max(worst, sum(1 for s in state.values() if s != 200))
         return worst

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -34,6 +35,84 @@ def pytest_configure(config: pytest.Config) -> None:
         "1"  # every record a test produces must fit the published schema
     )
     os.environ.pop("OCTORUNBOOK_PFX_PASSWORD", None)
+
+
+# `make check` (the edit loop) leaves out every test that starts a server or a long-lived process: these
+# fixtures start one (a sandbox portal, nginx, pebble, JupyterLab, a rehearsal cluster), and the campaign
+# markers below mean one. `make test` runs everything.
+SERVER_FIXTURES = frozenset({"make_sandbox", "nginx", "make_pebble", "lab", "windows_host", "cluster"})
+SERVER_MARKERS = ("slow", "browser", "nginx", "acme", "crash", "wheel")
+# Modules whose tests start one without those fixtures (the slowest of `-m "not server"` before they were
+# listed, --durations): papermill and its kernels, runbooks run inline, a portal of their own, TLS servers
+# on loopback, the documentation site built with --strict, every read-only script of the doctor.
+SERVER_MODULES = frozenset(
+    {
+        "tests/headless/test_papermill_hook.py",
+        "tests/headless/test_runner.py",
+        "tests/cli/test_posture.py",
+        "tests/cli/test_main.py",
+        "tests/evidence/test_check.py",
+        "tests/evidence/posture/test_posture.py",
+        "tests/test_redaction.py",
+        "tests/test_docs.py",
+        "tests/ops/test_doctor.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = item.nodeid.partition("::")[0]
+        server = module in SERVER_MODULES or any(item.get_closest_marker(m) for m in SERVER_MARKERS)
+        if server or fixtures & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+    # Longest first, so that no pytest-xdist worker starts a long unit last while the other one idles: the
+    # rehearsal cluster's module (minutes), then the end-to-end campaigns and notebooks, then other tests
+    # with a server, then the rest (a stable sort: within each band, and within a module, the order holds).
+    items.sort(key=_band)
+
+
+@functools.cache
+def _shares_fixtures(root: Path, path: str) -> bool:
+    """A test module with a module- or class-scoped fixture of its own: its tests share what it builds."""
+    try:
+        source = (root / path).read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return 'scope="module"' in source or 'scope="class"' in source
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist, every test is its own unit of work, except two kinds that must stay on one worker:
+    the notebooks' nbval cells (each notebook's cells run in order in one kernel, and 01 → 05 run in order on
+    the default sandbox of ``OCTORUNBOOK_HOME``, as they do without xdist) and the tests of a module sharing a module- or
+    class-scoped fixture (the rehearsal cluster is built once, not once per worker). pytest-xdist's own
+    ``--dist loadgroup`` cannot do this with pytest 9: it renames ``item._nodeid``, which pytest 9 no longer
+    reads, so its groups are silently ignored. Units go out in collection order (``--no-loadscope-reorder``
+    keeps the longest-first order above)."""
+    if config.getvalue("dist") not in ("load", "loadscope", "loadgroup", "loadfile"):
+        return None  # each, worksteal: as asked
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.partition("::")[0]
+            if path.endswith(".ipynb"):  # 01 → 05 in order, on the one default sandbox of the worker's home
+                return str(Path(path).parent)
+            return path if _shares_fixtures(self.config.rootpath, path) else nodeid
+
+    return Grouped(config, log)
+
+
+def _band(item: pytest.Item) -> int:
+    if "cluster" in getattr(item, "fixturenames", ()):
+        return 0
+    if item.nodeid.partition("::")[0].endswith(".ipynb") or any(
+        item.get_closest_marker(m) for m in ("slow", "browser", "wheel", "crash")
+    ):
+        return 1
+    return 2 if item.get_closest_marker("server") else 3
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

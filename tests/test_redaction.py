@@ -96,7 +96,12 @@ def canary() -> str:
 # ---- 1 · a password pasted into pfx_password_env ---------------------------------------------------
 
 
-@pytest.mark.parametrize("pasted", [canary(), "Summer" + secrets.token_hex(6), canary() + "   "])
+# Fixed ids: the values are random per process, and every pytest-xdist worker must collect the same names.
+@pytest.mark.parametrize(
+    "pasted",
+    [canary(), "Summer" + secrets.token_hex(6), canary() + "   "],
+    ids=["canary", "word-and-digits", "canary-with-trailing-spaces"],
+)
 def test_run_refuses_a_password_pasted_into_pfx_password_env_before_papermill_and_never_echoes_it(
     door: Door, sandbox: Any, pasted: str
 ) -> None:

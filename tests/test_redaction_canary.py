@@ -47,6 +47,8 @@ def _pfx(path: Path, password: str) -> Path:
     return path
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a successful and a failing real procedure, then
+# every file, argv and output they left is searched.
 def test_canary_password_never_reaches_any_file_on_success_and_on_failure(
     make_sandbox: Any, tmp_path: Path
 ) -> None:

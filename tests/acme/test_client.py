@@ -43,6 +43,8 @@ def served_chain(sandbox: Sandbox) -> Any:
     return tls_handshake("127.0.0.1", sandbox.status()["port_map"][443], "localhost")
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real ACME order against pebble through the
+# whole procedure.
 def test_http01_order_end_to_end_through_octorunbook_run_serves_a_certificate_chaining_to_pebbles_root(
     sandbox: Sandbox, pebble: Pebble, tmp_path: Path
 ) -> None:

@@ -123,6 +123,8 @@ def careless() -> Iterator[Path]:
 # --- attacks -------------------------------------------------------------------------------------------
 
 
+# Among the 20 slowest (--durations, issue 28), by design: real runs around the planted notebooks (kernels,
+# chain, signature).
 @pytest.mark.redteam
 @pytest.mark.slow
 def test_notebooks_planted_in_in_progress_are_quarantined_and_never_chained_or_signed(
@@ -227,6 +229,8 @@ def test_a_notebook_replaced_after_the_runs_last_save_is_refused_not_stored_as_i
 # --- a killed run is still chained ------------------------------------------------------------------------
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real run killed with SIGKILL mid-change and the
+# next real run: the kill and the recovery are the test.
 @pytest.mark.slow
 def test_a_run_killed_with_kill_9_is_chained_as_interrupted_and_signed_by_the_next_run(
     make_sandbox: Callable[..., Any], tmp_path: Path, keys: tuple[Path, Path]

@@ -66,6 +66,8 @@ def planted_notebook(path: Path, canary: str) -> None:
 
 
 # ---- 4. the audit trail signs only what this run wrote --------------------------------------------------
+# Among the 20 slowest (--durations, issue 28), by design: real runs before and after the planted notebook,
+# each with its own kernel: the chain and signature are what is checked.
 def test_a_notebook_planted_in_in_progress_is_quarantined_and_never_chained_or_signed(
     make_sandbox: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
@@ -157,6 +159,9 @@ def test_a_killed_runs_audit_folders_and_running_notebook_are_private_from_the_f
 
 
 # ---- 5. the lock is keyed by what changes -----------------------------------------------------------
+# Among the 20 slowest (--durations, issue 28), by design: four real runs (03, a renewal held at its swap, a
+# second renewal refused, a third after the kill) on one portal: each changes the target, so no sandbox can
+# be shared.
 def test_two_spellings_of_one_instance_wait_for_each_other_and_a_killed_holder_frees_the_target(
     make_sandbox: Callable[..., Sandbox], tmp_path: Path
 ) -> None:

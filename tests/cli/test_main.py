@@ -70,6 +70,8 @@ def _yaml(path: Path, **values: Any) -> Path:
     return path
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a whole `octorunbook run` (three notebooks) and
+# its signed head.
 def test_octorunbook_run_prints_a_signed_head_that_later_proves_the_trail(
     make_sandbox: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -92,6 +94,8 @@ def test_octorunbook_run_prints_a_signed_head_that_later_proves_the_trail(
     assert "signatures: all 3 lines signed" in proven.stdout
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real run killed mid-change and the next real
+# run.
 def test_a_run_killed_mid_change_shows_as_interrupted_and_is_chained_by_the_next_run(
     make_sandbox: Callable[..., Any], tmp_path: Path
 ) -> None:

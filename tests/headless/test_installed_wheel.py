@@ -57,6 +57,9 @@ def test_the_package_finds_its_runbooks_through_importlib_resources() -> None:
     assert (REPO / "octorunbook" / "notebooks").resolve() == (REPO / "notebooks").resolve()
 
 
+# Among the 20 slowest (--durations, issue 28), by design: builds the wheel and installs it into a fresh
+# venv outside the repository, then runs demo and run there: the point is a cold install, so nothing can be
+# shared or kept warm.
 def test_the_wheel_installed_outside_the_repository_runs_demo_and_run(tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
     dist, venv, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "work"

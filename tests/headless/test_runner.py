@@ -27,6 +27,8 @@ def _yaml(path: Path, **values: Any) -> Path:
     return path
 
 
+# Among the 20 slowest (--durations, issue 28), by design: 01 → 02 → 03 end to end through the CLI: three
+# notebooks, their kernels and a chained audit trail.
 def test_octorunbook_run_yaml_runs_all_three_and_serves_the_imported_thumbprint(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -74,6 +76,8 @@ def test_octorunbook_run_yaml_runs_all_three_and_serves_the_imported_thumbprint(
     assert verify.returncode == 0, verify.stdout
 
 
+# Among the 20 slowest (--durations, issue 28), by design: three separate papermill processes, each with its
+# own kernel, is what it proves.
 def test_three_separate_papermill_calls_with_one_yaml_file(sandbox: Any, tmp_path: Path) -> None:
     params = _yaml(tmp_path / "params.yaml", sandbox_dir=str(sandbox.root), audit_dir=str(tmp_path / "audit"))
     outputs = []
@@ -102,6 +106,8 @@ def test_three_separate_papermill_calls_with_one_yaml_file(sandbox: Any, tmp_pat
     assert len(list((tmp_path / "audit").glob("*.ipynb"))) == 3
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real papermill run of 02 that must stop in its
+# kernel, not before.
 def test_verify_without_thumbprint_or_previous_import_stops_with_thumbprint_required(
     sandbox: Any, tmp_path: Path
 ) -> None:

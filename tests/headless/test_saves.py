@@ -195,6 +195,8 @@ def test_one_cached_exporter_renders_each_record_as_a_fresh_exporter_would(tmp_p
     assert b"host = &#39;a&#39;" not in _render_html(second)
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a whole procedure (01 → 03) with every record and
+# its HTML: the saves are what is checked.
 def test_a_procedure_returns_with_every_record_chained_in_order_and_its_html_beside_it(
     sandbox: Any, params_for: Any, tmp_path: Path
 ) -> None:
@@ -210,6 +212,8 @@ def test_a_procedure_returns_with_every_record_chained_in_order_and_its_html_bes
     assert list((audit / ".in-progress").iterdir()) == []
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real run whose record store fails after its
+# kernel ran.
 def test_a_record_that_cannot_be_stored_is_raised_its_notebook_kept_and_the_lock_released(
     sandbox: Any, params_for: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -250,6 +254,8 @@ def test_the_papermill_hook_and_the_saves_below_it_never_import_the_runner() -> 
         assert {runner, hook} & _imports(path) == set(), path.name
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a whole procedure: the kernels started ahead are
+# what is checked.
 def test_each_later_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for_it(
     sandbox: Any, params_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

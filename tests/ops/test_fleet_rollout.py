@@ -25,6 +25,9 @@ pytestmark = [
 ]
 
 
+# The slowest setup of the suite (--durations, issue 28), by design: three sandbox nodes, a balancer and the
+# real ansible-playbook rolling 01 → 03 over them one at a time, then again and a renewal. Built once for the
+# module (under pytest-xdist the module stays on one worker, tests/conftest.py, and starts first).
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     started = Cluster(tmp_path_factory.mktemp("ha"), 3)
@@ -91,7 +94,7 @@ def test_first_rollout_drains_each_node_while_it_changes_one_node_at_a_time(
         assert 200 not in between, f"{name} answered 200 while its change was under way: {seen}"
         assert 0 in between, f"{name}: 03's restart (no answer) should fall inside the drain: {seen}"
     assert trace.most_out_at_once() == 1, trace.events  # serial: 1, never two nodes out of the pool
-    order = [name for _, name, status in trace.events if status == 418]
+    order = [name for _, name, status in sorted(trace.events) if status == 418]
     assert list(dict.fromkeys(order)) == ["node1", "node2", "node3"]
 
 

@@ -113,6 +113,15 @@ def _journal_file(sandbox: Sandbox, target: dict[str, Any] | None) -> Path:
     return open_target(Parameters(**target), CommandRunner()).state_dir / JOURNAL
 
 
+def _holders(record: dict[str, Any]) -> dict[int, Any]:
+    """For a TARGET_BUSY (seen once under load, not reproduced since): what the pids it names are now."""
+    import re
+
+    pids = {int(p) for f in record["findings"] for p in re.findall(r"pid (\d+)", str(f.get("message", "")))}
+    table = _processes()
+    return {pid: table.get(pid, "gone") for pid in pids}
+
+
 def _assert_restored_binding_only(
     sandbox: Sandbox, params: Any, old: str, new: str, portal_pid: int, https_port: int | None = None
 ) -> dict[str, Any]:
@@ -120,7 +129,7 @@ def _assert_restored_binding_only(
     port = https_port or sandbox.status()["port_map"][443]
     record = run_inline(RENEW, params)
     # 04 then reads the old state: nothing due. It changed the target (the restore), so not 'unchanged'.
-    assert record["status"] == "succeeded", record["findings"]
+    assert record["status"] == "succeeded", (record["findings"], _holders(record))
     assert "plan" not in record
     assert record["findings"][0]["code"] == "INTERRUPTED_CHANGE"
     assert record["interrupted_change"]["kind"] == "parts"
@@ -156,6 +165,8 @@ def _kill_everything(run: subprocess.Popen[bytes], kernels: list[int]) -> None:
     os.killpg(run.pid, signal.SIGKILL)
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real renewal killed at its swap, and the
+# restoring run.
 def test_a_renewal_killed_after_the_swap_is_restored_binding_only_without_a_restart(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
@@ -177,6 +188,8 @@ def test_a_renewal_killed_after_the_swap_is_restored_binding_only_without_a_rest
     _assert_restored_binding_only(sandbox, params, old, new, portal_pid)
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real renewal held at its swap, killed with its
+# process group, and the restoring run after it.
 def test_kill_9_of_the_renew_process_group_takes_its_kernel_and_the_command_in_flight_along(
     sandbox: Sandbox, params_for: Any, tmp_path: Path
 ) -> None:
@@ -203,7 +216,9 @@ def test_kill_9_of_the_renew_process_group_takes_its_kernel_and_the_command_in_f
             if p in kernels + under or any(f in cmd for f in connection_files)
         ]
 
-    while alive() and time.monotonic() < killed + 3.0:
+    # The watch kills within a poll (50 ms); 10 s is for a busy machine. Without the watch the command in
+    # flight is never stopped, so a longer wait does not let that regression through.
+    while alive() and time.monotonic() < killed + 10.0:
         time.sleep(0.02)
     left = alive()
     try:
@@ -295,6 +310,8 @@ def test_a_certificate_the_killed_renewal_imported_is_kept_while_another_binding
     assert "0.0.0.0:8443" in kept["message"] and kept["details"]["bindings"] == ["0.0.0.0:8443"]
 
 
+# Among the 20 slowest (--durations, issue 28), by design: a real renewal on the Windows stand-ins killed at
+# its swap, and the restoring run.
 @pytest.mark.windows
 def test_on_windows_a_killed_renewal_is_restored_through_netsh_and_powershell_without_a_restart(
     windows_host: dict[str, Any],  # noqa: F811 - the fixture imported above

@@ -193,6 +193,9 @@ def test_an_uninterrupted_procedure_keeps_the_promises_and_reaches_the_listed_cr
         assert _listed().get(procedure.key) == entry, STALE
 
 
+# Among the 20 slowest (--durations, issue 28), by design: each case is a real procedure killed with SIGKILL
+# at one crash point and the next real run restoring or finishing it; `make test` runs a sample of the
+# points (`make crash` all of them).
 @pytest.mark.parametrize(("procedure", "point"), list(_kill_cases()))
 def test_a_procedure_killed_at_a_crash_point_is_restored_or_finished_by_the_next_run(
     procedure: Procedure, point: str, make_sandbox: Callable[..., Sandbox], tmp_path: Path

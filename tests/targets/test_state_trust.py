@@ -200,6 +200,8 @@ def test_nothing_is_written_through_links_planted_in_the_state_folder_even_by_a_
 
 
 # ---- 3. a crafted journal is never acted on --------------------------------------------------------------
+# Among the 20 slowest (--durations, issue 28), by design: real runs before and after the crafted journal:
+# what renew does with it is the test.
 def test_a_crafted_renewal_journal_never_makes_renew_delete_files_outside_its_store(
     make_sandbox: Callable[..., Sandbox], tmp_path: Path
 ) -> None:
@@ -241,6 +243,7 @@ def test_a_crafted_renewal_journal_never_makes_renew_delete_files_outside_its_st
     assert tree(elsewhere) == outside
 
 
+# Among the 20 slowest (--durations, issue 28), by design: real runs before and after the crafted journal.
 def test_a_crafted_renewal_journal_never_removes_a_certificate_that_was_in_the_store_before(
     make_sandbox: Callable[..., Sandbox], tmp_path: Path
 ) -> None:

@@ -295,6 +295,8 @@ def _write_actions(name: str, title: str, actions: list[str]) -> list[str]:
     return lines
 
 
+# Among the 20 slowest (--durations, issue 28), by design: JupyterLab and Chromium driving the whole guided
+# procedure.
 def test_guided_procedure_takes_at_most_eight_actions(lab: Lab, page: Any) -> None:
     """01 with the form, then its Continue button runs 02 and 03: the whole procedure in one tool."""
     operator = Operator(page)
@@ -327,6 +329,8 @@ def test_guided_procedure_takes_at_most_eight_actions(lab: Lab, page: Any) -> No
     assert len(operator.actions) <= MAX_ACTIONS, "\n".join(lines)
 
 
+# Among the 20 slowest (--durations, issue 28), by design: JupyterLab and Chromium driving every notebook as
+# an operator would.
 def test_step_by_step_runs_each_notebook_in_jupyterlab(lab: Lab, page: Any) -> None:
     """The same procedure, each notebook opened and run on its own (the panels an operator reads)."""
     operator = Operator(page)
