@@ -204,16 +204,16 @@ def notify_check(
     thumbprint = str(getattr(served, "thumbprint", "") or "")
     if ledger_root is None:
         return [send(env_name, event.message) for event in events]
-    families = {"CHECK"} if served is not None else set()
+    families = {"expiry"} if served is not None else set()
     codes = {getattr(alarm, "code", "") for alarm in alarms}
     if "audit_dir" in consulted:
-        families.add("RENEWALS_STOPPED")
+        families.add("renewals")
     if (
         served is not None
         and ({"audit_dir", "acme"} & set(consulted))
         and "ACME_ARI_UNAVAILABLE" not in codes
     ):
-        families.add("ACME_ARI_WINDOW")
+        families.add("ari-window")
     ledger = nl.Ledger.open(
         ledger_root,
         str(result.endpoint),

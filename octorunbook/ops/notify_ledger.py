@@ -3,7 +3,7 @@
 A monitoring system runs ``check`` every minute. Without memory, a certificate past WARNING would send a
 message every minute and be muted within a day. So ``check`` keeps a small *notification ledger*: for
 each endpoint and host name, per event family (the expiry verdict ``CHECK_*``, the CA's renewal window
-``ACME_ARI_WINDOW_*``, ``RENEWALS_STOPPED``), the code and severity last told, the served certificate's
+``ACME_ARI_WINDOW_*``, stopped renewals), the code and severity last told, the served certificate's
 thumbprint, and when it was first and last told. A message is sent again when the code or severity
 changes (WARNING → CRITICAL), when the served certificate changes, and as a reminder every
 ``--notify-every`` hours (24 by default); an event that was told and has cleared sends one "resolved"
@@ -47,13 +47,12 @@ REASONS = {
     "NOTIFY_LEDGER_UNTRUSTED": "a planted or damaged memory of what was sent must never silence an alarm",
     "NOTIFY_LEDGER_BUSY": "two checks at once would both send the same message",
 }
-FAMILIES = {
-    "CHECK_WARNING": "CHECK",
-    "CHECK_CRITICAL": "CHECK",
-    "ACME_ARI_WINDOW_OPEN": "ACME_ARI_WINDOW",
-    "ACME_ARI_WINDOW_PASSED": "ACME_ARI_WINDOW",
-    "RENEWALS_STOPPED": "RENEWALS_STOPPED",
-}
+_GROUPS = [  # one event each: a change of code within a group is a change of severity, told again
+    ("expiry", ["CHECK_WARNING", "CHECK_CRITICAL"]),
+    ("ari-window", ["ACME_ARI_WINDOW_OPEN", "ACME_ARI_WINDOW_PASSED"]),
+    ("renewals", ["RENEWALS_STOPPED"]),
+]
+FAMILIES = {code: family for family, codes in _GROUPS for code in codes}
 _THUMBPRINT = re.compile(r"^(|[0-9A-Fa-f]{40,128})$")
 _MAX_ENTRIES = len(set(FAMILIES.values()))
 

@@ -162,7 +162,7 @@ def test_a_ledger_that_cannot_be_trusted_never_silences_an_alarm(
         path.write_bytes(os.urandom(200))
     else:
         data = json.loads(path.read_text())
-        data["body"]["events"]["CHECK"]["sent"] = "2099-01-01T00:00:00+00:00"
+        data["body"]["events"]["expiry"]["sent"] = "2099-01-01T00:00:00+00:00"
         path.write_text(json.dumps(data))
     capsys.readouterr()
     told.clock.now = T0 + dt.timedelta(minutes=1)
@@ -184,7 +184,7 @@ def test_a_valid_ledger_whose_content_check_does_not_write_is_not_obeyed(
     name = ledger_file(told.root).name
     body = home.read(name, "notify-ledger")
     assert body is not None
-    body["events"]["CHECK"]["code"] = "SOMETHING_ELSE"
+    body["events"]["expiry"]["code"] = "SOMETHING_ELSE"
     home.write(name, "notify-ledger", body)
     told.clock.now = T0 + dt.timedelta(minutes=1)
     assert told.check(result(10)) == [True]
