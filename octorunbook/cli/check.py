@@ -28,7 +28,8 @@ CHECK_DESCRIPTION = (
     "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (a third of the certificate's own "
     "lifetime left, or --warn-days), 2 CRITICAL (a sixth left, or --critical-days; expired, hostname not "
     "covered, served certificate is not the bound one), 3 UNKNOWN (cannot connect, bad arguments, or a bad parameter file: where every other verb "
-    "exits 2 on bad parameters, check exits 3, the monitoring convention). Changes nothing."
+    "exits 2 on bad parameters, check exits 3, the monitoring convention). Changes nothing on the target; "
+    "with --notify-env it keeps a notification ledger of what it has told, so each event is told once."
 )
 
 
@@ -302,15 +303,18 @@ def _notify(args: Any, result: Any, alarms: list[Any]) -> None:
             except (OSError, ValueError):
                 state = None
         consulted = [name for name in ("audit_dir", "acme_directory") if getattr(args, name, None)]
-        notify_check(
-            env,
-            result,
-            record,
-            alarms,
-            ledger_root=ledger_root(state),
-            every_hours=getattr(args, "notify_every", None),
-            consulted=["acme" if name == "acme_directory" else name for name in consulted],
-        )
+        try:
+            notify_check(
+                env,
+                result,
+                record,
+                alarms,
+                ledger_root=ledger_root(state),
+                every_hours=getattr(args, "notify_every", None),
+                consulted=["acme" if name == "acme_directory" else name for name in consulted],
+            )
+        except Exception as exc:  # noqa: BLE001 - a plugin's verdict stands; a notification never breaks it
+            print(f"NOTIFY_FAILED: internal error while notifying: {type(exc).__name__}", file=sys.stderr)
 
 
 def _posture(result: Any, deadline: Any) -> Any:

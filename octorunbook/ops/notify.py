@@ -160,6 +160,14 @@ CHECK_REMEDY = (
 )
 
 
+def _family(alarm: Any) -> str:
+    """The ledger's family of an alarm: the CA's window asked now and the one a record holds are told
+    (and cleared) apart, so a door that cannot see an alarm never declares it resolved."""
+    if str(alarm.code).startswith("ACME_ARI_WINDOW"):
+        return "ari-window-record" if alarm.record else "ari-window-ca"
+    return "renewals" if alarm.code == "RENEWALS_STOPPED" else str(alarm.code).lower()
+
+
 def notify_check(
     env_name: str,
     result: Any,
@@ -190,7 +198,9 @@ def notify_check(
     if result.status in (1, 2):
         code = f"CHECK_{result.status_name}"
         events.append(
-            nl.Event(code, result.status, Message(code, target, result.line(), CHECK_REMEDY, record_path))
+            nl.Event(
+                "expiry", code, result.status, Message(code, target, result.line(), CHECK_REMEDY, record_path)
+            )
         )
     seen = {event.code for event in events}
     for alarm in alarms:
@@ -199,21 +209,19 @@ def notify_check(
             level = "CRITICAL" if alarm.status == 2 else "WARNING"
             summary = f"CERT {level} - {result.hostname}: {alarm.reason}"
             message = Message(alarm.code, target, summary, alarm.remedy, alarm.record or record_path)
-            events.append(nl.Event(alarm.code, alarm.status, message))
+            events.append(nl.Event(_family(alarm), alarm.code, alarm.status, message))
     served = getattr(result, "served", None)
     thumbprint = str(getattr(served, "thumbprint", "") or "")
     if ledger_root is None:
         return [send(env_name, event.message) for event in events]
-    families = {"expiry"} if served is not None else set()
+    families = {"expiry"} if served is not None and result.status != 3 else set()  # UNKNOWN: unjudged
     codes = {getattr(alarm, "code", "") for alarm in alarms}
     if "audit_dir" in consulted:
         families.add("renewals")
-    if (
-        served is not None
-        and ({"audit_dir", "acme"} & set(consulted))
-        and "ACME_ARI_UNAVAILABLE" not in codes
-    ):
-        families.add("ari-window")
+    if served is not None and "audit_dir" in consulted:
+        families.add("ari-window-record")
+    if served is not None and "acme" in consulted and "ACME_ARI_UNAVAILABLE" not in codes:
+        families.add("ari-window-ca")
     ledger = nl.Ledger.open(
         ledger_root,
         str(result.endpoint),

@@ -3,7 +3,8 @@
 A monitoring system runs ``check`` every minute. Without memory, a certificate past WARNING would send a
 message every minute and be muted within a day. So ``check`` keeps a small *notification ledger*: for
 each endpoint and host name, per event family (the expiry verdict ``CHECK_*``, the CA's renewal window
-``ACME_ARI_WINDOW_*``, stopped renewals), the code and severity last told, the served certificate's
+``ACME_ARI_WINDOW_*`` as the CA answered it and as a renewal record holds it — an all-clear is only
+given by the door that saw the alarm — and stopped renewals), the code and severity last told, the served certificate's
 thumbprint, and when it was first and last told. A message is sent again when the code or severity
 changes (WARNING → CRITICAL), when the served certificate changes, and as a reminder every
 ``--notify-every`` hours (24 by default); an event that was told and has cleared sends one "resolved"
@@ -49,12 +50,13 @@ REASONS = {
 }
 _GROUPS = [  # one event each: a change of code within a group is a change of severity, told again
     ("expiry", ["CHECK_WARNING", "CHECK_CRITICAL"]),
-    ("ari-window", ["ACME_ARI_WINDOW_OPEN", "ACME_ARI_WINDOW_PASSED"]),
+    ("ari-window-ca", ["ACME_ARI_WINDOW_OPEN", "ACME_ARI_WINDOW_PASSED"]),  # --acme-directory asked the CA
+    ("ari-window-record", ["ACME_ARI_WINDOW_OPEN", "ACME_ARI_WINDOW_PASSED"]),  # --audit-dir's record
     ("renewals", ["RENEWALS_STOPPED"]),
 ]
-FAMILIES = {code: family for family, codes in _GROUPS for code in codes}
+FAMILIES = {family: frozenset(codes) for family, codes in _GROUPS}
 _THUMBPRINT = re.compile(r"^(|[0-9A-Fa-f]{40,128})$")
-_MAX_ENTRIES = len(set(FAMILIES.values()))
+_MAX_ENTRIES = len(FAMILIES)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def parse_body(body: dict[str, Any], endpoint: str, hostname: str) -> dict[str, 
         first, sent = _moment(entry.get("first")), _moment(entry.get("sent"))
         if (
             not isinstance(code, str)
-            or FAMILIES.get(code) != family
+            or code not in FAMILIES.get(family, ())
             or type(status) is not int
             or status not in (1, 2)
             or not isinstance(thumbprint, str)
@@ -255,10 +257,16 @@ class Ledger:
             "hostname": self.hostname,
             "events": {family: told.to_body() for family, told in sorted(entries.items())},
         }
+        from octorunbook.findings import OctorunbookError
+
         try:
             self.home.write(self.name, KIND, body)
-        except OSError as exc:
-            note("NOTIFY_LEDGER_UNTRUSTED", f"the notification ledger could not be written ({exc}).")
+        except (OctorunbookError, OSError, ValueError) as exc:
+            why = f"{exc.code}: {exc.message}" if isinstance(exc, OctorunbookError) else str(exc)
+            note(
+                "NOTIFY_LEDGER_UNTRUSTED",
+                f"the notification ledger could not be written ({why}); the next check tells again.",
+            )
 
     def close(self) -> None:
         os.close(self.fd)  # closing releases the OS lock
@@ -268,13 +276,10 @@ class Ledger:
 class Event:
     """One alarm of this run: its family, code, status and the message that tells it."""
 
+    family: str  # a key of FAMILIES: the door that saw it (the CA's window asked, or recorded, is two)
     code: str
     status: int
     message: Any  # octorunbook.ops.notify.Message
-
-    @property
-    def family(self) -> str:
-        return FAMILIES.get(self.code, self.code)
 
 
 def due(event: Event, told: Told | None, thumbprint: str, now: datetime, every: timedelta) -> str:
@@ -313,6 +318,9 @@ def tell(
     before = dict(entries)
     results: list[bool | None] = []
     for event in events:
+        if event.family not in FAMILIES:  # an alarm this ledger does not know: told every run, never kept
+            results.append(send(event.message))
+            continue
         told = entries.get(event.family)
         why = due(event, told, thumbprint, now, every)
         if not why:

@@ -122,6 +122,16 @@ def test_an_alarm_whose_source_was_not_read_this_run_is_not_declared_resolved(to
     assert len(told.requests) == 1
 
 
+def test_the_cas_window_is_not_declared_resolved_by_a_record_that_does_not_know_it(told: Any) -> None:
+    passed = Alarm("ACME_ARI_WINDOW_PASSED", 2, "the CA's renewal window has passed", "renew now")
+    assert told.check(result(60), (passed,), consulted=["acme"]) == [True]
+    told.clock.now = T0 + dt.timedelta(minutes=1)
+    assert told.check(result(60), consulted=["audit_dir"]) == []  # the record holds an older window
+    told.clock.now = T0 + dt.timedelta(minutes=2)
+    assert told.check(result(60), consulted=["acme"]) == [True]  # the CA itself says it is over
+    assert json.loads(told.requests[-1]["body"])["title"].startswith("octorunbook: resolved: ACME_ARI")
+
+
 def test_a_check_that_could_not_read_the_certificate_declares_nothing_resolved(told: Any) -> None:
     from octorunbook.evidence.check import unknown
 
