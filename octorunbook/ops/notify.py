@@ -163,7 +163,9 @@ CHECK_REMEDY = (
 def _family(alarm: Any) -> str:
     """The ledger's family of an alarm: the CA's window asked now and the one a record holds are told
     (and cleared) apart, so a door that cannot see an alarm never declares it resolved."""
-    if str(alarm.code).startswith("ACME_ARI_WINDOW"):
+    from octorunbook.ops.notify_ledger import FAMILIES
+
+    if alarm.code in FAMILIES["ari-window-ca"]:
         return "ari-window-record" if alarm.record else "ari-window-ca"
     return "renewals" if alarm.code == "RENEWALS_STOPPED" else str(alarm.code).lower()
 
