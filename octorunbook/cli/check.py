@@ -28,7 +28,8 @@ CHECK_DESCRIPTION = (
     "target) and exit like a Nagios/Icinga plugin: 0 OK, 1 WARNING (a third of the certificate's own "
     "lifetime left, or --warn-days), 2 CRITICAL (a sixth left, or --critical-days; expired, hostname not "
     "covered, served certificate is not the bound one), 3 UNKNOWN (cannot connect, bad arguments, or a bad parameter file: where every other verb "
-    "exits 2 on bad parameters, check exits 3, the monitoring convention). Changes nothing."
+    "exits 2 on bad parameters, check exits 3, the monitoring convention). Changes nothing on the target; "
+    "with --notify-env it keeps a notification ledger of what it has told, so each event is told once."
 )
 
 
@@ -77,8 +78,17 @@ def check_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--notify-env",
         metavar="NAME",
-        help="environment variable holding Apprise URLs: a result past WARNING sends one message "
-        "(default: the parameter file's notify_env)",
+        help="environment variable holding Apprise URLs: a result past WARNING sends one message per event "
+        "(default: the parameter file's notify_env); a notification ledger in the state home remembers "
+        "what was told: again when the code, severity or certificate changes, and one 'resolved' "
+        "message when it clears",
+    )
+    parser.add_argument(
+        "--notify-every",
+        metavar="HOURS",
+        type=float,
+        default=None,
+        help="remind of an alarm still standing every HOURS hours (1 to 720; default 24)",
     )
     parser.add_argument(
         "--audit-dir",
@@ -131,6 +141,7 @@ _VALUED: dict[str, tuple[str, Any]] = {
     "--critical-days": ("critical_days", int),
     "--timeout": ("timeout", float),
     "--notify-env": ("notify_env", str),
+    "--notify-every": ("notify_every", float),
     "--audit-dir": ("audit_dir", str),
     "--acme-directory": ("acme_directory", str),
     "--acme-ca-bundle": ("acme_ca_bundle", str),
@@ -270,17 +281,40 @@ def _alarms(args: argparse.Namespace | None, result: Any) -> list[Any]:
 
 def _notify(args: Any, result: Any, alarms: list[Any]) -> None:
     """One message per alarm past WARNING, and one for an expiry verdict past WARNING, to the Apprise URLs
-    the named variable holds (never printed)."""
+    the named variable holds (never printed) — once per event: the notification ledger in the target's
+    state home (or this user's, :func:`octorunbook.ops.notify_ledger.ledger_root`) remembers what was told."""
     env = (getattr(args, "notify_env", None) or getattr(args, "params_notify_env", "")) if args else ""
     if env:
         from octorunbook.ops.notify import notify_check
+        from octorunbook.ops.notify_ledger import ledger_root
 
         record = ""
         if args is not None and args.audit_dir:
             from octorunbook.evidence.check_alarms import newest_record
 
             record = newest_record(args.audit_dir)
-        notify_check(env, result, record, alarms)
+        params = getattr(args, "loaded_params", None)
+        state = None
+        if params is not None:
+            from octorunbook.targets import state_dir_for
+
+            try:
+                state = state_dir_for(params)
+            except (OSError, ValueError):
+                state = None
+        consulted = [name for name in ("audit_dir", "acme_directory") if getattr(args, name, None)]
+        try:
+            notify_check(
+                env,
+                result,
+                record,
+                alarms,
+                ledger_root=ledger_root(state),
+                every_hours=getattr(args, "notify_every", None),
+                consulted=["acme" if name == "acme_directory" else name for name in consulted],
+            )
+        except Exception as exc:  # noqa: BLE001 - a plugin's verdict stands; a notification never breaks it
+            print(f"NOTIFY_FAILED: internal error while notifying: {type(exc).__name__}", file=sys.stderr)
 
 
 def _posture(result: Any, deadline: Any) -> Any:
@@ -310,6 +344,8 @@ def _run_check(args: Any) -> Any:
         raise _UsageError("need 0 <= --critical-days <= --warn-days")
     if not (0 < args.timeout <= MAX_TIMEOUT):  # nan fails every comparison; 1e400 parses as inf
         raise _UsageError(f"--timeout must be a positive finite number of seconds (at most {MAX_TIMEOUT})")
+    if args.notify_every is not None and not (1 <= args.notify_every <= 720):  # nan fails both
+        raise _UsageError("--notify-every must be a number of hours from 1 to 720")
     if bool(args.params) == bool(args.url):
         raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
     if args.acme_directory and not args.acme_directory.startswith("https://"):
@@ -330,6 +366,7 @@ def _run_check(args: Any) -> Any:
         return check_endpoint(host, port, hostname, **limits)
     params = load_params(args.params)
     args.params_notify_env = params.notify_env
+    args.loaded_params = params
     if args.hostname:
         from dataclasses import replace
 

@@ -18,8 +18,10 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from octorunbook.params.core import Parameters
 
 TITLE = "octorunbook: {code} on {target}"
+RESOLVED_TITLE = "octorunbook: resolved: {code} on {target}"
 _SPLIT = re.compile(r"[\s,]+")
 FAILED_STATUSES = ("failed",)
 
@@ -42,10 +45,11 @@ class Message:
     summary: str
     remedy: str
     record: str
+    resolved: bool = False  # the all-clear of an alarm told earlier
 
     @property
     def title(self) -> str:
-        return TITLE.format(code=self.code, target=self.target)
+        return (RESOLVED_TITLE if self.resolved else TITLE).format(code=self.code, target=self.target)
 
     @property
     def body(self) -> str:
@@ -92,7 +96,10 @@ def send(env_name: str, message: Message) -> bool | None:
     try:
         bundle = apprise.Apprise()
         added = [url for url in targets if bundle.add(url)]
-        delivered = bool(added) and bool(bundle.notify(title=message.title, body=message.body))
+        kind = apprise.NotifyType.SUCCESS if message.resolved else apprise.NotifyType.FAILURE
+        delivered = bool(added) and bool(
+            bundle.notify(title=message.title, body=message.body, notify_type=kind)
+        )
     except Exception as exc:  # noqa: BLE001 - a notification never breaks the run it reports
         delivered, added = False, []
         reason = type(exc).__name__
@@ -153,26 +160,99 @@ CHECK_REMEDY = (
 )
 
 
+def _family(alarm: Any) -> str:
+    """The ledger's family of an alarm: the CA's window asked now and the one a record holds are told
+    (and cleared) apart, so a door that cannot see an alarm never declares it resolved."""
+    from octorunbook.ops.notify_ledger import FAMILIES
+
+    if alarm.code in FAMILIES["ari-window-ca"]:
+        return "ari-window-record" if alarm.record else "ari-window-ca"
+    return "renewals" if alarm.code == "RENEWALS_STOPPED" else str(alarm.code).lower()
+
+
 def notify_check(
-    env_name: str, result: Any, record_path: str = "", alarms: Sequence[Any] = ()
+    env_name: str,
+    result: Any,
+    record_path: str = "",
+    alarms: Sequence[Any] = (),
+    *,
+    ledger_root: Path | None = None,
+    every_hours: float | None = None,
+    consulted: Sequence[str] = (),
+    clock: Callable[[], datetime] | None = None,
+    lock_wait: float | None = None,
 ) -> list[bool | None]:
     """One message for an expiry verdict past WARNING (``CHECK_WARNING``, ``CHECK_CRITICAL``) and one per
     alarm past WARNING (:class:`octorunbook.evidence.check_alarms.Alarm`: an open or passed ARI window,
     stopped renewals), each with its own code and remedy; nothing for OK or UNKNOWN. ``result`` is the
-    verdict *before* the alarms were added, so one event is never told twice."""
-    if not env_name:
+    verdict *before* the alarms were added, so one event is never told twice.
+
+    With ``ledger_root`` (what ``check`` passes) each event is told once, again when its code, severity
+    or certificate changes or every ``every_hours``, and an event told earlier whose source this run
+    ``consulted`` (``audit_dir``, ``acme``; the expiry verdict whenever a certificate was read) and
+    that has cleared sends one resolved message (:mod:`octorunbook.ops.notify_ledger`)."""
+    if not env_name or not urls(env_name):
         return []
+    from octorunbook.ops import notify_ledger as nl
+
     target = f"{result.hostname} ({result.endpoint})"
-    messages: list[Message] = []
+    events: list[nl.Event] = []
     if result.status in (1, 2):
-        messages.append(
-            Message(f"CHECK_{result.status_name}", target, result.line(), CHECK_REMEDY, record_path)
+        code = f"CHECK_{result.status_name}"
+        events.append(
+            nl.Event(
+                "expiry", code, result.status, Message(code, target, result.line(), CHECK_REMEDY, record_path)
+            )
         )
-    seen = {m.code for m in messages}
+    seen = {event.code for event in events}
     for alarm in alarms:
         if alarm.status in (1, 2) and alarm.code not in seen:
             seen.add(alarm.code)
             level = "CRITICAL" if alarm.status == 2 else "WARNING"
             summary = f"CERT {level} - {result.hostname}: {alarm.reason}"
-            messages.append(Message(alarm.code, target, summary, alarm.remedy, alarm.record or record_path))
-    return [send(env_name, message) for message in messages]
+            message = Message(alarm.code, target, summary, alarm.remedy, alarm.record or record_path)
+            events.append(nl.Event(_family(alarm), alarm.code, alarm.status, message))
+    served = getattr(result, "served", None)
+    thumbprint = str(getattr(served, "thumbprint", "") or "")
+    if ledger_root is None:
+        return [send(env_name, event.message) for event in events]
+    families = {"expiry"} if served is not None and result.status != 3 else set()  # UNKNOWN: unjudged
+    codes = {getattr(alarm, "code", "") for alarm in alarms}
+    if "audit_dir" in consulted:
+        families.add("renewals")
+    if served is not None and "audit_dir" in consulted:
+        families.add("ari-window-record")
+    if served is not None and "acme" in consulted and "ACME_ARI_UNAVAILABLE" not in codes:
+        families.add("ari-window-ca")
+    ledger = nl.Ledger.open(
+        ledger_root,
+        str(result.endpoint),
+        str(result.hostname),
+        nl.LOCK_WAIT_SECONDS if lock_wait is None else lock_wait,
+    )
+    if ledger is False:
+        return []
+    now = (clock or (lambda: datetime.now(UTC)))()
+    every = timedelta(hours=every_hours or nl.DEFAULT_EVERY_HOURS)
+
+    def resolved(told: nl.Told) -> Message:
+        summary = (
+            f"RESOLVED - {result.hostname}: {told.code} (told first {told.first:%Y-%m-%d %H:%M} UTC) has "
+            f"cleared; the check now says: {result.line()}"
+        )
+        return Message(told.code, target, summary, "Nothing to do.", record_path, resolved=True)
+
+    try:
+        return nl.tell(
+            events,
+            lambda message: send(env_name, message),
+            resolved,
+            ledger=ledger,
+            thumbprint=thumbprint,
+            consulted=families,
+            now=now,
+            every=every,
+        )
+    finally:
+        if ledger is not None:
+            ledger.close()

@@ -192,7 +192,9 @@ def test_a_refused_renewal_that_changed_nothing_does_not_claim_a_rollback() -> N
     assert "INCOMPLETE" in rolled_back(incomplete)
 
 
-def test_a_missed_schedule_notifies_once_with_its_own_code_and_remedy(sandbox: Any, tmp_path: Path) -> None:
+def test_a_missed_schedule_notifies_once_however_often_the_monitoring_system_checks(
+    sandbox: Any, tmp_path: Path
+) -> None:
     from tests.evidence.test_check import bind, leaf
 
     bind(sandbox, tmp_path, leaf())
@@ -200,35 +202,35 @@ def test_a_missed_schedule_notifies_once_with_its_own_code_and_remedy(sandbox: A
     audit.mkdir()  # no renewal ever recorded: the dead man's switch is CRITICAL
     canary = "canary" + secrets.token_hex(12)
     port = sandbox.status()["port_map"][443]
+    argv = [
+        *(
+            str(BIN / "octorunbook"),
+            "check",
+            "--url",
+            f"https://127.0.0.1:{port}/",
+            "--hostname",
+            "localhost",
+        ),
+        *("--audit-dir", str(audit), "--notify-env", "OCTORUNBOOK_TEST_NOTIFY"),
+    ]
     with Receiver() as receiver:
         env = {
             "OCTORUNBOOK_TEST_NOTIFY": f"json://u:{canary}@127.0.0.1:{receiver.port}/{canary}",
             "PATH": str(BIN) + ":/usr/bin:/bin",
             "HOME": str(tmp_path),
         }
-        done = subprocess.run(
-            [
-                str(BIN / "octorunbook"),
-                "check",
-                "--url",
-                f"https://127.0.0.1:{port}/",
-                "--hostname",
-                "localhost",
-                "--audit-dir",
-                str(audit),
-                "--notify-env",
-                "OCTORUNBOOK_TEST_NOTIFY",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-            env=env,
-        )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert len(receiver.requests) == 1, receiver.requests  # the certificate itself is fine: one event
+        runs = [
+            subprocess.run(argv + extra, capture_output=True, text=True, check=False, timeout=120, env=env)
+            for extra in ([], [], ["--notify-every", "0.5"])
+        ]
+    done, again, bad = runs
+    assert (done.returncode, again.returncode) == (2, 2), done.stdout + done.stderr
+    assert len(receiver.requests) == 1, receiver.requests  # one event, told once (the ledger remembers)
+    assert bad.returncode == 3 and "--notify-every" in bad.stdout  # 1 to 720 hours
     body = json.loads(receiver.requests[0]["body"])
     text = f"{body['title']}\n{body['message']}"
     assert "RENEWALS_STOPPED" in body["title"] and "localhost" in body["title"]
     assert "remedy: Check the schedule" in text and f"record: {audit}" in text
     assert canary not in text and canary not in done.stdout + done.stderr
+    ledgers = sorted((tmp_path / ".octorunbook" / "notify").glob("ledger-*.json"))  # --url: the user's home
+    assert len(ledgers) == 1 and canary.encode() not in ledgers[0].read_bytes()
