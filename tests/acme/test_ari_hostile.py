@@ -111,3 +111,15 @@ def test_a_window_with_an_http_explanation_url_is_shown_without_it(hostile_ca: A
     (alarm,) = ca_alarms(directory, bundle, served, 20.0)
     assert alarm.code == "ACME_ARI_WINDOW_PASSED"
     assert "evil" not in alarm.reason and "\n" not in alarm.reason
+
+
+@pytest.mark.parametrize("bundle", ["missing.pem", "not-a-bundle.pem", "a-folder"])
+def test_a_ca_bundle_that_cannot_be_read_is_ari_unavailable_not_an_internal_error(
+    hostile_ca: Any, tmp_path: Path, bundle: str
+) -> None:
+    answer, directory, _, served = hostile_ca
+    answer["body"] = json.dumps(WINDOW).encode()
+    (tmp_path / "not-a-bundle.pem").write_text("garbage")
+    (tmp_path / "a-folder").mkdir()
+    (alarm,) = ca_alarms(directory, str(tmp_path / bundle), served, 20.0)
+    assert alarm.code == "ACME_ARI_UNAVAILABLE", alarm
