@@ -210,3 +210,21 @@ def test_an_intermediate_its_ca_stopped_issuing_from_is_reported_from_that_date(
     assert "INTERMEDIATE_RETIRED" not in codes(
         Hierarchy(intermediate="R11").leaf(datetime(2026, 4, 1, tzinfo=UTC), 90)
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="baseline.public_root trusts every root of the machine's store, and a domain's AD CS root is "
+    "in the Windows ROOT store (Group Policy) or the system bundle: an internal 2-year certificate is held "
+    "to SC-081. Telling an enterprise root from a public one needs a decision (certifi/Mozilla roots only, "
+    "or embedded SCTs as the mark of a browser-trusted certificate) larger than a red-team fix.",
+)
+def test_an_enterprise_root_the_machine_trusts_does_not_make_an_internal_certificate_public(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Active Directory Certificate Services does on every domain member: its root in the machine's
+    trust store, its 2-year web server certificates without Certificate Transparency SCTs."""
+    corp = Hierarchy(intermediate="CORP Issuing CA", org="Corp")
+    corp.trust(tmp_path, monkeypatch)  # as Group Policy puts it in ROOT / update-ca-certificates adds it
+    internal = corp.leaf(datetime(2026, 6, 1, tzinfo=UTC), 730)
+    assert "LIFETIME_OVER_BASELINE" not in codes(internal)
