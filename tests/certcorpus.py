@@ -56,7 +56,7 @@ class Case:
     hostname: str | None = HOST
     key_pem: bytes | None = None  # a separate PEM key file
     public: bool = (
-        False  # the corpus root is put in the trust store (SSL_CERT_FILE): a public CA's certificate
+        False  # the corpus root is named public (OCTORUNBOOK_PUBLIC_ROOTS): a public CA's certificate
     )
 
     def write(self, folder: Path) -> tuple[Path, Path | None]:

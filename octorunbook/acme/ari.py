@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from octorunbook import __version__
-from octorunbook.findings import Finding, OctorunbookError
+from octorunbook.findings import Finding, OctorunbookError, TargetError
 
 if TYPE_CHECKING:
     from octorunbook.runbooks.run import Run
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 ARI_SECONDS = 30.0  # the directory and renewalInfo requests together
 RETRY_WAIT_MAX = 5.0  # a Retry-After up to this long is waited for once; a longer one is recorded
 DEFAULT_RETRY_AFTER = 6 * 3600  # RFC 9773 §4.3.3: re-poll about every six hours when the CA names no time
+RETRY_AFTER_MAX = 366 * 86400  # a longer Retry-After is read as a year: no clock holds 10**40 seconds
 
 
 def _b64(data: bytes) -> str:
@@ -65,15 +66,15 @@ def retry_after_seconds(value: str | None, now: datetime) -> int | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return int(value)
+    if value.isascii() and value.isdigit():
+        return min(int(value[:12]), RETRY_AFTER_MAX)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0, int((when - now).total_seconds()))
+    return min(max(0, int((when - now).total_seconds())), RETRY_AFTER_MAX)
 
 
 def _session(directory_url: str, ca_bundle: str, seconds: float) -> tuple[Any, Any]:
@@ -97,8 +98,6 @@ def renewal_info(
     Used by 04 (through :func:`fetch_renewal_info`) and by ``octorunbook check --acme-directory``: both
     read one answer the same way. ``seconds`` bounds the directory and ``renewalInfo`` requests together.
     Raises our coded errors (``acme_errors``) for the network; callers decide what that means for them."""
-    from acme import messages
-
     from octorunbook.acme.errors import acme_errors
 
     with acme_errors(directory_url):
@@ -130,14 +129,32 @@ def renewal_info(
         if response.status_code != 200:
             record["error"] = response.text[:300]
             return record
-        info = messages.RenewalInfo.from_json(response.json())
-        start = info.suggested_window.start.astimezone(UTC)
-        end = info.suggested_window.end.astimezone(UTC)
-        explanation = (response.json() or {}).get("explanationURL")
+        start, end, explanation = _window(response, url)
         record["window"] = {"start": start.isoformat(), "end": end.isoformat()}
         if isinstance(explanation, str) and explanation:
             record["explanation_url"] = explanation[:2048]
         return record
+
+
+def _window(response: Any, url: str) -> tuple[datetime, datetime, Any]:
+    """The ``suggestedWindow`` (and ``explanationURL``) of a renewalInfo answer: data from the network,
+    so anything that is not two readable times is ``ACME_PROTOCOL``, never a traceback."""
+    from acme import messages
+
+    try:
+        body = response.json()
+        info = messages.RenewalInfo.from_json(body)
+        start = info.suggested_window.start.astimezone(UTC)
+        end = info.suggested_window.end.astimezone(UTC)
+    except Exception as exc:  # noqa: BLE001 - JSON, josepy and calendar errors alike: the answer is unreadable
+        raise TargetError(
+            "ACME_PROTOCOL",
+            f"The CA's renewalInfo answer at {url} holds no readable suggestedWindow "
+            f"({type(exc).__name__}: {str(exc)[:200]}).",
+            "Check that the directory URL is the CA's; report the answer to the CA if it persists. "
+            "The renewal rule without ARI decides meanwhile.",
+        ) from None
+    return start, end, body.get("explanationURL") if isinstance(body, dict) else None
 
 
 def fetch_renewal_info(run: Run, cert_id: str) -> dict[str, Any] | None:

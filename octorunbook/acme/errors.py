@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from octorunbook.findings import OctorunbookError, TargetError
+from octorunbook.findings import InputError, OctorunbookError, TargetError
 
 if TYPE_CHECKING:
     from octorunbook.runbooks.run import Run
@@ -100,6 +100,15 @@ def acme_errors(directory: str) -> Iterator[None]:
             "ACME_UNREACHABLE",
             f"The ACME directory {directory} cannot be reached: {type(exc).__name__}: {exc}",
             "Check the URL, DNS and outbound HTTPS (proxy, firewall) from this server. Nothing was changed.",
+        ) from None
+    except (
+        OSError
+    ) as exc:  # after requests' own (they are OSErrors too): a CA bundle path requests cannot use
+        raise InputError(
+            "CA_BUNDLE_UNREADABLE",
+            f"The CA bundle for {directory} cannot be used: {exc}",
+            "Give acme_ca_bundle (check: --acme-ca-bundle) the path of a PEM file of the root that issued "
+            "the CA's API certificate. Nothing was changed.",
         ) from None
     except errors.Error as exc:
         raise TargetError("ACME_PROTOCOL", f"ACME client error: {type(exc).__name__}: {exc}", "") from None

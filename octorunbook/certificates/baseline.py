@@ -17,17 +17,20 @@ intermediates.
   retires an intermediate early without a dated announcement in the table is not detected.
 
 **Publicly trusted** is decided, not assumed: the certificate must chain — signatures checked, through the
-certificates its file holds — to a root in this machine's trust store (the one Python's ``ssl`` loads:
-the system's bundle, or the Windows ROOT store) or in ``certifi``'s bundle. A self-signed certificate, a
-private CA's, or one whose file lacks the intermediate that would reach such a root is not; for those the
-SC-081 limit does not apply (``VALIDITY_TOO_LONG`` still says what Apple devices refuse). The trust store
-is read only when a finding depends on it (a lifetime over the baseline, a client-auth EKU).
+certificates its file holds — to a root of a public root program: ``certifi``'s bundle (Mozilla's root store,
+the list the CA/Browser Forum's rules are enforced through), or the PEM bundle ``OCTORUNBOOK_PUBLIC_ROOTS``
+names (a newer copy of that list on an air-gapped server). **Not** this machine's own trust store: an
+enterprise CA (Active Directory Certificate Services) has its root in every domain member's Windows ROOT store
+and in many Linux bundles, and its two-year internal certificates are outside SC-081. A self-signed
+certificate, a private CA's, or one whose file lacks the intermediate that would reach a public root is not
+publicly trusted; for those the SC-081 limit does not apply (``VALIDITY_TOO_LONG`` still says what Apple
+devices refuse). The root list is read only when a finding depends on it (a lifetime over the baseline, a
+client-auth EKU); without certifi and without the variable nothing is called public.
 """
 
 from __future__ import annotations
 
 import os
-import ssl
 import warnings
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -77,22 +80,23 @@ def validity_period(cert: x509.Certificate) -> timedelta:
     return cert.not_valid_after_utc - cert.not_valid_before_utc + timedelta(seconds=1)
 
 
-def _trust_files() -> tuple[tuple[str, float], ...]:
-    """The trust bundles this machine's Python uses (``SSL_CERT_FILE`` honoured) and ``certifi``'s."""
-    paths = [ssl.get_default_verify_paths().cafile or ""]
-    try:
-        import certifi
+PUBLIC_ROOTS_ENV = "OCTORUNBOOK_PUBLIC_ROOTS"
 
-        paths.append(certifi.where())
-    except ImportError:  # certifi is optional: the system store alone decides
-        pass
-    found = []
-    for path in paths:
+
+def _trust_files() -> tuple[tuple[str, float], ...]:
+    """The public root program's bundle: ``OCTORUNBOOK_PUBLIC_ROOTS`` when set, else ``certifi``'s
+    (never the machine's store, which holds enterprise roots too)."""
+    path = os.environ.get(PUBLIC_ROOTS_ENV, "")
+    if not path:
         try:
-            found.append((path, os.stat(path).st_mtime))
-        except OSError:
-            continue
-    return tuple(found)
+            import certifi
+        except ImportError:  # no public root list: nothing is called public
+            return ()
+        path = certifi.where()
+    try:
+        return ((path, os.stat(path).st_mtime),)
+    except OSError:
+        return ()
 
 
 @lru_cache(maxsize=4)
@@ -105,12 +109,6 @@ def _roots(files: tuple[tuple[str, float], ...]) -> dict[x509.Name, tuple[x509.C
                 found += x509.load_pem_x509_certificates(Path(path).read_bytes())
         except (OSError, ValueError):
             continue
-    if os.name == "nt":  # Windows: the ROOT store, as ssl.create_default_context loads it
-        for der in ssl.create_default_context().get_ca_certs(binary_form=True):
-            try:
-                found.append(x509.load_der_x509_certificate(der))
-            except ValueError:
-                continue
     by_subject: dict[x509.Name, list[x509.Certificate]] = {}
     for cert in found:
         by_subject.setdefault(cert.subject, []).append(cert)

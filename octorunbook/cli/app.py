@@ -22,6 +22,7 @@ from typing import Any
 from octorunbook.cli.lab import (
     add_working_folder_arguments,
     copy_runbooks,
+    loopback_port,
     serve,
     show_copies,
     working_folder,
@@ -44,6 +45,7 @@ def voila_argv(root: str, port: int) -> list[str]:
 
 
 def _app(args: argparse.Namespace) -> int:
+    loopback_port(args.port)
     dest = working_folder(args.dir)
     show_copies(dest, copy_runbooks(dest))
     if importlib.util.find_spec("voila") is None:

@@ -106,7 +106,20 @@ def notebooks_verb(args: argparse.Namespace) -> int:
     return 0
 
 
+def loopback_port(port: int) -> None:
+    """The server's port, judged before anything is copied (0 would let the server pick another)."""
+    if not 1 <= port <= 65535:
+        from octorunbook.findings import InputError
+
+        raise InputError(
+            "PORT_INVALID",
+            f"--port must be a TCP port from 1 to 65535, got {port}.",
+            "Give a free port on this machine, e.g. --port 8866. Nothing was copied.",
+        )
+
+
 def _lab(args: argparse.Namespace) -> int:
+    loopback_port(args.port)
     dest = working_folder(args.dir)
     show_copies(dest, copy_runbooks(dest))
     token = secrets.token_urlsafe(24)

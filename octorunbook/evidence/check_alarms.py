@@ -101,9 +101,9 @@ def _moment(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.astimezone(UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):  # 0001-01-01T00:00+01:00 is in no year in UTC
         return None
-    return moment.astimezone(UTC) if moment.tzinfo is not None else None
 
 
 def window_from_record(ari: Any, record: str) -> Window | None:

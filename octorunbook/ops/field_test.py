@@ -154,6 +154,16 @@ def _certificate(host: Host, port: int) -> str:
     )
 
 
+def _ours(found: Any, thumbprint: str) -> bool:
+    """The binding is the field test's own (its application ID and certificate): only that is deleted —
+    another operator may bind the spare port between the check and the add."""
+    return (
+        found is not None
+        and found.application_id.strip().lower() == FIELD_TEST_APP_ID.lower()
+        and found.certificate_hash.strip().upper() == thumbprint.strip().upper()
+    )
+
+
 def _round_trip(host: Host, spare: int, port: int) -> dict[str, Any]:
     httpsys = host.httpsys
     endpoint = f"0.0.0.0:{spare}"
@@ -173,7 +183,7 @@ def _round_trip(host: Host, spare: int, port: int) -> dict[str, Any]:
                 mutating=True, label="field test: add with an unknown parameter", encoding=httpsys.encoding)  # fmt: skip
     seen["unknown_parameter_on_add"] = {
         "exit_code": probe.exit_code,
-        "bound": httpsys.show(spare) is not None,
+        "bound": _ours(httpsys.show(spare), thumbprint),
     }
     if seen["unknown_parameter_on_add"]["bound"]:
         run([httpsys.exe, "http", "delete", "sslcert", f"ipport={endpoint}"], mutating=True,
@@ -183,8 +193,8 @@ def _round_trip(host: Host, spare: int, port: int) -> dict[str, Any]:
     try:
         seen["add_exit_code"] = added.exit_code
         found = httpsys.show(spare)
-        seen["added"] = found is not None
-        if found is not None:
+        seen["added"] = _ours(found, thumbprint)
+        if found is not None and seen["added"]:  # never update another's binding
             carried, unknown = httpsys.settings_of(found)
             seen.update(netsh_settings=carried, netsh_unknown=unknown, netsh_agrees=carried == flags)
             registry = httpsys.read_registry(endpoint)
@@ -197,10 +207,10 @@ def _round_trip(host: Host, spare: int, port: int) -> dict[str, Any]:
             kept = httpsys.settings_of(after)[0] if after is not None else None
             seen["update_keeps_unspecified_settings"] = kept == flags if after is not None else None
     finally:
-        if httpsys.show(spare) is not None:
+        if _ours(httpsys.show(spare), thumbprint):
             run([httpsys.exe, "http", "delete", "sslcert", f"ipport={endpoint}"], mutating=True,
                 label="field test: delete", encoding=httpsys.encoding)  # fmt: skip
-        seen["deleted"] = httpsys.show(spare) is None
+        seen["deleted"] = not _ours(httpsys.show(spare), thumbprint)
     return seen
 
 

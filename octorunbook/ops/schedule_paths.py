@@ -59,6 +59,9 @@ def _first_word(command: str) -> str:
 
 
 def _why_unusable(value: str, windows: bool) -> str:
+    odd = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "|"), "")
+    if odd:  # no Windows file name holds one; the task's argument list could not carry it
+        return f"it holds {'|' if odd == '|' else f'the control character U+{ord(odd):04X}'}, which no Windows path holds"
     if value.startswith("~"):
         return "it starts with ~, which is the operator's profile here and SYSTEM's profile in the task"
     if _DRIVE_RELATIVE.match(value):
@@ -80,13 +83,16 @@ def check_task_paths(params: Parameters, *, windows: bool) -> list[str]:
     for name, value in used_paths(params):
         why = _why_unusable(value, windows)
         if why:
-            meant = Path(value).expanduser()
-            problems.append({"parameter": name, "value": value, "why": why, "meant": str(meant.absolute())})
+            meant = "" if why.startswith("it holds") else str(Path(value).expanduser().absolute())
+            problems.append({"parameter": name, "value": value, "why": why, "meant": meant})
         else:
             paths.append(value)
     if problems:
         lines = "; ".join(f"{p['parameter']}: {p['value']!r}: {p['why']}" for p in problems)
-        fixes = ", ".join(f"{p['parameter']}: {p['meant']}" for p in problems)
+        fixes = (
+            ", ".join(f"{p['parameter']}: {p['meant']}" for p in problems if p["meant"])
+            or "C:\\octorunbook\\audit"
+        )
         raise InputError(
             "SCHEDULE_PATH_UNUSABLE",
             f"The scheduled task runs as SYSTEM in the parameter file's folder and cannot use {lines}.",

@@ -30,7 +30,7 @@ import ipywidgets as w
 from IPython import get_ipython
 from IPython.display import HTML, display
 
-from octorunbook.findings import OctorunbookError
+from octorunbook.findings import InputError, OctorunbookError
 from octorunbook.params.core import Parameters
 from octorunbook.params.loading import parse_parameters
 from octorunbook.params.runbooks import parameters_of
@@ -40,6 +40,7 @@ from octorunbook.ui.style import COLORS, ERROR, reason_of
 
 OPERATOR_ENV = "OCTORUNBOOK_UI"  # "operator": set by `octorunbook app` for Voilà and its kernels
 RUNNER_ENV = "OCTORUNBOOK_RECORDED_BY_RUNNER"  # set while the runner's papermill kernels run
+VOILA_TOKEN = "token"  # Voilà's login token in a page's address: the server's, no parameter
 
 # The guided procedure: after a run that succeeded, Continue opens the next page.
 NEXT = {RUNBOOKS[0]: RUNBOOKS[1], RUNBOOKS[1]: RUNBOOKS[2]}
@@ -72,8 +73,8 @@ def hold_cells_below() -> None:
 
 def query_parameters(runbook: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The parameters of ``runbook`` the page's address carries (Continue's link): read like any door's,
-    through the one parser, so a bad value is refused with its code. Other names (the login token) are
-    not parameters of this page and are left alone."""
+    through the one parser, so a bad value is refused with its code. Another page's parameters and the login
+    token are left alone here; a name no runbook knows is refused by :func:`with_address`."""
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     wanted = set(parameters_of(runbook))
     return {name: values[-1] for name, values in query.items() if name in wanted}
@@ -84,14 +85,18 @@ def with_address(
 ) -> dict[str, Any]:
     """The parameters cell's values with the address's on top, if the one parser accepts them together.
 
+    A name no runbook knows (``PARAMETER_UNKNOWN``: a typo would leave the default unsaid) and a value the
+    parser's checks refuse (a line break in a path, a password pasted as a variable name) are refused too.
     An address whose values are refused is said on the page and left out — the form then shows the
     runbook's own values — so opening a page with a bad address changes nothing either (not even a record).
     """
     carried = query_parameters(runbook, environ)
-    if not carried:
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    unknown = {n: v[-1] for n, v in query.items() if n not in Parameters.names() and n != VOILA_TOKEN}
+    if not carried and not unknown:
         return given
     try:
-        parse_parameters({**given, **carried})
+        _refuse_new_problems(given, parse_parameters({**given, **carried, **unknown}))
     except OctorunbookError as exc:
         display(
             HTML(
@@ -101,6 +106,15 @@ def with_address(
         )
         return given
     return {**given, **carried}
+
+
+def _refuse_new_problems(given: dict[str, Any], taken: Parameters) -> None:
+    """The parser's value checks (a line break in a path, a password pasted as a variable name) for what
+    the address added: an error the page's own values do not have is the address's, and refused."""
+    own = {f.code for f in Parameters.from_mapping(given).check() if f.severity == "error"}
+    for finding in taken.check():
+        if finding.severity == "error" and finding.code not in own:
+            raise InputError(finding.code, finding.message, finding.remedy)
 
 
 def continue_query(runbook: str, params: Parameters, record: Mapping[str, Any]) -> str:

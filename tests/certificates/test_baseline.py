@@ -1,9 +1,10 @@
 """The 2026 regime in the certificate judgement: SC-081's lifetime limit for publicly trusted certificates
 only, the client-auth EKU, and retired intermediates — each decided from what can be known offline.
 
-"Publicly trusted" means chaining to a root in this machine's trust store. The tests make their own root
-and put it in a bundle named by ``SSL_CERT_FILE`` (which Python's ``ssl`` honours), so the same certificate
-is judged once as a public CA's and once as a private CA's.
+"Publicly trusted" means chaining to a root of the public root program (certifi's bundle, or the one
+``OCTORUNBOOK_PUBLIC_ROOTS`` names) — not to any root this machine trusts. The tests make their own root and
+name it in ``OCTORUNBOOK_PUBLIC_ROOTS``, so the same certificate is judged once as a public CA's and once as a
+private CA's; an enterprise root is put in the machine's store (``SSL_CERT_FILE``) instead.
 """
 
 from __future__ import annotations
@@ -61,8 +62,14 @@ class Hierarchy:
         self.intermediate = _ca(self.int_name, self.int_key, (root_name, self.root_key), days)
 
     def trust(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Make this root one the machine trusts, as a public CA's root is."""
-        bundle = tmp_path / "roots.pem"
+        """Make this root one of the public root program's, as a public CA's root is."""
+        bundle = tmp_path / "public-roots.pem"
+        bundle.write_bytes(self.root.public_bytes(serialization.Encoding.PEM))
+        monkeypatch.setenv("OCTORUNBOOK_PUBLIC_ROOTS", str(bundle))
+
+    def trust_on_this_machine(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Put this root in the machine's own trust store only, as Group Policy puts an enterprise root."""
+        bundle = tmp_path / "machine-roots.pem"
         bundle.write_bytes(self.root.public_bytes(serialization.Encoding.PEM))
         monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
 
@@ -210,3 +217,14 @@ def test_an_intermediate_its_ca_stopped_issuing_from_is_reported_from_that_date(
     assert "INTERMEDIATE_RETIRED" not in codes(
         Hierarchy(intermediate="R11").leaf(datetime(2026, 4, 1, tzinfo=UTC), 90)
     )
+
+
+def test_an_enterprise_root_the_machine_trusts_does_not_make_an_internal_certificate_public(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Active Directory Certificate Services does on every domain member: its root in the machine's
+    trust store, its 2-year web server certificates without Certificate Transparency SCTs."""
+    corp = Hierarchy(intermediate="CORP Issuing CA", org="Corp")
+    corp.trust_on_this_machine(tmp_path, monkeypatch)  # as Group Policy / update-ca-certificates does
+    internal = corp.leaf(datetime(2026, 6, 1, tzinfo=UTC), 730)
+    assert "LIFETIME_OVER_BASELINE" not in codes(internal)

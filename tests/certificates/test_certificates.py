@@ -36,9 +36,9 @@ def check(case: cc.Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tup
     if case.public:  # the corpus root as a root this machine trusts
         bundle = tmp_path / "trusted-roots.pem"
         bundle.write_bytes(cc.pem(cc.ca()[0]))
-        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+        monkeypatch.setenv("OCTORUNBOOK_PUBLIC_ROOTS", str(bundle))
     else:
-        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("OCTORUNBOOK_PUBLIC_ROOTS", raising=False)
     return c.check_file(
         path, hostname=case.hostname, password_env=cc.PASSWORD_ENV, key_path=key_path, now=cc.NOW
     )

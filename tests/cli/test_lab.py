@@ -113,3 +113,16 @@ def test_lab_serves_on_loopback_with_a_token_in_no_argv_and_no_printed_url(tmp_p
             os.killpg(lab.pid, signal.SIGKILL)
             rest, _ = lab.communicate()
     assert token not in rest, "JupyterLab printed its token (a URL with ?token=)"
+
+
+@pytest.mark.parametrize("verb", ["lab", "app"])
+@pytest.mark.parametrize("port", ["0", "-1", "99999"])
+def test_a_port_no_server_can_listen_on_is_refused_before_anything_is_copied(
+    tmp_path: Path, verb: str, port: str
+) -> None:
+    work = tmp_path / "work"
+    done = subprocess.run(
+        [*CLI, verb, str(work), "--port", port, "--no-start"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2 and "PORT_INVALID" in done.stderr, done.stdout + done.stderr
+    assert not work.exists() and "token" not in done.stdout

@@ -76,6 +76,10 @@ def test_a_recorded_window_is_read_with_its_explanation() -> None:
         {"window": {"start": "x" * 5000, "end": "2026-12-05T10:00:00+00:00"}},
         {"window": ["2026-12-05T10:00:00+00:00"]},
         {"window": None},
+        {
+            "window": {"start": "0001-01-01T00:00:00+01:00", "end": "2026-12-05T11:00:00+00:00"}
+        },  # year 0 in UTC
+        {"window": {"start": "2026-12-05T10:00:00+00:00", "end": "9999-12-31T23:59:59-01:00"}},  # year 10000
     ],
 )
 def test_a_recorded_window_that_is_not_valid_data_is_ignored(changes: dict[str, Any]) -> None:

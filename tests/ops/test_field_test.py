@@ -138,3 +138,32 @@ def test_the_windows_field_test_runs_on_the_windows_stand_ins(
     assert "SCHANNEL policy sources" in found and "state folder owner and ACL" in found
     assert report["changed"] == [] and "[" in text
     assert ["sc", ["qc", "OctopusDeploy"]] in [[c["tool"], c["argv"]] for c in fake.calls("sc")]
+
+
+def test_a_binding_another_operator_makes_on_the_spare_port_during_the_round_trip_is_never_deleted(
+    sandbox: Any, params_for: Any
+) -> None:
+    """Checked unused, then bound by someone else before the probe's add: the probe's and the final
+    delete remove only the field test's own binding (its application ID), never theirs."""
+    assert run_inline("01-import-certificate", params_for(sandbox))["status"] == "succeeded"
+    theirs = {"hash": "CD" * 20, "appid": "{4dc3e181-e14b-4a21-b022-59fc669b0914}", "store": "My"}
+
+    class Racing(FieldRunner):
+        planted = False
+
+        def run(self, argv: Any, *, mutating: bool = False, **kwargs: Any) -> Any:
+            if mutating and not self.planted and "add" in [str(a) for a in argv]:
+                self.planted = True  # the other operator's binding lands between our check and our add
+                bindings = json.loads(sandbox.httpsys_path.read_text())
+                sandbox.write_json(sandbox.httpsys_path, {**bindings, "0.0.0.0:44399": theirs})
+            return super().run(argv, mutating=mutating, **kwargs)
+
+    runner = Racing(port=44399, timeout=30)
+    host = field_test.sandbox_host(sandbox.root, "OctopusServer", runner)
+    report = field_test.field_test(
+        host, runner, target_kind="sandbox", instance="OctopusServer", port=443, sandbox_port=44399
+    )
+    assert runner.planted
+    assert json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:44399"] == theirs, report
+    deletes = [c for c in report["changed"] if c["argv"][2:3] == ["delete"]]
+    assert deletes == [], deletes

@@ -402,7 +402,9 @@ def test_a_line_break_in_the_params_path_is_refused_for_the_scheduled_task(
 ) -> None:
     params = broken_params(tmp_path)
     assert main(["schedule", "install", str(params), "--platform", "windows"]) == 2
-    assert "RENDER_UNSAFE" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "SCHEDULE_PATH_UNUSABLE" in err and "control character U+000A" in err
+    assert "\nExecStart" not in err  # the value is quoted, never printed as a second line
     assert win.calls("powershell") == []
 
 

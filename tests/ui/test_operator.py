@@ -52,6 +52,31 @@ def test_an_address_the_parser_refuses_is_said_and_left_out(monkeypatch: pytest.
     assert taken == {"hostname": "a.b", "https_port": "8443"}
 
 
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("hostnme=octopus.corp", "PARAMETER_UNKNOWN"),  # a typo would leave the default in place unsaid
+        ("pfx_password_env=Summer2026%21Pass", "PASSWORD_ENV_INVALID"),  # a password pasted as the name
+        ("audit_dir=%2Fwork%2Faudit%0Ainjected", "PATH_INVALID"),
+        ("audit_dir=%2Fwork%2Faudit%0D", "PATH_INVALID"),
+    ],
+)
+def test_a_crafted_address_is_refused_with_its_code_and_left_out(
+    monkeypatch: pytest.MonkeyPatch, query: str, code: str
+) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr("octorunbook.ui.operator.display", lambda item: shown.append(item.data))
+    given = {"hostname": "localhost"}
+    assert with_address("02-verify-certificate", given, {"QUERY_STRING": f"token=abc&{query}"}) == given
+    assert len(shown) == 1 and code in shown[0], shown
+    assert "Summer2026" not in shown[0] and "injected" not in shown[0]
+
+
+def test_the_login_token_in_the_address_is_no_parameter() -> None:
+    taken = with_address("02-verify-certificate", {}, {"QUERY_STRING": "token=abc&hostname=a.b"})
+    assert taken == {"hostname": "a.b"}
+
+
 def test_continue_hands_over_what_differs_and_never_a_pasted_password() -> None:
     params = Parameters(hostname="octopus.corp", pfx_password_env="hunter2-is-no-variable-name")
     record = {"certificate": {"thumbprint": "AB" * 20}, "parameters": {"audit_dir": "/work/audit"}}
