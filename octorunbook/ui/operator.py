@@ -165,29 +165,68 @@ def _run_environment(runbook: str, form: Form) -> Iterator[None]:
 
 
 class OperatorControls:
-    """Plan and Run under the form; the run's progress, result panel and Continue under them."""
+    """Plan and Run under the form; a status line; the run's progress, result panel and Continue under them.
+
+    The buttons are honest about the page's kernel connection. Voilà shows the page before the browser's
+    widget manager has restored the widgets over the kernel's websocket, and a button only works once
+    that connection carries messages both ways. So both buttons start disabled under "connecting…", and
+    their ``_view_count`` is tracked (ipywidgets' own mechanism: the browser reports each view it
+    displays): that report reaching the kernel proves browser → kernel, and the kernel's answer —
+    enabling the buttons, "ready" on the status line — reaching the browser proves kernel → browser.
+    A click is answered at once, from the kernel: both buttons disable and the status line says
+    "planning…" or "running…" until the run ends.
+    """
 
     def __init__(self, form: Form) -> None:
         self.form = form
         self.plan = w.Button(
-            description="Plan (change nothing)", icon="search", layout=w.Layout(width="auto")
+            description="Plan (change nothing)",
+            icon="search",
+            layout=w.Layout(width="auto"),
+            disabled=True,
         )
         self.run = w.Button(
-            description="Run", button_style="primary", icon="play", layout=w.Layout(width="auto")
+            description="Run",
+            button_style="primary",
+            icon="play",
+            layout=w.Layout(width="auto"),
+            disabled=True,
         )
+        self.status = w.HTML(CONNECTING)
+        self.status.add_class("octorunbook-status")
         self.out = w.Output()
+        self.connected = False
+        for button in (self.plan, self.run):
+            button._view_count = 0  # the browser reports each view it displays: the first report proves it
+            button.observe(self._seen, names="_view_count")
         self.plan.on_click(lambda _button: self.start(dry_run=True))
         self.run.on_click(lambda _button: self.start(dry_run=False))
 
     def widget(self) -> w.Widget:
-        box = w.VBox([w.HBox([self.plan, self.run]), self.out], layout=w.Layout(margin="4px 0"))
+        box = w.VBox([w.HBox([self.plan, self.run]), self.status, self.out], layout=w.Layout(margin="4px 0"))
         box.add_class("octorunbook-operator")
         return box
 
     def show(self) -> None:
+        """The controls, after a line the page shows at once (plain HTML, no widget): until the browser
+        has the widgets from the kernel there are no buttons at all, and the line says why; it hides
+        itself once the controls are on the page (CSS ``:has``), whose own status line takes over."""
+        display(HTML(WAITING))
         bundle = self.widget()._repr_mimebundle_()
         bundle["text/plain"] = f"[operator controls {self.form.runbook}: Plan and Run]"
         display(bundle, raw=True)
+
+    def _seen(self, change: Mapping[str, Any]) -> None:
+        """A view of a button was displayed in a browser and said so: the connection is up both ways
+        once this answer (buttons enabled) is shown there."""
+        if self.connected or not change.get("new"):
+            return
+        self.connected = True
+        self._idle(READY)
+
+    def _idle(self, text: str) -> None:
+        self.status.value = text
+        self.plan.disabled = self.run.disabled = False
 
     def _say(self, text: str) -> None:
         self.out.append_display_data(HTML(text))
@@ -201,18 +240,25 @@ class OperatorControls:
         from octorunbook.render import result_panel
 
         runbook = self.form.runbook
-        self.out.clear_output()
+        self.connected = True  # a click came through: the connection is up
+        self.plan.disabled = self.run.disabled = True
+        doing = "planning" if dry_run else "running"
+        self.status.value = _status(f"▶ {doing} {runbook} … (the buttons wake up when it ends)")
+        # Not ``out.clear_output()``: that clears through the browser (an output message captured by the
+        # Output widget there), which then sends its emptied outputs back — and that message, queued
+        # behind this very click, would be applied after the run and wipe out its progress and panel.
+        self.out.outputs = ()
         if not self.form.validate():
             self._say(
                 f"<p style='color:{COLORS[ERROR]}'>✖ Fix the fields marked ✖ first; nothing was run.</p>"
             )
+            self._idle(READY)
             return
-        self.plan.disabled = self.run.disabled = True
         try:
             params = self.form.parameters()
             if dry_run:
                 params = replace(params, dry_run=True)
-            self._say(f"<p>▶ {html.escape(runbook)}: {'planning' if params.dry_run else 'running'} …</p>")
+            self._say(f"<p>▶ {html.escape(runbook)}: {doing} …</p>")
             with _run_environment(runbook, self.form):
                 result = execute(
                     runbook,
@@ -240,7 +286,20 @@ class OperatorControls:
         except Exception as exc:
             self._say(f"<p style='color:{COLORS[ERROR]}'>✖ could not run: {html.escape(reason_of(exc))}</p>")
         finally:
-            self.plan.disabled = self.run.disabled = False
+            self._idle(_status(f"✔ {'planned' if dry_run else 'ran'} {runbook}: the result is below."))
+
+
+def _status(text: str) -> str:
+    return f"<small>{html.escape(text)}</small>"
+
+
+CONNECTING = _status("⏳ connecting… the buttons wake up once this page's kernel answers.")
+WAITING = (
+    "<style>.jp-OutputArea:has(.octorunbook-operator) .octorunbook-waiting{display:none}</style>"
+    "<p class='octorunbook-waiting'><small>⏳ connecting… the Plan and Run buttons appear once this "
+    "page's kernel answers.</small></p>"
+)
+READY = _status("✔ connected: press Plan to see what would change, or Run.")
 
 
 def _continue_link(runbook: str, query: str) -> str:

@@ -9,6 +9,7 @@ each run leaves its executed notebook in the working folder's ``audit/`` as the 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -134,14 +135,13 @@ def _rendered(page: Any) -> Any:
     # Voilà renders the cells in order as it runs them: the last heading is there once all have run
     page.get_by_role("heading", name=re.compile(r"^(Next|Done)")).wait_for()
     page.wait_for_load_state("load")
-    # The widgets answer once the page's kernel connection is up (seconds after the last cell on a busy
-    # machine; a click before it is lost): a value typed into the form and judged by the kernel proves it.
-    hostname = _hostname(form)
-    kept = hostname.input_value()
-    hostname.fill("not a host name")
-    form.get_by_text("would stop the run").wait_for()
-    hostname.fill(kept)
-    form.get_by_text("Ready: press Plan").wait_for()
+    # The buttons come disabled and are enabled by the kernel once the browser's report of their view
+    # reached it: the round trip that proves the page's kernel connection, shown on the status line.
+    controls = page.locator(".octorunbook-operator")
+    controls.locator(".octorunbook-status").get_by_text("connected").wait_for()
+    for title in ("Plan (change nothing)", "Run"):
+        assert controls.locator(f"button[title='{title}']").is_enabled()
+    assert not page.locator(".octorunbook-waiting").is_visible()  # the static "connecting…" line hid itself
     return form
 
 
@@ -165,6 +165,20 @@ def _run(page: Any, runbook: str, button: str = "Run", outcome: str = "succeeded
         f"no result panel for {runbook} within {RESULT_TIMEOUT_S} s; under the buttons:\n"
         f"{page.locator('.octorunbook-operator').inner_text()[-3000:]}"
     )
+
+
+def _sandbox_changes(app: App) -> tuple[list[str], dict[str, Any]]:
+    """What an import or a binding leaves in the sandbox: its store files and HTTP.sys bindings."""
+    from octorunbook.targets.sandbox import Sandbox
+
+    sandbox = Sandbox(app.home / "sandbox")
+    stores = sorted(
+        str(path.relative_to(sandbox.stores_dir))
+        for path in (sandbox.stores_dir.rglob("*") if sandbox.stores_dir.exists() else [])
+        if path.is_file()
+    )
+    bindings = json.loads(sandbox.httpsys_path.read_text()) if sandbox.httpsys_path.exists() else {}
+    return stores, bindings
 
 
 def _record(app: App, runbook: str) -> dict[str, Any]:
@@ -209,6 +223,26 @@ def test_opening_a_page_changes_nothing_and_run_then_continue_does_the_procedure
     verified = _record(app, "02-verify-certificate")
     assert verified["status"] == "succeeded" and verified["certificate"]["thumbprint"] == thumbprint
     assert len(app.records("01-import-certificate")) == 1  # opening 02 ran nothing of 01 again
+
+
+def test_plan_changes_nothing_and_leaves_its_record_then_run_imports(app: App, page: Any) -> None:
+    """Plan with the defaults: "planned only … nothing changed", no import, no binding, a plan record;
+    Run afterwards on the same page imports."""
+    _open(page, app, "01-import-certificate")
+    _run(page, "01-import-certificate", button="Plan (change nothing)", outcome="planned only")
+    controls = page.locator(".octorunbook-operator")
+    assert "nothing changed" in controls.locator(".octorunbook-panel").first.inner_text()
+    assert "▶ 01-import-certificate: planning …" in controls.inner_text()  # the click's answer, kept
+    planned = _record(app, "01-import-certificate")
+    assert planned["status"] == "planned" and planned["parameters"]["dry_run"] is True
+    assert _sandbox_changes(app) == ([], {}), "Plan changed the sandbox"
+
+    _run(page, "01-import-certificate")
+    assert len(app.records("01-import-certificate")) == 2  # the plan's record and the run's
+    imported = _record(app, "01-import-certificate")
+    assert imported["status"] == "succeeded" and imported["parameters"]["dry_run"] is False
+    stores, _bindings = _sandbox_changes(app)
+    assert stores, "Run after Plan imported nothing"
 
 
 @pytest.mark.canary

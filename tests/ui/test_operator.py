@@ -9,10 +9,18 @@ from urllib.parse import parse_qs
 
 import nbformat
 import pytest
+from IPython.display import HTML
 
 from octorunbook.cli.app import voila_argv
 from octorunbook.params.core import Parameters
-from octorunbook.ui.operator import continue_query, operator_mode, query_parameters, with_address
+from octorunbook.ui.form import Form
+from octorunbook.ui.operator import (
+    OperatorControls,
+    continue_query,
+    operator_mode,
+    query_parameters,
+    with_address,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,6 +96,43 @@ def test_continue_hands_over_what_differs_and_never_a_pasted_password() -> None:
 
 
 @pytest.mark.slow
+def test_the_buttons_wait_disabled_until_a_browser_reports_their_view(tmp_path: Path) -> None:
+    """Disabled under "connecting…" until the browser's report of a displayed view reaches the kernel
+    (ipywidgets' ``_view_count``); the kernel's answer enables them."""
+    form = Form("01-import-certificate", Parameters(sandbox_dir=str(tmp_path / "no-sandbox")))
+    controls = OperatorControls(form)
+    assert controls.plan.disabled and controls.run.disabled
+    assert "connecting" in controls.status.value
+    assert controls.run._view_count == 0  # tracked: the browser reports the views it displays
+    controls.run._view_count = 1  # what the browser's update message does
+    assert not controls.plan.disabled and not controls.run.disabled
+    assert "connected" in controls.status.value
+    assert not (tmp_path / "no-sandbox").exists()
+
+
+def test_a_click_on_a_form_with_a_refused_field_says_so_and_leaves_the_buttons_usable(tmp_path: Path) -> None:
+    form = Form("01-import-certificate", Parameters(sandbox_dir=str(tmp_path / "no-sandbox")))
+    controls = OperatorControls(form)
+    controls.run._view_count = 1
+    form.widgets["hostname"].value = "octopus portal"
+    controls.run.click()
+    assert "Fix the fields" in str(controls.out.outputs)
+    assert not controls.plan.disabled and not controls.run.disabled
+    assert not (tmp_path / "no-sandbox").exists()
+
+
+def test_a_click_empties_the_output_in_the_kernels_own_state(tmp_path: Path) -> None:
+    """The kernel's ``outputs`` is what the page ends with: a click must empty it there, not through the
+    browser (whose emptied copy, sent back behind the running click, would wipe the run's panel)."""
+    form = Form("01-import-certificate", Parameters(sandbox_dir=str(tmp_path / "no-sandbox")))
+    controls = OperatorControls(form)
+    controls.out.append_display_data(HTML("the previous run's panel"))
+    form.widgets["hostname"].value = "octopus portal"
+    controls.plan.click()
+    assert "the previous run's panel" not in str(controls.out.outputs)
+    assert "Fix the fields" in str(controls.out.outputs)
+
+
 def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
