@@ -83,6 +83,7 @@ def _shares_fixtures(root: Path, path: str) -> bool:
     return 'scope="module"' in source or 'scope="class"' in source
 
 
+@pytest.hookimpl(optionalhook=True)  # the sslyze step runs without pytest-xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under pytest-xdist, every test is its own unit of work, except two kinds that must stay on one worker:
     the notebooks' nbval cells (each notebook's cells run in order in one kernel, and 01 → 05 run in order on
