@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from octorunbook.targets.lock import try_lock
+
 DEFAULT_EVERY_HOURS = 24.0
 MIN_EVERY_HOURS, MAX_EVERY_HOURS = 1.0, 720.0
 LOCK_WAIT_SECONDS = 20.0
@@ -152,22 +154,6 @@ def parse_body(body: dict[str, Any], endpoint: str, hostname: str) -> dict[str, 
     return found
 
 
-def _try_lock(fd: int) -> bool:
-    try:
-        if os.name == "nt":
-            import msvcrt
-
-            os.lseek(fd, 0, os.SEEK_SET)
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
 class Ledger:
     """The ledger of one endpoint and host name, in the folder ``root`` (opened and locked by
     :meth:`open`; None there means: no memory this run, send everything, and it was said why)."""
@@ -198,7 +184,7 @@ class Ledger:
             )
             return None
         deadline = time.monotonic() + max(wait, 0.0)
-        while not _try_lock(fd):
+        while not try_lock(fd):
             if time.monotonic() >= deadline:
                 os.close(fd)
                 note(

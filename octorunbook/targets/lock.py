@@ -101,7 +101,7 @@ class TargetLock:
         for name in self.names:
             fd = self.home.open_lock(name + ".lock")
             fds.append(fd)
-            if not _try_lock(fd):
+            if not try_lock(fd):
                 for held in fds:
                     os.close(held)  # closing releases the ones taken so far
                 holder = self._read()
@@ -183,7 +183,7 @@ class TargetLock:
         return {TOKEN_ENV: self.token} if self.held and self.token else {}
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
     """Take an exclusive, non-blocking OS lock on ``fd``; False when another process has it."""
     try:
         if os.name == "nt":
