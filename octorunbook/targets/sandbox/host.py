@@ -10,8 +10,8 @@ Layout of ``DIR``::
     run/portal.pid, portal.log     the portal "service"
     state/                         octorunbook's own memory for this target (last import, locks)
 
-Every port in a listen prefix is virtual: privileged ports (and ports already taken) are mapped to
-free high ports on 127.0.0.1, so two sandboxes run side by side; ``status`` shows the mapping.
+Every port in a listen prefix is virtual: privileged ports (and ports taken, even between check and
+bind) are mapped to free high ports on 127.0.0.1, so sandboxes run side by side (``status``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
 from . import proxied
-from .loopback import free_port as _free_port
 from .loopback import is_zombie as _is_zombie
-from .loopback import port_is_free as _port_is_free
+from .loopback import pick_port
 from .portal_start import start_portal
 from .proxied import UPSTREAM_PORT as UPSTREAM_PORT
 
@@ -346,21 +345,26 @@ class Sandbox:
         meta = self.meta()
         mapping = meta.setdefault("port_map", {})
         if str(port) not in mapping:
-            taken = {int(v) for v in mapping.values()}
-            real = port if port >= 1024 and port not in taken and _port_is_free(port) else _free_port()
-            while real in taken:  # never two prefix ports on one real port
-                real = _free_port()
-            mapping[str(port)] = real
+            mapping[str(port)] = pick_port(port, {int(v) for v in mapping.values()})
             self.write_json(self.meta_path, meta)
         return int(mapping[str(port)])
 
     def map_port(self, port: int) -> int:
-        meta = self.meta()
-        known = meta.get("port_map", {}).get(str(port))
+        known = self.meta().get("port_map", {}).get(str(port))
         if known is not None:
             return int(known)
         with self.locked():
             return self._map_port_locked(port)
+
+    def remap_port(self, port: int, taken: int) -> int:
+        """``port`` maps to ``taken``, which another process bound first: map it to a free port."""
+        with self.locked():
+            meta = self.meta()
+            mapping = meta.setdefault("port_map", {})
+            if int(mapping.get(str(port), taken)) == taken:
+                mapping[str(port)] = pick_port(None, {int(v) for v in mapping.values()} | {taken})
+                self.write_json(self.meta_path, meta)
+            return int(mapping[str(port)])
 
     # ---- portal ----------------------------------------------------------------------------
     def portal_pid(self) -> int | None:

@@ -21,6 +21,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pick_port(wanted: int | None, used: set[int]) -> int:
+    """The real port for a prefix port: ``wanted`` itself when unprivileged and free, else a free one;
+    never one in ``used`` (two prefix ports never share a real port)."""
+    real = (
+        wanted if wanted is not None and wanted >= 1024 and wanted not in used and port_is_free(wanted) else 0
+    )
+    while not real or real in used:
+        real = free_port()
+    return real
+
+
 def is_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

@@ -12,6 +12,7 @@ private key: the TCP connection is accepted and closed, so the TLS handshake fai
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import signal
 import socket
@@ -22,9 +23,10 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -335,6 +337,37 @@ def _context(cert_path: Path, key_path: Path, legacy: bool = False) -> ssl.SSLCo
     return context
 
 
+_L = TypeVar("_L")
+
+
+def _hung_socket(address: tuple[str, int]) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(16)  # accepted by the kernel, never answered
+    return sock
+
+
+def _bind(sandbox: Sandbox, port: int, listen: Callable[[tuple[str, int]], _L]) -> tuple[_L, int]:
+    """Listen on the real port mapped to ``port``. A port found free when it was mapped is free only
+    until another process binds it (a second sandbox, anything else on the machine): when that
+    happened, map the prefix port to a fresh free port and listen there."""
+    real = sandbox.map_port(port)
+    for _ in range(8):
+        try:
+            return listen(("127.0.0.1", real)), real
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            print(f"127.0.0.1:{real} is taken by another process; mapping port {port} anew", flush=True)
+            real = sandbox.remap_port(port, real)
+    return listen(("127.0.0.1", real)), real
+
+
 def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate: bool = False) -> None:
     config = PortalConfigView(sandbox, instance)
     by_port: dict[tuple[str, int], set[str]] = {}
@@ -346,22 +379,18 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate
     hung: list[socket.socket] = []
     workdir = Path(tempfile.mkdtemp(prefix="portal-", dir=sandbox.run_dir))
     for (scheme, port), hosts in sorted(by_port.items()):
-        real = sandbox.map_port(port)
-        address = ("127.0.0.1", real)
         if hang:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(16)  # accepted by the kernel, never answered
+            sock, real = _bind(sandbox, port, _hung_socket)
             hung.append(sock)
             print(f"{scheme}://*:{port}/ -> 127.0.0.1:{real} (hanging: sandbox drill 'hang')")
             continue
         handler = make_handler(config, scheme, hosts, acme_challenge_dir(sandbox.run_dir), sandbox)
         server: ThreadingHTTPServer
         if scheme == "https":
-            server = TLSServer(address, handler, BindingContexts(sandbox, port, workdir, wrong_certificate))
+            contexts = BindingContexts(sandbox, port, workdir, wrong_certificate)
+            server, real = _bind(sandbox, port, partial(TLSServer, handler=handler, context=contexts))
         else:
-            server = ThreadingHTTPServer(address, handler)
+            server, real = _bind(sandbox, port, partial(ThreadingHTTPServer, RequestHandlerClass=handler))
         server.daemon_threads = True
         servers.append(server)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

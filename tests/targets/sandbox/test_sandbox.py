@@ -197,3 +197,27 @@ def test_sandbox_stop_leaves_no_portal_running(sandbox: Any) -> None:
     assert pid is not None
     assert sandbox.stop() is True
     assert sandbox.portal_pid() is None
+
+
+def test_a_port_taken_between_mapping_and_start_is_mapped_anew_and_the_portal_starts(
+    make_sandbox: Any,
+) -> None:
+    """A high port found free when the sandbox mapped it may be bound by another process (a second
+    sandbox on the same machine, anything else) before the portal starts: the portal maps that
+    prefix port to a fresh free port instead of failing to start."""
+    import socket
+
+    from octorunbook.targets.sandbox.loopback import free_port
+    from octorunbook.targets.sandbox.portal_start import start_portal
+
+    wanted = free_port()
+    sandbox = make_sandbox("raced", http_port=wanted, start=False)
+    assert sandbox.status()["port_map"][wanted] == wanted  # unprivileged and free: kept as it is
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as occupant:
+        occupant.bind(("127.0.0.1", wanted))
+        occupant.listen(1)
+        start_portal(sandbox, "OctopusServer")
+        real = sandbox.status()["port_map"][wanted]
+        assert real != wanted
+        assert http_get("http", "127.0.0.1", real, "localhost").status == 200
+    assert "is taken by another process" in (sandbox.run_dir / "portal.log").read_text()
