@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -34,3 +35,19 @@ def find_json_object(
         if isinstance(candidate, dict) and accept(candidate):
             return candidate
     return None
+
+
+def skip_iri_grammars() -> None:
+    """Import jsonschema, in a process octorunbook owns, without building grammars nothing here uses.
+
+    With ``rfc3987-syntax`` installed (jupyter-events asks for ``jsonschema[format-nongpl]``), importing
+    jsonschema — nbformat does, and so does the record check — builds about forty lark grammars for the
+    ``iri``/``iri-reference`` format checks: 0.9 s of CPU in every such process, measured here, more than
+    a runbook's cells. No schema octorunbook or nbformat validates asks for those formats, and no
+    validator here checks formats. Called first in the ``octorunbook`` command and in the kernels it
+    starts (not in a kernel JupyterLab starts): jsonschema then registers the two checks without it, as
+    it does where the package is not installed. Nothing changes once jsonschema is imported.
+    """
+    if "jsonschema" not in sys.modules:
+        # None in sys.modules: importing it raises ImportError, which jsonschema expects of a missing package
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import os
 import shutil
@@ -74,21 +75,47 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @functools.cache
-def _shares_fixtures(root: Path, path: str) -> bool:
-    """A test module with a module- or class-scoped fixture of its own: its tests share what it builds."""
+def _sharing_tests(root: Path, path: str) -> frozenset[str]:
+    """The tests of a module that use (directly or through its other fixtures) a module- or class-scoped
+    fixture of that module: they share what it builds, so they stay together. A class counts as a whole."""
     try:
-        source = (root / path).read_text(encoding="utf-8")
-    except OSError:
-        return False
-    return 'scope="module"' in source or 'scope="class"' in source
+        tree = ast.parse((root / path).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return frozenset()
+
+    def scoped(node: ast.FunctionDef) -> bool:
+        return any(
+            kw.arg == "scope" and isinstance(kw.value, ast.Constant) and kw.value.value in ("module", "class")
+            for dec in node.decorator_list
+            if isinstance(dec, ast.Call)
+            for kw in dec.keywords
+        )
+
+    def uses(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+        return {a.arg for a in node.args.args + node.args.kwonlyargs}
+
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    shared = {n.name for n in functions if isinstance(n, ast.FunctionDef) and scoped(n)}
+    fixtures = {n.name: uses(n) for n in functions if not n.name.startswith("test")}
+    grew = True
+    while grew:  # fixtures that use a shared fixture are shared too
+        more = {name for name, needs in fixtures.items() if needs & shared} - shared
+        shared |= more
+        grew = bool(more)
+    if not shared:
+        return frozenset()
+    tests = {n.name for n in functions if n.name.startswith("test") and uses(n) & shared}
+    tests |= {n.name for n in tree.body if isinstance(n, ast.ClassDef)}  # a class keeps its own fixtures
+    return frozenset(tests)
 
 
 @pytest.hookimpl(optionalhook=True)  # the sslyze step runs without pytest-xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under pytest-xdist, every test is its own unit of work, except two kinds that must stay on one worker:
     the notebooks' nbval cells (each notebook's cells run in order in one kernel, and 01 → 05 run in order on
-    the default sandbox of ``OCTORUNBOOK_HOME``, as they do without xdist) and the tests of a module sharing a module- or
-    class-scoped fixture (the rehearsal cluster is built once, not once per worker). pytest-xdist's own
+    the default sandbox of ``OCTORUNBOOK_HOME``, as they do without xdist) and the tests of a module that use its module-
+    or class-scoped fixture (the rehearsal cluster is built once, not once per worker; the module's other tests, with
+    clusters of their own, go to whichever worker is free). pytest-xdist's own
     ``--dist loadgroup`` cannot do this with pytest 9: it renames ``item._nodeid``, which pytest 9 no longer
     reads, so its groups are silently ignored. Units go out in collection order (``--no-loadscope-reorder``
     keeps the longest-first order above)."""
@@ -101,7 +128,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             path = nodeid.partition("::")[0]
             if path.endswith(".ipynb"):  # 01 → 05 in order, on the one default sandbox of the worker's home
                 return str(Path(path).parent)
-            return path if _shares_fixtures(self.config.rootpath, path) else nodeid
+            test = nodeid.partition("::")[2].partition("::")[0].partition("[")[0]
+            return path if test in _sharing_tests(self.config.rootpath, path) else nodeid
 
     return Grouped(config, log)
 

@@ -168,6 +168,13 @@ class RedactingEngine(NBClientEngine):  # type: ignore[misc]
             log_output=log_output,
             stdout_file=stdout_file,
             stderr_file=stderr_file,
+            # Once its notebook is over (every output in, every save done), a kernel octorunbook started
+            # is stopped at once. A polite shutdown_request would wait for nothing of ours (no exit
+            # handler runs in the kernel) and often hangs: ipykernel 7.x's control thread publishes a
+            # last "idle" while its main thread closes the IOPub thread, and waits for a flush that
+            # never comes (ipython/ipykernel#1518) until jupyter_client's SIGTERM 2.5 s later — after
+            # half of a procedure's notebooks here. The kernel's process group goes, as it would then.
+            shutdown_kernel="immediate",
         )
         client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
         return client.execute(cleanup_kc=True)

@@ -1,0 +1,44 @@
+"""JSON helpers: the object in a command's noisy output; jsonschema imported without grammars we never use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from octorunbook.jsontext import find_json_object
+
+
+def test_the_json_object_is_found_after_log_text_with_braces_of_its_own() -> None:
+    text = 'Exception {in braces} at startup\n{"Instances": [{"Name": "OctopusServer"}]}\ntrailing'
+    assert find_json_object(text, lambda o: "Instances" in o) == {"Instances": [{"Name": "OctopusServer"}]}
+
+
+def test_jsonschema_imported_after_the_skip_validates_a_record_and_builds_no_iri_grammar() -> None:
+    """The ``octorunbook`` command and its kernels skip rfc3987-syntax's grammars (0.9 s of CPU each):
+    jsonschema still imports and validates (the published record schema here), with no lark loaded."""
+    code = (
+        "import sys\n"
+        "from octorunbook.jsontext import skip_iri_grammars\n"
+        "skip_iri_grammars()\n"
+        "import jsonschema, nbformat\n"
+        "from octorunbook.runbooks.record import json_schema\n"
+        "v = jsonschema.Draft202012Validator(json_schema())\n"
+        "assert list(v.iter_errors({})), 'an empty record must not fit'\n"
+        "print('lark' in sys.modules, 'rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
+
+
+def test_a_process_that_imported_jsonschema_already_is_left_as_it_is() -> None:
+    code = (
+        "import sys, jsonschema\n"
+        "from octorunbook.jsontext import skip_iri_grammars\n"
+        "had = sys.modules.get('rfc3987_syntax', 'absent')\n"
+        "skip_iri_grammars()\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent') is had)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
