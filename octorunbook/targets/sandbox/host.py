@@ -223,7 +223,8 @@ class Sandbox:
                     {
                         "version": 1,
                         "instance": instance,
-                        "port_map": {},
+                        # nginx's upstream is never typed: never the literal 8080 another sandbox may hold next
+                        "port_map": {str(UPSTREAM_PORT): pick_port(None, set())} if front == "nginx" else {},
                         "fail": None,
                         "created": time.time(),
                         "front": front,
@@ -327,9 +328,7 @@ class Sandbox:
 
     def consume_swap_drill(self, previous: dict[str, Any] | None, new_hash: str) -> bool:
         """Drill 'swap' fires on the first *re*binding only (a different certificate on a bound port).
-
-        Called with :meth:`locked` held (by the stand-in that changes the binding).
-        """
+        Called with :meth:`locked` held (by the stand-in that changes the binding)."""
         if previous is None or str(previous.get("hash", "")).upper() == new_hash.strip().upper():
             return False
         return self._consume_drill_locked("swap")

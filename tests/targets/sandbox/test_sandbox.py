@@ -221,3 +221,14 @@ def test_a_port_taken_between_mapping_and_start_is_mapped_anew_and_the_portal_st
         assert real != wanted
         assert http_get("http", "127.0.0.1", real, "localhost").status == 200
     assert "is taken by another process" in (sandbox.run_dir / "portal.log").read_text()
+
+
+def test_the_nginx_fronts_upstream_is_never_the_literal_8080_another_sandbox_could_take_over(
+    make_sandbox: Any,
+) -> None:
+    """nginx proxies to the port the stand-in Octopus listens on. Were that the literal 8080 (free when the
+    sandbox was made), a portal moved off it would leave it to the next sandbox on the machine, and nginx
+    would prove *that* one: the upstream is a port the kernel hands out, never a typed one."""
+    sandbox = make_sandbox("upstream", front="nginx", start=False)
+    real = sandbox.status()["port_map"][8080]
+    assert real != 8080 and real >= 1024
