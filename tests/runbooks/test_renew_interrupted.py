@@ -114,7 +114,8 @@ def _journal_file(sandbox: Sandbox, target: dict[str, Any] | None) -> Path:
 
 
 def _holders(record: dict[str, Any]) -> dict[int, Any]:
-    """For a TARGET_BUSY (seen once under load, not reproduced since): what the pids it names are now."""
+    """For a TARGET_BUSY: what the pids it names are now (once a killed kernel not yet exited: see
+    ``_kill_everything``)."""
     import re
 
     pids = {int(p) for f in record["findings"] for p in re.findall(r"pid (\d+)", str(f.get("message", "")))}
@@ -159,10 +160,20 @@ def _assert_restored_binding_only(
 
 
 def _kill_everything(run: subprocess.Popen[bytes], kernels: list[int]) -> None:
-    """SIGKILL to the run's group and each kernel's (with the hanging swap command): no watch needed."""
+    """SIGKILL to the run's group and each kernel's (with the hanging swap command): no watch needed.
+
+    Returns once the killed kernels and everything under them have exited. SIGKILL is only delivered when
+    the process next runs, and the OS lock the kernel holds is dropped when its descriptors are closed on
+    exit: on a busy machine that is later than ``killpg`` returning, and a run started in that moment is
+    rightly told TARGET_BUSY (CI saw it once). An operator's ``kill -9`` is not over before that either."""
+    doomed = set(kernels) | {p for k in kernels for p in _descendants(k)}
     for kernel in kernels:
         os.killpg(kernel, signal.SIGKILL)
     os.killpg(run.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while doomed & set(_processes()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not doomed & set(_processes()), f"outlived SIGKILL: {doomed & set(_processes())}"
 
 
 # Among the 20 slowest (--durations, issue 28), by design: a real renewal killed at its swap, and the
