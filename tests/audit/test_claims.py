@@ -77,7 +77,9 @@ def children(pid: int) -> list[int]:
 
 
 def kill_hard(leader: subprocess.Popen[Any]) -> None:
-    """SIGKILL to the process group and to each child (a kernel runs in its own session)."""
+    """SIGKILL to the process group and to each child (a kernel runs in its own session); returns when
+    they have exited. A killed kernel drops its OS locks (the run's claim) only as it exits, which on a
+    busy machine is later than ``kill`` returning: what an operator's ``kill -9`` leaves is only known then."""
     kernels = children(leader.pid)
     os.killpg(leader.pid, signal.SIGKILL)
     for pid in kernels:
@@ -86,6 +88,19 @@ def kill_hard(leader: subprocess.Popen[Any]) -> None:
         except ProcessLookupError:
             pass
     leader.wait()
+    deadline = time.monotonic() + 60
+    while [pid for pid in kernels if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not [pid for pid in kernels if _alive(pid)], f"outlived SIGKILL: {kernels}"
+
+
+def _alive(pid: int) -> bool:
+    """Running, or dying: neither gone nor a zombie (which holds no locks)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[Any], what: str) -> None:
