@@ -73,12 +73,12 @@ def register_argv(
         values.append(("secret path", str(secret)))
         for name in schedule.secret_envs:
             if not _ENV_NAME.fullmatch(name):
-                refuse("a Scheduled Task's arguments", "a secret variable", name, "it is not a variable name")
+                refuse("a Scheduled Task's arguments", "secret variable name", name, "it is not a variable name")
     for what, value in values:
         task_argument(value, what)
     for value in local_paths:
         if "|" in value or "\n" in value:
-            refuse("the register script's path list", "a path", value, "it holds | or a line break")
+            refuse("the register script's path list", "path", value, "it holds | or a line break")
     arguments = [
         "-TaskName",
         schedule.name,
