@@ -5,7 +5,8 @@ us and it -- that answers one byte a second keeps a renewal waiting forever. :cl
 transport adapter the ACME session uses instead: each request is watched by a timer that, at the deadline,
 shuts down the sockets the request is using, and the request then fails with ``NETWORK_TIMEOUT``
 (:class:`octorunbook.evidence.deadline.DeadlineExceeded`). The body is read inside the watch, so nothing the server
-sends slowly escapes it.
+sends slowly escapes it. The answer is bounded in bytes as well (:data:`MAX_ANSWER`): a CA, a proxy or a
+captive portal that streams without end is ``ACME_ANSWER_TOO_LARGE`` instead of a renewal filling memory.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from octorunbook.evidence.deadline import Deadline
+from octorunbook.findings import TargetError
 
-__all__ = ["REQUEST_SECONDS", "DeadlineAdapter", "mount_deadline"]
+__all__ = ["MAX_ANSWER", "REQUEST_SECONDS", "DeadlineAdapter", "mount_deadline"]
 
 REQUEST_SECONDS = 60.0  # one ACME request, whole; an order's polling has its own deadline
+# The largest ACME answer: a directory, an order or a chain of a few certificates is kilobytes; a
+# certificate with many thousands of names stays under 1 MiB. 4 MiB leaves room for any real CA.
+MAX_ANSWER = 4 * 1024 * 1024
 _WATCHED = threading.local()
 
 
@@ -76,7 +81,7 @@ class DeadlineAdapter(HTTPAdapter):
         try:
             response = super().send(request, *args, **kwargs)
             if not kwargs.get("stream"):
-                _ = response.content  # read here, under the watch
+                _read_bounded(response, deadline.what)  # read here, under the watch
         except Exception:
             if deadline.expired:
                 raise deadline.exceeded() from None
@@ -88,6 +93,22 @@ class DeadlineAdapter(HTTPAdapter):
             response.close()
             raise deadline.exceeded()
         return response
+
+
+def _read_bounded(response: Any, what: str) -> None:
+    """Read the body of ``response`` (at most :data:`MAX_ANSWER` bytes) into it, as ``.content`` would."""
+    body = bytearray()
+    for chunk in response.iter_content(64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            response.close()
+            raise TargetError(
+                "ACME_ANSWER_TOO_LARGE",
+                f"The answer to {what} is larger than {MAX_ANSWER // (1024 * 1024)} MiB: no ACME CA sends that.",
+                "Check the ACME directory URL and any proxy between this server and the CA (a captive portal "
+                "or a wrong URL answers with something else). Nothing was changed.",
+            )
+    response._content = bytes(body)  # what requests' own .content keeps; .json() and .text read it
 
 
 def mount_deadline(session: Any, seconds: float = REQUEST_SECONDS) -> None:

@@ -73,7 +73,9 @@ def register_argv(
         values.append(("secret path", str(secret)))
         for name in schedule.secret_envs:
             if not _ENV_NAME.fullmatch(name):
-                refuse("a Scheduled Task's arguments", "secret variable name", name, "it is not a variable name")
+                refuse(
+                    "a Scheduled Task's arguments", "secret variable name", name, "it is not a variable name"
+                )
     for what, value in values:
         task_argument(value, what)
     for value in local_paths:

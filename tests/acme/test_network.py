@@ -88,3 +88,48 @@ def test_a_prompt_answer_is_unchanged() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_endless_answer_is_refused_by_size_before_its_deadline() -> None:
+    """A server streaming fast and without end (chunked, no length) is refused at MAX_ANSWER bytes, long
+    before the deadline: the renewal neither waits for it nor keeps it in memory."""
+    from octorunbook.acme.network import MAX_ANSWER
+    from octorunbook.findings import TargetError
+
+    sent: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"a" * 65536
+            total = 0
+            try:
+                while total < 8 * MAX_ANSWER:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    total += len(chunk)
+            except OSError:
+                pass
+            sent.append(total)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        session = requests.Session()
+        mount_deadline(session, 120.0)
+        started = time.monotonic()
+        with pytest.raises(TargetError) as caught:
+            session.get(f"http://127.0.0.1:{server.server_address[1]}/directory", timeout=45)
+        assert caught.value.code == "ACME_ANSWER_TOO_LARGE"
+        assert "MiB" in caught.value.message and caught.value.remedy
+        assert time.monotonic() - started < 120.0  # not the deadline: the size
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not sent or sent[0] < 8 * MAX_ANSWER, "the client read the whole stream"
