@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 _DRIVE_RELATIVE = re.compile(r"^[A-Za-z]:(?![\\/])")  # C:drop is relative to C:'s current folder
 _ROOTED_NO_DRIVE = re.compile(r"^[\\/](?![\\/])")  # \drop is relative to the current drive on Windows
+_DEVICE = re.compile(r"^[\\/]{2}[.?][\\/]")  # \\.\ (devices, pipes) or \\?\ (no normalisation)
 _ABSOLUTE = re.compile(r"^([A-Za-z]:[\\/]|[\\/]{2}[^\\/])")  # C:\x, or \\server\share (UNC)
 
 
@@ -66,6 +67,11 @@ def _why_unusable(value: str, windows: bool) -> str:
         return "it starts with ~, which is the operator's profile here and SYSTEM's profile in the task"
     if _DRIVE_RELATIVE.match(value):
         return "it names a drive but not a folder from its root (C:name is relative to that drive's current folder)"
+    if _DEVICE.match(value):
+        return (
+            "it is a device or literal path (\\\\.\\ or \\\\?\\), not a file the task should write: "
+            "name the folder by its drive letter or as a UNC path"
+        )
     if _ABSOLUTE.match(value) or (not windows and value.startswith("/")):
         return ""  # C:\x, \\server\share\x; /x only where the stand-in's file system is POSIX
     if _ROOTED_NO_DRIVE.match(value):
@@ -83,7 +89,11 @@ def check_task_paths(params: Parameters, *, windows: bool) -> list[str]:
     for name, value in used_paths(params):
         why = _why_unusable(value, windows)
         if why:
-            meant = "" if why.startswith("it holds") else str(Path(value).expanduser().absolute())
+            meant = (
+                ""
+                if why.startswith(("it holds", "it is a device"))
+                else str(Path(value).expanduser().absolute())
+            )
             problems.append({"parameter": name, "value": value, "why": why, "meant": meant})
         else:
             paths.append(value)

@@ -86,6 +86,8 @@ def test_a_secret_variable_not_set_at_install_registers_nothing(
         ("audit_dir", "C:\\audit\rC:\\elsewhere", "control character U+000D"),
         ("audit_dir", "C:\\au\tdit", "control character U+0009"),
         ("audit_dir", "C:\\audit|C:\\elsewhere", "it holds |"),
+        ("audit_dir", "\\\\.\\PhysicalDrive0", "device or literal path"),
+        ("pfx_path", "\\\\?\\C:\\drop\\portal.pfx", "device or literal path"),
     ],
 )
 def test_a_path_the_task_would_resolve_elsewhere_is_refused_before_anything_is_registered(
