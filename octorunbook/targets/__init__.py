@@ -7,33 +7,64 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from .base import OCTOPUS_APP_ID, HostInfo, KeyCheck, PortalConfig, SslBinding, StoredCertificate, Target
-from .lock import TargetLock
-from .lock import lock_keys as lock_keys_for
-from .registry import factory
-from .state import StateHome, normalised_instance
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from octorunbook.params.core import Parameters
 
     from ..commands import CommandRunner
+    from .base import OCTOPUS_APP_ID, HostInfo, KeyCheck, PortalConfig, SslBinding, StoredCertificate, Target
+    from .lock import TargetLock
+    from .registry import TargetFactory
+    from .state import StateHome
+
+# Loaded on first use (PEP 562): a module of a subpackage -- each sandbox stand-in a run starts, the
+# check plugin -- imports this package first, and should not pay for every driver to read one flag.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "OCTOPUS_APP_ID",
+            "HostInfo",
+            "KeyCheck",
+            "PortalConfig",
+            "SslBinding",
+            "StoredCertificate",
+            "Target",
+        ),
+        "base",
+    ),
+    "StateHome": "state",
+    "TargetLock": "lock",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _factory(kind: str) -> TargetFactory:
+    from .registry import factory
+
+    return factory(kind)
 
 
 def open_target(params: Parameters, runner: CommandRunner) -> Target:
     """The sandbox (created on first use) unless the operator chose ``target: windows`` or ``nginx``."""
-    return factory(params.target).open(params, runner, False)
+    return _factory(params.target).open(params, runner, False)
 
 
 def open_existing_target(params: Parameters, runner: CommandRunner) -> Target:
     """The target as it is, for readers (a check): a sandbox must exist already, nothing is started."""
-    return factory(params.target).open(params, runner, True)
+    return _factory(params.target).open(params, runner, True)
 
 
 def state_dir_for(params: Parameters) -> Path:
     """Where the target's protected state home is, from the parameters alone (nothing is opened)."""
-    return factory(params.target).state_dir(params)
+    return _factory(params.target).state_dir(params)
 
 
 def require_fit(params: Parameters) -> None:
@@ -42,16 +73,20 @@ def require_fit(params: Parameters) -> None:
 
     ``Parameters.check`` checks shape and knows no target; this is the target's half of the check. A
     procedure asks it before taking the lock, and opening the target for a change asks it again."""
-    factory(params.target).require_fit(params)
+    _factory(params.target).require_fit(params)
 
 
 def target_id(kind: str, instance: str) -> str:
     """The name every state file carries and is checked against: the kind and the normalised instance."""
+    from .state import normalised_instance
+
     return f"{kind}/{normalised_instance(instance)}"
 
 
 def lock_keys(instance: str, https_port: int) -> list[str]:
     """What a change holds: the instance (however it is spelled) and the TLS endpoint it serves."""
+    from .lock import lock_keys as lock_keys_for
+
     return lock_keys_for(instance, https_port)
 
 
@@ -59,6 +94,9 @@ def procedure_lock(params: Parameters, first: str) -> TargetLock:
     """The target's lock, found without opening the target (nothing is started here; the state home is
     checked, and created private when missing). Parameters the target cannot take are refused first
     (:func:`require_fit`), before the state home is touched."""
+    from .lock import TargetLock
+    from .state import StateHome
+
     require_fit(params)
     guard = None
     if params.target == "windows":  # a DACL, not a mode, makes it private: read and set through the seam

@@ -13,20 +13,19 @@ from __future__ import annotations
 import shutil
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from octorunbook.params.nginx import OCTOPUS_HTTP_PORT
-
-from ...commands import CommandRunner
 from ...findings import InputError, OctorunbookError
-from ..nginx import NginxSandbox
-from ..nginx.sandbox import DEFAULT_BIN
-from ..nginx.sandbox import DRILLS as NGINX_FRONT_DRILLS
-from ..octopus import OctopusServer
-from ..octopus.proxied import ProxiedOctopusInstance
-from ..protocols import TargetParts
 
-UPSTREAM_PORT = OCTOPUS_HTTP_PORT  # the stand-in serves plain HTTP where the Linux container does
+if TYPE_CHECKING:  # imported where used: the stand-ins' every start imports this module (host.py)
+    from ...commands import CommandRunner
+    from ..nginx import NginxSandbox
+    from ..octopus import OctopusServer
+    from ..protocols import TargetParts
+
+# The stand-in serves plain HTTP where the Linux container does: params.nginx's OCTOPUS_HTTP_PORT
+# (tests/targets/sandbox/test_sandbox.py holds them equal; that module is too heavy to import here).
+UPSTREAM_PORT = 8080
 
 
 class Sandbox(Protocol):
@@ -53,6 +52,9 @@ class Sandbox(Protocol):
 
 
 def nginx_of(sandbox: Sandbox, runner: CommandRunner | None = None) -> NginxSandbox:
+    from ..nginx import NginxSandbox
+    from ..nginx.sandbox import DEFAULT_BIN
+
     bin_path = str(sandbox.meta().get("nginx_bin") or shutil.which("nginx") or DEFAULT_BIN)
     return NginxSandbox(
         sandbox.root / "nginx", nginx_bin=bin_path, runner=runner, port_mapper=sandbox.map_port
@@ -102,6 +104,10 @@ def front_status(sandbox: Sandbox) -> dict[str, Any]:
 
 
 def open_parts(sandbox: Sandbox, octopus: OctopusServer, runner: CommandRunner) -> TargetParts:
+    from ..nginx.sandbox import DRILLS as NGINX_FRONT_DRILLS
+    from ..octopus.proxied import ProxiedOctopusInstance
+    from ..protocols import TargetParts
+
     proxy = nginx_of(sandbox, runner)
     drill = sandbox.drill()
     address = upstream(sandbox)

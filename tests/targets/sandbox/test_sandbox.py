@@ -232,3 +232,23 @@ def test_the_nginx_fronts_upstream_is_never_the_literal_8080_another_sandbox_cou
     sandbox = make_sandbox("upstream", front="nginx", start=False)
     real = sandbox.status()["port_map"][8080]
     assert real != 8080 and real >= 1024
+
+
+@pytest.mark.parametrize("stand_in", ["server_cli", "netsh", "reg", "sc"])
+def test_a_stand_in_starts_without_the_drivers_it_does_not_use(stand_in: str) -> None:
+    """Every command a sandbox run issues starts one stand-in (17 for a renewal): importing the whole
+    target package (the nginx front, the parameter checks, cryptography) made each start 145 ms instead of
+    ~70 ms, most of a sandbox runbook's time (issue 28). What a command needs is imported where it runs."""
+    import sys
+
+    probe = f"import sys, octorunbook.targets.sandbox.{stand_in}\nprint('\\n'.join(sorted(sys.modules)))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy = ("cryptography", "octorunbook.targets.nginx", "octorunbook.params", "octorunbook.certificates")
+    assert [m for m in loaded.stdout.split() if m.startswith(heavy)] == []
+
+
+def test_the_nginx_fronts_upstream_is_where_octopus_on_linux_serves_plain_http() -> None:
+    from octorunbook.params.nginx import OCTOPUS_HTTP_PORT
+    from octorunbook.targets.sandbox.proxied import UPSTREAM_PORT
+
+    assert UPSTREAM_PORT == OCTOPUS_HTTP_PORT
