@@ -13,10 +13,16 @@ if TYPE_CHECKING:
     from octorunbook.params.core import Parameters
 
     from ..commands import CommandRunner
-    from .base import OCTOPUS_APP_ID, HostInfo, KeyCheck, PortalConfig, SslBinding, StoredCertificate, Target
-    from .lock import TargetLock
+    from .base import OCTOPUS_APP_ID as OCTOPUS_APP_ID
+    from .base import HostInfo as HostInfo
+    from .base import KeyCheck as KeyCheck
+    from .base import PortalConfig as PortalConfig
+    from .base import SslBinding as SslBinding
+    from .base import StoredCertificate as StoredCertificate
+    from .base import Target as Target
+    from .lock import TargetLock as TargetLock
     from .registry import TargetFactory
-    from .state import StateHome
+    from .state import StateHome as StateHome
 
 # Loaded on first use (PEP 562): a module of a subpackage -- each sandbox stand-in a run starts, the
 # check plugin -- imports this package first, and should not pay for every driver to read one flag.
@@ -109,15 +115,8 @@ def procedure_lock(params: Parameters, first: str) -> TargetLock:
     return TargetLock(home, keys, f"procedure from {first}" if first else "procedure")
 
 
-__all__ = [
-    "OCTOPUS_APP_ID",
-    "HostInfo",
-    "KeyCheck",
-    "PortalConfig",
-    "SslBinding",
-    "StoredCertificate",
-    "Target",
-    "StateHome",
+__all__ = [  # the lazy names first, then this module's functions
+    *_LAZY,
     "lock_keys",
     "open_existing_target",
     "open_target",
