@@ -159,6 +159,15 @@ def cron_line(minute: int, hour: int | Sequence[int], argv: Sequence[str], *, cw
     return line
 
 
+# -- sh ------------------------------------------------------------------------------------------------
+def sh_exec(argv: Sequence[str], what: str = "command word") -> str:
+    """``exec ARGV "$@"``: the last line of a POSIX sh wrapper running exactly ``argv`` with the wrapper's
+    own arguments after it; each word single-quoted (``$``, backticks, quotes and ``;`` stay text)."""
+    for index, word in enumerate(argv):
+        _printable("a sh script", f"{what} {index}", word)
+    return f'exec {shlex.join(argv)} "$@"'
+
+
 # -- nginx ---------------------------------------------------------------------------------------------
 def nginx_argument(
     value: str, what: str = "value", *, code: str = "", remedy: str = "", quote: bool = False

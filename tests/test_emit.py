@@ -196,6 +196,19 @@ def test_a_crontab_line_is_one_line_running_exactly_the_command_in_the_folder(
     assert line.endswith("  # octorunbook:renew")
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts(3))
+def test_a_sh_wrapper_runs_exactly_its_words_then_its_own_arguments(words: list[str]) -> None:
+    """Run by a real /bin/sh: ``$(…)``, backticks, quotes and ``;`` in a word (a sandbox folder's name)
+    stay text; the wrapper's own arguments follow. (Issue 28's stand-ins: a folder named
+    ``inj$(touch PWNED)`` used to run ``touch`` at every command.)"""
+    was_refused, line = refused(emit.sh_exec, ["printf", "%s\\0", *words])
+    if was_refused:
+        return
+    done = subprocess.run(["/bin/sh", "-c", line, "sh", "after;$(x)"], capture_output=True, check=True)
+    assert done.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1] == [*words, "after;$(x)"]
+
+
 @FAST
 @given(TEXT)
 def test_the_schedule_crontab_line_is_refused_or_exact(folder: str) -> None:

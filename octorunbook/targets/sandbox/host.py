@@ -293,6 +293,8 @@ class Sandbox:
         return stopped
 
     def _write_stand_ins(self) -> None:
+        from ...emit import sh_exec
+
         bin_dir = self.root / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         for path, module in (
@@ -301,11 +303,10 @@ class Sandbox:
             (self.reg_exe, "reg"),
             (self.sc_exe, "sc"),
         ):
+            argv = [sys.executable, "-P", "-m", f"octorunbook.targets.sandbox.{module}"]  # -P: not the cwd
             path.write_text(
-                "#!/bin/sh\n"
-                f"# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
-                f'exec "{sys.executable}" -m octorunbook.targets.sandbox.{module} '
-                f'--sandbox-dir "{self.root.resolve()}" "$@"\n'
+                "#!/bin/sh\n# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
+                f"{sh_exec([*argv, '--sandbox-dir', str(self.root.resolve())])}\n"
             )
             path.chmod(0o755)
 

@@ -252,3 +252,24 @@ def test_the_nginx_fronts_upstream_is_where_octopus_on_linux_serves_plain_http()
     from octorunbook.targets.sandbox.proxied import UPSTREAM_PORT
 
     assert UPSTREAM_PORT == OCTOPUS_HTTP_PORT
+
+
+def test_a_sandbox_folder_named_like_shell_syntax_runs_no_command_and_the_cwd_cannot_shadow_a_stand_in(
+    make_sandbox: Any, tmp_path: Path
+) -> None:
+    """The stand-ins are sh wrappers: a folder name holding ``$(…)`` and quotes is text in them, and the
+    folder a command runs in (the operator's, a lab folder) cannot plant an ``octorunbook`` package the
+    stand-in would import (``python -P``)."""
+    sandbox = make_sandbox('inj$(touch PWNED)"`touch PWNED2`')
+    planted = tmp_path / "cwd" / "octorunbook"
+    planted.mkdir(parents=True)
+    (planted / "__init__.py").write_text("raise SystemExit('the planted package ran')\n")
+    done = subprocess.run(
+        [str(sandbox.server_exe), "list-instances", "--console"],
+        capture_output=True,
+        text=True,
+        cwd=planted.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "OctopusServer" in done.stdout
+    assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
