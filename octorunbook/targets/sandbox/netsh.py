@@ -85,7 +85,7 @@ def render(bindings: dict[str, dict[str, Any]], language: str = "en") -> str:
     lines = ["", title, "-" * len(title), ""]
     for endpoint, binding in sorted(bindings.items()):
         lines += [
-            _line("IP:port", endpoint, german),
+            _line("Hostname:port" if endpoint[:1].isalpha() else "IP:port", endpoint, german),
             _line("Certificate Hash", binding["hash"].lower(), german),
             _line("Application ID", binding["appid"].lower(), german),
             _line("Certificate Store Name", binding.get("store") or "(null)", german),
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     action = verbs[1]
     with sandbox.locked():
         bindings: dict[str, dict[str, Any]] = sandbox.read_json(sandbox.httpsys_path, {})
-        endpoint = params.get("ipport", "")
+        endpoint = params.get("ipport") or params.get("hostnameport") or ""  # an SNI record: name:port
         if action == "show":
             shown = {endpoint: bindings[endpoint]} if endpoint in bindings else ({} if endpoint else bindings)
             if endpoint and not shown:
@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             unknown = sorted(
-                k for k in params if k not in _PARAMETERS | {"ipport", "certhash", "appid", "certstorename"}
+                k
+                for k in params
+                if k not in _PARAMETERS | {"ipport", "hostnameport", "certhash", "appid", "certstorename"}
             )
             if unknown:
                 print(f"\nThe parameter is incorrect.\nUnknown parameter: {unknown[0]}\n")
