@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         ["help"],
         ["?"],
     ):
-        lacks = {str(n).lower() for n in sandbox.meta().get("netsh_lacks") or []}
+        meta = sandbox.meta()
+        lacking = [*(meta.get("netsh_lacks") or []), *(meta.get(f"netsh_{verbs[1]}_lacks") or [])]
+        lacks = {str(n).lower() for n in lacking}
         print(usage(verbs[1], [p for p in sorted(_PARAMETERS) if p not in lacks]))
         return 0
     if verbs[:1] == ["http"] and len(verbs) == 3 and verbs[2] == "urlacl":
@@ -186,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def usage(verb: str, parameters: list[str]) -> str:
     """``netsh http add sslcert help`` as Windows prints it: the syntax, then one line per parameter.
-    (A build without a setting does not list it: ``sandbox.json`` ``netsh_lacks`` models one.)"""
+    (A build without a setting does not list it: ``sandbox.json`` ``netsh_lacks`` models one, and
+    ``netsh_update_lacks`` one whose ``update`` lags behind its ``add``.)"""
     lines = [
         f"\nUsage: {verb} sslcert [ipport=]IP Address:port | [hostnameport=]<name:port> | [ccs=]<port>",
         "         [certhash=]string",
