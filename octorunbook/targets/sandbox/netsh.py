@@ -206,7 +206,8 @@ def usage(verb: str, parameters: list[str]) -> str:
 
 
 def urlacl(sandbox: Sandbox, action: str, params: dict[str, str]) -> int:
-    """``netsh http show|add|delete urlacl``: the reservations in ``urlacl.json`` (URL -> user)."""
+    """``netsh http show|add|delete urlacl``: the reservations in ``urlacl.json`` (URL -> user);
+    ``sandbox.json`` ``urlacl_add_noop`` makes ``add`` print success and reserve nothing."""
     url = params.get("url", "")
     with sandbox.locked():
         reservations: dict[str, str] = sandbox.read_json(sandbox.urlacl_path, {})
@@ -225,6 +226,9 @@ def urlacl(sandbox: Sandbox, action: str, params: dict[str, str]) -> int:
                     "\nUrl reservation add failed, Error: 183\nCannot create a file when that file already exists.\n"
                 )
                 return 1
+            if sandbox.meta().get("urlacl_add_noop"):  # drill: success printed, nothing reserved
+                print("\nURL reservation successfully added\n")
+                return 0
             reservations[url] = params["user"]
         elif action == "delete" and url:
             if not found:
