@@ -289,7 +289,7 @@ def posix_state_folder(folder: Path) -> dict[str, Any]:
 def windows_host(runner: CommandRunner) -> Host:
     """This Windows host, through the same drivers the runbooks use."""
     from octorunbook.commands import netsh_exe, reg_exe
-    from octorunbook.targets.hardening.windows import CIPHER_ORDER_KEY, read_schannel
+    from octorunbook.targets.hardening.windows import CIPHER_ORDER_KEY, LOCAL_CIPHER_ORDER_KEY, read_schannel
     from octorunbook.targets.httpsys import console_encoding
     from octorunbook.targets.localmachine import LocalMachineStore
     from octorunbook.targets.windows import WindowsCertificateStore, default_state_dir, sc_exe
@@ -309,9 +309,19 @@ def windows_host(runner: CommandRunner) -> Host:
                 "private": not problems, "problems": problems}  # fmt: skip
 
     def schannel() -> dict[str, Any]:
+        """The cipher suite order from each source on its own: the policy value (GPO, IIS Crypto) and
+        the local CNG list (Enable-/Disable-TlsCipherSuite) — whether a stock server fills the local one is
+        what facts S1/S2 ask."""
         state = read_schannel(runner)
-        order = state.get(CIPHER_ORDER_KEY, "Functions")
-        return {**state.to_record(), "cipher_order_policy": order is not None and order.value is not None}
+        policy = state.get(CIPHER_ORDER_KEY, "Functions")
+        local = state.get(LOCAL_CIPHER_ORDER_KEY, "Functions")
+        return {
+            **state.to_record(),
+            "cipher_order_policy": policy is not None and policy.value is not None,
+            "cipher_order_policy_value": None if policy is None else policy.value,
+            "cipher_order_local": None if local is None else local.value,
+            "cipher_order_local_type": None if local is None else local.kind or None,
+        }
 
     return Host(
         HttpSys(netsh_exe(), runner, encoding=encoding, reg=reg_exe()),

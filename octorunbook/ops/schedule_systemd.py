@@ -13,8 +13,10 @@ lingering is on (``loginctl enable-linger``): install prints that hint.
 Where systemd is not PID 1 (containers, WSL without systemd) nothing is installed: install prints the
 crontab line to add, marked with ``# octorunbook:<name>`` so show and remove can find it.
 
-No secret is ever written here: a PFX drop-file source is refused (its password would have to sit in a
-unit or an environment file); schedule a PEM pair or self-signed source on Linux.
+No secret is ever written here: parameters that name a secret variable (the PFX password of a drop-file
+source, the EAB HMAC key, ``notify_env``) are refused with ``SCHEDULE_SECRET_UNSUPPORTED`` before any unit
+is written or crontab line printed (the value would have to sit in a unit, an environment file or the
+crontab, and without it every run fails its preflight).
 """
 
 from __future__ import annotations
@@ -47,14 +49,26 @@ def unit_dir(system: bool) -> Path:
 
 
 def refuse_secret(schedule: Schedule) -> None:
-    if schedule.password_env:
-        raise InputError(
-            "SCHEDULE_SECRET_UNSUPPORTED",
-            "certificate_source is pfx: on Linux the scheduled renewal would need the PFX password in a unit "
-            "or an environment file, which octorunbook never writes.",
-            "Schedule a PEM pair (certificate_source: pem, key readable only by the service's user) or run the "
-            "renewal on the Windows server, where the password is protected with DPAPI.",
-        )
+    """Refuse every secret variable the parameters name, before anything is written or printed.
+
+    A unit, an environment file or a crontab line would hold the value in clear, and a timer or cron
+    starts the renewal without the operator's environment: without the value every run fails its
+    preflight (``ACME_EAB_HMAC_MISSING``, a PFX without its password, a silent notification). Only the
+    variable *names* are shown, never a value."""
+    names = schedule.secret_envs or ((schedule.password_env,) if schedule.password_env else ())
+    if not names:
+        return
+    shown = ", ".join(names)
+    raise InputError(
+        "SCHEDULE_SECRET_UNSUPPORTED",
+        f"The parameters read secrets from {shown}: on Linux a timer or cron job would need "
+        f"{'that value' if len(names) == 1 else 'those values'} in a unit, an environment file or the "
+        "crontab, which octorunbook never writes; nothing was installed.",
+        "Schedule parameters that name no secret variable (a PEM pair readable only by the service's user "
+        "instead of a PFX; acme_eab_kid/acme_eab_hmac_env left out once an "
+        "interactive run as the same user has registered the ACME account; notify_env left out), run the renewal from a scheduler that injects secrets itself, or "
+        "schedule it on the Windows server, where they are protected with DPAPI.",
+    )
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ class Units:
 
 def unit_texts(schedule: Schedule) -> Units:
     """Both unit files; every value through :mod:`octorunbook.emit`, so a path with a line break is
-    ``RENDER_UNSAFE`` instead of a second ``ExecStart=``."""
+    ``RENDER_UNSAFE`` instead of a second ``ExecStart=``; a schedule that needs a secret is refused."""
+    refuse_secret(schedule)
     command = systemd_exec(schedule.command, "scheduled command")
     folder = systemd_path(str(schedule.params_path.parent), "parameter file's folder")
     name = systemd_text(schedule.name, "schedule name")
@@ -101,7 +116,8 @@ def unit_texts(schedule: Schedule) -> Units:
 
 def crontab_line(schedule: Schedule) -> str:
     """``17 3 * * * cd DIR && octorunbook renew PARAMS  # octorunbook:NAME`` (a path with % is refused:
-    cron reads it as a line break)."""
+    cron reads it as a line break; a schedule that needs a secret is refused)."""
+    refuse_secret(schedule)
     return cron_line(
         schedule.minute,
         schedule.hours,

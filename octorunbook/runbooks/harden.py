@@ -55,6 +55,7 @@ def _per_binding(front: HttpSysFront, current: HttpSysBinding) -> HardeningPlan:
     """The portal's binding updated with ``disablelegacytls=enable``, every other setting carried — the
     front's own in-place swap (``front.argv``), and its inverse as the undo."""
     desired = front.with_settings(current, {**current.carried, "disablelegacytls": "enable"})
+    front.require_supported(current, desired.carried)  # BINDING_SETTING_UNSUPPORTED: nothing planned
     commands = tuple(tuple(a) for a in front.argv(current, desired)) if desired != current else ()
     undo = tuple(tuple(a) for a in front.argv(desired, current)) if desired != current else ()
     settings = current.carried
@@ -115,10 +116,15 @@ def plan_hardening(run: Run, before: PostureReport | None) -> Hardening:
 
 def _has_legacy_tls_flag(front: HttpSysFront, port: int, build: int | None) -> bool:
     """Per-binding hardening only where this host's netsh shows the *Disable Legacy TLS Versions* field (the
-    build alone is not enough: Server 2019 also needs KB4490481); with translated labels, the build decides."""
+    build alone is not enough: Server 2019 also needs KB4490481). With translated labels, whether
+    ``netsh http add sslcert help`` lists ``disablelegacytls`` (parameter names are not translated); only
+    when that help cannot be read either does the build decide."""
     shown = front.prints_legacy_tls_flag(port)
     if shown is not None:
         return shown
+    listed = front.netsh_lists("disablelegacytls")
+    if listed is not None:
+        return listed
     return build is not None and build >= DISABLE_LEGACY_TLS_MIN_BUILD
 
 
@@ -258,6 +264,7 @@ def _apply_per_binding(run: Run, hardening: Hardening) -> None:
     where = PortalIntent.location(run.params.hostname, run.params.https_port)
     current = front.read(where)
     desired = front.with_settings(current, {**current.carried, "disablelegacytls": "enable"})
+    front.require_supported(current, desired.carried)  # before the checkpoint: nothing changed yet
     run.extra["hardening_commands"] = front.argv(current, desired)
     checkpoint, where, _, instance = _checkpoint(run, current)
     try:

@@ -7,6 +7,11 @@ when the endpoint is bound, ``1312`` when the certificate has no usable key in t
 malformed hash or GUID, and any ``netsh_<n>`` scenario forces error n (``netsh_show_<n>`` makes ``show``
 fail with it). Errors are printed in the scenario's language: ``Error: 2``, German ``Fehler: 2``
 (``netsh_german``), French ``Erreur : 2`` (``netsh_french``), both in the OEM code page 850.
+
+``http add|update sslcert help`` prints the syntax block of the build the stand-in models (Server 2019 with
+KB4490481: every parameter of ``SSLCERT_PARAMETERS``; ``netsh_2012r2`` only the older ones; ``netsh_no_help``
+makes ``help`` fail as an unknown command would). ``http add|delete|show urlacl`` keep the reservations in
+``urlacl.json`` (URL -> user); ``urlacl_add_noop`` makes ``add urlacl`` report success and reserve nothing.
 """
 
 from __future__ import annotations
@@ -58,6 +63,31 @@ GERMAN = [
     ("DS-Zuordnungsverwendung", "Disabled"),
     ("Clientzertifikat aushandeln", "Disabled"),
 ]
+# The parameter names `add sslcert help` lists, in the order of the syntax block (reference §3.1).
+OLDER_PARAMETERS = (
+    "verifyclientcertrevocation",
+    "verifyrevocationwithcachedclientcertonly",
+    "usagecheck",
+    "revocationfreshnesstime",
+    "urlretrievaltimeout",
+    "sslctlidentifier",
+    "sslctlstorename",
+    "dsmapperusage",
+    "clientcertnegotiation",
+)
+NEWER_PARAMETERS = (
+    "reject",
+    "disablehttp2",
+    "disablequic",
+    "disabletls12",
+    "disabletls13",
+    "disableocspstapling",
+    "enabletokenbinding",
+    "logextendedevents",
+    "disablelegacytls",
+    "enablesessionticket",
+    "disablesessionid",
+)
 EXTENDED = """ Extended Properties:
     PropertyId                   : 0
     Receive Window               : 1048576
@@ -161,10 +191,86 @@ def delete(args: dict[str, str]) -> int:
     return 0
 
 
+def usage(verb: str) -> int:
+    """``netsh http <verb> sslcert help``: the syntax, one ``[name=]`` token per parameter of this build."""
+    scenarios = _state.scenarios()
+    if "netsh_no_help" in scenarios:
+        sys.stdout.write(f"The following command was not found: http {verb} sslcert help.\n")
+        return 1
+    names = OLDER_PARAMETERS + (() if "netsh_2012r2" in scenarios else NEWER_PARAMETERS)
+    lines = [
+        f"\nUsage: {verb} sslcert [ipport=]IP Address:port | [hostnameport=]<name:port> | [ccs=]<port>",
+        "         [certhash=]string",
+        "         [appid=]GUID",
+        "         [[certstorename=]string]",
+        *(f"         [[{name}=]value]" for name in names),
+        "\nParameters:\n",
+        "    Tag              Value",
+        "    ipport         - IP address and port for the binding.",
+        "    certhash       - The SHA hash of the certificate. This hash is 20 bytes long",
+        "                     and specified as a hex string.",
+        "    appid          - GUID to identify the owning application.",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n\n")
+    return 0
+
+
+def urlacl(verb: str, args: dict[str, str]) -> int:
+    """``netsh http add|delete|show urlacl``, the reservations in ``urlacl.json`` (URL -> user)."""
+    reservations: dict[str, str] = _state.read_json("urlacl.json", {})
+    url = args.get("url", "")
+    found = {u: user for u, user in reservations.items() if not url or u.lower() == url.lower()}
+    if verb == "show":
+        sys.stdout.write("\nURL Reservations:\n-----------------\n\n")
+        for reserved, user in sorted(found.items()):
+            sys.stdout.write(
+                f"    Reserved URL            : {reserved}\n        User: {user}\n"
+                "            Listen: Yes\n            Delegate: No\n            SDDL: D:(A;;GX;;;S-1-5-21-0)\n\n"
+            )
+        return 0
+    if verb == "add" and url and args.get("user"):
+        if found:
+            sys.stdout.write(
+                "\nUrl reservation add failed, Error: 183\nCannot create a file when that file already exists.\n\n"
+            )
+            return 1
+        if "urlacl_add_noop" not in _state.scenarios():
+            reservations[url] = args["user"]
+            _state.write_json("urlacl.json", reservations)
+        sys.stdout.write("\nURL reservation successfully added\n\n")
+        return 0
+    if verb == "delete" and url:
+        if not found:
+            sys.stdout.write(
+                "\nUrl reservation delete failed, Error: 2\nThe system cannot find the file specified.\n\n"
+            )
+            return 1
+        for reserved in found:
+            del reservations[reserved]
+        _state.write_json("urlacl.json", reservations)
+        sys.stdout.write("\nURL reservation successfully deleted\n\n")
+        return 0
+    sys.stdout.write("\nOne or more essential parameters were not entered.\n\n")
+    return 1
+
+
 def main(argv: list[str]) -> int:
     _state.log_call("netsh", argv)
     if "netsh_german" in _state.scenarios() or "netsh_french" in _state.scenarios():
         sys.stdout.reconfigure(encoding="cp850")  # type: ignore[union-attr]  # the console's OEM code page
+    if (
+        argv[:1] == ["http"]
+        and argv[1:2] in (["add"], ["update"])
+        and argv[2:]
+        in (
+            ["sslcert", "help"],
+            ["sslcert", "?"],
+        )
+    ):
+        return usage(argv[1])
+    if len(argv) >= 3 and argv[0] == "http" and argv[2] == "urlacl" and argv[1] in ("add", "delete", "show"):
+        args = dict(token.partition("=")[::2] for token in argv[3:])
+        return urlacl(argv[1], {k.lower(): v for k, v in args.items()})
     if len(argv) < 3 or argv[0] != "http" or argv[2] != "sslcert":
         sys.stdout.write(f"The following command was not found: {' '.join(argv)}.\n")
         return 1

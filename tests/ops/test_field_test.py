@@ -4,6 +4,7 @@ stand-ins (and the Windows stand-ins), one redacted JSON report and a readable s
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,25 @@ def test_the_windows_field_test_runs_on_the_windows_stand_ins(
     assert "SCHANNEL policy sources" in found and "state folder owner and ACL" in found
     assert report["changed"] == [] and "[" in text
     assert ["sc", ["qc", "OctopusDeploy"]] in [[c["tool"], c["argv"]] for c in fake.calls("sc")]
+
+
+@pytest.mark.windows
+def test_the_windows_field_test_reports_the_local_cipher_list_apart_from_the_policy_value(
+    fake: FakeWindows, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(field_test, "running_on_windows", lambda: True)
+    wrapper = fake.bin / "powershell"  # the stand-in that answers read-schannel.ps1 from registry.json
+    program = Path(__file__).resolve().parents[1] / "fakes" / "schannel.py"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{program}" "$@"\n')
+    local = "TLS_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+    key = r"HKLM:\SYSTEM\CurrentControlSet\Control\Cryptography\Configuration\Local\SSL\00010002"
+    registry = {key.lower(): {"Functions": {"type": "MultiString", "value": local}}}
+    (fake.root / "registry.json").write_text(json.dumps(registry))
+    code, report, text = run_field_test(tmp_path, "--target", "windows")
+    seen = checks(report)["SCHANNEL policy sources"]["seen"]
+    assert seen["cipher_order_local"] == local and seen["cipher_order_local_type"] == "MultiString"
+    assert seen["cipher_order_policy"] is False and seen["cipher_order_policy_value"] is None
+    assert report["changed"] == []
 
 
 def test_a_binding_another_operator_makes_on_the_spare_port_during_the_round_trip_is_never_deleted(

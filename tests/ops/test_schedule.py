@@ -349,6 +349,63 @@ def test_linux_refuses_a_pfx_source_and_writes_nothing(tmp_path: Path, run_cli: 
     assert canary not in done.stdout + done.stderr
 
 
+SECRET_PARAMS = {
+    "pfx": {"certificate_source": "pfx", "pfx_path": "/drop/p.pfx", "pfx_password_env": "DROP_PW"},
+    "acme-eab": {
+        "certificate_source": "acme",
+        "acme_directory": "https://ca.example.net/directory",
+        "acme_eab_kid": "kid-1",
+        "acme_eab_hmac_env": "CA_EAB_HMAC",
+    },
+    "notify": {"notify_env": "PORTAL_HOOKS"},
+    "acme-eab-and-notify": {
+        "certificate_source": "acme",
+        "acme_directory": "https://ca.example.net/directory",
+        "acme_eab_kid": "kid-1",
+        "acme_eab_hmac_env": "CA_EAB_HMAC",
+        "notify_env": "PORTAL_HOOKS",
+    },
+}
+
+
+@pytest.mark.parametrize("platform", ["systemd", "cron"])
+@pytest.mark.parametrize("kind", sorted(SECRET_PARAMS))
+def test_linux_refuses_every_secret_variable_by_name_and_no_canary_reaches_a_unit_or_crontab(
+    tmp_path: Path, run_cli: Any, platform: str, kind: str
+) -> None:
+    canary = "canary-" + secrets.token_hex(12)
+    values = SECRET_PARAMS[kind]
+    names = [values[k] for k in ("pfx_password_env", "acme_eab_hmac_env", "notify_env") if k in values]
+    done = run_cli(
+        "install",
+        str(write_params(tmp_path, **values)),
+        "--platform",
+        platform,
+        "--user",
+        **dict.fromkeys(names, canary),
+    )
+    assert done.returncode == 2 and "SCHEDULE_SECRET_UNSUPPORTED" in done.stderr, done.stderr
+    assert all(name in done.stderr for name in names)  # every variable named, so the remedy is concrete
+    assert not (tmp_path / "xdg").exists()  # no unit file
+    assert "* * *" not in done.stdout and "nothing was installed" not in done.stdout  # no crontab line
+    assert canary not in done.stdout + done.stderr
+
+
+def test_unit_and_crontab_writers_refuse_a_schedule_that_needs_a_secret(tmp_path: Path) -> None:
+    schedule = Schedule(
+        name="octorunbook-renew",
+        at="03:17",
+        params_path=tmp_path / "params.yaml",
+        octorunbook="/opt/venv/bin/octorunbook",
+        secret_envs=("CA_EAB_HMAC", "PORTAL_HOOKS"),
+    )
+    for render in (unit_texts, crontab_line):
+        with pytest.raises(InputError) as refused:
+            render(schedule)
+        assert refused.value.code == "SCHEDULE_SECRET_UNSUPPORTED"
+        assert "CA_EAB_HMAC, PORTAL_HOOKS" in refused.value.message
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [

@@ -96,33 +96,69 @@ def test_check_posture_prints_the_table_and_warns(sandbox: Sandbox, params_for: 
 
 
 class _Front:
-    def __init__(self, shown: bool | None) -> None:
-        self.shown = shown
+    def __init__(self, shown: bool | None, listed: bool | None) -> None:
+        self.shown, self.listed = shown, listed
 
     def prints_legacy_tls_flag(self, port: int) -> bool | None:
         return self.shown
 
+    def netsh_lists(self, parameter: str) -> bool | None:
+        assert parameter == "disablelegacytls"
+        return self.listed
+
 
 @pytest.mark.parametrize(
-    ("shown", "build", "per_binding"),
+    ("shown", "listed", "build", "per_binding"),
     [
-        (True, 14393, True),  # netsh shows the field: the flag exists on this host whatever the build says
-        (
-            False,
-            17763,
-            False,
-        ),  # Server 2019 without KB4490481: no field, so SCHANNEL, not a flag netsh ignores
-        (None, 17763, True),  # translated labels: netsh cannot say; the build decides
-        (None, 14393, False),
-        (None, None, False),
+        (True, None, 14393, True),  # netsh shows the field: the flag exists on this host whatever the build
+        (False, True, 17763, False),  # Server 2019 without KB4490481: no field, so SCHANNEL
+        (None, True, 14393, True),  # translated labels: `add sslcert help` lists the name, in any language
+        (None, False, 17763, False),  # ... or does not: no flag, whatever the build says
+        (None, None, 17763, True),  # the help cannot be read either: only then the build decides
+        (None, None, 14393, False),
+        (None, None, None, False),
     ],
 )
 def test_per_binding_hardening_needs_the_field_netsh_prints_on_this_host(
-    shown: bool | None, build: int | None, per_binding: bool
+    shown: bool | None, listed: bool | None, build: int | None, per_binding: bool
 ) -> None:
     from octorunbook.runbooks.harden import _has_legacy_tls_flag
 
-    assert _has_legacy_tls_flag(_Front(shown), 443, build) is per_binding  # type: ignore[arg-type]
+    assert _has_legacy_tls_flag(_Front(shown, listed), 443, build) is per_binding  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lacks", ["netsh_lacks", "netsh_update_lacks"])
+def test_05_refuses_per_binding_hardening_netsh_help_does_not_list_and_changes_nothing(
+    sandbox: Sandbox, params_for: Any, lacks: str
+) -> None:
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    meta = sandbox.meta()
+    meta[lacks] = ["disablelegacytls"]
+    sandbox.write_json(sandbox.meta_path, meta)
+    before = sandbox.httpsys_path.read_text()
+    record = run_inline(HARDEN, params_for(sandbox, apply=True))
+    assert record["status"] == "failed"
+    refused = next(f for f in record["findings"] if f["code"] == "BINDING_SETTING_UNSUPPORTED")
+    verb = "update" if lacks == "netsh_update_lacks" else "add"
+    assert f"netsh http {verb} sslcert help" in refused["message"]
+    assert not [c for c in record["commands"] if c["mutating"]]
+    assert sandbox.httpsys_path.read_text() == before
+
+
+def test_the_front_says_whether_add_sslcert_help_lists_a_parameter(sandbox: Sandbox, params_for: Any) -> None:
+    from octorunbook.commands import CommandRunner
+
+    bound_with_legacy_tls(sandbox, params_for(sandbox))
+    meta = sandbox.meta()
+    meta["netsh_language"] = "de"  # labels translated: the field cannot be read, the help still can
+    sandbox.write_json(sandbox.meta_path, meta)
+    front = sandbox.open_target("OctopusServer", CommandRunner()).parts.front
+    assert front.prints_legacy_tls_flag(443) is None  # type: ignore[attr-defined]
+    assert front.netsh_lists("disablelegacytls") is True  # type: ignore[attr-defined]
+    meta["netsh_lacks"] = ["disablelegacytls"]
+    sandbox.write_json(sandbox.meta_path, meta)
+    front = sandbox.open_target("OctopusServer", CommandRunner()).parts.front
+    assert front.netsh_lists("disablelegacytls") is False  # type: ignore[attr-defined]
 
 
 def test_the_front_reads_the_field_from_netsh_itself(sandbox: Sandbox, params_for: Any) -> None:

@@ -152,6 +152,32 @@ def test_retire_old_remove_deletes_the_old_certificate_only_after_the_proof(
     assert not (sandbox.stores_dir / "My" / f"{old}.pem").exists()
 
 
+@pytest.mark.parametrize(
+    "other",
+    [["ipport=0.0.0.0:8443"], ["ipport=[::]:443"], ["hostnameport=portal.example.com:443"]],
+    ids=["other-port", "ipv6-wildcard", "sni-hostname"],
+)
+def test_retire_old_remove_keeps_a_certificate_another_binding_still_serves(
+    sandbox: Sandbox, params_for: Any, other: list[str]
+) -> None:
+    old = first_binding(sandbox, params_for(sandbox))
+    netsh = Path(sandbox.status()["server_exe"]).with_name("netsh")
+    appid = "appid={00000000-0000-0000-0000-000000000001}"
+    subprocess.run(
+        [str(netsh), "http", "add", "sslcert", *other, f"certhash={old}", appid, "certstorename=My"],
+        check=True,
+        capture_output=True,
+    )
+    endpoint = other[0].split("=", 1)[1]
+    record = run_inline(RENEW, params_for(sandbox, force_renew=True, retire_old="remove"))
+    assert record["status"] == "succeeded", record["findings"]
+    assert served(sandbox) != old  # the renewal itself went through on 0.0.0.0:443
+    kept = next(f for f in record["findings"] if f["code"] == "CERT_STILL_BOUND")
+    assert kept["details"]["bindings"] == [endpoint] and endpoint in kept["message"]
+    assert "remove old certificate" not in [c["action"] for c in record["changes"]]
+    assert (sandbox.stores_dir / "My" / f"{old}.pem").is_file()  # the certificate and its key stay
+
+
 def test_non_default_binding_settings_are_carried_with_netsh_update(
     sandbox: Sandbox, params_for: Any
 ) -> None:

@@ -48,6 +48,12 @@ from octorunbook.targets.windows.powershell import run_script, script_details, s
 
 PROTOCOLS_KEY = r"HKLM:\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL\Protocols"
 CIPHER_ORDER_KEY = r"HKLM:\SOFTWARE\Policies\Microsoft\Cryptography\Configuration\SSL\00010002"
+# The local CNG configuration of the SSL context's Schannel interface (NCRYPT_SCHANNEL_INTERFACE 0x00010002):
+# where Enable-TlsCipherSuite / Disable-TlsCipherSuite keep their list. Read, never written (the path is an
+# inference, docs/windows-facts.md S1).
+LOCAL_CIPHER_ORDER_KEY = (
+    r"HKLM:\SYSTEM\CurrentControlSet\Control\Cryptography\Configuration\Local\SSL\00010002"
+)
 DOTNET_KEYS = (
     r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319",
     r"HKLM:\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319",
@@ -153,18 +159,25 @@ CIPHER_ORDER_OUTBOUND = (
 
 
 def _require_order_unmanaged(state: SchannelState) -> None:
-    """A cipher order someone already set (a domain GPO, IIS Crypto, an earlier administrator) is shown and
-    never replaced: ``SCHANNEL_CIPHER_ORDER_MANAGED``."""
-    have = state.get(CIPHER_ORDER_KEY, "Functions")
-    mine = {cipher_order(state.windows_build)}
-    if have is not None and have.value not in (None, "") and have.value not in mine:
+    """A cipher order someone already set — a domain GPO or IIS Crypto (the policy value), or
+    ``Enable-TlsCipherSuite`` / ``Disable-TlsCipherSuite`` (the local CNG list) — is shown and never replaced:
+    ``SCHANNEL_CIPHER_ORDER_MANAGED``. A list equal to the one 05 would write is no conflict."""
+    mine = cipher_order(state.windows_build)
+    for key, where in (
+        (CIPHER_ORDER_KEY, "a policy (GPO, IIS Crypto) or an administrator"),
+        (LOCAL_CIPHER_ORDER_KEY, "Enable-TlsCipherSuite / Disable-TlsCipherSuite (the local CNG list)"),
+    ):
+        have = state.get(key, "Functions")
+        if have is None or have.value in (None, "") or have.value == mine:
+            continue
         raise TargetError(
             "SCHANNEL_CIPHER_ORDER_MANAGED",
-            f"An SSL Cipher Suite Order is already set ({CIPHER_ORDER_KEY}\\Functions = {str(have.value)[:300]}); "
-            "05 does not replace a list a policy (GPO, IIS Crypto) or an administrator set.",
-            "Change the order where it is managed (the GPO 'SSL Cipher Suite Order', IIS Crypto), or run 05 with "
-            "schannel_cipher_order: false to harden the protocols only.",
-            details={"functions": str(have.value)},
+            f"A cipher suite order is already set ({key}\\Functions = {str(have.value)[:300]}); "
+            f"05 does not replace a list {where} set.",
+            "Change the order where it is managed (the GPO 'SSL Cipher Suite Order', IIS Crypto, "
+            "Enable-TlsCipherSuite / Disable-TlsCipherSuite), or run 05 with schannel_cipher_order: false to "
+            "harden the protocols only.",
+            details={"functions": str(have.value), "key": key},
         )
 
 

@@ -182,24 +182,27 @@ class HttpSys:
         self.runner = runner
         self.encoding = encoding  # the console code page netsh writes in; None = UTF-8 (the sandbox)
         self.reg = reg  # reg.exe: the language-independent reading of a binding's settings (None: none)
-        self._add_parameters: frozenset[str] | None = None
-        self._add_parameters_read = False
+        self._parameters: dict[str, frozenset[str] | None] = {}  # verb -> what its help lists
 
-    def add_parameters(self) -> frozenset[str] | None:
-        """The parameter names ``netsh http add sslcert help`` lists on this host, read once.
+    def sslcert_parameters(self, verb: str) -> frozenset[str] | None:
+        """The parameter names ``netsh http <verb> sslcert help`` lists on this host (``add`` or ``update``),
+        read once per verb.
 
         Parameter names are syntax (``disablelegacytls=``), not translated prose, so they are found in any
         display language. None: the help could not be read (or names not even ``certhash``)."""
-        if not self._add_parameters_read:
-            self._add_parameters_read = True
+        if verb not in self._parameters:
             result = self.runner.run(
-                [self.exe, "http", "add", "sslcert", "help"],
-                label="read which binding settings this netsh knows",
+                [self.exe, "http", verb, "sslcert", "help"],
+                label=f"read which binding settings this netsh's {verb} knows",
                 encoding=self.encoding,
             )
             names = frozenset(_PARAMETER_NAME.findall(result.output.lower()))
-            self._add_parameters = names if "certhash" in names else None
-        return self._add_parameters
+            self._parameters[verb] = names if "certhash" in names else None
+        return self._parameters[verb]
+
+    def add_parameters(self) -> frozenset[str] | None:
+        """What ``netsh http add sslcert help`` lists (:meth:`sslcert_parameters`)."""
+        return self.sslcert_parameters("add")
 
     def show(self, port: int, ip_address: str = "0.0.0.0") -> SslBinding | None:
         endpoint = f"{ip_address}:{port}"

@@ -107,25 +107,40 @@ class HttpSysFront:
             binding = SslBinding(state.endpoint, state.thumbprint, state.application_id, state.store)
             raise settings_unknown(binding, dict(state.unknown), "before the change")
 
-    def _require_supported(self, current: HttpSysBinding, carried: dict[str, str]) -> None:
+    def require_supported(self, current: HttpSysBinding, carried: dict[str, str]) -> None:
         """``BINDING_SETTING_UNSUPPORTED`` before any change: a setting this host's netsh does not list in
-        ``add sslcert help`` would be refused (or, worse, accepted and dropped) by the re-bind. Dropping it
-        silently would weaken the binding, so the operator decides. A help that cannot be read proves
-        nothing either way: the read-back after the change (``BINDING_NOT_AS_ASKED``) still holds."""
+        ``add sslcert help`` — or in ``update sslcert help`` when the re-bind updates in place — would be
+        refused (or, worse, accepted and dropped). Dropping it silently would weaken the binding, so the
+        operator decides. A help that cannot be read proves nothing either way: the read-back after the
+        change (``BINDING_NOT_AS_ASKED``) still holds."""
         if not carried:
             return
+        verbs = ["add"]
+        if current.thumbprint and not self._lacks_update():
+            verbs.append("update")
+        for verb in verbs:
+            known = self.httpsys.sslcert_parameters(verb)
+            missing = sorted(k for k in carried if known is not None and k.lower() not in known)
+            if missing:
+                raise TargetError(
+                    "BINDING_SETTING_UNSUPPORTED",
+                    f"The binding on {current.endpoint} has {', '.join(missing)}, which `netsh http {verb} "
+                    "sslcert help` on this host does not list: re-binding would lose it. Nothing was changed.",
+                    f"Compare `netsh http show sslcert` with `netsh http {verb} sslcert help` (an update may be "
+                    "missing: Server 2019 needs KB4490481 for disablelegacytls). Install it, or remove the "
+                    "setting from the binding yourself if you accept losing it, and run again.",
+                    details={"unsupported": missing, "carried": carried, "help": f"{verb} sslcert"},
+                )
+
+    def netsh_lists(self, parameter: str) -> bool | None:
+        """Whether ``netsh http add sslcert help`` on this host lists ``parameter`` (names are syntax, the same
+        in every display language). None: the help could not be read."""
         known = self.httpsys.add_parameters()
-        missing = sorted(k for k in carried if known is not None and k.lower() not in known)
-        if missing:
-            raise TargetError(
-                "BINDING_SETTING_UNSUPPORTED",
-                f"The binding on {current.endpoint} has {', '.join(missing)}, which `netsh http add sslcert "
-                "help` on this host does not list: re-binding would lose it. Nothing was changed.",
-                "Compare `netsh http show sslcert` with `netsh http add sslcert help` (an update may be missing: "
-                "Server 2019 needs KB4490481 for disablelegacytls). Install it, or remove the setting from the "
-                "binding yourself if you accept losing it, and run again.",
-                details={"unsupported": missing, "carried": carried},
-            )
+        return None if known is None else parameter.lower() in known
+
+    def _lacks_update(self) -> bool:
+        build = self.windows_build()
+        return build is not None and build < UPDATE_SSLCERT_MIN_BUILD
 
     def desired(self, intent: PortalIntent, current: HttpSysBinding) -> HttpSysBinding:
         if current.thumbprint and current.application_id.strip().upper() != OCTOPUS_APP_ID:
@@ -140,7 +155,7 @@ class HttpSysFront:
         self._require_known(current)
         certificate = intent.certificate
         carried = current.carried if current.thumbprint else {}  # what the operator set on the binding stays
-        self._require_supported(current, carried)
+        self.require_supported(current, carried)
         return _binding(current.endpoint, certificate.thumbprint, certificate.store, OCTOPUS_APP_ID, carried)
 
     def diff(self, current: HttpSysBinding, desired: HttpSysBinding) -> list[SettingDiff]:
@@ -164,10 +179,7 @@ class HttpSysFront:
             return "octopus"
         if not current.thumbprint:
             return "netsh-add"
-        build = self.windows_build()
-        return (
-            "netsh-delete-add" if build is not None and build < UPDATE_SSLCERT_MIN_BUILD else "netsh-update"
-        )
+        return "netsh-delete-add" if self._lacks_update() else "netsh-update"
 
     def explain(self, current: HttpSysBinding, desired: HttpSysBinding) -> dict[str, Any]:
         """The method ``argv`` uses and why, with the settings it carries (the plan's title, the record)."""

@@ -85,7 +85,7 @@ def render(bindings: dict[str, dict[str, Any]], language: str = "en") -> str:
     lines = ["", title, "-" * len(title), ""]
     for endpoint, binding in sorted(bindings.items()):
         lines += [
-            _line("IP:port", endpoint, german),
+            _line("Hostname:port" if endpoint[:1].isalpha() else "IP:port", endpoint, german),
             _line("Certificate Hash", binding["hash"].lower(), german),
             _line("Application ID", binding["appid"].lower(), german),
             _line("Certificate Store Name", binding.get("store") or "(null)", german),
@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         ["help"],
         ["?"],
     ):
-        lacks = {str(n).lower() for n in sandbox.meta().get("netsh_lacks") or []}
+        meta = sandbox.meta()
+        lacking = [*(meta.get("netsh_lacks") or []), *(meta.get(f"netsh_{verbs[1]}_lacks") or [])]
+        lacks = {str(n).lower() for n in lacking}
         print(usage(verbs[1], [p for p in sorted(_PARAMETERS) if p not in lacks]))
         return 0
     if verbs[:1] == ["http"] and len(verbs) == 3 and verbs[2] == "urlacl":
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     action = verbs[1]
     with sandbox.locked():
         bindings: dict[str, dict[str, Any]] = sandbox.read_json(sandbox.httpsys_path, {})
-        endpoint = params.get("ipport", "")
+        endpoint = params.get("ipport") or params.get("hostnameport") or ""  # an SNI record: name:port
         if action == "show":
             shown = {endpoint: bindings[endpoint]} if endpoint in bindings else ({} if endpoint else bindings)
             if endpoint and not shown:
@@ -152,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 1
             unknown = sorted(
-                k for k in params if k not in _PARAMETERS | {"ipport", "certhash", "appid", "certstorename"}
+                k
+                for k in params
+                if k not in _PARAMETERS | {"ipport", "hostnameport", "certhash", "appid", "certstorename"}
             )
             if unknown:
                 print(f"\nThe parameter is incorrect.\nUnknown parameter: {unknown[0]}\n")
@@ -184,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def usage(verb: str, parameters: list[str]) -> str:
     """``netsh http add sslcert help`` as Windows prints it: the syntax, then one line per parameter.
-    (A build without a setting does not list it: ``sandbox.json`` ``netsh_lacks`` models one.)"""
+    (A build without a setting does not list it: ``sandbox.json`` ``netsh_lacks`` models one, and
+    ``netsh_update_lacks`` one whose ``update`` lags behind its ``add``.)"""
     lines = [
         f"\nUsage: {verb} sslcert [ipport=]IP Address:port | [hostnameport=]<name:port> | [ccs=]<port>",
         "         [certhash=]string",
@@ -201,7 +206,8 @@ def usage(verb: str, parameters: list[str]) -> str:
 
 
 def urlacl(sandbox: Sandbox, action: str, params: dict[str, str]) -> int:
-    """``netsh http show|add|delete urlacl``: the reservations in ``urlacl.json`` (URL -> user)."""
+    """``netsh http show|add|delete urlacl``: the reservations in ``urlacl.json`` (URL -> user);
+    ``sandbox.json`` ``urlacl_add_noop`` makes ``add`` print success and reserve nothing."""
     url = params.get("url", "")
     with sandbox.locked():
         reservations: dict[str, str] = sandbox.read_json(sandbox.urlacl_path, {})
@@ -220,6 +226,9 @@ def urlacl(sandbox: Sandbox, action: str, params: dict[str, str]) -> int:
                     "\nUrl reservation add failed, Error: 183\nCannot create a file when that file already exists.\n"
                 )
                 return 1
+            if sandbox.meta().get("urlacl_add_noop"):  # drill: success printed, nothing reserved
+                print("\nURL reservation successfully added\n")
+                return 0
             reservations[url] = params["user"]
         elif action == "delete" and url:
             if not found:

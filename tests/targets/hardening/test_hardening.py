@@ -44,6 +44,7 @@ TLS10 = PROTOCOLS + r"\TLS 1.0\Server"
 TLS11 = PROTOCOLS + r"\TLS 1.1\Server"
 TLS12 = PROTOCOLS + r"\TLS 1.2\Server"
 ORDER = r"HKLM:\SOFTWARE\Policies\Microsoft\Cryptography\Configuration\SSL\00010002"
+LOCAL_ORDER = r"HKLM:\SYSTEM\CurrentControlSet\Control\Cryptography\Configuration\Local\SSL\00010002"
 NET64 = r"HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319"
 NET32 = r"HKLM:\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319"
 STRONG = (
@@ -90,6 +91,7 @@ def test_read_schannel_runs_the_script_with_the_exact_argv_and_reads_exact_value
         (TLS12, "Enabled"),
         (TLS12, "DisabledByDefault"),
         (ORDER, "Functions"),
+        (LOCAL_ORDER, "Functions"),
         (NET64, "SchUseStrongCrypto"),
         (NET32, "SchUseStrongCrypto"),
     ]
@@ -328,3 +330,33 @@ def test_a_cipher_order_someone_else_set_is_shown_and_never_replaced(
     assert refused.value.code == "SCHANNEL_CIPHER_ORDER_MANAGED"
     assert "TLS_RSA_WITH_RC4_128_SHA" in refused.value.message and "GPO" in refused.value.remedy
     assert plan_schannel(read_schannel(runner)).strategy == "schannel"  # protocols only: still possible
+
+
+@pytest.mark.windows
+@pytest.mark.parametrize("kind", ["MultiString", "String"])
+def test_a_cipher_order_enable_tlsciphersuite_set_locally_is_shown_and_never_replaced(
+    windows: FakeWindows, runner: CommandRunner, kind: str
+) -> None:
+    # no policy value: the list lives in the local CNG configuration Enable-/Disable-TlsCipherSuite change
+    local = "TLS_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA"
+    seed(windows, {(LOCAL_ORDER, "Functions"): (kind, local)})
+    state = read_schannel(runner)
+    assert state.get(LOCAL_ORDER, "Functions").value == local  # type: ignore[union-attr]
+    with pytest.raises(OctorunbookError) as refused:
+        plan_schannel(state, order=True)
+    assert refused.value.code == "SCHANNEL_CIPHER_ORDER_MANAGED"
+    assert local in refused.value.message and "Enable-TlsCipherSuite" in refused.value.message
+    assert refused.value.finding.details["key"] == LOCAL_ORDER
+    plan = plan_schannel(state)  # protocols only: still possible, and neither order is touched
+    assert not [c for c in plan.changes if c.name == "Functions"]
+
+
+@pytest.mark.windows
+def test_an_empty_local_cipher_list_or_the_one_05_writes_is_no_conflict(
+    windows: FakeWindows, runner: CommandRunner
+) -> None:
+    windows.scenario("windows_2016")
+    for value in ("", STRONG):
+        seed(windows, {(LOCAL_ORDER, "Functions"): ("MultiString", value)})
+        plan = plan_schannel(read_schannel(runner), order=True)
+        assert [(c.path, c.after) for c in plan.changes if c.name == "Functions"] == [(ORDER, STRONG)]

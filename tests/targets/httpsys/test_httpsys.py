@@ -114,6 +114,24 @@ def test_show_all_lists_every_binding_with_the_exact_argv(
     ]
 
 
+@pytest.mark.parametrize("scenario", ["", "netsh_extended", "netsh_german"])
+def test_show_all_lists_ipv6_wildcard_and_hostname_port_records(
+    fake: FakeWindows, httpsys: HttpSys, scenario: str
+) -> None:
+    # a certificate shared with an SNI site or bound on [::] must be seen before it is removed
+    if scenario:
+        fake.scenario(scenario)
+    fake.bind("0.0.0.0:443", HASH, OCTOPUS_APP_ID)
+    fake.bind("[::]:443", HASH, OCTOPUS_APP_ID)
+    fake.bind("portal.example.com:443", HASH, IIS_APP_ID, "WebHosting")
+    bindings = httpsys.show_all()
+    assert sorted((b.ip_port, b.certificate_hash.lower()) for b in bindings) == [
+        ("0.0.0.0:443", HASH),
+        ("[::]:443", HASH),
+        ("portal.example.com:443", HASH),
+    ]
+
+
 def test_show_all_refuses_to_guess_when_netsh_fails(fake: FakeWindows, httpsys: HttpSys) -> None:
     fake.bind("0.0.0.0:443", HASH, OCTOPUS_APP_ID)
     fake.scenario("netsh_show_5")

@@ -36,12 +36,18 @@ def prepared(sandbox: Sandbox, params: Any) -> None:
     assert run_inline("02-verify-certificate", params)["status"] == "succeeded"
 
 
+def prepared_as(sandbox: Sandbox, params_for: Any, account: str) -> tuple[dict[str, str], Any]:
+    """The service runs as ``account``, 01 and 02 done: the reservations before 03, and its parameters."""
+    before = run_as(sandbox, account)
+    params = params_for(sandbox)
+    prepared(sandbox, params)
+    return before, params
+
+
 def test_a_custom_service_account_gets_the_https_reservation_with_the_binding_and_it_is_recorded(
     sandbox: Sandbox, params_for: Any
 ) -> None:
-    before = run_as(sandbox, ACCOUNT)
-    params = params_for(sandbox)
-    prepared(sandbox, params)
+    before, params = prepared_as(sandbox, params_for, ACCOUNT)
     record = run_inline("03-add-https-binding", params)
     assert record["status"] == "succeeded", record["findings"]
     assert json.loads(sandbox.urlacl_path.read_text()) == {**before, "https://+:443/": ACCOUNT}
@@ -58,15 +64,30 @@ def test_a_custom_service_account_gets_the_https_reservation_with_the_binding_an
 
 
 def test_the_way_back_removes_only_the_reservation_this_run_added(sandbox: Sandbox, params_for: Any) -> None:
-    before = run_as(sandbox, ACCOUNT)
-    params = params_for(sandbox)
-    prepared(sandbox, params)
+    before, params = prepared_as(sandbox, params_for, ACCOUNT)
     Sandbox(sandbox.root).init(fail="service-start", start=False)  # the restart after configure fails once
     run_as(sandbox, ACCOUNT)
     record = run_inline("03-add-https-binding", params)
     assert record["status"] == "failed"
     assert json.loads(sandbox.urlacl_path.read_text()) == before  # the http reservation stays
     assert ["http", "delete", "urlacl", "url=https://+:443/"] in urlacl_commands(record)
+
+
+def test_an_add_urlacl_that_reports_success_but_reserves_nothing_fails_03_and_rolls_back(
+    sandbox: Sandbox, params_for: Any
+) -> None:
+    before, params = prepared_as(sandbox, params_for, ACCOUNT)
+    meta = sandbox.meta()
+    meta["urlacl_add_noop"] = True
+    sandbox.write_json(sandbox.meta_path, meta)
+    bindings = sandbox.httpsys_path.read_text() if sandbox.httpsys_path.exists() else None
+    record = run_inline("03-add-https-binding", params)
+    assert record["status"] == "failed"
+    refused = next(f for f in record["findings"] if f["code"] == "URLACL_NOT_AS_ASKED")
+    assert "reported success" in refused["message"] and "https://+:443/" in refused["message"]
+    assert json.loads(sandbox.urlacl_path.read_text()) == before
+    after = sandbox.httpsys_path.read_text() if sandbox.httpsys_path.exists() else None
+    assert json.loads(after or "{}") == json.loads(bindings or "{}")  # the binding was taken back too
 
 
 def test_localsystem_needs_no_reservation_and_none_is_read_or_made(sandbox: Sandbox, params_for: Any) -> None:

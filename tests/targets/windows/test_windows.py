@@ -140,3 +140,46 @@ def test_windows_rollback_when_ssl_certificate_fails_with_1312(windows_host: dic
     ] == "KEY_NOT_USABLE_BY_HTTPSYS"
     assert any(c["action"].startswith("rollback") for c in failed["changes"])
     assert (sandbox.instance_path("OctopusServer").read_text(), sandbox.httpsys_path.read_text()) == before
+
+
+ACCOUNT = "CORP\\svc-octopus"
+
+
+def _service_runs_as(host: dict[str, Any], account: str) -> dict[str, str]:
+    """`sc qc` says the service runs as ``account``; its http prefix is reserved for it (as an admin did)."""
+    sandbox = host["sandbox"]
+    (host["fake"].root / "services.json").write_text(json.dumps({"OctopusDeploy": account}))
+    meta = sandbox.meta()
+    meta["service_account"] = account  # the stand-in service listens only on prefixes reserved for it
+    sandbox.write_json(sandbox.meta_path, meta)
+    config = json.loads(sandbox.instance_path("OctopusServer").read_text())
+    http = config["Octopus"]["WebPortal"]["ListenPrefixes"].split(",")[0]
+    before = {f"http://+:{http.rsplit(':', 1)[1].strip('/')}/": account}
+    sandbox.write_json(sandbox.urlacl_path, before)
+    return before
+
+
+def test_windows_custom_service_account_gets_the_https_reservation_through_sc_and_netsh(
+    windows_host: dict[str, Any],
+) -> None:
+    sandbox = windows_host["sandbox"]
+    before = _service_runs_as(windows_host, ACCOUNT)
+    done, records = _run(windows_host)
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = f"https://+:{windows_host['https_port']}/"
+    assert json.loads(sandbox.urlacl_path.read_text()) == {**before, url: ACCOUNT}
+    argvs = [c["argv"][1:] for c in records[2]["commands"]]
+    assert ["qc", "OctopusDeploy"] in argvs
+    assert ["http", "add", "urlacl", f"url={url}", f"user={ACCOUNT}"] in argvs
+    assert any("reserve URL" in str(c) for c in records[2]["changes"])
+
+
+def test_windows_rollback_removes_the_reservation_03_added(windows_host: dict[str, Any]) -> None:
+    sandbox = windows_host["sandbox"]
+    sandbox.init(fail="service-start", start=False)  # the restart after configure fails once
+    before = _service_runs_as(windows_host, ACCOUNT)
+    done, records = _run(windows_host)
+    assert done.returncode == 1 and records[2]["status"] == "failed", done.stdout + done.stderr
+    url = f"https://+:{windows_host['https_port']}/"
+    assert json.loads(sandbox.urlacl_path.read_text()) == before  # the http reservation stays
+    assert ["http", "delete", "urlacl", f"url={url}"] in [c["argv"][1:] for c in records[2]["commands"]]

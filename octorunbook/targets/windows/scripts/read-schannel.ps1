@@ -7,6 +7,9 @@
     Prints one JSON object:
       {"status":"ok","windows_build":17763,
        "values":[{"path":"HKLM:\SYSTEM\...\TLS 1.0\Server","name":"Enabled","type":"DWord","value":1|null},...]}
+    The cipher suite order is read from both places it can be set: the SSL Cipher Suite Order policy
+    (GPO, IIS Crypto) and the local CNG configuration that Enable-TlsCipherSuite / Disable-TlsCipherSuite
+    change (Control\Cryptography\Configuration\Local\SSL\00010002; that path is unconfirmed).
     The .NET Framework SchUseStrongCrypto values are read for the report only (they decide whether this
     machine's own .NET clients, such as Windows PowerShell 5.1, offer TLS 1.2).
 #>
@@ -36,6 +39,7 @@ try {
         @($schannel + '\TLS 1.2\Server', 'Enabled'),
         @($schannel + '\TLS 1.2\Server', 'DisabledByDefault'),
         @('HKLM:\SOFTWARE\Policies\Microsoft\Cryptography\Configuration\SSL\00010002', 'Functions'),
+        @('HKLM:\SYSTEM\CurrentControlSet\Control\Cryptography\Configuration\Local\SSL\00010002', 'Functions'),
         @('HKLM:\SOFTWARE\Microsoft\.NETFramework\v4.0.30319', 'SchUseStrongCrypto'),
         @('HKLM:\SOFTWARE\Wow6432Node\Microsoft\.NETFramework\v4.0.30319', 'SchUseStrongCrypto')
     )
