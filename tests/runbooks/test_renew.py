@@ -205,7 +205,7 @@ def test_non_default_binding_settings_are_carried_with_netsh_update(
     assert record["status"] == "succeeded", record["findings"]
     assert record["swap"]["method"] == "netsh-update"
     assert record["swap"]["carried_settings"] == {"disablelegacytls": "enable", "dsmapperusage": "enable"}
-    update = next(c for c in commands(record) if " update sslcert" in c)
+    update = next(c for c in commands(record) if " update sslcert" in c and not c.endswith(" help"))
     assert "disablelegacytls=enable" in update and "dsmapperusage=enable" in update
     flags = json.loads(sandbox.httpsys_path.read_text())["0.0.0.0:443"]["flags"]
     assert flags == {"disablelegacytls": "enable", "dsmapperusage": "enable"}
