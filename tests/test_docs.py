@@ -52,6 +52,22 @@ def test_every_tabled_code_is_in_the_code_reference() -> None:
     } <= listed
 
 
+# Codes that only say what happened (severity ``info``): there is nothing to do about them.
+INFORMATIONAL_CODES = {
+    "ACME_DRY_RUN",  # a plan against an ACME CA: the CA answered, nothing was ordered
+    "RENEWAL_FORCED",  # force_renew: the certificate is replaced because the operator asked
+    "RENEWAL_RULE",  # the renewal rule in force and how many days before expiry it renews
+}
+
+
+def test_every_error_code_has_a_remedy() -> None:
+    """An operator who meets a code looks it up: every error and warning says what to do about it."""
+    page = (REFERENCE / "codes.md").read_text(encoding="utf-8")
+    sections = dict(re.findall(r"^## `([A-Z0-9_]+)`(.*?)(?=^## |\Z)", page, re.M | re.S))
+    without = sorted(code for code, text in sections.items() if "**Remedy**" not in text)
+    assert without == sorted(INFORMATIONAL_CODES), "give each a remedy in findings.REMEDIES"
+
+
 def test_every_command_is_in_the_cli_reference() -> None:
     from octorunbook.cli.main import COMMAND_MODULES
 
