@@ -288,6 +288,7 @@ class OperatorControls:
         return sent < before + timedelta(seconds=took + GRACE_SECONDS)
 
     def _run(self, dry_run: bool, sent: datetime | None) -> None:
+        from octorunbook.evidence.posture import PostureReport, posture_panel
         from octorunbook.headless.runner import execute
         from octorunbook.render import result_panel
 
@@ -311,6 +312,9 @@ class OperatorControls:
                 )
                 return
             self._say(result_panel(result.record).html())
+            posture = PostureReport.from_record(result.record.get("posture"))
+            if posture is not None:  # 05 (and 03's scan): what the portal accepts, as the notebook shows it
+                self._say(posture_panel(posture).html())
             self._say(
                 "<p><small>audit record (the executed notebook): "
                 f"<code>{html.escape(str(result.path))}</code></small></p>"

@@ -279,6 +279,55 @@ def test_plan_changes_nothing_and_leaves_its_record_then_run_imports(app: App, p
     assert stores, "Run after Plan imported nothing"
 
 
+@pytest.fixture
+def bound(app: App, monkeypatch: pytest.MonkeyPatch) -> str:
+    """01 → 03 run headless against the app's sandbox (as ``octorunbook run`` would), so that 04 and 05
+    have a binding to work on; the thumbprint it serves."""
+    from octorunbook.headless.runner import run_all
+    from octorunbook.params.core import Parameters
+
+    monkeypatch.setenv("OCTORUNBOOK_HOME", str(app.home))
+    results = run_all(Parameters(hostname=HOSTNAME, audit_dir=str(app.root / "audit")))
+    assert [r.status for r in results] == ["succeeded"] * 3, [(r.runbook, r.status) for r in results]
+    return _served_thumbprint(app)
+
+
+def _plan_on_its_page(app: App, page: Any, runbook: str) -> dict[str, Any]:
+    """Open ``runbook``'s page (nothing runs), press Plan, and return its record: the sandbox is as before."""
+    before = _sandbox_changes(app), _served_thumbprint(app)
+    form = _open(page, app, runbook)
+    assert not app.records(runbook), f"opening {runbook} wrote a record"
+    _assert_no_lab_words(page)
+    _hostname(form).fill(HOSTNAME)
+    form.get_by_text("Ready: press Plan").wait_for()
+    _run(page, runbook, button="Plan (change nothing)", outcome="planned only")
+    assert len(app.records(runbook)) == 1
+    record = _record(app, runbook)
+    assert record["status"] == "planned" and record["parameters"]["dry_run"] is True
+    assert (_sandbox_changes(app), _served_thumbprint(app)) == before, (
+        f"Plan on {runbook} changed the sandbox"
+    )
+    return record
+
+
+def test_plan_on_the_renewal_page_renews_nothing(app: App, bound: str, page: Any) -> None:
+    """04's page after the procedure: Plan says what the renewal would do, and the same certificate is served."""
+    record = _plan_on_its_page(app, page, "04-renew-certificate")
+    assert "RENEWAL_RULE" in [f["code"] for f in record["findings"]]  # when it would renew, said
+    assert _served_thumbprint(app) == bound
+
+
+def test_plan_on_the_hardening_page_shows_the_posture_and_changes_nothing(
+    app: App, bound: str, page: Any
+) -> None:
+    """05's page after the procedure: Plan scans what the portal accepts and shows it; nothing is applied."""
+    record = _plan_on_its_page(app, page, "05-harden-tls")
+    assert record["posture"]["rows"], "05's plan scanned nothing"
+    posture = page.locator(".octorunbook-operator .octorunbook-panel").filter(has_text="TLS posture of")
+    assert posture.count() == 1 and HOSTNAME in posture.inner_text()
+    assert "HARDENING_NOT_APPLIED" in [f["code"] for f in record["findings"]]
+
+
 @pytest.mark.canary
 def test_password_typed_into_the_page_never_reaches_disk_or_the_page(app: App, page: Any) -> None:
     """A PFX whose password is typed into the page (no variable set): imported, and the password is

@@ -16,6 +16,7 @@ from IPython.display import HTML
 from octorunbook.cli.app import voila_argv
 from octorunbook.headless.runner import RunResult
 from octorunbook.params.core import Parameters
+from octorunbook.runbooks.run import ALL_RUNBOOKS
 from octorunbook.ui.form import Form
 from octorunbook.ui.operator import (
     OperatorControls,
@@ -199,11 +200,30 @@ def test_a_click_sent_before_the_previous_run_ended_is_ignored_even_when_it_arri
     assert "ignored" not in said[2]
 
 
+LAB_WORDS = ("Shift+Enter", "Run All", "Run menu")  # JupyterLab's instructions: never on an operator page
+
+
+def _page_text(book: nbformat.NotebookNode) -> str:
+    """What a Voilà page shows as text: the markdown, every output, every widget's strings — not the code."""
+    shown = [cell.source for cell in book.cells if cell.cell_type == "markdown"]
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            shown += [str(data.get(kind, "")) for kind in ("text/html", "text/markdown", "text/plain")]
+            shown.append(str(output.get("text", "")))
+    widgets = book.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for model in widgets.get("state", {}).values():
+        shown += [value for value in model["state"].values() if isinstance(value, str)]
+    return "\n".join(shown)
+
+
+@pytest.mark.parametrize("runbook", ALL_RUNBOOKS)
 def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runbook: str
 ) -> None:
-    """Every cell of 01 run as Voilà runs them on opening (its kernel environment): the form is shown, the
-    cells that read, plan and import run as empty cells, the sandbox is not even created, no record."""
+    """Every cell of a runbook run as Voilà runs them on opening (its kernel environment): the form is shown,
+    the cells that read, plan and change run as empty cells, the sandbox is not even created, no record —
+    and nothing on the page tells the operator to use JupyterLab's menus or keys."""
     from nbclient import NotebookClient
 
     home = tmp_path / "home"
@@ -211,7 +231,7 @@ def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
     monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
     monkeypatch.setenv("QUERY_STRING", "hostname=octopus.sandbox.test")
     monkeypatch.delenv("OCTORUNBOOK_RECORDED_BY_RUNNER", raising=False)
-    book = nbformat.read(ROOT / "notebooks" / "01-import-certificate.ipynb", as_version=4)
+    book = nbformat.read(ROOT / "notebooks" / f"{runbook}.ipynb", as_version=4)
     NotebookClient(book, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     code = [cell for cell in book.cells if cell.cell_type == "code"]
     form_at = next(i for i, cell in enumerate(code) if "ui.start(" in cell.source)
@@ -224,6 +244,8 @@ def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
     assert any(
         s["state"].get("value") == "octopus.sandbox.test" for s in widgets.values()
     )  # from the address
+    text = _page_text(book)
+    assert [words for words in LAB_WORDS if words in text] == [], runbook
 
 
 def test_octorunbook_app_binds_loopback_and_keeps_the_token_out_of_its_command_line(tmp_path: Path) -> None:
