@@ -249,7 +249,7 @@ class OperatorControls:
         recognised by the time the browser sent it (see :meth:`_late`). A widget callback must never raise
         (the reason would vanish): every failure is said on the page.
         """
-        sent = _click_sent()
+        sent, received = _click_sent(), time.monotonic()
         if self.running.is_set() or self._late(sent):
             when = "" if self.running.is_set() else " when this click was sent"
             self._say(
@@ -273,28 +273,28 @@ class OperatorControls:
             return
         self.running.set()
         self.worker = threading.Thread(
-            target=self._run, args=(dry_run, sent), name=f"octorunbook-{runbook}", daemon=True
+            target=self._run, args=(dry_run, sent, received), name=f"octorunbook-{runbook}", daemon=True
         )
         self.worker.start()
 
     def _late(self, sent: datetime | None) -> bool:
-        """True for a click the browser sent before the previous run had ended (plus a second's grace for
-        the way there and back). Only the browser's own clock is compared — the previous click's time of
-        sending plus how long its run took — so a browser clock set differently from the server's does
-        not matter."""
+        """True for a click the browser sent before the previous run had ended. Only the browser's own
+        clock is compared — the previous click's time of sending plus how long the kernel took from that
+        click to the run's end — so a browser clock set differently from the server's does not matter.
+        No grace is added: a click made after the browser saw the run end was sent later than that by
+        the way there and back, and runs."""
         if sent is None or self._previous is None:
             return False
         before, took = self._previous
-        return sent < before + timedelta(seconds=took + GRACE_SECONDS)
+        return sent < before + timedelta(seconds=took)
 
-    def _run(self, dry_run: bool, sent: datetime | None) -> None:
+    def _run(self, dry_run: bool, sent: datetime | None, received: float) -> None:
         from octorunbook.evidence.posture import PostureReport, posture_panel
         from octorunbook.headless.runner import execute
         from octorunbook.render import result_panel
 
         runbook = self.form.runbook
         doing = "planning" if dry_run else "running"
-        began = time.monotonic()
         try:
             params = self.form.parameters()
             if dry_run:
@@ -331,7 +331,7 @@ class OperatorControls:
             self._say(f"<p style='color:{COLORS[ERROR]}'>✖ could not run: {html.escape(reason_of(exc))}</p>")
         finally:
             if sent is not None:
-                self._previous = (sent, time.monotonic() - began)
+                self._previous = (sent, time.monotonic() - received)
             self._idle(_status(f"✔ {'planned' if dry_run else 'ran'} {runbook}: the result is below."))
             self.running.clear()
 
@@ -363,7 +363,6 @@ WAITING = (
     "page's kernel answers.</small></p>"
 )
 IGNORED = "this click was ignored: one click, one run."
-GRACE_SECONDS = 1.0  # a click sent this long after the previous run ended is still of its burst
 READY = _status("✔ connected: press Plan to see what would change, or Run.")
 
 

@@ -185,7 +185,7 @@ def test_a_click_sent_before_the_previous_run_ended_is_ignored_even_when_it_arri
     """A run shorter than the gap between two clicks of one burst: the second reaches a kernel that is idle
     again, and is known by the time the browser sent it (its own clock against its own clock)."""
     controls, runs = _connected_controls(tmp_path, monkeypatch)
-    runs.release.set()
+    threading.Timer(0.5, runs.release.set).start()  # the first run takes half a second, the others none
     first = datetime(2026, 12, 6, 2, 0, 0, tzinfo=UTC)
     sent = iter([first, first + timedelta(milliseconds=300), first + timedelta(seconds=30)])
     monkeypatch.setattr("octorunbook.ui.operator._click_sent", lambda: next(sent))
