@@ -170,3 +170,73 @@ REASONS: dict[str, str] = {
     "or an argument nobody asked for",
     "INTERNAL_ERROR": "octorunbook met a state it does not handle; the record shows what was done before",
 }
+
+
+# What to do about a code, for the codes whose remedy is not written where they are raised: a remedy built
+# at run time (a command's output, a script's answer) or a check's code an evidence table carries. The
+# codes reference page is generated from this table too, so every error and warning there has a remedy.
+REMEDIES: dict[str, str] = {
+    "ACME_ARI_WINDOW_OPEN": "Let the scheduled renewal (04) run in the CA's window, or run 04 now.",
+    "ACME_ARI_WINDOW_PASSED": "Run 04 now: the CA wants the certificate replaced and may revoke it soon.",
+    "CERTIFICATE_READ_FAILED": "Read the PowerShell message in the record's details; run the terminal as "
+    "Administrator and check the store name.",
+    "CHECK_URL_INVALID": "Give the portal's address as https://HOST[:PORT].",
+    "CONFIGURE_FAILED": "Read Octopus.Server's output in the record's details, fix what it names, run 03 again.",
+    "HOST_PROBE_FAILED": "Run the terminal as Administrator in Windows PowerShell 5.1 or PowerShell 7 and read "
+    "the script's message in the record's details.",
+    "HTTP_NOT_ANSWERING": "Check that the Octopus service runs and that keep_http's prefix is in its listen "
+    "prefixes (`Octopus.Server show-configuration`).",
+    "KEY_NOT_USABLE_BY_HTTPSYS": "Re-import the PFX into LocalMachine with its private key in a provider HTTP.sys "
+    "can use (01 does), then run 02 and 03 again.",
+    "KEY_TEST_FAILED": "Read the script's message in the record's details; run as Administrator and check that "
+    "the certificate's key is in LocalMachine.",
+    "LIST_INSTANCES_FAILED": "Check server_exe and run the terminal as Administrator: "
+    "`Octopus.Server list-instances` must answer.",
+    "NETWORK_TIMEOUT": "Check that the endpoint answers promptly, or give a longer timeout.",
+    "NGINX_DIRECTIVE_INVALID": "Give each extra directive as one line that ends with `;`, without braces or "
+    "line breaks.",
+    "NGINX_START_FAILED": "Read nginx's message and its error log (a port in use, a missing path), fix it and "
+    "run again.",
+    "NOTIFY_FAILED": "Check the Apprise URLs in the variable notify_env names (`apprise -vv URL` sends a test).",
+    "NOTIFY_LEDGER_BUSY": "Nothing to do: the next check sends what this one could not.",
+    "NOTIFY_LEDGER_UNTRUSTED": "Give the state folder back to the user running the checks (mode 0700); the "
+    "quarantined ledger can be deleted.",
+    "NOT_LOCAL_MACHINE": "Import the certificate into LocalMachine (01 does), not CurrentUser.",
+    "PARAMETER_UNKNOWN": "Check the name's spelling against the parameters reference; remove a name no "
+    "runbook reads.",
+    "REDIRECT_REFUSED": "Give the server's own address (the one the redirect points to, if you trust it).",
+    "REMOVE_FAILED": "Remove the certificate by hand (certlm.msc) as Administrator, then run again.",
+    "RENDER_UNSAFE": "Remove line breaks, quotes and % from the value named in the message.",
+    "RENEWALS_STOPPED": "Read the last 04 record (`octorunbook audit list AUDIT_DIR`), fix what failed and "
+    "check that the schedule still runs (`octorunbook schedule`).",
+    "ROLLBACK_INCOMPLETE": "Run the same runbook again: it restores the checkpoint the change kept before it "
+    "plans anything new (the record lists the commands to restore by hand); then prove the portal with 02.",
+    "ROLLBACK_SKIPPED": "Inspect the target, then run the runbook again with rollback: True: it restores the "
+    "checkpoint first.",
+    "ROLLBACK_UNVERIFIED": "Check the binding and the portal by hand (`netsh http show sslcert`), then run the "
+    "runbook again: the checkpoint is kept until a restore is proven.",
+    "SCHANNEL_READ_FAILED": "Run the terminal as Administrator; read the script's message in the record's "
+    "details.",
+    "SCHANNEL_SET_FAILED": "Run the terminal as Administrator; read the script's message, then run 05 again "
+    "(it restores what it changed first).",
+    "SCHEDULE_FAILED": "Run the terminal as Administrator; read the Task Scheduler message in the record's "
+    "details.",
+    "SERVED_NOT_BOUND": "Restart the front (the Octopus service, or reload nginx) and run 02, then 04 again.",
+    "SERVER_EXE_NOT_FOUND": "Set server_exe to the full path of Octopus.Server.exe.",
+    "SERVICE_RESTART_FAILED": "Read the service's message in the record's details and the Windows event log; "
+    "start the service by hand, then run 02.",
+    "SHOW_CONFIGURATION_FAILED": "Check server_exe and instance, and run the terminal as Administrator.",
+    "SSL_CERTIFICATE_FAILED": "Read Octopus.Server's output in the record's details (a port in use, a key HTTP.sys "
+    "cannot use), fix it, run 03 again.",
+    "STATE_DIR_UNSAFE": "Give the state folder and each folder above it to the user running octorunbook, "
+    "writable by nobody else.",
+    "STORE_CHECK_FAILED": "Run the terminal as Administrator and check the store name (My or WebHosting).",
+    "TLS_TOO_OLD": "Enable TLS 1.2 and 1.3 (05 hardens the server's SCHANNEL settings).",
+    "VERIFY_FAILED": "Read the failed check in the evidence, re-import with 01 if it names the certificate, "
+    "then run 02 again.",
+}
+
+
+def remedy_for(code: str) -> str:
+    """What to do about ``code`` where the finding says nothing itself."""
+    return REMEDIES.get(code, "")

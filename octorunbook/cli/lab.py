@@ -140,9 +140,9 @@ def _lab(args: argparse.Namespace) -> int:
 
 def serve(argv: list[str], env: dict[str, str], dest: Path, *, start: bool) -> int:
     """Run the server (``lab``'s JupyterLab, ``app``'s Voilà) in the working folder until Ctrl+C."""
-    if os.name == "nt":
+    if _on_windows() and target_in(dest) == "windows":
         print(
-            "For target: windows run this terminal as Administrator (the LocalMachine store and netsh need it)."
+            "target: windows — run this terminal as Administrator (the LocalMachine store and netsh need it)."
         )
     print("Ctrl+C stops it.")
     if not start:
@@ -151,6 +151,29 @@ def serve(argv: list[str], env: dict[str, str], dest: Path, *, start: bool) -> i
         return subprocess.call(argv, env=env, cwd=dest)
     except KeyboardInterrupt:
         return 0
+
+
+def _on_windows() -> bool:
+    return os.name == "nt"
+
+
+def target_in(dest: Path) -> str:
+    """The ``target`` the working folder's params.yaml names, or "" when it names none that can be read.
+
+    Only for a hint, so read as data and never trusted: a bounded read of a regular file, YAML's safe
+    loader, a mapping whose ``target`` is a string; anything else (missing, a link to a FIFO, a list,
+    bytes that are no YAML) says nothing rather than fail the server's start.
+    """
+    import yaml
+
+    from octorunbook.findings import OctorunbookError
+
+    try:
+        data = yaml.safe_load(read_limited(dest / "params.yaml", MAX_RECORD_FILE, what="params.yaml"))
+    except (OSError, OctorunbookError, yaml.YAMLError, UnicodeDecodeError):
+        return ""
+    target = data.get("target") if isinstance(data, dict) else None
+    return target.strip().lower() if isinstance(target, str) else ""
 
 
 def _has_jupyterlab() -> bool:

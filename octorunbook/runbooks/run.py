@@ -21,7 +21,7 @@ from typing import Any, NoReturn, Protocol
 from octorunbook import __version__
 from octorunbook.certificates import CODES as CERTIFICATE_REASONS
 from octorunbook.commands import CommandRunner
-from octorunbook.findings import REASONS, Finding, InputError, OctorunbookError, TargetError
+from octorunbook.findings import REASONS, Finding, InputError, OctorunbookError, TargetError, remedy_for
 from octorunbook.params.core import Parameters
 from octorunbook.params.runbooks import subset
 from octorunbook.redaction import SECRETS, Secret, secret_from_env
@@ -315,7 +315,14 @@ class Run:
             "changes": self.changes,
             "state": self.state,
             "verification": self.verification,
-            "findings": [{**f.to_dict(), "reason": f.reason or reason_for(f.code)} for f in self.findings],
+            "findings": [
+                {
+                    **f.to_dict(),
+                    "reason": f.reason or reason_for(f.code),
+                    "remedy": f.remedy or remedy_for(f.code),
+                }
+                for f in self.findings
+            ],
             "commands": [r.to_dict() for r in self.runner.records],
             "secrets": self.secrets_note,
             **self.extra,

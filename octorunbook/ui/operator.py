@@ -20,8 +20,11 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -174,7 +177,7 @@ class OperatorControls:
     displays): that report reaching the kernel proves browser → kernel, and the kernel's answer —
     enabling the buttons, "ready" on the status line — reaching the browser proves kernel → browser.
     A click is answered at once, from the kernel: both buttons disable and the status line says
-    "planning…" or "running…" until the run ends.
+    "planning…" or "running…" until the run ends. A click while a run is in progress changes nothing.
     """
 
     def __init__(self, form: Form) -> None:
@@ -196,6 +199,9 @@ class OperatorControls:
         self.status.add_class("octorunbook-status")
         self.out = w.Output()
         self.connected = False
+        self.running = threading.Event()  # set from the click that starts a run until that run has ended
+        self.worker: threading.Thread | None = None
+        self._previous: tuple[datetime, float] | None = None  # the last run's click: sent at, seconds taken
         for button in (self.plan, self.run):
             button._view_count = 0  # the browser reports each view it displays: the first report proves it
             button.observe(self._seen, names="_view_count")
@@ -232,13 +238,24 @@ class OperatorControls:
         self.out.append_display_data(HTML(text))
 
     def start(self, dry_run: bool) -> None:
-        """One click: the runbook through papermill with what the form shows (a plan: ``dry_run``).
+        """One click: the runbook through papermill with what the form shows (a plan: ``dry_run``), on a
+        worker thread, so the kernel stays free to hear — and ignore — any click behind this one.
 
-        A widget callback must never raise (the reason would vanish): every failure is said on the page.
+        Voilà's kernel handles the page's messages one at a time. Were the run made inside this callback,
+        a second click (a double click, or an impatient one before the buttons disabled in the browser)
+        would wait in the kernel's queue and start a second full run once the first ended: 04 would rotate
+        twice, 05 apply twice. On a thread, that click arrives while :attr:`running` is set and is only
+        said. A click of the same burst that reaches the kernel after a short run has already ended is
+        recognised by the time the browser sent it (see :meth:`_late`). A widget callback must never raise
+        (the reason would vanish): every failure is said on the page.
         """
-        from octorunbook.headless.runner import execute
-        from octorunbook.render import result_panel
-
+        sent, received = _click_sent(), time.monotonic()
+        if self.running.is_set() or self._late(sent):
+            when = "" if self.running.is_set() else " when this click was sent"
+            self._say(
+                f"<p class='octorunbook-ignored'><small>⏸ already running{when} — {IGNORED}</small></p>"
+            )
+            return
         runbook = self.form.runbook
         self.connected = True  # a click came through: the connection is up
         self.plan.disabled = self.run.disabled = True
@@ -254,6 +271,30 @@ class OperatorControls:
             )
             self._idle(READY)
             return
+        self.running.set()
+        self.worker = threading.Thread(
+            target=self._run, args=(dry_run, sent, received), name=f"octorunbook-{runbook}", daemon=True
+        )
+        self.worker.start()
+
+    def _late(self, sent: datetime | None) -> bool:
+        """True for a click the browser sent before the previous run had ended. Only the browser's own
+        clock is compared — the previous click's time of sending plus how long the kernel took from that
+        click to the run's end — so a browser clock set differently from the server's does not matter.
+        No grace is added: a click made after the browser saw the run end was sent later than that by
+        the way there and back, and runs."""
+        if sent is None or self._previous is None:
+            return False
+        before, took = self._previous
+        return sent < before + timedelta(seconds=took)
+
+    def _run(self, dry_run: bool, sent: datetime | None, received: float) -> None:
+        from octorunbook.evidence.posture import PostureReport, posture_panel
+        from octorunbook.headless.runner import execute
+        from octorunbook.render import result_panel
+
+        runbook = self.form.runbook
+        doing = "planning" if dry_run else "running"
         try:
             params = self.form.parameters()
             if dry_run:
@@ -271,6 +312,9 @@ class OperatorControls:
                 )
                 return
             self._say(result_panel(result.record).html())
+            posture = PostureReport.from_record(result.record.get("posture"))
+            if posture is not None:  # 05 (and 03's scan): what the portal accepts, as the notebook shows it
+                self._say(posture_panel(posture).html())
             self._say(
                 "<p><small>audit record (the executed notebook): "
                 f"<code>{html.escape(str(result.path))}</code></small></p>"
@@ -286,7 +330,26 @@ class OperatorControls:
         except Exception as exc:
             self._say(f"<p style='color:{COLORS[ERROR]}'>✖ could not run: {html.escape(reason_of(exc))}</p>")
         finally:
+            if sent is not None:
+                self._previous = (sent, time.monotonic() - received)
             self._idle(_status(f"✔ {'planned' if dry_run else 'ran'} {runbook}: the result is below."))
+            self.running.clear()
+
+
+def _click_sent() -> datetime | None:
+    """When the browser sent the click being handled: the ``date`` of its message's header (the
+    browser's clock), or None where there is none (a click made in Python, an older front end)."""
+    shell = get_ipython()
+    kernel = getattr(shell, "kernel", None)
+    try:
+        date = kernel.get_parent()["header"]["date"] if kernel is not None else None
+        if isinstance(date, str):
+            date = datetime.fromisoformat(date.replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    if not isinstance(date, datetime):
+        return None
+    return date if date.tzinfo else date.replace(tzinfo=UTC)
 
 
 def _status(text: str) -> str:
@@ -299,6 +362,7 @@ WAITING = (
     "<p class='octorunbook-waiting'><small>⏳ connecting… the Plan and Run buttons appear once this "
     "page's kernel answers.</small></p>"
 )
+IGNORED = "this click was ignored: one click, one run."
 READY = _status("✔ connected: press Plan to see what would change, or Run.")
 
 

@@ -126,3 +126,70 @@ def test_a_port_no_server_can_listen_on_is_refused_before_anything_is_copied(
     )
     assert done.returncode == 2 and "PORT_INVALID" in done.stderr, done.stdout + done.stderr
     assert not work.exists() and "token" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("on_windows", "params", "said"),
+    [
+        (True, "target: windows\n", True),
+        (True, "target: sandbox\n", False),  # the template's default: the sandbox needs no Administrator
+        (False, "target: windows\n", False),  # the hint is about a Windows terminal
+        (True, None, False),  # no params.yaml
+        (True, "- target: windows\n", False),  # a list, not parameters
+        (True, b"\xff\xfe\x00target: [", False),  # no YAML at all
+    ],
+)
+def test_the_administrator_hint_is_said_on_windows_only_for_target_windows(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    on_windows: bool,
+    params: str | bytes | None,
+    said: bool,
+) -> None:
+    from octorunbook.cli import lab
+
+    monkeypatch.setattr(lab, "_on_windows", lambda: on_windows)
+    if isinstance(params, str):
+        (tmp_path / "params.yaml").write_text(params)
+    elif isinstance(params, bytes):
+        (tmp_path / "params.yaml").write_bytes(params)
+    assert lab.serve(["no-server"], {}, tmp_path, start=False) == 0
+    assert ("as Administrator" in capsys.readouterr().out) is said
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a FIFO")
+def test_a_fifo_as_params_yaml_gives_no_hint_and_does_not_block(tmp_path: Path) -> None:
+    from octorunbook.cli.lab import target_in
+
+    os.mkfifo(tmp_path / "params.yaml")
+    assert target_in(tmp_path) == ""
+
+
+def test_lab_without_a_folder_works_in_a_dated_folder_under_the_current_one(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    before = f"octorunbook-{datetime.now(UTC):%Y%m%d}"
+    done = subprocess.run(
+        [*CLI, "lab", "--no-start"], capture_output=True, text=True, timeout=300, cwd=tmp_path, check=True
+    )
+    after = f"octorunbook-{datetime.now(UTC):%Y%m%d}"
+    made = [p.name for p in tmp_path.iterdir()]
+    assert made in ([before], [after]), made  # a run across midnight may take either day
+    assert (tmp_path / made[0] / "01-import-certificate.ipynb").is_file()
+    assert (tmp_path / made[0] / "params.yaml").is_file()
+    assert f"runbooks in {made[0]}:" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("mtime", "newer"), [(1_000_000_000, "the packaged one"), (4_000_000_000, "your copy")]
+)
+def test_a_kept_copy_says_which_of_the_two_is_newer(tmp_path: Path, mtime: int, newer: str) -> None:
+    work = tmp_path / "work"
+    copy_runbooks(work)
+    edited = work / "04-renew-certificate.ipynb"
+    edited.write_text('{"edited": true}')
+    os.utime(edited, (mtime, mtime))  # 2001 (older than any release) or 2096
+    said = dict(copy_runbooks(work))["04-renew-certificate.ipynb"]
+    assert said.startswith(f"kept: your copy differs ({newer} is newer); the packaged one is ")
+    assert edited.read_text() == '{"edited": true}'

@@ -27,12 +27,14 @@ import nbformat
 import pytest
 
 from octorunbook.audit.records import extract_result
+from octorunbook.evidence.tls import tls_handshake
 from octorunbook.targets.sandbox.loopback import free_port
 from tests.ui.browser import launch_chromium, require_chromium, stop_server
 
 OCTORUNBOOK = Path(sys.executable).parent / "octorunbook"
 HOSTNAME = "octopus.sandbox.test"
 RESULT_TIMEOUT_S = 180
+LAB_WORDS = ("Shift+Enter", "Run All", "Run menu")  # JupyterLab's instructions, never on an operator page
 
 pytestmark = pytest.mark.browser
 
@@ -145,9 +147,13 @@ def _rendered(page: Any) -> Any:
     return form
 
 
-def _run(page: Any, runbook: str, button: str = "Run", outcome: str = "succeeded") -> Any:
-    """Press ``button`` under the form and wait for the result panel saying ``outcome``."""
-    page.locator(f".octorunbook-operator button[title='{button}']").click()
+def _run(
+    page: Any, runbook: str, button: str = "Run", outcome: str = "succeeded", *, double: bool = False
+) -> Any:
+    """Press ``button`` under the form (twice in a row: ``double``) and wait for the result panel saying
+    ``outcome``."""
+    pressed = page.locator(f".octorunbook-operator button[title='{button}']")
+    pressed.dblclick() if double else pressed.click()
     panels = page.locator(".octorunbook-operator .octorunbook-panel")
     done = panels.filter(has_text=f"{runbook}{'' if outcome == 'succeeded' else ':'} {outcome}")
     failed = panels.filter(has_text=f"{runbook} FAILED")
@@ -189,6 +195,21 @@ def _record(app: App, runbook: str) -> dict[str, Any]:
     return record
 
 
+def _assert_no_lab_words(page: Any) -> None:
+    """JupyterLab's instructions stay in JupyterLab: a page in operator mode has buttons, not menus."""
+    body = page.locator("body").inner_text()
+    for words in LAB_WORDS:
+        assert words not in body, f"{words!r} on an operator page"
+
+
+def _served_thumbprint(app: App) -> str:
+    """The thumbprint the sandbox's HTTPS port serves for the portal's name (a real TLS handshake)."""
+    from octorunbook.targets.sandbox import Sandbox
+
+    port = Sandbox(app.home / "sandbox").status()["port_map"][443]
+    return tls_handshake("127.0.0.1", port, HOSTNAME).thumbprint
+
+
 def _hostname(form: Any) -> Any:
     return form.locator(".widget-text").filter(has_text="Portal hostname").locator("input")
 
@@ -199,16 +220,18 @@ def test_opening_a_page_changes_nothing_and_run_then_continue_does_the_procedure
     page.wait_for_timeout(1000)  # a cell still running after the page is shown would change things now
     assert not (app.home / "sandbox").exists(), "opening 01 touched the sandbox"
     assert not app.records("01-import-certificate"), "opening 01 wrote a record"
-    body = page.locator("body").inner_text()
-    assert "Run ▸ Run All Cells" not in body and "Shift+Enter" not in body  # JupyterLab's words stay there
-    assert "import_certificate" not in body  # no code on the page
+    _assert_no_lab_words(page)
+    assert "import_certificate" not in page.locator("body").inner_text()  # no code on the page
 
     _hostname(form).fill(HOSTNAME)
     form.get_by_text("Ready: press Plan").wait_for()
-    _run(page, "01-import-certificate")
+    _run(page, "01-import-certificate", double=True)  # an impatient operator: one run all the same
+    assert len(app.records("01-import-certificate")) == 1, "a double click on Run ran 01 twice"
+    assert "this click was ignored" in page.locator(".octorunbook-operator").inner_text()
     imported = _record(app, "01-import-certificate")
     assert imported["status"] == "succeeded" and HOSTNAME in imported["certificate"]["dns_names"]
     thumbprint = imported["certificate"]["thumbprint"]
+    bindings_before = _sandbox_changes(app)[1]
 
     page.get_by_role("link", name="Continue ▸ 02 · Verify the certificate").click()
     page.wait_for_url(re.compile(r"/voila/render/02-verify-certificate\.ipynb"))
@@ -223,6 +246,17 @@ def test_opening_a_page_changes_nothing_and_run_then_continue_does_the_procedure
     verified = _record(app, "02-verify-certificate")
     assert verified["status"] == "succeeded" and verified["certificate"]["thumbprint"] == thumbprint
     assert len(app.records("01-import-certificate")) == 1  # opening 02 ran nothing of 01 again
+
+    page.get_by_role("link", name="Continue ▸ 03 · Add the HTTPS binding").click()
+    page.wait_for_url(re.compile(r"/voila/render/03-add-https-binding\.ipynb"))
+    form = _rendered(page)
+    assert not app.records("03-add-https-binding"), "opening 03 wrote a record"
+    assert _sandbox_changes(app)[1] == bindings_before, "opening 03 bound something"
+    _assert_no_lab_words(page)
+    _run(page, "03-add-https-binding")
+    bound = _record(app, "03-add-https-binding")
+    assert bound["status"] == "succeeded" and bound["tls"]["thumbprint"] == thumbprint
+    assert _served_thumbprint(app) == thumbprint  # the sandbox serves it over HTTPS
 
 
 def test_plan_changes_nothing_and_leaves_its_record_then_run_imports(app: App, page: Any) -> None:
@@ -243,6 +277,55 @@ def test_plan_changes_nothing_and_leaves_its_record_then_run_imports(app: App, p
     assert imported["status"] == "succeeded" and imported["parameters"]["dry_run"] is False
     stores, _bindings = _sandbox_changes(app)
     assert stores, "Run after Plan imported nothing"
+
+
+@pytest.fixture
+def bound(app: App, monkeypatch: pytest.MonkeyPatch) -> str:
+    """01 → 03 run headless against the app's sandbox (as ``octorunbook run`` would), so that 04 and 05
+    have a binding to work on; the thumbprint it serves."""
+    from octorunbook.headless.runner import run_all
+    from octorunbook.params.core import Parameters
+
+    monkeypatch.setenv("OCTORUNBOOK_HOME", str(app.home))
+    results = run_all(Parameters(hostname=HOSTNAME, audit_dir=str(app.root / "audit")))
+    assert [r.status for r in results] == ["succeeded"] * 3, [(r.runbook, r.status) for r in results]
+    return _served_thumbprint(app)
+
+
+def _plan_on_its_page(app: App, page: Any, runbook: str) -> dict[str, Any]:
+    """Open ``runbook``'s page (nothing runs), press Plan, and return its record: the sandbox is as before."""
+    before = _sandbox_changes(app), _served_thumbprint(app)
+    form = _open(page, app, runbook)
+    assert not app.records(runbook), f"opening {runbook} wrote a record"
+    _assert_no_lab_words(page)
+    _hostname(form).fill(HOSTNAME)
+    form.get_by_text("Ready: press Plan").wait_for()
+    _run(page, runbook, button="Plan (change nothing)", outcome="planned only")
+    assert len(app.records(runbook)) == 1
+    record = _record(app, runbook)
+    assert record["status"] == "planned" and record["parameters"]["dry_run"] is True
+    assert (_sandbox_changes(app), _served_thumbprint(app)) == before, (
+        f"Plan on {runbook} changed the sandbox"
+    )
+    return record
+
+
+def test_plan_on_the_renewal_page_renews_nothing(app: App, bound: str, page: Any) -> None:
+    """04's page after the procedure: Plan says what the renewal would do, and the same certificate is served."""
+    record = _plan_on_its_page(app, page, "04-renew-certificate")
+    assert "RENEWAL_RULE" in [f["code"] for f in record["findings"]]  # when it would renew, said
+    assert _served_thumbprint(app) == bound
+
+
+def test_plan_on_the_hardening_page_shows_the_posture_and_changes_nothing(
+    app: App, bound: str, page: Any
+) -> None:
+    """05's page after the procedure: Plan scans what the portal accepts and shows it; nothing is applied."""
+    record = _plan_on_its_page(app, page, "05-harden-tls")
+    assert record["posture"]["rows"], "05's plan scanned nothing"
+    posture = page.locator(".octorunbook-operator .octorunbook-panel").filter(has_text="TLS posture of")
+    assert posture.count() == 1 and HOSTNAME in posture.inner_text()
+    assert "HARDENING_NOT_APPLIED" in [f["code"] for f in record["findings"]]
 
 
 @pytest.mark.canary

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -12,7 +14,9 @@ import pytest
 from IPython.display import HTML
 
 from octorunbook.cli.app import voila_argv
+from octorunbook.headless.runner import RunResult
 from octorunbook.params.core import Parameters
+from octorunbook.runbooks.run import ALL_RUNBOOKS
 from octorunbook.ui.form import Form
 from octorunbook.ui.operator import (
     OperatorControls,
@@ -133,11 +137,93 @@ def test_a_click_empties_the_output_in_the_kernels_own_state(tmp_path: Path) -> 
     assert "Fix the fields" in str(controls.out.outputs)
 
 
-def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
+class _SlowRuns:
+    """``execute`` as the buttons call it, holding each run until released: what a real run's seconds are."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, bool]] = []
+        self.release = threading.Event()
+
+    def __call__(self, runbook: str, params: Parameters, **_: object) -> RunResult:
+        self.started.append((runbook, params.dry_run))
+        self.release.wait(10)
+        return RunResult(runbook, "failed", None, None)
+
+
+def _connected_controls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[OperatorControls, _SlowRuns]:
+    runs = _SlowRuns()
+    monkeypatch.setattr("octorunbook.headless.runner.execute", runs)
+    controls = OperatorControls(
+        Form("01-import-certificate", Parameters(sandbox_dir=str(tmp_path / "no-sandbox")))
+    )
+    controls.run._view_count = 1
+    return controls, runs
+
+
+def test_a_double_click_on_run_starts_exactly_one_run_and_says_the_second_was_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every cell of 01 run as Voilà runs them on opening (its kernel environment): the form is shown, the
-    cells that read, plan and import run as empty cells, the sandbox is not even created, no record."""
+    """The kernel handles clicks one at a time: the second, queued behind the first, must not start a second
+    run once the first ends (04 would rotate twice, 05 apply twice) — nor must a Plan pressed meanwhile."""
+    controls, runs = _connected_controls(tmp_path, monkeypatch)
+    controls.run.click()
+    controls.run.click()
+    controls.plan.click()
+    runs.release.set()
+    assert controls.worker is not None
+    controls.worker.join(10)
+    assert runs.started == [("01-import-certificate", False)]
+    assert str(controls.out.outputs).count("already running — this click was ignored") == 2
+    assert not controls.running.is_set() and not controls.run.disabled  # the next click runs again
+
+
+def test_a_click_sent_before_the_previous_run_ended_is_ignored_even_when_it_arrives_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run shorter than the gap between two clicks of one burst: the second reaches a kernel that is idle
+    again, and is known by the time the browser sent it (its own clock against its own clock)."""
+    controls, runs = _connected_controls(tmp_path, monkeypatch)
+    threading.Timer(0.5, runs.release.set).start()  # the first run takes half a second, the others none
+    first = datetime(2026, 12, 6, 2, 0, 0, tzinfo=UTC)
+    sent = iter([first, first + timedelta(milliseconds=300), first + timedelta(seconds=30)])
+    monkeypatch.setattr("octorunbook.ui.operator._click_sent", lambda: next(sent))
+    said = []
+    for _ in range(3):
+        controls.run.click()
+        assert controls.worker is not None
+        controls.worker.join(10)
+        said.append(str(controls.out.outputs))
+    assert runs.started == [("01-import-certificate", False)] * 2  # the first and the one 30 s later
+    assert "already running when this click was sent — this click was ignored" in said[1]
+    assert "ignored" not in said[2]
+
+
+LAB_WORDS = ("Shift+Enter", "Run All", "Run menu")  # JupyterLab's instructions: never on an operator page
+
+
+def _page_text(book: nbformat.NotebookNode) -> str:
+    """What a Voilà page shows as text: the markdown, every output, every widget's strings — not the code."""
+    shown = [cell.source for cell in book.cells if cell.cell_type == "markdown"]
+    for cell in book.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            shown += [str(data.get(kind, "")) for kind in ("text/html", "text/markdown", "text/plain")]
+            shown.append(str(output.get("text", "")))
+    widgets = book.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for model in widgets.get("state", {}).values():
+        shown += [value for value in model["state"].values() if isinstance(value, str)]
+    return "\n".join(shown)
+
+
+@pytest.mark.parametrize("runbook", ALL_RUNBOOKS)
+def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runbook: str
+) -> None:
+    """Every cell of a runbook run as Voilà runs them on opening (its kernel environment): the form is shown,
+    the cells that read, plan and change run as empty cells, the sandbox is not even created, no record —
+    and nothing on the page tells the operator to use JupyterLab's menus or keys."""
     from nbclient import NotebookClient
 
     home = tmp_path / "home"
@@ -145,7 +231,7 @@ def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
     monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
     monkeypatch.setenv("QUERY_STRING", "hostname=octopus.sandbox.test")
     monkeypatch.delenv("OCTORUNBOOK_RECORDED_BY_RUNNER", raising=False)
-    book = nbformat.read(ROOT / "notebooks" / "01-import-certificate.ipynb", as_version=4)
+    book = nbformat.read(ROOT / "notebooks" / f"{runbook}.ipynb", as_version=4)
     NotebookClient(book, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     code = [cell for cell in book.cells if cell.cell_type == "code"]
     form_at = next(i for i, cell in enumerate(code) if "ui.start(" in cell.source)
@@ -158,6 +244,8 @@ def test_a_page_opened_in_voila_shows_the_form_and_runs_nothing_below_it(
     assert any(
         s["state"].get("value") == "octopus.sandbox.test" for s in widgets.values()
     )  # from the address
+    text = _page_text(book)
+    assert [words for words in LAB_WORDS if words in text] == [], runbook
 
 
 def test_octorunbook_app_binds_loopback_and_keeps_the_token_out_of_its_command_line(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ must act on. Rows are never hidden: a probe this machine could not make is a row
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -126,6 +127,37 @@ class PostureReport:
             "rows": [r.to_record() for r in self.rows],
             "findings": [f.to_dict() for f in self.findings],
         }
+
+    @classmethod
+    def from_record(cls, data: Any) -> PostureReport | None:
+        """A record's posture section read back for showing it, or None when it is not one: a record is
+        data, so a row or a finding of the wrong shape is left out rather than trusted."""
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            return None
+        rows = tuple(
+            PostureRow(
+                str(r.get("check", "")),
+                str(r.get("expected", "")),
+                str(r.get("seen", "")),
+                r["severity"],
+                str(r.get("code", "")),
+            )
+            for r in data["rows"]
+            if isinstance(r, dict) and r.get("severity") in ("ok", "info", "warning", "error")
+        )
+        findings: list[Finding] = []
+        for item in data.get("findings") or []:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                findings.append(Finding.from_dict(item))
+        mode: PostureMode = "strict" if data.get("posture") == "strict" else "default"
+        return cls(
+            str(data.get("endpoint", "")),
+            str(data.get("hostname", "")),
+            mode,
+            str(data.get("backend", "")),
+            rows,
+            tuple(findings),
+        )
 
 
 def finding_for(

@@ -220,3 +220,19 @@ def test_posture_panel_shows_rows_and_findings_for_the_notebook(serve: Any) -> N
     assert "protocol TLS 1.3" in html and "HSTS_MISSING" in html and "octorunbook-warning" in html
     strict = posture_panel(scan(("127.0.0.1", server.port), HOST, posture="strict"))
     assert strict.status == "error"
+
+
+def test_a_records_posture_section_reads_back_as_the_same_report_and_a_malformed_one_as_none(
+    serve: Any,
+) -> None:
+    """The operator page shows 05's posture from its record: the same rows and findings, and a section
+    of the wrong shape is not shown rather than trusted."""
+    server = serve(ciphers=HARDENED_CIPHERS, hsts=None)
+    report = scan(("127.0.0.1", server.port), HOST)
+    again = PostureReport.from_record(report.to_record())
+    assert again is not None
+    assert again.rows == report.rows and again.codes() == report.codes()
+    assert PostureReport.from_record(None) is None
+    assert PostureReport.from_record({"rows": "not rows"}) is None
+    kept = PostureReport.from_record({"rows": [{"check": "x", "severity": "fatal"}], "findings": [{}]})
+    assert kept is not None and kept.rows == () and kept.findings == ()
