@@ -244,6 +244,17 @@ def recorded_answer(run: Any, cert_id: str, now: datetime, next_run: datetime) -
     return record
 
 
+def recorded_answer_stands(audit_dir: str | Path, served: Any) -> bool:
+    """True when the newest renewal record holds the CA's window for the served certificate and the
+    ``next_check`` that came with it lies ahead: a check implied by a parameter file (run every minute
+    by a monitoring system) then does not ask the CA again."""
+    der = getattr(served, "der", b"")
+    ari, path = newest_renewal_ari(audit_dir) if der else (None, "")
+    window = window_from_record(ari, path)
+    until = _moment(ari.get("next_check")) if isinstance(ari, dict) else None
+    return bool(window and until and window.cert_id == served_cert_id(der) and until > datetime.now(UTC))
+
+
 def newest_record(audit_dir: str | Path) -> str:
     """The newest renewal record's path (any status), for a notification to point at; "" when none."""
     from octorunbook.findings import OctorunbookError
