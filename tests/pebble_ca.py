@@ -107,8 +107,11 @@ class Pebble:
                 process.wait(5)
 
 
-def start_pebble(folder: Path, http_port: int, eab: dict[str, str] | None = None) -> Pebble:
-    """``eab``: key id -> base64url HMAC key; when given, pebble requires external account binding."""
+def start_pebble(
+    folder: Path, http_port: int, eab: dict[str, str] | None = None, validity_seconds: int | None = None
+) -> Pebble:
+    """``eab``: key id -> base64url HMAC key; when given, pebble requires external account binding.
+    ``validity_seconds``: the lifetime of the certificates pebble issues (its default: about five years)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
@@ -129,6 +132,8 @@ def start_pebble(folder: Path, http_port: int, eab: dict[str, str] | None = None
             "externalAccountMACKeys": eab or {},
         }
     }
+    if validity_seconds is not None:
+        config["pebble"]["certificateValidityPeriod"] = validity_seconds
     (folder / "pebble.json").write_text(json.dumps(config))
     pebble = Pebble(
         folder,

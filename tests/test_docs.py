@@ -54,8 +54,10 @@ def test_every_tabled_code_is_in_the_code_reference() -> None:
 
 # Codes that only say what happened (severity ``info``): there is nothing to do about them.
 INFORMATIONAL_CODES = {
+    "ACME_ARI_RECORDED",  # the CA's Retry-After is honoured: the window 04 recorded decides, no request
     "ACME_DRY_RUN",  # a plan against an ACME CA: the CA answered, nothing was ordered
     "RENEWAL_FORCED",  # force_renew: the certificate is replaced because the operator asked
+    "RENEWAL_OVERRIDE",  # renew_before_days reached before the CA's window: the explicit setting wins
     "RENEWAL_RULE",  # the renewal rule in force and how many days before expiry it renews
 }
 

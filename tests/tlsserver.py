@@ -107,3 +107,21 @@ def loopback_servers() -> Iterator[Callable[..., Server]]:
         for server in started:
             server.shutdown()
             server.server_close()
+
+
+@contextmanager
+def serving(handler: Any, ca: trustme.CA) -> Iterator[_TLSServer]:
+    """One TLS server on 127.0.0.1 (an ephemeral port) answering with ``handler``, its certificate for
+    127.0.0.1 issued by ``ca``; shut down when the block ends."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        server = _TLSServer(("127.0.0.1", 0), handler)
+    server.context = context
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -8,6 +8,12 @@ agrees on it without keeping state, and a window the CA moves gives a new time. 
 in ``run.extra["ari"]`` (window, chosen time, ``explanationURL``, ``Retry-After``); a due renewal's order
 carries ``replaces: <certID>`` (:func:`octorunbook.acme.neworder.new_order`).
 
+The chosen time counts as come when it falls before the next scheduled run (RFC 9773 §4.2 step 5): waiting
+for that run would renew after the time the CA chose. A ``Retry-After`` the CA sent that reaches past the next scheduled run is honoured across runs:
+while the newest renewal record's ``next_check`` for the same certificate lies ahead, its window decides
+and the CA is not asked again (``recorded``: :func:`octorunbook.evidence.check_alarms.recorded_answer`,
+which reads the record back as untrusted data).
+
 The request is bounded (:data:`ARI_SECONDS`, the ACME session's deadline adapter) and never fails the run:
 a CA without ``renewalInfo``, a certificate it does not know, or an answer it cannot give is ``None``,
 and the existing rule (``renewal_due``) decides. ``certbot``'s ``ClientV2.renewal_time`` is not used: it
@@ -20,6 +26,7 @@ import base64
 import email.utils
 import hashlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +132,7 @@ def renewal_info(
             )  # the CA asked for a short pause: honoured once, within the deadline
         record: dict[str, Any] = {"id": cert_id, "url": url, "status": response.status_code}
         record["retry_after_seconds"] = retry if retry is not None else DEFAULT_RETRY_AFTER
+        record["retry_after_given"] = retry is not None
         record["next_check"] = (now + timedelta(seconds=record["retry_after_seconds"])).isoformat()
         if response.status_code != 200:
             record["error"] = response.text[:300]
@@ -157,13 +165,24 @@ def _window(response: Any, url: str) -> tuple[datetime, datetime, Any]:
     return start, end, body.get("explanationURL") if isinstance(body, dict) else None
 
 
+def next_scheduled_run(cert: x509.Certificate, now: datetime) -> datetime:
+    """When the schedule runs 04 next: a day on, half a day for a certificate under 10 days."""
+    from octorunbook.evidence.lifetime import lifetime_days, runs_per_day
+
+    lifetime = lifetime_days(cert.not_valid_before_utc, cert.not_valid_after_utc)
+    return now + timedelta(days=1) / runs_per_day(lifetime)
+
+
 def fetch_renewal_info(run: Run, cert_id: str) -> dict[str, Any] | None:
     """:func:`renewal_info` for the CA the run's parameters name."""
     p = run.params
     return renewal_info(p.acme_directory_url, cert_id, ca_bundle=p.acme_ca_bundle)
 
 
-def ari_due(run: Run, cert: x509.Certificate | None) -> bool | None:
+Recorded = Callable[["Run", str, datetime, datetime], "dict[str, Any] | None"]
+
+
+def ari_due(run: Run, cert: x509.Certificate | None, recorded: Recorded | None = None) -> bool | None:
     """RFC 9773's answer for the portal's certificate ``cert`` (as the store holds it): True (renew now: the chosen time in the CA's window
     has come, or the certificate has expired), False (not yet: the window is recorded), None (no ARI for
     this certificate: the existing rule decides). Sets ``run.state["acme_replaces"]`` when due."""
@@ -178,7 +197,8 @@ def ari_due(run: Run, cert: x509.Certificate | None) -> bool | None:
         run.extra["ari"] = {"id": cert_id, "expired": True}
         return True
     try:
-        record = fetch_renewal_info(run, cert_id)
+        reused = recorded(run, cert_id, now, next_scheduled_run(cert, now)) if recorded else None
+        record = reused or fetch_renewal_info(run, cert_id)
     except OctorunbookError as exc:
         run.note(
             Finding(
@@ -208,18 +228,27 @@ def ari_due(run: Run, cert: x509.Certificate | None) -> bool | None:
     end = datetime.fromisoformat(record["window"]["end"])
     at = renew_at(cert_id, start, end) if end > start else start
     record["renew_at"] = at.isoformat()
-    due = now >= at
+    next_run = next_scheduled_run(cert, now)
+    due = now >= at or at < next_run  # §4.2 step 5: a time before the next run is renewed at now
     record["due"] = due
     if due:
         run.state["acme_replaces"] = cert_id
         why = f" (the CA explains: {record['explanation_url']})" if "explanation_url" in record else ""
         late = now > end
+        state = (
+            "has passed" if late else "is open" if now >= start else f"opens at {start:%Y-%m-%d %H:%M} UTC"
+        )
+        early = (
+            ""
+            if now >= at
+            else f"; its chosen time {at:%Y-%m-%d %H:%M} UTC comes before the next scheduled run"
+        )
         run.note(
             Finding(
                 "ACME_ARI_WINDOW_PASSED" if late else "ACME_ARI_RENEW",
                 "warning" if late else "info",
                 f"The CA's renewal window {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC "
-                f"{'has passed' if late else 'is open'}: renewing now{why}.",
+                f"{state}{early}: renewing now{why}.",
                 "Nothing to do: renewed now. A window the CA set in the past means it wants the certificate "
                 "replaced at once (a revocation); otherwise check that scheduled renewals run."
                 if late
@@ -234,6 +263,7 @@ __all__ = [
     "ari_due",
     "ari_id",
     "fetch_renewal_info",
+    "next_scheduled_run",
     "renew_at",
     "renewal_info",
     "retry_after_seconds",

@@ -72,7 +72,7 @@ def _replacing_order(acme: Any, csr_pem: bytes, profile: str, replaces: str) -> 
 
 def new_order(run: Run, acme: Any, csr_pem: bytes) -> Any:
     """The order, with ``profile`` and (when ARI found the renewal due) ``replaces``; recorded."""
-    from acme import messages
+    from acme import errors, messages
 
     profile = run.params.acme_profile
     replaces = str(run.state.get("acme_replaces") or "")
@@ -83,15 +83,21 @@ def new_order(run: Run, acme: Any, csr_pem: bytes) -> Any:
         summary["replaces"] = replaces
         try:
             return retry_bad_nonce(lambda: _replacing_order(acme, csr_pem, profile, replaces), run)
-        except messages.Error as exc:
-            if not (str(exc.typ or "").endswith(":alreadyReplaced") or exc.code in {"malformed", "conflict"}):
+        except (messages.Error, errors.ConflictError) as exc:
+            # RFC 9773 §5: alreadyReplaced comes with 409 Conflict, which the library raises as
+            # ConflictError before it reads the problem document
+            if isinstance(exc, errors.ConflictError):
+                detail = "urn:ietf:params:acme:error:alreadyReplaced (HTTP 409 Conflict)"
+            elif str(exc.typ or "").endswith(":alreadyReplaced") or exc.code in {"malformed", "conflict"}:
+                detail = f"{exc.code}: {exc.detail}"
+            else:
                 raise
-            summary["replaces_refused"] = f"{exc.code}: {exc.detail}"[:300]
+            summary["replaces_refused"] = detail[:300]
             run.note(
                 Finding(
                     "ACME_REPLACES_REFUSED",
                     "warning",
-                    f"The CA refused to link the new order to the certificate it replaces ({exc.detail}); "
+                    f"The CA refused to link the new order to the certificate it replaces ({detail[:200]}); "
                     "ordered again without the link.",
                     "Nothing to do: the certificate is renewed; the CA may count it against its rate limits.",
                 )

@@ -106,6 +106,19 @@ def check_parser() -> argparse.ArgumentParser:
         "passed; a CA that cannot answer is UNKNOWN",
     )
     parser.add_argument(
+        "--no-audit-dir",
+        action="store_true",
+        help="with a parameter file: do not read its audit_dir (by default its renewal records are read "
+        "as with --audit-dir, once runbook 04 has left one there)",
+    )
+    parser.add_argument(
+        "--no-acme-directory",
+        action="store_true",
+        help="with a parameter file whose certificate_source is acme: do not ask its ACME CA for the "
+        "renewal window (by default it is asked as with --acme-directory, unless the newest renewal "
+        "record holds the CA's answer for the served certificate and the CA's Retry-After has not run out)",
+    )
+    parser.add_argument(
         "--acme-ca-bundle",
         metavar="FILE",
         default="",
@@ -147,10 +160,13 @@ _VALUED: dict[str, tuple[str, Any]] = {
     "--acme-ca-bundle": ("acme_ca_bundle", str),
     "--prometheus": ("prometheus", str),
 }
-_FLAGS = {"--json": "json", "--posture": "posture"}
+_FLAGS = {
+    "--json": "json", "--posture": "posture", "--no-audit-dir": "no_audit_dir",
+    "--no-acme-directory": "no_acme_directory",
+}  # fmt: skip
 _DEFAULTS: dict[str, Any] = {
-    "params": None, **{dest: None for dest, _ in _VALUED.values()}, "timeout": 10.0, "acme_ca_bundle": "", "json": False,
-    "posture": False,
+    "params": None, **{dest: None for dest, _ in _VALUED.values()}, "timeout": 10.0, "acme_ca_bundle": "",
+    **{dest: False for dest in _FLAGS.values()},
 }  # fmt: skip
 
 
@@ -272,6 +288,9 @@ def _alarms(args: argparse.Namespace | None, result: Any) -> list[Any]:
     if args.audit_dir:
         lifetime = lifetime_days(served.not_before, served.not_after) if served is not None else None
         alarms += check_alarms.audit_alarms(args.audit_dir, served, lifetime)
+    if args.acme_directory and getattr(args, "acme_implied", False) and args.audit_dir:
+        if check_alarms.recorded_answer_stands(args.audit_dir, served):
+            return alarms  # the CA asked not to be asked yet; the recorded window was judged above
     if args.acme_directory:
         deadline = getattr(args, "deadline", None)
         seconds = deadline.left() if deadline is not None else args.timeout
@@ -367,11 +386,34 @@ def _run_check(args: Any) -> Any:
     params = load_params(args.params)
     args.params_notify_env = params.notify_env
     args.loaded_params = params
+    _params_doors(args, params)
     if args.hostname:
         from dataclasses import replace
 
         params = replace(params, hostname=args.hostname)
     return check_params(params, **limits)
+
+
+def _params_doors(args: Any, params: Parameters) -> None:
+    """With a parameter file, the doors it implies: its ``audit_dir`` (the dead man's switch needs no
+    flag), relative to the file's folder as the scheduled run sees it, once a renewal (04) has left a
+    record there (before that, renewals cannot have stopped: 01 → 03 alone is no schedule); and, for
+    ``certificate_source: acme``, its CA's renewal window. Each explicit option wins; each has a
+    ``--no-…`` to opt out."""
+    from pathlib import Path
+
+    if not args.audit_dir and not args.no_audit_dir:
+        folder = Path(params.audit_dir).expanduser()
+        if not folder.is_absolute():
+            folder = Path(args.params).resolve().parent / folder
+        from octorunbook.evidence.check_alarms import newest_record
+
+        if folder.is_dir() and newest_record(folder):
+            args.audit_dir = str(folder)
+    if not args.acme_directory and not args.no_acme_directory and params.certificate_source == "acme":
+        args.acme_directory = params.acme_directory_url
+        args.acme_ca_bundle = args.acme_ca_bundle or params.acme_ca_bundle
+        args.acme_implied = True
 
 
 def _check_entry(args: argparse.Namespace) -> int:

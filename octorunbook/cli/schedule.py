@@ -108,7 +108,8 @@ CADENCES = ("auto", "daily", "twice-daily")
 
 def _cadence(params: Any, choice: str) -> tuple[int, float | None, str]:
     """Runs per day, the certificate's lifetime, and a note: ``auto`` reads the served certificate
-    (a TLS handshake, read-only) and runs twice a day when it lives under 10 days."""
+    (a TLS handshake, read-only) and runs twice a day when it lives under 10 days — or when the ACME
+    profile ordered is ``shortlived``, before the first such certificate is served."""
     from octorunbook.evidence.lifetime import runs_per_day
 
     lifetime, problem = _certificate_lifetime(params)
@@ -116,6 +117,12 @@ def _cadence(params: Any, choice: str) -> tuple[int, float | None, str]:
         return 1, lifetime, " (--cadence daily)"
     if choice == "twice-daily":
         return 2, lifetime, " (--cadence twice-daily)"
+    if (
+        getattr(params, "certificate_source", "") == "acme"
+        and getattr(params, "acme_profile", "") == "shortlived"
+    ):
+        if runs_per_day(lifetime) < 2:  # the served certificate is not the 6-day one yet: the next will be
+            return 2, lifetime, "; twice a day all the same: acme_profile is shortlived (about 6 days)"
     note = f"; daily until it can: {problem}" if lifetime is None and problem else ""
     return runs_per_day(lifetime), lifetime, note
 

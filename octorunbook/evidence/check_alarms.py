@@ -180,6 +180,81 @@ def recorded_window(audit_dir: str | Path) -> Window | None:
     return None
 
 
+def newest_renewal_ari(audit_dir: str | Path) -> tuple[Any, str]:
+    """The ``ari`` block of the newest renewal record that has one, and that record's path; (None, "")
+    when there is none or the folder cannot be read. Untrusted: the caller validates what it uses."""
+    from octorunbook.audit.records import read_result
+    from octorunbook.findings import OctorunbookError
+
+    try:
+        rows = _renewal_rows(audit_dir)[:RECORDS_SCANNED]
+    except (OctorunbookError, OSError):
+        return None, ""
+    for row in rows:
+        path = Path(audit_dir) / row.record
+        try:
+            ari = read_result(path).get("ari")
+        except (OctorunbookError, OSError, AttributeError):
+            continue
+        if ari is not None:
+            return ari, str(path)
+    return None, ""
+
+
+def recorded_answer(run: Any, cert_id: str, now: datetime, next_run: datetime) -> dict[str, Any] | None:
+    """The CA's answer the newest renewal record holds for ``cert_id`` while the ``Retry-After`` the CA
+    sent with it has not run out: the CA asked not to be asked before then, and its window still stands.
+
+    Only a ``Retry-After`` longer than the time to the next scheduled run (``next_run``) counts: a shorter
+    one the schedule honours by itself, and a run started by hand in between asks again (whoever starts
+    it wants the CA's word now: a revocation moves the window). The record is data read back from disk,
+    so only a valid window, time and number are used (None otherwise)."""
+    from octorunbook.findings import Finding
+
+    ari, path = newest_renewal_ari(Path(run.params.audit_dir).expanduser())
+    if not isinstance(ari, dict) or ari.get("retry_after_given") is not True:
+        return None
+    seconds = ari.get("retry_after_seconds")
+    if type(seconds) is not int or seconds <= (next_run - now).total_seconds():
+        return None
+    window = window_from_record(ari, path)
+    until = _moment(ari.get("next_check"))
+    if window is None or window.cert_id != cert_id or until is None or until <= now:
+        return None
+    record: dict[str, Any] = {
+        "id": cert_id,
+        "status": 200,
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "next_check": until.isoformat(),
+        "retry_after_given": True,
+        "retry_after_seconds": seconds,
+        "recorded_in": path,
+    }
+    if window.explanation_url:
+        record["explanation_url"] = window.explanation_url
+    run.note(
+        Finding(
+            "ACME_ARI_RECORDED",
+            "info",
+            f"The CA asked not to be asked again before {until:%Y-%m-%d %H:%M} UTC (Retry-After): the window "
+            f"it gave, recorded in {path}, decides this run without a request.",
+            "",
+        )
+    )
+    return record
+
+
+def recorded_answer_stands(audit_dir: str | Path, served: Any) -> bool:
+    """True when the newest renewal record holds the CA's window for the served certificate and the
+    ``next_check`` that came with it lies ahead: a check implied by a parameter file (run every minute
+    by a monitoring system) then does not ask the CA again."""
+    der = getattr(served, "der", b"")
+    ari, path = newest_renewal_ari(audit_dir) if der else (None, "")
+    window = window_from_record(ari, path)
+    until = _moment(ari.get("next_check")) if isinstance(ari, dict) else None
+    return bool(window and until and window.cert_id == served_cert_id(der) and until > datetime.now(UTC))
+
+
 def newest_record(audit_dir: str | Path) -> str:
     """The newest renewal record's path (any status), for a notification to point at; "" when none."""
     from octorunbook.findings import OctorunbookError

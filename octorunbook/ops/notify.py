@@ -70,6 +70,25 @@ def urls(env_name: str) -> list[str]:
     return found
 
 
+_SAID_EMPTY: set[str] = set()  # one NOTIFY_ENV_EMPTY line per variable and process (a procedure runs three)
+
+
+def said_empty(env_name: str) -> bool:
+    """True (and one ``NOTIFY_ENV_EMPTY`` line on stderr, naming the variable, never a value) when
+    ``notify_env`` names a variable that is unset or holds no URL: the silence it would cause is said."""
+    if not env_name or not env_name_ok(env_name) or urls(env_name):
+        return False
+    if env_name not in _SAID_EMPTY:
+        _SAID_EMPTY.add(env_name)
+        state = "empty" if env_name in os.environ else "not set"
+        print(
+            f"NOTIFY_ENV_EMPTY: notify_env names ${env_name}, which is {state}: no failure or alarm is "
+            f"sent anywhere. Set {env_name} to the Apprise URLs in this environment, or remove notify_env.",
+            file=sys.stderr,
+        )
+    return True
+
+
 def shown(url: str) -> str:
     """``scheme://host[:port]``: what may be said about a destination (no user, password, path or query)."""
     try:
@@ -146,6 +165,8 @@ def target_of(params: Parameters) -> str:
 
 def notify_run(params: Parameters, runbook: str, status: str, record: Any, path: Any) -> bool | None:
     """One message for a failed (and rolled-back) run; nothing for any other status."""
+    if said_empty(getattr(params, "notify_env", "")):
+        return None
     if status not in FAILED_STATUSES or not getattr(params, "notify_env", ""):
         return None
     data = record if isinstance(record, dict) else None
@@ -191,7 +212,7 @@ def notify_check(
     or certificate changes or every ``every_hours``, and an event told earlier whose source this run
     ``consulted`` (``audit_dir``, ``acme``; the expiry verdict whenever a certificate was read) and
     that has cleared sends one resolved message (:mod:`octorunbook.ops.notify_ledger`)."""
-    if not env_name or not urls(env_name):
+    if not env_name or said_empty(env_name) or not urls(env_name):
         return []
     from octorunbook.ops import notify_ledger as nl
 

@@ -380,6 +380,17 @@ class Parameters:
                 f"({len(self.notify_env)} characters) is not one, and is not shown (an Apprise URL carries a token).",
                 "Put the Apprise URLs in an environment variable and give its name, e.g. OCTORUNBOOK_NOTIFY_URLS.",
             )
+        elif self.notify_env and not os.environ.get(self.notify_env, "").strip():
+            state = "empty" if self.notify_env in os.environ else "not set"
+            problems.append(
+                Finding(
+                    "NOTIFY_ENV_EMPTY",
+                    "warning",
+                    f"notify_env names ${self.notify_env}, which is {state} here: a failure would tell nobody.",
+                    f"Set {self.notify_env} to the Apprise URLs in the environment this runs in (the "
+                    "schedule's too), or remove notify_env.",
+                )
+            )
         if not self.keep_http and self.force_ssl:
             problems.append(
                 Finding(

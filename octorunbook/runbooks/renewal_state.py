@@ -28,7 +28,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from octorunbook import certificates
-from octorunbook.evidence.lifetime import SHORT_LIVED_DAYS, days_text, lifetime_days, renew_before
+from octorunbook.evidence.lifetime import (
+    CRITICAL_FRACTION,
+    SHORT_LIVED_DAYS,
+    days_text,
+    lifetime_days,
+    renew_before,
+)
 from octorunbook.evidence.tls import TlsEvidence, tls_handshake
 from octorunbook.findings import Finding, TargetError, VerificationError
 from octorunbook.render import Panel, Row
@@ -211,22 +217,77 @@ def renewal_due(run: Run, current: Current) -> bool:
 
 def renewal_decision(run: Run, current: Current) -> bool:
     """The CA's word first (ARI, RFC 9773: :func:`octorunbook.acme.ari.ari_due`); without ARI for this
-    certificate, or with ``force_renew``, :func:`renewal_due` decides as it always has."""
-    from octorunbook.acme.ari import ari_due
+    certificate, or with ``force_renew``, :func:`renewal_due` decides as it always has.
 
-    due = None if run.params.force_renew else ari_due(run, current.certificate)
+    ARI's "not yet" does not outrank the operator or the calendar: an explicit ``renew_before_days`` that
+    has been reached renews (``RENEWAL_OVERRIDE``), and so does a certificate with less than ⅙ of its
+    lifetime left whatever the CA's window says (``ACME_ARI_LATE``): a wrong window must not let the
+    portal lapse. Any renewal of a certificate the CA knows names it in ``replaces``."""
+    from octorunbook.acme.ari import ari_due
+    from octorunbook.evidence.check_alarms import recorded_answer
+
+    due = None if run.params.force_renew else ari_due(run, current.certificate, recorded_answer)
     if due is None:
-        return renewal_due(run, current)
-    if not due:
-        ari: dict[str, Any] = run.extra.get("ari") or {}
-        window: dict[str, Any] = ari.get("window") or {}
-        keep_current(
-            run,
-            current,
-            f"Nothing to renew: the CA suggests renewing between {window.get('start')} and {window.get('end')} "
-            f"(this portal at {ari.get('renew_at')})",
-        )
+        due = renewal_due(run, current)
+    elif not due:
+        due = _override_due(run, current)
+        if not due:
+            ari: dict[str, Any] = run.extra.get("ari") or {}
+            window: dict[str, Any] = ari.get("window") or {}
+            keep_current(
+                run,
+                current,
+                f"Nothing to renew: the CA suggests renewing between {window.get('start')} and "
+                f"{window.get('end')} (this portal at {ari.get('renew_at')})",
+            )
+    if due:
+        _name_replaced(run, current)
     return due
+
+
+def _override_due(run: Run, current: Current) -> bool:
+    """ARI said "not yet": renew all the same when ``renew_before_days`` is reached or ⅙ of the lifetime
+    is all that is left (the CA's window is then later than any sound renewal)."""
+    p = run.params
+    seconds, lifetime = current.seconds_left(), current.lifetime_days
+    if seconds is None:
+        return False
+    days = days_text(seconds / 86400)
+    if p.renew_before_days > 0 and seconds <= p.renew_before_days * 86400:
+        run.note(
+            Finding(
+                "RENEWAL_OVERRIDE",
+                "info",
+                f"The CA's window has not come, but {days} days are left and renew_before_days is "
+                f"{p.renew_before_days}: the explicit setting wins, renewing now.",
+                "",
+                details={"rule": "renew_before_days", "renew_before_days": p.renew_before_days},
+            )
+        )
+        return True
+    if lifetime is not None and seconds < lifetime * CRITICAL_FRACTION * 86400:
+        run.note(
+            Finding(
+                "ACME_ARI_LATE",
+                "warning",
+                f"The CA's renewal window has not come, but only {days} of the certificate's "
+                f"{days_text(lifetime)} days are left (under 1/6): renewing now so the portal does not lapse.",
+                "Nothing to do for this portal: renewed now. If it recurs, the CA's renewalInfo is wrong "
+                "or late: report it to the CA, or set renew_before_days.",
+            )
+        )
+        return True
+    return False
+
+
+def _name_replaced(run: Run, current: Current) -> None:
+    """``replaces`` for any renewal of a certificate whose ARI ID the CA answered for (a window, or an
+    expired certificate it issued), whichever rule decided; a CA that refuses the link gets the order
+    again without it (:func:`octorunbook.acme.neworder.new_order`)."""
+    ari: dict[str, Any] = run.extra.get("ari") or {}
+    cert_id = ari.get("id")
+    if isinstance(cert_id, str) and cert_id and ("window" in ari or ari.get("expired") is True):
+        run.state["acme_replaces"] = cert_id
 
 
 def keep_current(run: Run, current: Current, headline: str) -> None:

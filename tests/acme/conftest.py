@@ -17,8 +17,10 @@ def make_pebble(tmp_path: Path) -> Iterator[Any]:
     """Start pebble validating HTTP-01 on a given port; every one started is stopped, pass or fail."""
     started: list[Pebble] = []
 
-    def start(http_port: int, eab: dict[str, str] | None = None) -> Pebble:
-        started.append(start_pebble(tmp_path / f"pebble{len(started)}", http_port, eab))
+    def start(
+        http_port: int, eab: dict[str, str] | None = None, validity_seconds: int | None = None
+    ) -> Pebble:
+        started.append(start_pebble(tmp_path / f"pebble{len(started)}", http_port, eab, validity_seconds))
         return started[-1]
 
     yield start

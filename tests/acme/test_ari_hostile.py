@@ -6,9 +6,6 @@ error that throws the verdict away. Served over real TLS on loopback (trustme)."
 from __future__ import annotations
 
 import json
-import ssl
-import threading
-import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -20,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from octorunbook.evidence.check_alarms import ca_alarms
-from tests.tlsserver import _TLSServer
+from tests.tlsserver import serving
 
 WINDOW = {"suggestedWindow": {"start": "2026-12-01T00:00:00Z", "end": "2026-12-02T00:00:00Z"}}
 
@@ -59,22 +56,12 @@ def hostile_ca(tmp_path: Path) -> Iterator[Any]:
             self.end_headers()
             self.wfile.write(body)
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        server = _TLSServer(("127.0.0.1", 0), Handler)
-    server.context = context
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    bundle = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    leaf = ca.issue_cert("octopus.example.com")
-    der = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).public_bytes(Encoding.DER)
-    try:
+    with serving(Handler, ca) as server:
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        leaf = ca.issue_cert("octopus.example.com")
+        der = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).public_bytes(Encoding.DER)
         yield answer, f"https://127.0.0.1:{server.server_address[1]}/dir", str(bundle), Served(der)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize(

@@ -234,3 +234,38 @@ def test_a_missed_schedule_notifies_once_however_often_the_monitoring_system_che
     assert canary not in text and canary not in done.stdout + done.stderr
     ledgers = sorted((tmp_path / ".octorunbook" / "notify").glob("ledger-*.json"))  # --url: the user's home
     assert len(ledgers) == 1 and canary.encode() not in ledgers[0].read_bytes()
+
+
+@pytest.mark.parametrize("value", [None, "", "  "], ids=["unset", "empty", "blank"])
+def test_notify_env_naming_an_empty_variable_is_loud_in_the_parameters_run_and_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str | None
+) -> None:
+    from types import SimpleNamespace
+
+    from octorunbook.ops import notify
+    from octorunbook.params.core import Parameters
+
+    name = f"OCTORUNBOOK_TEST_EMPTY_{secrets.token_hex(4).upper()}"
+    if value is not None:
+        monkeypatch.setenv(name, value)
+    (finding,) = [f for f in Parameters(notify_env=name).check() if f.code == "NOTIFY_ENV_EMPTY"]
+    assert finding.severity == "warning" and f"${name}" in finding.message
+    params = Parameters(notify_env=name)
+    assert notify.notify_run(params, "04-renew-certificate", "failed", {}, "/audit/r.ipynb") is None
+    err = capsys.readouterr().err
+    assert f"NOTIFY_ENV_EMPTY: notify_env names ${name}" in err
+    result = SimpleNamespace(status=2, hostname="localhost", endpoint="127.0.0.1:443")
+    monkeypatch.setattr(notify, "_SAID_EMPTY", set())  # check runs in its own process
+    assert notify.notify_check(name, result) == []
+    assert "NOTIFY_ENV_EMPTY" in capsys.readouterr().err
+
+
+def test_a_run_whose_notify_env_is_empty_records_the_warning(
+    sandbox: Any, params_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OCTORUNBOOK_TEST_NOTIFY_UNSET", raising=False)
+    record = run_inline(
+        "04-renew-certificate", params_for(sandbox, notify_env="OCTORUNBOOK_TEST_NOTIFY_UNSET")
+    )
+    (finding,) = [f for f in record["findings"] if f["code"] == "NOTIFY_ENV_EMPTY"]
+    assert finding["severity"] == "warning" and "$OCTORUNBOOK_TEST_NOTIFY_UNSET" in finding["message"]

@@ -79,3 +79,20 @@ def test_the_scheduled_task_gets_two_daily_triggers(win: Any, tmp_path: Path, ru
     argv = win.argvs("powershell")[0]
     assert argv[argv.index("-At") + 1] == "03:17,15:17"
     assert argv[: len(ps_argv(win, "register-renewal-task.ps1"))] == ps_argv(win, "register-renewal-task.ps1")
+
+
+def test_the_shortlived_profile_is_renewed_twice_a_day_before_its_first_certificate_is_served(
+    sandbox: Any,
+    tmp_path: Path,
+    run_cli: Any,  # noqa: F811
+) -> None:
+    params = served_for(sandbox, tmp_path, 90)  # still the 90-day certificate from before the switch
+    values = yaml.safe_load(params.read_text())
+    values.update(certificate_source="acme", acme_profile="shortlived", acme_email="ops@example.com")
+    params.write_text(yaml.safe_dump(values))
+    done = run_cli("install", str(params), "--platform", "cron", "--at", "04:05")
+    assert done.returncode == 0, done.stderr
+    assert "twice a day at 04:05 and 16:05 (the certificate lives 90 days); twice a day all the same: " in (
+        done.stdout
+    )
+    assert "acme_profile is shortlived" in done.stdout and "5 4,16 * * * cd" in done.stdout
