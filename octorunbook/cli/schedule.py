@@ -82,7 +82,9 @@ def _install_windows(args: argparse.Namespace, params: Any, schedule: Any) -> in
     from octorunbook.ops.schedule_windows import dry_run_task, gather_secrets, install_task
 
     check_importable_by_task()
-    local_paths = [str(schedule.params_path), *check_task_paths(params, windows=os.name == "nt")]
+    # the octorunbook command too: a virtual environment on a mapped drive is invisible to SYSTEM as well
+    local_paths = [str(schedule.params_path), schedule.octorunbook]
+    local_paths += check_task_paths(params, windows=os.name == "nt")
     secrets = gather_secrets(schedule)
     runner = _runner()
     data = install_task(schedule, runner, secrets, local_paths=local_paths)

@@ -111,6 +111,33 @@ def test_a_path_the_task_would_resolve_elsewhere_is_refused_before_anything_is_r
     assert win.calls("powershell") == [] and not secret_file(tmp_path).exists()
 
 
+def test_an_octorunbook_installed_on_a_mapped_network_drive_is_refused_before_the_task_exists(
+    win: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The task runs the octorunbook command of this installation: in a virtual environment on Z: it
+    would not start as SYSTEM, so the host judges its path with the others (issue 25, item 6)."""
+    import octorunbook.ops.schedule as schedule_module
+
+    (win.root / "network_drives.json").write_text('["Z:"]')
+    monkeypatch.setattr(
+        schedule_module, "octorunbook_executable", lambda: "Z:\\venv\\Scripts\\octorunbook.exe"
+    )
+    monkeypatch.setenv("DROP_PFX_PASSWORD", PFX_PASSWORD)
+    pfx = tmp_path / "portal.pfx"
+    pfx.write_bytes(b"x")
+    params = write_params(
+        tmp_path,
+        target="windows",
+        certificate_source="pfx",
+        pfx_path=str(pfx),
+        pfx_password_env="DROP_PFX_PASSWORD",
+    )
+    assert main(["schedule", "install", str(params), "--platform", "windows", "--name", "portal"]) == 1
+    err = capsys.readouterr().err
+    assert "SCHEDULE_PATH_UNUSABLE" in err and "Z:\\venv" in err and "network drive" in err, err
+    assert main(["schedule", "show", "--platform", "windows", "--name", "portal"]) == 1  # no task
+
+
 def test_a_path_on_a_mapped_network_drive_is_refused_by_the_host_before_the_task_exists(
     win: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
