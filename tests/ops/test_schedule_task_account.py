@@ -123,15 +123,9 @@ def test_an_octorunbook_installed_on_a_mapped_network_drive_is_refused_before_th
         schedule_module, "octorunbook_executable", lambda: "Z:\\venv\\Scripts\\octorunbook.exe"
     )
     monkeypatch.setenv("DROP_PFX_PASSWORD", PFX_PASSWORD)
-    pfx = tmp_path / "portal.pfx"
-    pfx.write_bytes(b"x")
-    params = write_params(
-        tmp_path,
-        target="windows",
-        certificate_source="pfx",
-        pfx_path=str(pfx),
-        pfx_password_env="DROP_PFX_PASSWORD",
-    )
+    (tmp_path / "portal.pfx").write_bytes(b"x")
+    drop = {"certificate_source": "pfx", "pfx_path": str(tmp_path / "portal.pfx")}
+    params = write_params(tmp_path, target="windows", pfx_password_env="DROP_PFX_PASSWORD", **drop)
     assert main(["schedule", "install", str(params), "--platform", "windows", "--name", "portal"]) == 1
     err = capsys.readouterr().err
     assert "SCHEDULE_PATH_UNUSABLE" in err and "Z:\\venv" in err and "network drive" in err, err
