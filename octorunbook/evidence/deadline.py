@@ -112,9 +112,52 @@ class Deadline:
             raise
 
     def connect(self, host: str, port: int) -> socket.socket:
-        """A TCP connection made within the deadline."""
+        """A TCP connection made within the deadline, the name lookup included."""
+        addresses = self.resolve(host, port)
+        failure: OSError | None = None
         with self.bounded(f"connecting to {host}:{port}"):
-            return socket.create_connection((host, port), timeout=self.remaining())
+            for family, kind, proto, _, address in addresses:  # as socket.create_connection does
+                sock = socket.socket(family, kind, proto)
+                try:
+                    sock.settimeout(self.remaining())
+                    sock.connect(address)
+                    return sock
+                except OSError as exc:
+                    sock.close()
+                    if isinstance(exc, TimeoutError):
+                        raise
+                    failure = exc
+        raise failure or OSError(f"no address for {host}")
+
+    def resolve(self, host: str, port: int) -> list[Any]:
+        """``getaddrinfo`` within the deadline: the C resolver takes no timeout and a DNS server that never
+        answers would hold the caller for as long as the system's resolver retries (30 s and more). The
+        lookup runs on a daemon thread; at the deadline the caller is answered ``NETWORK_TIMEOUT`` and the
+        thread ends with the resolver. An address literal needs no thread."""
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            return socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+        except ValueError:
+            pass
+        import threading
+
+        found: list[Any] = []
+        done = threading.Event()
+
+        def lookup() -> None:
+            try:
+                found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except OSError as exc:
+                found.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+        if not done.wait(self.remaining()):
+            raise self.exceeded(f"looking up {host}")
+        if isinstance(found[0], OSError):
+            raise found[0]
+        return list(found[0])
 
     def wrap(
         self, context: ssl.SSLContext, sock: socket.socket, server_hostname: str | None

@@ -6,6 +6,7 @@ The servers here complete TCP (and TLS) promptly and then answer one byte at a t
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -145,3 +146,52 @@ def test_a_redirect_is_followed_only_on_the_same_origin() -> None:
             refuse_cross_origin(base, location)
         assert caught.value.code == "REDIRECT_REFUSED"
         assert repr(location or "") in caught.value.message or str(location) in caught.value.message
+
+
+def test_a_name_lookup_that_never_answers_ends_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C resolver takes no timeout: a DNS server that never answers held a connect for as long as the
+    system's resolver retried. The lookup now counts against the caller's deadline."""
+    real = socket.getaddrinfo
+    release = threading.Event()
+
+    def hanging(host: str, *args: object, **kwargs: object) -> object:
+        if host == "portal.hang.invalid":
+            release.wait(60)
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    started = time.monotonic()
+    try:
+        with pytest.raises(DeadlineExceeded) as caught:
+            Deadline(1.0, "the check").connect("portal.hang.invalid", 443)
+    finally:
+        release.set()
+    assert caught.value.code == "NETWORK_TIMEOUT" and "looking up portal.hang.invalid" in caught.value.message
+    assert time.monotonic() - started < 1.0 + MARGIN
+
+
+def test_check_answers_unknown_at_its_timeout_when_the_name_lookup_hangs(tmp_path: Path) -> None:
+    """Through the door a monitoring system uses: ``octorunbook check`` in a fresh process whose resolver
+    never answers for the portal's name (a ``sitecustomize`` stands in for the silent DNS server)."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import socket, time\n"
+        "_real = socket.getaddrinfo\n"
+        "def _hang(host, *a, **k):\n"
+        "    if host == 'portal.hang.invalid':\n"
+        "        time.sleep(120)\n"
+        "    return _real(host, *a, **k)\n"
+        "socket.getaddrinfo = _hang\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(BIN / "octorunbook"), "check", "--timeout", "2", "--url", "https://portal.hang.invalid"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.startswith("CERT UNKNOWN - ") and "NETWORK_TIMEOUT" in done.stdout, done.stdout
+    assert elapsed < 2.0 + MARGIN, elapsed
