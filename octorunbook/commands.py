@@ -192,7 +192,7 @@ def command_point(argv: Sequence[str]) -> str:
     """
     program = re.split(r"[\\/]", str(argv[0]))[-1] if argv else ""
     words: list[str] = []
-    for arg in argv[1:4]:
+    for arg in argv[1:5]:  # four: `netsh http add sslcert help` reads, `netsh http add sslcert` changes
         if not _WORD.fullmatch(arg):
             break
         words.append(arg)

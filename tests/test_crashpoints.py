@@ -78,6 +78,10 @@ def test_a_commands_point_names_the_program_and_its_verb_never_a_value() -> None
     assert command_point(
         ["/s/bin/netsh", "http", "update", "sslcert", "ipport=0.0.0.0:443", "certhash=AB"]
     ) == ("command:netsh:http update sslcert")
+    assert (
+        command_point(["netsh", "http", "update", "sslcert", "help"])
+        == "command:netsh:http update sslcert help"
+    )
     assert command_point(["C:\\Octopus\\Octopus.Server.exe", "configure", "--instance", "Main"]) == (
         "command:Octopus.Server.exe:configure"
     )
