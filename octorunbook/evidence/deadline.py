@@ -147,6 +147,8 @@ class Deadline:
         def lookup() -> None:
             try:
                 found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            except UnicodeError:  # a label the IDNA codec refuses (longer than 63, empty): not a name
+                found.append(OSError(f"{host!r} is not a host name DNS can look up"))
             except OSError as exc:
                 found.append(exc)
             finally:

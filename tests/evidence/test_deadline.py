@@ -195,3 +195,10 @@ def test_check_answers_unknown_at_its_timeout_when_the_name_lookup_hangs(tmp_pat
     assert done.returncode == 3, done.stdout + done.stderr
     assert done.stdout.startswith("CERT UNKNOWN - ") and "NETWORK_TIMEOUT" in done.stdout, done.stdout
     assert elapsed < 2.0 + MARGIN, elapsed
+
+
+def test_a_name_dns_cannot_carry_is_an_error_not_a_crash_of_the_lookup() -> None:
+    """A label over 63 characters makes the IDNA codec raise UnicodeError, not OSError: it was lost in
+    the lookup thread and the check answered 'internal error: IndexError'."""
+    with pytest.raises(OSError, match="not a host name DNS can look up"):
+        Deadline(5.0, "the check").connect("a" * 64 + ".example.com", 443)
