@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 _RANK = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}  # the worse verdict wins; UNKNOWN below a real alarm
 RENEWAL_RUNBOOK = "04-renew-certificate"
+CLOCK_SKEW = timedelta(minutes=1)  # a record "from the future" by more than this was not made here
 RECORDS_SCANNED = 20  # renewal records read for a window, newest first (a window older than that is stale)
 _CERT_ID = re.compile(r"^[A-Za-z0-9_-]{4,200}\.[A-Za-z0-9_-]{1,200}$")
 _URL = re.compile(r"^https://[\x21-\x7e]{1,2040}$")
@@ -163,6 +164,28 @@ def _renewal_rows(audit_dir: str | Path) -> list[Any]:
     return rows
 
 
+def chained(path: Path) -> bool:
+    """True when ``path`` is a record the audit chain vouches for: its line in the manifest, the lines
+    before it linked, and the file's hash the line's. A record is read back as data that may have been
+    planted or edited; only a chained one may decide anything (a verdict, a request not made)."""
+    from octorunbook.audit.chain import check_record
+    from octorunbook.findings import OctorunbookError
+
+    try:
+        seq, problems = check_record(path)
+    except (OctorunbookError, OSError):
+        return False
+    return seq is not None and not problems
+
+
+def _recorded_at(row: Any, now: datetime) -> datetime | None:
+    """When a row's record was made; None for a time in the future (a clock a minute off allowed)."""
+    from octorunbook.audit.records import parse_time
+
+    moment = parse_time(row.when)
+    return moment if moment is not None and moment <= now + CLOCK_SKEW else None
+
+
 def recorded_window(audit_dir: str | Path) -> Window | None:
     """The newest valid window among the newest renewal records (unreadable or invalid ones skipped)."""
     from octorunbook.audit.records import read_result
@@ -170,6 +193,8 @@ def recorded_window(audit_dir: str | Path) -> Window | None:
 
     for row in _renewal_rows(audit_dir)[:RECORDS_SCANNED]:
         path = Path(audit_dir) / row.record
+        if _recorded_at(row, datetime.now(UTC)) is None or not chained(path):
+            continue
         try:
             result = read_result(path)
         except (OctorunbookError, OSError):
@@ -181,24 +206,51 @@ def recorded_window(audit_dir: str | Path) -> Window | None:
 
 
 def newest_renewal_ari(audit_dir: str | Path) -> tuple[Any, str]:
-    """The ``ari`` block of the newest renewal record that has one, and that record's path; (None, "")
-    when there is none or the folder cannot be read. Untrusted: the caller validates what it uses."""
+    """The ``ari`` block of the newest chained renewal record that has one, and that record's path;
+    (None, "") when there is none or the folder cannot be read. The caller validates what it uses."""
+    ari, path, _ = _newest_ari(audit_dir)
+    return ari, path
+
+
+def _newest_ari(audit_dir: str | Path) -> tuple[Any, str, datetime | None]:
     from octorunbook.audit.records import read_result
     from octorunbook.findings import OctorunbookError
 
     try:
         rows = _renewal_rows(audit_dir)[:RECORDS_SCANNED]
     except (OctorunbookError, OSError):
-        return None, ""
+        return None, "", None
+    now = datetime.now(UTC)
     for row in rows:
         path = Path(audit_dir) / row.record
+        made = _recorded_at(row, now)
+        if made is None or not chained(path):
+            continue
         try:
             ari = read_result(path).get("ari")
         except (OctorunbookError, OSError, AttributeError):
             continue
         if ari is not None:
-            return ari, str(path)
-    return None, ""
+            return ari, str(path), made
+    return None, "", None
+
+
+def _asked_not_before(ari: Any, made: datetime | None) -> datetime | None:
+    """The ``next_check`` a record holds, when the CA itself gave it: a ``Retry-After`` the CA sent (not
+    one a run reused from an earlier record: ``recorded_in``), and no later than the record's time plus
+    that Retry-After (at most a year). Anything else is not the CA's word and asks nothing of us."""
+    if not isinstance(ari, dict) or made is None or ari.get("retry_after_given") is not True:
+        return None
+    if "recorded_in" in ari:
+        return None
+    seconds = ari.get("retry_after_seconds")
+    until = _moment(ari.get("next_check"))
+    if type(seconds) is not int or seconds <= 0 or until is None:
+        return None
+    from octorunbook.acme.ari import RETRY_AFTER_MAX
+
+    latest = made + timedelta(seconds=min(seconds, RETRY_AFTER_MAX)) + CLOCK_SKEW
+    return until if until <= latest else None
 
 
 def recorded_answer(run: Any, cert_id: str, now: datetime, next_run: datetime) -> dict[str, Any] | None:
@@ -211,14 +263,12 @@ def recorded_answer(run: Any, cert_id: str, now: datetime, next_run: datetime) -
     so only a valid window, time and number are used (None otherwise)."""
     from octorunbook.findings import Finding
 
-    ari, path = newest_renewal_ari(Path(run.params.audit_dir).expanduser())
-    if not isinstance(ari, dict) or ari.get("retry_after_given") is not True:
-        return None
-    seconds = ari.get("retry_after_seconds")
+    ari, path, made = _newest_ari(Path(run.params.audit_dir).expanduser())
+    until = _asked_not_before(ari, made)
+    seconds = ari.get("retry_after_seconds") if until is not None else None
     if type(seconds) is not int or seconds <= (next_run - now).total_seconds():
         return None
     window = window_from_record(ari, path)
-    until = _moment(ari.get("next_check"))
     if window is None or window.cert_id != cert_id or until is None or until <= now:
         return None
     record: dict[str, Any] = {
@@ -249,9 +299,9 @@ def recorded_answer_stands(audit_dir: str | Path, served: Any) -> bool:
     ``next_check`` that came with it lies ahead: a check implied by a parameter file (run every minute
     by a monitoring system) then does not ask the CA again."""
     der = getattr(served, "der", b"")
-    ari, path = newest_renewal_ari(audit_dir) if der else (None, "")
+    ari, path, made = _newest_ari(audit_dir) if der else (None, "", None)
     window = window_from_record(ari, path)
-    until = _moment(ari.get("next_check")) if isinstance(ari, dict) else None
+    until = _asked_not_before(ari, made)
     return bool(window and until and window.cert_id == served_cert_id(der) and until > datetime.now(UTC))
 
 

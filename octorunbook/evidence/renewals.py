@@ -25,15 +25,21 @@ def cadence_hours(lifetime_days: float | None) -> int:
 
 
 def last_renewal(audit_dir: str | Path) -> datetime | None:
-    """When the newest successful renewal record was made (None: there is none)."""
+    """When the newest successful renewal record the audit chain vouches for was made (None: none)."""
     from octorunbook.audit.listing import list_records
     from octorunbook.audit.records import parse_time
 
+    from .check_alarms import CLOCK_SKEW, chained
+
+    latest = datetime.now(UTC) + CLOCK_SKEW
     for row in list_records(audit_dir):  # newest first
-        if row.runbook == RENEWAL_RUNBOOK and row.status in SUCCESSFUL:
-            moment = parse_time(row.when)
-            if moment is not None:
-                return moment
+        if row.runbook != RENEWAL_RUNBOOK or row.status not in SUCCESSFUL or row.unverified:
+            continue  # a notebook the manifest does not know was added outside the chain
+        moment = parse_time(row.when)
+        if moment is None or moment > latest:  # a record "made" in the future was not made by a run
+            continue
+        if chained(Path(audit_dir) / row.record):  # planted or edited lines decide nothing
+            return moment
     return None
 
 

@@ -71,8 +71,80 @@ def test_an_acme_portals_ca_is_asked_without_the_flag_unless_a_recorded_answer_s
             "end": (now + dt.timedelta(days=22)).isoformat(),
         }
         ahead = (now + dt.timedelta(hours=6)).isoformat()
-        a_renewal_record(
-            tmp_path / "audit", "succeeded", {"id": cert_id, "window": window, "next_check": ahead}
-        )
+        answer = {"id": cert_id, "window": window, "next_check": ahead, "retry_after_given": True}
+        a_renewal_record(tmp_path / "audit", "succeeded", {**answer, "retry_after_seconds": 6 * 3600})
         assert check(str(params)).returncode == OK
         assert ca.renewal_gets == 1, "the recorded answer stands until its next_check"
+
+
+def _plant(audit: Path, name: str, ari: dict[str, Any], *, line: bool) -> Path:
+    """A renewal record written by someone else into the audit folder: a notebook, and with ``line`` a
+    manifest line for it that names it but is not linked into the chain (red team, issue 26)."""
+    from octorunbook.headless.runner import record_notebook
+
+    run = Run("04-renew-certificate", Parameters(audit_dir=str(audit)), TextReporter())
+    run.status = "unchanged"
+    run.extra["ari"] = ari
+    path = audit / name
+    path.write_text(json.dumps(record_notebook(run.record())), encoding="utf-8")
+    if line:
+        entry = {"seq": 99, "record": name, "runbook": "04-renew-certificate", "status": "succeeded"}
+        entry.update(when="9999-12-31T00:00:00Z", sha256="0" * 64, prev="0" * 64, line_hash="0" * 64)
+        with (audit / "manifest.jsonl").open("a", encoding="utf-8") as manifest:
+            manifest.write(json.dumps(entry) + "\n")
+    return path
+
+
+def test_a_planted_renewal_record_silences_neither_the_dead_mans_switch_nor_the_cas_window(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Files octorunbook wrote earlier are data it checks: a notebook planted in the audit folder (with or
+    without a manifest line of its own) claiming a renewal in 9999 and a Retry-After to the end of time
+    neither stops "renewals have stopped" nor keeps the check from asking the CA."""
+    from cryptography import x509
+
+    from octorunbook.acme.ari import ari_id
+
+    cert = lived(90, left=dt.timedelta(days=19))
+    bind(sandbox, tmp_path, cert)
+    audit = tmp_path / "audit"
+    a_renewal_record(audit, "failed")  # a schedule that ran once, long enough ago to matter
+    cert_id = ari_id(x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes()))
+    far = {"start": "9999-01-01T00:00:00+00:00", "end": "9999-12-30T00:00:00+00:00"}
+    ari = {"id": cert_id, "status": 200, "window": far, "next_check": "9999-12-31T00:00:00+00:00"}
+    ari.update(retry_after_given=True, retry_after_seconds=31622400)
+    now = dt.datetime.now(dt.UTC)
+    with fake_ca(tmp_path) as ca:
+        ca.window(now - dt.timedelta(hours=1), now + dt.timedelta(hours=47))
+        acme = {"certificate_source": "acme", "acme_directory": ca.directory, "acme_ca_bundle": ca.bundle}
+        params = params_file(tmp_path, sandbox, audit_dir=str(audit), **acme)
+        for line in (False, True):
+            _plant(audit, "9999-12-31T000000Z_04-renew-certificate_localhost.ipynb", ari, line=line)
+            gets = ca.renewal_gets
+            done = check(str(params), "--json")
+            reasons = json.loads(done.stdout)["reasons"]
+            assert done.returncode == CRITICAL, done.stdout + done.stderr
+            assert any("renewals have stopped" in r for r in reasons), reasons
+            assert ca.renewal_gets == gets + 1, "the CA was not asked"
+            assert any("is open" in r for r in reasons), reasons
+
+
+def test_a_recorded_answer_is_the_cas_own_only_once_and_never_beyond_its_retry_after(tmp_path: Path) -> None:
+    """A record's next_check is honoured only as the CA gave it: not past the record's time plus the
+    Retry-After sent with it, and not when a run reused it from an earlier record (``recorded_in``)."""
+    from octorunbook.evidence.check_alarms import _asked_not_before
+
+    made = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
+    given = {"retry_after_given": True, "retry_after_seconds": 6 * 3600}
+    inside = (made + dt.timedelta(hours=6)).isoformat()
+    assert _asked_not_before({**given, "next_check": inside}, made) is not None
+    beyond = (made + dt.timedelta(hours=7)).isoformat()
+    assert _asked_not_before({**given, "next_check": beyond}, made) is None
+    assert _asked_not_before({**given, "next_check": inside, "recorded_in": "/a/04.ipynb"}, made) is None
+    assert _asked_not_before({"retry_after_seconds": 6 * 3600, "next_check": inside}, made) is None
+    year = {
+        "retry_after_given": True,
+        "retry_after_seconds": 10**9,
+        "next_check": "9999-12-31T00:00:00+00:00",
+    }
+    assert _asked_not_before(year, made) is None
