@@ -89,15 +89,13 @@ def said_empty(env_name: str) -> bool:
     return True
 
 
-def shown(url: str) -> str:
-    """``scheme://host[:port]``: what may be said about a destination (no user, password, path or query)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "an unreadable URL"
-    return f"{parts.scheme or '?'}://{host}{port}"
+def shown(url: str, index: int = 1, total: int = 1) -> str:
+    """What may be said about a destination: its place in the variable and its scheme (``URL 2 of 3,
+    pbul://``). Nothing else: for many Apprise services the host *is* the token (``pbul://TOKEN``,
+    ``ntfy://PRIVATE-TOPIC``, ``pover://USER@TOKEN``), and stderr ends up in journald and plugin logs."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    known = scheme if scheme and len(scheme) <= 20 and scheme.replace("+", "").isalnum() else "?"
+    return f"URL {index} of {total} ({known}://)"
 
 
 def send(env_name: str, message: Message) -> bool | None:
@@ -128,7 +126,7 @@ def send(env_name: str, message: Message) -> bool | None:
         quiet.setLevel(level)
         quiet.propagate = propagate
     if not delivered:
-        where = ", ".join(shown(url) for url in targets)
+        where = ", ".join(shown(url, i, len(targets)) for i, url in enumerate(targets, 1))
         print(
             f"NOTIFY_FAILED: the failure notification to {where} was not delivered ({reason}); "
             f"check the URLs in ${env_name}.",

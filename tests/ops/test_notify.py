@@ -117,9 +117,25 @@ def test_an_undeliverable_notification_is_said_without_the_url(
     message = Message("RENEWAL_REGRESSES", "localhost", "failed", "fix it", "/audit/r.ipynb")
     assert send("OCTORUNBOOK_TEST_NOTIFY", message) is False
     err = capsys.readouterr().err
-    assert "NOTIFY_FAILED" in err and "json://127.0.0.1:9" in err and "s3cr3t" not in err
+    assert "NOTIFY_FAILED" in err and "URL 1 of 1 (json://)" in err and "s3cr3t" not in err
+    assert "127.0.0.1" not in err
     assert send("OCTORUNBOOK_UNSET_VARIABLE", message) is None
-    assert shown("mailto://me:pw@example.com/?to=x") == "mailto://example.com"
+    assert shown("mailto://me:pw@example.com/?to=x") == "URL 1 of 1 (mailto://)"
+
+
+def test_a_failed_notification_never_shows_a_host_that_is_a_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Red team: for Pushbullet, ntfy and Pushover the host part of the URL is the secret itself."""
+    tokens = ["o8kq2zSecretAccessTokenABCDEF1234", "my-private-topic-9f3k2", "aSecretAppToken123"]
+    urls = f"pbul://{tokens[0]} ntfy://{tokens[1]} pover://ukey@{tokens[2]}"
+    monkeypatch.setenv("OCTORUNBOOK_TEST_NOTIFY", urls)
+    message = Message("RENEWAL_REGRESSES", "localhost", "failed", "fix it", "/audit/r.ipynb")
+    send("OCTORUNBOOK_TEST_NOTIFY", message)
+    err = capsys.readouterr().err
+    assert "URL 1 of 3 (pbul://)" in err and "URL 3 of 3 (pover://)" in err, err
+    for token in tokens:
+        assert token.lower() not in err.lower(), err
 
 
 def test_notify_env_must_be_a_name_and_a_pasted_url_is_not_shown() -> None:
