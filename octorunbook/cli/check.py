@@ -367,6 +367,14 @@ def _run_check(args: Any) -> Any:
         raise _UsageError("--notify-every must be a number of hours from 1 to 720")
     if bool(args.params) == bool(args.url):
         raise _UsageError("give either a parameter file or --url https://host:port (with --hostname)")
+    if args.notify_env is not None:
+        from octorunbook.redaction import env_name_ok
+
+        if not env_name_ok(args.notify_env):  # a URL pasted here carries its token: never shown
+            raise _UsageError(
+                "--notify-env takes the NAME of an environment variable that holds the Apprise URLs (e.g. "
+                "OCTOPUS_NOTIFY_URLS), not a URL: the value given is not a variable name and is not shown"
+            )
     if args.acme_directory and not args.acme_directory.startswith("https://"):
         raise _UsageError("--acme-directory must be the CA's https:// directory URL")
     from octorunbook.evidence.deadline import Deadline

@@ -147,6 +147,21 @@ def test_notify_env_must_be_a_name_and_a_pasted_url_is_not_shown() -> None:
     assert "tok3n" not in json.dumps(pasted.to_record())
 
 
+def test_check_refuses_a_url_pasted_into_notify_env_without_showing_it() -> None:
+    """The same mistake through the CLI door: a usage error (UNKNOWN, exit 3), the token not echoed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cli = str(Path(sys.executable).parent / "octorunbook")
+    argv = [cli, "check", "--url", "https://127.0.0.1:9", "--hostname", "portal.example.com"]
+    done = subprocess.run(
+        [*argv, "--notify-env", "pbul://o8kq2zTok3nABC"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 3 and "--notify-env takes the NAME" in done.stdout, done.stdout + done.stderr
+    assert "Tok3n".lower() not in (done.stdout + done.stderr).lower()
+
+
 def test_a_check_past_warning_notifies_once_and_an_ok_one_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
     import datetime as dt
 
