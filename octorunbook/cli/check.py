@@ -414,9 +414,9 @@ def _params_doors(args: Any, params: Parameters) -> None:
         folder = Path(params.audit_dir).expanduser()
         if not folder.is_absolute():
             folder = Path(args.params).resolve().parent / folder
-        from octorunbook.evidence.check_alarms import newest_record
+        from octorunbook.evidence.check_alarms import renewal_recorded
 
-        if folder.is_dir() and newest_record(folder):
+        if folder.is_dir() and renewal_recorded(folder) is not False:  # None: unreadable, said as such
             args.audit_dir = str(folder)
     if not args.acme_directory and not args.no_acme_directory and params.certificate_source == "acme":
         args.acme_directory = params.acme_directory_url

@@ -305,6 +305,19 @@ def recorded_answer_stands(audit_dir: str | Path, served: Any) -> bool:
     return bool(window and until and window.cert_id == served_cert_id(der) and until > datetime.now(UTC))
 
 
+def renewal_recorded(audit_dir: str | Path) -> bool | None:
+    """Whether a renewal (04) has left a record in ``audit_dir``; None when the folder cannot be read (a
+    check implied by a parameter file then reports that, instead of quietly leaving the folder out)."""
+    from octorunbook.audit.chain import MANIFEST_NAME
+    from octorunbook.findings import OctorunbookError
+
+    try:
+        return bool(_renewal_rows(audit_dir))
+    except (OctorunbookError, OSError):
+        manifest = Path(audit_dir) / MANIFEST_NAME
+        return None if manifest.exists() or manifest.is_symlink() else False  # no manifest: no run yet
+
+
 def newest_record(audit_dir: str | Path) -> str:
     """The newest renewal record's path (any status), for a notification to point at; "" when none."""
     from octorunbook.findings import OctorunbookError

@@ -148,3 +148,19 @@ def test_a_recorded_answer_is_the_cas_own_only_once_and_never_beyond_its_retry_a
         "next_check": "9999-12-31T00:00:00+00:00",
     }
     assert _asked_not_before(year, made) is None
+
+
+def test_an_implied_audit_folder_that_cannot_be_read_is_said_not_skipped(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """Red team: a manifest that cannot be read (here a FIFO in its place) used to drop the implied audit
+    folder silently, and the check said OK; the dead man's switch now says it cannot read the folder."""
+    import os
+
+    bind(sandbox, tmp_path, lived(90, left=dt.timedelta(days=80)))
+    params = params_file(tmp_path, sandbox, audit_dir="audit")
+    (tmp_path / "audit").mkdir()
+    os.mkfifo(tmp_path / "audit" / "manifest.jsonl")
+    done = check(str(params), "--json")
+    assert done.returncode == CRITICAL, done.stdout + done.stderr
+    assert any("cannot read the audit folder" in r for r in json.loads(done.stdout)["reasons"]), done.stdout
