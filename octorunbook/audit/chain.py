@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..files import MAX_MANIFEST_FILE, MAX_RECORD_FILE, open_limited, read_limited
-from ..findings import InputError
+from ..findings import InputError, OctorunbookError
 from .claims import IN_PROGRESS
 from .interrupted import scan_in_progress
 from .quarantine import QUARANTINE, SetAside, quarantined
@@ -356,3 +356,14 @@ def check_record(path: Path, public_key: PublicKey | None = None) -> tuple[int |
         *problems,
         Problem("added", name, f"{name} is not in {MANIFEST_NAME} (added outside the chain)"),
     ]
+
+
+def vouched_for(path: Path) -> bool:
+    """True when ``path`` is a record the chain vouches for: its line in the manifest, the lines before
+    it linked, and the file's hash the line's. A record read back is data that may have been planted or
+    edited; only a record the chain vouches for may decide anything (a verdict, a request not made)."""
+    try:
+        seq, problems = check_record(path)
+    except (OctorunbookError, OSError):
+        return False
+    return seq is not None and not problems

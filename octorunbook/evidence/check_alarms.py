@@ -38,7 +38,6 @@ from typing import Any
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 _RANK = {OK: 0, UNKNOWN: 1, WARNING: 2, CRITICAL: 3}  # the worse verdict wins; UNKNOWN below a real alarm
 RENEWAL_RUNBOOK = "04-renew-certificate"
-CLOCK_SKEW = timedelta(minutes=1)  # a record "from the future" by more than this was not made here
 RECORDS_SCANNED = 20  # renewal records read for a window, newest first (a window older than that is stale)
 _CERT_ID = re.compile(r"^[A-Za-z0-9_-]{4,200}\.[A-Za-z0-9_-]{1,200}$")
 _URL = re.compile(r"^https://[\x21-\x7e]{1,2040}$")
@@ -164,23 +163,11 @@ def _renewal_rows(audit_dir: str | Path) -> list[Any]:
     return rows
 
 
-def chained(path: Path) -> bool:
-    """True when ``path`` is a record the audit chain vouches for: its line in the manifest, the lines
-    before it linked, and the file's hash the line's. A record is read back as data that may have been
-    planted or edited; only a chained one may decide anything (a verdict, a request not made)."""
-    from octorunbook.audit.chain import check_record
-    from octorunbook.findings import OctorunbookError
-
-    try:
-        seq, problems = check_record(path)
-    except (OctorunbookError, OSError):
-        return False
-    return seq is not None and not problems
-
-
 def _recorded_at(row: Any, now: datetime) -> datetime | None:
     """When a row's record was made; None for a time in the future (a clock a minute off allowed)."""
     from octorunbook.audit.records import parse_time
+
+    from .renewals import CLOCK_SKEW
 
     moment = parse_time(row.when)
     return moment if moment is not None and moment <= now + CLOCK_SKEW else None
@@ -188,12 +175,13 @@ def _recorded_at(row: Any, now: datetime) -> datetime | None:
 
 def recorded_window(audit_dir: str | Path) -> Window | None:
     """The newest valid window among the newest renewal records (unreadable or invalid ones skipped)."""
+    from octorunbook.audit.chain import vouched_for
     from octorunbook.audit.records import read_result
     from octorunbook.findings import OctorunbookError
 
     for row in _renewal_rows(audit_dir)[:RECORDS_SCANNED]:
         path = Path(audit_dir) / row.record
-        if _recorded_at(row, datetime.now(UTC)) is None or not chained(path):
+        if _recorded_at(row, datetime.now(UTC)) is None or not vouched_for(path):
             continue
         try:
             result = read_result(path)
@@ -213,6 +201,7 @@ def newest_renewal_ari(audit_dir: str | Path) -> tuple[Any, str]:
 
 
 def _newest_ari(audit_dir: str | Path) -> tuple[Any, str, datetime | None]:
+    from octorunbook.audit.chain import vouched_for
     from octorunbook.audit.records import read_result
     from octorunbook.findings import OctorunbookError
 
@@ -224,7 +213,7 @@ def _newest_ari(audit_dir: str | Path) -> tuple[Any, str, datetime | None]:
     for row in rows:
         path = Path(audit_dir) / row.record
         made = _recorded_at(row, now)
-        if made is None or not chained(path):
+        if made is None or not vouched_for(path):
             continue
         try:
             ari = read_result(path).get("ari")
@@ -248,6 +237,8 @@ def _asked_not_before(ari: Any, made: datetime | None) -> datetime | None:
     if type(seconds) is not int or seconds <= 0 or until is None:
         return None
     from octorunbook.acme.ari import RETRY_AFTER_MAX
+
+    from .renewals import CLOCK_SKEW
 
     latest = made + timedelta(seconds=min(seconds, RETRY_AFTER_MAX)) + CLOCK_SKEW
     return until if until <= latest else None

@@ -10,7 +10,7 @@ the twice-daily one a certificate under 10 days of lifetime gets (:func:`~octoru
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from octorunbook.evidence.lifetime import runs_per_day
@@ -24,12 +24,14 @@ def cadence_hours(lifetime_days: float | None) -> int:
     return 24 // runs_per_day(lifetime_days)
 
 
+CLOCK_SKEW = timedelta(minutes=1)  # a record "from the future" by more than this was not made here
+
+
 def last_renewal(audit_dir: str | Path) -> datetime | None:
     """When the newest successful renewal record the audit chain vouches for was made (None: none)."""
+    from octorunbook.audit.chain import vouched_for
     from octorunbook.audit.listing import list_records
     from octorunbook.audit.records import parse_time
-
-    from .check_alarms import CLOCK_SKEW, chained
 
     latest = datetime.now(UTC) + CLOCK_SKEW
     for row in list_records(audit_dir):  # newest first
@@ -38,7 +40,7 @@ def last_renewal(audit_dir: str | Path) -> datetime | None:
         moment = parse_time(row.when)
         if moment is None or moment > latest:  # a record "made" in the future was not made by a run
             continue
-        if chained(Path(audit_dir) / row.record):  # planted or edited lines decide nothing
+        if vouched_for(Path(audit_dir) / row.record):  # planted or edited lines decide nothing
             return moment
     return None
 

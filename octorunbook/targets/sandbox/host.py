@@ -34,6 +34,7 @@ from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import InputError, TargetError
 from ..base import OCTOPUS_APP_ID, HostInfo, Target
 from . import proxied
+from .init_checks import require_init_arguments
 from .loopback import is_zombie as _is_zombie
 from .loopback import pick_port
 from .portal_start import start_portal
@@ -175,25 +176,9 @@ class Sandbox:
         ``front: nginx`` is the Linux topology: the stand-in Octopus listens on plain HTTP (the
         upstream, port 8080 mapped) and a real nginx under ``DIR/nginx`` terminates TLS in front of it.
         """
-        if front not in FRONTS:
-            raise InputError(
-                "FRONT_INVALID", f"front must be 'httpsys' or 'nginx', got {front!r}.", "Use one of those."
-            )
-        drills = drills_for(front)
-        if fail is not None and fail not in drills:
-            raise InputError(
-                "DRILL_UNKNOWN",
-                f"Unknown failure drill {fail!r} for the {front} front.",
-                f"Choose one of: {', '.join(drills)}.",
-            )
-        if not 1 <= http_port <= 65535:
-            raise InputError(
-                "PORT_INVALID", f"http_port must be 1-65535, got {http_port}.", "Use 80 (mapped)."
-            )
-        if self.root.exists() and not self.root.is_dir():
-            raise InputError(
-                "SANDBOX_DIR_INVALID", f"{self.root} is a file, not a folder.", "Choose a folder."
-            )
+        require_init_arguments(
+            self.root, front, FRONTS, drills_for(front) if front in FRONTS else (), fail, http_port
+        )
         # ".lock" and "state" (the procedure lock, taken before the first runbook creates the host) are ours
         if (
             not self.exists()

@@ -273,3 +273,14 @@ def test_a_sandbox_folder_named_like_shell_syntax_runs_no_command_and_the_cwd_ca
     assert done.returncode == 0, done.stderr
     assert "OctopusServer" in done.stdout
     assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+
+
+def test_a_sandbox_folder_with_a_line_break_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    """Red team: the refusal (the stand-ins' sh text cannot carry it) came after the folders were made."""
+    from octorunbook.targets.sandbox import Sandbox
+
+    root = tmp_path / "rehearsal\nx"
+    with pytest.raises(OctorunbookError) as caught:
+        Sandbox(root).init()
+    assert caught.value.code == "SANDBOX_DIR_INVALID" and "Nothing was created" in caught.value.remedy
+    assert not root.exists() and list(tmp_path.iterdir()) == []
