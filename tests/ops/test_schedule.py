@@ -68,7 +68,7 @@ def test_windows_install_registers_a_daily_system_task_with_the_exact_argv(
             "register-renewal-task.ps1",
             *("-TaskName", "octorunbook-renew", "-At", "04:05", "-Octorunbook", exe),
             *("-Subcommand", "renew", "-ParamsPath", str(params)),
-            *("-LocalPaths", f"{params}|{tmp_path / 'audit'}"),
+            *("-LocalPaths", f"{params}|{exe}|{tmp_path / 'audit'}"),
             *(
                 "-LegacySecretPath",
                 str(secret_file(tmp_path).with_name("octorunbook-renew.pfx-password.dpapi")),
@@ -140,7 +140,7 @@ def test_windows_pfx_password_is_machine_protected_and_reaches_only_the_renewal_
         *("-TaskName", "octorunbook-renew", "-At", "03:17", "-Octorunbook", octorunbook_executable()),
         *("-Subcommand", "renew", "-ParamsPath", str(params)),
         *("-SecretPath", str(secret), "-SecretNames", "DROP_PFX_PASSWORD"),
-        *("-LocalPaths", f"{params}|{tmp_path / 'audit'}|{pfx}"),
+        *("-LocalPaths", f"{params}|{octorunbook_executable()}|{tmp_path / 'audit'}|{pfx}"),
         *("-LegacySecretPath", str(secret.with_name("octorunbook-renew.pfx-password.dpapi"))),
     )
     assert "OCTORUNBOOK_SCHEDULE_SECRET" in call["env_names"]  # handed over in the child's environment
