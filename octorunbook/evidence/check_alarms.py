@@ -193,14 +193,10 @@ def recorded_window(audit_dir: str | Path) -> Window | None:
     return None
 
 
-def newest_renewal_ari(audit_dir: str | Path) -> tuple[Any, str]:
-    """The ``ari`` block of the newest chained renewal record that has one, and that record's path;
-    (None, "") when there is none or the folder cannot be read. The caller validates what it uses."""
-    ari, path, _ = _newest_ari(audit_dir)
-    return ari, path
-
-
 def _newest_ari(audit_dir: str | Path) -> tuple[Any, str, datetime | None]:
+    """The CA's own answer (an ``ari`` block no run reused: no ``recorded_in``) in the newest renewal record
+    the chain vouches for and that is not from the future, that record's path and time; (None, "", None)
+    when there is none or the folder cannot be read. The caller validates what it uses."""
     from octorunbook.audit.chain import vouched_for
     from octorunbook.audit.records import read_result
     from octorunbook.findings import OctorunbookError
@@ -219,7 +215,7 @@ def _newest_ari(audit_dir: str | Path) -> tuple[Any, str, datetime | None]:
             ari = read_result(path).get("ari")
         except (OctorunbookError, OSError, AttributeError):
             continue
-        if ari is not None:
+        if isinstance(ari, dict) and "recorded_in" not in ari:  # a reused answer: the CA's is older
             return ari, str(path), made
     return None, "", None
 
@@ -230,7 +226,7 @@ def _asked_not_before(ari: Any, made: datetime | None) -> datetime | None:
     that Retry-After (at most a year). Anything else is not the CA's word and asks nothing of us."""
     if not isinstance(ari, dict) or made is None or ari.get("retry_after_given") is not True:
         return None
-    if "recorded_in" in ari:
+    if "recorded_in" in ari:  # read by a run from an earlier record: the CA's word is in that one
         return None
     seconds = ari.get("retry_after_seconds")
     until = _moment(ari.get("next_check"))

@@ -223,6 +223,11 @@ def test_a_long_retry_after_is_honoured_by_the_next_run_without_asking_the_ca(
         assert second.extra["ari"]["renew_at"] == first.extra["ari"]["renew_at"]
         (said,) = [f for f in second.findings if f.code == "ACME_ARI_RECORDED"]
         assert "Retry-After" in said.message
+        store(second)  # it reused the answer: the CA's own word is still the first record's
+        third = a_run(tmp_path, ca)
+        assert renewal_decision(third, current_with(cert)) is False
+        assert ca.renewal_gets == 1, "a reused answer hid the CA's own from the third run"
+        assert "ACME_ARI_RECORDED" in codes(third)
         other = a_run(tmp_path, ca)  # another certificate: its own question
         renewal_decision(other, current_with(issued(90, left=60 * DAY)))
         assert ca.renewal_gets == 2 and "ACME_ARI_RECORDED" not in codes(other)
