@@ -151,6 +151,8 @@ class Deadline:
                 found.append(OSError(f"{host!r} is not a host name DNS can look up"))
             except OSError as exc:
                 found.append(exc)
+            except Exception as exc:  # noqa: BLE001 - anything else the resolver raises, said by the caller
+                found.append(OSError(f"looking up {host!r} failed: {type(exc).__name__}"))
             finally:
                 done.set()
 
