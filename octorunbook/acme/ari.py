@@ -196,8 +196,9 @@ def ari_due(run: Run, cert: x509.Certificate | None, recorded: Recorded | None =
     if cert.not_valid_after_utc <= now:  # RFC 9773 §4.3: never ask about an expired certificate
         run.extra["ari"] = {"id": cert_id, "expired": True}
         return True
+    next_run = next_scheduled_run(cert, now)
     try:
-        reused = recorded(run, cert_id, now, next_scheduled_run(cert, now)) if recorded else None
+        reused = recorded(run, cert_id, now, next_run) if recorded else None
         record = reused or fetch_renewal_info(run, cert_id)
     except OctorunbookError as exc:
         run.note(
@@ -228,7 +229,6 @@ def ari_due(run: Run, cert: x509.Certificate | None, recorded: Recorded | None =
     end = datetime.fromisoformat(record["window"]["end"])
     at = renew_at(cert_id, start, end) if end > start else start
     record["renew_at"] = at.isoformat()
-    next_run = next_scheduled_run(cert, now)
     due = now >= at or at < next_run  # §4.2 step 5: a time before the next run is renewed at now
     record["due"] = due
     if due:
