@@ -8,6 +8,7 @@ every file those runs left, Ansible's own log included.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -110,6 +111,43 @@ def test_second_run_is_unchanged_on_every_node_without_drain_or_restart(
     assert all(row["records"] == 6 for row in nodes.values())
     assert second_run["pids"] == first_rollout["pids"]  # no portal was restarted
     assert all(418 not in second_run["trace"].statuses(n) for n in ("node1", "node2", "node3"))
+
+
+FETCH_TASK = "Fetch the node's new and changed audit files to the control node"
+FETCHED = re.compile(r"^(?:changed|ok): \[(?P<node>[^\]]+)\] => \(item=(?P<label>[^)]*)\)")
+RECORD = re.compile(r"^\d{8}T\d{6}Z_\d\d-[a-z-]+_.+\.(?:ipynb|html)$")
+
+
+def _fetched(run: subprocess.CompletedProcess[str]) -> dict[str, list[str]]:
+    """The files the role's fetch task copied, per node (the loop's labels: base names), from a run's output."""
+    fetched: dict[str, list[str]] = {}
+    in_fetch = False
+    for line in run.stdout.splitlines():
+        if line.startswith("TASK ["):
+            in_fetch = FETCH_TASK in line
+        elif in_fetch and (item := FETCHED.match(line)):
+            fetched.setdefault(item["node"], []).append(item["label"])
+    return fetched
+
+
+def test_second_run_fetches_only_the_audit_files_it_wrote_not_the_first_rollouts_records(
+    cluster: Cluster, first_rollout: dict[str, Any], second_run: dict[str, Any]
+) -> None:
+    """The control node's copy already holds the first rollout's records: only what the second run wrote (its
+    three records, .ipynb and .html, and the appended manifest.jsonl) is fetched, and the copy still mirrors
+    every file of the node's audit folder."""
+    _ok(second_run["run"])
+    first, second = _fetched(first_rollout["run"]), _fetched(second_run["run"])
+    for node in cluster.nodes:
+        before = {name for name in first[node.name] if RECORD.match(name)}
+        assert len(before) == 6, first[node.name]  # 01, 02, 03: .ipynb and .html
+        again = second[node.name]
+        assert not before & set(again), again  # already in the copy with the same content: not fetched
+        assert len([name for name in again if RECORD.match(name)]) == 6, again  # the second run's records
+        assert "manifest.jsonl" in again and ".manifest.lock" not in again, again  # appended / unchanged
+        audit, copy = cluster.base / "work" / node.name / "audit", cluster.audit_root / node.name
+        for path in (p for p in audit.rglob("*") if p.is_file()):
+            assert (copy / path.relative_to(audit)).read_bytes() == path.read_bytes(), path
 
 
 def test_renewal_moves_every_node_to_the_new_certificate_and_the_balancer_never_fails(
