@@ -141,11 +141,19 @@ def plan(
         run.certificate = stored.to_record()
         run.extra["implementations"] = parts.kinds()
         intent = PortalIntent(p.hostname, p.https_port, stored, p.force_ssl, p.hsts_max_age, p.keep_http)
-        if renewal:
-            intent = parts.instance.kept(intent, parts.instance.read(intent))
+        # A renewal reads the instance once: what it keeps is what is planned (each read is a
+        # show-configuration and an sc qc on Windows, seconds each there), read again only should `kept`
+        # change the host name or port it was read for.
+        instance_now = parts.instance.read(intent) if renewal else None
+        if instance_now is not None:
+            read_for, intent = intent, parts.instance.kept(intent, instance_now)
+            if (intent.hostname, intent.https_port) != (read_for.hostname, read_for.https_port):
+                instance_now = None  # read again below for what is planned
         planned: list[PartPlan] = []
         for part in (parts.front, parts.instance):
-            current = part.read(intent)
+            current = (
+                instance_now if part is parts.instance and instance_now is not None else part.read(intent)
+            )
             desired = current if renewal and part is parts.instance else part.desired(intent, current)
             for finding in part.findings(current, desired):
                 run.note(finding)
@@ -203,7 +211,7 @@ def apply(run: Run, plan: TopologyPlan) -> None:
                 if pp.changes:
                     changed.append(pp)  # before apply: a part that fails half-way is restored too
                     pp.part.apply(pp.current, pp.desired, run)
-            _prove(run, plan)
+            front_now = _prove(run, plan)
         except BaseException as exc:  # an interrupt or a bug mid-change must not leave it half-changed
             if p.rollback:
                 journal.phase("rolling back")
@@ -236,21 +244,27 @@ def apply(run: Run, plan: TopologyPlan) -> None:
                 )
             raise exc
         journal.done()
-        run.state["after"] = {pp.part.kind: pp.part.read(plan.intent).to_record() for pp in plan.parts}
+        run.state["after"] = {
+            pp.part.kind: (
+                front_now if pp is plan.front and front_now is not None else pp.part.read(plan.intent)
+            ).to_record()
+            for pp in plan.parts
+        }
 
 
-def _prove(run: Run, plan: TopologyPlan) -> None:
-    """The proof over TLS, then the last word: the certificate is still the one served."""
+def _prove(run: Run, plan: TopologyPlan) -> Any:
+    """The proof over TLS, then the last word: the certificate is still the one served. Returns the front
+    as it read back at the end (None when it did not change and was not read)."""
     require_proven(prove_portal(run, plan.intent, plan.http_address), plan.front.part.kind)
     _require_still_served(run, plan)  # first: another tool rebinding is the likelier cause of a difference
-    _require_front_as_planned(run, plan)
+    return _require_front_as_planned(run, plan)
 
 
-def _require_front_as_planned(run: Run, plan: TopologyPlan) -> None:
+def _require_front_as_planned(run: Run, plan: TopologyPlan) -> Any:
     """The front reads back exactly as planned: nothing but what the plan showed changed (HTTP.sys: every
-    per-binding setting carried; nginx: the block as rendered)."""
+    per-binding setting carried; nginx: the block as rendered). Returns what it read (None: no change)."""
     if not plan.front.changes:
-        return
+        return None
     front = plan.front
     now = front.part.read(plan.intent)
     kept = now == front.desired
@@ -274,6 +288,7 @@ def _require_front_as_planned(run: Run, plan: TopologyPlan) -> None:
             f"The {front.part.kind} front does not read back as planned: {seen or 'it differs'}.",
             "The previous state is being restored; compare the record's state.before with the front now.",
         )
+    return now
 
 
 def _require_still_served(run: Run, plan: TopologyPlan) -> None:
