@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,21 @@ def launch_chromium(playwright: Any) -> Any:
             "--no-first-run",
         ],
     )
+
+
+def shared_chromium() -> Iterator[Any]:
+    """One Chromium for a module's tests (a module-scoped fixture yields from this): each test opens its
+    own context — cookies, storage, cache, as a fresh browser profile has them — so sharing the process
+    shares nothing a test could see. Starting Chromium was a second or two of every browser test."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:

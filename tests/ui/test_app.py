@@ -29,7 +29,7 @@ import pytest
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.targets.sandbox.loopback import free_port
-from tests.ui.browser import launch_chromium, require_chromium, stop_server
+from tests.ui.browser import require_chromium, shared_chromium, stop_server
 
 OCTORUNBOOK = Path(sys.executable).parent / "octorunbook"
 HOSTNAME = "octopus.sandbox.test"
@@ -104,24 +104,27 @@ def app(tmp_path: Path) -> Iterator[App]:
             Sandbox(home / "sandbox").stop()
 
 
-@pytest.fixture
-def page(app: App) -> Iterator[Any]:
-    """Debian's Chromium through Playwright, logged in once with the token (the pages' own addresses
-    then carry no token)."""
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright, started once for this module (tests.ui.browser)."""
+    yield from shared_chromium()
 
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            opened = browser.new_page(viewport={"width": 1400, "height": 1000})
-            opened.set_default_timeout(90_000)
-            opened.goto(f"{app.url}/login")
-            opened.locator("#password_input").fill(app.token)
-            opened.locator("#password_input").press("Enter")
-            opened.wait_for_url(re.compile(r"^(?!.*/login).*$"))
-            yield opened
-        finally:
-            browser.close()
+
+@pytest.fixture
+def page(app: App, chromium: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies, no storage), logged in once with the token (the pages' own
+    addresses then carry no token)."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        opened = context.new_page()
+        opened.set_default_timeout(90_000)
+        opened.goto(f"{app.url}/login")
+        opened.locator("#password_input").fill(app.token)
+        opened.locator("#password_input").press("Enter")
+        opened.wait_for_url(re.compile(r"^(?!.*/login).*$"))
+        yield opened
+    finally:
+        context.close()
 
 
 def _open(page: Any, app: App, runbook: str) -> Any:

@@ -29,7 +29,7 @@ import pytest
 
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
-from tests.ui.browser import launch_chromium, require_chromium, stop_server
+from tests.ui.browser import require_chromium, shared_chromium, stop_server
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -250,21 +250,24 @@ def _shot(locator: Any, name: str) -> None:
     locator.screenshot(path=str(SCREENSHOTS / name))
 
 
-@pytest.fixture
-def page(lab: Lab) -> Iterator[Any]:
-    """Debian's Chromium through Playwright (never a downloaded browser), on the JupyterLab above."""
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (never a downloaded browser), started once for this module."""
+    yield from shared_chromium()
 
+
+@pytest.fixture
+def page(lab: Lab, chromium: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies, no storage) on the JupyterLab above."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            opened = browser.new_page(viewport={"width": 1400, "height": 1000})
-            opened.set_default_timeout(60_000)
-            opened.goto(f"{lab.url}/lab?token={lab.token}")  # the operator opens JupyterLab
-            yield opened
-        finally:
-            browser.close()
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        opened = context.new_page()
+        opened.set_default_timeout(60_000)
+        opened.goto(f"{lab.url}/lab?token={lab.token}")  # the operator opens JupyterLab
+        yield opened
+    finally:
+        context.close()
 
 
 def _fill_01(operator: Operator, page: Any) -> None:
