@@ -11,17 +11,12 @@ writes that. Every save is still redacted; the record is validated when it is st
 papermill's other writes (before the kernel starts, on an error, at the end) still come as text through
 the same handler. Imported only when a run starts: importing papermill costs a second.
 
-A procedure also starts the next notebook's kernel ahead (:class:`WarmKernel`), once the current
-notebook's first cell has run: the 0.7–0.9 s a kernel takes to start then passes while the current
-notebook works. Still one kernel, and one executed notebook, per runbook; a warm kernel is used only if
-it was started exactly as papermill would start it now (kernel, folder, environment), else it is shut
-down and papermill starts its own.
+A kernel started ahead (``km``: see ``headless.warm_kernel``) is used when it still fits.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from papermill.clientwrap import PapermillNotebookClient
@@ -30,43 +25,10 @@ from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
 
 from octorunbook.headless.saves import SCHEME, register_handler
+from octorunbook.headless.warm_kernel import KERNEL_ARGUMENTS as KERNEL_ARGUMENTS
+from octorunbook.headless.warm_kernel import WarmKernel as WarmKernel
 
 ENGINE_NAME = "octorunbook"
-# the kernel dies with the run that started it, and takes the command it runs along (see kernel_watch)
-KERNEL_ARGUMENTS = (
-    "--HistoryManager.enabled=False",
-    "--IPKernelApp.log_level=CRITICAL",
-    "--IPKernelApp.extra_extensions=octorunbook.headless.kernel_watch",
-)
-
-
-class WarmKernel:
-    """A kernel started ahead of the notebook that is to use it, with the start it would have had."""
-
-    def __init__(self, kernel_name: str, cwd: str, env: Mapping[str, str]) -> None:
-        from jupyter_client.manager import AsyncKernelManager
-        from jupyter_core.utils import run_sync
-
-        self.started_as = (kernel_name, cwd, dict(env))
-        self.manager = AsyncKernelManager(kernel_name=kernel_name)
-        arguments = [*KERNEL_ARGUMENTS, "--HistoryManager.hist_file=:memory:"]  # as nbclient adds it
-        run_sync(self.manager.start_kernel)(extra_arguments=arguments, cwd=cwd, env=dict(env))
-
-    def take(self, kernel_name: str, cwd: str, env: Mapping[str, str]) -> Any | None:
-        """The kernel manager, if the kernel is alive and was started as papermill would start it now."""
-        from jupyter_core.utils import run_sync
-
-        if self.started_as == (kernel_name, cwd, dict(env)) and run_sync(self.manager.is_alive)():
-            return self.manager
-        self.discard()
-        return None
-
-    def discard(self) -> None:
-        """Shut the kernel down; one that will not go quietly must not fail the procedure."""
-        from jupyter_core.utils import run_sync
-
-        with contextlib.suppress(Exception):
-            run_sync(self.manager.shutdown_kernel)(now=True)
 
 
 class _RedactedSaves(NotebookExecutionManager):  # type: ignore[misc]

@@ -37,7 +37,9 @@ from octorunbook.runbooks.run import PLANNED_IMPORT_ENV, RUNBOOKS
 
 if TYPE_CHECKING:
     from octorunbook.audit.quarantine import SetAside
-    from octorunbook.headless.engine import WarmKernel
+    from octorunbook.headless.warm_kernel import WarmKernel
+
+RUNNER_ENV = "OCTORUNBOOK_RECORDED_BY_RUNNER"  # set while papermill's kernels run (ui.operator reads it)
 
 
 def notebooks_dir() -> Path:
@@ -171,7 +173,7 @@ def _run_notebook(
         if progress:
             progress(f"⚠ {finding.code}: {finding.message}\n  remedy: {finding.remedy}")
     output = opened.scratch / f"{runbook}-{os.getpid()}.ipynb"
-    os.environ["OCTORUNBOOK_RECORDED_BY_RUNNER"] = "1"
+    os.environ[RUNNER_ENV] = "1"
     if progress:
         progress(f"▶ {runbook}")
     try:
@@ -202,7 +204,7 @@ def _run_notebook(
                 "Check that the venv's Jupyter kernel works: .venv/bin/python -m ipykernel --version.",
             ) from None
     finally:
-        os.environ.pop("OCTORUNBOOK_RECORDED_BY_RUNNER", None)
+        os.environ.pop(RUNNER_ENV, None)
     if not output.is_file():
         return RunResult(runbook, "failed", None, None)
     data, claim = read_own_notebook(output)  # exactly what this run saved last, or STATE_UNTRUSTED
@@ -222,7 +224,15 @@ def execute(
     kernel_name: str | None = None,
 ) -> RunResult:
     """Run one notebook headless; the executed notebook becomes an audit record, success or failure."""
-    done = _run_notebook(runbook, params, progress=progress, kernel_name=kernel_name)
+    preflight(params)  # a bad parameter stops here, before a kernel starts
+    kernels = _Kernels.first(kernel_name)
+    try:
+        done = _run_notebook(
+            runbook, params, progress=progress, kernel_name=kernel_name, kernels=kernels, last=True
+        )
+    finally:
+        kernels.close()
+        os.environ.pop(RUNNER_ENV, None)
     if isinstance(done, RunResult):  # the notebook left no output: failed, without a record
         _notify(params, [done])
         return done
@@ -255,8 +265,18 @@ class _Kernels:
         self.kernel_name = kernel_name or "python3"
         self.next: WarmKernel | None = None
 
+    @classmethod
+    def first(cls, kernel_name: str | None) -> _Kernels:
+        """The first notebook's kernel, started before papermill is imported: it boots on the other core
+        while the run imports papermill, nbclient and nbformat (about a second each). Started with the
+        environment ``_run_notebook`` gives papermill's kernel (``RUNNER_ENV`` set), so that it fits."""
+        os.environ[RUNNER_ENV] = "1"
+        kernels = cls(kernel_name)
+        kernels.start_next()
+        return kernels
+
     def start_next(self) -> None:
-        from octorunbook.headless.engine import WarmKernel
+        from octorunbook.headless.warm_kernel import WarmKernel
 
         try:
             self.next = WarmKernel(self.kernel_name, os.getcwd(), os.environ)
@@ -337,11 +357,13 @@ def run_procedure(
     if lock.stale_note and progress:
         progress(f"⚠ {lock.stale_note}")
     joined = lock.child_environment()
-    records = _Records()
-    kernels = _Kernels(kernel_name)
+    kernels: _Kernels | None = None
+    records: _Records | None = None
     ended: list[RunResult | None] = []  # None: stored by the worker, in order
     try:
         os.environ.update(joined)
+        kernels = _Kernels.first(kernel_name)  # the first kernel boots while _Records imports papermill
+        records = _Records()
         for index, runbook in enumerate(runbooks):
             records.raise_known_failure()
             last = index == len(runbooks) - 1
@@ -364,11 +386,12 @@ def run_procedure(
                 # a dry run: 02 and 03 plan for the certificate 01 would import (it is not in the store)
                 os.environ[PLANNED_IMPORT_ENV] = json.dumps(cert)
     finally:
-        kernels.close()
-        for name in [*joined, PLANNED_IMPORT_ENV]:
+        if kernels is not None:
+            kernels.close()
+        for name in [*joined, PLANNED_IMPORT_ENV, RUNNER_ENV]:
             os.environ.pop(name, None)
         try:
-            stored = iter(records.wait())
+            stored = iter(records.wait() if records is not None else [])
         finally:
             lock.release()
     results = [result or next(stored) for result in ended]

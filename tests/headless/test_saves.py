@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,13 +257,15 @@ def test_the_papermill_hook_and_the_saves_below_it_never_import_the_runner() -> 
 
 # Among the 20 slowest (--durations, issue 28), by design: a whole procedure: the kernels started ahead are
 # what is checked.
-def test_each_later_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for_it(
+def test_every_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for_it(
     sandbox: Any, params_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A procedure starts 02's kernel while 01 runs, and 03's while 02 runs; none is left running."""
+    """A procedure starts 01's kernel before papermill is imported, 02's while 01 runs and 03's while 02
+    runs; a single runbook (``renew``) its one kernel before papermill too; none is left running."""
     from jupyter_core.utils import run_sync
 
-    from octorunbook.headless.engine import WarmKernel
+    from octorunbook.headless.runner import execute
+    from octorunbook.headless.warm_kernel import WarmKernel
 
     taken: list[Any] = []
     take = WarmKernel.take
@@ -273,9 +276,31 @@ def test_each_later_notebook_of_a_procedure_runs_in_the_kernel_started_ahead_for
         return manager
 
     monkeypatch.setattr(WarmKernel, "take", counted)
-    assert [r.status for r in run_all(params_for(sandbox))] == ["succeeded"] * 3
-    assert len(taken) == 2 and all(m is not None for m in taken)
-    assert [run_sync(m.is_alive)() for m in taken] == [False, False]
+    params = params_for(sandbox)
+    assert [r.status for r in run_all(params)] == ["succeeded"] * 3
+    assert len(taken) == 3 and all(m is not None for m in taken)
+    assert execute("04-renew-certificate", params).status in {"succeeded", "unchanged"}
+    assert len(taken) == 4 and taken[-1] is not None
+    assert [run_sync(m.is_alive)() for m in taken] == [False] * 4
+    assert "OCTORUNBOOK_RECORDED_BY_RUNNER" not in os.environ  # set for the kernels only, then gone
+
+
+def test_no_kernel_starts_for_parameters_the_run_refuses(
+    params_for: Any, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad input changes nothing and starts nothing: preflight refuses before the first kernel."""
+    from octorunbook.headless.runner import execute
+    from octorunbook.headless.warm_kernel import WarmKernel
+    from octorunbook.params.core import ParameterError
+
+    def refused(self: WarmKernel, *args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a kernel started for parameters the run refuses")
+
+    monkeypatch.setattr(WarmKernel, "__init__", refused)
+    bad = params_for(sandbox, https_port=0)
+    for door in (lambda: run_all(bad), lambda: execute("04-renew-certificate", bad)):
+        with pytest.raises(ParameterError):
+            door()
 
 
 def test_a_kernel_started_ahead_with_another_environment_is_shut_down_not_used(tmp_path: Path) -> None:
@@ -285,7 +310,7 @@ def test_a_kernel_started_ahead_with_another_environment_is_shut_down_not_used(t
 
     from jupyter_core.utils import run_sync
 
-    from octorunbook.headless.engine import WarmKernel
+    from octorunbook.headless.warm_kernel import WarmKernel
 
     warm = WarmKernel("python3", str(tmp_path), dict(os.environ))
     manager = warm.manager
