@@ -75,12 +75,17 @@ FORCE:
 sslyze: $(SSLYZE_VENV)/.installed-stamp
 	OCTORUNBOOK_REQUIRE_SSLYZE=1 $(SSLYZE_VENV)/bin/pytest -q -p no:cacheprovider tests/evidence/posture/test_sslyze.py
 
-# The whole suite, with lint, types and the sslyze step run beside it (-j; -Oline keeps each line whole): the
-# suite leaves about a third of two cores idle while its tests wait on portals, kernels and browsers, and
-# those steps fill it (about a minute less, docs/explanation/performance.md). Any step failing fails
-# `make test` (make then waits for the others to end). Each alone: make lint | typecheck | unit | sslyze.
+# The whole suite, with lint, types and the sslyze step run beside it: the suite leaves about a third of
+# two cores idle while its tests wait on portals, kernels and browsers, and those steps fill it (about a
+# minute less, docs/explanation/performance.md). The suite prints as it goes; the other steps' output is
+# printed when the suite ends. Any step failing fails `make test`. Alone: make lint | typecheck | unit | sslyze.
 test: install
-	@$(MAKE) --no-print-directory -j4 -Oline lint typecheck unit sslyze
+	@side=$$(mktemp); \
+	$(MAKE) --no-print-directory -j3 -Otarget lint typecheck sslyze >$$side 2>&1 & beside=$$!; \
+	$(MAKE) --no-print-directory unit; suite=$$?; \
+	wait $$beside; others=$$?; \
+	echo "== lint, types and the sslyze step (run beside the suite): exit $$others"; cat $$side; rm -f $$side; \
+	[ $$suite -eq 0 ] && [ $$others -eq 0 ]
 
 # The crash campaign at every point (`make test` kills each procedure at a sample of its points), and the
 # list of points rewritten from an uninterrupted run of each procedure (review the diff like code).
