@@ -36,6 +36,15 @@ OCTORUNBOOK = BIN / "octorunbook"
 HOSTNAME = "portal.example.test"
 
 
+def collection_env(base: Path) -> dict[str, str]:
+    """The collection made visible as ``octorunbook.fleet`` under ``base`` (as the test cluster has it),
+    and the environment Ansible's own tools (ansible-doc, ansible-lint) need to find it there."""
+    collections = base / "ansible_collections" / "octorunbook"
+    collections.mkdir(parents=True)
+    (collections / "fleet").symlink_to(REPO / "ansible")
+    return {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(base), "ANSIBLE_COLLECTIONS_PATH": str(base)}
+
+
 def free_ports(count: int) -> list[int]:
     socks = [socket.socket() for _ in range(count)]
     for sock in socks:

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from ansiblekit import BIN, REPO
+from ansiblekit import BIN, REPO, collection_env
 
 pytest.importorskip("ansible", reason="ansible-core is not installed (test extra)")
 
@@ -140,16 +140,9 @@ def test_the_lookup_takes_no_options(tmp_path: Path) -> None:
 
 def test_the_plugin_is_found_by_its_collection_name_and_its_documentation_parses(tmp_path: Path) -> None:
     """Through the collection layout the test cluster uses (tests/ansiblekit.py), with ansible-doc."""
-    collections = tmp_path / "ansible_collections" / "octorunbook"
-    collections.mkdir(parents=True)
-    (collections / "fleet").symlink_to(REPO / "ansible")
     done = subprocess.run(
         [str(BIN / "ansible-doc"), "--json", "-t", "lookup", "octorunbook.fleet.audit_copy"],
-        env={
-            "PATH": f"{BIN}:/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "ANSIBLE_COLLECTIONS_PATH": str(tmp_path),
-        },
+        env=collection_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=120,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansiblekit import ANSIBLE_PLAYBOOK, BIN, REPO, BalancerProbe, Cluster, PingTrace
+from ansiblekit import ANSIBLE_PLAYBOOK, BIN, REPO, BalancerProbe, Cluster, PingTrace, collection_env
 
 from octorunbook.ops.node_drain import Server, ping
 
@@ -265,17 +265,10 @@ def test_acme_in_the_shared_parameters_is_refused_before_any_node_is_touched(
 
 
 def test_ansible_lint_passes_on_the_collection(tmp_path: Path) -> None:
-    collections = tmp_path / "ansible_collections" / "octorunbook"
-    collections.mkdir(parents=True)
-    (collections / "fleet").symlink_to(REPO / "ansible")
     done = subprocess.run(
         [str(BIN / "ansible-lint"), "--nocolor"],
         cwd=REPO / "ansible",
-        env={
-            "PATH": f"{BIN}:/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "ANSIBLE_COLLECTIONS_PATH": str(tmp_path),
-        },
+        env=collection_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=300,
