@@ -33,13 +33,11 @@ from octorunbook.headless.saves import with_summary as with_summary
 from octorunbook.params.core import ParameterError, Parameters
 from octorunbook.params.loading import load_params_file as load_params_file  # the one parser (every door)
 from octorunbook.params.runbooks import subset
-from octorunbook.runbooks.run import PLANNED_IMPORT_ENV, RUNBOOKS
+from octorunbook.runbooks.run import PLANNED_IMPORT_ENV, RUNBOOKS, RUNNER_ENV
 
 if TYPE_CHECKING:
     from octorunbook.audit.quarantine import SetAside
     from octorunbook.headless.warm_kernel import WarmKernel
-
-RUNNER_ENV = "OCTORUNBOOK_RECORDED_BY_RUNNER"  # set while papermill's kernels run (ui.operator reads it)
 
 
 def notebooks_dir() -> Path:

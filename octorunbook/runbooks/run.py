@@ -41,6 +41,9 @@ DAY_TWO = ("04-renew-certificate", "05-harden-tls")  # run on their own, e.g. on
 ALL_RUNBOOKS = RUNBOOKS + DAY_TWO
 # A dry-run procedure tells 02 and 03 which certificate 01 would import (it is not in the store yet).
 PLANNED_IMPORT_ENV = "OCTORUNBOOK_PLANNED_IMPORT"
+# Set while the runner's papermill kernels run: the runner stores the executed notebook itself (no
+# interactive record), and such a kernel is never in operator mode.
+RUNNER_ENV = "OCTORUNBOOK_RECORDED_BY_RUNNER"
 CHECK_RECORDS_ENV = "OCTORUNBOOK_CHECK_RECORDS"
 
 

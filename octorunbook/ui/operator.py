@@ -37,12 +37,11 @@ from octorunbook.findings import InputError, OctorunbookError
 from octorunbook.params.core import Parameters
 from octorunbook.params.loading import parse_parameters
 from octorunbook.params.runbooks import parameters_of
-from octorunbook.runbooks.run import RUNBOOKS
+from octorunbook.runbooks.run import RUNBOOKS, RUNNER_ENV
 from octorunbook.ui.form import Form
 from octorunbook.ui.style import COLORS, ERROR, reason_of
 
 OPERATOR_ENV = "OCTORUNBOOK_UI"  # "operator": set by `octorunbook app` for Voilà and its kernels
-RUNNER_ENV = "OCTORUNBOOK_RECORDED_BY_RUNNER"  # set while the runner's papermill kernels run
 VOILA_TOKEN = "token"  # Voilà's login token in a page's address: the server's, no parameter
 
 # The guided procedure: after a run that succeeded, Continue opens the next page.

@@ -53,7 +53,9 @@ class NotebookReporter:
 
 def _write_interactive_record(record: dict[str, Any]) -> None:
     """Outside ``octorunbook run`` (which stores the whole executed notebook), keep a record notebook."""
-    if os.environ.get("OCTORUNBOOK_RECORDED_BY_RUNNER"):
+    from octorunbook.runbooks.run import RUNNER_ENV
+
+    if os.environ.get(RUNNER_ENV):
         return
     try:
         from octorunbook.audit.chain import head_hint
