@@ -16,9 +16,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...commands import CommandResult, CommandRunner
 from ...findings import CommandError
 from .registry import RegistryBinding, decode, parse_reg_query, query_argv
 from .sslcert import (
@@ -30,6 +29,9 @@ from .sslcert import (
     settings_unknown,
     sslcert_argv,
 )
+
+if TYPE_CHECKING:  # annotations only: the stand-ins read the names below, and start no command
+    from ...commands import CommandResult, CommandRunner
 
 __all__ = [
     "OCTOPUS_APP_ID",

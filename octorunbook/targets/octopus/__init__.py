@@ -11,13 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ...commands import CommandResult, CommandRunner
 from ...findings import CommandError, TargetError
 from ...jsontext import find_json_object
 from ..httpsys import netsh_error
 from .urlacl import UrlAcl
+
+if TYPE_CHECKING:  # annotations only: the stand-ins import this package for its names
+    from ...commands import CommandResult, CommandRunner
 
 ServiceAction = Literal["stop", "start", "restart"]
 

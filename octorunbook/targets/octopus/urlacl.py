@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...commands import CommandRunner
 from ...findings import CommandError, TargetError
+
+if TYPE_CHECKING:  # annotations only: the sc stand-in imports this module for service_name
+    from ...commands import CommandRunner
 
 DEFAULT_INSTANCE = "OctopusServer"
 # Accounts that are administrators of the machine for HTTP.sys: no reservation needed.

@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...commands import CommandRunner
 from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import InputError, TargetError
-from ..base import OCTOPUS_APP_ID, HostInfo, Target
 from . import proxied
 from .init_checks import require_init_arguments
 from .loopback import is_zombie as _is_zombie
@@ -40,7 +38,9 @@ from .loopback import pick_port
 from .portal_start import start_portal
 from .proxied import UPSTREAM_PORT as UPSTREAM_PORT
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the stand-ins import this module for every command: not the targets' machinery
+    from ...commands import CommandRunner
+    from ..base import Target
     from ..localmachine import PfxSetting
 
 DRILLS = (
@@ -433,6 +433,7 @@ class Sandbox:
         """The sandbox as a target: its parts are the HTTP.sys topology (the named LocalMachine store
         over the folder driver, the binding, Octopus on its prefix) or, with the nginx front, the PEM
         store, nginx and Octopus behind it."""
+        from ..base import HostInfo, Target
         from ..httpsys import HttpSys
         from ..localmachine import httpsys_parts
         from ..octopus import OctopusServer
@@ -482,4 +483,4 @@ def ensure_sandbox(root: Path, front: str = "httpsys") -> Sandbox:
     return sandbox
 
 
-__all__ = ["DRILLS", "OCTOPUS_APP_ID", "Sandbox", "ensure_sandbox"]
+__all__ = ["DRILLS", "Sandbox", "ensure_sandbox"]

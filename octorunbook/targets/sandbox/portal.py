@@ -36,7 +36,7 @@ from cryptography.x509.oid import NameOID
 
 from ...files import read_limited
 from ...findings import InputError
-from ..base import OCTOPUS_APP_ID
+from ..httpsys.sslcert import OCTOPUS_APP_ID
 from . import nodes
 from .acme_responder import acme_challenge_dir
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox

@@ -7,13 +7,11 @@ of those modules has to import the other to reach it.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Protocol
 
-from ...commands import child_environment
 from ...findings import TargetError
 
 
@@ -36,6 +34,10 @@ def start_portal(
     sandbox: PortalHome, instance: str, *, hang: bool = False, wrong_certificate: bool = False
 ) -> int:
     """Start the portal process detached (own session, output to a log file: no pipe is held open)."""
+    import subprocess  # here: most stand-in commands start no portal
+
+    from ...commands import child_environment
+
     running = sandbox.portal_pid()
     if running is not None:
         return running

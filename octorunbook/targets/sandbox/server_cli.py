@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ...findings import TargetError
-from ..base import OCTOPUS_APP_ID
+from ..httpsys.sslcert import OCTOPUS_APP_ID
 from ..octopus.urlacl import LOCAL_SYSTEM
 from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
 from .portal_start import start_portal
