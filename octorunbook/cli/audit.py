@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from octorunbook.emit import json_document
 from octorunbook.findings import OctorunbookError
+
+if TYPE_CHECKING:
+    from octorunbook.audit.listing import RecordSummary
 
 COLUMNS = ("when", "runbook", "host", "target", "status", "thumbprint", "operator")
 
@@ -40,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.add_argument("audit_dir", metavar="DIR", help="the audit directory (the runbooks' audit_dir)")
     listing.add_argument("--limit", type=_positive, metavar="N", help="show only the N newest records")
     listing.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    listing.add_argument(
+        "--with-result",
+        action="store_true",
+        help="JSON (implies --json) with, in each row, the verification `audit show` makes (verified, "
+        "verification) and the record's result record (result: null unless it verifies and holds one), so "
+        "a script reads the newest record in the same call that finds it (--limit 1)",
+    )
     listing.set_defaults(func=_list)
 
     verify = commands.add_parser(
@@ -107,8 +117,8 @@ def _list(args: argparse.Namespace) -> int:
         rows = list_records(args.audit_dir, limit=args.limit)
     except OctorunbookError as error:
         return _fail(error)
-    if args.json:
-        print(json_document([row._asdict() for row in rows]))
+    if args.json or args.with_result:
+        print(json_document([_json_row(args.audit_dir, row, args.with_result) for row in rows]))
         return 0
     table = [
         [(row.when + (" *" if row.unverified else "")), *(getattr(row, c) for c in COLUMNS[1:])]
@@ -124,6 +134,38 @@ def _list(args: argparse.Namespace) -> int:
     out.extend(f"{row.record}: {row.note}" for row in rows if row.note)
     sys.stdout.write("\n".join(out) + "\n")
     return 0
+
+
+def _json_row(audit_dir: str, row: RecordSummary, with_result: bool) -> dict[str, Any]:
+    return {**row._asdict(), **_verified_result(audit_dir, row)} if with_result else row._asdict()
+
+
+def _verified_result(audit_dir: str, row: RecordSummary) -> dict[str, Any]:
+    """What ``audit show --json`` gives for a listed row: verified as it verifies, the result only if so.
+
+    A row the chain does not hold (unverified, interrupted, quarantined) is never read: its file may not be
+    the runbook's own, and its result would be trusted by nobody.
+    """
+    from pathlib import Path
+
+    from octorunbook.audit.records import read_result
+    from octorunbook.audit.show import verification_lines
+
+    if row.unverified or row.seq is None:
+        return {
+            "verified": False,
+            "verification": [f"{row.record} is not chained in the manifest"],
+            "result": None,
+        }
+    path = Path(audit_dir) / row.record
+    trusted, lines = verification_lines(path)
+    if not trusted:
+        return {"verified": False, "verification": lines, "result": None}
+    try:
+        result: dict[str, Any] = read_result(path)
+    except OctorunbookError as error:
+        return {"verified": False, "verification": [*lines, str(error)], "result": None}
+    return {"verified": True, "verification": lines, "result": result}
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -50,6 +50,50 @@ def test_audit_list_json_honours_limit(tmp_path: Path, capsys: pytest.CaptureFix
     assert row["record"] == paths[-1].name and row["unverified"] is False
 
 
+def test_audit_list_with_result_gives_the_newest_record_verified_as_audit_show_gives_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = store_several(tmp_path, 2, html=False)
+    assert run(["audit", "list", str(tmp_path), "--limit", "1", "--with-result"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["record"], row["seq"], row["verified"]) == (paths[-1].name, 2, True)
+    assert row["result"] == make_result(started_at=row["result"]["started_at"]) and row["verification"]
+    assert run(["audit", "show", str(paths[-1]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == row["result"]
+
+
+def test_audit_list_with_result_gives_no_result_for_a_record_that_does_not_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = store_several(tmp_path, 2, html=False)
+    paths[-1].write_bytes(paths[-1].read_bytes() + b" ")
+    assert run(["audit", "list", str(tmp_path), "--with-result"]) == 0
+    newest, older = json.loads(capsys.readouterr().out)
+    assert (newest["verified"], newest["result"]) == (False, None)
+    assert any("changed" in line for line in newest["verification"]), newest["verification"]
+    assert older["verified"] is True and older["result"]["status"] == "succeeded"
+
+
+def test_audit_list_with_result_never_reads_a_notebook_outside_the_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_several(tmp_path, 1, html=False)
+    (tmp_path / MANIFEST_NAME).unlink()
+    assert run(["audit", "list", str(tmp_path), "--with-result"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["unverified"], row["verified"], row["result"]) == (True, False, None)
+
+
+def test_audit_list_with_result_gives_no_result_for_a_record_that_holds_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store_record(tmp_path, make_notebook(None), html=False)
+    assert run(["audit", "list", str(tmp_path), "--with-result"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["verified"], row["result"]) == (False, None)
+    assert "RECORD_HAS_NO_RESULT" in row["verification"][-1]
+
+
 def test_audit_list_marks_a_notebook_outside_the_chain(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
