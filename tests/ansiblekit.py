@@ -45,6 +45,21 @@ def collection_env(base: Path) -> dict[str, str]:
     return {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(base), "ANSIBLE_COLLECTIONS_PATH": str(base)}
 
 
+def ansible_doc(base: Path, kind: str, name: str) -> dict[str, Any]:
+    """What ``ansible-doc --json -t KIND NAME`` says of a plugin of the collection (made visible under ``base``);
+    fails the test when ansible-doc cannot find it or parse its documentation."""
+    done = subprocess.run(
+        [str(BIN / "ansible-doc"), "--json", "-t", kind, name],
+        env=collection_env(base),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout)[name]
+    return found
+
+
 def free_ports(count: int) -> list[int]:
     socks = [socket.socket() for _ in range(count)]
     for sock in socks:

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
-import subprocess
 import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from ansiblekit import BIN, REPO, collection_env
+from ansiblekit import REPO, ansible_doc
 
 pytest.importorskip("ansible", reason="ansible-core is not installed (test extra)")
 
@@ -140,15 +138,7 @@ def test_the_lookup_takes_no_options(tmp_path: Path) -> None:
 
 def test_the_plugin_is_found_by_its_collection_name_and_its_documentation_parses(tmp_path: Path) -> None:
     """Through the collection layout the test cluster uses (tests/ansiblekit.py), with ansible-doc."""
-    done = subprocess.run(
-        [str(BIN / "ansible-doc"), "--json", "-t", "lookup", "octorunbook.fleet.audit_copy"],
-        env=collection_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)["octorunbook.fleet.audit_copy"]
+    doc = ansible_doc(tmp_path, "lookup", "octorunbook.fleet.audit_copy")
     assert doc["doc"]["name"] == "audit_copy"
     assert doc["return"]["_raw"]["elements"] == "dict"
     assert "lookup('octorunbook.fleet.audit_copy'" in doc["examples"]
