@@ -51,6 +51,14 @@ def register(sub: Any) -> None:
     drain.set_defaults(func=_drain, drained=True, expect=418)
     undrain = actions.add_parser("undrain", help="drain mode off, then wait until ping answers 200")
     _server_args(undrain, api=True)
+    undrain.add_argument(
+        "--wait-first",
+        type=int,
+        choices=(200, 418),
+        metavar="STATUS",
+        help="first wait (up to --timeout) until the ping answers STATUS: 418 after a restart of a drained "
+        "node, whose API does not answer while it starts (one call instead of `node wait` + `node undrain`)",
+    )
     undrain.set_defaults(func=_drain, drained=False, expect=200)
     wait = actions.add_parser("wait", help="wait until the node's ping answers --status")
     _server_args(wait, api=False)
@@ -66,6 +74,8 @@ def _drain(args: argparse.Namespace) -> int:
     key = api_key_from(args.api_key_env)
     server = Server(args.server, args.ca_bundle)
     pinged = Server(args.ping_url or args.server, args.ca_bundle)
+    first = getattr(args, "wait_first", None)
+    waited_first = {"waited_first_seconds": round(wait_for(pinged, first, args.timeout), 2)} if first else {}
     node, before = set_drain(server, args.node, key, args.drained)
     seconds = wait_for(pinged, args.expect, args.timeout)
     print(
@@ -75,6 +85,7 @@ def _drain(args: argparse.Namespace) -> int:
                 "id": node.get("Id"),
                 "drained": args.drained,
                 "was_drained": before,
+                **waited_first,
                 "ping": args.expect,
                 "waited_seconds": round(seconds, 2),
             },

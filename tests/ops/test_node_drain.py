@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,41 @@ def test_drain_makes_ping_answer_418_and_the_drain_survives_a_portal_restart(
     assert main(_node("undrain", url)) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["was_drained"] is True
     assert ping(Server(url)) == 200
+
+
+def _drained_and_down(node: tuple[Sandbox, str]) -> tuple[Sandbox, str]:
+    """The node drained through its API, then its portal stopped (as 03's restart leaves it for a while)."""
+    sandbox, url = node
+    assert main(_node("drain", url)) == 0
+    sandbox.stop()
+    return sandbox, url
+
+
+def test_undrain_with_wait_first_waits_for_a_restarting_node_to_answer_418_before_it_undrains(
+    node: tuple[Sandbox, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox, url = _drained_and_down(node)
+    restart = threading.Timer(1.0, start_portal, args=(sandbox, "OctopusServer"))
+    restart.start()
+    try:
+        assert main(_node("undrain", url, "--timeout", "20", "--wait-first", "418")) == 0
+    finally:
+        restart.join()
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (out["drained"], out["was_drained"], out["ping"]) == (False, True, 200)
+    assert out["waited_first_seconds"] > 0.5
+    assert ping(Server(url)) == 200
+
+
+def test_undrain_with_wait_first_changes_nothing_when_the_node_never_answers(
+    node: tuple[Sandbox, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox, url = _drained_and_down(node)
+    assert main(_node("undrain", url, "--timeout", "0.5", "--wait-first", "418")) == 1
+    assert "NODE_WAIT_TIMEOUT" in capsys.readouterr().err
+    start_portal(sandbox, "OctopusServer")
+    still_drained = ["node", "wait", "--ping-url", url, "--status", "418", "--timeout", "10"]
+    assert main(still_drained) == 0
 
 
 def test_drain_of_a_node_already_drained_says_so(
