@@ -43,13 +43,17 @@ typecheck: install
 # on this 2-core machine: most of a test's time is a child process (a portal, a kernel, nginx, ansible)
 # starting. --durations=30 prints the slowest every run (docs/explanation/performance.md).
 XDIST ?= -n 2 --no-loadscope-reorder
+# Bytecode is cached (in the ignored __pycache__ folders) even where the shell sets PYTHONDONTWRITEBYTECODE:
+# otherwise each of the suite's thousands of Python processes (stand-in commands, kernels, runs) compiles every
+# octorunbook module it imports again, and each worker rewrites every test module's asserts again.
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest
 unit: install
-	$(BIN)/pytest -p no:cacheprovider $(XDIST) --durations=30 tests notebooks --nbval-lax --nbval-current-env
+	$(PYTEST) -p no:cacheprovider $(XDIST) --durations=30 tests notebooks --nbval-lax --nbval-current-env
 
 # The edit loop (≤ 90 s): lint, types and the tests that start no server, no kernel and no long-running
 # tool (tests/conftest.py marks the others `server`). `make test` is still the whole suite.
 check: lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider $(XDIST) -m "not server" tests
+	$(PYTEST) -q -p no:cacheprovider $(XDIST) -m "not server" tests
 
 # sslyze (AGPLv3, an opt-in extra) pins cryptography<47: its scan tests run in a venv of their own, so the
 # main suite keeps the cryptography the package is tested with.
@@ -90,13 +94,13 @@ test: install
 # The crash campaign at every point (`make test` kills each procedure at a sample of its points), and the
 # list of points rewritten from an uninterrupted run of each procedure (review the diff like code).
 crash: install
-	OCTORUNBOOK_CRASH_ALL=1 $(BIN)/pytest -q -p no:cacheprovider -m crash tests/runbooks/test_undo_crash.py
+	OCTORUNBOOK_CRASH_ALL=1 $(PYTEST) -q -p no:cacheprovider -m crash tests/runbooks/test_undo_crash.py
 
 crash-points: install
-	OCTORUNBOOK_CRASH_UPDATE=1 $(BIN)/pytest -q -p no:cacheprovider tests/runbooks/test_undo_crash.py -k uninterrupted
+	OCTORUNBOOK_CRASH_UPDATE=1 $(PYTEST) -q -p no:cacheprovider tests/runbooks/test_undo_crash.py -k uninterrupted
 
 screenshots: install
-	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/ui/test_ui.py -q
+	OCTORUNBOOK_UPDATE_SCREENSHOTS=1 $(PYTEST) tests/ui/test_ui.py -q
 
 # Every aim with ✔/✖ (issue 28: the headless run quiet and with one busy core, the monitoring plugin).
 bench: install
