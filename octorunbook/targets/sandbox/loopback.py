@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
+
+# socket is imported where a port is checked: every stand-in command imports this module, few pick a port
 
 
 def port_is_free(port: int) -> bool:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -16,6 +19,8 @@ def port_is_free(port: int) -> bool:
 
 
 def free_port() -> int:
+    import socket
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

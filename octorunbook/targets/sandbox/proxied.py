@@ -10,7 +10,6 @@ implementation imports the other.
 
 from __future__ import annotations
 
-import shutil
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -52,6 +51,8 @@ class Sandbox(Protocol):
 
 
 def nginx_of(sandbox: Sandbox, runner: CommandRunner | None = None) -> NginxSandbox:
+    import shutil  # here: every stand-in command imports this module (through the host), few reach nginx
+
     from ..nginx import NginxSandbox
     from ..nginx.sandbox import DEFAULT_BIN
 
@@ -68,6 +69,8 @@ def upstream(sandbox: Sandbox) -> str:
 
 def start_front(sandbox: Sandbox) -> int:
     """Write nginx's private prefix (idempotent) and start its master (or find it running)."""
+    import shutil
+
     proxy = nginx_of(sandbox)
     if shutil.which(proxy.nginx_bin) is None:
         raise InputError(

@@ -240,7 +240,8 @@ def test_a_stand_in_starts_without_the_drivers_it_does_not_use(stand_in: str) ->
     target package (the nginx front, the parameter checks, cryptography) made each start 145 ms instead of
     ~70 ms, most of a sandbox runbook's time (issue 28). Then the target's base (state home, protocols) and
     the command runner (subprocess) came with the host: ~85 ms, ~4000 starts in the test suite. What a
-    command needs is imported where it runs; the portal's start imports subprocess when it starts one."""
+    command needs is imported where it runs: subprocess where the portal starts, socket where a port is
+    picked, shutil where nginx is looked for."""
     import sys
 
     probe = f"import sys, octorunbook.targets.sandbox.{stand_in}\nprint('\\n'.join(sorted(sys.modules)))"
@@ -249,7 +250,7 @@ def test_a_stand_in_starts_without_the_drivers_it_does_not_use(stand_in: str) ->
     assert [m for m in loaded.stdout.split() if m.startswith(heavy)] == []
     machinery = {"octorunbook.targets.base", "octorunbook.targets.state", "octorunbook.targets.protocols"}
     assert machinery.isdisjoint(loaded.stdout.split())
-    assert {"octorunbook.commands", "subprocess"}.isdisjoint(loaded.stdout.split())
+    assert {"octorunbook.commands", "subprocess", "shutil", "socket"}.isdisjoint(loaded.stdout.split())
 
 
 def test_the_nginx_fronts_upstream_is_where_octopus_on_linux_serves_plain_http() -> None:
