@@ -39,10 +39,12 @@ typecheck: install
 
 # The whole suite on pytest-xdist workers (`make unit XDIST=` runs it in one process). A notebook's nbval
 # cells, and the tests of a module sharing a module-scoped fixture, stay on one worker (the scheduler in
-# tests/conftest.py); every other test goes to whichever worker is free, longest first. Two workers
-# on this 2-core machine: most of a test's time is a child process (a portal, a kernel, nginx, ansible)
-# starting. --durations=30 prints the slowest every run (docs/explanation/performance.md).
-XDIST ?= -n 2 --no-loadscope-reorder
+# tests/conftest.py); every other test goes to whichever worker is free, longest first. Three workers on
+# this 2-core machine: a test waits on its child processes (a portal, a kernel, nginx, ansible) and on
+# deliberate timeouts, and the third worker fills those waits (measured: -n 2 11.6 min, -n 3 9.0 min with
+# the cores 93 % busy, -n 4 9.3 min at 97 %: more workers only contend). --durations=30 prints the slowest
+# every run (docs/explanation/performance.md).
+XDIST ?= -n 3 --no-loadscope-reorder
 # Bytecode is cached (in the ignored __pycache__ folders) even where the shell sets PYTHONDONTWRITEBYTECODE:
 # otherwise each of the suite's thousands of Python processes (stand-in commands, kernels, runs) compiles every
 # octorunbook module it imports again, and each worker rewrites every test module's asserts again.
