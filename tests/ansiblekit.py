@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import yaml
+from portkit import free_ports
 
 from octorunbook.ops.node_drain import Server, ping
 from octorunbook.targets.sandbox import Sandbox
@@ -58,16 +59,6 @@ def ansible_doc(base: Path, kind: str, name: str) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     found: dict[str, Any] = json.loads(done.stdout)[name]
     return found
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for sock in socks:
-        sock.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
 
 
 @dataclass

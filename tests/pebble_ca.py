@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trustme
+from portkit import free_ports
 
 # Debian 13's pebble 2.6 (ARI, RFC 9773), unpacked by .ci/run, is preferred over the system's (Debian 12: 2.4).
 TRIXIE = Path(__file__).resolve().parents[1] / ".ci" / "pebble-trixie" / "usr" / "bin"
@@ -48,18 +48,6 @@ ARI_SKIP_REASON = SKIP_REASON or (
     if os.access(TRIXIE / "pebble", os.X_OK)
     else f"pebble 2.6 with ARI not unpacked in {TRIXIE} (.ci/run fetches it)"
 )
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports (all held open while choosing, so none is handed out twice)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclass

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -213,12 +212,6 @@ def renewal_hanging_after_its_swap(
         kill_whole_run(run)
         raise
     return run
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def tls_thumbprint(pem: bytes) -> str:

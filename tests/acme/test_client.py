@@ -137,7 +137,7 @@ def test_dns01_through_a_hook_that_sets_the_txt_record_in_challtestsrv(
 def test_a_challenge_the_ca_cannot_fetch_is_acme_challenge_failed_with_its_detail_and_changes_nothing(
     sandbox: Sandbox, make_pebble: Any, params_for: Any
 ) -> None:
-    from pebble_ca import free_ports
+    from portkit import free_ports
 
     pebble = make_pebble(free_ports(1)[0])  # the CA connects to a port where nothing answers
     record = run_inline("01-import-certificate", acme_params(params_for, sandbox, pebble))
@@ -212,7 +212,7 @@ def test_an_acme_api_whose_certificate_is_not_trusted_is_acme_ca_untrusted(
 def test_an_unreachable_directory_is_acme_unreachable_and_changes_nothing(
     sandbox: Sandbox, params_for: Any
 ) -> None:
-    from pebble_ca import free_ports
+    from portkit import free_ports
 
     params = params_for(
         sandbox, certificate_source="acme", acme_directory=f"https://127.0.0.1:{free_ports(1)[0]}/dir"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from portkit import free_port as _free_port
 
 from octorunbook.cli.lab import copy_runbooks
 from octorunbook.headless.runner import load_params_file
@@ -57,12 +57,6 @@ def test_a_fifo_in_place_of_a_copy_is_refused_not_waited_on(tmp_path: Path) -> N
     with pytest.raises(InputError) as caught:
         copy_runbooks(work)
     assert caught.value.code == "FILE_NOT_REGULAR"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from portkit import free_port
 
 from octorunbook.evidence.check import CRITICAL, OK, UNKNOWN, WARNING, ServedCertificate, judge
 from octorunbook.evidence.check_render import prometheus_text, write_textfile
@@ -89,12 +90,6 @@ def check(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "octorunbook"), "check", *args], capture_output=True, text=True, check=False, timeout=120
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- the four situations on the real sandbox portal ---------------------------------------------------

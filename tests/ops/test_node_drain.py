@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from portkit import free_port as _free_port
 
 from octorunbook.cli.main import main
 from octorunbook.ops.node_drain import Server, ping
@@ -16,12 +16,6 @@ from octorunbook.targets.sandbox import Sandbox
 from octorunbook.targets.sandbox.server_cli import start_portal
 
 KEY = "API-NODETESTKEY0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import trustme
 from nginxkit import HOSTNAME, NGINX, needs_nginx
+from portkit import free_port
 from trustkit import (
     BIN,
     as_attacker,
-    free_port,
     kill_whole_run,
     let_others_traverse,
     octorunbook,

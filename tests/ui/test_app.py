@@ -25,10 +25,10 @@ from typing import Any
 
 import nbformat
 import pytest
+from portkit import free_port
 
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
-from octorunbook.targets.sandbox.loopback import free_port
 from tests.ui.browser import require_chromium, shared_chromium, stop_server
 
 OCTORUNBOOK = Path(sys.executable).parent / "octorunbook"

@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from portkit import free_port as _free_port
 
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
@@ -49,12 +49,6 @@ STEP_BY_STEP_ACTIONS = 13  # opening and running 02 and 03 separately as well
 RESULT_TIMEOUT_MS = 120_000
 
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -428,7 +428,7 @@ def test_target_nginx_binds_through_the_host_nginx_and_octopus_sees_the_forwarde
     nginx: NginxSandbox, upstream: Upstream, tmp_path: Path, ca: trustme.CA
 ) -> None:
     assert NGINX is not None
-    from octorunbook.targets.sandbox.loopback import free_port as _free_port
+    from portkit import free_port as _free_port
 
     port = _free_port()
     params = Parameters(

@@ -207,7 +207,8 @@ def test_a_port_taken_between_mapping_and_start_is_mapped_anew_and_the_portal_st
     prefix port to a fresh free port instead of failing to start."""
     import socket
 
-    from octorunbook.targets.sandbox.loopback import free_port
+    from portkit import free_port
+
     from octorunbook.targets.sandbox.portal_start import start_portal
 
     wanted = free_port()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from portkit import free_port as _free_port
 
 from octorunbook.audit.records import extract_result
 from octorunbook.evidence.tls import tls_handshake
@@ -47,12 +47,6 @@ def _make_pfx(path: Path, password: str) -> None:
             b"portal", key, cert, None, serialization.BestAvailableEncryption(password.encode())
         )
     )  # type: ignore[arg-type]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
