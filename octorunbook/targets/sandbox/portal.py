@@ -29,11 +29,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from ...files import read_limited
 from ...findings import InputError
 from ..httpsys.sslcert import OCTOPUS_APP_ID
@@ -191,6 +186,13 @@ class TLSServer(ThreadingHTTPServer):
 
 
 def _decoy_certificate(workdir: Path) -> tuple[Path, Path]:
+    # cryptography is imported where it is used (here, and where a TLS context is built): a portal that
+    # serves plain HTTP only, as every sandbox's first one does, never needs it
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox-decoy")])
     now = datetime.now(UTC)
