@@ -41,9 +41,9 @@ typecheck: install
 # cells, and the tests of a module sharing a module-scoped fixture, stay on one worker (the scheduler in
 # tests/conftest.py); every other test goes to whichever worker is free, longest first. Three workers on
 # this 2-core machine: a test waits on its child processes (a portal, a kernel, nginx, ansible) and on
-# deliberate timeouts, and the third worker fills those waits (measured: -n 2 11.6 min, -n 3 9.0 min with
-# the cores 93 % busy, -n 4 9.3 min at 97 %: more workers only contend). --durations=30 prints the slowest
-# every run (docs/explanation/performance.md).
+# deliberate timeouts, and the third worker fills those waits. Measured on one commit (4da7fc9): -n 3 9.0 min
+# with the cores 93 % busy, -n 4 9.3 min at 97 % (a fourth worker only contends); -n 2 took 11.6 min before
+# this session's cuts in CPU. --durations=30 prints the slowest every run (docs/explanation/performance.md).
 XDIST ?= -n 3 --no-loadscope-reorder
 # Bytecode is cached (in the ignored __pycache__ folders) even where the shell sets PYTHONDONTWRITEBYTECODE:
 # otherwise each of the suite's thousands of Python processes (stand-in commands, kernels, runs) compiles every
