@@ -114,6 +114,7 @@ def portal(folder: Path, *, public_ca: bool = False) -> tuple[int, Path]:
     """A sandbox portal serving a 90-day certificate for localhost on loopback (trustme's, or public-CA-shaped):
     (its port, a parameter file)."""
     sys.path.insert(0, str(ROOT))  # the repository root: tests is a package
+    sys.path.insert(1, str(ROOT / "tests"))  # its helpers (portkit), importable as pytest makes them
     import yaml
 
     from octorunbook.targets.sandbox import Sandbox
