@@ -144,7 +144,8 @@ def _verified_result(audit_dir: str, row: RecordSummary) -> dict[str, Any]:
     """What ``audit show --json`` gives for a listed row: verified as it verifies, the result only if so.
 
     A row the chain does not hold (unverified, interrupted, quarantined) is never read: its file may not be
-    the runbook's own, and its result would be trusted by nobody.
+    the runbook's own, and its result would be trusted by nobody. Nor is a manifest line that names a file
+    outside the folder: the manifest is data, it supplies no path.
     """
     from pathlib import Path
 
@@ -155,6 +156,13 @@ def _verified_result(audit_dir: str, row: RecordSummary) -> dict[str, Any]:
         return {
             "verified": False,
             "verification": [f"{row.record} is not chained in the manifest"],
+            "result": None,
+        }
+    if row.record in (".", "..") or Path(row.record).name != row.record or "\\" in row.record:
+        # the manifest names a file elsewhere (another folder's chain may well verify it): not this folder's
+        return {
+            "verified": False,
+            "verification": [f"{row.record!r} in the manifest is not a record of this folder"],
             "result": None,
         }
     path = Path(audit_dir) / row.record

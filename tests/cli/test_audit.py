@@ -84,6 +84,25 @@ def test_audit_list_with_result_never_reads_a_notebook_outside_the_chain(
     assert (row["unverified"], row["verified"], row["result"]) == (True, False, None)
 
 
+def test_audit_list_with_result_never_follows_a_manifest_line_to_another_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line planted in the manifest names a record of another audit folder, whose own chain verifies it:
+    its result is not this folder's, so it is never read (the file supplies no path)."""
+    here, elsewhere = tmp_path / "node-a", tmp_path / "node-b"
+    store_several(here, 1, html=False)
+    [theirs] = store_several(elsewhere, 1, html=False)
+    line = json.loads((elsewhere / MANIFEST_NAME).read_text().splitlines()[0])
+    planted = {**line, "seq": 2, "record": f"../{elsewhere.name}/{theirs.name}"}
+    with (here / MANIFEST_NAME).open("a") as manifest:
+        manifest.write(json.dumps(planted) + "\n")
+    assert run(["audit", "list", str(here), "--with-result"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    [row] = [r for r in rows if r["record"] == planted["record"]]
+    assert (row["verified"], row["result"]) == (False, None)
+    assert "not a record of this folder" in row["verification"][0]
+
+
 def test_audit_list_with_result_gives_no_result_for_a_record_that_holds_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
