@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import ipywidgets as w
 from IPython.display import HTML, display
 
 from octorunbook.findings import OctorunbookError
 from octorunbook.params.core import Parameters
 from octorunbook.params.loading import parse_parameters
-from octorunbook.runbooks.run import RUNBOOKS, Run
+from octorunbook.runbooks.run import RUNBOOKS, RUNNER_ENV, Run
 from octorunbook.ui.form import Form
 from octorunbook.ui.operator import OperatorControls, hold_cells_below, operator_mode, with_address
 from octorunbook.ui.reporter import NotebookReporter
@@ -84,7 +84,10 @@ def start(runbook: str, namespace: Mapping[str, Any]) -> Form:
     except OctorunbookError as exc:
         # Still one result record for this notebook; the refused values are not repeated in it.
         Run(runbook, Parameters(), NotebookReporter()).fail(exc)
-    form = Form(runbook, params, previous=_SHOWN.get(runbook), operator=operator)
+    # A kernel the runner started (papermill: ``octorunbook run``/``renew``, Continue): nobody looks at
+    # the form, so it is built from inert widgets (ui.inert); its inputs panel is the same.
+    live = operator or not os.environ.get(RUNNER_ENV)
+    form = Form(runbook, params, previous=_SHOWN.get(runbook), operator=operator, live=live)
     _SHOWN[runbook] = form
     form.show()
     if operator:
@@ -118,6 +121,10 @@ def continue_button(form: Form, record: dict[str, Any]) -> None:
     """
     if form.runbook != RUNBOOKS[0] or record.get("status") not in {"succeeded", "unchanged"}:
         return
+    if not form.live:  # a headless run: nobody to click it (``octorunbook run`` goes on to 02 and 03 itself)
+        return
+    import ipywidgets as w
+
     thumbprint = str((record.get("certificate") or {}).get("thumbprint", ""))
     button = w.Button(
         description="Continue: verify (02) and bind HTTPS (03) now",

@@ -7,9 +7,9 @@ import html
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
-import ipywidgets as w
 from IPython.display import display
 
 from octorunbook.params.core import Parameters
@@ -30,6 +30,13 @@ from octorunbook.ui.style import (
 from octorunbook.ui.target_view import TargetView
 from octorunbook.ui.validation import field_problems
 from octorunbook.ui.widgets import make_widget
+
+
+def _kit(live: bool) -> ModuleType:
+    """The widget classes: ipywidgets for a form someone looks at, else the inert ones."""
+    from importlib import import_module
+
+    return import_module("ipywidgets" if live else "octorunbook.ui.inert")
 
 
 def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,20 +60,31 @@ class Form:
     """An ipywidgets form over the runbook's parameters.
 
     ``previous`` is the form this one replaces (the form cell was run again): its values are kept for
-    every field whose parameter did not change in between.
+    every field whose parameter did not change in between. With ``live=False`` (a kernel the runner
+    started: nobody looks at the form) the same fields are filled, arranged and validated with the inert
+    widgets of :mod:`octorunbook.ui.inert`, and ipywidgets is not imported.
     """
 
     def __init__(
-        self, runbook: str, params: Parameters, previous: Form | None = None, *, operator: bool = False
+        self,
+        runbook: str,
+        params: Parameters,
+        previous: Form | None = None,
+        *,
+        operator: bool = False,
+        live: bool = True,
     ) -> None:
         self.runbook = runbook
         self.operator = operator  # a Voilà page (ui.operator): the Run button starts the run, not Run All
+        self.live = live
+        w = _kit(live)
+        self._kit = w
         self.initial = params
         self.view = TargetView(params)
         self.notes: dict[str, str] = {}
-        self.widgets: dict[str, w.Widget] = {}
-        self.messages: dict[str, w.HTML] = {}
-        self.rows: dict[str, w.Box] = {}
+        self.widgets: dict[str, Any] = {}
+        self.messages: dict[str, Any] = {}
+        self.rows: dict[str, Any] = {}
         values = {name: getattr(params, name) for name in fields_for(runbook, params)}
         if previous is not None and previous.runbook == runbook:
             kept = previous.values()
@@ -76,7 +94,7 @@ class Form:
         elif runbook != "01-import-certificate":
             self._hostname_from_last_import(values)
         for name, value in values.items():
-            self.widgets[name] = make_widget(name, value, runbook)
+            self.widgets[name] = make_widget(name, value, runbook, w)
             self.messages[name] = w.HTML(layout=w.Layout(margin="0 0 0 8px", max_width="560px"))
             self.rows[name] = w.HBox([self.widgets[name], self.messages[name]])
         self.password = w.Password(
@@ -173,7 +191,8 @@ class Form:
         self.password_row.layout.display = None if needs_password else "none"
         if source == "store":
             self.picker_row.layout.display = None
-            self._load_picker()
+            if self.live:  # the list is for someone to pick from: a headless run reads no store for it
+                self._load_picker()
         else:
             self.picker_row.layout.display = "none"
 
@@ -235,7 +254,8 @@ class Form:
         return "Run ▸ Run All Cells"
 
     # ---- display ---------------------------------------------------------------------------
-    def widget(self) -> w.Widget:
+    def widget(self) -> Any:
+        w = self._kit
         title = {
             "01-import-certificate": "Import the certificate",
             "02-verify-certificate": "Verify the certificate",
@@ -247,7 +267,7 @@ class Form:
             "<div style='font-size:1.1em;font-weight:600;margin:2px 0 6px'>"
             f"{html.escape(title)} <span style='font-weight:400;color:#57606a'>· {self.runbook}</span></div>"
         )
-        rows: list[w.Widget] = []
+        rows: list[Any] = []
         for name, row in self.rows.items():
             rows.append(row)
             if name == "thumbprint" and self.runbook == "01-import-certificate":
@@ -263,6 +283,12 @@ class Form:
 
     def show(self) -> None:
         """The live form; its text twin is one line (the values used are in the "Inputs" panel)."""
+        if not self.live:
+            display(
+                {"text/plain": f"[form {self.runbook}: a headless run; its inputs are in the panel below]"},
+                raw=True,
+            )
+            return
         bundle = self.widget()._repr_mimebundle_()
         bundle["text/plain"] = (
             f"[form {self.runbook}: live widgets; the inputs this run used are in the panel below]"

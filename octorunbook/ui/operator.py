@@ -26,10 +26,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode
 
-import ipywidgets as w
 from IPython import get_ipython
 from IPython.display import HTML, display
 
@@ -40,6 +39,9 @@ from octorunbook.params.runbooks import parameters_of
 from octorunbook.runbooks.run import RUNBOOKS, RUNNER_ENV
 from octorunbook.ui.form import Form
 from octorunbook.ui.style import COLORS, ERROR, reason_of
+
+if TYPE_CHECKING:
+    import ipywidgets
 
 OPERATOR_ENV = "OCTORUNBOOK_UI"  # "operator": set by `octorunbook app` for Voilà and its kernels
 VOILA_TOKEN = "token"  # Voilà's login token in a page's address: the server's, no parameter
@@ -180,6 +182,8 @@ class OperatorControls:
     """
 
     def __init__(self, form: Form) -> None:
+        import ipywidgets as w  # a page's kernel only: a headless run never imports it
+
         self.form = form
         self.plan = w.Button(
             description="Plan (change nothing)",
@@ -207,7 +211,9 @@ class OperatorControls:
         self.plan.on_click(lambda _button: self.start(dry_run=True))
         self.run.on_click(lambda _button: self.start(dry_run=False))
 
-    def widget(self) -> w.Widget:
+    def widget(self) -> ipywidgets.Widget:
+        import ipywidgets as w
+
         box = w.VBox([w.HBox([self.plan, self.run]), self.status, self.out], layout=w.Layout(margin="4px 0"))
         box.add_class("octorunbook-operator")
         return box

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
-
-import ipywidgets as w
 
 from octorunbook.params import core as params
 from octorunbook.params.core import KEY_TYPES, POSTURES, RETIRE_CHOICES, SOURCES, STORES, TARGETS
@@ -12,8 +11,10 @@ from octorunbook.ui.fields import FRONTS, LABELS, PLACEHOLDERS, SOURCE_LABELS
 from octorunbook.ui.style import DESCRIPTION_STYLE
 
 
-def make_widget(name: str, value: Any, runbook: str) -> w.Widget:
-    """The widget for one parameter: a choice for a closed set of values, else by the value's type."""
+def make_widget(name: str, value: Any, runbook: str, w: ModuleType) -> Any:
+    """The widget for one parameter: a choice for a closed set of values, else by the value's type.
+
+    ``w`` is the widget kit: ``ipywidgets``, or :mod:`octorunbook.ui.inert` in a headless run."""
     label = LABELS.get(name, name)
     if name == "target":
         return w.ToggleButtons(options=TARGETS, value=value, description=label, style=DESCRIPTION_STYLE)

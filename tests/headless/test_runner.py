@@ -70,6 +70,10 @@ def test_octorunbook_run_yaml_runs_all_three_and_serves_the_imported_thumbprint(
         assert len(outputs) == 1
         assert "octorunbook-summary" in nb.cells[0].metadata.get("tags", [])
         assert path.with_suffix(".html").is_file()
+        # nobody looks at a headless run's form: no widget is built or kept, the inputs panel says it all
+        text = path.read_text(encoding="utf-8")
+        assert "application/vnd.jupyter.widget-view+json" not in text and "Inputs for this run" in text
+        assert "a headless run; its inputs are in the panel below" in text
     verify = subprocess.run(
         [str(BIN / "octorunbook"), "audit", "verify", str(tmp_path / "audit")], capture_output=True, text=True
     )

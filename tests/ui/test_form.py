@@ -229,3 +229,42 @@ def test_the_renewal_form_shows_when_and_how_to_renew(nowhere: Parameters) -> No
     assert form.widgets["force_renew"].value is False
     form.widgets["renew_before_days"].value = -1
     assert form.parameters().check()[0].code == "RENEW_BEFORE_DAYS_INVALID"
+
+
+@pytest.mark.parametrize(
+    "runbook",
+    ["01-import-certificate", "02-verify-certificate", "03-add-https-binding", "04-renew-certificate"],
+)
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"hostname": "octopus portal", "https_port": 70000},  # two fields marked ✖
+        {"certificate_source": "pfx", "pfx_path": "/nowhere/portal.pfx", "pfx_password_env": ENV},
+        {"certificate_source": "store", "store": "WebHosting"},
+        {"target": "nginx", "front": "nginx"},
+    ],
+    ids=["defaults", "errors", "pfx", "store", "nginx"],
+)
+def test_a_headless_form_uses_and_shows_what_the_live_form_does(
+    nowhere: Parameters, runbook: str, changes: dict[str, Any]
+) -> None:
+    """The inert widgets of a headless run (ui.inert) give the same values, the same problems, the same
+    hidden fields and the same inputs panel as the live form; they send nothing and read no store list."""
+    known = {k: v for k, v in changes.items() if k in Parameters.names()}
+    params = Parameters(**{**nowhere.to_record(), **known})
+    live = Form(runbook, params)
+    forms.forget_forms()
+    inert = Form(runbook, params, live=False)
+    assert not hasattr(inert.widgets[next(iter(inert.widgets))], "comm")  # no widget model exists
+    assert inert.values() == live.values()
+    assert inert.parameters() == live.parameters()
+    assert inert.problems() == live.problems()
+    assert inert.validate() == live.validate()
+    assert inert.status.value == live.status.value
+    assert {n: r.layout.display for n, r in inert.rows.items()} == {
+        n: r.layout.display for n, r in live.rows.items()
+    }
+    assert inert.password_row.layout.display == live.password_row.layout.display
+    assert inert.summary().html() == live.summary().html()
+    assert list(inert.picker.options) == []  # the store list is for someone to pick from: never read headless
