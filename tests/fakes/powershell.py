@@ -21,14 +21,16 @@ import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import _state
 from acl_powershell import protect_state_folder
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
 
 EXPECTED_OPTIONS = ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-File"]
 FILE_NOT_FOUND = -2147024894
@@ -41,6 +43,16 @@ E_POINTER = -2147467261
 
 class Refused(Exception):
     """PowerShell itself refuses to run the script (before the script prints anything)."""
+
+
+def _crypto() -> None:
+    """cryptography, for the scripts that read or make certificates and keys only: most calls (a store
+    check, the state folder's ACL, host facts) need none of it, and importing it is most of a call's CPU."""
+    global x509, hashes, serialization, ec, padding, rsa, pkcs12  # noqa: PLW0603
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.serialization import pkcs12
 
 
 def declared_parameters(script: Path) -> dict[str, tuple[str, bool]]:
@@ -98,6 +110,7 @@ def windows_subject(name: x509.Name) -> str:
 
 
 def describe(entry: dict[str, Any], store: str, with_key: bool) -> dict[str, Any]:
+    _crypto()
     der = base64.b64decode(entry["der"])
     cert = x509.load_der_x509_certificate(der)
     try:
@@ -139,6 +152,7 @@ def describe(entry: dict[str, Any], store: str, with_key: bool) -> dict[str, Any
 
 
 def key_description(entry: dict[str, Any]) -> dict[str, Any]:
+    _crypto()
     key = serialization.load_pem_private_key(entry["key_pem"].encode(), None)
     algorithm = f"RSA {key.key_size}" if isinstance(key, rsa.RSAPrivateKey) else f"ECDSA {key.curve.key_size}"  # type: ignore[union-attr]
     return {
@@ -202,6 +216,7 @@ def store_exists(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_pfx(p: dict[str, Any]) -> dict[str, Any]:
+    _crypto()
     scenarios = _state.scenarios()
     password = os.environ.get(_state.PASSWORD_ENV)
     received = password is not None
@@ -349,6 +364,7 @@ def list_certificates(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_private_key(p: dict[str, Any]) -> dict[str, Any]:
+    _crypto()
     thumbprint = clean_thumbprint(p["Thumbprint"])
     refused = open_store(p["StoreName"], write=False)
     if refused:
@@ -415,6 +431,7 @@ def remove_certificate(p: dict[str, Any]) -> dict[str, Any]:
 def _mirror(store: str, thumbprint: str, cert: Any, key_pem: str | None, *, keyless: bool = False) -> None:
     """With FAKE_MIRROR_STORES set, keep a sandbox-layout copy of the store (PEM + 0600 key), so the
     sandbox's HTTP.sys stand-in and TLS portal serve what this stand-in PowerShell imported."""
+    _crypto()
     mirror = os.environ.get("FAKE_MIRROR_STORES")
     if not mirror:
         return
