@@ -31,3 +31,21 @@ def test_a_record_with_an_undeclared_section_is_refused() -> None:
         require_valid(record)
     with pytest.raises(ValueError, match="surprise"):
         require_valid({"runbook": "01-import-certificate", "surprise": 1})
+
+
+def test_the_runner_holds_what_its_kernels_emit_to_the_schema(
+    sandbox: Any, params_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel the runner started skips the check (it would import jsonschema for it); the runner makes
+    it on the record it reads from the executed notebook, so the suite still holds every record to it."""
+    from octorunbook.headless.runner import record_notebook, result_of
+    from octorunbook.runbooks.run import CHECK_RECORDS_ENV
+
+    record = run_inline("01-import-certificate", params_for(sandbox))
+    assert result_of(record_notebook(record)) == record
+    planted = record_notebook({"runbook": "01-import-certificate", "surprise": 1})
+    monkeypatch.setenv(CHECK_RECORDS_ENV, "1")
+    with pytest.raises(ValueError, match="surprise"):
+        result_of(planted)
+    monkeypatch.delenv(CHECK_RECORDS_ENV)
+    assert result_of(planted) == {"runbook": "01-import-certificate", "surprise": 1}
