@@ -45,3 +45,18 @@ def test_a_process_that_imported_jsonschema_already_is_left_as_it_is() -> None:
         "print(sys.modules.get('rfc3987_syntax', 'absent') is had)\n"
     )
     assert _python(code).strip() == "True"
+
+
+def test_the_suites_record_check_builds_no_iri_grammar_in_any_kernel() -> None:
+    """``require_valid`` (OCTORUNBOOK_CHECK_RECORDS) runs in kernels JupyterLab, Voilà and nbval start,
+    which octorunbook does not otherwise touch: it imports jsonschema without the grammars itself."""
+    code = (
+        "import sys\n"
+        "from octorunbook.runbooks.record import require_valid\n"
+        "try:\n"
+        "    require_valid({'runbook': '01-import-certificate', 'surprise': 1})\n"
+        "except ValueError as exc:\n"
+        "    assert 'surprise' in str(exc)\n"
+        "print('lark' in sys.modules, 'jsonschema' in sys.modules)\n"
+    )
+    assert _python(code).split() == ["False", "True"]

@@ -162,7 +162,14 @@ def json_schema() -> dict[str, Any]:
 
 
 def require_valid(record: Any) -> None:
-    """Raise ``ValueError`` naming the first field of ``record`` the published schema refuses."""
+    """Raise ``ValueError`` naming the first field of ``record`` the published schema refuses.
+
+    Only the test suite calls it (``OCTORUNBOOK_CHECK_RECORDS``), in kernels JupyterLab, Voilà and nbval
+    start too: the schema asks for no ``iri`` format, so jsonschema is imported without those grammars
+    (``jsontext.skip_iri_grammars``: ≈ 0.9 s of CPU per kernel otherwise)."""
+    from octorunbook.jsontext import skip_iri_grammars
+
+    skip_iri_grammars()
     import jsonschema  # type: ignore[import-untyped]  # nbformat's own dependency
 
     validator = jsonschema.Draft202012Validator(json_schema())
