@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from octorunbook.cli.lab import (
+    SERVE,
     add_working_folder_arguments,
     copy_runbooks,
     loopback_port,
@@ -34,7 +35,7 @@ FIRST_PAGE = "01-import-certificate.ipynb"
 def voila_argv(root: str, port: int) -> list[str]:
     """Voilà over ``root`` on loopback; the token comes from ``JUPYTER_TOKEN`` (``auto_token``: required)."""
     return [
-        sys.executable, "-m", "voila", root, "--no-browser",
+        sys.executable, "-m", SERVE, "voila", root, "--no-browser",
         "--Voila.ip=127.0.0.1", f"--Voila.port={port}", "--Voila.port_retries=0",
         "--Voila.auto_token=True",  # a token is required; PasswordIdentityProvider reads JUPYTER_TOKEN
         # the login page must not let the token set a password that outlives this server (jupyter config)

@@ -23,6 +23,9 @@ from typing import Any
 
 from octorunbook.files import MAX_RECORD_FILE, read_limited
 
+# The servers run through this module: `python -m voila`/`jupyterlab` without jsonschema's IRI grammars.
+SERVE = "octorunbook.cli.serve_module"
+
 TEMPLATE_HEADER = (
     "# octorunbook parameters — the same file for `octorunbook run`, `renew`, `check`, `schedule` and the forms.\n"
     "# These defaults talk to the sandbox only. Secrets are never written here: parameters ending in _env\n"
@@ -124,7 +127,7 @@ def _lab(args: argparse.Namespace) -> int:
     show_copies(dest, copy_runbooks(dest))
     token = secrets.token_urlsafe(24)
     argv = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+        sys.executable, "-m", SERVE, "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={args.port}", "--ServerApp.log_level=WARN",  # WARN: jupyter would print its token URL
         f"--ServerApp.root_dir={dest.resolve()}",
     ]  # fmt: skip
