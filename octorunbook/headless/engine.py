@@ -22,6 +22,7 @@ from typing import Any
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 from papermill.log import logger
+from papermill.translators import PythonTranslator, papermill_translators
 from papermill.utils import merge_kwargs, remove_args
 
 from octorunbook.headless.saves import SCHEME, register_handler
@@ -142,7 +143,23 @@ class RedactingEngine(NBClientEngine):  # type: ignore[misc]
         return client.execute(cleanup_kc=True)
 
 
+class PlainPythonTranslator(PythonTranslator):  # type: ignore[misc]
+    """papermill's Python translator, without its pass through Black.
+
+    papermill formats the injected parameters cell with Black whenever Black happens to be importable
+    (ansible-lint brings it into a venv, a developer's machine has it). An audit record's injected cell
+    then read differently from one machine to the next for the same parameters, and each run imported
+    Black for it (≈ 0.1 s of CPU). Each parameter is one ``name = value`` line either way.
+    """
+
+    @classmethod
+    def codify(cls, parameters: dict[str, Any], comment: str = "Parameters") -> str:
+        return str(super(PythonTranslator, cls).codify(parameters, comment))
+
+
 def register_engine() -> str:
-    """Register the engine with papermill (idempotent); returns its name for ``engine_name``."""
+    """Register the engine (and the plain translator) with papermill (idempotent); returns the engine's
+    name for ``engine_name``."""
     papermill_engines.register(ENGINE_NAME, RedactingEngine)
+    papermill_translators.register("python", PlainPythonTranslator)
     return ENGINE_NAME
