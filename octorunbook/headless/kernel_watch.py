@@ -11,7 +11,9 @@ alone: a second in which 04 can finish its swap and proof after its record alrea
 (``audit.engine.KERNEL_ARGUMENTS``; a kernel JupyterLab starts is left alone). A daemon thread polls the
 parent every :data:`POLL_SECONDS`; once the parent is gone it sends ``SIGKILL`` to the kernel's own
 process group — the kernel and whatever it runs stop together, as they would have in the parent's
-group. The journal the change wrote before its first command stays, and the next run restores it.
+group. ipykernel's own poller is then not started (:func:`retire_ipykernels_poller`): it would race
+this watch, and when it won, the kernel went alone. The journal the change wrote before its first
+command stays, and the next run restores it.
 
 Why not ``prctl(PR_SET_PDEATHSIG)``: it is Linux-only; it fires when the *thread* that started the
 kernel ends, not the process (warm kernels are started from jupyter_core's runner thread: a future
@@ -103,7 +105,32 @@ def load_ipython_extension(ipython: Any) -> None:
 
     skip_iri_grammars()
     with contextlib.suppress(OSError):
-        start()
+        if start() is not None:
+            retire_ipykernels_poller()
 
 
-__all__ = ["POLL_SECONDS", "load_ipython_extension", "parent_to_watch", "start"]
+def retire_ipykernels_poller() -> bool:
+    """Keep ipykernel's own Unix parent poller from starting once this watch runs; True if it was kept.
+
+    It checks the same parent once a second and then ``os._exit``-s the kernel alone. Both notice the same
+    death; when ipykernel's wins (its second happens to end first, or this watch's thread waits for the GIL
+    on a busy machine) the command in flight outlives the killed run — seen once in a loaded ``make
+    test``. The app creates its poller before the extensions load and starts it after, so it is dropped
+    here, before it starts. A poller already running (another ipykernel's order) is left as it is.
+    """
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+        from ipykernel.parentpoller import ParentPollerUnix
+    except ImportError:  # pragma: no cover - the kernel is ipykernel
+        return False
+    if not IPKernelApp.initialized():
+        return False
+    app = IPKernelApp.instance()
+    poller = getattr(app, "poller", None)
+    if isinstance(poller, ParentPollerUnix) and not poller.is_alive():
+        app.poller = None
+        return True
+    return False
+
+
+__all__ = ["POLL_SECONDS", "load_ipython_extension", "parent_to_watch", "retire_ipykernels_poller", "start"]

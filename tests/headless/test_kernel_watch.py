@@ -80,3 +80,39 @@ def test_the_watch_kills_the_kernel_and_its_command_when_the_launcher_dies(tmp_p
         for pid in (kernel, command):
             if alive(pid):
                 os.kill(pid, 9)
+
+
+_THREADS = (
+    "import threading\n"
+    "from ipykernel.kernelapp import IPKernelApp\n"
+    "print(type(IPKernelApp.instance().poller).__name__, sorted(t.name for t in threading.enumerate()))\n"
+)
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["octorunbook's kernel", "a plain kernel"])
+def test_in_a_kernel_octorunbook_starts_the_watch_replaces_ipykernels_own_poller(ours: bool) -> None:
+    """ipykernel's poller checks the same parent once a second and then exits the kernel alone: when it
+    won the race against the watch, the command in flight outlived a killed run (seen under load). In a
+    kernel octorunbook starts it never starts; a kernel anyone else starts keeps it."""
+    from jupyter_client.manager import KernelManager
+
+    from octorunbook.headless.warm_kernel import KERNEL_ARGUMENTS
+
+    manager = KernelManager(kernel_name="python3")
+    manager.start_kernel(extra_arguments=list(KERNEL_ARGUMENTS) if ours else [])
+    try:
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        printed: list[str] = []
+        client.execute_interactive(
+            _THREADS, timeout=60, output_hook=lambda m: printed.append(m["content"].get("text", ""))
+        )
+        client.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=True)
+    kind, threads = "".join(printed).split(" ", 1)
+    if ours:
+        assert kind == "NoneType" and "octorunbook-parent-watch" in threads
+    else:
+        assert kind == "ParentPollerUnix" and "octorunbook-parent-watch" not in threads
