@@ -214,7 +214,20 @@ def _html_name(record: str) -> str:
     return os.path.splitext(record)[0] + ".html"
 
 
+def names_a_file_here(name: str) -> bool:
+    """True when a manifest's record name is a plain file name in the folder: the manifest is data, it
+    supplies no path (no separator, no ``..``, no NUL a crafted line could carry into ``open``)."""
+    return (
+        name not in ("", ".", "..")
+        and "\0" not in name
+        and "\\" not in name
+        and os.path.basename(name) == name
+    )
+
+
 def _check_file(directory: Path, record: str, name: str, expected: str) -> Problem | None:
+    if not names_a_file_here(name):
+        return Problem("manifest-edited", record, f"{name!r} in the manifest names no file of this folder")
     try:
         found = sha256(read_limited(directory / name, MAX_RECORD_FILE, what="record file", follow=False))
     except InputError as exc:

@@ -149,6 +149,7 @@ def _verified_result(audit_dir: str, row: RecordSummary) -> dict[str, Any]:
     """
     from pathlib import Path
 
+    from octorunbook.audit.chain import names_a_file_here
     from octorunbook.audit.records import read_result
     from octorunbook.audit.show import verification_lines
 
@@ -158,7 +159,7 @@ def _verified_result(audit_dir: str, row: RecordSummary) -> dict[str, Any]:
             "verification": [f"{row.record} is not chained in the manifest"],
             "result": None,
         }
-    if row.record in (".", "..") or Path(row.record).name != row.record or "\\" in row.record:
+    if not names_a_file_here(row.record):
         # the manifest names a file elsewhere (another folder's chain may well verify it): not this folder's
         return {
             "verified": False,

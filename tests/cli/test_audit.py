@@ -103,6 +103,27 @@ def test_audit_list_with_result_never_follows_a_manifest_line_to_another_folder(
     assert "not a record of this folder" in row["verification"][0]
 
 
+@pytest.mark.parametrize("verb", ["list --with-result", "verify"])
+def test_a_manifest_line_naming_a_file_with_a_nul_byte_is_a_problem_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str
+) -> None:
+    """A crafted line can carry any JSON string; ``open`` refuses a NUL with ValueError, which escaped
+    ``audit verify`` and ``audit list --with-result`` as a traceback. It is a line naming no file here."""
+    [ours] = store_several(tmp_path, 1, html=False)
+    line = json.loads((tmp_path / MANIFEST_NAME).read_text().splitlines()[0])
+    with (tmp_path / MANIFEST_NAME).open("a") as manifest:
+        manifest.write(json.dumps({**line, "seq": 2, "record": "x\u0000.ipynb"}) + "\n")
+    code = run(["audit", *verb.split()[:1], str(tmp_path), *verb.split()[1:]])
+    out = capsys.readouterr().out
+    if verb == "verify":
+        assert code == 1 and "names no file of this folder" in out, out
+    else:
+        rows = {r["record"]: r for r in json.loads(out)}
+        assert (rows["x\x00.ipynb"]["verified"], rows["x\x00.ipynb"]["result"]) == (False, None)
+        assert "not a record of this folder" in rows["x\x00.ipynb"]["verification"][0]
+        assert rows[ours.name]["seq"] == 1
+
+
 def test_audit_list_with_result_gives_no_result_for_a_record_that_holds_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
