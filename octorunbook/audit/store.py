@@ -55,14 +55,16 @@ class _Prepared:
 @functools.lru_cache(maxsize=1)
 def _exporter() -> Any:
     """One nbconvert HTML exporter per process: building one costs more than rendering a record with it
-    (templates, jinja2 environment, pygments, the entry points of every preprocessor)."""
-    from nbconvert import HTMLExporter
+    (templates, jinja2 environment, pygments, the entry points of every preprocessor). It writes what
+    nbconvert's ``HTMLExporter`` writes, without parsing the page again (:mod:`.record_html`)."""
     from traitlets.config import Config
+
+    from .record_html import record_exporter
 
     config = Config()
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_input_tags = {"injected-parameters"}
-    return HTMLExporter(config=config)  # type: ignore[no-untyped-call]
+    return record_exporter(config)
 
 
 _RENDERING = threading.Lock()  # an exporter is not made to be used by two threads at once

@@ -192,8 +192,52 @@ def test_one_cached_exporter_renders_each_record_as_a_fresh_exporter_would(tmp_p
     )
     for nb in (first, second, first):
         fresh, _ = HTMLExporter(config=config).from_notebook_node(nb)
-        assert _render_html(nb) == fresh.encode("utf-8")
+        assert as_nbconvert_writes_it(_render_html(nb)) == fresh
     assert b"host = &#39;a&#39;" not in _render_html(second)
+
+
+def as_nbconvert_writes_it(html: bytes) -> str:
+    """What nbconvert's HTMLExporter does after its template: the page read and written by BeautifulSoup."""
+    from bs4 import BeautifulSoup
+
+    return str(BeautifulSoup(html.decode("utf-8"), features="html.parser"))
+
+
+def nbconvert_html(nb: Any) -> str:
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_input_tags = {"injected-parameters"}
+    return str(HTMLExporter(config=config).from_notebook_node(nb)[0])
+
+
+def test_a_page_with_an_image_and_raw_html_is_touched_as_nbconvert_touches_it() -> None:
+    from octorunbook.audit.record_html import ALT_TEXT
+    from octorunbook.audit.store import _render_html
+
+    picture = new_notebook(
+        cells=[
+            new_markdown_cell('![chart](data:image/png;base64,iVBORw0KGgo=) <img src="x.png" alt="">'),
+            new_code_cell(
+                "show()",
+                outputs=[
+                    new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+                    new_output(
+                        "display_data",
+                        data={
+                            "text/html": '<div class="jp-OutputArea-output x" data-alt="1">raw</div><img src=y.png>'
+                        },
+                    ),
+                ],
+            ),
+        ]
+    )
+    ours, fresh = _render_html(picture), nbconvert_html(picture)
+    assert as_nbconvert_writes_it(ours) == fresh
+    assert ours.count(b'tabindex="0"') == fresh.count('tabindex="0"') >= 3
+    assert ours.count(f'alt="{ALT_TEXT}"'.encode()) == fresh.count(f'alt="{ALT_TEXT}"') >= 2
 
 
 # Among the 20 slowest (--durations, issue 28), by design: a whole procedure (01 → 03) with every record and
@@ -211,6 +255,10 @@ def test_a_procedure_returns_with_every_record_chained_in_order_and_its_html_bes
     assert all(line["html_sha256"] for line in lines)
     assert verify_audit_dir(audit).problems == []
     assert list((audit / ".in-progress").iterdir()) == []
+    for result in results:  # each page is what nbconvert's HTMLExporter writes for the stored record
+        assert result.path
+        stored = nbformat.read(result.path, as_version=4)
+        assert as_nbconvert_writes_it(result.path.with_suffix(".html").read_bytes()) == nbconvert_html(stored)
 
 
 # Among the 20 slowest (--durations, issue 28), by design: a real run whose record store fails after its
@@ -316,3 +364,47 @@ def test_a_kernel_started_ahead_with_another_environment_is_shut_down_not_used(t
     manager = warm.manager
     assert warm.take("python3", str(tmp_path), {**os.environ, "OCTORUNBOOK_PLANNED_IMPORT": "{}"}) is None
     assert run_sync(manager.is_alive)() is False
+
+
+def test_the_touches_read_a_tag_as_beautifulsoup_reads_it() -> None:
+    """Quoted, unquoted and single-quoted values, upper-case names, names that only contain 'alt',
+    self-closing tags: touched exactly where nbconvert's BeautifulSoup pass touches them."""
+    from bs4 import BeautifulSoup
+
+    from octorunbook.audit.record_html import ALT_TEXT, accessible
+
+    tags = [
+        '<img src="a.png">',
+        "<img src=a.png alt=''>",
+        '<IMG SRC="a.png" ALT="chart"/>',
+        '<img class="x alt y" data-alt="1" src="a.png"/>',
+        '<div class="jp-OutputArea-output">',
+        "<div class='jp-Cell-inputWrapper jp-x' id=i>",
+        '<div class=jp-OutputArea-output TABINDEX="-1">',
+        '<div class="jp-OutputArea-output-not">',
+        '<div data-class="jp-OutputArea-output">',
+    ]
+    for tag in tags:
+        body = f'<div class="jp-Notebook">{tag}{"" if tag.startswith("<img") else "</div>"}</div>'
+        soup = BeautifulSoup(body, features="html.parser")
+        for elem in soup.select("img:not([alt])"):
+            elem.attrs["alt"] = ALT_TEXT
+        for elem in soup.select(
+            ".jp-Notebook div.jp-Cell-inputWrapper, .jp-Notebook div.jp-OutputArea-output"
+        ):
+            elem.attrs["tabindex"] = "0"
+        assert str(BeautifulSoup(accessible(body), features="html.parser")) == str(soup), tag
+
+
+def test_an_unclosed_tag_costs_one_pass_not_one_pass_per_tag() -> None:
+    """A page of 20,000 unclosed ``<div`` (a record's output can hold any text) is read in one pass; an
+    earlier pattern rescanned the rest of the page from each one (minutes). The bound is not a speed aim:
+    one pass takes milliseconds, the quadratic one took two minutes."""
+    import time
+
+    from octorunbook.audit.record_html import accessible
+
+    for page in ("<div " * 20_000, '<div a="' * 20_000, "<img " * 20_000 + ">", "<div a=b " * 20_000):
+        started = time.process_time()
+        assert accessible(page).startswith(page[:5])
+        assert time.process_time() - started < 20
