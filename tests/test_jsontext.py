@@ -60,3 +60,22 @@ def test_the_suites_record_check_builds_no_iri_grammar_in_any_kernel() -> None:
         "print('lark' in sys.modules, 'jsonschema' in sys.modules)\n"
     )
     assert _python(code).split() == ["False", "True"]
+
+
+def test_the_command_and_its_kernels_import_nbformat_without_the_format_libraries() -> None:
+    """``skip_format_libraries`` (the ``octorunbook`` command, its headless kernels): nbformat reads and
+    validates a notebook, jsonschema validates the record schema, and no format-only library is loaded."""
+    code = (
+        "import sys\n"
+        "from octorunbook.jsontext import FORMAT_ONLY_LIBRARIES, skip_format_libraries\n"
+        "skip_format_libraries()\n"
+        "import jsonschema, nbformat\n"
+        "from nbformat.v4 import new_code_cell, new_notebook\n"
+        "nb = nbformat.reads(nbformat.writes(new_notebook(cells=[new_code_cell('x = 1')])), as_version=4)\n"
+        "nbformat.validate(nb)\n"
+        "from octorunbook.runbooks.record import json_schema\n"
+        "assert list(jsonschema.Draft202012Validator(json_schema()).iter_errors({}))\n"
+        "loaded = [n for n in (*FORMAT_ONLY_LIBRARIES, 'arrow', 'lark') if sys.modules.get(n) is not None]\n"
+        "print(loaded or 'none')\n"
+    )
+    assert _python(code).strip() == "none"

@@ -399,9 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         from octorunbook.cli.check import run_check
 
         return run_check(words[1:])
-    from octorunbook.jsontext import skip_iri_grammars
+    from octorunbook.jsontext import skip_format_libraries
 
-    skip_iri_grammars()
+    skip_format_libraries()
     from octorunbook.findings import InputError, OctorunbookError
 
     parser = build_parser(words)
