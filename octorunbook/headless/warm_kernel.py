@@ -5,8 +5,10 @@ headless run (``octorunbook run``, ``renew``) starts its first notebook's kernel
 papermill: the 0.7–0.9 s a kernel takes to start then passes while the run's own imports (about a second:
 papermill, nbclient, nbformat) or the current notebook work, on the other core. Still one kernel, and one
 executed notebook, per runbook; a warm kernel is used only if it was started exactly as papermill would
-start it now (kernel, folder, environment), else it is shut down and papermill starts its own. This
-module imports no papermill, so that the first kernel starts before papermill is imported.
+start it now (kernel, folder, environment), else it is shut down and papermill starts its own. Where the
+kernel spec is ipykernel's own launcher, the warm kernel is that kernel without its debugger
+(:mod:`.ipykernel_headless`). This module imports no papermill, so that the first kernel starts before
+papermill is imported.
 """
 
 from __future__ import annotations
@@ -30,8 +32,14 @@ class WarmKernel:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
+        from .ipykernel_headless import headless_argv
+
         self.started_as = (kernel_name, cwd, dict(env))
         self.manager = AsyncKernelManager(kernel_name=kernel_name)
+        spec = self.manager.kernel_spec  # this manager's own copy, read from the kernel spec
+        argv = headless_argv(list(spec.argv)) if spec is not None else None
+        if spec is not None and argv is not None:  # ipykernel's launcher: that kernel without its debugger
+            spec.argv = argv
         arguments = [*KERNEL_ARGUMENTS, "--HistoryManager.hist_file=:memory:"]  # as nbclient adds it
         run_sync(self.manager.start_kernel)(extra_arguments=arguments, cwd=cwd, env=dict(env))
 
