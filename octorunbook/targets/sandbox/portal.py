@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import re
 import signal
 import socket
 import ssl
@@ -295,25 +296,28 @@ def tls_context(
 
 
 def served_chain(cert_path: Path, ca_store: Path, workdir: Path) -> Path:
-    """The leaf plus the intermediates HTTP.sys can find in LocalMachine\\CA, issuer by issuer (as PEM)."""
+    """The leaf plus the intermediates HTTP.sys can find in LocalMachine\\CA, issuer by issuer (as PEM).
+
+    With no certificate in LocalMachine\\CA (a self-signed binding, most rehearsals) the chain is the leaf
+    alone: its first PEM block is served as it is, and OpenSSL reads it when the context is built (a block
+    it cannot read refuses TLS, as a broken binding does) — no cryptography import in the portal.
+    """
+    candidates = sorted(ca_store.glob("*.pem")) if ca_store.is_dir() else []
+    path = workdir / f"served-{cert_path.stem}.pem"
+    if not candidates:
+        leaf = _PEM_CERTIFICATE.search(read_limited(cert_path, follow=False))
+        path.write_bytes(leaf.group(0) + b"\n" if leaf else b"")
+        return path
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    intermediates = (
-        [
-            x509.load_pem_x509_certificate(read_limited(p, follow=False))
-            for p in sorted(ca_store.glob("*.pem"))
-        ]
-        if ca_store.is_dir()
-        else []
-    )
+    intermediates = [x509.load_pem_x509_certificate(read_limited(p, follow=False)) for p in candidates]
     chain = [x509.load_pem_x509_certificate(read_limited(cert_path, follow=False))]
     while len(chain) < 10:
         issuer = next((c for c in intermediates if c.subject == chain[-1].issuer and c not in chain), None)
         if issuer is None or chain[-1].subject == chain[-1].issuer:
             break
         chain.append(issuer)
-    path = workdir / f"served-{cert_path.stem}.pem"
     path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
     return path
 
@@ -338,6 +342,9 @@ def _context(cert_path: Path, key_path: Path, legacy: bool = False) -> ssl.SSLCo
         return None
     return context
 
+
+# the first PEM certificate block of a file, as OpenSSL and cryptography find it (text before it is skipped)
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*?-----END CERTIFICATE-----")
 
 _L = TypeVar("_L")
 

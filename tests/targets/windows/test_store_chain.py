@@ -188,3 +188,39 @@ def test_the_sandbox_store_puts_intermediates_into_ca_and_the_portal_serves_the_
     finally:
         listener.close()
         thread.join(timeout=5)
+
+
+def test_with_nothing_in_ca_the_portal_serves_the_leaf_alone_without_importing_cryptography(
+    tmp_path: Path,
+) -> None:
+    """A self-signed binding (most rehearsals): the served chain is the leaf's first PEM block, byte for
+    byte the certificate in the store; text around it and a second block are not served; a file with no
+    certificate serves nothing OpenSSL can load. The portal's process imports no cryptography for it."""
+    import subprocess
+    import sys
+
+    ca = trustme.CA()
+    leaf_pem = ca.issue_cert("localhost").cert_chain_pems[0].bytes()
+    store = tmp_path / "My"
+    store.mkdir()
+    (store / "LEAF.pem").write_bytes(
+        b"Bag Attributes\n  friendlyName: portal\n" + leaf_pem + ca.cert_pem.bytes()
+    )
+    (store / "EMPTY.pem").write_bytes(b"not a certificate\n")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from octorunbook.targets.sandbox.portal import served_chain\n"
+        "store, work = Path(sys.argv[1]), Path(sys.argv[2])\n"
+        "for name in ('LEAF', 'EMPTY'):\n"
+        "    print(served_chain(store / f'{name}.pem', store.parent / 'CA', work))\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(store), str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    served, empty, imported = done.stdout.split()
+    assert imported == "False"
+    (certificate,) = x509.load_pem_x509_certificates(Path(served).read_bytes())
+    assert certificate == x509.load_pem_x509_certificate(leaf_pem)
+    assert Path(empty).read_bytes() == b""
