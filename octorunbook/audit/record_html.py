@@ -48,9 +48,32 @@ def _touch(match: re.Match[str]) -> str:
     return f'<{tag}{attributes} alt="{ALT_TEXT}"{closing}>'
 
 
+# What BeautifulSoup's html.parser reads as text, not tags: comments, and the content of <script>/<style>
+_RAW_START = re.compile(r"<!--|<(script|style)\b", re.IGNORECASE)
+_RAW_END = {
+    "script": re.compile(r"</script\s*>", re.IGNORECASE),
+    "style": re.compile(r"</style\s*>", re.IGNORECASE),
+}
+
+
 def accessible(html: str) -> str:
-    """The two touches nbconvert makes after rendering, on the rendered text."""
-    return _TAG.sub(_touch, html)
+    """The two touches nbconvert makes after rendering, on the rendered text — not inside a comment, a
+    script or a style sheet (an ``<img>`` in a script's string is text). One pass: each region is looked
+    for from where the last one ended, and one never closed runs to the end of the page."""
+    parts: list[str] = []
+    position = 0
+    while (start := _RAW_START.search(html, position)) is not None:
+        parts.append(_TAG.sub(_touch, html[position : start.start()]))
+        if start.group(1) is None:
+            close = html.find("-->", start.end())
+            end = len(html) if close < 0 else close + 3
+        else:
+            found = _RAW_END[start.group(1).lower()].search(html, start.end())
+            end = len(html) if found is None else found.end()
+        parts.append(html[start.start() : end])
+        position = end
+    parts.append(_TAG.sub(_touch, html[position:]))
+    return "".join(parts)
 
 
 def record_exporter(config: Any) -> Any:

@@ -383,9 +383,13 @@ def test_the_touches_read_a_tag_as_beautifulsoup_reads_it() -> None:
         '<div class=jp-OutputArea-output TABINDEX="-1">',
         '<div class="jp-OutputArea-output-not">',
         '<div data-class="jp-OutputArea-output">',
+        "<script>var s = '<img src=x.png>'; var d = '<div class=\"jp-OutputArea-output\">';</script><img src=a>",
+        "<style>/* <img src=y.png> */ .x { }</style><img src=b>",
+        "<!-- <img src=z.png> --><img src=c>",
+        "<SCRIPT type=text/javascript>'<img src=q>'</SCRIPT ><img src=d>",
     ]
     for tag in tags:
-        body = f'<div class="jp-Notebook">{tag}{"" if tag.startswith("<img") else "</div>"}</div>'
+        body = f'<div class="jp-Notebook">{tag}{"</div>" if tag.startswith("<div") else ""}</div>'
         soup = BeautifulSoup(body, features="html.parser")
         for elem in soup.select("img:not([alt])"):
             elem.attrs["alt"] = ALT_TEXT
@@ -404,7 +408,15 @@ def test_an_unclosed_tag_costs_one_pass_not_one_pass_per_tag() -> None:
 
     from octorunbook.audit.record_html import accessible
 
-    for page in ("<div " * 20_000, '<div a="' * 20_000, "<img " * 20_000 + ">", "<div a=b " * 20_000):
+    for page in (
+        "<div " * 20_000,
+        '<div a="' * 20_000,
+        "<img " * 20_000 + ">",
+        "<div a=b " * 20_000,
+        "<script>" * 20_000,
+        "<!--" * 20_000,
+        "<style><img>" * 20_000,
+    ):
         started = time.process_time()
         assert accessible(page).startswith(page[:5])
         assert time.process_time() - started < 20
