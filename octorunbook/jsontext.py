@@ -68,10 +68,11 @@ FORMAT_ONLY_LIBRARIES = (
 def skip_format_libraries() -> None:
     """:func:`skip_iri_grammars`, and none of the other libraries behind jsonschema's format checks.
 
-    Only where nothing validates formats: the ``octorunbook`` command and the kernels of its headless
-    runs (no schema there is checked with a format checker; nbformat's validator has none). Not in a
-    server (jupyter-events checks the formats of its events) or a kernel JupyterLab starts (an operator's
-    code may import them). ≈ 55 ms of CPU in each process that imports nbformat, measured here.
+    Only where nothing validates formats and no operator's code runs: the ``octorunbook`` command (no
+    schema there is checked with a format checker; nbformat's validator has none; a ``FormatChecker``
+    built in that process would not check these formats). Not in a server (jupyter-events checks the
+    formats of its events) or in any kernel (a runbook's cells may import them). ≈ 50 ms of CPU in
+    each ``octorunbook`` command that imports nbformat, measured here.
     """
     if "jsonschema" not in sys.modules:
         for name in FORMAT_ONLY_LIBRARIES:

@@ -100,10 +100,10 @@ _thread: threading.Thread | None = None
 
 def load_ipython_extension(ipython: Any) -> None:
     """``--IPKernelApp.extra_extensions=octorunbook.headless.kernel_watch``: watch from the kernel's start
-    (and, in this kernel octorunbook started, import jsonschema without the format libraries it does not use)."""
-    from octorunbook.jsontext import skip_format_libraries
+    (and, in this kernel octorunbook started, import jsonschema without the grammars it does not use)."""
+    from octorunbook.jsontext import skip_iri_grammars
 
-    skip_format_libraries()
+    skip_iri_grammars()
     with contextlib.suppress(OSError):
         if start() is not None:
             retire_ipykernels_poller()
