@@ -19,16 +19,19 @@ from typing import Any
 
 ALT_TEXT = "No description has been provided for this image"  # nbconvert's own words
 _FOCUSABLE = {"jp-Cell-inputWrapper", "jp-OutputArea-output"}
-# An opening <div …> or <img …> tag: attribute values double-, single- or unquoted, as HTML allows them
+# An opening tag, any tag (so that a tag inside another's attribute value is text, not a tag): attribute
+# values double-, single- or unquoted, as HTML allows them; only <div> and <img> are touched
 _VALUE = r"""(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))"""
 # a name stops at "<": an unclosed tag is given up at the next one (no rescanning the rest of the page)
 _NAME = r"""[^\s"'<>/=]+"""
-_TAG = re.compile(rf"<(div|img)((?:\s+{_NAME}{_VALUE}?)*)\s*(/?)>", re.IGNORECASE)
+_TAG = re.compile(rf"<([a-zA-Z][^\s\"'<>/=]*)((?:\s+{_NAME}{_VALUE}?)*)\s*(/?)>")
 _ATTRIBUTE = re.compile(rf"\s+({_NAME})({_VALUE})?")
 
 
 def _touch(match: re.Match[str]) -> str:
     tag, attributes, closing = match.group(1), match.group(2), match.group(3)
+    if tag.lower() not in ("div", "img"):
+        return match.group(0)
     names: dict[str, str] = {}
     for attribute in _ATTRIBUTE.finditer(attributes):
         value = (attribute.group(2) or "").split("=", 1)[-1].strip()
@@ -77,8 +80,15 @@ def accessible(html: str) -> str:
 
 
 def record_exporter(config: Any) -> Any:
-    """An ``HTMLExporter`` (same template, filters and resources) that skips the BeautifulSoup pass."""
+    """An ``HTMLExporter`` (same template, filters and resources) that skips the BeautifulSoup pass.
+
+    The preparation below is nbconvert 7's; under any other major version the exporter is nbconvert's own.
+    """
+    import nbconvert
     from nbconvert import HTMLExporter
+
+    if str(nbconvert.__version__).split(".")[0] != "7":
+        return HTMLExporter(config=config)  # type: ignore[no-untyped-call]
     from nbconvert.exporters.templateexporter import TemplateExporter
     from nbconvert.filters.highlight import Highlight2HTML
     from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter

@@ -387,6 +387,7 @@ def test_the_touches_read_a_tag_as_beautifulsoup_reads_it() -> None:
         "<style>/* <img src=y.png> */ .x { }</style><img src=b>",
         "<!-- <img src=z.png> --><img src=c>",
         "<SCRIPT type=text/javascript>'<img src=q>'</SCRIPT ><img src=d>",
+        '<a title="<img src=x.png>" href=\'<div class="jp-OutputArea-output">\'>link</a><img src=e>',
     ]
     for tag in tags:
         body = f'<div class="jp-Notebook">{tag}{"</div>" if tag.startswith("<div") else ""}</div>'
