@@ -306,7 +306,7 @@ def served_chain(cert_path: Path, ca_store: Path, workdir: Path) -> Path:
     path = workdir / f"served-{cert_path.stem}.pem"
     if not candidates:
         leaf = _PEM_CERTIFICATE.search(read_limited(cert_path, follow=False))
-        path.write_bytes(leaf.group(0) + b"\n" if leaf else b"")
+        _write_replacing(path, leaf.group(0) + b"\n" if leaf else b"")
         return path
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -318,8 +318,15 @@ def served_chain(cert_path: Path, ca_store: Path, workdir: Path) -> Path:
         if issuer is None or chain[-1].subject == chain[-1].issuer:
             break
         chain.append(issuer)
-    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+    _write_replacing(path, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
     return path
+
+
+def _write_replacing(path: Path, data: bytes) -> None:
+    """Written beside, then renamed over: two ports bound to one certificate never read a half-written file."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(data)
+    Path(handle.name).replace(path)
 
 
 def accepts_legacy_tls(sandbox: Sandbox, binding: dict[str, Any]) -> bool:
@@ -344,7 +351,9 @@ def _context(cert_path: Path, key_path: Path, legacy: bool = False) -> ssl.SSLCo
 
 
 # the first PEM certificate block of a file, as OpenSSL and cryptography find it (text before it is skipped)
-_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*?-----END CERTIFICATE-----")
+_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN ((?:X509 )?)CERTIFICATE-----[A-Za-z0-9+/=\s]*?-----END \1CERTIFICATE-----"
+)
 
 _L = TypeVar("_L")
 

@@ -207,20 +207,24 @@ def test_with_nothing_in_ca_the_portal_serves_the_leaf_alone_without_importing_c
         b"Bag Attributes\n  friendlyName: portal\n" + leaf_pem + ca.cert_pem.bytes()
     )
     (store / "EMPTY.pem").write_bytes(b"not a certificate\n")
+    (store / "OLD.pem").write_bytes(leaf_pem.replace(b" CERTIFICATE-----", b" X509 CERTIFICATE-----"))
     code = (
         "import sys\n"
         "from pathlib import Path\n"
         "from octorunbook.targets.sandbox.portal import served_chain\n"
         "store, work = Path(sys.argv[1]), Path(sys.argv[2])\n"
-        "for name in ('LEAF', 'EMPTY'):\n"
+        "for name in ('LEAF', 'EMPTY', 'OLD'):\n"
         "    print(served_chain(store / f'{name}.pem', store.parent / 'CA', work))\n"
         "print('cryptography' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(store), str(tmp_path)], capture_output=True, text=True, check=True
     )
-    served, empty, imported = done.stdout.split()
+    served, empty, old_label, imported = done.stdout.split()
     assert imported == "False"
+    assert (
+        Path(old_label).read_bytes().startswith(b"-----BEGIN X509 CERTIFICATE-----")
+    )  # as cryptography reads
     (certificate,) = x509.load_pem_x509_certificates(Path(served).read_bytes())
     assert certificate == x509.load_pem_x509_certificate(leaf_pem)
     assert Path(empty).read_bytes() == b""
