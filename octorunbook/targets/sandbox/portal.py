@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ...audit.files import write_replacing
 from ...files import read_limited
 from ...findings import InputError
 from ..httpsys.sslcert import OCTOPUS_APP_ID
@@ -306,7 +307,8 @@ def served_chain(cert_path: Path, ca_store: Path, workdir: Path) -> Path:
     path = workdir / f"served-{cert_path.stem}.pem"
     if not candidates:
         leaf = _PEM_CERTIFICATE.search(read_limited(cert_path, follow=False))
-        _write_replacing(path, leaf.group(0) + b"\n" if leaf else b"")
+        # written beside and renamed over: two ports bound to one certificate never read half a file
+        write_replacing(path, leaf.group(0) + b"\n" if leaf else b"", 0o600)
         return path
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -318,15 +320,8 @@ def served_chain(cert_path: Path, ca_store: Path, workdir: Path) -> Path:
         if issuer is None or chain[-1].subject == chain[-1].issuer:
             break
         chain.append(issuer)
-    _write_replacing(path, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))
+    write_replacing(path, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain), 0o600)
     return path
-
-
-def _write_replacing(path: Path, data: bytes) -> None:
-    """Written beside, then renamed over: two ports bound to one certificate never read a half-written file."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(data)
-    Path(handle.name).replace(path)
 
 
 def accepts_legacy_tls(sandbox: Sandbox, binding: dict[str, Any]) -> bool:
