@@ -25,6 +25,7 @@ from papermill.log import logger
 from papermill.translators import PythonTranslator, papermill_translators
 from papermill.utils import merge_kwargs, remove_args
 
+from octorunbook.headless.kernel_channels import PrivateKernelManager
 from octorunbook.headless.saves import SCHEME, register_handler
 from octorunbook.headless.warm_kernel import KERNEL_ARGUMENTS as KERNEL_ARGUMENTS
 from octorunbook.headless.warm_kernel import WarmKernel as WarmKernel
@@ -138,6 +139,9 @@ class RedactingEngine(NBClientEngine):  # type: ignore[misc]
             # never comes (ipython/ipykernel#1518) until jupyter_client's SIGTERM 2.5 s later — after
             # half of a procedure's notebooks here. The kernel's process group goes, as it would then.
             shutdown_kernel="immediate",
+            # a kernel nbclient starts itself (none was started ahead, or it no longer fitted) listens where
+            # a warm one does: unix sockets in a private folder on POSIX, no port to lose (kernel_channels)
+            kernel_manager_class=PrivateKernelManager,
         )
         client = PapermillNotebookClient(nb_man, km=km, **final_kwargs)
         return client.execute(cleanup_kc=True)

@@ -7,8 +7,9 @@ papermill, nbclient, nbformat) or the current notebook work, on the other core. 
 executed notebook, per runbook; a warm kernel is used only if it was started exactly as papermill would
 start it now (kernel, folder, environment), else it is shut down and papermill starts its own. Where the
 kernel spec is ipykernel's own launcher, the warm kernel is that kernel without its debugger
-(:mod:`.ipykernel_headless`). This module imports no papermill, so that the first kernel starts before
-papermill is imported.
+(:mod:`.ipykernel_headless`). On POSIX its channels are unix sockets in a folder of its own
+(:mod:`.kernel_channels`), as are those of a kernel papermill starts itself. This module imports no
+papermill, so that the first kernel starts before papermill is imported.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ class WarmKernel:
     """A kernel started ahead of the notebook that is to use it, with the start it would have had."""
 
     def __init__(self, kernel_name: str, cwd: str, env: Mapping[str, str]) -> None:
-        from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
         from .ipykernel_headless import headless_argv
+        from .kernel_channels import PrivateKernelManager
 
         self.started_as = (kernel_name, cwd, dict(env))
-        self.manager = AsyncKernelManager(kernel_name=kernel_name)
+        self.manager = PrivateKernelManager(kernel_name=kernel_name)
         spec = self.manager.kernel_spec  # this manager's own copy, read from the kernel spec
         argv = headless_argv(list(spec.argv)) if spec is not None else None
         if spec is not None and argv is not None:  # ipykernel's launcher: that kernel without its debugger

@@ -1,0 +1,130 @@
+"""A headless run's kernel listens on unix sockets in a folder of its own: no loopback port to lose to
+another process between jupyter_client choosing it and the kernel binding it, nothing left in TMPDIR."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from octorunbook.headless.kernel_channels import PrivateKernelManager, use_private_channels
+
+from .test_ipykernel_headless import _run_in
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="unix sockets: Windows keeps TCP on loopback")
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A TMPDIR short enough for unix socket paths (pytest's tmp_path is not, under xdist)."""
+    folder = Path(tempfile.mkdtemp(prefix="orb-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@posix_only
+def test_a_warm_kernel_answers_over_unix_sockets_in_a_private_folder_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    from octorunbook.headless.warm_kernel import WarmKernel
+
+    warm = WarmKernel("python3", str(tmp_path), os.environ)
+    manager = warm.take("python3", str(tmp_path), os.environ)
+    assert isinstance(manager, PrivateKernelManager)
+    folder = Path(str(manager.private_folder))
+    try:
+        # 0700 as mkdtemp made it (jupyter_client adds the sticky bit to a connection file's folder)
+        assert stat.S_IMODE(folder.stat().st_mode) & 0o777 == 0o700 and folder.stat().st_uid == os.getuid()
+        info = json.loads(Path(manager.connection_file).read_text())
+        assert Path(manager.connection_file).parent == folder
+        assert info["transport"] == "ipc" and info["ip"] == str(folder / "ipc")
+        assert _run_in(manager, "print(6 * 7)").strip() == "42"
+        ports = sorted(info[f"{name}_port"] for name in ("shell", "iopub", "stdin", "control", "hb"))
+        assert ports == [1, 2, 3, 4, 5]  # suffixes of the socket paths, not TCP ports
+        assert sorted(p.name for p in folder.iterdir() if p.is_socket()) == [f"ipc-{n}" for n in ports]
+    finally:
+        warm.discard()
+    assert not folder.exists()
+
+
+@posix_only
+def test_the_channels_stay_tcp_where_the_folder_is_too_long_for_a_unix_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir()
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    manager = PrivateKernelManager(kernel_name="python3")
+    assert use_private_channels(manager) is None
+    assert manager.transport == "tcp" and list(deep.iterdir()) == []  # the folder made is removed again
+
+
+@posix_only
+def test_a_kernel_papermill_starts_itself_listens_on_unix_sockets_too(
+    tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No kernel was started ahead (or it no longer fitted): nbclient's kernel is a private one as well,
+    and nothing of it is left in TMPDIR."""
+    import nbformat
+    import papermill as pm
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from octorunbook.headless.engine import register_engine
+
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import json\nfrom ipykernel.connect import get_connection_file\n"
+                "info = json.load(open(get_connection_file()))\nprint(info['transport'], get_connection_file())"
+            )
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, str(source))
+    done = pm.execute_notebook(
+        str(source), str(out), engine_name=register_engine(), kernel_name="python3", progress_bar=False
+    )
+    transport, where = done.cells[0].outputs[0]["text"].split()
+    assert transport == "ipc"
+    assert Path(where).parent.parent == scratch and Path(where).parent.name.startswith("octorunbook-kernel-")
+    assert sorted(scratch.iterdir()) == []
+
+
+@posix_only
+def test_a_headless_run_leaves_nothing_in_tmpdir(tmp_path: Path, scratch: Path) -> None:
+    """`octorunbook run` (01 → 03, kernels started ahead): no connection file holding a session key, no
+    socket, no folder is left in TMPDIR."""
+    bin_dir = Path(sys.executable).parent
+    sandbox = tmp_path / "sbx"
+    subprocess.run(
+        [str(bin_dir / "octorunbook"), "sandbox", "init", str(sandbox)], check=True, capture_output=True
+    )
+    params = tmp_path / "p.yaml"
+    params.write_text(f"sandbox_dir: {sandbox}\naudit_dir: {tmp_path / 'audit'}\n")
+    try:
+        done = subprocess.run(
+            [str(bin_dir / "octorunbook"), "run", str(params)],
+            env={**os.environ, "TMPDIR": str(scratch)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    finally:
+        subprocess.run(
+            [str(bin_dir / "octorunbook"), "sandbox", "stop", str(sandbox)], capture_output=True, check=False
+        )
+    assert sorted(scratch.iterdir()) == []
