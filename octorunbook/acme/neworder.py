@@ -6,8 +6,8 @@
   CA that silently ignored the name would issue a certificate of another lifetime than the one planned.
 * **replaces**: a renewal that ARI found due names the certificate it replaces (its RFC 9773 certID), so
   the CA can link the two (Let's Encrypt exempts such orders from rate limits). A CA that refuses the
-  link (the certificate already has a replacement: a renewal rolled back after its order) gets the
-  order again without it, and a warning says so.
+  link (the certificate already has a replacement: a renewal rolled back after its order; another
+  account's certificate; a CA that cannot find it) gets the order again without it, and a warning says so.
 """
 
 from __future__ import annotations
@@ -70,6 +70,16 @@ def _replacing_order(acme: Any, csr_pem: bytes, profile: str, replaces: str) -> 
     )
 
 
+# The problems a CA has answered a replacing order with when it would not (or could not) link it to the
+# certificate named; the order is made again without ``replaces``. A CA that is really failing fails the
+# plain order the same way, and that error is the run's. ``serverInternal``: Pebble 2.6 looks the replaced
+# certificate up by a serial spelled two ways and misses about one certificate in 256 (letsencrypt/pebble
+# #550), and answers "at least one identifier must match" with it too. ``unauthorized``: the certificate
+# was issued to another account. ``conflict``: Boulder's answer to an order that replaces one already
+# replaced. ``badNonce`` and ``rateLimited`` are not refusals of the link and are never among them.
+REPLACES_REFUSALS = frozenset({"malformed", "conflict", "serverInternal", "unauthorized"})
+
+
 def new_order(run: Run, acme: Any, csr_pem: bytes) -> Any:
     """The order, with ``profile`` and (when ARI found the renewal due) ``replaces``; recorded."""
     from acme import errors, messages
@@ -87,8 +97,8 @@ def new_order(run: Run, acme: Any, csr_pem: bytes) -> Any:
             # RFC 9773 §5: alreadyReplaced comes with 409 Conflict, which the library raises as
             # ConflictError before it reads the problem document
             if isinstance(exc, errors.ConflictError):
-                detail = "urn:ietf:params:acme:error:alreadyReplaced (HTTP 409 Conflict)"
-            elif str(exc.typ or "").endswith(":alreadyReplaced") or exc.code in {"malformed", "conflict"}:
+                detail = "HTTP 409 Conflict: already replaced (urn:ietf:params:acme:error:alreadyReplaced)"
+            elif str(exc.typ or "").endswith(":alreadyReplaced") or exc.code in REPLACES_REFUSALS:
                 detail = f"{exc.code}: {exc.detail}"
             else:
                 raise
@@ -106,4 +116,4 @@ def new_order(run: Run, acme: Any, csr_pem: bytes) -> Any:
     return retry_bad_nonce(lambda: acme.new_order(csr_pem, profile or None), run)
 
 
-__all__ = ["new_order", "offered_profiles", "require_profile"]
+__all__ = ["REPLACES_REFUSALS", "new_order", "offered_profiles", "require_profile"]

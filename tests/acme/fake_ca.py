@@ -33,6 +33,12 @@ class FakeCa:
     renewal_answers: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
     renewal_gets: int = 0
     refuse_replaces: bool = False
+    # the problem a replacing order is refused with: (HTTP status, ACME error type, detail)
+    replaces_problem: tuple[int, str, str] = (
+        409,
+        "alreadyReplaced",
+        "the certificate has already been replaced",
+    )
     orders: list[dict[str, Any]] = field(default_factory=list)
     nonces: int = 0
 
@@ -105,12 +111,9 @@ def fake_ca(tmp_path: Path) -> Iterator[FakeCa]:
                 return
             ca.orders.append(payload)
             if payload.get("replaces") and ca.refuse_replaces:
-                problem = {
-                    "type": "urn:ietf:params:acme:error:alreadyReplaced",
-                    "detail": "the certificate has already been replaced",
-                    "status": 409,
-                }
-                self._send(409, problem, {"Content-Type": "application/problem+json"})
+                status, kind, detail = ca.replaces_problem
+                problem = {"type": f"urn:ietf:params:acme:error:{kind}", "detail": detail, "status": status}
+                self._send(status, problem, {"Content-Type": "application/problem+json"})
                 return
             order = {
                 "status": "pending",

@@ -82,3 +82,37 @@ def test_already_replaced_is_a_warning_and_the_order_is_made_again_without_repla
     (refused,) = [f for f in run.findings if f.code == "ACME_REPLACES_REFUSED"]
     assert refused.severity == "warning"
     assert run.extra["acme"]["replaces"] == "" and "alreadyReplaced" in run.extra["acme"]["replaces_refused"]
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [
+        # Pebble 2.6 (letsencrypt/pebble#550): a serial whose DER form starts with 00 is not found
+        (500, "serverInternal", "could not find an order for the given certificate: could not find order"),
+        (403, "unauthorized", "the certificate was issued to another account"),
+        (409, "conflict", "the certificate has already been replaced"),
+    ],
+    ids=["pebble-serial-lookup", "another-account", "boulder-conflict"],
+)
+def test_a_ca_that_cannot_link_the_replaced_certificate_gets_the_order_again_without_replaces(
+    ca: FakeCa, problem: tuple[int, str, str]
+) -> None:
+    ca.refuse_replaces, ca.replaces_problem = True, problem
+    run, acme, csr = ordering(ca, replaces=REPLACED)
+    assert new_order(run, acme, csr).uri.endswith("/order/2")
+    first, again = ca.orders
+    assert first["replaces"] == REPLACED and "replaces" not in again
+    (refused,) = [f for f in run.findings if f.code == "ACME_REPLACES_REFUSED"]
+    if problem[0] == 409:  # the library raises ConflictError on the status, before it reads the problem
+        assert "HTTP 409 Conflict" in refused.message
+    else:
+        assert problem[1] in refused.message and problem[2][:40] in refused.message
+
+
+def test_a_refusal_that_is_not_about_the_link_fails_the_order_and_nothing_is_sent_again(ca: FakeCa) -> None:
+    ca.refuse_replaces, ca.replaces_problem = True, (429, "rateLimited", "too many new orders recently")
+    run, acme, csr = ordering(ca, replaces=REPLACED)
+    with pytest.raises(messages.Error) as raised:
+        new_order(run, acme, csr)
+    assert raised.value.code == "rateLimited"
+    assert len(ca.orders) == 1 and "ACME_REPLACES_REFUSED" not in [f.code for f in run.findings]
