@@ -36,7 +36,14 @@ from __future__ import annotations
 
 from ..findings import Finding
 from .codes import CODES
-from .export import AES_MIN_WINDOWS_BUILD, PFX_KDF_ROUNDS, PfxEncryption, choose_pfx_encryption, export_pfx
+from .export import (
+    AES_MIN_WINDOWS_BUILD,
+    ONE_TIME_PFX_KDF_ROUNDS,
+    PFX_KDF_ROUNDS,
+    PfxEncryption,
+    choose_pfx_encryption,
+    export_pfx,
+)
 from .generate import CLOCK_SKEW, KeyType, check_dns_name, generate_self_signed, new_key
 from .info import CertificateInfo, LoadedCertificate, inspect, normalize_thumbprint, thumbprint_of
 from .judging import EXPIRY_WARNING_DAYS, MAX_VALIDITY_DAYS, card_text, check_file, hostname_matches, judge
@@ -52,6 +59,7 @@ __all__ = [
     "KeyType",
     "LoadedCertificate",
     "MAX_VALIDITY_DAYS",
+    "ONE_TIME_PFX_KDF_ROUNDS",
     "PFX_KDF_ROUNDS",
     "PfxEncryption",
     "card_text",

@@ -19,7 +19,12 @@ from .load import no_private_key_error
 
 PfxEncryption = Literal["compatible", "aes", "auto"]
 AES_MIN_WINDOWS_BUILD = 17763  # Windows Server 2019; 2016 (14393) cannot import PBES2/AES PFX files
-PFX_KDF_ROUNDS = 50000
+PFX_KDF_ROUNDS = 50000  # a PFX an operator keeps, under a password a person chose: stretched
+# The one-time PFX that carries a certificate into LocalMachine (LocalMachineStore.add) is protected by a
+# random 192-bit password that exists only for that import, in a 0700 folder removed right after it:
+# stretching a password nobody can guess adds nothing, and Windows (or the sandbox) pays every round again
+# to open it. 2048 is OpenSSL's default (PKCS12_DEFAULT_ITER), and what its MAC uses here anyway.
+ONE_TIME_PFX_KDF_ROUNDS = 2048
 
 
 def choose_pfx_encryption(setting: PfxEncryption, windows_build: int | None) -> Literal["compatible", "aes"]:
@@ -37,12 +42,15 @@ def export_pfx(
     password: Secret,
     encryption: Literal["compatible", "aes"],
     friendly_name: str = "octorunbook",
+    kdf_rounds: int = PFX_KDF_ROUNDS,
 ) -> bytes:
     """The certificate, its key and its chain as a PFX.
 
     ``compatible`` is 3DES with a SHA-1 MAC: what ``Export-PfxCertificate`` writes and every Windows
     imports. ``aes`` is PBES2/AES-256 with a SHA-256 MAC, for Windows Server 2019 and later only.
     An empty password is refused: Windows ties a password-less PFX to the user who exported it.
+    ``kdf_rounds``: :data:`PFX_KDF_ROUNDS` unless the password is random and used once
+    (:data:`ONE_TIME_PFX_KDF_ROUNDS`).
     """
     key = loaded.private_key
     pkcs12_keys = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey)
@@ -54,7 +62,7 @@ def export_pfx(
         )
     if encryption not in ("compatible", "aes"):
         raise error_for("PFX_ENCRYPTION_INVALID", f"Unknown PFX encryption {encryption!r}.")
-    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(PFX_KDF_ROUNDS)
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(kdf_rounds)
     if encryption == "compatible":
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(
             hashes.SHA1()

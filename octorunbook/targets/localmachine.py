@@ -36,7 +36,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ..certificates import LoadedCertificate, PfxEncryption, choose_pfx_encryption, export_pfx
+from ..certificates import (
+    ONE_TIME_PFX_KDF_ROUNDS,
+    LoadedCertificate,
+    PfxEncryption,
+    choose_pfx_encryption,
+    export_pfx,
+)
 from ..findings import OctorunbookError, TargetError
 from ..redaction import Secret
 from . import base
@@ -143,7 +149,10 @@ class LocalMachineStore:
 
     # -- changing ---------------------------------------------------------------------------------
     def add(self, certificate: LoadedCertificate, *, exportable: bool = False) -> StoredCertificate:
-        """Import through a one-time PFX, read back; one that arrived without its key is removed again."""
+        """Import through a one-time PFX, read back; one that arrived without its key is removed again.
+
+        The PFX's password is random (192 bits) and used for this import alone, so its key derivation is
+        not stretched (``ONE_TIME_PFX_KDF_ROUNDS``): Windows opens it at once."""
         encryption = self.encryption()
         one_time = Secret(secrets.token_urlsafe(24))
         workdir = Path(tempfile.mkdtemp(prefix="octorunbook-"))  # 0700 by mkdtemp
@@ -151,7 +160,9 @@ class LocalMachineStore:
             pfx = workdir / "import.pfx"
             fd = os.open(pfx, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(export_pfx(certificate, one_time, encryption))
+                handle.write(
+                    export_pfx(certificate, one_time, encryption, kdf_rounds=ONE_TIME_PFX_KDF_ROUNDS)
+                )
             stored = self.driver.import_pfx(pfx, one_time, self.name, exportable=exportable)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -5,7 +5,10 @@ the same store over the sandbox's folder driver."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import stat
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,39 @@ def test_add_imports_a_one_time_pfx_that_is_private_and_gone_afterwards(tmp_path
     assert len(driver.pfx["password"]) >= 24
     assert not driver.pfx["path"].exists() and not driver.pfx["path"].parent.exists()
     assert stored.chain_added == ("AB" * 20,) and stored.roots_not_added == ("CD" * 20 + " CN=root",)
+
+
+def _pfx_iterations(data: bytes, password: str, tmp_path: Path) -> list[str]:
+    """The iteration counts ``openssl pkcs12 -info`` reports for a PFX (bags and MAC)."""
+    path = tmp_path / "read.pfx"
+    path.write_bytes(data)
+    done = subprocess.run(
+        ["openssl", "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "env:PFX_PASS"],
+        env={**os.environ, "PFX_PASS": password},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return re.findall(r"[Ii]teration:? (\d+)", done.stdout + done.stderr)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="reads the PFX with the openssl command")
+@pytest.mark.parametrize("encryption", ["compatible", "aes"])
+def test_the_one_time_pfx_is_not_stretched_and_a_pfx_an_operator_keeps_is(
+    tmp_path: Path, encryption: str
+) -> None:
+    """The import's own PFX (random password, used once) at OpenSSL's default 2048 rounds; a PFX written
+    for an operator (``certificate new --out``, export_pfx's default) at 50000."""
+    from octorunbook.certificates import PFX_KDF_ROUNDS, export_pfx
+
+    driver = RecordingDriver()
+    LocalMachineStore(driver, "My", pfx_encryption=lambda: encryption, windows_build=lambda: 20348).add(
+        _loaded(tmp_path)
+    )
+    one_time = _pfx_iterations(driver.pfx["data"], driver.pfx["password"], tmp_path)
+    assert one_time and set(one_time) == {"2048"}, one_time
+    kept = export_pfx(_loaded(tmp_path), Secret("a person chose this"), encryption)  # type: ignore[arg-type]
+    assert str(PFX_KDF_ROUNDS) in _pfx_iterations(kept, "a person chose this", tmp_path)
 
 
 def test_add_removes_the_pfx_folder_when_the_driver_fails(tmp_path: Path) -> None:
