@@ -236,7 +236,9 @@ class Sandbox:
                     },
                 )
                 self.write_json(self.httpsys_path, {})
-                self._write_stand_ins()
+                from .stand_ins import write_stand_ins
+
+                write_stand_ins(self.root)
                 self._map_port_locked(http_port)
             meta = self.meta()
             meta["fail"] = fail
@@ -276,32 +278,6 @@ class Sandbox:
         if self.front == "nginx":
             stopped["nginx"] = proxied.stop_front(self)
         return stopped
-
-    def _write_stand_ins(self) -> None:
-        from ...emit import sh_exec
-
-        bin_dir = self.root / "bin"
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        paths = stand_in_paths()
-        for path, module in (
-            (self.server_exe, "server_cli"),
-            (self.netsh_exe, "netsh"),
-            (self.reg_exe, "reg"),
-            (self.sc_exe, "sc"),
-        ):
-            # -S: no site (its .pth files and the editable install's finder cost ~5 ms of each stand-in's
-            # ~50, and a run starts a dozen or more); the folders octorunbook and its dependencies are
-            # imported from are named instead, after the standard library. -P: not the cwd either.
-            bootstrap = (
-                f"import sys; sys.path += {paths!r}; "
-                f"from octorunbook.targets.sandbox.{module} import main; sys.exit(main())"
-            )
-            argv = [sys.executable, "-S", "-P", "-c", bootstrap]
-            path.write_text(
-                "#!/bin/sh\n# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
-                f"{sh_exec([*argv, '--sandbox-dir', str(self.root.resolve())])}\n"
-            )
-            path.chmod(0o755)
 
     def drill(self) -> str | None:
         fail = self.meta().get("fail")
@@ -475,17 +451,6 @@ class Sandbox:
             port_mapper=self.map_port,
             host_probe=probe,
         )
-
-
-def stand_in_paths() -> list[str]:
-    """Where a stand-in (started without site) imports octorunbook and its dependencies from: the folder
-    this octorunbook is imported from (a source tree under an editable install), then this interpreter's
-    site-packages."""
-    import sysconfig
-
-    package_parent = str(Path(__file__).resolve().parents[3])
-    found = [package_parent, sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
-    return list(dict.fromkeys(p for p in found if p))
 
 
 def ensure_sandbox(root: Path, front: str = "httpsys") -> Sandbox:
