@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 # each stand-in's file name in <sandbox>/bin, and the module of this package it runs
-STAND_INS = (("Octopus.Server", "server_cli"), ("netsh", "netsh"), ("reg", "reg"), ("sc", "sc"))
+STAND_INS = {"Octopus.Server": "server_cli", "netsh": "netsh", "reg": "reg", "sc": "sc"}
 
 
 def stand_in_paths() -> list[str]:
@@ -28,7 +28,7 @@ def write_stand_ins(root: Path) -> None:
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     paths = stand_in_paths()
-    for name, module in STAND_INS:
+    for name, module in STAND_INS.items():
         path = bin_dir / name
         # -S: no site (its .pth files and the editable install's finder cost ~5 ms of each stand-in's ~50,
         # and a run starts a dozen or more); the folders octorunbook and its dependencies are imported from
