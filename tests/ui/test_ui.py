@@ -240,8 +240,21 @@ def _record(page: Any, lab: Lab, runbook: str) -> dict[str, Any]:
 
 
 def _shot(locator: Any, name: str) -> None:
-    locator.scroll_into_view_if_needed()
-    locator.screenshot(path=str(SCREENSHOTS / name))
+    """A screenshot of what ``locator`` finds. JupyterLab may render a cell's outputs again while the cell
+    still runs (a display updated in place, such as the progress line): a panel found a moment ago can be
+    detached before the shot ("Element is not attached to the DOM", seen under load), so the locator is
+    resolved again."""
+    from playwright.sync_api import Error
+
+    for attempt in range(20):
+        try:
+            locator.scroll_into_view_if_needed()
+            locator.screenshot(path=str(SCREENSHOTS / name))
+            return
+        except Error as exc:
+            if "not attached" not in str(exc) or attempt == 19:
+                raise
+            locator.page.wait_for_timeout(250)
 
 
 @pytest.fixture(scope="module")
