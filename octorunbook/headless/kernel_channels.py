@@ -7,7 +7,8 @@ use``, and the runbook fails with "Kernel died before replying to kernel_info" �
 and possible on any busy machine. On POSIX, :class:`PrivateKernelManager` gives each kernel unix sockets
 in a folder made for that kernel alone (``mkdtemp``: new, mode 0700, ours), so there is no port to lose and
 no channel another local user can reach; its connection file (which holds the session's signing key) is
-written there too, instead of as ``/tmp/tmpXXXXXXXX.json``, and the folder is removed with the kernel.
+written there too, instead of as ``/tmp/tmpXXXXXXXX.json``, and the folder is removed with the kernel —
+by the kernel itself when the run that started it was killed (:mod:`.kernel_watch`).
 On Windows, or where the folder's path is too long for a unix socket, the kernel keeps TCP on loopback.
 """
 
@@ -21,6 +22,8 @@ import tempfile
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
+
+from .kernel_watch import PRIVATE_FOLDER_PREFIX
 
 # sockaddr_un.sun_path: 108 bytes on Linux, 104 on macOS and the BSDs, with the terminating NUL
 _SUN_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
@@ -48,7 +51,7 @@ def use_private_channels(manager: Any) -> str | None:
     private folder; returns the folder, or None where the kernel keeps TCP on loopback."""
     if os.name != "posix":
         return None
-    folder = tempfile.mkdtemp(prefix="octorunbook-kernel-")
+    folder = tempfile.mkdtemp(prefix=PRIVATE_FOLDER_PREFIX)
     prefix = os.path.join(folder, "ipc")
     if len(os.fsencode(prefix)) + len("-5") > _SUN_PATH_MAX:  # the sockets are ipc-1 … ipc-5
         with contextlib.suppress(OSError):

@@ -28,12 +28,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import threading
 import time
 from typing import Any
 
 POLL_SECONDS = 0.05
 PARENT_ENV = "JPY_PARENT_PID"  # set by jupyter_client's launcher for a kernel it starts (POSIX: a pid)
+# the private folder of a headless kernel's channels (kernel_channels): its connection file and sockets
+PRIVATE_FOLDER_PREFIX = "octorunbook-kernel-"
+PRIVATE_FOLDER_FILES = ("kernel.json", *(f"ipc-{n}" for n in range(1, 6)))
 
 
 def _parent_alive(pid: int) -> bool:
@@ -46,8 +50,33 @@ def _parent_alive(pid: int) -> bool:
     return True
 
 
+def _forget_private_channels() -> None:
+    """Remove this kernel's private channel folder (its connection file, with the session key, and its
+    sockets) before it dies with its parent, which cannot remove it any more. Only the folder the kernel
+    was started with (``-f``, from the run that started it), only when it is ours as kernel_channels made
+    it (a directory, not a link, named so, owned by this user, 0700), and only the names that folder holds."""
+    connection = _connection_file
+    if not connection:
+        return
+    folder = os.path.dirname(os.path.abspath(connection))
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return
+    ours = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077 == 0
+    if not ours or not os.path.basename(folder).startswith(PRIVATE_FOLDER_PREFIX):
+        return
+    for name in PRIVATE_FOLDER_FILES:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
 def _die() -> None:
     """SIGKILL to the kernel's process group when it leads one (jupyter_client's kernels do), else itself."""
+    with contextlib.suppress(Exception):
+        _forget_private_channels()
     if os.getpgrp() == os.getpid():
         os.killpg(os.getpgrp(), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -96,6 +125,7 @@ def start() -> threading.Thread | None:
 
 
 _thread: threading.Thread | None = None
+_connection_file = ""  # the kernel's own -f, recorded when the extension loads
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -103,7 +133,14 @@ def load_ipython_extension(ipython: Any) -> None:
     (and, in this kernel octorunbook started, import jsonschema without the grammars it does not use)."""
     from octorunbook.jsontext import skip_iri_grammars
 
+    global _connection_file
     skip_iri_grammars()
+    with contextlib.suppress(Exception):
+        from ipykernel.kernelapp import IPKernelApp
+
+        if IPKernelApp.initialized():
+            app = IPKernelApp.instance()
+            _connection_file = str(getattr(app, "abs_connection_file", "") or app.connection_file or "")
     with contextlib.suppress(OSError):
         if start() is not None:
             retire_ipykernels_poller()

@@ -128,3 +128,80 @@ def test_a_headless_run_leaves_nothing_in_tmpdir(tmp_path: Path, scratch: Path) 
             [str(bin_dir / "octorunbook"), "sandbox", "stop", str(sandbox)], capture_output=True, check=False
         )
     assert sorted(scratch.iterdir()) == []
+
+
+@posix_only
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the kernel through /proc")
+def test_a_kernel_whose_run_was_killed_removes_its_private_folder_as_it_dies(scratch: Path) -> None:
+    """kill -9 of the run: nothing is left to remove the kernel's folder but the kernel, whose watch sees its
+    parent gone — the connection file (with the session key) and the sockets go with it."""
+    import signal
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from octorunbook.headless.warm_kernel import WarmKernel\n"
+        "w = WarmKernel('python3', os.getcwd(), dict(os.environ))\n"
+        "m = w.take('python3', os.getcwd(), dict(os.environ))\n"
+        "from jupyter_core.utils import run_sync\n"
+        "c = m.client(); c.start_channels(); run_sync(c.wait_for_ready)(timeout=60)\n"
+        "print(m.provisioner.process.pid, m.private_folder, flush=True)\n"
+        "import time; time.sleep(120)\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=scratch,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert run.stdout is not None
+        kernel, folder = run.stdout.readline().split()
+        assert Path(folder).parent == scratch and (Path(folder) / "kernel.json").exists()
+        run.send_signal(signal.SIGKILL)
+        run.wait(10)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{kernel}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{kernel}").exists()
+        assert not Path(folder).exists() and sorted(scratch.iterdir()) == []
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def test_the_kernel_removes_only_a_folder_that_is_private_to_it_and_only_its_own_names(
+    tmp_path: Path,
+) -> None:
+    from octorunbook.headless import kernel_watch
+
+    def forget(folder: Path) -> None:
+        kernel_watch._connection_file = str(folder / "kernel.json")
+        try:
+            kernel_watch._forget_private_channels()
+        finally:
+            kernel_watch._connection_file = ""
+
+    other = tmp_path / "octorunbook-kernel-open"  # not 0700: somebody else may have put things there
+    other.mkdir(mode=0o755)
+    other.chmod(0o755)
+    (other / "kernel.json").write_text("{}")
+    forget(other)
+    assert (other / "kernel.json").exists()
+    named = tmp_path / "not-a-kernel-folder"
+    named.mkdir(mode=0o700)
+    (named / "kernel.json").write_text("{}")
+    forget(named)
+    assert (named / "kernel.json").exists()
+    linked = tmp_path / "octorunbook-kernel-link"
+    linked.symlink_to(named)
+    forget(linked)
+    assert (named / "kernel.json").exists() and linked.is_symlink()
+    private = tmp_path / "octorunbook-kernel-mine"
+    private.mkdir(mode=0o700)
+    (private / "kernel.json").write_text("{}")
+    (private / "planted-by-someone").write_text("kept")
+    forget(private)
+    assert sorted(p.name for p in private.iterdir()) == ["planted-by-someone"]  # never a name it did not make
