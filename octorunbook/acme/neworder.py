@@ -46,8 +46,10 @@ def require_profile(run: Run, directory: Any) -> None:
         )
 
 
-def _replacing_order(acme: Any, csr_pem: bytes, profile: str, replaces: str) -> Any:
-    """``ClientV2.new_order`` with ``replaces`` in the request (the library has no such field)."""
+def _replacing_order(acme: Any, csr_pem: bytes, profile: str, replaces: str) -> tuple[Any, str | None]:
+    """The newOrder request of ``ClientV2.new_order`` with ``replaces`` in it (the library has no such
+    field): the order and its URL. Its authorizations are fetched apart (:func:`_with_authorizations`), so
+    that an error fetching them is never read as the CA refusing ``replaces``."""
     from acme import crypto_util, messages
     from cryptography import x509
     from josepy.json_util import field
@@ -61,13 +63,17 @@ def _replacing_order(acme: Any, csr_pem: bytes, profile: str, replaces: str) -> 
     identifiers += [messages.Identifier(typ=messages.IDENTIFIER_IP, value=str(ip)) for ip in ips]
     body = NewOrderReplacing(identifiers=tuple(identifiers), profile=profile or None, replaces=replaces)
     response = acme._post(acme.directory["newOrder"], body)
-    order = messages.Order.from_json(response.json())
+    return messages.Order.from_json(response.json()), response.headers.get("Location")
+
+
+def _with_authorizations(acme: Any, order: Any, uri: str | None, csr_pem: bytes) -> Any:
+    """The order made by :func:`_replacing_order` as ``ClientV2.new_order`` returns one."""
+    from acme import messages
+
     authorizations = [
         acme._authzr_from_response(acme._post_as_get(url), uri=url) for url in order.authorizations
     ]
-    return messages.OrderResource(
-        body=order, uri=response.headers.get("Location"), authorizations=authorizations, csr_pem=csr_pem
-    )
+    return messages.OrderResource(body=order, uri=uri, authorizations=authorizations, csr_pem=csr_pem)
 
 
 # The problems a CA has answered a replacing order with when it would not (or could not) link it to the
@@ -92,7 +98,7 @@ def new_order(run: Run, acme: Any, csr_pem: bytes) -> Any:
     if replaces:
         summary["replaces"] = replaces
         try:
-            return retry_bad_nonce(lambda: _replacing_order(acme, csr_pem, profile, replaces), run)
+            order, uri = retry_bad_nonce(lambda: _replacing_order(acme, csr_pem, profile, replaces), run)
         except (messages.Error, errors.ConflictError) as exc:
             # RFC 9773 §5: alreadyReplaced comes with 409 Conflict, which the library raises as
             # ConflictError before it reads the problem document
@@ -113,6 +119,8 @@ def new_order(run: Run, acme: Any, csr_pem: bytes) -> Any:
                 )
             )
             summary["replaces"] = ""
+        else:
+            return retry_bad_nonce(lambda: _with_authorizations(acme, order, uri, csr_pem), run)
     return retry_bad_nonce(lambda: acme.new_order(csr_pem, profile or None), run)
 
 

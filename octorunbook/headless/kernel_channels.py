@@ -44,6 +44,12 @@ class PrivateKernelManager(AsyncKernelManager):  # type: ignore[misc]
         if not restart and self.private_folder is not None:
             folder, self.private_folder = self.private_folder, None
             shutil.rmtree(folder, ignore_errors=True)  # made by mkdtemp for this kernel alone
+            self.connection_file = ""  # a later start gets a folder of its own
+
+    # AsyncKernelManager binds its public names to KernelManager's coroutines, not to an override:
+    # nbclient calls cleanup_resources() itself on a kernel that died (no shutdown_kernel first)
+    pre_start_kernel = _async_pre_start_kernel
+    cleanup_resources = _async_cleanup_resources
 
 
 def use_private_channels(manager: Any) -> str | None:

@@ -59,18 +59,23 @@ def _forget_private_channels() -> None:
     if not connection:
         return
     folder = os.path.dirname(os.path.abspath(connection))
-    try:
-        st = os.lstat(folder)
+    if not os.path.basename(folder).startswith(PRIVATE_FOLDER_PREFIX):
+        return
+    try:  # the folder itself, never through a link, checked and emptied through one descriptor
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return
-    ours = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & 0o077 == 0
-    if not ours or not os.path.basename(folder).startswith(PRIVATE_FOLDER_PREFIX):
-        return
-    for name in PRIVATE_FOLDER_FILES:
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(folder, name))
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+            return
+        for name in PRIVATE_FOLDER_FILES:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
     with contextlib.suppress(OSError):
-        os.rmdir(folder)
+        os.rmdir(folder)  # only if empty: anything else in it stays
 
 
 def _die() -> None:

@@ -161,10 +161,17 @@ def test_a_kernel_whose_run_was_killed_removes_its_private_folder_as_it_dies(scr
         assert Path(folder).parent == scratch and (Path(folder) / "kernel.json").exists()
         run.send_signal(signal.SIGKILL)
         run.wait(10)
+
+        def alive(pid: str) -> bool:  # a zombie the new parent has not reaped yet is dead
+            try:
+                return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+            except OSError:
+                return False
+
         deadline = time.monotonic() + 30
-        while Path(f"/proc/{kernel}").exists() and time.monotonic() < deadline:
+        while alive(kernel) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not Path(f"/proc/{kernel}").exists()
+        assert not alive(kernel)
         assert not Path(folder).exists() and sorted(scratch.iterdir()) == []
     finally:
         if run.poll() is None:
@@ -172,6 +179,7 @@ def test_a_kernel_whose_run_was_killed_removes_its_private_folder_as_it_dies(scr
             run.wait()
 
 
+@posix_only
 def test_the_kernel_removes_only_a_folder_that_is_private_to_it_and_only_its_own_names(
     tmp_path: Path,
 ) -> None:
@@ -205,3 +213,30 @@ def test_the_kernel_removes_only_a_folder_that_is_private_to_it_and_only_its_own
     (private / "planted-by-someone").write_text("kept")
     forget(private)
     assert sorted(p.name for p in private.iterdir()) == ["planted-by-someone"]  # never a name it did not make
+
+
+@posix_only
+def test_a_kernel_that_died_in_a_cell_leaves_nothing_in_tmpdir(
+    tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nbclient cleans up a dead kernel's resources without a shutdown: its folder goes too."""
+    import nbformat
+    import papermill as pm
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from octorunbook.headless.engine import register_engine
+
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    nb = new_notebook(cells=[new_code_cell("import os\nos._exit(1)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "in.ipynb"
+    nbformat.write(nb, str(source))
+    with pytest.raises(Exception):  # noqa: B017 - nbclient's DeadKernelError, as papermill raises it
+        pm.execute_notebook(
+            str(source),
+            str(tmp_path / "out.ipynb"),
+            engine_name=register_engine(),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert sorted(scratch.iterdir()) == []
