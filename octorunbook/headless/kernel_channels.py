@@ -23,7 +23,7 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .kernel_watch import PRIVATE_FOLDER_PREFIX
+from .kernel_watch import CONNECTION_FILE_NAME, PRIVATE_FOLDER_FILES, PRIVATE_FOLDER_PREFIX, SOCKET_PREFIX
 
 # sockaddr_un.sun_path: 108 bytes on Linux, 104 on macOS and the BSDs, with the terminating NUL
 _SUN_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
@@ -58,12 +58,19 @@ def use_private_channels(manager: Any) -> str | None:
     if os.name != "posix":
         return None
     folder = tempfile.mkdtemp(prefix=PRIVATE_FOLDER_PREFIX)
-    prefix = os.path.join(folder, "ipc")
-    if len(os.fsencode(prefix)) + len("-5") > _SUN_PATH_MAX:  # the sockets are ipc-1 … ipc-5
+    prefix = os.path.join(folder, SOCKET_PREFIX)
+    if (
+        max(
+            len(os.fsencode(os.path.join(folder, n)))
+            for n in PRIVATE_FOLDER_FILES
+            if n != CONNECTION_FILE_NAME
+        )
+        > _SUN_PATH_MAX
+    ):
         with contextlib.suppress(OSError):
             os.rmdir(folder)
         return None
-    manager.connection_file = os.path.join(folder, "kernel.json")
+    manager.connection_file = os.path.join(folder, CONNECTION_FILE_NAME)
     manager.cache_ports = False  # jupyter_client's cache of TCP ports: none to cache
     manager.transport = "ipc"
     manager.ip = prefix

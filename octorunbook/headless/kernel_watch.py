@@ -37,7 +37,9 @@ POLL_SECONDS = 0.05
 PARENT_ENV = "JPY_PARENT_PID"  # set by jupyter_client's launcher for a kernel it starts (POSIX: a pid)
 # the private folder of a headless kernel's channels (kernel_channels): its connection file and sockets
 PRIVATE_FOLDER_PREFIX = "octorunbook-kernel-"
-PRIVATE_FOLDER_FILES = ("kernel.json", *(f"ipc-{n}" for n in range(1, 6)))
+CONNECTION_FILE_NAME = "kernel.json"
+SOCKET_PREFIX = "ipc"  # jupyter_client numbers the five sockets ipc-1 … ipc-5 in a new folder
+PRIVATE_FOLDER_FILES = (CONNECTION_FILE_NAME, *(f"{SOCKET_PREFIX}-{n}" for n in range(1, 6)))
 
 
 def _parent_alive(pid: int) -> bool:
