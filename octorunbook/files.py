@@ -14,9 +14,12 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from octorunbook.findings import InputError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+if TYPE_CHECKING:  # the sandbox's stand-ins read their files through this module
+    from typing import BinaryIO
 
 MAX_CERTIFICATE_FILE = 1024 * 1024  # a PFX with a long chain is tens of kilobytes
 MAX_PARAMETER_FILE = 64 * 1024  # a parameter file is a few hundred bytes

@@ -19,37 +19,90 @@ An ``OctorunbookError`` carries one finding; steps collect findings and raise th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
 
-Severity = Literal["error", "warning", "info"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    Severity = Literal["error", "warning", "info"]
+
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 SYMBOLS: dict[str, str] = {"error": "✖", "warning": "⚠", "info": "✔"}
+_FIELDS = ("code", "severity", "message", "remedy", "reason", "details")
 
 
-@dataclass(frozen=True)
 class Finding:
-    """One thing an operator should know: what was seen, why it matters, what to do."""
+    """One thing an operator should know: what was seen, why it matters, what to do.
+
+    Immutable, compared and printed by its fields, as a frozen dataclass would be. Written out rather than
+    made with ``@dataclass``: every process that raises an error imports this module, the sandbox's
+    stand-in commands (one per command a rehearsal run makes) among them, and the dataclass machinery
+    (``inspect``, ``ast``, ``dis``) was a fifth of what each of those starts imported.
+    """
+
+    __slots__ = _FIELDS
+    __match_args__ = ("code", "severity", "message", "remedy", "reason", "details")
 
     code: str
     severity: Severity
     message: str
-    remedy: str = ""
-    reason: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    remedy: str
+    reason: str
+    details: dict[str, Any]
 
-    def __post_init__(self) -> None:
-        if not self.code or not self.code.replace("_", "").isalnum() or self.code.upper() != self.code:
-            raise ValueError(f"finding code must be UPPER_SNAKE, got {self.code!r}")
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+    def __init__(
+        self,
+        code: str,
+        severity: Severity,
+        message: str,
+        remedy: str = "",
+        reason: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if not code or not code.replace("_", "").isalnum() or code.upper() != code:
+            raise ValueError(f"finding code must be UPPER_SNAKE, got {code!r}")
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
+        setter = object.__setattr__
+        setter(self, "code", code)
+        setter(self, "severity", severity)
+        setter(self, "message", message)
+        setter(self, "remedy", remedy)
+        setter(self, "reason", reason)
+        setter(self, "details", {} if details is None else details)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Finding is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Finding is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Finding) or other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Finding({fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle rebuild it through __init__
+        return (self.__class__, self._values())
 
     @property
     def symbol(self) -> str:
         return SYMBOLS[self.severity]
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        import copy  # here: most processes that import this module never write a finding out
+
+        data = {name: copy.deepcopy(getattr(self, name)) for name in _FIELDS}
         if not data["details"]:
             del data["details"]
         if not data["reason"]:

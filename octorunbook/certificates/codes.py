@@ -8,9 +8,12 @@ reasons without importing anything that touches a file.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..findings import Finding, InputError, Severity
+from ..findings import Finding, InputError
+
+if TYPE_CHECKING:
+    from ..findings import Severity
 
 __all__ = ["CODES", "error_for", "finding_for"]
 

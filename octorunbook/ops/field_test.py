@@ -33,8 +33,9 @@ from octorunbook.commands import CommandResult, CommandRunner
 from octorunbook.findings import InputError, OctorunbookError
 from octorunbook.ops.doctor import Check, Doctor, ReadOnlyRunner
 from octorunbook.targets.httpsys import SSLCERT_SETTINGS, HttpSys, sslcert_argv
-from octorunbook.targets.octopus.urlacl import UrlAcls, needs_reservation, parse_reservations, service_name
+from octorunbook.targets.octopus.urlacl import UrlAcls, needs_reservation, parse_reservations
 from octorunbook.targets.protocols import CertificateStore
+from octorunbook.targets.winsyntax import service_name
 
 FIELD_TEST_APP_ID = "{5e1d7e57-0c70-4b5e-9a11-0c70b5e1d7e5}"  # marks the round-trip binding as ours
 _FLIP = {"Enabled": "disable", "Disabled": "enable", "Not Set": "enable", "Set": "disable"}

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 if TYPE_CHECKING:
+    from typing import Any
+
     from octorunbook.params.core import Parameters
 
     from ..commands import CommandRunner

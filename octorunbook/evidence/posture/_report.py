@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from octorunbook.findings import Finding, Severity
+from octorunbook.findings import Finding
+
+if TYPE_CHECKING:
+    from octorunbook.findings import Severity
 from octorunbook.render import Panel, Row
 
 RowSeverity = Literal["ok", "info", "warning", "error"]

@@ -19,10 +19,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ...findings import CommandError
+from ..winsyntax import OCTOPUS_APP_ID, SSLCERT_SETTINGS
 from .registry import RegistryBinding, decode, parse_reg_query, query_argv
 from .sslcert import (
-    OCTOPUS_APP_ID,
-    SSLCERT_SETTINGS,
     SslBinding,
     carried_settings,
     meaningful,

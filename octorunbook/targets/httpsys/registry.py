@@ -20,43 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-PARAMETERS_KEY = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\HTTP\\Parameters"
+from ..winsyntax import (
+    CHECK_MODE_PARAMETERS,
+    FLAG_PARAMETERS,
+    FRESHNESS_TIME_ENABLED,
+    PARAMETERS_KEY,
+    VALUE_PARAMETERS,
+)
 
-# HTTP_SERVICE_CONFIG_SSL_FLAG_* (http.h) -> the netsh add/update sslcert parameter that sets it (=enable).
-# 0x4 NO_RAW_FILTER (pre-Vista) and 0x2000 ENABLE_CLIENT_CORRELATION have no parameter we carry: unknown.
-FLAG_PARAMETERS: dict[int, str] = {
-    0x00000001: "dsmapperusage",  # USE_DS_MAPPER
-    0x00000002: "clientcertnegotiation",  # NEGOTIATE_CLIENT_CERT
-    0x00000008: "reject",  # REJECT
-    0x00000010: "disablehttp2",  # DISABLE_HTTP2
-    0x00000020: "disablequic",  # DISABLE_QUIC
-    0x00000040: "disabletls13",  # DISABLE_TLS13
-    0x00000080: "disableocspstapling",  # DISABLE_OCSP_STAPLING
-    0x00000100: "enabletokenbinding",  # ENABLE_TOKEN_BINDING
-    0x00000200: "logextendedevents",  # LOG_EXTENDED_EVENTS
-    0x00000400: "disablelegacytls",  # DISABLE_LEGACY_TLS
-    0x00000800: "enablesessionticket",  # ENABLE_SESSION_TICKET
-    0x00001000: "disabletls12",  # DISABLE_TLS12
-    0x00004000: "disablesessionid",  # DISABLE_SESSION_ID
-}
-DISABLE_LEGACY_TLS = 0x00000400
-
-# DefaultCertCheckMode values (HTTP_SERVICE_CONFIG_SSL_PARAM) -> (parameter, value). 0x4 "freshness time
-# enabled" is carried through revocationfreshnesstime, so it is known only together with a non-zero time.
-CHECK_MODE_PARAMETERS: dict[int, tuple[str, str]] = {
-    0x00000001: ("verifyclientcertrevocation", "disable"),
-    0x00000002: ("verifyrevocationwithcachedclientcertonly", "enable"),
-    0x00010000: ("usagecheck", "disable"),
-}
-FRESHNESS_TIME_ENABLED = 0x00000004
-
-# value name -> parameter, for values carried as they are (a number, a name)
-VALUE_PARAMETERS: dict[str, str] = {
-    "DefaultRevocationFreshnessTime": "revocationfreshnesstime",
-    "DefaultRevocationUrlRetrievalTimeout": "urlretrievaltimeout",
-    "DefaultSslCtlIdentifier": "sslctlidentifier",
-    "DefaultSslCtlStoreName": "sslctlstorename",
-}
 _IDENTITY = {"SslCertHash", "AppId", "SslCertStoreName"}
 
 _VALUE_LINE = re.compile(r"^\s+(\S+)\s+(REG_[A-Z_]+)(?:\s+(.*?))?\s*$")

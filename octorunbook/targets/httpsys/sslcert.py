@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...findings import CommandError
-
-OCTOPUS_APP_ID = "{E2096A4C-2391-4BE1-9F17-E353F930E7F1}"  # the application id Octopus binds with
+from ..winsyntax import OCTOPUS_APP_ID, SSLCERT_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -38,34 +37,6 @@ class SslBinding:
         }
 
 
-# The per-binding settings after the store name, in the order netsh prints them (reference §3.2):
-# (label, add/update parameter, default as printed). Old flags print Enabled/Disabled, new ones Set/Not Set.
-SSLCERT_SETTINGS: tuple[tuple[str, str, str], ...] = (
-    ("Verify Client Certificate Revocation", "verifyclientcertrevocation", "Enabled"),
-    (
-        "Verify Revocation Using Cached Client Certificate Only",
-        "verifyrevocationwithcachedclientcertonly",
-        "Disabled",
-    ),
-    ("Usage Check", "usagecheck", "Enabled"),
-    ("Revocation Freshness Time", "revocationfreshnesstime", "0"),
-    ("URL Retrieval Timeout", "urlretrievaltimeout", "0"),
-    ("Ctl Identifier", "sslctlidentifier", "(null)"),
-    ("Ctl Store Name", "sslctlstorename", "(null)"),
-    ("DS Mapper Usage", "dsmapperusage", "Disabled"),
-    ("Negotiate Client Certificate", "clientcertnegotiation", "Disabled"),
-    ("Reject Connections", "reject", "Disabled"),
-    ("Disable HTTP2", "disablehttp2", "Not Set"),
-    ("Disable QUIC", "disablequic", "Not Set"),
-    ("Disable TLS1.2", "disabletls12", "Not Set"),
-    ("Disable TLS1.3", "disabletls13", "Not Set"),
-    ("Disable OCSP Stapling", "disableocspstapling", "Not Set"),
-    ("Enable Token Binding", "enabletokenbinding", "Not Set"),
-    ("Log Extended Events", "logextendedevents", "Not Set"),
-    ("Disable Legacy TLS Versions", "disablelegacytls", "Not Set"),
-    ("Enable Session Ticket", "enablesessionticket", "Not Set"),
-    ("Disable Session ID", "disablesessionid", "Not Set"),
-)
 _SETTING_BY_LABEL = {label.lower(): (parameter, default) for label, parameter, default in SSLCERT_SETTINGS}
 _IDENTITY_LABELS = {
     "ip:port",

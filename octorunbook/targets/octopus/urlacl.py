@@ -27,22 +27,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...findings import CommandError, TargetError
+from ..winsyntax import LOCAL_SYSTEM, service_name
 
 if TYPE_CHECKING:  # annotations only: the sc stand-in imports this module for service_name
     from ...commands import CommandRunner
 
-DEFAULT_INSTANCE = "OctopusServer"
-# Accounts that are administrators of the machine for HTTP.sys: no reservation needed.
-LOCAL_SYSTEM = frozenset({"localsystem", ".\\localsystem", "nt authority\\system", "system"})
 _START_NAME = re.compile(r"^\s*SERVICE_START_NAME\s*:\s*(.*?)\s*$", re.M)
 _RESERVED = re.compile(r"^\s*Reserved URL\s*:\s*(\S+)\s*$", re.M)
 _USER = re.compile(r"^\s*User:\s*(.+?)\s*$", re.M)
 _ACCOUNT = re.compile(r"^[^\"%\x00-\x1f]{1,256}$")
-
-
-def service_name(instance: str) -> str:
-    """The Windows service of an Octopus instance (``Octopus.Server.exe service --install`` names it)."""
-    return "OctopusDeploy" if instance == DEFAULT_INSTANCE else f"OctopusDeploy: {instance}"
 
 
 def reservation_url(port: int) -> str:

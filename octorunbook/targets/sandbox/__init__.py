@@ -6,9 +6,10 @@ otherwise import the whole host (and the nginx front) before it reads its first 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .host import DRILLS, Sandbox, ensure_sandbox
 
 __all__ = ["DRILLS", "Sandbox", "ensure_sandbox"]

@@ -17,7 +17,6 @@ bind) are mapped to free high ports on 127.0.0.1, so sandboxes run side by side 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import os
@@ -25,12 +24,11 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ...files import MAX_PARAMETER_FILE, read_limited
 from ...findings import InputError, TargetError
+from ..winsyntax import DEFAULT_INSTANCE
 from . import proxied
 from .init_checks import require_init_arguments
 from .loopback import is_zombie as _is_zombie
@@ -38,7 +36,10 @@ from .loopback import pick_port
 from .portal_start import start_portal
 from .proxied import UPSTREAM_PORT as UPSTREAM_PORT
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 if TYPE_CHECKING:  # the stand-ins import this module for every command: not the targets' machinery
+    from typing import Any
+
     from ...commands import CommandRunner
     from ..base import Target
     from ..localmachine import PfxSetting
@@ -54,7 +55,6 @@ DRILLS = (
     "legacy-tls",
     "hang-after-swap",
 )
-DEFAULT_INSTANCE = "OctopusServer"
 FRONTS = ("httpsys", "nginx")
 NGINX_DRILLS = ("bad-directive", "configure", "service-start")  # nginx -t fails; the stand-in's drills
 
@@ -67,9 +67,20 @@ IIS_APP_ID = "{4DC3E181-E14B-4A21-B022-59FC669B0914}"
 OCTOPUS_VERSION = "2025.3.13578"
 
 
-@dataclass
 class Sandbox:
-    root: Path
+    """The sandbox host in the folder ``root`` (a plain class, not a dataclass: the stand-ins import this
+    module on every start, and the dataclass machinery would be most of what they import)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"Sandbox(root={self.root!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sandbox) and other.root == self.root
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
 
     # ---- files -----------------------------------------------------------------------------
     @property
@@ -417,6 +428,8 @@ class Sandbox:
         """The sandbox as a target: its parts are the HTTP.sys topology (the named LocalMachine store
         over the folder driver, the binding, Octopus on its prefix) or, with the nginx front, the PEM
         store, nginx and Octopus behind it."""
+        import dataclasses
+
         from ..base import HostInfo, Target
         from ..httpsys import HttpSys
         from ..localmachine import httpsys_parts

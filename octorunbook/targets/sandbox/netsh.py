@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
-from ..httpsys import SSLCERT_SETTINGS
+from ..winsyntax import SSLCERT_SETTINGS
 from .host import Sandbox
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+if TYPE_CHECKING:  # this stand-in is started for every command a sandbox run makes
+    from typing import Any
 
 _PARAMETERS = {parameter for _, parameter, _ in SSLCERT_SETTINGS}
 

@@ -33,10 +33,10 @@ from urllib.parse import urlsplit
 from ...audit.files import write_replacing
 from ...files import read_limited
 from ...findings import InputError
-from ..httpsys.sslcert import OCTOPUS_APP_ID
+from ..winsyntax import DEFAULT_INSTANCE, OCTOPUS_APP_ID
 from . import nodes
 from .acme_responder import acme_challenge_dir
-from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
+from .host import OCTOPUS_VERSION, Sandbox
 
 INSTALLATION_ID = str(uuid.uuid4())
 ACME_CHALLENGE_PATH = "/.well-known/acme-challenge/"

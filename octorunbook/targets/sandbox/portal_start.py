@@ -10,24 +10,26 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Protocol
 
 from ...findings import TargetError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+if TYPE_CHECKING:  # the stand-in Octopus.Server imports this module on every start: a type, not a class
+    from typing import Protocol
 
-class PortalHome(Protocol):
-    """What starting the portal needs to know about a sandbox (``host.Sandbox`` is one)."""
+    class PortalHome(Protocol):
+        """What starting the portal needs to know about a sandbox (``host.Sandbox`` is one)."""
 
-    @property
-    def root(self) -> Path: ...
+        @property
+        def root(self) -> Path: ...
 
-    @property
-    def run_dir(self) -> Path: ...
+        @property
+        def run_dir(self) -> Path: ...
 
-    @property
-    def pid_path(self) -> Path: ...
+        @property
+        def pid_path(self) -> Path: ...
 
-    def portal_pid(self) -> int | None: ...
+        def portal_pid(self) -> int | None: ...
 
 
 def start_portal(

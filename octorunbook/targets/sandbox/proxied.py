@@ -10,13 +10,15 @@ implementation imports the other.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
 
 from ...findings import InputError, OctorunbookError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
 if TYPE_CHECKING:  # imported where used: the stand-ins' every start imports this module (host.py)
+    from contextlib import AbstractContextManager
+    from typing import Any, Protocol
+
     from ...commands import CommandRunner
     from ..nginx import NginxSandbox
     from ..octopus import OctopusServer
@@ -27,27 +29,29 @@ if TYPE_CHECKING:  # imported where used: the stand-ins' every start imports thi
 UPSTREAM_PORT = 8080
 
 
-class Sandbox(Protocol):
-    """What the nginx front needs of the sandbox folder (``host.Sandbox`` is one): its root, its port map,
-    its metadata under its lock, and its drill. A protocol, so ``host`` can use this module directly."""
+if TYPE_CHECKING:  # a type for annotations: no class is made at run time
 
-    @property
-    def root(self) -> Path: ...
+    class Sandbox(Protocol):
+        """What the nginx front needs of the sandbox folder (``host.Sandbox`` is one): its root, its port map,
+        its metadata under its lock, and its drill. A protocol, so ``host`` can use this module directly."""
 
-    @property
-    def meta_path(self) -> Path: ...
+        @property
+        def root(self) -> Path: ...
 
-    def map_port(self, port: int) -> int: ...
+        @property
+        def meta_path(self) -> Path: ...
 
-    def meta(self) -> dict[str, Any]: ...
+        def map_port(self, port: int) -> int: ...
 
-    def write_json(self, path: Path, data: Any) -> None: ...
+        def meta(self) -> dict[str, Any]: ...
 
-    def locked(self) -> AbstractContextManager[None]: ...
+        def write_json(self, path: Path, data: Any) -> None: ...
 
-    def drill(self) -> str | None: ...
+        def locked(self) -> AbstractContextManager[None]: ...
 
-    def stop(self) -> bool: ...
+        def drill(self) -> str | None: ...
+
+        def stop(self) -> bool: ...
 
 
 def nginx_of(sandbox: Sandbox, runner: CommandRunner | None = None) -> NginxSandbox:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
-from ..httpsys.registry import (
+from ..winsyntax import (
     CHECK_MODE_PARAMETERS,
     FLAG_PARAMETERS,
     FRESHNESS_TIME_ENABLED,
@@ -22,6 +21,10 @@ from ..httpsys.registry import (
     VALUE_PARAMETERS,
 )
 from .host import Sandbox
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+if TYPE_CHECKING:  # this stand-in is started for every command a sandbox run makes
+    from typing import Any
 
 NOT_FOUND = "ERROR: The system was unable to find the specified registry key or value."
 

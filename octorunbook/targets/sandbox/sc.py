@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..octopus.urlacl import service_name
+from ..winsyntax import service_name
 from .host import Sandbox
 
 

@@ -13,14 +13,16 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from ...findings import TargetError
-from ..httpsys.sslcert import OCTOPUS_APP_ID
-from ..octopus.urlacl import LOCAL_SYSTEM
-from .host import DEFAULT_INSTANCE, OCTOPUS_VERSION, Sandbox
+from ..winsyntax import DEFAULT_INSTANCE, LOCAL_SYSTEM, OCTOPUS_APP_ID
+from .host import OCTOPUS_VERSION, Sandbox
 from .portal_start import start_portal
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+if TYPE_CHECKING:  # this stand-in is started for every command a sandbox run makes
+    from typing import Any
 
 HANG_AFTER_SWAP_SECONDS = 120.0  # long enough to kill the run; ends by itself if nobody does
 

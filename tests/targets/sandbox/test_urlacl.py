@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from octorunbook.headless.inline import run_inline
-from octorunbook.targets.octopus.urlacl import UrlAcl, parse_start_name, service_name
+from octorunbook.targets.octopus.urlacl import UrlAcl, parse_start_name
 from octorunbook.targets.sandbox import Sandbox
+from octorunbook.targets.winsyntax import service_name
 
 ACCOUNT = "CORP\\svc-octopus"
 
