@@ -11,9 +11,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from ..protocols import require_acme_token
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads the name)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def acme_challenge_dir(run_dir: Path) -> Path:
@@ -28,6 +29,10 @@ def acme_challenge_dir(run_dir: Path) -> Path:
 
 def require_token(token: str) -> str:
     """``token`` when it is a base64url ACME token; else ``ACME_TOKEN_INVALID`` (never a path)."""
+    # here: the portal imports this module (for acme_challenge_dir) at every start, and protocols
+    # brings the dataclass machinery
+    from ..protocols import require_acme_token
+
     return require_acme_token(token)
 
 

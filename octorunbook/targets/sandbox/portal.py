@@ -19,7 +19,6 @@ import signal
 import socket
 import ssl
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -390,6 +389,8 @@ def serve(sandbox: Sandbox, instance: str, hang: bool = False, wrong_certificate
         by_port.setdefault((parts.scheme, port), set()).add((parts.hostname or "").lower())
     servers: list[ThreadingHTTPServer] = []
     hung: list[socket.socket] = []
+    import tempfile  # here: one folder a start, and the module costs every portal ~6 ms to import
+
     workdir = Path(tempfile.mkdtemp(prefix="portal-", dir=sandbox.run_dir))
     for (scheme, port), hosts in sorted(by_port.items()):
         if hang:
