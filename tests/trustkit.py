@@ -25,6 +25,7 @@ import yaml
 
 from octorunbook.evidence.tls import tls_handshake
 from octorunbook.targets.sandbox import Sandbox
+from tests.prockit import running
 
 BIN = Path(sys.executable).parent
 RECORD_MIME = "application/vnd.octorunbook.result+json"
@@ -163,7 +164,7 @@ def processes() -> dict[int, tuple[int, int, str]]:
             )
         except OSError:
             continue
-        if fields[0] != "Z":
+        if running(stat_file.parent.name):  # prockit: not a zombie whose threads have all exited
             found[int(stat_file.parent.name)] = (int(fields[1]), int(fields[2]), cmdline)
     return found
 

@@ -32,6 +32,7 @@ from octorunbook.audit.signing import SIGNING_KEY_ENV, generate_key_pair
 from octorunbook.audit.store import prepare_audit_dir
 from octorunbook.findings import OctorunbookError
 from tests.audit.test_audit import make_notebook, make_result, manifest_lines, store_several
+from tests.prockit import running
 
 BIN = Path(sys.executable).parent
 MARKER = "PLANTED-BY-SOMEONE-ELSE"
@@ -95,12 +96,9 @@ def kill_hard(leader: subprocess.Popen[Any]) -> None:
 
 
 def _alive(pid: int) -> bool:
-    """Running, or dying: neither gone nor a zombie (which holds no locks)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    """Running, or dying: not gone, and not a zombie whose threads have all exited (only those hold no
+    locks; ``prockit``)."""
+    return running(pid)
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[Any], what: str) -> None:

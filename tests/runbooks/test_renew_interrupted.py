@@ -25,6 +25,7 @@ from octorunbook.runbooks.undo import Checkpoint, checkpoint_name
 from octorunbook.targets.protocols import PortalIntent
 from octorunbook.targets.sandbox import Sandbox
 from tests.drivers import octopus_of
+from tests.prockit import running
 from tests.runbooks.test_renew import RENEW, first_binding, served
 from tests.targets.windows.test_windows import _run, windows_host  # noqa: F401 - the fixture, used by name
 
@@ -41,7 +42,7 @@ def _processes() -> dict[int, tuple[int, int, str, str]]:
             cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if fields[0] != "Z":  # a zombie is dead, only not reaped yet
+        if running(stat.parent.name):  # a zombie whose threads have all exited holds no lock
             found[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), fields[0], cmdline)
     return found
 
