@@ -29,6 +29,7 @@ from portkit import free_ports
 
 from octorunbook.ops.node_drain import Server, ping
 from octorunbook.targets.sandbox import Sandbox
+from octorunbook.targets.sandbox.balancer import HEALTH_INTERVAL
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -114,7 +115,7 @@ class PingTrace(Watcher):
             if last != status:
                 last = status
                 self.events.append((time.monotonic(), node.name, status))
-            time.sleep(0.05)
+            time.sleep(HEALTH_INTERVAL)  # as often as the balancer looks: finer sees nothing it acts on
 
     def statuses(self, name: str) -> list[int]:
         return [status for _, node, status in self.events if node == name]  # one poller: in order

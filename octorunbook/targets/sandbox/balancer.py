@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from octorunbook.ops.node_drain import ONLINE, Server, ping
 
+HEALTH_INTERVAL = 0.1  # seconds between two health checks of the pool (each node's ping and HTTPS port)
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -51,7 +53,7 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
 class Balancer:
     """Round-robin TCP passthrough over the nodes whose ping says 200 and whose HTTPS port answers."""
 
-    def __init__(self, port: int, backends: Sequence[Backend], interval: float = 0.1) -> None:
+    def __init__(self, port: int, backends: Sequence[Backend], interval: float = HEALTH_INTERVAL) -> None:
         self.backends, self.interval = list(backends), interval
         self.pool: list[Backend] = []
         self._turn = itertools.count()
