@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from octorunbook.headless.kernel_channels import PrivateKernelManager, use_private_channels
+from tests.prockit import running
 
 from .test_ipykernel_headless import _run_in
 
@@ -162,16 +163,10 @@ def test_a_kernel_whose_run_was_killed_removes_its_private_folder_as_it_dies(scr
         run.send_signal(signal.SIGKILL)
         run.wait(10)
 
-        def alive(pid: str) -> bool:  # a zombie the new parent has not reaped yet is dead
-            try:
-                return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-            except OSError:
-                return False
-
         deadline = time.monotonic() + 30
-        while alive(kernel) and time.monotonic() < deadline:
+        while running(kernel) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not alive(kernel)
+        assert not running(kernel)
         assert not Path(folder).exists() and sorted(scratch.iterdir()) == []
     finally:
         if run.poll() is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from octorunbook.headless import kernel_watch
+from tests.prockit import running
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /proc")
 
@@ -66,19 +67,13 @@ def test_the_watch_kills_the_kernel_and_its_command_when_the_launcher_dies(tmp_p
     launcher.wait()
     killed = time.monotonic()
 
-    def alive(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
-
-    while (alive(kernel) or alive(command)) and time.monotonic() < killed + 3:
+    while (running(kernel) or running(command)) and time.monotonic() < killed + 3:
         time.sleep(0.01)
     try:
-        assert not alive(kernel) and not alive(command)
+        assert not running(kernel) and not running(command)
     finally:
         for pid in (kernel, command):
-            if alive(pid):
+            if running(pid):
                 os.kill(pid, 9)
 
 
