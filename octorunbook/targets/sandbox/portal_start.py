@@ -7,7 +7,6 @@ of those modules has to import the other to reach it.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ def start_portal(
     import subprocess  # here: most stand-in commands start no portal
 
     from ...commands import child_environment
+    from .stand_ins import without_site
 
     running = sandbox.portal_pid()
     if running is not None:
@@ -46,7 +46,7 @@ def start_portal(
     sandbox.run_dir.mkdir(parents=True, exist_ok=True)
     ready = sandbox.run_dir / "portal.ready"
     ready.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "octorunbook.targets.sandbox.portal", str(sandbox.root), instance]
+    argv = [*without_site("portal"), str(sandbox.root), instance]  # started for every sandbox and restart
     if hang:
         argv.append("--hang")
     if wrong_certificate:

@@ -21,23 +21,27 @@ def stand_in_paths() -> list[str]:
     return list(dict.fromkeys(p for p in found if p))
 
 
+def without_site(module: str) -> list[str]:
+    """The argv that runs ``octorunbook.targets.sandbox.<module>``'s ``main()`` in this interpreter without
+    site: -S skips its .pth files and the editable install's finder (~15 ms of each start), naming instead
+    the folders octorunbook and its dependencies are imported from, after the standard library; -P skips
+    the folder the command runs in too."""
+    bootstrap = (
+        f"import sys; sys.path += {stand_in_paths()!r}; "
+        f"from octorunbook.targets.sandbox.{module} import main; sys.exit(main())"
+    )
+    return [sys.executable, "-S", "-P", "-c", bootstrap]
+
+
 def write_stand_ins(root: Path) -> None:
     """(Re)write the four wrappers of the sandbox at ``root``, for this interpreter and this octorunbook."""
     from ...emit import sh_exec
 
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    paths = stand_in_paths()
     for name, module in STAND_INS.items():
         path = bin_dir / name
-        # -S: no site (its .pth files and the editable install's finder cost ~5 ms of each stand-in's ~50,
-        # and a run starts a dozen or more); the folders octorunbook and its dependencies are imported from
-        # are named instead, after the standard library. -P: not the folder the command runs in either.
-        bootstrap = (
-            f"import sys; sys.path += {paths!r}; "
-            f"from octorunbook.targets.sandbox.{module} import main; sys.exit(main())"
-        )
-        argv = [sys.executable, "-S", "-P", "-c", bootstrap]
+        argv = without_site(module)  # a run starts a dozen stand-ins or more
         path.write_text(
             "#!/bin/sh\n# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
             f"{sh_exec([*argv, '--sandbox-dir', str(root.resolve())])}\n"
@@ -45,4 +49,4 @@ def write_stand_ins(root: Path) -> None:
         path.chmod(0o755)
 
 
-__all__ = ["STAND_INS", "stand_in_paths", "write_stand_ins"]
+__all__ = ["STAND_INS", "stand_in_paths", "without_site", "write_stand_ins"]
