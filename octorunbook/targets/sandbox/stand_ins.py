@@ -11,13 +11,27 @@ STAND_INS = {"Octopus.Server": "server_cli", "netsh": "netsh", "reg": "reg", "sc
 
 
 def stand_in_paths() -> list[str]:
-    """Where a stand-in (started without site) imports octorunbook and its dependencies from: the folder
-    this octorunbook is imported from (a source tree under an editable install), then this interpreter's
-    site-packages."""
+    """Where a process started without site (a stand-in, the portal) imports octorunbook and its
+    dependencies from: the folder this octorunbook is imported from (a source tree under an editable
+    install), this interpreter's site-packages, and every folder site gives it besides (the base
+    interpreter's under a venv with system site packages, a distribution's dist-packages, the user's site).
+    Started without site itself (a stand-in restarting the portal), it passes on the folders it was given.
+    Never the folder a command runs in."""
+    import os
     import sysconfig
 
     package_parent = str(Path(__file__).resolve().parents[3])
+    if sys.flags.no_site:  # sysconfig's site-packages would be the base interpreter's here, not the venv's
+        stdlib = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+        stdlib |= {os.path.join(folder, "lib-dynload") for folder in stdlib}
+        given = [p for p in sys.path if p and os.path.isabs(p) and p not in stdlib and not p.endswith(".zip")]
+        return list(dict.fromkeys([package_parent, *given]))
+    import site
+
     found = [package_parent, sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
+    found += site.getsitepackages()
+    if site.ENABLE_USER_SITE:
+        found.append(site.getusersitepackages())
     return list(dict.fromkeys(p for p in found if p))
 
 

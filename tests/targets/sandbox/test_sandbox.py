@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +307,25 @@ def test_each_stand_in_is_written_where_the_sandbox_runs_it_and_starts_without_s
         assert os.access(exe, os.X_OK) and " -S -P -c " in text, text
     shown = subprocess.run([str(sandbox.sc_exe), "qc", "OctopusDeploy"], capture_output=True, text=True)
     assert shown.returncode == 0 and "SERVICE_START_NAME" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_a_process_started_without_site_passes_on_the_folders_it_was_given(tmp_path: Path) -> None:
+    """The portal a stand-in restarts (``service --start``, itself started with -S) imports from the same
+    folders as the portal ``sandbox init`` started: never the base interpreter's site-packages, which is
+    what sysconfig names under -S, and never the folder the command runs in."""
+    from octorunbook.targets.sandbox.stand_ins import stand_in_paths, without_site
+
+    given = stand_in_paths()
+    bootstrap = without_site("stand_ins")[-1].replace(
+        "from octorunbook.targets.sandbox.stand_ins import main; sys.exit(main())",
+        "from octorunbook.targets.sandbox.stand_ins import stand_in_paths; print(repr(stand_in_paths()))",
+    )
+    child = subprocess.run(
+        [sys.executable, "-S", "-P", "-c", bootstrap],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert child.stdout.strip() == repr(given), child.stdout + child.stderr
+    assert str(tmp_path) not in child.stdout
