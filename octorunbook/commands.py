@@ -125,14 +125,7 @@ class CommandRunner:
         crashpoints.reached(point + ":before")
         started = time.monotonic()
         try:
-            proc = subprocess.run(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                env=child_env,
-                timeout=timeout or self.timeout,
-                check=False,
-            )
+            proc = _start(argv, child_env, timeout or self.timeout)
         except FileNotFoundError as exc:
             self._record(CommandRecord(redacted, None, time.monotonic() - started, mutating, label))
             raise CommandError(
@@ -177,6 +170,30 @@ class CommandRunner:
     @property
     def mutating_records(self) -> list[CommandRecord]:
         return [r for r in self.records if r.mutating]
+
+
+# A host may start some of its own commands itself: the sandbox runs its stand-ins from a fork server
+# (targets/sandbox/forkserver.py), each still a process of its own. A launcher answers (exit code, stdout,
+# stderr), raises subprocess.TimeoutExpired as subprocess.run does (the child killed), or answers None when
+# the command is not one it starts, or cannot start it: then the command runs through subprocess as any other.
+Launcher = Callable[[tuple[str, ...], dict[str, str], float], "tuple[int, bytes, bytes] | None"]
+_LAUNCHERS: list[Launcher] = []
+
+
+def add_launcher(launcher: Launcher) -> None:
+    """Let ``launcher`` start the commands it knows (once, however often it is added)."""
+    if launcher not in _LAUNCHERS:
+        _LAUNCHERS.append(launcher)
+
+
+def _start(argv: tuple[str, ...], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+    for launcher in _LAUNCHERS:
+        done = launcher(argv, env, timeout)
+        if done is not None:
+            return subprocess.CompletedProcess(list(argv), *done)
+    return subprocess.run(
+        list(argv), stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=timeout, check=False
+    )
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")

@@ -438,6 +438,9 @@ class Sandbox:
         from .store import DirectoryCertificateStore
 
         self.require()
+        from .forkserver import enable
+
+        enable()  # the stand-ins start from a fork server, each still a process of its own
         octopus = OctopusServer(str(self.server_exe), instance, runner)
         httpsys = HttpSys(str(self.netsh_exe), runner, reg=str(self.reg_exe))
         url_acls = UrlAcls(str(self.netsh_exe), str(self.sc_exe), runner)

@@ -47,20 +47,26 @@ def without_site(module: str) -> list[str]:
     return [sys.executable, "-S", "-P", "-c", bootstrap]
 
 
-def write_stand_ins(root: Path) -> None:
-    """(Re)write the four wrappers of the sandbox at ``root``, for this interpreter and this octorunbook."""
+def wrapper_text(root: Path, name: str) -> str:
+    """The sh wrapper of the stand-in ``name`` (a key of :data:`STAND_INS`) of the sandbox at ``root``, as
+    this interpreter and this octorunbook write it."""
     from ...emit import sh_exec
 
+    argv = without_site(STAND_INS[name])  # a run starts a dozen stand-ins or more
+    return (
+        "#!/bin/sh\n# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
+        f"{sh_exec([*argv, '--sandbox-dir', str(root.resolve())])}\n"
+    )
+
+
+def write_stand_ins(root: Path) -> None:
+    """(Re)write the four wrappers of the sandbox at ``root``, for this interpreter and this octorunbook."""
     bin_dir = root / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for name, module in STAND_INS.items():
+    for name in STAND_INS:
         path = bin_dir / name
-        argv = without_site(module)  # a run starts a dozen stand-ins or more
-        path.write_text(
-            "#!/bin/sh\n# stand-in written by `octorunbook sandbox init`; speaks the documented syntax\n"
-            f"{sh_exec([*argv, '--sandbox-dir', str(root.resolve())])}\n"
-        )
+        path.write_text(wrapper_text(root, name))
         path.chmod(0o755)
 
 
-__all__ = ["STAND_INS", "stand_in_paths", "without_site", "write_stand_ins"]
+__all__ = ["STAND_INS", "stand_in_paths", "without_site", "wrapper_text", "write_stand_ins"]
