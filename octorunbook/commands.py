@@ -143,6 +143,15 @@ class CommandRunner:
                 "OCTORUNBOOK_NETSH), not at a folder or a file that is not executable.",
                 details={"argv": list(redacted)},
             ) from None
+        except LaunchLost as exc:
+            self._record(CommandRecord(redacted, None, time.monotonic() - started, mutating, label))
+            raise CommandError(
+                "COMMAND_LOST",
+                f"{' '.join(redacted)} was started, but how it ended is unknown: {exc}.",
+                "Look at the target before anything else; a procedure run again reads it first and proves "
+                "what it finds.",
+                details={"argv": list(redacted)},
+            ) from None
         except subprocess.TimeoutExpired:
             self._record(CommandRecord(redacted, None, time.monotonic() - started, mutating, label))
             raise CommandError(
@@ -178,6 +187,10 @@ class CommandRunner:
 # the command is not one it starts, or cannot start it: then the command runs through subprocess as any other.
 Launcher = Callable[[tuple[str, ...], dict[str, str], float], "tuple[int, bytes, bytes] | None"]
 _LAUNCHERS: list[Launcher] = []
+
+
+class LaunchLost(Exception):
+    """A launcher started the command but cannot say how it ended (the process that ran it is gone)."""
 
 
 def add_launcher(launcher: Launcher) -> None:

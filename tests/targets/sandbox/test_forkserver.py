@@ -95,7 +95,10 @@ def test_a_wrapper_that_is_not_what_this_interpreter_writes_runs_as_the_file_it_
     assert (done.exit_code, done.stdout.strip()) == (7, "edited by hand")
     sandbox.netsh_exe.unlink()
     os.mkfifo(sandbox.netsh_exe)  # planted: read, it would hold the caller forever
-    assert forkserver.launch((str(sandbox.netsh_exe), "http", "show", "sslcert"), child_environment(), 60) is None
+    assert (
+        forkserver.launch((str(sandbox.netsh_exe), "http", "show", "sslcert"), child_environment(), 60)
+        is None
+    )
     sandbox.netsh_exe.unlink()
     sandbox.netsh_exe.write_text(original)
     sandbox.netsh_exe.chmod(0o644)  # not executable: subprocess says so, as for any command
@@ -128,6 +131,16 @@ def _hanging_swap(sandbox: Any) -> list[str]:
     old = {"hash": "a" * 40, "appid": OCTOPUS_APP_ID, "store": "My"}
     sandbox.write_json(sandbox.httpsys_path, {"0.0.0.0:443": old})
     return [str(sandbox.server_exe), "ssl-certificate", "--instance", "OctopusServer", "--thumbprint", new]
+
+
+def _hanging(make_sandbox: Any) -> tuple[Any, list[str], CommandRunner, int]:
+    """A sandbox, the argv of its hanging swap, a runner, and the fork server it has started."""
+    sandbox = make_sandbox(start=False)
+    argv = _hanging_swap(sandbox)
+    runner = CommandRunner()
+    runner.run([str(sandbox.sc_exe), "qc", "OctopusDeploy"])
+    (server,) = _server_pids()
+    return sandbox, argv, runner, server
 
 
 def test_a_stand_in_that_outlives_its_timeout_is_killed_and_reported_as_a_timeout(make_sandbox: Any) -> None:
@@ -172,10 +185,7 @@ def test_the_child_runs_in_the_callers_folder_with_its_umask_and_environment(
 
         worker = threading.Thread(target=swap)
         worker.start()
-        deadline = time.monotonic() + 30
-        while not _children(server) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        (child,) = _children(server)
+        child = _wait_for_child(server)
         assert os.readlink(f"/proc/{child}/cwd") == str(here)
         umask = [
             line
@@ -199,18 +209,11 @@ def test_the_child_runs_in_the_callers_folder_with_its_umask_and_environment(
 
 
 def test_a_killed_child_reports_its_signal_as_subprocess_does(make_sandbox: Any) -> None:
-    sandbox = make_sandbox(start=False)
-    argv = _hanging_swap(sandbox)
-    runner = CommandRunner()
-    runner.run([str(sandbox.sc_exe), "qc", "OctopusDeploy"])
-    (server,) = _server_pids()
+    sandbox, argv, runner, server = _hanging(make_sandbox)
     result: list[Any] = []
     worker = threading.Thread(target=lambda: result.append(runner.run(argv, timeout=60)))
     worker.start()
-    deadline = time.monotonic() + 30
-    while not _children(server) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.kill(_children(server)[0], signal.SIGTERM)
+    os.kill(_wait_for_child(server), signal.SIGTERM)
     worker.join(60)
     assert [r.exit_code for r in result] == [-signal.SIGTERM]
 
@@ -237,8 +240,8 @@ def test_two_threads_at_once_both_get_their_own_answer(make_sandbox: Any) -> Non
     assert all("SSL Certificate bindings" in text for text in answers["netsh"])
 
 
-def test_the_server_is_private_to_its_caller_and_ends_when_the_caller_is_killed(make_sandbox: Any) -> None:
-    sandbox = make_sandbox(start=False)
+def _caller(sandbox: Any, then: str) -> subprocess.Popen[str]:
+    """A Python process that runs one stand-in, prints its fork server's pid, then runs ``then``."""
     script = (
         "import os, sys, time\n"
         "from octorunbook.commands import CommandRunner\n"
@@ -246,9 +249,13 @@ def test_the_server_is_private_to_its_caller_and_ends_when_the_caller_is_killed(
         "forkserver.enable()\n"
         f"CommandRunner().run([{str(sandbox.sc_exe)!r}, 'qc', 'OctopusDeploy'])\n"
         "print([s.process.pid for s in forkserver._servers.values()][0], flush=True)\n"
-        "time.sleep(120)\n"
     )
-    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", script + then], stdout=subprocess.PIPE, text=True)
+
+
+def test_the_server_is_private_to_its_caller_and_ends_when_the_caller_is_killed(make_sandbox: Any) -> None:
+    sandbox = make_sandbox(start=False)
+    caller = _caller(sandbox, "time.sleep(120)\n")
     try:
         assert caller.stdout is not None
         server = int(caller.stdout.readline())
@@ -262,3 +269,129 @@ def test_the_server_is_private_to_its_caller_and_ends_when_the_caller_is_killed(
     while running(server) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(server)
+
+
+def test_a_forked_copy_of_the_caller_does_not_keep_the_server_alive(make_sandbox: Any) -> None:
+    """The copy closes its copy of the socket: the server ends with the caller, not with the copy, and is
+    never asked by two processes."""
+    sandbox = make_sandbox(start=False)
+    caller = _caller(
+        sandbox,
+        "if os.fork() == 0:\n"
+        "    fds = []\n"
+        "    for n in os.listdir('/proc/self/fd'):\n"
+        "        try: fds.append(os.readlink(f'/proc/self/fd/{n}'))\n"
+        "        except OSError: pass  # the folder listdir read\n"
+        "    print(os.getpid(), sum(f.startswith('socket:') for f in fds), flush=True)\n"
+        "    time.sleep(60); os._exit(0)\n"
+        "time.sleep(0.5)\n",
+    )
+    assert caller.stdout is not None
+    server = int(caller.stdout.readline())
+    copy, sockets = (int(word) for word in caller.stdout.readline().split())
+    try:
+        assert sockets == 0
+        assert caller.wait(60) == 0
+        deadline = time.monotonic() + 30
+        while running(server) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running(server) and running(copy)
+    finally:
+        os.kill(copy, signal.SIGKILL)
+
+
+def _wait_for_child(server: int) -> int:
+    deadline = time.monotonic() + 30
+    while not _children(server) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (child,) = _children(server)
+    return child
+
+
+def test_an_interrupted_command_takes_its_child_along_and_the_next_answers_are_their_own(
+    make_sandbox: Any,
+) -> None:
+    """KeyboardInterrupt (Jupyter's interrupt) while a stand-in runs: as subprocess.run, the child is killed;
+    the commands after it report their own exit codes, not the one before's."""
+    sandbox, argv, runner, server = _hanging(make_sandbox)
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(argv, timeout=60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    deadline = time.monotonic() + 30
+    while _children(server) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _children(server) == []
+    codes = [runner.run(a).exit_code for a in _commands(sandbox)[:3] + _commands(sandbox)[7:]]
+    alone = [
+        subprocess.run(a, capture_output=True, check=False).returncode
+        for a in _commands(sandbox)[:3] + _commands(sandbox)[7:]
+    ]
+    assert codes == alone and set(codes) > {0}
+
+
+def test_a_server_killed_under_a_command_is_reported_and_its_child_goes_with_it(make_sandbox: Any) -> None:
+    sandbox, argv, runner, server = _hanging(make_sandbox)
+    failed: list[BaseException] = []
+
+    def swap() -> None:
+        try:
+            runner.run(argv, timeout=60)
+        except BaseException as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=swap)
+    worker.start()
+    child = _wait_for_child(server)
+    os.kill(server, signal.SIGKILL)
+    worker.join(60)
+    assert [getattr(f, "code", f) for f in failed] == ["COMMAND_LOST"]  # not an exit code made up
+    deadline = time.monotonic() + 30
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not running(child)  # it does not go on changing the target unobserved
+    assert runner.run([str(sandbox.sc_exe), "qc", "OctopusDeploy"]).ok  # a new server; never a second swap
+    assert runner.records[-2].exit_code is None
+
+
+def test_the_server_holds_no_password_whatever_the_variable_is_called(
+    make_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from octorunbook.redaction import SECRETS
+
+    sandbox = make_sandbox(start=False)
+    registered, named = "canary-" + os.urandom(6).hex(), "canary-" + os.urandom(6).hex()
+    monkeypatch.setenv("CHANGE_TICKET_TEXT", registered)  # a name that looks like nothing
+    monkeypatch.setenv("MY_PORTAL_PFX_PASSWORD", named)  # never registered
+    runner = CommandRunner()
+    assert runner.run([str(sandbox.sc_exe), "qc", "OctopusDeploy"]).ok  # before the password is read
+    SECRETS.add(registered)  # read now: the server started before it must not hold it either
+    assert runner.run([str(sandbox.sc_exe), "qc", "OctopusDeploy"]).ok
+    (server,) = _server_pids()
+    environ = Path(f"/proc/{server}/environ").read_bytes()
+    assert b"PATH=" in environ
+    assert registered.encode() not in environ and named.encode() not in environ
+
+
+def test_a_bare_name_or_a_link_out_of_the_sandbox_runs_as_exec_would_run_it(
+    make_sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox(start=False)
+    env = child_environment()
+    monkeypatch.chdir(sandbox.root / "bin")
+    assert forkserver.launch(("netsh", "http", "show", "sslcert"), env, 60) is None  # looked up on PATH
+    elsewhere = tmp_path / "elsewhere" / "bin"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "netsh").symlink_to(sandbox.netsh_exe)  # runs the sandbox's file: the sandbox's stand-in
+    assert forkserver.launch((str(elsewhere / "netsh"), "http", "show", "sslcert"), env, 60) is not None
+    sandbox.netsh_exe.unlink()
+    sandbox.netsh_exe.symlink_to("/dev/null")  # a device is never opened to be read
+    assert forkserver.launch((str(sandbox.netsh_exe), "http", "show", "sslcert"), env, 60) is None
