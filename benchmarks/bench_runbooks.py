@@ -257,6 +257,11 @@ def report(
     print(f"cells: their own durations (papermill)               {line([x['cells'] for x in rounds])}")
     print(f"  of which our saves at a cell's start                {line([x['saves'] for x in rounds])}")
     print(f"ours:  01 → 02 → 03 on a fresh sandbox               {line([x['ours'] for x in rounds])}")
+    if max(floors) > 1.5 * min(floors):  # a median of slow floors flatters ours: say so beside the figure
+        print(
+            f"⚠ the floor's rounds differ by more than half ({min(floors):.2f}–{max(floors):.2f} s): with the "
+            f"fastest floor this is {o / (min(floors) + c):.2f}x; run the benchmark again"
+        )
     ratio, strict = o / (f + c), o / (f + c - s)
     if olds:
         oo, oc = (statistics.median(x[k] for x in olds) for k in ("ours", "cells"))
