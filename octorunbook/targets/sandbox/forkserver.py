@@ -54,10 +54,6 @@ _STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ")
 _PR_SET_PDEATHSIG = 1
 
 
-class Lost(Exception):
-    """The server ended without saying how the command it started ended (the seam: ``COMMAND_LOST``)."""
-
-
 # -- the server (started without site, with the socket's descriptor as its one argument) ----------------
 def main() -> int:
     import ctypes
@@ -294,7 +290,7 @@ def _server_for(env: dict[str, str]) -> _Server | None:
             return None
         try:
             server = _Server(env)
-        except (OSError, Lost):
+        except OSError:  # it could not be started, or did not say it was ready
             return None
         if not _servers:
             import atexit
@@ -357,7 +353,7 @@ class _Server:
         message = ours.recv(4096) if ready else b""
         if not message or json.loads(message).get("ready") != self.process.pid:
             self.close()
-            raise Lost("the fork server did not start")
+            raise OSError("the fork server did not start")
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -483,4 +479,4 @@ class _Server:
         return outcome, child.get("exit"), b"".join(chunks[out_r]), b"".join(chunks[err_r])
 
 
-__all__ = ["MODULES", "SWITCH", "Lost", "enable", "launch", "main"]
+__all__ = ["MODULES", "SWITCH", "enable", "launch", "main"]
